@@ -1,0 +1,174 @@
+// Package api holds the LocalAPI wire types shared by stoad and the stoa CLI:
+// routes, request and response bodies, and the one error envelope. It has no
+// behaviour beyond encoding helpers, so both binaries can import it.
+package api
+
+import (
+	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/plan"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// Version is the LocalAPI version prefix of every route.
+const Version = "v1"
+
+// Routes of the LocalAPI (all under /v1).
+const (
+	PathStatus    = "/v1/status"
+	PathApply     = "/v1/apply"
+	PathObjects   = "/v1/objects"   // GET ?kind=&namespace=&name=
+	PathDelete    = "/v1/delete"    // POST DeleteRequest
+	PathRevisions = "/v1/revisions" // GET list, GET /v1/revisions/{id}
+	PathRollback  = "/v1/rollback"  // POST RollbackRequest
+	PathEvents    = "/v1/events"    // GET ?follow=1 NDJSON
+)
+
+// Error codes carried in the error envelope. The CLI maps them to exit codes.
+const (
+	CodeInvalid      = "invalid"      // specs or request invalid (exit 3)
+	CodeNotFound     = "not_found"    // object or revision missing (exit 1)
+	CodeConflict     = "conflict"     // concurrent change or dependency (exit 1)
+	CodeUnauthorized = "unauthorized" // peer not allowed (exit 4)
+	CodeForbidden    = "forbidden"    // peer not allowed (exit 4)
+	CodeInternal     = "internal"     // daemon bug or I/O failure (exit 1)
+	CodeUnavailable  = "unavailable"  // daemon shutting down (exit 5)
+	CodeBadRequest   = "bad_request"  // malformed request (exit 1)
+	CodeMethod       = "method_not_allowed"
+)
+
+// ErrorBody is the one error envelope every failing LocalAPI call returns:
+// {"error": {"code": ..., "message": ..., "hint": ..., "diagnostics": [...]}}.
+type ErrorBody struct {
+	Error *Error `json:"error"`
+}
+
+// Error is a LocalAPI error.
+type Error struct {
+	Code        string           `json:"code"`
+	Message     string           `json:"message"`
+	Hint        string           `json:"hint,omitempty"`
+	Diagnostics spec.Diagnostics `json:"diagnostics,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Status describes the running daemon.
+type Status struct {
+	Version    string         `json:"version"`
+	Commit     string         `json:"commit,omitempty"`
+	PID        int            `json:"pid"`
+	StartedAt  time.Time      `json:"startedAt"`
+	Uptime     string         `json:"uptime"`
+	Revision   int64          `json:"revision"`
+	Objects    map[string]int `json:"objects"`
+	StateDir   string         `json:"stateDir"`
+	Listeners  []Listener     `json:"listeners"`
+	SpecsDir   string         `json:"specsDir,omitempty"`
+	Components []Component    `json:"components,omitempty"`
+}
+
+// Listener is one address stoad serves.
+type Listener struct {
+	Name    string `json:"name"`    // localapi, proxy, ops, mcp-socket
+	Address string `json:"address"` // host:port or socket path
+}
+
+// Component is the status line of one runtime part (proxy, xdp, mcp…).
+type Component struct {
+	Name   string         `json:"name"`
+	State  string         `json:"state"` // ok, degraded, off
+	Detail string         `json:"detail,omitempty"`
+	Data   map[string]any `json:"data,omitempty"`
+}
+
+// ApplyRequest asks the daemon to make the desired objects live.
+type ApplyRequest struct {
+	Objects []*spec.Object `json:"objects"`
+	// DryRun computes the plan without changing anything (stoa diff).
+	DryRun bool `json:"dryRun,omitempty"`
+	// Prune deletes live objects absent from Objects within Scope.
+	Prune bool       `json:"prune,omitempty"`
+	Scope PruneScope `json:"scope,omitempty"`
+	// Message is an optional note stored with the revision.
+	Message string `json:"message,omitempty"`
+	// WithObjects returns each change's before and after objects (for
+	// diffs); otherwise changes carry only the operation and reference.
+	WithObjects bool `json:"withObjects,omitempty"`
+}
+
+// PruneScope limits what --prune may delete.
+type PruneScope struct {
+	// All prunes across every namespace (stoa apply --prune-all).
+	All bool `json:"all,omitempty"`
+	// Namespaces covered by the files (tenant-scoped objects in them are
+	// candidates). Cluster-scoped objects are candidates only when
+	// ClusterScoped is set.
+	Namespaces    []string `json:"namespaces,omitempty"`
+	ClusterScoped bool     `json:"clusterScoped,omitempty"`
+	// Selector restricts candidates to objects carrying all these labels.
+	Selector map[string]string `json:"selector,omitempty"`
+}
+
+// ApplyResponse reports the plan and, unless dry-run or no-op, the new
+// revision.
+type ApplyResponse struct {
+	Changes  []plan.Change `json:"changes"`
+	Summary  plan.Summary  `json:"summary"`
+	Revision int64         `json:"revision"`         // the live revision after the call
+	Created  bool          `json:"created"`          // a new revision was written
+	DryRun   bool          `json:"dryRun,omitempty"` //
+	Warnings []string      `json:"warnings,omitempty"`
+}
+
+// DeleteRequest deletes objects by reference (one revision).
+type DeleteRequest struct {
+	Refs   []spec.Ref `json:"refs"`
+	DryRun bool       `json:"dryRun,omitempty"`
+	// WithObjects returns the deleted objects.
+	WithObjects bool `json:"withObjects,omitempty"`
+	// IgnoreNotFound makes missing objects a no-op rather than an error.
+	IgnoreNotFound bool `json:"ignoreNotFound,omitempty"`
+}
+
+// ObjectList is the answer of GET /v1/objects.
+type ObjectList struct {
+	Revision int64          `json:"revision"`
+	Items    []*spec.Object `json:"items"`
+}
+
+// Revision is one entry of the history.
+type Revision struct {
+	ID      int64        `json:"id"`
+	Time    time.Time    `json:"time"`
+	Actor   string       `json:"actor"`
+	Action  string       `json:"action"` // apply, delete, rollback
+	Summary plan.Summary `json:"summary"`
+	Message string       `json:"message,omitempty"`
+	// Changes is filled only by GET /v1/revisions/{id}.
+	Changes []plan.Change `json:"changes,omitempty"`
+}
+
+// RevisionList is the answer of GET /v1/revisions.
+type RevisionList struct {
+	Current int64      `json:"current"`
+	Items   []Revision `json:"items"`
+}
+
+// RollbackRequest returns the live state to an earlier revision (itself a
+// new revision). Revision 0 means the one before the current.
+type RollbackRequest struct {
+	Revision    int64 `json:"revision"`
+	DryRun      bool  `json:"dryRun,omitempty"`
+	WithObjects bool  `json:"withObjects,omitempty"`
+}
+
+// Event is one entry of the event stream (NDJSON on GET /v1/events).
+type Event struct {
+	Seq     int64          `json:"seq"`
+	Time    time.Time      `json:"time"`
+	Type    string         `json:"type"` // config.applied, config.rolledback, reload, upstream.ejected, xdp.block, error, …
+	Tenant  string         `json:"tenant,omitempty"`
+	Message string         `json:"message"`
+	Data    map[string]any `json:"data,omitempty"`
+}

@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/plan"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// ValidateOptions are the inputs of `stoa validate`.
+type ValidateOptions struct {
+	F     *Factory
+	Files fileFlags
+}
+
+func newValidateCmd(f *Factory) *cobra.Command {
+	o := &ValidateOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "validate -f PATH...",
+		Short: "Check specs offline (no daemon needed)",
+		Long: `Validate reads specs and reports every problem as file:line:col with the
+offending line and a hint. References between objects are checked within
+the given files. Exit code 3 when the specs are invalid.`,
+		Example: "  stoa validate -f examples/quickstart/\n  cat tool.yaml | stoa validate -f -",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run() },
+	}
+	o.Files.bind(cmd)
+	return cmd
+}
+
+// Run validates the files.
+func (o *ValidateOptions) Run() error {
+	if err := o.Files.required(); err != nil {
+		return err
+	}
+	objs, err := loadSpecs(o.F, o.Files.Paths, true)
+	if err != nil {
+		return err
+	}
+	if o.F.Output == "json" {
+		return writeJSON(o.F.IO.Out, map[string]any{"valid": true, "objects": len(objs), "diagnostics": []any{}})
+	}
+	counts := map[spec.Kind]int{}
+	for _, obj := range objs {
+		counts[obj.Kind]++
+	}
+	var parts []string
+	for _, k := range spec.Kinds {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	detail := ""
+	if len(parts) > 0 {
+		detail = " (" + strings.Join(parts, ", ") + ")"
+	}
+	fmt.Fprintf(o.F.IO.Out, "valid: %d %s%s\n", len(objs), plural(len(objs), "object", "objects"), detail)
+	return nil
+}
+
+// ApplyOptions are the inputs of `stoa apply` and `stoa diff` (diff is
+// apply in dry-run: one code path).
+type ApplyOptions struct {
+	F        *Factory
+	Files    fileFlags
+	Prune    bool
+	PruneAll bool
+	Selector map[string]string
+	DryRun   bool
+	Message  string
+	Diff     bool // stoa diff: print the plan, exit 2 on changes
+	Brief    bool
+}
+
+func newApplyCmd(f *Factory) *cobra.Command {
+	o := &ApplyOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "apply -f PATH...",
+		Short: "Make the specs live as one new revision",
+		Long: `Apply validates the specs, then asks stoad to make them live atomically: the
+whole set becomes one new revision or nothing changes. Applying identical
+specs is a no-op (no new revision).
+
+--prune deletes objects absent from the files, only within the tenants the
+files cover (or everywhere with --prune-all), optionally only those carrying
+the labels given with -l.`,
+		Example: "  stoa apply -f examples/quickstart/\n  stoa apply -f specs/ --prune\n  stoa apply -f specs/ --dry-run",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
+	}
+	o.bind(cmd)
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would change without changing anything")
+	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "note stored with the revision")
+	return cmd
+}
+
+func newDiffCmd(f *Factory) *cobra.Command {
+	o := &ApplyOptions{F: f, Diff: true, DryRun: true}
+	cmd := &cobra.Command{
+		Use:   "diff -f PATH...",
+		Short: "Show what apply would change (exit 2 when it would change something)",
+		Long: `Diff computes exactly what apply would do — it is apply in dry-run — and
+prints a unified diff per object (secrets masked). Exit code 0 when nothing
+would change, 2 when something would.`,
+		Example: "  stoa diff -f examples/quickstart/\n  stoa diff -f specs/ --prune -o json",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
+	}
+	o.bind(cmd)
+	cmd.Flags().BoolVar(&o.Brief, "brief", false, "one line per changed object")
+	return cmd
+}
+
+func (o *ApplyOptions) bind(cmd *cobra.Command) {
+	o.Files.bind(cmd)
+	cmd.Flags().BoolVar(&o.Prune, "prune", false, "delete objects absent from the files, within the tenants they cover")
+	cmd.Flags().BoolVar(&o.PruneAll, "prune-all", false, "delete every object absent from the files, in all tenants")
+	cmd.Flags().StringToStringVarP(&o.Selector, "selector", "l", nil, "with --prune: only objects carrying these labels (k=v,...)")
+}
+
+// Run applies, or plans, the specs.
+func (o *ApplyOptions) Run(ctx context.Context) error {
+	if err := o.Files.required(); err != nil {
+		return err
+	}
+	objs, err := loadSpecs(o.F, o.Files.Paths, false)
+	if err != nil {
+		return err
+	}
+	req := &api.ApplyRequest{
+		Objects:     objs,
+		DryRun:      o.DryRun,
+		Prune:       o.Prune || o.PruneAll,
+		Scope:       pruneScope(objs, o.PruneAll, o.Selector),
+		Message:     o.Message,
+		WithObjects: o.Diff || o.DryRun,
+	}
+	resp, err := o.F.Client().Apply(ctx, req)
+	if err != nil {
+		return serverInvalid(o.F, objs, err)
+	}
+	if o.Diff {
+		return o.printDiff(resp)
+	}
+	return o.printApply(resp)
+}
+
+func (o *ApplyOptions) printDiff(resp *api.ApplyResponse) error {
+	out := o.F.IO
+	if o.F.Output == "json" {
+		if err := writeJSON(out.Out, map[string]any{
+			"changes": plan.MaskChanges(resp.Changes), "summary": resp.Summary, "revision": resp.Revision,
+		}); err != nil {
+			return err
+		}
+	} else if err := plan.RenderText(out.Out, resp.Changes, plan.RenderOptions{Color: out.ColorOut(), Brief: o.Brief}); err != nil {
+		return err
+	}
+	if resp.Summary.Empty() {
+		if o.F.Output != "json" {
+			fmt.Fprintf(out.ErrOut, "no changes (revision %d)\n", resp.Revision)
+		}
+		return nil
+	}
+	if o.F.Output != "json" {
+		fmt.Fprintf(out.ErrOut, "Plan: %s.\n", resp.Summary)
+	}
+	return silent(ExitChanges)
+}
+
+func (o *ApplyOptions) printApply(resp *api.ApplyResponse) error {
+	out := o.F.IO
+	if o.F.Output == "json" {
+		resp.Changes = changesRefsOnly(resp.Changes, o.DryRun)
+		return writeJSON(out.Out, resp)
+	}
+	if o.DryRun {
+		if err := plan.RenderText(out.Out, resp.Changes, plan.RenderOptions{Color: out.ColorOut(), Brief: true}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out.ErrOut, "dry run: %s; nothing changed (revision %d)\n", resp.Summary, resp.Revision)
+		return nil
+	}
+	for _, c := range resp.Changes {
+		fmt.Fprintf(out.Out, "%s %s\n", c.Ref, c.Op.Verb())
+	}
+	if !resp.Created {
+		fmt.Fprintf(out.ErrOut, "no changes; revision %d unchanged\n", resp.Revision)
+		return nil
+	}
+	s := resp.Summary
+	fmt.Fprintf(out.ErrOut, "revision %d applied: %d created, %d updated, %d deleted, %d unchanged\n",
+		resp.Revision, s.Create, s.Update, s.Delete, s.Unchanged)
+	return nil
+}
+
+// changesRefsOnly keeps the stable JSON small: op and ref per change
+// (objects only for dry runs, masked).
+func changesRefsOnly(changes []plan.Change, keep bool) []plan.Change {
+	out := make([]plan.Change, len(changes))
+	for i, c := range changes {
+		out[i] = plan.Change{Op: c.Op, Ref: c.Ref}
+		if keep {
+			out[i].Before, out[i].After = c.Before, c.After
+		}
+	}
+	return out
+}
+
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// writeJSONLine writes v as one compact JSON line (NDJSON).
+func writeJSONLine(w interface{ Write([]byte) (int, error) }, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

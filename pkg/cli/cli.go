@@ -1,0 +1,109 @@
+// Package cli is the stoa command tree (cobra). Every command follows one
+// shape: an options struct holding parsed flags and injected dependencies,
+// a constructor that binds flags, and a run function testable without cobra.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stoa-gateway/stoa/pkg/client"
+)
+
+// Factory carries what every command needs: streams, global flags and a
+// lazily built LocalAPI client.
+type Factory struct {
+	IO     *IOStreams
+	Socket string // --socket / STOA_SOCKET
+	Output string // -o
+	Now    func() time.Time
+
+	client *client.Client
+}
+
+// Client returns the LocalAPI client for the selected socket.
+func (f *Factory) Client() *client.Client {
+	if f.client == nil {
+		f.client = client.New(client.ResolveSocket(f.Socket))
+	}
+	return f.client
+}
+
+// Main runs the CLI with the process's arguments and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, os.Args[1:], SystemStreams())
+}
+
+// Run executes one stoa invocation.
+func Run(ctx context.Context, args []string, io *IOStreams) int {
+	f := &Factory{IO: io, Now: time.Now}
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	printError(io.ErrOut, err)
+	return exitCode(err)
+}
+
+// NewRootCmd builds the whole command tree (fresh for every invocation, so
+// tests never share flag state).
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "stoa",
+		Short: "stoa — declarative API and AI-agent gateway",
+		Long: `stoa validates, diffs and applies declarative specs (stoa.io/v1alpha1) to stoad,
+which serves them as an HTTP reverse proxy and as MCP tools for AI agents.
+
+Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
+4 not authorized, 5 stoad unreachable.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			switch f.Output {
+			case "", "table", "wide", "yaml", "json":
+				return nil
+			}
+			return fmt.Errorf("-o %q: want table, wide, yaml or json", f.Output)
+		},
+	}
+	root.PersistentFlags().StringVar(&f.Socket, "socket", os.Getenv("STOA_SOCKET"), "stoad LocalAPI socket (env STOA_SOCKET)")
+	root.PersistentFlags().StringVarP(&f.Output, "output", "o", "", "output format: table, wide, yaml or json")
+	root.AddGroup(
+		&cobra.Group{ID: "config", Title: "Declarative configuration:"},
+		&cobra.Group{ID: "inspect", Title: "Inspecting the gateway:"},
+	)
+	for _, c := range []*cobra.Command{
+		newValidateCmd(f), newDiffCmd(f), newApplyCmd(f), newDeleteCmd(f), newRollbackCmd(f),
+	} {
+		c.GroupID = "config"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{
+		newGetCmd(f), newHistoryCmd(f), newStatusCmd(f), newEventsCmd(f),
+	} {
+		c.GroupID = "inspect"
+		root.AddCommand(c)
+	}
+	root.AddCommand(newVersionCmd(f))
+	for _, add := range extraCommands {
+		root.AddCommand(add(f))
+	}
+	return root
+}
+
+// extraCommands lets other files of this package register commands
+// without touching the root constructor.
+var extraCommands []func(*Factory) *cobra.Command

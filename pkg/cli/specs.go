@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// fileFlags are the -f flags shared by validate, diff, apply and delete.
+type fileFlags struct {
+	Paths []string
+}
+
+func (ff *fileFlags) bind(cmd *cobra.Command) {
+	cmd.Flags().StringSliceVarP(&ff.Paths, "filename", "f", nil, "spec files or directories (recursive, *.yaml|*.yml); - reads stdin")
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml")
+}
+
+func (ff *fileFlags) required() error {
+	if len(ff.Paths) == 0 {
+		return errors.New("no specs given: pass -f FILE|DIR|- (repeatable)")
+	}
+	return nil
+}
+
+// loadSpecs reads, defaults and validates specs locally. With
+// refs=false, references to objects outside the files are left for the
+// daemon, which knows the live state.
+func loadSpecs(f *Factory, paths []string, refs bool) ([]*spec.Object, error) {
+	objs, diags := spec.Load(paths, f.IO.In)
+	// Validate what did decode even when some documents had problems, so
+	// one run reports every problem.
+	for _, o := range objs {
+		spec.Default(o)
+	}
+	diags = append(diags, spec.Validate(objs, spec.ValidateOptions{SkipReferences: !refs})...)
+	if len(diags) > 0 {
+		diags.Sort()
+		if diags.HasErrors() {
+			return objs, invalidSpecs(f, diags)
+		}
+		diags.Format(f.IO.ErrOut, f.IO.ColorErr())
+	}
+	return objs, nil
+}
+
+// invalidSpecs prints diagnostics (stderr, or JSON on stdout with -o json)
+// and returns the exit-3 error.
+func invalidSpecs(f *Factory, diags spec.Diagnostics) error {
+	if f.Output == "json" {
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"valid": false, "diagnostics": diags})
+	} else {
+		diags.Format(f.IO.ErrOut, f.IO.ColorErr())
+		files := map[string]bool{}
+		n := 0
+		for _, d := range diags {
+			if d.Severity != "warning" {
+				n++
+				if d.File != "" {
+					files[d.File] = true
+				}
+			}
+		}
+		if len(files) == 0 {
+			fmt.Fprintf(f.IO.ErrOut, "%d %s\n", n, plural(n, "error", "errors"))
+		} else {
+			fmt.Fprintf(f.IO.ErrOut, "%d %s in %d %s\n", n, plural(n, "error", "errors"), len(files), plural(len(files), "file", "files"))
+		}
+	}
+	return silent(ExitInvalid)
+}
+
+// serverInvalid maps diagnostics returned by the daemon back to the files
+// they came from and reports them like local ones.
+func serverInvalid(f *Factory, objs []*spec.Object, err error) error {
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == api.CodeInvalid && len(ae.Diagnostics) > 0 {
+		spec.Locate(objs, ae.Diagnostics)
+		ae.Diagnostics.Sort()
+		if f.Output != "json" {
+			fmt.Fprintf(f.IO.ErrOut, "stoad rejected the specs: %s\n", ae.Message)
+		}
+		return invalidSpecs(f, ae.Diagnostics)
+	}
+	return err
+}
+
+// pruneScope derives the namespaces the files cover: every tenant-scoped
+// object's namespace and every Tenant the files define.
+func pruneScope(objs []*spec.Object, all bool, selector map[string]string) api.PruneScope {
+	sc := api.PruneScope{All: all, Selector: selector}
+	seen := map[string]bool{}
+	for _, o := range objs {
+		ns := o.Metadata.Namespace
+		if o.Kind == spec.KindTenant {
+			ns = o.Metadata.Name
+		}
+		if ns != "" && !seen[ns] {
+			seen[ns] = true
+			sc.Namespaces = append(sc.Namespaces, ns)
+		}
+	}
+	return sc
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

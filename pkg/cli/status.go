@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/client"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/version"
+)
+
+// StatusOptions are the inputs of `stoa status`.
+type StatusOptions struct{ F *Factory }
+
+func newStatusCmd(f *Factory) *cobra.Command {
+	o := &StatusOptions{F: f}
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the daemon: version, uptime, revision, objects, listeners, components",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
+	}
+}
+
+// Run prints the status.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	s, err := o.F.Client().Status(ctx)
+	if err != nil {
+		return err
+	}
+	if o.F.Output == "json" || o.F.Output == "yaml" {
+		return writeJSON(o.F.IO.Out, s)
+	}
+	w := tabwriter.NewWriter(o.F.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "stoad:\t%s", s.Version)
+	if s.Commit != "" {
+		fmt.Fprintf(w, " (%s)", s.Commit)
+	}
+	fmt.Fprintf(w, ", pid %d, up %s\n", s.PID, s.Uptime)
+	fmt.Fprintf(w, "revision:\t%d\n", s.Revision)
+	fmt.Fprintf(w, "state:\t%s\n", s.StateDir)
+	if s.SpecsDir != "" {
+		fmt.Fprintf(w, "gitops:\t%s\n", s.SpecsDir)
+	}
+	var parts []string
+	for _, k := range spec.Kinds {
+		if n := s.Objects[string(k)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"none (apply specs with: stoa apply -f DIR)"}
+	}
+	fmt.Fprintf(w, "objects:\t%s\n", strings.Join(parts, ", "))
+	for i, l := range s.Listeners {
+		label := ""
+		if i == 0 {
+			label = "listeners:"
+		}
+		fmt.Fprintf(w, "%s\t%-10s %s\n", label, l.Name, l.Address)
+	}
+	for i, c := range s.Components {
+		label := ""
+		if i == 0 {
+			label = "components:"
+		}
+		fmt.Fprintf(w, "%s\t%-10s %-8s %s\n", label, c.Name, c.State, c.Detail)
+		keys := make([]string, 0, len(c.Data))
+		for k := range c.Data {
+			if k != "address" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "\t  %-12s %v\n", k+":", c.Data[k])
+		}
+	}
+	return w.Flush()
+}
+
+// VersionOptions are the inputs of `stoa version`.
+type VersionOptions struct{ F *Factory }
+
+func newVersionCmd(f *Factory) *cobra.Command {
+	o := &VersionOptions{F: f}
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the CLI's and the daemon's versions",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
+	}
+}
+
+// Run prints versions; an unreachable daemon is reported, not an error.
+func (o *VersionOptions) Run(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := o.F.Client().Status(ctx)
+	if o.F.Output == "json" {
+		out := map[string]any{"client": map[string]string{"version": version.Version, "commit": version.Commit, "date": version.Date}}
+		if err == nil {
+			out["server"] = map[string]string{"version": s.Version, "commit": s.Commit}
+		}
+		return writeJSON(o.F.IO.Out, out)
+	}
+	fmt.Fprintln(o.F.IO.Out, version.String("stoa"))
+	if err == nil {
+		fmt.Fprintf(o.F.IO.Out, "stoad %s", s.Version)
+		if s.Commit != "" {
+			fmt.Fprintf(o.F.IO.Out, " (%s)", s.Commit)
+		}
+		fmt.Fprintln(o.F.IO.Out)
+	} else {
+		fmt.Fprintf(o.F.IO.ErrOut, "stoad: not reachable (%v)\n", err)
+	}
+	return nil
+}
+
+// EventsOptions are the inputs of `stoa events`.
+type EventsOptions struct {
+	F      *Factory
+	Follow bool
+	Last   int
+	Since  int64
+	Type   string
+}
+
+func newEventsCmd(f *Factory) *cobra.Command {
+	o := &EventsOptions{F: f}
+	cmd := &cobra.Command{
+		Use:     "events",
+		Short:   "Print daemon events (applies, rollbacks, reloads, blocks, errors)",
+		Example: "  stoa events\n  stoa events --follow -o json",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing new events")
+	cmd.Flags().IntVar(&o.Last, "last", 20, "start with the last N events")
+	cmd.Flags().Int64Var(&o.Since, "since", 0, "start after this event sequence number")
+	cmd.Flags().StringVar(&o.Type, "type", "", "only events whose type starts with this prefix")
+	return cmd
+}
+
+// Run prints events.
+func (o *EventsOptions) Run(ctx context.Context) error {
+	opts := client.EventsOptions{Follow: o.Follow, Since: o.Since, Last: o.Last}
+	if o.Since > 0 {
+		opts.Last = 0
+	}
+	return o.F.Client().Events(ctx, opts, func(e api.Event) error {
+		if o.Type != "" && !strings.HasPrefix(e.Type, o.Type) {
+			return nil
+		}
+		if o.F.Output == "json" {
+			return writeJSONLine(o.F.IO.Out, e)
+		}
+		tenant := ""
+		if e.Tenant != "" {
+			tenant = " [" + e.Tenant + "]"
+		}
+		_, err := fmt.Fprintf(o.F.IO.Out, "%s  %-18s%s %s\n", e.Time.Local().Format(time.DateTime), e.Type, tenant, e.Message)
+		return err
+	})
+}

@@ -1,0 +1,238 @@
+// Package client talks to stoad's LocalAPI over its unix socket. Errors are
+// typed so the CLI can map them to exit codes and print hints: a daemon that
+// is not running is an *UnreachableError, an API failure an *api.Error.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+)
+
+// Client is a LocalAPI client.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// UnreachableError means no stoad answered on the socket.
+type UnreachableError struct {
+	Socket string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach stoad at %s: %v", e.Socket, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Hint tells the user how to fix it.
+func (e *UnreachableError) Hint() string {
+	return fmt.Sprintf("is stoad running? start it with: stoad --socket %s (or point stoa elsewhere with --socket / %s)", e.Socket, api.SocketEnv)
+}
+
+// ResolveSocket picks the socket: an explicit path wins; otherwise the
+// user's default, falling back to the system socket when only that exists.
+func ResolveSocket(explicit string) string {
+	if explicit != "" {
+		return explicit
+	}
+	def := api.DefaultSocket()
+	if _, err := os.Stat(def); err != nil {
+		if _, err := os.Stat(api.SystemSocket); err == nil {
+			return api.SystemSocket
+		}
+	}
+	return def
+}
+
+// New returns a client for the socket at path.
+func New(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConns:       4,
+		IdleConnTimeout:    30 * time.Second,
+		DisableCompression: true,
+	}
+	return &Client{socket: path, hc: &http.Client{Transport: tr}}
+}
+
+// Socket is the path this client dials.
+func (c *Client) Socket() string { return c.socket }
+
+// Do sends a JSON request (in may be nil) and decodes a JSON answer into out
+// (may be nil). It is exported for commands that use extension routes.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.send(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if err := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10)).Decode(out); err != nil {
+		return fmt.Errorf("decode stoad response to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://stoad"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return nil, &UnreachableError{Socket: c.socket, Err: oe.Err}
+		}
+		return nil, &UnreachableError{Socket: c.socket, Err: err}
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		var eb api.ErrorBody
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		if err := json.Unmarshal(b, &eb); err != nil || eb.Error == nil {
+			return nil, &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("stoad answered %s: %s", resp.Status, bytes.TrimSpace(b))}
+		}
+		return nil, eb.Error
+	}
+	return resp, nil
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+	var s api.Status
+	return &s, c.Do(ctx, http.MethodGet, api.PathStatus, nil, &s)
+}
+
+// Apply applies (or, with DryRun, plans) desired objects.
+func (c *Client) Apply(ctx context.Context, req *api.ApplyRequest) (*api.ApplyResponse, error) {
+	var r api.ApplyResponse
+	return &r, c.Do(ctx, http.MethodPost, api.PathApply, req, &r)
+}
+
+// Delete deletes objects by reference.
+func (c *Client) Delete(ctx context.Context, req *api.DeleteRequest) (*api.ApplyResponse, error) {
+	var r api.ApplyResponse
+	return &r, c.Do(ctx, http.MethodPost, api.PathDelete, req, &r)
+}
+
+// Rollback returns to an earlier revision.
+func (c *Client) Rollback(ctx context.Context, req *api.RollbackRequest) (*api.ApplyResponse, error) {
+	var r api.ApplyResponse
+	return &r, c.Do(ctx, http.MethodPost, api.PathRollback, req, &r)
+}
+
+// Objects lists live objects; empty filters match everything.
+func (c *Client) Objects(ctx context.Context, kind, namespace, name string) (*api.ObjectList, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"kind": kind, "namespace": namespace, "name": name} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	p := api.PathObjects
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	var l api.ObjectList
+	return &l, c.Do(ctx, http.MethodGet, p, nil, &l)
+}
+
+// Revisions lists revisions, newest first.
+func (c *Client) Revisions(ctx context.Context, limit int) (*api.RevisionList, error) {
+	var l api.RevisionList
+	return &l, c.Do(ctx, http.MethodGet, api.PathRevisions+"?limit="+strconv.Itoa(limit), nil, &l)
+}
+
+// Revision returns one revision with its changes.
+func (c *Client) Revision(ctx context.Context, id int64) (*api.Revision, error) {
+	var r api.Revision
+	return &r, c.Do(ctx, http.MethodGet, api.PathRevisions+"/"+strconv.FormatInt(id, 10), nil, &r)
+}
+
+// EventsOptions select which events to read.
+type EventsOptions struct {
+	Since  int64 // events after this sequence number
+	Last   int   // or the last N events
+	Follow bool  // keep streaming new events
+}
+
+// Events streams events to fn until the stream ends, ctx is cancelled or
+// fn returns an error.
+func (c *Client) Events(ctx context.Context, o EventsOptions, fn func(api.Event) error) error {
+	q := url.Values{}
+	if o.Since > 0 {
+		q.Set("since", strconv.FormatInt(o.Since, 10))
+	}
+	if o.Last > 0 {
+		q.Set("last", strconv.Itoa(o.Last))
+	}
+	if o.Follow {
+		q.Set("follow", "1")
+	}
+	resp, err := c.send(ctx, http.MethodGet, api.PathEvents+"?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return DecodeNDJSON(resp.Body, fn)
+}
+
+// DecodeNDJSON reads newline-delimited JSON values of type T, skipping
+// blank keep-alive lines.
+func DecodeNDJSON[T any](r io.Reader, fn func(T) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(line, &v); err != nil {
+			return fmt.Errorf("decode stream: %w", err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

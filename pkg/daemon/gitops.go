@@ -1,0 +1,120 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// GitOps mode: --specs DIR is applied at start, whenever its contents change
+// (polled every --specs-poll) and on SIGHUP. The directory is the source of
+// truth for the namespaces it covers: objects it no longer contains are
+// pruned there (like `stoa apply --prune`). A broken directory never
+// replaces the last good revision; the error is logged and sent as an event.
+
+// specsFingerprint hashes the names and contents of every spec file in dir.
+func specsFingerprint(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			if path != dir && strings.HasPrefix(e.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if ext := filepath.Ext(path); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintf(h, "%s\x00", path)
+		_, err = io.Copy(h, f)
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
+}
+
+// syncSpecs applies the specs directory if it changed (or force).
+func (d *Daemon) syncSpecs(ctx context.Context, force bool) error {
+	d.specsMu.Lock()
+	defer d.specsMu.Unlock()
+	dir := d.cfg.SpecsDir
+	fp, err := specsFingerprint(dir)
+	if err != nil {
+		return fmt.Errorf("read specs dir: %w", err)
+	}
+	if !force && fp == d.specsHash {
+		return nil
+	}
+	objs, diags := spec.Load([]string{dir}, nil)
+	if !diags.HasErrors() {
+		for _, o := range objs {
+			spec.Default(o)
+		}
+		diags = append(diags, spec.Validate(objs, spec.ValidateOptions{SkipReferences: true})...)
+	}
+	if diags.HasErrors() {
+		d.specsHash = fp // do not retry the same broken content every poll
+		d.Emit("error", "", fmt.Sprintf("gitops: specs in %s are invalid; keeping revision %d", dir, d.State().Revision),
+			map[string]any{"diagnostics": diags.Error()})
+		return fmt.Errorf("specs invalid:\n%s", diags.Error())
+	}
+	scope := api.PruneScope{}
+	seen := map[string]bool{}
+	for _, o := range objs {
+		ns := o.Metadata.Namespace
+		if o.Kind == spec.KindTenant {
+			ns = o.Metadata.Name
+		}
+		if ns != "" && !seen[ns] {
+			seen[ns] = true
+			scope.Namespaces = append(scope.Namespaces, ns)
+		}
+	}
+	resp, err := d.Apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, "gitops")
+	if err != nil {
+		d.specsHash = fp
+		d.Emit("error", "", fmt.Sprintf("gitops: apply of %s failed: %v", dir, err), nil)
+		if ae, ok := err.(*api.Error); ok && len(ae.Diagnostics) > 0 {
+			spec.Locate(objs, ae.Diagnostics)
+			return fmt.Errorf("%s:\n%s", ae.Message, ae.Diagnostics.Error())
+		}
+		return err
+	}
+	d.specsHash = fp
+	if resp.Created {
+		d.log.Info("gitops: applied", "dir", dir, "revision", resp.Revision, "summary", resp.Summary.String())
+	}
+	return nil
+}
+
+func (d *Daemon) watchSpecs(ctx context.Context) {
+	t := time.NewTicker(d.cfg.SpecsPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.syncSpecs(ctx, false); err != nil {
+				d.log.Error("gitops: apply failed; serving the last good revision", "dir", d.cfg.SpecsDir, "err", err)
+			}
+		}
+	}
+}

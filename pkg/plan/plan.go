@@ -1,0 +1,199 @@
+// Package plan computes what an apply would change: a pure function of the
+// live objects and the desired ones, giving ordered create, update and delete
+// changes. `stoa diff` and `stoa apply` share it (diff is apply in dry-run),
+// and it renders the result as per-object unified diffs or JSON.
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// Op is the kind of a change.
+type Op string
+
+// The change operations.
+const (
+	Create Op = "create"
+	Update Op = "update"
+	Delete Op = "delete"
+)
+
+// Change is one object's change. Before is nil for creates, After for
+// deletes.
+type Change struct {
+	Op     Op           `json:"op"`
+	Ref    spec.Ref     `json:"ref"`
+	Before *spec.Object `json:"before,omitempty"`
+	After  *spec.Object `json:"after,omitempty"`
+}
+
+// Summary counts changes by operation.
+type Summary struct {
+	Create    int `json:"create"`
+	Update    int `json:"update"`
+	Delete    int `json:"delete"`
+	Unchanged int `json:"unchanged"`
+}
+
+// Empty reports whether nothing changes.
+func (s Summary) Empty() bool { return s.Create == 0 && s.Update == 0 && s.Delete == 0 }
+
+// String renders the summary as "2 to create, 1 to update, 0 to delete".
+func (s Summary) String() string {
+	return fmt.Sprintf("%d to create, %d to update, %d to delete", s.Create, s.Update, s.Delete)
+}
+
+// Options tune Compute.
+type Options struct {
+	// Prune deletes live objects that are not desired, if PruneScope
+	// accepts them.
+	Prune bool
+	// PruneScope decides whether a live object may be pruned. Nil accepts
+	// none, so pruning is always scoped explicitly.
+	PruneScope func(*spec.Object) bool
+	// Deletes lists objects to delete outright (stoa delete); they must not
+	// also be desired.
+	Deletes []spec.Ref
+}
+
+// Compute returns the ordered changes that turn live into desired, and a
+// summary. Desired objects equal to their live counterpart are unchanged.
+// Creates and updates come in dependency order (Gateway, Tenant, Tool,
+// ToolSet, Plan, Consumer, Subscription, Webhook); deletes follow in reverse
+// order, so nothing ever refers to a missing object mid-apply.
+func Compute(live, desired []*spec.Object, opts Options) ([]Change, Summary) {
+	liveBy := make(map[spec.Ref]*spec.Object, len(live))
+	for _, o := range live {
+		liveBy[o.Ref()] = o
+	}
+	var (
+		changes []Change
+		sum     Summary
+		seen    = make(map[spec.Ref]bool, len(desired))
+	)
+	for _, d := range desired {
+		ref := d.Ref()
+		seen[ref] = true
+		l, ok := liveBy[ref]
+		switch {
+		case !ok:
+			changes = append(changes, Change{Op: Create, Ref: ref, After: d})
+			sum.Create++
+		case !Equal(l, d):
+			changes = append(changes, Change{Op: Update, Ref: ref, Before: l, After: d})
+			sum.Update++
+		default:
+			sum.Unchanged++
+		}
+	}
+	for _, ref := range opts.Deletes {
+		if l, ok := liveBy[ref]; ok && !seen[ref] {
+			seen[ref] = true
+			changes = append(changes, Change{Op: Delete, Ref: ref, Before: l})
+			sum.Delete++
+		}
+	}
+	if opts.Prune && opts.PruneScope != nil {
+		for _, l := range live {
+			ref := l.Ref()
+			if seen[ref] || !opts.PruneScope(l) {
+				continue
+			}
+			changes = append(changes, Change{Op: Delete, Ref: ref, Before: l})
+			sum.Delete++
+		}
+	}
+	Sort(changes)
+	return changes, sum
+}
+
+// Sort orders changes: creates and updates in dependency order, then
+// deletes in reverse dependency order.
+func Sort(changes []Change) {
+	sort.SliceStable(changes, func(i, j int) bool {
+		a, b := changes[i], changes[j]
+		ad, bd := a.Op == Delete, b.Op == Delete
+		if ad != bd {
+			return !ad
+		}
+		if ad {
+			return b.Ref.Less(a.Ref)
+		}
+		return a.Ref.Less(b.Ref)
+	})
+}
+
+// Apply returns live with changes applied (a new slice; objects shared).
+func Apply(live []*spec.Object, changes []Change) []*spec.Object {
+	by := make(map[spec.Ref]*spec.Object, len(live)+len(changes))
+	for _, o := range live {
+		by[o.Ref()] = o
+	}
+	for _, c := range changes {
+		if c.Op == Delete {
+			delete(by, c.Ref)
+		} else {
+			by[c.Ref] = c.After
+		}
+	}
+	out := make([]*spec.Object, 0, len(by))
+	for _, o := range by {
+		out = append(out, o)
+	}
+	SortObjects(out)
+	return out
+}
+
+// SortObjects orders objects by kind dependency order, namespace and name.
+func SortObjects(objs []*spec.Object) {
+	sort.Slice(objs, func(i, j int) bool { return objs[i].Ref().Less(objs[j].Ref()) })
+}
+
+// Summarize counts the changes.
+func Summarize(changes []Change) Summary {
+	var s Summary
+	for _, c := range changes {
+		switch c.Op {
+		case Create:
+			s.Create++
+		case Update:
+			s.Update++
+		case Delete:
+			s.Delete++
+		}
+	}
+	return s
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Equal reports whether two objects have the same content (metadata and
+// spec; source positions ignored), by comparing canonical JSON.
+func Equal(a, b *spec.Object) bool {
+	ba, bb := bufPool.Get().(*bytes.Buffer), bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(ba)
+	defer bufPool.Put(bb)
+	ba.Reset()
+	bb.Reset()
+	if err := Canonical(ba, a); err != nil {
+		return false
+	}
+	if err := Canonical(bb, b); err != nil {
+		return false
+	}
+	return bytes.Equal(ba.Bytes(), bb.Bytes())
+}
+
+// Canonical writes the canonical JSON encoding of o (struct field order,
+// sorted map keys, no HTML escaping) to buf.
+func Canonical(buf *bytes.Buffer, o *spec.Object) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(o)
+}

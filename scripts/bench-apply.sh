@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# make bench-apply: generate N tools across M tenants and time validate,
+# diff, first apply and no-op apply with the real binaries, then report
+# stoad's RSS. N=10000 M=20 by default.
+set -euo pipefail
+BIN=${BIN:-$(pwd)/bin}
+N=${N:-10000}
+M=${M:-20}
+tmp=$(mktemp -d -t stoa-bench.XXXXXX)
+export STOA_SOCKET=$tmp/s.sock
+stoad_pid=
+cleanup() { [[ -n $stoad_pid ]] && kill "$stoad_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+mkdir -p "$tmp/specs"
+python3 - "$tmp/specs" "$N" "$M" <<'PY'
+import sys
+out, n, m = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for t in range(m):
+    with open(f"{out}/tenant-{t:02d}.yaml", "w") as f:
+        f.write(f"apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: tenant-{t:02d}\nspec:\n  displayName: Tenant {t}\n")
+        for i in range(t, n, m):
+            f.write(f"""---
+apiVersion: stoa.io/v1alpha1
+kind: Tool
+metadata:
+  name: tool-{i:05d}
+  namespace: tenant-{t:02d}
+spec:
+  protocol: rest
+  description: Generated tool {i}.
+  upstream: http://127.0.0.1:18081/t{i}
+  auth:
+    type: apiKey
+  rateLimit: 100/s
+  operations:
+    - name: get_item
+      method: GET
+      path: /items/{{id}}
+      description: Fetch one item.
+      input:
+        type: object
+        properties:
+          id: {{type: string}}
+        required: [id]
+    - name: create_item
+      method: POST
+      path: /items
+      input:
+        type: object
+        properties:
+          name: {{type: string}}
+""")
+PY
+size=$(du -sh "$tmp/specs" | cut -f1)
+"$BIN/stoad" --state-dir "$tmp/state" --socket "$STOA_SOCKET" --mcp-socket "$tmp/m.sock" \
+	--listen 127.0.0.1:0 --ops-listen "" --log-level warn &
+stoad_pid=$!
+for _ in $(seq 100); do "$BIN/stoa" status >/dev/null 2>&1 && break; sleep 0.1; done
+
+t() { # t LABEL CMD...: wall time in ms of CMD (exit codes 0 and 2 are fine)
+	local label=$1; shift
+	local s e rc=0
+	s=$(date +%s%N)
+	"$@" >/dev/null 2>"$tmp/err" || rc=$?
+	e=$(date +%s%N)
+	if [[ $rc != 0 && $rc != 2 ]]; then echo "$label failed (exit $rc):"; cat "$tmp/err"; exit 1; fi
+	printf '%-18s %6d ms\n' "$label" $(( (e - s) / 1000000 ))
+}
+echo "bench-apply: $N tools across $M tenants ($size of YAML), $(nproc) cores"
+t "validate" "$BIN/stoa" validate -f "$tmp/specs"
+t "diff (all new)" "$BIN/stoa" diff -f "$tmp/specs" --brief
+t "apply (first)" "$BIN/stoa" apply -f "$tmp/specs"
+t "diff (no change)" "$BIN/stoa" diff -f "$tmp/specs"
+t "apply (no-op)" "$BIN/stoa" apply -f "$tmp/specs"
+rss=$(awk '/VmRSS/{print $2}' /proc/$stoad_pid/status)
+printf '%-18s %6d MB\n' "stoad RSS" $((rss / 1024))
+printf '%-18s %6s\n' "state db" "$(du -h "$tmp/state/stoa.db" | cut -f1)"
