@@ -172,3 +172,58 @@ type Event struct {
 	Message string         `json:"message"`
 	Data    map[string]any `json:"data,omitempty"`
 }
+
+// Key routes.
+const (
+	PathKeys = "/v1/keys" // GET list, POST create; POST /v1/keys/{id}/revoke|rotate
+)
+
+// KeyInfo describes an API key; the secret and its hash are never part of
+// it.
+type KeyInfo struct {
+	ID         string    `json:"id"`
+	Prefix     string    `json:"prefix"`
+	Tenant     string    `json:"tenant"`
+	Consumer   string    `json:"consumer"`
+	Name       string    `json:"name,omitempty"`
+	State      string    `json:"state"`
+	CreatedAt  time.Time `json:"createdAt"`
+	ExpiresAt  time.Time `json:"expiresAt,omitzero"`
+	RevokedAt  time.Time `json:"revokedAt,omitzero"`
+	NotAfter   time.Time `json:"notAfter,omitzero"`
+	RotatedTo  string    `json:"rotatedTo,omitempty"`
+	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
+}
+
+// KeyCreateRequest creates an API key for a consumer.
+type KeyCreateRequest struct {
+	Tenant   string `json:"tenant"`
+	Consumer string `json:"consumer"`
+	Name     string `json:"name,omitempty"`
+	// ExpiresIn is a duration ("90d", "720h"); empty means no expiry.
+	ExpiresIn string `json:"expiresIn,omitempty"`
+}
+
+// KeyCreateResponse carries the new key: the only time the secret is ever
+// returned.
+type KeyCreateResponse struct {
+	Key  string  `json:"key"`
+	Info KeyInfo `json:"info"`
+}
+
+// KeyRotateRequest replaces a key; the old one keeps working for Grace.
+type KeyRotateRequest struct {
+	Grace string `json:"grace,omitempty"`
+}
+
+// KeyRotateResponse carries the successor key and the old key's record.
+type KeyRotateResponse struct {
+	Key string  `json:"key"`
+	New KeyInfo `json:"new"`
+	Old KeyInfo `json:"old"`
+}
+
+// KeyList is the answer of GET /v1/keys.
+type KeyList struct {
+	Items []KeyInfo `json:"items"`
+}

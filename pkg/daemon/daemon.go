@@ -18,42 +18,16 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
 
-// State is one immutable revision of the live objects. Runtimes compile
-// from it; it is never modified after it is published.
-type State struct {
-	Revision int64
-	Objects  []*spec.Object
-	by       map[spec.Ref]*spec.Object
-}
+// State is one immutable revision of the live objects (see pkg/state).
+type State = state.Snapshot
 
-// NewState indexes objs (sorted) as revision rev.
-func NewState(rev int64, objs []*spec.Object) *State {
-	st := &State{Revision: rev, Objects: objs, by: make(map[spec.Ref]*spec.Object, len(objs))}
-	for _, o := range objs {
-		st.by[o.Ref()] = o
-	}
-	return st
-}
-
-// Get returns the object with ref, or nil.
-func (s *State) Get(ref spec.Ref) *spec.Object { return s.by[ref] }
-
-// Gateway returns the Gateway spec (defaults applied), or a defaulted empty
-// one when none is applied.
-func (s *State) Gateway() *spec.GatewaySpec {
-	for _, o := range s.Objects {
-		if o.Kind == spec.KindGateway {
-			return o.Spec.(*spec.GatewaySpec)
-		}
-	}
-	o := &spec.Object{APIVersion: spec.APIVersion, Kind: spec.KindGateway, Metadata: spec.Metadata{Name: "default"}, Spec: &spec.GatewaySpec{}}
-	spec.Default(o)
-	return o.Spec.(*spec.GatewaySpec)
-}
+// NewState indexes objs as revision rev.
+func NewState(rev int64, objs []*spec.Object) *State { return state.New(rev, objs) }
 
 // Runtime is one part of the data plane compiled from a revision. Reloads
 // are transactional: every runtime prepares the new revision first; only
@@ -85,6 +59,7 @@ type Daemon struct {
 	runtimes   []Runtime
 	extensions []extension
 	metrics    *prometheus.Registry
+	dp         *dataPlane // nil when runtimes are injected (tests)
 	servers    []server
 	ready      atomic.Bool
 

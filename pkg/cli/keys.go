@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+)
+
+func init() { extraCommands = append(extraCommands, newKeysCmd) }
+
+func newKeysCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Manage consumers' API keys (create, list, rotate, revoke)",
+		Long: `API keys authenticate a Consumer of one tenant. stoad stores only a hash; the
+key itself (stoa_sk_…) is printed once, by create and rotate, and never again.`,
+	}
+	cmd.AddCommand(newKeysCreateCmd(f), newKeysListCmd(f), newKeysRevokeCmd(f), newKeysRotateCmd(f))
+	return cmd
+}
+
+// KeysCreateOptions are the inputs of `stoa keys create`.
+type KeysCreateOptions struct {
+	F                         *Factory
+	Namespace, Consumer, Name string
+	Expires                   string
+}
+
+func newKeysCreateCmd(f *Factory) *cobra.Command {
+	o := &KeysCreateOptions{F: f}
+	cmd := &cobra.Command{
+		Use:     "create --consumer NAME -n TENANT",
+		Short:   "Create an API key (printed once)",
+		Example: "  stoa keys create --consumer web-shop -n acme --expires 90d\n  KEY=$(stoa keys create --consumer web-shop -n acme -o json | jq -r .key)",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
+	}
+	bindNamespace(cmd, &o.Namespace)
+	cmd.Flags().StringVar(&o.Consumer, "consumer", "", "consumer the key belongs to (required)")
+	cmd.Flags().StringVar(&o.Name, "name", "", "a label for the key (e.g. ci, laptop)")
+	cmd.Flags().StringVar(&o.Expires, "expires", "", "lifetime, e.g. 90d or 720h (default: no expiry)")
+	return cmd
+}
+
+// Run creates the key.
+func (o *KeysCreateOptions) Run(ctx context.Context) error {
+	if o.Consumer == "" || o.Namespace == "" {
+		return errors.New("--consumer and -n TENANT are required")
+	}
+	var resp api.KeyCreateResponse
+	err := o.F.Client().Do(ctx, http.MethodPost, api.PathKeys, api.KeyCreateRequest{
+		Tenant: o.Namespace, Consumer: o.Consumer, Name: o.Name, ExpiresIn: o.Expires}, &resp)
+	if err != nil {
+		return err
+	}
+	if o.F.Output == "json" {
+		return writeJSON(o.F.IO.Out, resp)
+	}
+	fmt.Fprintln(o.F.IO.Out, resp.Key)
+	fmt.Fprintf(o.F.IO.ErrOut, "created key %s for consumer %s in tenant %s; this is the only time it is shown\n",
+		resp.Info.Prefix, resp.Info.Consumer, resp.Info.Tenant)
+	return nil
+}
+
+func newKeysListCmd(f *Factory) *cobra.Command {
+	var ns, consumer string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "list [-n TENANT] [--consumer NAME]",
+		Short: "List API keys (prefix, state, created, last used, expiry)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{}
+			if ns != "" && !all {
+				q.Set("namespace", ns)
+			}
+			if consumer != "" {
+				q.Set("consumer", consumer)
+			}
+			var list api.KeyList
+			if err := f.Client().Do(cmd.Context(), http.MethodGet, api.PathKeys+"?"+q.Encode(), nil, &list); err != nil {
+				return err
+			}
+			if f.Output == "json" {
+				return writeJSON(f.IO.Out, list)
+			}
+			if len(list.Items) == 0 {
+				fmt.Fprintln(f.IO.ErrOut, "no keys; create one with: stoa keys create --consumer NAME -n TENANT")
+				return nil
+			}
+			tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPREFIX\tTENANT\tCONSUMER\tNAME\tSTATE\tCREATED\tLAST USED\tEXPIRES")
+			for _, k := range list.Items {
+				exp := k.ExpiresAt
+				if !k.NotAfter.IsZero() && (exp.IsZero() || k.NotAfter.Before(exp)) {
+					exp = k.NotAfter
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Tenant, k.Consumer, orDash(k.Name), k.State,
+					when(k.CreatedAt), when(k.LastUsedAt), when(exp))
+			}
+			return tw.Flush()
+		},
+	}
+	bindNamespace(cmd, &ns)
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "keys of every tenant")
+	cmd.Flags().StringVar(&consumer, "consumer", "", "only this consumer's keys")
+	return cmd
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.DateTime)
+}
+
+func newKeysRevokeCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an API key at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var info api.KeyInfo
+			if err := f.Client().Do(cmd.Context(), http.MethodPost, api.PathKeys+"/"+url.PathEscape(args[0])+"/revoke", struct{}{}, &info); err != nil {
+				return err
+			}
+			if f.Output == "json" {
+				return writeJSON(f.IO.Out, info)
+			}
+			fmt.Fprintf(f.IO.Out, "key %s revoked\n", info.Prefix)
+			return nil
+		},
+	}
+}
+
+func newKeysRotateCmd(f *Factory) *cobra.Command {
+	var grace string
+	cmd := &cobra.Command{
+		Use:     "rotate ID [--grace 24h]",
+		Short:   "Replace an API key; the old one keeps working for the grace period",
+		Example: "  stoa keys rotate k3v7q2m4x5c6b7n2 --grace 24h",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var resp api.KeyRotateResponse
+			if err := f.Client().Do(cmd.Context(), http.MethodPost, api.PathKeys+"/"+url.PathEscape(args[0])+"/rotate", api.KeyRotateRequest{Grace: grace}, &resp); err != nil {
+				return err
+			}
+			if f.Output == "json" {
+				return writeJSON(f.IO.Out, resp)
+			}
+			fmt.Fprintln(f.IO.Out, resp.Key)
+			until := "now"
+			if !resp.Old.NotAfter.IsZero() {
+				until = "until " + when(resp.Old.NotAfter)
+			}
+			fmt.Fprintf(f.IO.ErrOut, "new key %s (shown once); old key %s works %s\n", resp.New.Prefix, resp.Old.Prefix, until)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&grace, "grace", "", "how long the old key keeps working (e.g. 24h; default: ends now)")
+	return cmd
+}

@@ -1,0 +1,321 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/limits"
+)
+
+// maxLimitKeys bounds the limits checked per request: tenant, tool,
+// source, plan and up to four ToolSets.
+const maxLimitKeys = 8
+
+// reqState is the per-request scratch space, on the stack.
+type reqState struct {
+	id      [20]byte
+	scratch [64]byte
+}
+
+// serve is the hot path: route, authenticate, limit, forward.
+func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
+	start := ctx.Time()
+	t := p.table.Load()
+	var rs reqState
+	reqID := p.ids.next(&rs.id)
+	ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
+	if t == nil {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, errUnavailable, "no configuration loaded yet", reqID)
+		return
+	}
+	h := &ctx.Request.Header
+
+	// Request line and header limits (the header block itself is bounded
+	// by the read buffer: 431 from errorHandler).
+	if len(h.RequestURI())+len(h.Method())+10 > t.gw.maxRequestLine {
+		writeError(ctx, fasthttp.StatusRequestURITooLong, errURITooLong, "request line too long", reqID)
+		return
+	}
+	scan := scanHeaders(h)
+	if scan.count > t.gw.maxHeaders {
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, errHeaderTooLarge, "too many request header fields", reqID)
+		return
+	}
+	if scan.bad {
+		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "invalid header name", reqID)
+		return
+	}
+	// Framing ambiguity is refused outright (request smuggling).
+	if h.ContentLength() >= 0 && len(h.Peek("Transfer-Encoding")) > 0 {
+		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "both Content-Length and Transfer-Encoding", reqID)
+		return
+	}
+	// fasthttp's Peek sees only the first of repeated headers; a repeated
+	// credential header could be read differently elsewhere.
+	if scan.credHeaders > 1 {
+		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "repeated credential header", reqID)
+		return
+	}
+
+	// One normalised path serves routing, auth and forwarding: fasthttp's
+	// URI.Path() is percent-decoded with dot segments and duplicate
+	// slashes removed.
+	path := ctx.URI().Path()
+	if h := p.mountFor(path); h != nil {
+		h(ctx)
+		return
+	}
+	host := hostOnly(h.Host(), &rs.scratch)
+	route := t.lookup(host, path)
+	if route == nil {
+		writeError(ctx, fasthttp.StatusNotFound, errNoRoute, "no route for this path", reqID)
+		return
+	}
+	status := p.handleRoute(ctx, t, route, path, &scan, reqID, &rs)
+	elapsed := time.Since(start)
+	route.stats.Observe(status, elapsed)
+	if p.access != nil && t.gw.accessLog {
+		p.access.log(ctx, route, status, elapsed, reqID)
+	}
+}
+
+func (p *Proxy) mountFor(path []byte) fasthttp.RequestHandler {
+	if len(p.mounts) > 0 {
+		if h := p.mounts[string(path)]; h != nil {
+			return h
+		}
+	}
+	for _, m := range p.prefixMounts {
+		if bytes.HasPrefix(path, []byte(m.prefix)) {
+			return m.h
+		}
+	}
+	return nil
+}
+
+// hostOnly lower-cases the Host header without its port, into scratch.
+func hostOnly(host []byte, scratch *[64]byte) []byte {
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
+	}
+	if len(host) > len(scratch) {
+		return host
+	}
+	out := scratch[:len(host)]
+	for i, c := range host {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// handleRoute does everything after routing and returns the status sent.
+func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path []byte, scan *headerScan, reqID []byte, rs *reqState) int {
+	h := &ctx.Request.Header
+	now := ctx.Time()
+
+	// Authentication and tenancy.
+	var principal *auth.Principal
+	authz, apiKey := h.Peek(auth.HeaderAuthorization), h.Peek(auth.HeaderAPIKey)
+	if r.auth.required {
+		pr, err := p.opts.Auth.Authenticate(context.Background(), authz, apiKey, now)
+		if err == nil {
+			err = pr.Check(&r.auth.req)
+		}
+		if err != nil {
+			status := auth.HTTPStatus(err)
+			if status == fasthttp.StatusUnauthorized {
+				ctx.Response.Header.Set("WWW-Authenticate", auth.Challenge(err, ""))
+			}
+			msg := "missing or invalid credentials"
+			code := errUnauthorized
+			switch status {
+			case fasthttp.StatusForbidden:
+				msg, code = "credentials do not grant access to this tool", errForbidden
+			case fasthttp.StatusBadRequest:
+				msg, code = "malformed or ambiguous credentials", errBadRequest
+			case fasthttp.StatusServiceUnavailable:
+				msg, code = "identity provider keys unavailable", errUnavailable
+			}
+			writeError(ctx, status, code, msg, reqID)
+			return status
+		}
+		if !pr.CanAccess(r.Tenant) {
+			// Another tenant's credential never reaches the upstream.
+			if t.gw.crossTenantStatus == fasthttp.StatusNotFound {
+				writeError(ctx, fasthttp.StatusNotFound, errNoRoute, "no route for this path", reqID)
+				return fasthttp.StatusNotFound
+			}
+			writeError(ctx, fasthttp.StatusForbidden, errForbidden, "credentials belong to another tenant", reqID)
+			return fasthttp.StatusForbidden
+		}
+		principal = pr
+	}
+
+	// Rate limits: every limit that applies, charged all or none.
+	peer := clientAddr(ctx)
+	client, trustedPeer := realClient(ctx, &t.gw, peer)
+	var (
+		keys   [maxLimitKeys]limits.Key
+		lims   [maxLimitKeys]limits.Limit
+		scopes [maxLimitKeys]string
+		n      int
+	)
+	add := func(k limits.Key, l limits.Limit, scope string) {
+		if !l.IsZero() && n < maxLimitKeys {
+			keys[n], lims[n], scopes[n] = k, l, scope
+			n++
+		}
+	}
+	add(limits.Key{Kind: limits.KindTool, A: r.toolID}, r.toolLimit, "tool")
+	add(limits.Key{Kind: limits.KindTenant, A: r.tenantID}, r.tenantLimit, "tenant")
+	for _, ts := range r.toolSets {
+		add(limits.Key{Kind: limits.KindToolSet, A: ts.id}, ts.limit, "toolset")
+	}
+	if principal != nil && principal.Consumer != "" && r.planLimits != nil {
+		if pl, ok := r.planLimits[principal.Consumer]; ok {
+			add(limits.Key{Kind: limits.KindConsumer, A: pl.id}, pl.limit, "plan")
+		}
+	}
+	add(limits.AddrKey(limits.KindSource, client), r.sourceLimit, "source")
+	var decision limits.Decision
+	if n > 0 {
+		decision = p.opts.Limiter.AllowAll(keys[:n], lims[:n])
+		if !decision.Allowed {
+			r.stats.Limited.Add(1)
+			if p.opts.OnReject != nil {
+				p.opts.OnReject(client)
+			}
+			_ = decision.WriteHeaders(rs.scratch[:0], ctx.Response.Header.SetBytesV)
+			writeRateLimited(ctx, int64((decision.RetryAfter+time.Second-1)/time.Second), scopes[decision.Index], reqID)
+			return fasthttp.StatusTooManyRequests
+		}
+	}
+
+	// Rewrite the request for the upstream.
+	clientClose := h.ConnectionClose()
+	stripRequestHopByHop(h, scan)
+	h.ResetConnectionClose()
+	if !r.forwardCreds {
+		if r.auth.required || isStoaKey(apiKey) {
+			h.Del(auth.HeaderAPIKey)
+		}
+		if r.auth.required || isStoaBearer(authz) {
+			h.Del(auth.HeaderAuthorization)
+		}
+	}
+	if r.upstreamValue != nil {
+		h.SetBytesV(r.upstreamHeader, r.upstreamValue)
+	}
+	h.Set(hdrTenant, r.Tenant)
+	if principal != nil && principal.Consumer != "" {
+		h.Set(hdrConsumer, principal.Consumer)
+	}
+	h.SetBytesV(hdrRequestID, reqID)
+	setForwarded(ctx, client, trustedPeer, rs.scratch[:])
+	rest := path[len(r.Prefix):]
+
+	status := p.forward(ctx, r, rest, reqID)
+	if clientClose {
+		ctx.SetConnectionClose()
+	}
+	if decision.Limit > 0 {
+		_ = decision.WriteHeaders(rs.scratch[:0], ctx.Response.Header.SetBytesV)
+	}
+	ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
+	return status
+}
+
+func isStoaKey(v []byte) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(v), []byte(auth.KeyPrefix))
+}
+
+func isStoaBearer(v []byte) bool {
+	v = bytes.TrimSpace(v)
+	if len(v) < 7 || !bytes.EqualFold(v[:7], []byte("bearer ")) {
+		return false
+	}
+	return isStoaKey(v[7:])
+}
+
+// idempotent reports whether a method may be retried (RFC 9110 §9.2.2).
+func idempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
+}
+
+// forward sends the request to an upstream, retrying idempotent requests
+// within the route's policy, and returns the status sent to the client.
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID []byte) int {
+	req, resp := &ctx.Request, &ctx.Response
+	deadline := ctx.Time().Add(r.totalTimeout)
+	attempts := 1
+	if r.retries > 0 && idempotent(req.Header.Method()) {
+		attempts += r.retries
+	}
+	// rest points into the URI buffer that SetPathBytes overwrites: copy.
+	var restBuf [256]byte
+	rest = append(restBuf[:0], rest...)
+	var last *upstream
+	var fail failure
+	for i := 0; i < attempts; i++ {
+		now := time.Now().UnixNano()
+		u := r.upstreams.pick(now, last)
+		if u == nil {
+			writeError(ctx, fasthttp.StatusServiceUnavailable, errNoUpstream, "no healthy upstream for this tool", reqID)
+			return fasthttp.StatusServiceUnavailable
+		}
+		last = u
+		uri := req.URI()
+		// base + rest: the route prefix replaced by the upstream's base path.
+		var pbuf [256]byte
+		np := append(append(pbuf[:0], u.base...), rest...)
+		if len(np) == 0 {
+			np = append(np, '/')
+		}
+		uri.SetPathBytes(np)
+		req.Header.SetHost(u.host)
+		uri.SetHost(u.host)
+		err := u.client.DoDeadline(req, resp, deadline)
+		fail = classify(err)
+		if fail == failNone {
+			code := resp.StatusCode()
+			if code >= 500 {
+				u.failure(now)
+				if r.retryOn.status5xx && i+1 < attempts && time.Now().Before(deadline) {
+					continue
+				}
+			} else {
+				u.success()
+			}
+			stripResponseHopByHop(&resp.Header)
+			return code
+		}
+		u.failure(now)
+		r.stats.UpstreamErrors.Add(1)
+		retry := (fail == failConnect && r.retryOn.connectFailure) ||
+			(fail == failReset && r.retryOn.reset) ||
+			(fail == failTimeout && r.retryOn.timeout)
+		if !retry || !time.Now().Before(deadline) {
+			break
+		}
+	}
+	resp.Reset()
+	switch fail {
+	case failTimeout:
+		writeError(ctx, fasthttp.StatusGatewayTimeout, errTimeout, "upstream did not answer in time", reqID)
+		return fasthttp.StatusGatewayTimeout
+	default:
+		writeError(ctx, fasthttp.StatusBadGateway, errBadUpstream, "upstream connection failed", reqID)
+		return fasthttp.StatusBadGateway
+	}
+}

@@ -1,0 +1,303 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) are never forwarded, in either
+// direction. Transfer-Encoding is re-framed by fasthttp itself.
+var hopByHop = []string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "TE", "Trailer", "Upgrade",
+}
+
+// Gateway headers are set by stoad only; a client's copy is removed, and a
+// request carrying a look-alike (underscores for dashes, spaces) is refused,
+// since some upstream stacks (CGI, WSGI, PHP) fold "X_Stoa_Tenant" into the
+// same variable as "X-Stoa-Tenant".
+const (
+	hdrTenant    = "X-Stoa-Tenant"
+	hdrConsumer  = "X-Stoa-Consumer"
+	hdrRequestID = "X-Request-Id"
+	hdrXFF       = "X-Forwarded-For"
+	hdrXFProto   = "X-Forwarded-Proto"
+	hdrXFHost    = "X-Forwarded-Host"
+)
+
+// protectedNames are compared after folding case and '_' to '-'.
+var protectedNames = [][]byte{
+	[]byte("x-stoa-"), // prefix: every X-Stoa-* header
+	[]byte("x-request-id"),
+	[]byte("x-forwarded-for"),
+	[]byte("x-forwarded-proto"),
+	[]byte("x-forwarded-host"),
+	[]byte("x-real-ip"),
+	[]byte("forwarded"),
+}
+
+// headerScan is the result of the single pass over request headers.
+type headerScan struct {
+	count     int
+	bad       bool // a name with whitespace, or an underscore twin of a gateway header
+	stoa      bool // client sent an X-Stoa-* header (to delete)
+	connNamed bool // Connection names extra headers to drop
+	realIP    bool
+	forwarded bool
+	// credHeaders counts Authorization and X-Api-Key fields; more than one
+	// of a kind is refused.
+	credHeaders   int
+	authz, apiKey int
+}
+
+// foldEq reports whether name, with '_' read as '-' and ASCII case folded,
+// equals (or, for prefix=true, starts with) want (lower case).
+func foldEq(name, want []byte, prefix bool) bool {
+	if len(name) < len(want) || (!prefix && len(name) != len(want)) {
+		return false
+	}
+	for i, w := range want {
+		c := name[i]
+		if c == '_' {
+			c = '-'
+		} else if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != w {
+			return false
+		}
+	}
+	return true
+}
+
+// scanHeaders walks the request headers once, without allocating.
+func scanHeaders(h *fasthttp.RequestHeader) headerScan {
+	var s headerScan
+	for k := range h.All() {
+		s.count++
+		if bytes.IndexByte(k, ' ') >= 0 || bytes.IndexByte(k, '\t') >= 0 {
+			s.bad = true
+			continue
+		}
+		if len(k) == 13 && bytes.EqualFold(k, []byte("Authorization")) {
+			s.authz++
+			continue
+		}
+		if len(k) == 9 && bytes.EqualFold(k, []byte("X-Api-Key")) {
+			s.apiKey++
+			continue
+		}
+		if len(k) < 7 || (k[0] != 'x' && k[0] != 'X' && k[0] != 'f' && k[0] != 'F') {
+			continue
+		}
+		hasUnderscore := bytes.IndexByte(k, '_') >= 0
+		for i, p := range protectedNames {
+			if !foldEq(k, p, i == 0) {
+				continue
+			}
+			if hasUnderscore {
+				s.bad = true
+			}
+			switch i {
+			case 0:
+				s.stoa = true
+			case 5:
+				s.realIP = true
+			case 6:
+				s.forwarded = true
+			}
+		}
+	}
+	if len(h.Peek("Connection")) > 0 {
+		s.connNamed = true
+	}
+	s.credHeaders = max(s.authz, s.apiKey)
+	return s
+}
+
+// forEachToken calls fn for each comma-separated token of a header value.
+func forEachToken(v []byte, fn func(tok []byte)) {
+	for len(v) > 0 {
+		i := bytes.IndexByte(v, ',')
+		var tok []byte
+		if i < 0 {
+			tok, v = v, nil
+		} else {
+			tok, v = v[:i], v[i+1:]
+		}
+		tok = bytes.TrimSpace(tok)
+		if len(tok) > 0 {
+			fn(tok)
+		}
+	}
+}
+
+// stripRequestHopByHop removes hop-by-hop headers, headers named in
+// Connection, and client copies of gateway headers.
+func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan) {
+	if s.connNamed {
+		// Copy: deleting headers may move the Connection value's bytes.
+		var buf [256]byte
+		v := append(buf[:0], h.Peek("Connection")...)
+		forEachToken(v, func(tok []byte) {
+			if !isEndToEndCritical(tok) {
+				h.DelBytes(tok)
+			}
+		})
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+	if s.stoa {
+		var names [8][64]byte
+		var lens [8]int
+		n := 0
+		for k := range h.All() {
+			if foldEq(k, protectedNames[0], true) && n < len(names) && len(k) <= 64 {
+				lens[n] = copy(names[n][:], k)
+				n++
+			}
+		}
+		for i := 0; i < n; i++ {
+			h.DelBytes(names[i][:lens[i]])
+		}
+	}
+	if s.realIP {
+		h.Del("X-Real-Ip")
+	}
+	if s.forwarded {
+		h.Del("Forwarded")
+	}
+}
+
+// isEndToEndCritical protects headers a client may not remove through
+// Connection: the ones that frame the message and route it.
+func isEndToEndCritical(name []byte) bool {
+	for _, n := range [...]string{"Host", "Content-Length", "Transfer-Encoding", "Content-Type"} {
+		if bytes.EqualFold(name, []byte(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// stripResponseHopByHop does the same for the upstream's response.
+func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
+	if v := h.Peek("Connection"); len(v) > 0 {
+		var buf [256]byte
+		v = append(buf[:0], v...)
+		forEachToken(v, func(tok []byte) {
+			if !isEndToEndCritical(tok) && !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
+				h.DelBytes(tok)
+			}
+		})
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+	// The upstream connection's fate is not the client's.
+	h.ResetConnectionClose()
+}
+
+// requestIDs generates request ids: a random per-process prefix and a
+// counter, hex-encoded into 20 bytes, without allocating.
+type requestIDs struct {
+	prefix uint32
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return &requestIDs{prefix: binary.BigEndian.Uint32(b[:])}
+}
+
+const hexDigits = "0123456789abcdef"
+
+// next writes a new id into dst and returns it.
+func (g *requestIDs) next(dst *[20]byte) []byte {
+	v := g.n.Add(1)
+	p := g.prefix
+	for i := 7; i >= 0; i-- {
+		dst[i] = hexDigits[p&0xf]
+		p >>= 4
+	}
+	for i := 19; i >= 8; i-- {
+		dst[i] = hexDigits[v&0xf]
+		v >>= 4
+	}
+	return dst[:]
+}
+
+// clientAddr is the peer address, unmapped.
+func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}
+
+// realClient returns the address of the client: the peer, or, when the peer
+// is a trusted proxy, the right-most X-Forwarded-For entry that is not a
+// trusted proxy itself.
+func realClient(ctx *fasthttp.RequestCtx, gw *gatewayPolicy, peer netip.Addr) (netip.Addr, bool) {
+	if len(gw.trusted) == 0 || !gw.isTrusted(peer) {
+		return peer, false
+	}
+	xff := ctx.Request.Header.Peek(hdrXFF)
+	for len(xff) > 0 {
+		i := bytes.LastIndexByte(xff, ',')
+		tok := bytes.TrimSpace(xff[i+1:])
+		if i < 0 {
+			xff = nil
+		} else {
+			xff = xff[:i]
+		}
+		a, err := netip.ParseAddr(string(tok)) // compiler avoids the copy for this call
+		if err != nil {
+			return peer, true
+		}
+		a = a.Unmap()
+		if !gw.isTrusted(a) {
+			return a, true
+		}
+	}
+	return peer, true
+}
+
+// setForwarded writes X-Forwarded-For/-Proto/-Host: appended to when the
+// peer is a trusted proxy, overwritten otherwise.
+func setForwarded(ctx *fasthttp.RequestCtx, peer netip.Addr, trusted bool, scratch []byte) []byte {
+	h := &ctx.Request.Header
+	ip := peer.AppendTo(scratch[:0])
+	if trusted {
+		if prev := h.Peek(hdrXFF); len(prev) > 0 {
+			v := append(append(append(ip[len(ip):], prev...), ", "...), ip...)
+			h.SetBytesV(hdrXFF, v)
+			scratch = v
+		} else {
+			h.SetBytesV(hdrXFF, ip)
+		}
+		if len(h.Peek(hdrXFProto)) == 0 {
+			h.Set(hdrXFProto, scheme(ctx))
+		}
+		if len(h.Peek(hdrXFHost)) == 0 {
+			h.SetBytesV(hdrXFHost, h.Host())
+		}
+		return scratch
+	}
+	h.SetBytesV(hdrXFF, ip)
+	h.Set(hdrXFProto, scheme(ctx))
+	h.SetBytesV(hdrXFHost, h.Host())
+	return ip
+}
+
+func scheme(ctx *fasthttp.RequestCtx) string {
+	if ctx.IsTLS() {
+		return "https"
+	}
+	return "http"
+}

@@ -1,0 +1,298 @@
+// Package proxy is stoad's HTTP data plane: a fasthttp reverse proxy that
+// serves every applied Tool at its route with authentication, tenant
+// isolation, GCRA rate limits, strict HTTP hygiene and metrics. The route
+// table is compiled per revision and swapped atomically; upstream pools
+// survive reloads, so a reload drops no request (see docs/proxy.md).
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/state"
+	"github.com/stoa-gateway/stoa/pkg/telemetry"
+)
+
+// Options configure a Proxy.
+type Options struct {
+	// Listen is the TCP address served.
+	Listen string
+	Log    *slog.Logger
+	// Auth authenticates callers; its keys and resolver are swapped by
+	// the daemon.
+	Auth *auth.Authenticator
+	// Limiter holds the rate-limit state (shared with MCP).
+	Limiter *limits.Limiter
+	// Stats receives per-route statistics.
+	Stats *telemetry.Registry
+	// OnReject is called with the client address of every 429 (the
+	// escalation path to XDP). Optional.
+	OnReject func(src netip.Addr)
+	// OnEvent reports runtime events (upstream ejections, health). Optional.
+	OnEvent func(typ, tenant, msg string, data map[string]any)
+	// WrapListener wraps the TCP listener (the XDP userspace fallback).
+	WrapListener func(net.Listener) net.Listener
+	// MaxHeaderBytes is fixed at start (fasthttp's read buffer); default
+	// 16 KiB.
+	MaxHeaderBytes int
+	// AccessLog receives JSON access-log lines when the Gateway enables it.
+	AccessLog io.Writer
+}
+
+// Proxy is the data-plane runtime.
+type Proxy struct {
+	opts  Options
+	log   *slog.Logger
+	table atomic.Pointer[table]
+	pools *poolRegistry
+	ids   *requestIDs
+	srv   *fasthttp.Server
+	ln    net.Listener
+	conns *connLimiter
+	mounts map[string]fasthttp.RequestHandler
+	prefixMounts []prefixMount
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started atomic.Bool
+	access  *accessLogger
+}
+
+type prefixMount struct {
+	prefix string
+	h      fasthttp.RequestHandler
+}
+
+// New builds a proxy; Prepare/swap load a revision, Start serves.
+func New(opts Options) *Proxy {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Stats == nil {
+		opts.Stats = telemetry.NewRegistry()
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = limits.New(limits.Options{})
+	}
+	if opts.Auth == nil {
+		opts.Auth = &auth.Authenticator{}
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = 16 << 10
+	}
+	p := &Proxy{opts: opts, log: opts.Log, ids: newRequestIDs(), mounts: map[string]fasthttp.RequestHandler{}}
+	p.pools = newPoolRegistry(opts.Log, p.onEject)
+	p.conns = newConnLimiter(func() int {
+		if t := p.table.Load(); t != nil {
+			return t.gw.maxConnsPerSource
+		}
+		return 256
+	})
+	if opts.AccessLog != nil {
+		p.access = newAccessLogger(opts.AccessLog)
+	}
+	return p
+}
+
+// Mount serves h for requests whose path is exactly path, or, when path
+// ends in '/', starts with it (MCP endpoints). Call before Start.
+func (p *Proxy) Mount(path string, h fasthttp.RequestHandler) {
+	if strings.HasSuffix(path, "/") {
+		p.prefixMounts = append(p.prefixMounts, prefixMount{path, h})
+		return
+	}
+	p.mounts[path] = h
+}
+
+// Name implements the daemon's Runtime.
+func (p *Proxy) Name() string { return "proxy" }
+
+// Prepare compiles a revision; the returned swap makes it live.
+func (p *Proxy) Prepare(st *state.Snapshot) (func(), error) {
+	t, err := compile(st, p.pools, p.opts.Stats)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		p.table.Store(t)
+		p.pools.retain(t, 2*time.Minute)
+		keep := map[[2]string]bool{}
+		for _, r := range t.routes {
+			keep[[2]string{r.Tenant, r.Tool}] = true
+		}
+		p.opts.Stats.Retain(telemetry.KindHTTP, keep)
+	}, nil
+}
+
+// Start listens and serves.
+func (p *Proxy) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", p.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", p.opts.Listen, err)
+	}
+	p.ln = p.conns.wrap(ln)
+	if p.opts.WrapListener != nil {
+		p.ln = p.opts.WrapListener(p.ln)
+	}
+	p.srv = &fasthttp.Server{
+		Handler:                      p.serve,
+		ErrorHandler:                 p.errorHandler,
+		HeaderReceived:               p.headerReceived,
+		Logger:                       fasthttpLogger{p.log},
+		ReadBufferSize:               p.opts.MaxHeaderBytes,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 60 * time.Second,
+		IdleTimeout:                  120 * time.Second,
+		MaxRequestBodySize:           10 << 20,
+		DisablePreParseMultipartForm: true,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		SecureErrorLogMessage:        true,
+		CloseOnShutdown:              true,
+		TCPKeepalive:                 true,
+	}
+	if t := p.table.Load(); t != nil {
+		p.srv.ReadTimeout, p.srv.WriteTimeout, p.srv.IdleTimeout = t.gw.readTimeout, t.gw.writeTimeout, t.gw.idleTimeout
+	}
+	hctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		if err := p.srv.Serve(p.ln); err != nil {
+			p.log.Error("proxy stopped serving", "err", err)
+		}
+	}()
+	go func() {
+		defer p.wg.Done()
+		p.pools.healthLoop(hctx, p.onHealth)
+	}()
+	p.started.Store(true)
+	return nil
+}
+
+// Addr is the bound listen address.
+func (p *Proxy) Addr() string {
+	if p.ln == nil {
+		return p.opts.Listen
+	}
+	return p.ln.Addr().String()
+}
+
+// Stop drains in-flight requests within ctx.
+func (p *Proxy) Stop(ctx context.Context) error {
+	if !p.started.Load() {
+		return nil
+	}
+	if p.cancel != nil {
+		p.cancel()
+	}
+	err := p.srv.ShutdownWithContext(ctx)
+	p.wg.Wait()
+	return err
+}
+
+// Status reports the proxy's line in `stoa status`.
+func (p *Proxy) Status() api.Component {
+	c := api.Component{Name: "proxy", State: "ok", Data: map[string]any{"address": p.Addr()}}
+	t := p.table.Load()
+	if t == nil {
+		c.State, c.Detail = "starting", "no revision loaded"
+		return c
+	}
+	down := 0
+	ups := p.pools.all()
+	now := time.Now().UnixNano()
+	for _, u := range ups {
+		if !u.available(now) {
+			down++
+		}
+	}
+	c.Detail = fmt.Sprintf("%d routes, %d upstreams (%d unavailable)", len(t.routes), len(ups), down)
+	c.Data["routes"] = len(t.routes)
+	c.Data["connections"] = p.conns.total.Load()
+	if down > 0 {
+		c.State = "degraded"
+	}
+	return c
+}
+
+// UpstreamHealth lists every upstream with its state, for the dashboard.
+func (p *Proxy) UpstreamHealth() map[string]bool {
+	now := time.Now().UnixNano()
+	out := map[string]bool{}
+	for _, u := range p.pools.all() {
+		out[u.URL] = u.available(now)
+	}
+	return out
+}
+
+func (p *Proxy) onEject(u *upstream, reason string) {
+	p.log.Warn("upstream ejected", "upstream", u.URL, "reason", reason)
+	if p.opts.OnEvent != nil {
+		p.opts.OnEvent("upstream.ejected", "", fmt.Sprintf("upstream %s ejected: %s", u.URL, reason), map[string]any{"upstream": u.URL})
+	}
+}
+
+func (p *Proxy) onHealth(u *upstream, healthy bool) {
+	state := "unhealthy"
+	if healthy {
+		state = "healthy"
+	}
+	p.log.Info("upstream health changed", "upstream", u.URL, "state", state)
+	if p.opts.OnEvent != nil {
+		p.opts.OnEvent("upstream."+state, "", fmt.Sprintf("upstream %s is %s", u.URL, state), map[string]any{"upstream": u.URL})
+	}
+}
+
+// headerReceived applies the live revision's per-request limits.
+func (p *Proxy) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	t := p.table.Load()
+	if t == nil {
+		return fasthttp.RequestConfig{}
+	}
+	return fasthttp.RequestConfig{
+		ReadTimeout:        t.gw.readTimeout,
+		WriteTimeout:       t.gw.writeTimeout,
+		MaxRequestBodySize: t.gw.maxBody,
+	}
+}
+
+// errorHandler answers requests fasthttp could not parse, with JSON and
+// without echoing any of the request.
+func (p *Proxy) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small) || errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, errHeaderTooLarge, "request header too large", nil)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, errBodyTooLarge, "request body too large", nil)
+	case errors.As(err, &ne) && ne.Timeout():
+		writeError(ctx, fasthttp.StatusRequestTimeout, errTimeoutClient, "request not received in time", nil)
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "malformed HTTP request", nil)
+	}
+}
+
+// fasthttpLogger sends fasthttp's own messages to debug level. With
+// SecureErrorLogMessage they never contain request bytes.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,413 @@
+package proxy
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/secret"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/state"
+	"github.com/stoa-gateway/stoa/pkg/telemetry"
+)
+
+// table is one compiled revision: everything the hot path needs, immutable
+// once built and swapped atomically, so a lookup takes no lock and
+// allocates nothing.
+type table struct {
+	revision int64
+	// hosts maps a Host header value to its routes; "" holds the routes
+	// without a host.
+	hosts map[string]*routeSet
+	// routes in compile order (for status and health checks).
+	routes []*Route
+	gw     gatewayPolicy
+}
+
+// routeSet maps path prefixes (without a trailing slash) to routes.
+type routeSet struct {
+	byPrefix map[string]*Route
+}
+
+// gatewayPolicy is the compiled Gateway spec.
+type gatewayPolicy struct {
+	trusted           []netip.Prefix
+	crossTenantStatus int
+	maxRequestLine    int
+	maxHeaders        int
+	maxBody           int
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
+	maxConnsPerSource int
+	accessLog         bool
+}
+
+// Route is one Tool served at a path prefix.
+type Route struct {
+	Tenant, Tool string
+	Prefix       string // normalised, no trailing slash
+	Host         string
+
+	tenantID, toolID uint64 // limiter key ids
+	auth             routeAuth
+	upstreams        *upstreamSet
+	forwardCreds     bool
+	upstreamHeader   string // header for the upstream credential
+	upstreamValue    []byte // its value (prefix + secret), never logged
+	retries          int
+	retryOn          retryPolicy
+	totalTimeout     time.Duration
+
+	// Limits that apply, in the order their keys are built per request.
+	tenantLimit, toolLimit, sourceLimit limits.Limit
+	toolSets                            []toolSetLimit
+	planLimits                          map[string]planLimit // consumer → its subscription's plan limit
+
+	stats *telemetry.Series
+}
+
+// planLimit is a consumer's plan limit, keyed by its subscription so a
+// ToolSet subscription shares one bucket across the set's tools.
+type planLimit struct {
+	id    uint64
+	limit limits.Limit
+}
+
+type toolSetLimit struct {
+	id    uint64
+	limit limits.Limit
+}
+
+// routeAuth is what a route demands of callers.
+type routeAuth struct {
+	required bool // some credential is needed (auth type, or a ToolSet's auth: required)
+	req      auth.Requirement
+}
+
+type retryPolicy struct {
+	connectFailure, reset, status5xx, timeout bool
+}
+
+func rateLimit(r *spec.RateLimit) limits.Limit {
+	if r.IsZero() {
+		return limits.Limit{}
+	}
+	n, per, err := spec.ParseRate(r.Rate)
+	if err != nil {
+		return limits.Limit{}
+	}
+	return limits.LimitFrom(n, per, r.Burst)
+}
+
+func duration(d spec.Duration, def time.Duration) time.Duration {
+	if d == "" {
+		return def
+	}
+	v, err := spec.ParseDuration(d)
+	if err != nil || v <= 0 {
+		return def
+	}
+	return v
+}
+
+// compile builds the table for a snapshot. pools supplies upstream pools
+// (reused across revisions so keep-alive connections survive reloads).
+func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
+	gw := st.Gateway()
+	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}}
+	t.gw = compileGateway(gw)
+
+	ids := map[string]uint64{}
+	id := func(s string) uint64 {
+		if v, ok := ids[s]; ok {
+			return v
+		}
+		v := uint64(len(ids) + 1)
+		ids[s] = v
+		return v
+	}
+	// ToolSets and subscriptions, indexed by tool.
+	type tsInfo struct {
+		id          uint64
+		limit       limits.Limit
+		authRequire bool
+	}
+	toolSets := map[spec.Ref][]tsInfo{}
+	for _, o := range st.OfKind(spec.KindToolSet) {
+		ts := o.Spec.(*spec.ToolSetSpec)
+		info := tsInfo{id: id("toolset/" + o.Metadata.Namespace + "/" + o.Metadata.Name)}
+		if p := ts.Policies; p != nil {
+			info.limit = rateLimit(p.RateLimit)
+			info.authRequire = p.Auth == "required"
+		}
+		for _, tool := range ts.Tools {
+			ref := spec.Ref{Kind: spec.KindTool, Namespace: o.Metadata.Namespace, Name: tool}
+			toolSets[ref] = append(toolSets[ref], info)
+		}
+	}
+	plans := planLimitsByTool(st, id)
+
+	for _, o := range st.OfKind(spec.KindTool) {
+		ts := o.Spec.(*spec.ToolSpec)
+		ten := st.Tenant(o.Metadata.Namespace)
+		r := &Route{
+			Tenant:   o.Metadata.Namespace,
+			Tool:     o.Metadata.Name,
+			tenantID: id("tenant/" + o.Metadata.Namespace),
+			toolID:   id("tool/" + o.Metadata.Namespace + "/" + o.Metadata.Name),
+			retries:  0,
+		}
+		r.Prefix = "/" + o.Metadata.Namespace + "/" + o.Metadata.Name
+		if ts.Route != nil {
+			if ts.Route.PathPrefix != "" {
+				r.Prefix = ts.Route.PathPrefix
+			}
+			r.Host = strings.ToLower(ts.Route.Host)
+		}
+		r.Prefix = strings.TrimSuffix(r.Prefix, "/")
+		// Auth.
+		if a := ts.Auth; a != nil {
+			switch a.Type {
+			case "apiKey":
+				r.auth.required = true
+				r.auth.req.Method = auth.MethodAPIKey
+			case "jwt", "oauth2":
+				r.auth.required = true
+				r.auth.req = auth.Requirement{Method: auth.MethodJWT, Issuer: a.Issuer, Audiences: a.Audiences, Scopes: a.Scopes}
+			}
+			r.forwardCreds = a.ForwardCredentials
+		}
+		for _, info := range toolSets[o.Ref()] {
+			if info.authRequire {
+				r.auth.required = true
+			}
+			if !info.limit.IsZero() {
+				r.toolSets = append(r.toolSets, toolSetLimit{id: info.id, limit: info.limit})
+			}
+		}
+		if ua := ts.UpstreamAuth; ua != nil {
+			value, err := secret.Read(ua.SecretRef)
+			if err != nil {
+				return nil, fmt.Errorf("tool %s/%s: upstreamAuth: %w", r.Tenant, r.Tool, err)
+			}
+			r.upstreamHeader = ua.Header
+			if r.upstreamHeader == "" {
+				r.upstreamHeader = "Authorization"
+			}
+			prefix := ua.Prefix
+			if prefix == "" && strings.EqualFold(r.upstreamHeader, "Authorization") {
+				prefix = "Bearer "
+			}
+			r.upstreamValue = []byte(prefix + value)
+		}
+		// Limits.
+		r.toolLimit = rateLimit(ts.RateLimit)
+		if ten != nil && ten.Defaults != nil {
+			r.tenantLimit = rateLimit(ten.Defaults.RateLimit)
+			r.sourceLimit = rateLimit(ten.Defaults.PerSource)
+		}
+		r.planLimits = plans[o.Ref()]
+		// Upstreams.
+		var targets []upstreamTarget
+		if ts.Upstream != "" {
+			targets = append(targets, upstreamTarget{url: ts.Upstream, weight: 1})
+		}
+		for _, u := range ts.Upstreams {
+			targets = append(targets, upstreamTarget{url: u.URL, weight: u.Weight})
+		}
+		set, err := pools.set(r, ts, targets)
+		if err != nil {
+			return nil, fmt.Errorf("tool %s/%s: %w", r.Tenant, r.Tool, err)
+		}
+		r.upstreams = set
+		if rt := ts.Retries; rt != nil {
+			r.retries = rt.Attempts
+			for _, on := range rt.On {
+				switch on {
+				case "connect-failure":
+					r.retryOn.connectFailure = true
+				case "reset":
+					r.retryOn.reset = true
+				case "5xx":
+					r.retryOn.status5xx = true
+				case "timeout":
+					r.retryOn.timeout = true
+				}
+			}
+		}
+		if tm := ts.Timeouts; tm != nil {
+			r.totalTimeout = duration(tm.Total, 60*time.Second)
+		} else {
+			r.totalTimeout = 60 * time.Second
+		}
+		r.stats = reg.Get(telemetry.KindHTTP, r.Tenant, r.Tool)
+
+		rs := t.hosts[r.Host]
+		if rs == nil {
+			rs = &routeSet{byPrefix: map[string]*Route{}}
+			t.hosts[r.Host] = rs
+		}
+		if prev, dup := rs.byPrefix[r.Prefix]; dup {
+			return nil, fmt.Errorf("tools %s/%s and %s/%s both route %s%s", prev.Tenant, prev.Tool, r.Tenant, r.Tool, r.Host, r.Prefix)
+		}
+		rs.byPrefix[r.Prefix] = r
+		t.routes = append(t.routes, r)
+	}
+	return t, nil
+}
+
+// planLimitsByTool maps every tool to the plan limits of the consumers
+// subscribed to it (directly or through a ToolSet) with an active
+// subscription.
+func planLimitsByTool(st *state.Snapshot, id func(string) uint64) map[spec.Ref]map[string]planLimit {
+	out := map[spec.Ref]map[string]planLimit{}
+	add := func(tool spec.Ref, consumer string, l planLimit) {
+		if l.limit.IsZero() {
+			return
+		}
+		m := out[tool]
+		if m == nil {
+			m = map[string]planLimit{}
+			out[tool] = m
+		}
+		m[consumer] = l
+	}
+	for _, o := range st.OfKind(spec.KindSubscription) {
+		sub := o.Spec.(*spec.SubscriptionSpec)
+		if sub.State != "" && sub.State != "active" {
+			continue
+		}
+		ns := o.Metadata.Namespace
+		po := st.Get(spec.Ref{Kind: spec.KindPlan, Namespace: ns, Name: sub.Plan})
+		if po == nil {
+			continue
+		}
+		l := planLimit{id: id("subscription/" + ns + "/" + o.Metadata.Name), limit: rateLimit(po.Spec.(*spec.PlanSpec).RateLimit)}
+		if sub.Tool != "" {
+			add(spec.Ref{Kind: spec.KindTool, Namespace: ns, Name: sub.Tool}, sub.Consumer, l)
+		}
+		if sub.ToolSet != "" {
+			if tso := st.Get(spec.Ref{Kind: spec.KindToolSet, Namespace: ns, Name: sub.ToolSet}); tso != nil {
+				for _, tool := range tso.Spec.(*spec.ToolSetSpec).Tools {
+					add(spec.Ref{Kind: spec.KindTool, Namespace: ns, Name: tool}, sub.Consumer, l)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func compileGateway(gw *spec.GatewaySpec) gatewayPolicy {
+	p := gatewayPolicy{crossTenantStatus: 403}
+	for _, c := range gw.TrustedProxies {
+		if pfx, err := netip.ParsePrefix(c); err == nil {
+			p.trusted = append(p.trusted, pfx.Masked())
+		} else if a, err := netip.ParseAddr(c); err == nil {
+			p.trusted = append(p.trusted, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	if gw.CrossTenant == "notFound" {
+		p.crossTenantStatus = 404
+	}
+	l := gw.Limits
+	if l == nil {
+		l = &spec.GatewayLimits{}
+	}
+	p.maxRequestLine = orInt(l.MaxRequestLineBytes, 8192)
+	p.maxHeaders = orInt(l.MaxHeaders, 100)
+	p.maxBody = int(l.MaxBodyBytes)
+	if p.maxBody <= 0 {
+		p.maxBody = 10 << 20
+	}
+	p.readTimeout = duration(l.ReadTimeout, 30*time.Second)
+	p.writeTimeout = duration(l.WriteTimeout, 60*time.Second)
+	p.idleTimeout = duration(l.IdleTimeout, 120*time.Second)
+	p.maxConnsPerSource = orInt(l.MaxConnsPerSource, 256)
+	p.accessLog = gw.AccessLog != nil && gw.AccessLog.Enabled
+	return p
+}
+
+func orInt(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// lookup finds the route for host and path (both already normalised)
+// without allocating: the longest prefix at a segment boundary wins, routes
+// with a matching host before routes without one.
+func (t *table) lookup(host, path []byte) *Route {
+	if len(t.hosts) > 1 || t.hosts[""] == nil {
+		if rs := t.hosts[string(host)]; rs != nil {
+			if r := rs.match(path); r != nil {
+				return r
+			}
+		}
+	}
+	if rs := t.hosts[""]; rs != nil {
+		return rs.match(path)
+	}
+	return nil
+}
+
+func (rs *routeSet) match(path []byte) *Route {
+	// Candidate prefixes end where a segment ends: before a '/' or at the
+	// end of the path. Try the longest first.
+	end := len(path)
+	if end > 1 && path[end-1] == '/' {
+		end--
+	}
+	for end > 0 {
+		if r := rs.byPrefix[string(path[:end])]; r != nil {
+			return r
+		}
+		i := end - 1
+		for i > 0 && path[i] != '/' {
+			i--
+		}
+		end = i
+	}
+	return rs.byPrefix[""]
+}
+
+// isTrusted reports whether addr is a configured trusted proxy.
+func (p *gatewayPolicy) isTrusted(addr netip.Addr) bool {
+	for _, pfx := range p.trusted {
+		if pfx.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseUpstream validates an upstream URL and splits it into the dial
+// address, the Host header and the base path.
+func parseUpstream(raw string) (addr, host, base string, tls bool, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", "", false, fmt.Errorf("upstream %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "http":
+	case "https":
+		tls = true
+	default:
+		return "", "", "", false, fmt.Errorf("upstream %q: scheme must be http or https", raw)
+	}
+	host = u.Host
+	addr = u.Host
+	if u.Port() == "" {
+		if tls {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	return addr, host, strings.TrimSuffix(u.EscapedPath(), "/"), tls, nil
+}

@@ -1,0 +1,59 @@
+// Package state holds Snapshot, one immutable revision of the live objects
+// with indexes the runtimes compile from. It sits between the spec model and
+// the runtimes so neither the daemon nor any runtime imports the other.
+package state
+
+import (
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// Snapshot is one revision of the live objects. It is never modified after
+// it is published.
+type Snapshot struct {
+	Revision int64
+	Objects  []*spec.Object
+	by       map[spec.Ref]*spec.Object
+	gateway  *spec.GatewaySpec
+}
+
+// New indexes objs (already sorted and defaulted) as revision rev.
+func New(rev int64, objs []*spec.Object) *Snapshot {
+	s := &Snapshot{Revision: rev, Objects: objs, by: make(map[spec.Ref]*spec.Object, len(objs))}
+	for _, o := range objs {
+		s.by[o.Ref()] = o
+		if o.Kind == spec.KindGateway {
+			s.gateway = o.Spec.(*spec.GatewaySpec)
+		}
+	}
+	if s.gateway == nil {
+		o := &spec.Object{APIVersion: spec.APIVersion, Kind: spec.KindGateway, Metadata: spec.Metadata{Name: "default"}, Spec: &spec.GatewaySpec{}}
+		spec.Default(o)
+		s.gateway = o.Spec.(*spec.GatewaySpec)
+	}
+	return s
+}
+
+// Get returns the object with ref, or nil.
+func (s *Snapshot) Get(ref spec.Ref) *spec.Object { return s.by[ref] }
+
+// Gateway returns the Gateway spec, or the defaults when none is applied.
+func (s *Snapshot) Gateway() *spec.GatewaySpec { return s.gateway }
+
+// OfKind returns the objects of kind k in dependency order.
+func (s *Snapshot) OfKind(k spec.Kind) []*spec.Object {
+	var out []*spec.Object
+	for _, o := range s.Objects {
+		if o.Kind == k {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Tenant returns the named tenant's spec, or nil.
+func (s *Snapshot) Tenant(name string) *spec.TenantSpec {
+	if o := s.by[spec.Ref{Kind: spec.KindTenant, Name: name}]; o != nil {
+		return o.Spec.(*spec.TenantSpec)
+	}
+	return nil
+}
