@@ -55,15 +55,15 @@ type Options struct {
 
 // Proxy is the data-plane runtime.
 type Proxy struct {
-	opts  Options
-	log   *slog.Logger
-	table atomic.Pointer[table]
-	pools *poolRegistry
-	ids   *requestIDs
-	srv   *fasthttp.Server
-	ln    net.Listener
-	conns *connLimiter
-	mounts map[string]fasthttp.RequestHandler
+	opts         Options
+	log          *slog.Logger
+	table        atomic.Pointer[table]
+	pools        *poolRegistry
+	ids          *requestIDs
+	srv          *fasthttp.Server
+	ln           net.Listener
+	conns        *connLimiter
+	mounts       map[string]fasthttp.RequestHandler
 	prefixMounts []prefixMount
 
 	cancel  context.CancelFunc
