@@ -9,7 +9,7 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/version.Date=$(DATE)
 export CGO_ENABLED ?= 0
 
-.PHONY: help build demo test test-short vet fmt bench-apply clean
+.PHONY: help build demo test test-short vet fmt bench-apply bench-proxy clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,3 +38,6 @@ bench-apply: build ## validate/diff/apply 10,000 tools and report times and stoa
 
 clean: ## remove build output
 	rm -rf $(BIN)
+
+bench-proxy: build ## compare stoad with nginx/haproxy on loopback (MODE=plain|auth)
+	@BIN=$(BIN) bash scripts/bench-proxy.sh

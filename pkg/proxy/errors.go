@@ -104,6 +104,23 @@ const (
 	failOther
 )
 
+var errNoHealthy = errors.New("no healthy upstream")
+
+// String names the failure for snapshots and logs.
+func (f failure) String() string {
+	switch f {
+	case failNone:
+		return "5xx"
+	case failConnect:
+		return "connect"
+	case failReset:
+		return "reset"
+	case failTimeout:
+		return "timeout"
+	}
+	return "other"
+}
+
 func classify(err error) failure {
 	if err == nil {
 		return failNone

@@ -158,6 +158,21 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 		principal = pr
 	}
 
+	// Subscriptions and quotas.
+	if principal != nil && p.opts.Admit != nil {
+		if rej := p.opts.Admit(r.Tenant, r.Tool, principal, now); rej != nil {
+			if rej.RetryAfter > 0 {
+				var b [20]byte
+				ctx.Response.Header.SetBytesV(limits.HeaderRetryAfter, limits.AppendRetryAfter(b[:0], rej.RetryAfter))
+			}
+			if rej.Status == fasthttp.StatusTooManyRequests {
+				r.stats.Limited.Add(1)
+			}
+			writeError(ctx, rej.Status, rej.Code, rej.Message, reqID)
+			return rej.Status
+		}
+	}
+
 	// Rate limits: every limit that applies, charged all or none.
 	peer := clientAddr(ctx)
 	client, trustedPeer := realClient(ctx, &t.gw, peer)
@@ -221,7 +236,18 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	setForwarded(ctx, client, trustedPeer, rs.scratch[:])
 	rest := path[len(r.Prefix):]
 
-	status := p.forward(ctx, r, rest, reqID)
+	status, u, fail, err := p.forward(ctx, r, rest, reqID)
+	if status >= 500 && p.opts.OnFailure != nil {
+		f := Failure{Tenant: r.Tenant, Tool: r.Tool, Status: status, Reason: fail.String(), Err: err,
+			Start: now, Duration: time.Since(now), Revision: t.revision, RequestID: string(reqID)}
+		if u != nil {
+			f.Upstream = u.URL
+		}
+		if principal != nil {
+			f.Consumer = principal.Consumer
+		}
+		p.opts.OnFailure(ctx, f)
+	}
 	if clientClose {
 		ctx.SetConnectionClose()
 	}
@@ -254,8 +280,10 @@ func idempotent(m []byte) bool {
 }
 
 // forward sends the request to an upstream, retrying idempotent requests
-// within the route's policy, and returns the status sent to the client.
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID []byte) int {
+// within the route's policy. It returns the status sent to the client, the
+// upstream last tried, and how the exchange failed (failNone for a
+// response, even a 5xx one).
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID []byte) (int, *upstream, failure, error) {
 	req, resp := &ctx.Request, &ctx.Response
 	deadline := ctx.Time().Add(r.totalTimeout)
 	attempts := 1
@@ -265,14 +293,17 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID [
 	// rest points into the URI buffer that SetPathBytes overwrites: copy.
 	var restBuf [256]byte
 	rest = append(restBuf[:0], rest...)
-	var last *upstream
-	var fail failure
+	var (
+		last *upstream
+		fail failure
+		err  error
+	)
 	for i := 0; i < attempts; i++ {
 		now := time.Now().UnixNano()
 		u := r.upstreams.pick(now, last)
 		if u == nil {
 			writeError(ctx, fasthttp.StatusServiceUnavailable, errNoUpstream, "no healthy upstream for this tool", reqID)
-			return fasthttp.StatusServiceUnavailable
+			return fasthttp.StatusServiceUnavailable, last, failOther, errNoHealthy
 		}
 		last = u
 		uri := req.URI()
@@ -285,7 +316,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID [
 		uri.SetPathBytes(np)
 		req.Header.SetHost(u.host)
 		uri.SetHost(u.host)
-		err := u.client.DoDeadline(req, resp, deadline)
+		err = u.client.DoDeadline(req, resp, deadline)
 		fail = classify(err)
 		if fail == failNone {
 			code := resp.StatusCode()
@@ -298,7 +329,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID [
 				u.success()
 			}
 			stripResponseHopByHop(&resp.Header)
-			return code
+			return code, u, failNone, nil
 		}
 		u.failure(now)
 		r.stats.UpstreamErrors.Add(1)
@@ -313,9 +344,9 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID [
 	switch fail {
 	case failTimeout:
 		writeError(ctx, fasthttp.StatusGatewayTimeout, errTimeout, "upstream did not answer in time", reqID)
-		return fasthttp.StatusGatewayTimeout
+		return fasthttp.StatusGatewayTimeout, last, fail, err
 	default:
 		writeError(ctx, fasthttp.StatusBadGateway, errBadUpstream, "upstream connection failed", reqID)
-		return fasthttp.StatusBadGateway
+		return fasthttp.StatusBadGateway, last, fail, err
 	}
 }

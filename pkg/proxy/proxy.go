@@ -44,6 +44,14 @@ type Options struct {
 	OnReject func(src netip.Addr)
 	// OnEvent reports runtime events (upstream ejections, health). Optional.
 	OnEvent func(typ, tenant, msg string, data map[string]any)
+	// Admit decides, after authentication and before rate limits, whether
+	// an authenticated caller may use a tool (subscriptions, quotas). Nil
+	// admits everyone. It must be fast and allocation-free on admit.
+	Admit func(tenant, tool string, p *auth.Principal, now time.Time) *Rejection
+	// OnFailure is called after the response for every failed upstream
+	// exchange (5xx, timeout, connection failure), e.g. to capture an error
+	// snapshot. ctx holds the request as sent upstream and the response.
+	OnFailure func(ctx *fasthttp.RequestCtx, f Failure)
 	// WrapListener wraps the TCP listener (the XDP userspace fallback).
 	WrapListener func(net.Listener) net.Listener
 	// MaxHeaderBytes is fixed at start (fasthttp's read buffer); default
@@ -51,6 +59,28 @@ type Options struct {
 	MaxHeaderBytes int
 	// AccessLog receives JSON access-log lines when the Gateway enables it.
 	AccessLog io.Writer
+}
+
+// Rejection is Admit's refusal: the status, a stable error code and a
+// message for the JSON body, and for 429 the Retry-After.
+type Rejection struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter time.Duration
+}
+
+// Failure describes a failed upstream exchange for OnFailure.
+type Failure struct {
+	Tenant, Tool, Upstream string
+	Consumer               string
+	Status                 int    // status sent to the client
+	Reason                 string // "5xx", "timeout", "connect", "reset", "other"
+	Err                    error  // transport error, if any
+	Start                  time.Time
+	Duration               time.Duration
+	Revision               int64
+	RequestID              string
 }
 
 // Proxy is the data-plane runtime.

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# make bench-proxy: run ../shared/bench/run.sh with stoad in the stoad slot,
+# in one of two configurations (MODE=plain|auth):
+#   plain  one Tool routing / to 127.0.0.1:18081, no auth, no limits
+#   auth   the same with API-key auth, a rate limit high enough never to
+#          reject, and metrics (always on)
+# Other knobs (ROUNDS, DURATION, TARGETS, ...) pass through to run.sh.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${BIN:-$root/bin}
+MODE=${MODE:-auth}
+HARNESS=${HARNESS:-$root/../shared/bench/run.sh}
+PORT=18090
+tmp=$(mktemp -d -t stoa-benchp.XXXXXX)
+export STOA_SOCKET=$tmp/s.sock
+stoad_pid=
+cleanup() { [[ -n $stoad_pid ]] && kill "$stoad_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+auth=none; limit=""
+if [[ $MODE == auth ]]; then auth=apiKey; limit="  rateLimit: 100000000/s"; fi
+cat >"$tmp/bench.yaml" <<YAML
+apiVersion: stoa.io/v1alpha1
+kind: Tenant
+metadata: {name: bench}
+---
+apiVersion: stoa.io/v1alpha1
+kind: Tool
+metadata: {name: root, namespace: bench}
+spec:
+  upstream: http://127.0.0.1:18081
+  route: {pathPrefix: /}
+  auth: {type: $auth}
+$limit
+---
+apiVersion: stoa.io/v1alpha1
+kind: Consumer
+metadata: {name: wrk, namespace: bench}
+YAML
+# The harness starts its upstream itself; stoad only needs it at request time.
+"$BIN/stoad" --state-dir "$tmp/state" --socket "$STOA_SOCKET" --mcp-socket "$tmp/m.sock" \
+	--listen 127.0.0.1:$PORT --ops-listen 127.0.0.1:18091 --log-level warn &
+stoad_pid=$!
+for _ in $(seq 100); do "$BIN/stoa" status >/dev/null 2>&1 && break; sleep 0.1; done
+"$BIN/stoa" apply -f "$tmp/bench.yaml" >/dev/null
+if [[ $MODE == auth ]]; then
+	# The wrappers shadow wrk and curl, so the harness would not notice a
+	# missing wrk: install it here.
+	command -v wrk >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	export STOA_BENCH_KEY=$("$BIN/stoa" keys create --consumer wrk -n bench 2>/dev/null)
+	export STOA_BENCH_PORT=$PORT
+	export PATH=$root/scripts/bench:$PATH
+fi
+echo "bench-proxy: MODE=$MODE stoad pid $stoad_pid on 127.0.0.1:$PORT" >&2
+STOAD_URL=http://127.0.0.1:$PORT/ STOAD_PID=$stoad_pid bash "$HARNESS"
