@@ -24,6 +24,7 @@ type Config struct {
 	SpecsPoll   time.Duration
 	LogLevel    string
 	LogFormat   string
+	Pprof       bool
 	ShowVersion bool
 }
 
@@ -47,6 +48,7 @@ func (c *Config) defs() []flagDef {
 		{name: "specs-poll", env: "STOAD_SPECS_POLL", dur: &c.SpecsPoll, def: "2s", usage: "how often --specs is checked for changes"},
 		{name: "log-level", env: "STOAD_LOG_LEVEL", str: &c.LogLevel, def: "info", usage: "debug, info, warn or error"},
 		{name: "log-format", env: "STOAD_LOG_FORMAT", str: &c.LogFormat, def: "text", usage: "text or json"},
+		{name: "pprof", env: "STOAD_PPROF", boolean: &c.Pprof, usage: "serve Go profiles on the ops listener under /debug/pprof/"},
 		{name: "version", boolean: &c.ShowVersion, usage: "print the version and exit"},
 	}
 }
@@ -75,7 +77,7 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*C
 			}
 			fs.DurationVar(d.dur, d.name, dv, d.usage)
 		case d.boolean != nil:
-			fs.BoolVar(d.boolean, d.name, false, d.usage)
+			fs.BoolVar(d.boolean, d.name, def == "1" || def == "true", d.usage)
 		}
 	}
 	fs.Usage = func() { usage(stderr, defs) }

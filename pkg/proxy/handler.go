@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -158,59 +159,20 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 		principal = pr
 	}
 
-	// Subscriptions and quotas.
-	if principal != nil && p.opts.Admit != nil {
-		if rej := p.opts.Admit(r.Tenant, r.Tool, principal, now); rej != nil {
-			if rej.RetryAfter > 0 {
-				var b [20]byte
-				ctx.Response.Header.SetBytesV(limits.HeaderRetryAfter, limits.AppendRetryAfter(b[:0], rej.RetryAfter))
-			}
-			if rej.Status == fasthttp.StatusTooManyRequests {
-				r.stats.Limited.Add(1)
-			}
-			writeError(ctx, rej.Status, rej.Code, rej.Message, reqID)
-			return rej.Status
-		}
-	}
-
-	// Rate limits: every limit that applies, charged all or none.
 	peer := clientAddr(ctx)
 	client, trustedPeer := realClient(ctx, &t.gw, peer)
-	var (
-		keys   [maxLimitKeys]limits.Key
-		lims   [maxLimitKeys]limits.Limit
-		scopes [maxLimitKeys]string
-		n      int
-	)
-	add := func(k limits.Key, l limits.Limit, scope string) {
-		if !l.IsZero() && n < maxLimitKeys {
-			keys[n], lims[n], scopes[n] = k, l, scope
-			n++
-		}
-	}
-	add(limits.Key{Kind: limits.KindTool, A: r.toolID}, r.toolLimit, "tool")
-	add(limits.Key{Kind: limits.KindTenant, A: r.tenantID}, r.tenantLimit, "tenant")
-	for _, ts := range r.toolSets {
-		add(limits.Key{Kind: limits.KindToolSet, A: ts.id}, ts.limit, "toolset")
-	}
-	if principal != nil && principal.Consumer != "" && r.planLimits != nil {
-		if pl, ok := r.planLimits[principal.Consumer]; ok {
-			add(limits.Key{Kind: limits.KindConsumer, A: pl.id}, pl.limit, "plan")
-		}
-	}
-	add(limits.AddrKey(limits.KindSource, client), r.sourceLimit, "source")
-	var decision limits.Decision
-	if n > 0 {
-		decision = p.opts.Limiter.AllowAll(keys[:n], lims[:n])
-		if !decision.Allowed {
-			r.stats.Limited.Add(1)
-			if p.opts.OnReject != nil {
-				p.opts.OnReject(client)
-			}
+	decision, rej := p.admit(r, principal, client, now, nil)
+	if rej != nil {
+		if rej.Status == fasthttp.StatusTooManyRequests && rej.Code == errRateLimited {
 			_ = decision.WriteHeaders(rs.scratch[:0], ctx.Response.Header.SetBytesV)
-			writeRateLimited(ctx, int64((decision.RetryAfter+time.Second-1)/time.Second), scopes[decision.Index], reqID)
-			return fasthttp.StatusTooManyRequests
+			writeRateLimited(ctx, int64((decision.RetryAfter+time.Second-1)/time.Second), rej.Message, reqID)
+			return rej.Status
 		}
+		if rej.RetryAfter > 0 {
+			ctx.Response.Header.SetBytesV(limits.HeaderRetryAfter, limits.AppendRetryAfter(rs.scratch[:0], rej.RetryAfter))
+		}
+		writeError(ctx, rej.Status, rej.Code, rej.Message, reqID)
+		return rej.Status
 	}
 
 	// Rewrite the request for the upstream.
@@ -234,7 +196,10 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	}
 	h.SetBytesV(hdrRequestID, reqID)
 	setForwarded(ctx, client, trustedPeer, rs.scratch[:])
-	rest := path[len(r.Prefix):]
+	// The upstream path is the route's remainder, escaped again: the
+	// normalised path is decoded, and HostClient writes paths verbatim.
+	var restBuf [256]byte
+	rest := appendEscapedPath(restBuf[:0], path[len(r.Prefix):])
 
 	status, u, fail, err := p.forward(ctx, r, rest, reqID)
 	if status >= 500 && p.opts.OnFailure != nil {
@@ -258,6 +223,66 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	return status
 }
 
+// extraLimit is one more limit to check with a route's (an MCP
+// operation's own rate limit).
+type extraLimit struct {
+	Key   limits.Key
+	Limit limits.Limit
+}
+
+// admit runs subscriptions/quotas (Admit) and every rate limit that
+// applies to a call of route r, charged all or none. A refusal comes back
+// as a Rejection; for rate limits its Code is errRateLimited, its Message
+// the scope that refused, and the Decision carries the header values.
+func (p *Proxy) admit(r *Route, principal *auth.Principal, client netip.Addr, now time.Time, extra *extraLimit) (limits.Decision, *Rejection) {
+	if principal != nil && p.opts.Admit != nil {
+		if rej := p.opts.Admit(r.Tenant, r.Tool, principal, now); rej != nil {
+			if rej.Status == fasthttp.StatusTooManyRequests {
+				r.stats.Limited.Add(1)
+			}
+			return limits.Decision{}, rej
+		}
+	}
+	var (
+		keys   [maxLimitKeys]limits.Key
+		lims   [maxLimitKeys]limits.Limit
+		scopes [maxLimitKeys]string
+		n      int
+	)
+	add := func(k limits.Key, l limits.Limit, scope string) {
+		if !l.IsZero() && n < maxLimitKeys {
+			keys[n], lims[n], scopes[n] = k, l, scope
+			n++
+		}
+	}
+	if extra != nil {
+		add(extra.Key, extra.Limit, "operation")
+	}
+	add(limits.Key{Kind: limits.KindTool, A: r.toolID}, r.toolLimit, "tool")
+	add(limits.Key{Kind: limits.KindTenant, A: r.tenantID}, r.tenantLimit, "tenant")
+	for _, ts := range r.toolSets {
+		add(limits.Key{Kind: limits.KindToolSet, A: ts.id}, ts.limit, "toolset")
+	}
+	if principal != nil && principal.Consumer != "" && r.planLimits != nil {
+		if pl, ok := r.planLimits[principal.Consumer]; ok {
+			add(limits.Key{Kind: limits.KindConsumer, A: pl.id}, pl.limit, "plan")
+		}
+	}
+	add(limits.AddrKey(limits.KindSource, client), r.sourceLimit, "source")
+	if n == 0 {
+		return limits.Decision{}, nil
+	}
+	d := p.opts.Limiter.AllowAll(keys[:n], lims[:n])
+	if d.Allowed {
+		return d, nil
+	}
+	r.stats.Limited.Add(1)
+	if p.opts.OnReject != nil && client.IsValid() {
+		p.opts.OnReject(client)
+	}
+	return d, &Rejection{Status: fasthttp.StatusTooManyRequests, Code: errRateLimited, Message: scopes[d.Index], RetryAfter: d.RetryAfter}
+}
+
 func isStoaKey(v []byte) bool {
 	return bytes.HasPrefix(bytes.TrimSpace(v), []byte(auth.KeyPrefix))
 }
@@ -279,18 +304,34 @@ func idempotent(m []byte) bool {
 	return false
 }
 
-// forward sends the request to an upstream, retrying idempotent requests
-// within the route's policy. It returns the status sent to the client, the
-// upstream last tried, and how the exchange failed (failNone for a
-// response, even a 5xx one).
+// forward sends the client's request upstream and writes the gateway's
+// JSON error when no upstream answered. It returns the status sent, the
+// upstream last tried and how the exchange failed.
 func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID []byte) (int, *upstream, failure, error) {
-	req, resp := &ctx.Request, &ctx.Response
-	deadline := ctx.Time().Add(r.totalTimeout)
+	code, u, fail, err := p.exchange(&ctx.Request, &ctx.Response, r, rest, ctx.Time().Add(r.totalTimeout))
+	switch {
+	case fail == failNone:
+		return code, u, fail, nil
+	case err == errNoHealthy:
+		writeError(ctx, fasthttp.StatusServiceUnavailable, errNoUpstream, "no healthy upstream for this tool", reqID)
+	case fail == failTimeout:
+		writeError(ctx, fasthttp.StatusGatewayTimeout, errTimeout, "upstream did not answer in time", reqID)
+	default:
+		writeError(ctx, fasthttp.StatusBadGateway, errBadUpstream, "upstream connection failed", reqID)
+	}
+	return ctx.Response.StatusCode(), u, fail, err
+}
+
+// exchange sends req to one of the route's upstreams (path: the
+// upstream's base path + rest, which must be escaped), retrying idempotent requests within the
+// route's policy until deadline. For an upstream answer (even a 5xx) it
+// returns its status and failNone; otherwise the failure, resp reset.
+func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Route, rest []byte, deadline time.Time) (int, *upstream, failure, error) {
 	attempts := 1
 	if r.retries > 0 && idempotent(req.Header.Method()) {
 		attempts += r.retries
 	}
-	// rest points into the URI buffer that SetPathBytes overwrites: copy.
+	// rest may point into the URI buffer that SetPathBytes overwrites: copy.
 	var restBuf [256]byte
 	rest = append(restBuf[:0], rest...)
 	var (
@@ -302,7 +343,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID [
 		now := time.Now().UnixNano()
 		u := r.upstreams.pick(now, last)
 		if u == nil {
-			writeError(ctx, fasthttp.StatusServiceUnavailable, errNoUpstream, "no healthy upstream for this tool", reqID)
+			resp.Reset()
 			return fasthttp.StatusServiceUnavailable, last, failOther, errNoHealthy
 		}
 		last = u
@@ -341,12 +382,8 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID [
 		}
 	}
 	resp.Reset()
-	switch fail {
-	case failTimeout:
-		writeError(ctx, fasthttp.StatusGatewayTimeout, errTimeout, "upstream did not answer in time", reqID)
+	if fail == failTimeout {
 		return fasthttp.StatusGatewayTimeout, last, fail, err
-	default:
-		writeError(ctx, fasthttp.StatusBadGateway, errBadUpstream, "upstream connection failed", reqID)
-		return fasthttp.StatusBadGateway, last, fail, err
 	}
+	return fasthttp.StatusBadGateway, last, fail, err
 }

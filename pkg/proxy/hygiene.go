@@ -301,3 +301,35 @@ func scheme(ctx *fasthttp.RequestCtx) string {
 	}
 	return "http"
 }
+
+// pathSafe marks the bytes that may appear unescaped in a path segment
+// (RFC 3986 pchar: unreserved, sub-delims, ':' and '@') plus '/'.
+var pathSafe = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=:@/" {
+		t[c] = true
+	}
+	return
+}()
+
+// appendEscapedPath appends the decoded path p percent-encoded, so a
+// decoded '?', '#', '%' or space can never change the meaning of the
+// request line sent upstream.
+func appendEscapedPath(dst, p []byte) []byte {
+	for _, c := range p {
+		if pathSafe[c] {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&0xf])
+	}
+	return dst
+}

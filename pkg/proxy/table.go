@@ -25,8 +25,12 @@ type table struct {
 	hosts map[string]*routeSet
 	// routes in compile order (for status and health checks).
 	routes []*Route
+	// byTool finds a tool's route by tenant and name (MCP calls).
+	byTool map[toolKey]*Route
 	gw     gatewayPolicy
 }
+
+type toolKey struct{ tenant, tool string }
 
 // routeSet maps path prefixes (without a trailing slash) to routes.
 type routeSet struct {
@@ -119,7 +123,7 @@ func duration(d spec.Duration, def time.Duration) time.Duration {
 // (reused across revisions so keep-alive connections survive reloads).
 func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
 	gw := st.Gateway()
-	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}}
+	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}, byTool: map[toolKey]*Route{}}
 	t.gw = compileGateway(gw)
 
 	ids := map[string]uint64{}
@@ -257,6 +261,7 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 		}
 		rs.byPrefix[r.Prefix] = r
 		t.routes = append(t.routes, r)
+		t.byTool[toolKey{r.Tenant, r.Tool}] = r
 	}
 	return t, nil
 }

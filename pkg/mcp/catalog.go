@@ -1,0 +1,400 @@
+package mcp
+
+import (
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
+	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// Catalog is the immutable MCP view of one configuration revision: every
+// tenant's tools sorted by name with their tools/list entries pre-encoded
+// back to back (a page is one sub-slice), compiled argument validators and
+// argument-mapping plans, and the resources (each Tool's documentation and
+// OpenAPI document). Build it with BuildCatalog and install it with
+// Server.SetCatalog.
+type Catalog struct {
+	revision  int64
+	tools     map[string]*Tool // tenant tools by name
+	tenants   map[string]*view
+	admin     *view
+	platform  *view // callers with no tenant
+	resources map[string]*resource
+	issuers   map[string][]string // tenant -> authorization servers
+}
+
+// view is what one audience sees: platform tools first, then its tools by
+// name; the same for resources.
+type view struct {
+	tools     []*Tool
+	toolList  encodedList
+	resources []*resource
+	resList   encodedList
+}
+
+// encodedList holds JSON array elements back to back, comma-separated, so
+// that elements [i, j) are list.buf[start[i]:end[j-1]].
+type encodedList struct {
+	buf    []byte
+	start  []int32
+	end    []int32
+	digest uint64
+}
+
+func (l *encodedList) grow(bytes, n int) {
+	l.buf = make([]byte, 0, bytes)
+	l.start = make([]int32, 0, n)
+	l.end = make([]int32, 0, n)
+}
+
+func (l *encodedList) add(elem []byte) {
+	if len(l.start) > 0 {
+		l.buf = append(l.buf, ',')
+	}
+	l.start = append(l.start, int32(len(l.buf)))
+	l.buf = append(l.buf, elem...)
+	l.end = append(l.end, int32(len(l.buf)))
+}
+
+func (l *encodedList) seal() {
+	h := fnv.New64a()
+	h.Write(l.buf)
+	l.digest = h.Sum64()
+}
+
+// page returns the encoded elements [from, to).
+func (l *encodedList) page(from, to int) []byte {
+	if from >= to {
+		return nil
+	}
+	return l.buf[l.start[from]:l.end[to-1]]
+}
+
+func (l *encodedList) len() int { return len(l.start) }
+
+// CatalogOption customizes BuildCatalog.
+type CatalogOption func(*catalogConfig)
+
+type catalogConfig struct {
+	openAPI func(ref spec.Ref) ([]byte, bool)
+	handles func(*Tool) any
+}
+
+// WithOpenAPI supplies the OpenAPI document of a Tool that has an `openapi:`
+// source (the spec loader has it); it is served as a resource.
+func WithOpenAPI(fn func(ref spec.Ref) (doc []byte, ok bool)) CatalogOption {
+	return func(c *catalogConfig) { c.openAPI = fn }
+}
+
+// WithHandles sets Tool.Handle for every compiled tool (e.g. the proxy
+// route the daemon will call through).
+func WithHandles(fn func(*Tool) any) CatalogOption {
+	return func(c *catalogConfig) { c.handles = fn }
+}
+
+// Revision returns the configuration revision the catalog was built from.
+func (c *Catalog) Revision() int64 { return c.revision }
+
+// Len returns the number of tenant tools (platform tools excluded).
+func (c *Catalog) Len() int { return len(c.tools) }
+
+// Lookup returns the tool called name if caller may see it.
+func (c *Catalog) Lookup(caller Caller, name string) (*Tool, bool) {
+	if t := platformByName(name); t != nil {
+		return t, true
+	}
+	t, ok := c.tools[name]
+	if !ok || (!caller.Admin && t.Tenant != caller.Tenant) {
+		return nil, false
+	}
+	return t, true
+}
+
+// AuthorizationServers returns the issuers of tenant's tokens, or of every
+// tenant when tenant is "".
+func (c *Catalog) AuthorizationServers(tenant string) []string {
+	return c.issuers[tenant]
+}
+
+func (c *Catalog) viewFor(caller Caller) *view {
+	if caller.Admin {
+		return c.admin
+	}
+	if v, ok := c.tenants[caller.Tenant]; ok {
+		return v
+	}
+	return c.platform
+}
+
+// maxToolName is stoa's limit on MCP tool names (MCP suggests at most 128;
+// stoa keeps 64 so names fit every client).
+const maxToolName = spec.MaxMCPNameLen
+
+// BuildCatalog compiles the Tool objects of a revision into a Catalog.
+// Objects of other kinds are ignored except Tenant, whose identity issuer
+// is listed as an authorization server. It fails, changing nothing, on an
+// invalid tool name, a name used twice (names must be unique across tenants
+// because admins see all of them), an invalid path or `in` mapping, or an
+// input schema that does not compile.
+func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*Catalog, error) {
+	var cfg catalogConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c := &Catalog{
+		revision:  revision,
+		tools:     map[string]*Tool{},
+		tenants:   map[string]*view{},
+		resources: map[string]*resource{},
+		issuers:   map[string][]string{},
+	}
+	sorted := slices.Clone(objs)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref().Less(sorted[j].Ref()) })
+	sc := newSchemaCompiler()
+	var all []*Tool
+	var allRes []*resource
+	addIssuer := func(tenant, iss string) {
+		if iss != "" && !slices.Contains(c.issuers[tenant], iss) {
+			c.issuers[tenant] = append(c.issuers[tenant], iss)
+		}
+	}
+	for _, o := range sorted {
+		switch s := o.Spec.(type) {
+		case *spec.TenantSpec:
+			if s.Identity != nil {
+				addIssuer(o.Metadata.Name, s.Identity.Issuer)
+			}
+			if _, ok := c.tenants[o.Metadata.Name]; !ok {
+				c.tenants[o.Metadata.Name] = &view{}
+			}
+		case *spec.ToolSpec:
+			tenant := o.Metadata.Namespace
+			if _, ok := c.tenants[tenant]; !ok {
+				c.tenants[tenant] = &view{}
+			}
+			if s.Auth != nil {
+				addIssuer(tenant, s.Auth.Issuer)
+			}
+			for i := range s.Operations {
+				t, err := compileTool(o, s, &s.Operations[i], sc)
+				if err != nil {
+					return nil, fmt.Errorf("build mcp catalog: %s: operation %q: %w", o.Ref(), s.Operations[i].Name, err)
+				}
+				if prev, dup := c.tools[t.Name]; dup {
+					return nil, fmt.Errorf("build mcp catalog: %s: tool name %q is already used by %s; set a distinct mcpName", o.Ref(), t.Name, prev.Ref)
+				}
+				if cfg.handles != nil {
+					t.Handle = cfg.handles(t)
+				}
+				c.tools[t.Name] = t
+				all = append(all, t)
+			}
+			var doc []byte
+			if s.OpenAPI != "" && cfg.openAPI != nil {
+				doc, _ = cfg.openAPI(o.Ref())
+			}
+			for _, r := range toolResources(o, s, doc) {
+				c.resources[r.uri] = r
+				allRes = append(allRes, r)
+			}
+		}
+	}
+	var everyIssuer []string
+	for _, iss := range c.issuers {
+		everyIssuer = append(everyIssuer, iss...)
+	}
+	for _, i := range everyIssuer {
+		addIssuer("", i)
+	}
+	sort.Strings(c.issuers[""])
+	byName := func(a, b *Tool) int { return strings.Compare(a.Name, b.Name) }
+	slices.SortFunc(all, byName)
+	slices.SortFunc(allRes, func(a, b *resource) int { return strings.Compare(a.uri, b.uri) })
+	perTenant := map[string][]*Tool{}
+	for _, t := range all {
+		perTenant[t.Tenant] = append(perTenant[t.Tenant], t)
+	}
+	perTenantRes := map[string][]*resource{}
+	for _, r := range allRes {
+		perTenantRes[r.tenant] = append(perTenantRes[r.tenant], r)
+	}
+	for tenant := range c.tenants {
+		c.tenants[tenant] = newView(perTenant[tenant], perTenantRes[tenant])
+	}
+	c.admin = newView(all, allRes)
+	c.platform = newView(nil, nil)
+	return c, nil
+}
+
+func newView(tools []*Tool, res []*resource) *view {
+	v := &view{tools: make([]*Tool, 0, len(platformTools)+len(tools)), resources: res}
+	v.tools = append(v.tools, platformTools...)
+	v.tools = append(v.tools, tools...)
+	size := 0
+	for _, t := range v.tools {
+		size += len(t.encoded) + 1
+	}
+	v.toolList.grow(size, len(v.tools))
+	for _, t := range v.tools {
+		v.toolList.add(t.encoded)
+	}
+	v.toolList.seal()
+	for _, r := range res {
+		v.resList.add(r.encoded)
+	}
+	v.resList.seal()
+	return v
+}
+
+func validToolName(name string) error {
+	if name == "" || len(name) > maxToolName {
+		return fmt.Errorf("tool name %q must be 1 to %d characters; set a shorter mcpName", name, maxToolName)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("tool name %q may only contain A-Z, a-z, 0-9, '_' and '-'", name)
+		}
+	}
+	if strings.HasPrefix(name, platformPrefix) {
+		return fmt.Errorf("tool name %q: the %s prefix is reserved for platform tools", name, platformPrefix)
+	}
+	return nil
+}
+
+func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schemaCompiler) (*Tool, error) {
+	tenant := o.Metadata.Namespace
+	name := spec.MCPToolName(tenant, o.Metadata.Name, op)
+	if err := validToolName(name); err != nil {
+		return nil, err
+	}
+	plan, err := argmap.Compile(op.Method, op.Path, op.In)
+	if err != nil {
+		return nil, err
+	}
+	input := op.Input
+	if input == nil {
+		input = defaultInputSchema(plan.Placeholders())
+	}
+	schemaJSON, err := encodeSchema(input)
+	if err != nil {
+		return nil, fmt.Errorf("encode input schema: %w", err)
+	}
+	cs, err := sc.compile(schemaJSON)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tool{
+		Name:         name,
+		Title:        op.Title,
+		Description:  op.Description,
+		Tenant:       tenant,
+		InputSchema:  schemaJSON,
+		Annotations:  resolveAnnotations(plan.Method(), op.Annotations),
+		Ref:          o.Ref(),
+		Spec:         s,
+		Operation:    op,
+		plan:         plan,
+		schema:       cs,
+		paramHeaders: paramHeaders(input, nil, nil),
+	}
+	if t.Description == "" {
+		t.Description = fmt.Sprintf("%s %s on the %s API of tenant %s.", plan.Method(), op.Path, o.Metadata.Name, tenant)
+		if s.Description != "" {
+			t.Description += " " + s.Description
+		}
+	}
+	for _, tag := range append(slices.Clone(s.Tags), op.Tags...) {
+		if !slices.Contains(t.Tags, tag) {
+			t.Tags = append(t.Tags, tag)
+		}
+	}
+	t.encoded = encodeTool(t)
+	t.haystack = strings.ToLower(t.Name + "\n" + t.Title + "\n" + t.Description + "\n" + strings.Join(t.Tags, "\n"))
+	return t, nil
+}
+
+// resolveAnnotations applies the method defaults of spec.Default (so the
+// result is the same whether or not the objects were defaulted), then the
+// operation's explicit hints.
+func resolveAnnotations(method string, a *spec.Annotations) Annotations {
+	r := Annotations{OpenWorld: true}
+	switch method {
+	case "GET", "HEAD", "OPTIONS":
+		r.ReadOnly, r.Idempotent = true, true
+	case "PUT":
+		r.Idempotent = true
+	case "DELETE":
+		r.Idempotent, r.Destructive = true, true
+	}
+	if a != nil {
+		set := func(dst *bool, v *bool) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		set(&r.ReadOnly, a.ReadOnly)
+		set(&r.Destructive, a.Destructive)
+		set(&r.Idempotent, a.Idempotent)
+		set(&r.OpenWorld, a.OpenWorld)
+	}
+	return r
+}
+
+// encodeTool pre-encodes the tools/list entry of t.
+func encodeTool(t *Tool) []byte {
+	b := make([]byte, 0, 128+len(t.Description)+len(t.InputSchema))
+	b = append(b, `{"name":`...)
+	b = rpc.AppendString(b, t.Name)
+	if t.Title != "" {
+		b = append(b, `,"title":`...)
+		b = rpc.AppendString(b, t.Title)
+	}
+	b = append(b, `,"description":`...)
+	b = rpc.AppendString(b, t.Description)
+	b = append(b, `,"inputSchema":`...)
+	b = append(b, t.InputSchema...)
+	b = append(b, `,"annotations":{`...)
+	if t.Title != "" {
+		b = append(b, `"title":`...)
+		b = rpc.AppendString(b, t.Title)
+		b = append(b, ',')
+	}
+	b = appendBoolField(b, "readOnlyHint", t.Annotations.ReadOnly)
+	if !t.Annotations.ReadOnly {
+		// Meaningful only when readOnlyHint is false (ToolAnnotations).
+		b = append(b, ',')
+		b = appendBoolField(b, "destructiveHint", t.Annotations.Destructive)
+		b = append(b, ',')
+		b = appendBoolField(b, "idempotentHint", t.Annotations.Idempotent)
+	}
+	b = append(b, ',')
+	b = appendBoolField(b, "openWorldHint", t.Annotations.OpenWorld)
+	b = append(b, '}')
+	if len(t.Tags) > 0 {
+		b = append(b, `,"_meta":{"io.stoa/tags":[`...)
+		for i, tag := range t.Tags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = rpc.AppendString(b, tag)
+		}
+		b = append(b, "]}"...)
+	}
+	return append(b, '}')
+}
+
+func appendBoolField(b []byte, name string, v bool) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, `":`...)
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}

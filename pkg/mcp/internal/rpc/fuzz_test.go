@@ -1,0 +1,105 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzDecodeRequest checks the hand-written JSON-RPC decoder against
+// encoding/json: same validity verdict, and for accepted requests the same
+// method, id and params.
+func FuzzDecodeRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`,
+		`{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"a__b__c","arguments":{"id":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":3,"result":{}}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"ping"}]`,
+		`{"jsonrpc":"2.0","id":1,"method":"ping","method":"x"}`,
+		`{"jsonrpc":"2.0","id":1,"m\u0065thod":"p\u00e9ng\ud83d\ude00"}`,
+		`{"jsonrpc":"2.0","id":-0,"method":"a","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
+		`{`, `nul`, `1e`, `"\u12"`, "{\"a\":\"\x00\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r Request
+		err := DecodeRequest(body, &r)
+		stdValid := json.Valid(body)
+		if Valid(body) != stdValid && !tooDeep(body) {
+			t.Fatalf("Valid = %v, encoding/json says %v", !stdValid, stdValid)
+		}
+		if err != nil && err.Code == CodeParseError {
+			if stdValid && !tooDeep(body) {
+				t.Fatalf("parse error %q for valid JSON", err.Message)
+			}
+			return
+		}
+		if !stdValid {
+			t.Fatalf("accepted invalid JSON (err=%v)", err)
+		}
+		if err != nil {
+			return
+		}
+		// encoding/json matches struct fields case-insensitively; MCP keys
+		// are case-sensitive, so compare through a map.
+		var env map[string]json.RawMessage
+		if json.Unmarshal(body, &env) != nil {
+			return
+		}
+		var method string
+		_ = json.Unmarshal(env["method"], &method)
+		if r.Kind != KindResponse && utf8.Valid(r.Method) && string(r.Method) != method {
+			t.Fatalf("method = %q, encoding/json says %q", r.Method, method)
+		}
+		if r.ID != nil && !bytes.Equal(r.ID, env["id"]) {
+			t.Fatalf("id = %s, encoding/json says %s", r.ID, env["id"])
+		}
+		if r.Params != nil && !bytes.Equal(r.Params, env["params"]) {
+			t.Fatalf("params = %s, encoding/json says %s", r.Params, env["params"])
+		}
+		var p Params
+		if DecodeParams(r.Params, &p) == nil && r.Params != nil {
+			var std map[string]json.RawMessage
+			var name string
+			if json.Unmarshal(r.Params, &std) == nil && json.Unmarshal(std["name"], &name) == nil &&
+				utf8.Valid(p.Name) && string(p.Name) != name {
+				t.Fatalf("params.name = %q, encoding/json says %q", p.Name, name)
+			}
+		}
+		if v, derr := DecodeValue(body); derr == nil {
+			d := json.NewDecoder(bytes.NewReader(body))
+			d.UseNumber()
+			var want any
+			if d.Decode(&want) == nil && !reflect.DeepEqual(v, want) {
+				t.Fatalf("DecodeValue = %#v, encoding/json says %#v", v, want)
+			}
+		}
+		if !json.Valid(AppendString(nil, body)) {
+			t.Fatalf("AppendString produced invalid JSON")
+		}
+	})
+}
+
+func tooDeep(b []byte) bool {
+	depth, maxDepth, inStr, esc := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inStr && esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case !inStr && (c == '[' || c == '{'):
+			depth++
+			maxDepth = max(maxDepth, depth)
+		case !inStr && (c == ']' || c == '}'):
+			depth--
+		}
+	}
+	return maxDepth > MaxDepth
+}

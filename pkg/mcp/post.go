@@ -1,0 +1,330 @@
+package mcp
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
+)
+
+// servePost handles one JSON-RPC message POSTed to the endpoint.
+func (s *Server) servePost(ctx *fasthttp.RequestCtx) {
+	caller, ok := s.authenticate(ctx)
+	if !ok {
+		return
+	}
+	if !isJSON(ctx.Request.Header.ContentType()) {
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusUnsupportedMediaType, code: rpc.CodeInvalidRequest,
+			message: "Unsupported Media Type: POST a JSON-RPC message with Content-Type: application/json"})
+		return
+	}
+	body := ctx.PostBody()
+	if len(body) > s.opts.MaxBodyBytes {
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusRequestEntityTooLarge, code: rpc.CodeInvalidRequest,
+			message: "Request body too large"})
+		return
+	}
+	st := s.states.Get().(*reqState)
+	defer s.putState(st)
+	if e := rpc.DecodeRequest(body, &st.req); e != nil {
+		s.writeHTTPError(ctx, st.req.ID, &rpcError{status: fasthttp.StatusBadRequest, code: e.Code, message: e.Message})
+		return
+	}
+	switch st.req.Kind {
+	case rpc.KindResponse:
+		// Legacy clients may answer server requests; this server sends none,
+		// so accept and drop. Modern clients MUST NOT send responses.
+		if isModernVersion(ctx.Request.Header.Peek("Mcp-Protocol-Version")) {
+			s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
+				message: "Invalid Request: clients must not send JSON-RPC responses"})
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusAccepted)
+		return
+	case rpc.KindNotification:
+		// notifications/initialized, notifications/cancelled (requests here
+		// complete synchronously, so there is nothing to cancel), ...
+		ctx.SetStatusCode(fasthttp.StatusAccepted)
+		return
+	}
+	id := st.req.ID
+	if e := rpc.DecodeParams(st.req.Params, &st.par); e != nil {
+		s.writeHTTPError(ctx, id, &rpcError{status: fasthttp.StatusBadRequest, code: e.Code, message: e.Message})
+		return
+	}
+	method := st.req.Method
+	if string(method) == "initialize" {
+		s.initialize(ctx, st, id)
+		return
+	}
+	e, rerr := s.requestEra(ctx, st)
+	if rerr != nil {
+		s.writeHTTPError(ctx, id, rerr)
+		return
+	}
+	cat := s.cat.Load()
+	b := st.out[:0]
+	switch string(method) {
+	case "tools/list":
+		b, rerr = s.listTools(b, cat, caller, st, e)
+	case "tools/call":
+		b, rerr = s.callTool(ctx, b, cat, caller, st, e)
+	case "resources/list":
+		b, rerr = s.listResources(b, cat, caller, st, e)
+	case "resources/read":
+		b, rerr = s.readResource(b, cat, caller, st, e)
+	case "resources/templates/list":
+		b = beginResult(b, id)
+		b = append(b, `"resourceTemplates":[]`...)
+		b = s.appendCacheable(b, e, "public")
+		b = s.endResult(b, e, true)
+	case "ping":
+		if e == eraModern {
+			rerr = methodNotFound(e, method) // removed in 2026-07-28
+			break
+		}
+		b = s.endResult(beginResult(b, id), e, false)
+	case "server/discover":
+		if e != eraModern {
+			rerr = missingMeta(method)
+			break
+		}
+		b = s.appendDiscover(beginResult(b, id))
+		b = s.endResult(b, e, true)
+	case "subscriptions/listen":
+		if e != eraModern {
+			rerr = missingMeta(method)
+			break
+		}
+		s.listen(ctx, caller, st)
+		return
+	default:
+		rerr = methodNotFound(e, method)
+	}
+	if rerr != nil {
+		if rerr.status == 0 {
+			rerr.status = fasthttp.StatusOK
+		}
+		s.writeHTTPError(ctx, id, rerr)
+		return
+	}
+	ctx.SetContentType("application/json")
+	// Hand the buffer to the response and keep its old one: no copy.
+	st.out = ctx.Response.SwapBody(b)[:0]
+}
+
+// putState returns st to the pool, dropping buffers a large answer grew so
+// one big response does not pin memory.
+func (s *Server) putState(st *reqState) {
+	const maxKeep = 256 << 10
+	if cap(st.out) > maxKeep {
+		st.out = make([]byte, 0, 4096)
+	}
+	if cap(st.up.Body) > maxKeep || cap(st.up.Query) > maxKeep || cap(st.up.Path) > maxKeep {
+		st.up = UpstreamRequest{}
+	}
+	s.states.Put(st)
+}
+
+func isJSON(ct []byte) bool {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = bytes.TrimSpace(ct)
+	return bytes.EqualFold(ct, []byte("application/json"))
+}
+
+func methodNotFound(e era, method []byte) *rpcError {
+	status := fasthttp.StatusOK
+	if e == eraModern {
+		status = fasthttp.StatusNotFound // 2026-07-28 Streamable HTTP
+	}
+	return &rpcError{status: status, code: rpc.CodeMethodNotFound, message: "Method not found: " + string(method)}
+}
+
+func missingMeta(method []byte) *rpcError {
+	return &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidParams,
+		message: "Invalid params: " + string(method) + ` requires _meta["` + rpc.MetaProtocolVersion + `"] and _meta["` + rpc.MetaClientCapabilities + `"]`}
+}
+
+// requestEra decides which protocol revision a request follows and checks
+// the 2026-07-28 transport rules: the MCP-Protocol-Version, Mcp-Method and
+// Mcp-Name headers must be present and match the body (-32020), the version
+// must be served (-32022), and the required _meta fields present (-32602).
+func (s *Server) requestEra(ctx *fasthttp.RequestCtx, st *reqState) (era, *rpcError) {
+	p := &st.par
+	hv := ctx.Request.Header.Peek("Mcp-Protocol-Version")
+	if p.HasMetaVersion && !isLegacyVersion(p.MetaVersion) {
+		if len(hv) == 0 {
+			return eraModern, headerMismatch("missing MCP-Protocol-Version header")
+		}
+		if !bytes.Equal(hv, p.MetaVersion) {
+			return eraModern, headerMismatch("MCP-Protocol-Version header value '" + string(hv) +
+				"' does not match body value '" + string(p.MetaVersion) + "'")
+		}
+		if !isModernVersion(p.MetaVersion) {
+			return eraModern, unsupportedVersion(p.MetaVersion)
+		}
+		if !p.HasMetaCapabilities {
+			return eraModern, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidParams,
+				message: `Invalid params: missing _meta["` + rpc.MetaClientCapabilities + `"]`}
+		}
+		hm := ctx.Request.Header.Peek("Mcp-Method")
+		if len(hm) == 0 {
+			return eraModern, headerMismatch("missing Mcp-Method header")
+		}
+		if !bytes.Equal(hm, st.req.Method) {
+			return eraModern, headerMismatch("Mcp-Method header value '" + string(hm) +
+				"' does not match body value '" + string(st.req.Method) + "'")
+		}
+		var bodyName []byte
+		switch string(st.req.Method) {
+		case "tools/call", "prompts/get":
+			bodyName = p.Name
+		case "resources/read":
+			bodyName = p.URI
+		default:
+			return eraModern, nil
+		}
+		hn, ok := decodeHeaderValue(ctx.Request.Header.Peek("Mcp-Name"))
+		if !ok {
+			return eraModern, headerMismatch("Mcp-Name header has invalid Base64 encoding")
+		}
+		if len(hn) == 0 {
+			return eraModern, headerMismatch("missing Mcp-Name header")
+		}
+		if !bytes.Equal(hn, bodyName) {
+			return eraModern, headerMismatch("Mcp-Name header value '" + string(hn) +
+				"' does not match body value '" + string(bodyName) + "'")
+		}
+		return eraModern, nil
+	}
+	if len(hv) > 0 && !isLegacyVersion(hv) {
+		if isModernVersion(hv) {
+			return eraModern, missingMeta(st.req.Method)
+		}
+		// 2025-11-25: an invalid or unsupported MCP-Protocol-Version is a 400.
+		return eraLegacy, unsupportedVersion(hv)
+	}
+	return eraLegacy, nil
+}
+
+func headerMismatch(msg string) *rpcError {
+	return &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeHeaderMismatch, message: "Header mismatch: " + msg}
+}
+
+func unsupportedVersion(requested []byte) *rpcError {
+	data, _ := json.Marshal(map[string]any{"supported": supportedVersions, "requested": string(requested)})
+	return &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeUnsupportedProtocolVersion,
+		message: "Unsupported protocol version", data: data}
+}
+
+// decodeHeaderValue undoes the "=?base64?...?=" sentinel encoding of
+// Mcp-Name and Mcp-Param-* values.
+func decodeHeaderValue(v []byte) ([]byte, bool) {
+	const pre, suf = "=?base64?", "?="
+	if len(v) < len(pre)+len(suf) || !bytes.HasPrefix(v, []byte(pre)) || !bytes.HasSuffix(v, []byte(suf)) {
+		return v, true
+	}
+	out, err := base64.StdEncoding.AppendDecode(nil, v[len(pre):len(v)-len(suf)])
+	return out, err == nil
+}
+
+// initialize answers the legacy handshake. Sessions are not issued: every
+// request is authenticated and served on its own, and the negotiated
+// version travels in MCP-Protocol-Version (2025-06-18 and later).
+func (s *Server) initialize(ctx *fasthttp.RequestCtx, st *reqState, id []byte) {
+	if st.par.ProtocolVersion == nil {
+		s.writeHTTPError(ctx, id, &rpcError{status: fasthttp.StatusOK, code: rpc.CodeInvalidParams,
+			message: `Invalid params: initialize requires "protocolVersion"`})
+		return
+	}
+	version := versionLatest
+	if isLegacyVersion(st.par.ProtocolVersion) {
+		version = string(st.par.ProtocolVersion)
+	}
+	b := beginResult(st.out[:0], id)
+	b = append(b, `"protocolVersion":"`...)
+	b = append(b, version...)
+	b = append(b, `","capabilities":`...)
+	b = append(b, s.capabilities...)
+	b = append(b, `,"serverInfo":`...)
+	b = append(b, s.serverInfo...)
+	if s.opts.Instructions != "" {
+		b = append(b, `,"instructions":`...)
+		b = rpc.AppendString(b, s.opts.Instructions)
+	}
+	b = append(b, "}}"...)
+	ctx.SetContentType("application/json")
+	st.out = ctx.Response.SwapBody(b)[:0]
+}
+
+func (s *Server) appendDiscover(b []byte) []byte {
+	b = append(b, `"supportedVersions":`...)
+	vs, _ := json.Marshal(supportedVersions)
+	b = append(b, vs...)
+	b = append(b, `,"capabilities":`...)
+	b = append(b, s.capabilities...)
+	if s.opts.Instructions != "" {
+		b = append(b, `,"instructions":`...)
+		b = rpc.AppendString(b, s.opts.Instructions)
+	}
+	// The answer is the same for every caller.
+	return s.appendCacheable(b, eraModern, "public")
+}
+
+func (s *Server) listTools(b []byte, cat *Catalog, caller Caller, st *reqState, e era) ([]byte, *rpcError) {
+	v := cat.viewFor(caller)
+	return s.listPage(b, caller, st, e, "tools", listTools, &v.toolList)
+}
+
+func (s *Server) listResources(b []byte, cat *Catalog, caller Caller, st *reqState, e era) ([]byte, *rpcError) {
+	v := cat.viewFor(caller)
+	return s.listPage(b, caller, st, e, "resources", listResources, &v.resList)
+}
+
+func (s *Server) listPage(b []byte, caller Caller, st *reqState, e era, member string, kind byte, l *encodedList) ([]byte, *rpcError) {
+	aud := audience(caller)
+	from := 0
+	if st.par.HasCursor {
+		var err error
+		if from, err = s.cursors.decode(st.par.Cursor, aud, kind, l.digest, l.len()); err != nil {
+			return b, &rpcError{code: rpc.CodeInvalidParams, message: "Invalid params: " + err.Error()}
+		}
+	}
+	to := min(from+s.opts.PageSize, l.len())
+	b = beginResult(b, st.req.ID)
+	b = append(b, '"')
+	b = append(b, member...)
+	b = append(b, `":[`...)
+	b = append(b, l.page(from, to)...)
+	b = append(b, ']')
+	if to < l.len() {
+		b = append(b, `,"nextCursor":`...)
+		b = s.cursors.appendCursor(b, aud, kind, to, l.digest)
+	}
+	b = s.appendCacheable(b, e, "private")
+	return s.endResult(b, e, true), nil
+}
+
+func (s *Server) readResource(b []byte, cat *Catalog, caller Caller, st *reqState, e era) ([]byte, *rpcError) {
+	r, ok := cat.resources[string(st.par.URI)]
+	if !ok || (!caller.Admin && r.tenant != caller.Tenant) {
+		// Identical for missing and foreign resources.
+		code := rpc.CodeResourceNotFound
+		if e == eraModern {
+			code = rpc.CodeInvalidParams
+		}
+		data := rpc.AppendString([]byte(`{"uri":`), st.par.URI)
+		return b, &rpcError{code: code, message: "Resource not found", data: append(data, '}')}
+	}
+	b = beginResult(b, st.req.ID)
+	b = append(b, `"contents":[`...)
+	b = append(b, r.contents...)
+	b = append(b, ']')
+	b = s.appendCacheable(b, e, "private")
+	return s.endResult(b, e, true), nil
+}

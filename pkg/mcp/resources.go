@@ -1,0 +1,165 @@
+package mcp
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
+	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// resource is one readable document: a Tool's generated documentation or
+// its OpenAPI source.
+type resource struct {
+	uri         string
+	name        string
+	title       string
+	description string
+	mimeType    string
+	tenant      string
+	text        []byte
+	encoded     []byte // resources/list entry
+	contents    []byte // resources/read "contents" element
+}
+
+// ResourceURI returns the URI of the documentation resource of a Tool
+// object; the OpenAPI document, when there is one, is at URI + "/openapi".
+func ResourceURI(tenant, tool string) string {
+	return "stoa://tools/" + tenant + "/" + tool
+}
+
+func toolResources(o *spec.Object, s *spec.ToolSpec, openAPI []byte) []*resource {
+	tenant, name := o.Metadata.Namespace, o.Metadata.Name
+	doc := &resource{
+		uri:         ResourceURI(tenant, name),
+		name:        tenant + "/" + name,
+		title:       name + " API documentation",
+		description: fmt.Sprintf("How to use the %d MCP tool(s) of the %s API.", len(s.Operations), name),
+		mimeType:    "text/markdown",
+		tenant:      tenant,
+		text:        toolMarkdown(o, s),
+	}
+	out := []*resource{doc}
+	if len(openAPI) > 0 {
+		mt := "application/yaml"
+		if i := rpc.SkipSpace(openAPI, 0); i < len(openAPI) && openAPI[i] == '{' {
+			mt = "application/json"
+		}
+		out = append(out, &resource{
+			uri:         doc.uri + "/openapi",
+			name:        tenant + "/" + name + "/openapi",
+			title:       name + " OpenAPI document",
+			description: "The OpenAPI document the " + name + " API's operations were imported from.",
+			mimeType:    mt,
+			tenant:      tenant,
+			text:        openAPI,
+		})
+	}
+	for _, r := range out {
+		r.encode()
+	}
+	return out
+}
+
+func (r *resource) encode() {
+	b := []byte(`{"uri":`)
+	b = rpc.AppendString(b, r.uri)
+	b = append(b, `,"name":`...)
+	b = rpc.AppendString(b, r.name)
+	b = append(b, `,"title":`...)
+	b = rpc.AppendString(b, r.title)
+	b = append(b, `,"description":`...)
+	b = rpc.AppendString(b, r.description)
+	b = append(b, `,"mimeType":`...)
+	b = rpc.AppendString(b, r.mimeType)
+	b = append(b, `,"size":`...)
+	b = rpc.AppendInt(b, int64(len(r.text)))
+	r.encoded = append(b, '}')
+
+	c := []byte(`{"uri":`)
+	c = rpc.AppendString(c, r.uri)
+	c = append(c, `,"mimeType":`...)
+	c = rpc.AppendString(c, r.mimeType)
+	c = append(c, `,"text":`...)
+	c = rpc.AppendString(c, r.text)
+	r.contents = append(c, '}')
+}
+
+// toolMarkdown documents a Tool object for agents: what each operation does,
+// its MCP tool name, HTTP mapping and arguments. It never includes upstream
+// addresses or secrets.
+func toolMarkdown(o *spec.Object, s *spec.ToolSpec) []byte {
+	tenant := o.Metadata.Namespace
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s (tenant %s)\n\n", o.Metadata.Name, tenant)
+	if s.Description != "" {
+		b.WriteString(s.Description + "\n\n")
+	}
+	if len(s.Tags) > 0 {
+		fmt.Fprintf(&b, "Tags: %s\n\n", strings.Join(s.Tags, ", "))
+	}
+	if s.Auth != nil && s.Auth.Type != "" {
+		fmt.Fprintf(&b, "Caller authentication: %s\n\n", s.Auth.Type)
+	}
+	if s.RateLimit != nil && !s.RateLimit.IsZero() {
+		fmt.Fprintf(&b, "Rate limit: %s\n\n", s.RateLimit.Rate)
+	}
+	b.WriteString("## Operations\n")
+	for i := range s.Operations {
+		op := &s.Operations[i]
+		fmt.Fprintf(&b, "\n### `%s`", spec.MCPToolName(tenant, o.Metadata.Name, op))
+		if op.Title != "" {
+			b.WriteString(" — " + op.Title)
+		}
+		fmt.Fprintf(&b, "\n\n`%s %s`\n\n", strings.ToUpper(op.Method), op.Path)
+		if op.Description != "" {
+			b.WriteString(op.Description + "\n\n")
+		}
+		plan, err := argmap.Compile(op.Method, op.Path, op.In)
+		if err != nil {
+			continue
+		}
+		props, _ := op.Input["properties"].(map[string]any)
+		required := map[string]bool{}
+		if req, ok := op.Input["required"].([]any); ok {
+			for _, r := range req {
+				if s, ok := r.(string); ok {
+					required[s] = true
+				}
+			}
+		}
+		names := make([]string, 0, len(props))
+		for n := range props {
+			names = append(names, n)
+		}
+		for _, p := range plan.Placeholders() {
+			if _, ok := props[p]; !ok {
+				names = append(names, p)
+				required[p] = true
+			}
+		}
+		if len(names) == 0 {
+			b.WriteString("No arguments.\n")
+			continue
+		}
+		sort.Strings(names)
+		b.WriteString("| argument | type | required | sent in | description |\n|---|---|---|---|---|\n")
+		for _, n := range names {
+			typ, desc := "string", ""
+			if p, ok := props[n].(map[string]any); ok {
+				typ = fmt.Sprint(p["type"])
+				if d, ok := p["description"].(string); ok {
+					desc = strings.ReplaceAll(d, "|", "\\|")
+				}
+			}
+			req := "no"
+			if required[n] {
+				req = "yes"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", n, typ, req, plan.LocationOf(n), desc)
+		}
+	}
+	return []byte(b.String())
+}

@@ -1,0 +1,178 @@
+package mcp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
+)
+
+var printer = message.NewPrinter(language.English)
+
+// compiledSchema validates tool arguments.
+type compiledSchema struct {
+	schema *jsonschema.Schema
+	// anyObject is set for schemas that accept every object ({"type":
+	// "object"} with annotations only), which skip decoding entirely.
+	anyObject bool
+}
+
+// schemaCompiler compiles input schemas for one catalog build, sharing
+// compiled results between identical schemas.
+type schemaCompiler struct {
+	c     *jsonschema.Compiler
+	cache map[string]*compiledSchema
+	n     int
+}
+
+// noRemoteRefs refuses every external $ref: MCP says implementations MUST
+// NOT dereference network URIs, and file:// must not read the daemon's disk.
+type noRemoteRefs struct{}
+
+func (noRemoteRefs) Load(url string) (any, error) {
+	return nil, fmt.Errorf("external $ref %q is not allowed", url)
+}
+
+func newSchemaCompiler() *schemaCompiler {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.UseLoader(noRemoteRefs{})
+	return &schemaCompiler{c: c, cache: map[string]*compiledSchema{}}
+}
+
+// annotationKeys never constrain a value.
+var annotationKeys = map[string]bool{
+	"type": true, "title": true, "description": true, "$schema": true, "$comment": true,
+	"examples": true, "default": true, "deprecated": true, "readOnly": true, "writeOnly": true,
+}
+
+func (sc *schemaCompiler) compile(encoded []byte) (*compiledSchema, error) {
+	if cs, ok := sc.cache[string(encoded)]; ok {
+		return cs, nil
+	}
+	doc, err := rpc.DecodeValue(encoded)
+	if err != nil {
+		return nil, fmt.Errorf("decode input schema: %w", err)
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		return nil, errors.New("input schema must be a JSON object")
+	}
+	if t, ok := obj["type"]; !ok || t != "object" {
+		return nil, errors.New(`input schema must have "type": "object" at its root`)
+	}
+	anyObject := true
+	for k := range obj {
+		if !annotationKeys[k] {
+			anyObject = false
+		}
+	}
+	sc.n++
+	url := fmt.Sprintf("mem://stoa/schema/%d.json", sc.n)
+	if err := sc.c.AddResource(url, doc); err != nil {
+		return nil, fmt.Errorf("add input schema: %w", err)
+	}
+	s, err := sc.c.Compile(url)
+	if err != nil {
+		return nil, fmt.Errorf("compile input schema: %w", err)
+	}
+	cs := &compiledSchema{schema: s, anyObject: anyObject}
+	sc.cache[string(encoded)] = cs
+	return cs, nil
+}
+
+// validate checks raw arguments (a JSON object or absent) and returns a
+// one-line message for the model, or "".
+func (cs *compiledSchema) validate(args []byte) string {
+	if cs.anyObject {
+		return ""
+	}
+	var v any = map[string]any{}
+	if i := rpc.SkipSpace(args, 0); i < len(args) && string(args[i:]) != "null" {
+		var err error
+		if v, err = rpc.DecodeValue(args); err != nil {
+			if err == rpc.ErrDuplicateKey {
+				return "arguments contain a duplicate key"
+			}
+			return "arguments are not valid JSON"
+		}
+	}
+	err := cs.schema.Validate(v)
+	if err == nil {
+		return ""
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	return summarize(ve)
+}
+
+// summarize flattens a validation error tree into "at '/a': reason; at
+// '/b': reason", leaves only, deduplicated and sorted for stable output.
+func summarize(ve *jsonschema.ValidationError) string {
+	seen := map[string]bool{}
+	var leaves []string
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			loc := "/" + strings.Join(e.InstanceLocation, "/")
+			msg := "at '" + loc + "': " + e.ErrorKind.LocalizedString(printer)
+			if !seen[msg] {
+				seen[msg] = true
+				leaves = append(leaves, msg)
+			}
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	sort.Strings(leaves)
+	const maxLeaves = 8
+	if len(leaves) > maxLeaves {
+		leaves = append(leaves[:maxLeaves], fmt.Sprintf("and %d more", len(leaves)-maxLeaves))
+	}
+	return strings.Join(leaves, "; ")
+}
+
+// defaultInputSchema is used when an operation declares no input: an object
+// whose path placeholders are required strings.
+func defaultInputSchema(placeholders []string) map[string]any {
+	s := map[string]any{"type": "object"}
+	if len(placeholders) == 0 {
+		return s
+	}
+	props := map[string]any{}
+	for _, p := range placeholders {
+		props[p] = map[string]any{"type": []any{"string", "integer"}, "description": "Fills {" + p + "} in the path."}
+	}
+	s["properties"] = props
+	req := make([]any, len(placeholders))
+	for i, p := range placeholders {
+		req[i] = p
+	}
+	s["required"] = req
+	return s
+}
+
+// encodeSchema encodes a spec schema compactly with sorted keys, so equal
+// schemas encode equally (and share one compiled validator).
+func encodeSchema(s map[string]any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}

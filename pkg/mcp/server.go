@@ -1,0 +1,284 @@
+package mcp
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
+	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
+)
+
+// Options configure a Server. The zero value works.
+type Options struct {
+	// Path is the MCP endpoint path; default "/mcp".
+	Path string
+	// ResourceURL is the canonical URL of the MCP endpoint, the OAuth
+	// resource (token audience) advertised in protected-resource metadata,
+	// e.g. "https://gw.example.com/mcp". Default: derived from each request's
+	// Host ("http://" + host + Path).
+	ResourceURL string
+	// AuthorizationServers returns the issuers advertised for tenant ("" for
+	// the unauthenticated, tenant-less metadata document). Default: the
+	// catalog's Tenant identity issuers and Tool auth issuers.
+	AuthorizationServers func(tenant string) []string
+	// ScopesSupported is advertised in protected-resource metadata.
+	ScopesSupported []string
+	// AllowedOrigins lists browser origins ("https://app.example.com")
+	// accepted on /mcp; "*" accepts any. Requests without Origin are always
+	// accepted (DNS-rebinding protection only concerns browsers).
+	AllowedOrigins []string
+	// PageSize is the number of entries per tools/list and resources/list
+	// page; default 100.
+	PageSize int
+	// ServerName and ServerVersion identify the server (serverInfo).
+	ServerName, ServerVersion string
+	// Instructions are returned by initialize and server/discover.
+	Instructions string
+	// ListTTL is the ttlMs hint on 2026-07-28 list/read results; default
+	// 30s, negative means 0 (always re-fetch).
+	ListTTL time.Duration
+	// MaxBodyBytes caps request bodies (413 beyond); default 4 MiB.
+	MaxBodyBytes int
+	// MaxResultBytes caps the upstream body placed in a result; longer bodies
+	// are cut and marked truncated; default 1 MiB.
+	MaxResultBytes int
+	// MaxStreams caps open SSE streams (GET streams and subscriptions)
+	// server-wide, MaxStreamsPerTenant per tenant; defaults 1024 and 64.
+	MaxStreams, MaxStreamsPerTenant int
+	// KeepAlive is the interval of SSE keep-alive comments; default 25s.
+	KeepAlive time.Duration
+	// CursorKey authenticates pagination cursors (HMAC-SHA256). Give every
+	// daemon of a fleet the same key so cursors survive load balancing;
+	// default: random per Server.
+	CursorKey []byte
+}
+
+func (o *Options) setDefaults() {
+	if o.Path == "" {
+		o.Path = "/mcp"
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 100
+	}
+	if o.ServerName == "" {
+		o.ServerName = "stoa"
+	}
+	if o.ServerVersion == "" {
+		o.ServerVersion = "dev"
+	}
+	if o.ListTTL == 0 {
+		o.ListTTL = 30 * time.Second
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 4 << 20
+	}
+	if o.MaxResultBytes <= 0 {
+		o.MaxResultBytes = 1 << 20
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 1024
+	}
+	if o.MaxStreamsPerTenant <= 0 {
+		o.MaxStreamsPerTenant = 64
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 25 * time.Second
+	}
+	if len(o.CursorKey) == 0 {
+		o.CursorKey = make([]byte, 32)
+		_, _ = rand.Read(o.CursorKey)
+	}
+}
+
+// Server is the MCP endpoint. It is safe for concurrent use.
+type Server struct {
+	opts    Options
+	backend Backend
+	cat     atomic.Pointer[Catalog]
+	streams streamSet
+	cursors cursorCodec
+	ttlMs   int64
+
+	serverInfo     []byte // {"name":...,"version":...}
+	metaServerInfo []byte // {"io.modelcontextprotocol/serverInfo":{...}}
+	capabilities   []byte
+	wellKnownPath  string
+
+	states sync.Pool
+}
+
+// reqState is the pooled per-request scratch space.
+type reqState struct {
+	req rpc.Request
+	par rpc.Params
+	up  argmap.Request
+	out []byte
+}
+
+// NewServer returns a Server answering with an empty catalog until
+// SetCatalog is called.
+func NewServer(opts Options, backend Backend) *Server {
+	opts.setDefaults()
+	s := &Server{opts: opts, backend: backend}
+	s.ttlMs = opts.ListTTL.Milliseconds()
+	if s.ttlMs < 0 {
+		s.ttlMs = 0
+	}
+	s.cursors = newCursorCodec(opts.CursorKey)
+	s.serverInfo, _ = json.Marshal(map[string]string{"name": opts.ServerName, "version": opts.ServerVersion})
+	s.metaServerInfo = append(append([]byte(`{"io.modelcontextprotocol/serverInfo":`), s.serverInfo...), '}')
+	s.capabilities = []byte(`{"tools":{"listChanged":true},"resources":{"listChanged":true}}`)
+	s.wellKnownPath = "/.well-known/oauth-protected-resource" + strings.TrimSuffix(opts.Path, "/")
+	s.states.New = func() any { return &reqState{out: make([]byte, 0, 4096)} }
+	empty, _ := BuildCatalog(0, nil)
+	s.cat.Store(empty)
+	s.streams.init()
+	return s
+}
+
+// Catalog returns the catalog in use.
+func (s *Server) Catalog() *Catalog { return s.cat.Load() }
+
+// SetCatalog installs c (atomically: in-flight requests finish on the old
+// one) and tells open notification streams whose view of tools or
+// resources changed.
+func (s *Server) SetCatalog(c *Catalog) {
+	old := s.cat.Swap(c)
+	s.streams.notifyChanged(old, c)
+}
+
+// Close ends every open SSE stream. The fasthttp server's Shutdown does not
+// see them (they are hijacked connections), so the daemon calls Close when
+// it stops.
+func (s *Server) Close() { s.streams.closeAll() }
+
+// Handler serves the MCP endpoint (POST; GET opens a legacy notification
+// stream; DELETE answers 405 since no sessions are issued) and the
+// protected-resource metadata at /.well-known/oauth-protected-resource and
+// /.well-known/oauth-protected-resource{Path}. Other paths get 404.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch {
+	case string(path) == s.opts.Path:
+		s.serveMCP(ctx)
+	case string(path) == s.wellKnownPath || string(path) == "/.well-known/oauth-protected-resource":
+		s.serveMetadata(ctx)
+	default:
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusNotFound, code: rpc.CodeInvalidRequest,
+			message: "Not found: the MCP endpoint is " + s.opts.Path})
+	}
+}
+
+func (s *Server) serveMCP(ctx *fasthttp.RequestCtx) {
+	if origin := ctx.Request.Header.Peek("Origin"); len(origin) > 0 {
+		if !s.originAllowed(origin) {
+			s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusForbidden, code: rpc.CodeInvalidRequest,
+				message: "Forbidden: origin " + string(origin) + " is not allowed"})
+			return
+		}
+		h := &ctx.Response.Header
+		h.SetBytesV("Access-Control-Allow-Origin", origin)
+		h.Set("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id")
+	}
+	switch string(ctx.Method()) {
+	case fasthttp.MethodPost:
+		s.servePost(ctx)
+	case fasthttp.MethodGet:
+		s.serveGet(ctx)
+	case fasthttp.MethodOptions:
+		h := &ctx.Response.Header
+		h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Api-Key, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID")
+		h.Set("Access-Control-Max-Age", "600")
+		h.Set("Allow", "GET, POST, OPTIONS")
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	default:
+		ctx.Response.Header.Set("Allow", "GET, POST, OPTIONS")
+		msg := "Method not allowed: POST JSON-RPC messages to this endpoint"
+		if string(ctx.Method()) == fasthttp.MethodDelete {
+			msg = "Method not allowed: this server issues no sessions, so there is none to delete"
+		}
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusMethodNotAllowed, code: rpc.CodeInvalidRequest, message: msg})
+	}
+}
+
+func (s *Server) originAllowed(origin []byte) bool {
+	for _, o := range s.opts.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, string(origin)) {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticate runs the backend's authentication and answers failures. ok is
+// false when a response was written.
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (Caller, bool) {
+	caller, err := s.backend.Authenticate(ctx)
+	if err == nil {
+		return caller, true
+	}
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusInternalServerError, code: rpc.CodeInternalError,
+			message: "Internal error: authentication failed"})
+		return Caller{}, false
+	}
+	status := ae.Status
+	if status == 0 {
+		status = fasthttp.StatusUnauthorized
+	}
+	code := ae.Code
+	if code == "" && ae.TokenPresent {
+		code = "invalid_token"
+	}
+	if status == fasthttp.StatusForbidden && code == "" {
+		code = "insufficient_scope"
+	}
+	var ch bytes.Buffer
+	ch.WriteString(`Bearer resource_metadata="`)
+	ch.WriteString(s.metadataURL(ctx))
+	ch.WriteByte('"')
+	if code != "" {
+		ch.WriteString(`, error="` + quoteParam(code) + `"`)
+	}
+	if ae.Description != "" {
+		ch.WriteString(`, error_description="` + quoteParam(ae.Description) + `"`)
+	}
+	if ae.Scope != "" {
+		ch.WriteString(`, scope="` + quoteParam(ae.Scope) + `"`)
+	}
+	ctx.Response.Header.SetBytesV("WWW-Authenticate", ch.Bytes())
+	msg := "Unauthorized: " + ae.Error()[len("authenticate: "):]
+	if status == fasthttp.StatusForbidden {
+		msg = "Forbidden: " + ae.Error()[len("authenticate: "):]
+	}
+	s.writeHTTPError(ctx, nil, &rpcError{status: status, code: rpc.CodeInvalidRequest, message: msg})
+	return Caller{}, false
+}
+
+// quoteParam makes s safe inside a quoted auth-param.
+func quoteParam(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r > 0x7e {
+			return '\''
+		}
+		return r
+	}, s)
+}
+
+// writeHTTPError answers with a JSON-RPC error body and an HTTP status.
+func (s *Server) writeHTTPError(ctx *fasthttp.RequestCtx, id []byte, e *rpcError) {
+	ctx.SetStatusCode(e.status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(appendError(nil, id, e))
+}

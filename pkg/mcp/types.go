@@ -1,0 +1,166 @@
+// Package mcp serves stoa's tools to AI agents over the Model Context
+// Protocol's Streamable HTTP transport, on fasthttp.
+//
+// Every operation of every Tool spec becomes one MCP tool named
+// {tenant}__{tool}__{operation} (or its mcpName). A caller sees the platform
+// tools (stoa_*) and its own tenant's tools, never another tenant's; admins
+// see every tenant. The server speaks both protocol eras on one endpoint:
+// the initialize-based legacy revisions (2025-03-26, 2025-06-18, 2025-11-25)
+// and the stateless 2026-07-28 revision (server/discover, per-request _meta,
+// Mcp-Method/Mcp-Name headers, subscriptions/listen).
+//
+// The package owns the protocol only. Authentication, rate limits, upstream
+// pools, metrics and audit live behind the Backend interface, which the
+// daemon implements; the Catalog is built once per configuration revision
+// and swapped atomically with SetCatalog. See docs/mcp.md.
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// Caller is the authenticated identity behind one MCP request.
+type Caller struct {
+	// Tenant whose tools the caller sees; empty for platform admins that
+	// belong to no tenant.
+	Tenant string
+	// Admin callers see and may call every tenant's tools.
+	Admin bool
+	// Consumer is the Consumer object the credential belongs to, if any.
+	Consumer string
+	// Subject is the token subject or key id, for audit.
+	Subject string
+	// Via says how the caller authenticated: "apikey", "jwt" or "socket".
+	Via string
+}
+
+// Backend is what the daemon provides: authentication, the upstream call
+// (through the same limits, pools, metrics and audit as the proxy) and
+// platform status.
+type Backend interface {
+	// Authenticate inspects the request's credentials (Authorization,
+	// X-Api-Key, or the unix-socket peer). It returns the caller, or an
+	// *AuthError (answered with 401/403 and WWW-Authenticate); any other
+	// error is answered with 500.
+	Authenticate(ctx *fasthttp.RequestCtx) (Caller, error)
+	// Call performs the upstream HTTP request of tool. ctx is only valid
+	// during the call. The slices of req are owned by the server and only
+	// valid during the call. An error means no upstream answer (timeout,
+	// refused connection, rate limit, ...): its message is shown to the
+	// model, so it must be safe for the tenant to read. Returning
+	// ErrUnknownTool makes the call indistinguishable from one to a tool
+	// that does not exist.
+	Call(ctx context.Context, caller Caller, tool *Tool, req *UpstreamRequest) (UpstreamResponse, error)
+	// Info reports platform status for stoa_platform_info.
+	Info(caller Caller) PlatformInfo
+}
+
+// ErrUnknownTool may be returned by Backend.Call to answer exactly as if the
+// tool did not exist (for example when a consumer is not subscribed).
+var ErrUnknownTool = errors.New("unknown tool")
+
+// AuthError is a failed authentication. The server answers with Status
+// (401 when zero) and a WWW-Authenticate: Bearer challenge carrying the
+// protected-resource metadata URL (RFC 9728 §5.1), plus error="invalid_token"
+// when a credential was presented (RFC 6750 §3.1).
+type AuthError struct {
+	// Status is 401 (default) or 403 (insufficient_scope).
+	Status int
+	// TokenPresent reports whether the request carried a credential; it
+	// selects error="invalid_token" when Code is empty.
+	TokenPresent bool
+	// Code overrides the RFC 6750 error code ("invalid_token",
+	// "insufficient_scope", ...).
+	Code string
+	// Description is a human-readable reason (no secrets).
+	Description string
+	// Scope lists the scopes needed, for the challenge's scope parameter.
+	Scope string
+}
+
+func (e *AuthError) Error() string {
+	if e.Description != "" {
+		return "authenticate: " + e.Description
+	}
+	return "authenticate: missing or invalid credential"
+}
+
+// UpstreamRequest is a mapped tools/call: method, escaped path below the
+// upstream base, encoded query, extra headers and JSON body. It is the
+// argmap.Request type.
+type UpstreamRequest = argmap.Request
+
+// UpstreamResponse is the upstream's answer.
+type UpstreamResponse struct {
+	Status      int
+	ContentType string
+	Body        []byte
+	// Release, when set, is called once the server no longer needs Body
+	// (lets the backend return pooled buffers).
+	Release func()
+}
+
+// PlatformInfo is reported by stoa_platform_info.
+type PlatformInfo struct {
+	Version  string `json:"version"`
+	Health   string `json:"health"`
+	Revision int64  `json:"revision"`
+	// Details holds any extra status the daemon wants agents to see.
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// Annotations are the MCP tool hints, resolved (no nil means unset).
+type Annotations struct {
+	ReadOnly    bool
+	Destructive bool
+	Idempotent  bool
+	OpenWorld   bool
+}
+
+// Tool is one MCP tool compiled from a spec operation. It is immutable once
+// the Catalog holding it is built.
+type Tool struct {
+	// Name is the MCP tool name.
+	Name string
+	// Title is the human-readable title.
+	Title string
+	// Description tells the model what the tool does.
+	Description string
+	// Tenant owns the tool; empty for platform tools.
+	Tenant string
+	// Tags are the tool's and the operation's tags.
+	Tags []string
+	// InputSchema is the encoded JSON Schema of the arguments.
+	InputSchema json.RawMessage
+	// Annotations are the resolved hints.
+	Annotations Annotations
+	// Ref names the Tool object; Spec and Operation are the spec the tool was
+	// compiled from (nil for platform tools).
+	Ref       spec.Ref
+	Spec      *spec.ToolSpec
+	Operation *spec.Operation
+	// Handle is free for the daemon (see WithHandles), e.g. its route.
+	Handle any
+
+	plan         *argmap.Plan
+	schema       *compiledSchema
+	paramHeaders []paramHeader
+	encoded      []byte // the tools/list entry
+	haystack     string // lower-cased text searched by stoa_tools
+	platform     platformTool
+}
+
+// Method returns the upstream HTTP method.
+func (t *Tool) Method() string {
+	if t.plan == nil {
+		return ""
+	}
+	return t.plan.Method()
+}

@@ -1,0 +1,71 @@
+package mcp
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
+)
+
+// resourceURL is the canonical MCP endpoint URL (the OAuth resource).
+func (s *Server) resourceURL(ctx *fasthttp.RequestCtx) string {
+	if s.opts.ResourceURL != "" {
+		return s.opts.ResourceURL
+	}
+	scheme := "http"
+	if ctx.IsTLS() {
+		scheme = "https"
+	}
+	return scheme + "://" + string(ctx.Host()) + s.opts.Path
+}
+
+// metadataURL is where the protected-resource metadata of the endpoint is
+// served: the well-known prefix inserted before the resource's path
+// (RFC 9728 §3.1).
+func (s *Server) metadataURL(ctx *fasthttp.RequestCtx) string {
+	res := s.resourceURL(ctx)
+	i := strings.Index(res, "://")
+	if i < 0 {
+		return res
+	}
+	j := strings.IndexByte(res[i+3:], '/')
+	if j < 0 {
+		return res + "/.well-known/oauth-protected-resource"
+	}
+	origin, path := res[:i+3+j], res[i+3+j:]
+	return origin + "/.well-known/oauth-protected-resource" + strings.TrimSuffix(path, "/")
+}
+
+// serveMetadata answers RFC 9728 protected-resource metadata. It needs no
+// credential: it is how a client learns where to get one.
+func (s *Server) serveMetadata(ctx *fasthttp.RequestCtx) {
+	if m := string(ctx.Method()); m != fasthttp.MethodGet && m != fasthttp.MethodHead {
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusMethodNotAllowed, code: rpc.CodeInvalidRequest,
+			message: "Method not allowed"})
+		return
+	}
+	var servers []string
+	if s.opts.AuthorizationServers != nil {
+		servers = s.opts.AuthorizationServers("")
+	} else {
+		servers = s.cat.Load().AuthorizationServers("")
+	}
+	if servers == nil {
+		servers = []string{}
+	}
+	doc := struct {
+		Resource               string   `json:"resource"`
+		AuthorizationServers   []string `json:"authorization_servers"`
+		BearerMethodsSupported []string `json:"bearer_methods_supported"`
+		ScopesSupported        []string `json:"scopes_supported,omitempty"`
+		ResourceName           string   `json:"resource_name,omitempty"`
+	}{s.resourceURL(ctx), servers, []string{"header"}, s.opts.ScopesSupported, s.opts.ServerName + " MCP"}
+	body, _ := json.Marshal(doc)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("Cache-Control", "max-age=300")
+	ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
+	ctx.SetBody(body)
+}

@@ -1,0 +1,160 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/limits"
+)
+
+// ErrNoRoute means no Tool of that tenant and name is live.
+var ErrNoRoute = errors.New("no such tool")
+
+// CallRequest is an upstream call made on behalf of someone other than a
+// proxied HTTP client — an MCP tools/call. It runs through the same
+// admission, limits, pools, retries and statistics as proxied requests.
+type CallRequest struct {
+	Tenant, Tool string
+	// Principal is the authenticated caller; nil for a trusted local
+	// caller (the MCP unix socket's owner).
+	Principal *auth.Principal
+	// Client is the caller's address, for per-source limits; may be zero.
+	Client netip.Addr
+	// OpLimit is the operation's own limit and OpKey its limiter id.
+	OpLimit limits.Limit
+	OpKey   uint64
+	// Method, Path (below the tool's base, escaped), Query (escaped, no
+	// '?'), headers and body of the upstream request.
+	Method      string
+	Path, Query []byte
+	Header      [][2][]byte
+	Body        []byte
+	ContentType string
+	// Timeout overrides the tool's total timeout when positive.
+	Timeout time.Duration
+}
+
+// CallResponse is the upstream's answer, or the gateway's own refusal
+// (Refused set: rate limit, quota, subscription) in the same shape.
+type CallResponse struct {
+	Status      int
+	ContentType string
+	Body        []byte
+	// Refused is set when the gateway answered itself.
+	Refused *Rejection
+	// Upstream is the upstream that answered.
+	Upstream string
+	resp     *fasthttp.Response
+}
+
+// Release returns pooled buffers; Body is invalid afterwards.
+func (r *CallResponse) Release() {
+	if r.resp != nil {
+		fasthttp.ReleaseResponse(r.resp)
+		r.resp = nil
+	}
+}
+
+// Call performs cr. An error means no upstream answered (connection
+// failure, timeout, no healthy upstream, unknown tool); its text is safe to
+// show to the caller.
+func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error) {
+	start := time.Now()
+	t := p.table.Load()
+	if t == nil {
+		return nil, errors.New("gateway has no configuration loaded")
+	}
+	r := t.byTool[toolKey{cr.Tenant, cr.Tool}]
+	if r == nil {
+		return nil, ErrNoRoute
+	}
+	if cr.Principal != nil && !cr.Principal.CanAccess(r.Tenant) {
+		return nil, ErrNoRoute
+	}
+	var extra *extraLimit
+	if !cr.OpLimit.IsZero() {
+		extra = &extraLimit{Key: limits.Key{Kind: limits.KindOperation, A: cr.OpKey}, Limit: cr.OpLimit}
+	}
+	if _, rej := p.admit(r, cr.Principal, cr.Client, start, extra); rej != nil {
+		r.stats.Observe(rej.Status, time.Since(start))
+		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej)}, nil
+	}
+
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	req.Header.SetMethod(cr.Method)
+	for _, h := range cr.Header {
+		req.Header.SetBytesKV(h[0], h[1])
+	}
+	if r.upstreamValue != nil {
+		req.Header.SetBytesV(r.upstreamHeader, r.upstreamValue)
+	}
+	var idb [20]byte
+	req.Header.Set(hdrTenant, r.Tenant)
+	if cr.Principal != nil && cr.Principal.Consumer != "" {
+		req.Header.Set(hdrConsumer, cr.Principal.Consumer)
+	}
+	req.Header.SetBytesV(hdrRequestID, p.ids.next(&idb))
+	if len(cr.Body) > 0 {
+		req.SetBodyRaw(cr.Body)
+		ct := cr.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.SetContentType(ct)
+	}
+	req.URI().SetQueryStringBytes(cr.Query)
+	timeout := r.totalTimeout
+	if cr.Timeout > 0 {
+		timeout = cr.Timeout
+	}
+	deadline := start.Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	code, u, fail, err := p.exchange(req, resp, r, cr.Path, deadline)
+	r.stats.Observe(code, time.Since(start))
+	out := &CallResponse{Status: code, resp: resp}
+	if u != nil {
+		out.Upstream = u.URL
+	}
+	if fail != failNone {
+		if p.opts.OnFailure == nil {
+			out.Release()
+		}
+		switch {
+		case err == errNoHealthy:
+			return nil, errors.New("no healthy upstream for this tool")
+		case fail == failTimeout:
+			return nil, errors.New("upstream did not answer within " + timeout.String())
+		default:
+			return nil, errors.New("upstream connection failed")
+		}
+	}
+	out.ContentType = string(resp.Header.ContentType())
+	out.Body = resp.Body()
+	return out, nil
+}
+
+func rejectionBody(rej *Rejection) []byte {
+	b := []byte(`{"error":"`)
+	b = append(b, rej.Code...)
+	b = append(b, `","message":`...)
+	msg := rej.Message
+	if rej.Code == errRateLimited {
+		msg = "rate limit exceeded (" + rej.Message + ")"
+	}
+	b = strconv.AppendQuote(b, msg)
+	if rej.RetryAfter > 0 {
+		b = append(b, `,"retryAfterSeconds":`...)
+		b = strconv.AppendInt(b, int64((rej.RetryAfter+time.Second-1)/time.Second), 10)
+	}
+	return append(b, '}')
+}
