@@ -1,0 +1,12 @@
+// Package netnstest builds throwaway network topologies for tests: network
+// namespaces joined by veth pairs, with helpers to listen, dial and run
+// commands inside them. Everything a test creates is removed by t.Cleanup,
+// also when the test fails; namespaces left by a test binary that was killed
+// are removed by the next New. Tests using it need root and iproute2 (`ip`);
+// call Require first to skip cleanly without them.
+//
+// Addresses: use the benchmarking range 198.18.0.0/15 (RFC 2544) and
+// 2001:db8::/32 (RFC 3849), so test traffic can never leave the machine for
+// anything real. Dial test addresses only from inside a test namespace: the
+// host namespace's default route may lead off the machine.
+package netnstest
