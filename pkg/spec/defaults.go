@@ -1,0 +1,222 @@
+package spec
+
+import "strings"
+
+// Default values written by Default, so that `stoa get -o yaml` shows what
+// is in force.
+const (
+	defaultProtocol            = "rest"
+	defaultAuthType            = "none"
+	defaultConnectTimeout      = Duration("2s")
+	defaultHeaderTimeout       = Duration("30s")
+	defaultTotalTimeout        = Duration("60s")
+	defaultRetryAttempts       = 2
+	defaultConsecutiveFailures = 5
+	defaultEjection            = Duration("30s")
+	defaultHealthInterval      = Duration("10s")
+	defaultHealthTimeout       = Duration("2s")
+	defaultHealthyThreshold    = 2
+	defaultUnhealthyThreshold  = 3
+	defaultUpstreamAuthHeader  = "Authorization"
+	defaultBearerPrefix        = "Bearer "
+	defaultSubscriptionState   = "active"
+	defaultWebhookTimeout      = Duration("10s")
+	defaultWebhookMaxAttempts  = 8
+	defaultCrossTenant         = "forbidden"
+	defaultXDPMode             = "auto"
+	defaultXDPCount            = "packets"
+	defaultXDPInterface        = "lo"
+	defaultMCPPageSize         = 100
+)
+
+// defaultRetryOn are the failures retried by default.
+var defaultRetryOn = []string{"connect-failure", "reset"}
+
+// DefaultGatewayLimits are the size and timing limits in force when a
+// Gateway does not set them.
+var DefaultGatewayLimits = GatewayLimits{
+	MaxRequestLineBytes: 8192,
+	MaxHeaderBytes:      16384,
+	MaxHeaders:          100,
+	MaxBodyBytes:        10 << 20,
+	ReadHeaderTimeout:   "10s",
+	ReadTimeout:         "30s",
+	WriteTimeout:        "60s",
+	IdleTimeout:         "120s",
+	MaxConnsPerSource:   256,
+}
+
+// Default fills in every default explicitly, so that the stored object shows
+// what is in force. It is idempotent and never creates objects. Upstream
+// weights and retry attempts are the exception: a missing value and an
+// explicit 0 mean different things there, so the loader (and UnmarshalJSON)
+// sets their defaults while decoding.
+func Default(o *Object) {
+	if o == nil {
+		return
+	}
+	switch s := o.Spec.(type) {
+	case *GatewaySpec:
+		defaultGateway(s)
+	case *TenantSpec:
+		if s.Defaults != nil {
+			defaultRate(s.Defaults.RateLimit)
+			defaultRate(s.Defaults.PerSource)
+		}
+	case *ToolSpec:
+		defaultTool(o, s)
+	case *ToolSetSpec:
+		if s.Policies != nil {
+			defaultRate(s.Policies.RateLimit)
+		}
+	case *PlanSpec:
+		defaultRate(s.RateLimit)
+	case *SubscriptionSpec:
+		setStr(&s.State, defaultSubscriptionState)
+	case *WebhookSpec:
+		setDur(&s.Timeout, defaultWebhookTimeout)
+		setInt(&s.MaxAttempts, defaultWebhookMaxAttempts)
+	}
+}
+
+func defaultTool(o *Object, s *ToolSpec) {
+	setStr(&s.Protocol, defaultProtocol)
+	if s.Auth == nil {
+		s.Auth = &ToolAuth{Type: defaultAuthType}
+	}
+	if s.Route == nil {
+		s.Route = &Route{}
+	}
+	if s.Route.PathPrefix == "" && o.Metadata.Namespace != "" && o.Metadata.Name != "" {
+		s.Route.PathPrefix = "/" + o.Metadata.Namespace + "/" + o.Metadata.Name
+	}
+	if s.Timeouts == nil {
+		s.Timeouts = &Timeouts{}
+	}
+	setDur(&s.Timeouts.Connect, defaultConnectTimeout)
+	setDur(&s.Timeouts.Header, defaultHeaderTimeout)
+	setDur(&s.Timeouts.Total, defaultTotalTimeout)
+	if s.Retries == nil {
+		s.Retries = &Retries{Attempts: defaultRetryAttempts}
+	}
+	if len(s.Retries.On) == 0 {
+		s.Retries.On = append([]string(nil), defaultRetryOn...)
+	}
+	if s.CircuitBreaker == nil {
+		s.CircuitBreaker = &CircuitBreaker{}
+	}
+	setInt(&s.CircuitBreaker.ConsecutiveFailures, defaultConsecutiveFailures)
+	setDur(&s.CircuitBreaker.Ejection, defaultEjection)
+	if h := s.HealthCheck; h != nil {
+		setDur(&h.Interval, defaultHealthInterval)
+		setDur(&h.Timeout, defaultHealthTimeout)
+		setInt(&h.HealthyThreshold, defaultHealthyThreshold)
+		setInt(&h.UnhealthyThreshold, defaultUnhealthyThreshold)
+	}
+	if u := s.UpstreamAuth; u != nil {
+		setStr(&u.Header, defaultUpstreamAuthHeader)
+		if u.Prefix == "" && strings.EqualFold(u.Header, defaultUpstreamAuthHeader) {
+			u.Prefix = defaultBearerPrefix
+		}
+	}
+	defaultRate(s.RateLimit)
+	for i := range s.Operations {
+		op := &s.Operations[i]
+		defaultAnnotations(op)
+		defaultRate(op.RateLimit)
+	}
+}
+
+// defaultAnnotations derives MCP hints from the HTTP method where unset.
+func defaultAnnotations(op *Operation) {
+	if op.Annotations == nil {
+		op.Annotations = &Annotations{}
+	}
+	a := op.Annotations
+	setBool := func(p **bool, v bool) {
+		if *p == nil {
+			*p = &v
+		}
+	}
+	switch op.Method {
+	case "GET", "HEAD", "OPTIONS":
+		setBool(&a.ReadOnly, true)
+		setBool(&a.Destructive, false)
+		setBool(&a.Idempotent, true)
+	case "PUT":
+		setBool(&a.ReadOnly, false)
+		setBool(&a.Destructive, false)
+		setBool(&a.Idempotent, true)
+	case "DELETE":
+		setBool(&a.ReadOnly, false)
+		setBool(&a.Destructive, true)
+		setBool(&a.Idempotent, true)
+	case "POST", "PATCH":
+		setBool(&a.ReadOnly, false)
+		setBool(&a.Destructive, false)
+		setBool(&a.Idempotent, false)
+	}
+	setBool(&a.OpenWorld, true)
+}
+
+func defaultGateway(s *GatewaySpec) {
+	setStr(&s.CrossTenant, defaultCrossTenant)
+	if s.Limits == nil {
+		s.Limits = &GatewayLimits{}
+	}
+	l, dl := s.Limits, DefaultGatewayLimits
+	setInt(&l.MaxRequestLineBytes, dl.MaxRequestLineBytes)
+	setInt(&l.MaxHeaderBytes, dl.MaxHeaderBytes)
+	setInt(&l.MaxHeaders, dl.MaxHeaders)
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = dl.MaxBodyBytes
+	}
+	setDur(&l.ReadHeaderTimeout, dl.ReadHeaderTimeout)
+	setDur(&l.ReadTimeout, dl.ReadTimeout)
+	setDur(&l.WriteTimeout, dl.WriteTimeout)
+	setDur(&l.IdleTimeout, dl.IdleTimeout)
+	setInt(&l.MaxConnsPerSource, dl.MaxConnsPerSource)
+	if s.XDP == nil {
+		s.XDP = &XDPConfig{}
+	}
+	setStr(&s.XDP.Mode, defaultXDPMode)
+	setStr(&s.XDP.Count, defaultXDPCount)
+	if len(s.XDP.Interfaces) == 0 {
+		s.XDP.Interfaces = []string{defaultXDPInterface}
+	}
+	defaultRate(s.XDP.PerSource)
+	if s.MCP == nil {
+		s.MCP = &GatewayMCP{}
+	}
+	setInt(&s.MCP.PageSize, defaultMCPPageSize)
+}
+
+// defaultRate writes the default burst, max(1, ceil(rate per second)), when
+// the rate parses and no burst is set.
+func defaultRate(r *RateLimit) {
+	if r.IsZero() || r.Burst != 0 {
+		return
+	}
+	if _, _, err := ParseRate(r.Rate); err != nil {
+		return
+	}
+	r.Burst = defaultBurst(r.PerSecond())
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setDur(p *Duration, v Duration) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}

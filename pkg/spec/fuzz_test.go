@@ -1,0 +1,119 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzParse checks that no input panics the loader, defaults or validation
+// and that every diagnostic points inside the input.
+func FuzzParse(f *testing.F) {
+	paths, _ := filepath.Glob("testdata/golden/*.yaml")
+	more, _ := filepath.Glob("testdata/valid/*.yaml")
+	for _, p := range append(paths, more...) {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(tenantDoc + "---\n" + toolDoc))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("<<: {<<: *x}\n"))
+	f.Add([]byte("apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata: &a {<<: *a}\n"))
+	f.Add([]byte("apiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata: {name: t, namespace: a}\nspec:\n  operations:\n  - {name: x, input: &s {a: *s}}\n"))
+	f.Add([]byte("--- |\n  text\n...\n%YAML 1.2\n---\nkind: Tool\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		objs, diags := Parse("f.yaml", data)
+		src := newFileSource("f.yaml", data)
+		n := src.numLines()
+		check := func(d *Diagnostic) {
+			if d.File != "f.yaml" {
+				return // diagnostics of code-level checks may lack a file
+			}
+			if d.Line < 1 || d.Line > n {
+				t.Fatalf("line %d outside 1..%d: %+v", d.Line, n, d)
+			}
+			if max := len([]rune(src.line(d.Line))) + 1; d.Column < 1 || d.Column > max {
+				t.Fatalf("column %d outside 1..%d: %+v", d.Column, max, d)
+			}
+			if d.SourceLine != src.line(d.Line) {
+				t.Fatalf("source line %q, want %q", d.SourceLine, src.line(d.Line))
+			}
+		}
+		for _, d := range diags {
+			if d.File != "f.yaml" {
+				t.Fatalf("parse diagnostic without file: %+v", d)
+			}
+			check(d)
+		}
+		for _, o := range objs {
+			if o.Source == nil || o.Spec == nil {
+				t.Fatalf("object without source or spec: %+v", o)
+			}
+			Default(o)
+			o.Source.Position("spec.operations[0].input.properties", false)
+		}
+		for _, d := range Validate(objs, ValidateOptions{}) {
+			check(d)
+		}
+	})
+}
+
+// FuzzParseRate checks ParseRate never panics and accepts only what it can
+// render back.
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"100/s", "5/min", "1000/h", "10/d", "0/s", "1/m", "", "/", "9223372036854775807/s", "-1/s", "1e3/s"} {
+		f.Add(s)
+	}
+	units := map[time.Duration]string{time.Second: "s", time.Minute: "min", time.Hour: "h", 24 * time.Hour: "d"}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, per, err := ParseRate(Rate(s))
+		if err != nil {
+			return
+		}
+		u, ok := units[per]
+		if n <= 0 || !ok {
+			t.Fatalf("ParseRate(%q) = %d, %v", s, n, per)
+		}
+		if back := strconv.FormatInt(n, 10) + "/" + u; strings.TrimLeft(s, "0") != strings.TrimLeft(back, "0") {
+			t.Fatalf("ParseRate(%q) renders as %q", s, back)
+		}
+		r := &RateLimit{Rate: Rate(s)}
+		if r.PerSecond() <= 0 || r.EffectiveBurst() < 1 {
+			t.Fatalf("%q: per second %v burst %d", s, r.PerSecond(), r.EffectiveBurst())
+		}
+	})
+}
+
+// FuzzParseDuration checks ParseDuration never panics and agrees with
+// time.ParseDuration on inputs without days.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"250ms", "1h30m", "90d", "1d12h", "1.5d", "-1d", "", "d", "5", "1dd", "2562047h", "106751d23h47m16s854775807ns"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseDuration(Duration(s))
+		if strings.Contains(s, "d") {
+			if err == nil && strings.Count(s, "d") == 1 && strings.HasSuffix(s, "d") && !strings.ContainsAny(s, "hmsuµn") {
+				num := strings.TrimSuffix(strings.TrimLeft(s, "+-"), "d")
+				if f, perr := strconv.ParseFloat(num, 64); perr == nil && f < 1e5 {
+					want := time.Duration(f * float64(24*time.Hour))
+					if s[0] == '-' {
+						want = -want
+					}
+					if got != want {
+						t.Fatalf("ParseDuration(%q) = %v, want %v", s, got, want)
+					}
+				}
+			}
+			return
+		}
+		want, werr := time.ParseDuration(s)
+		if (err == nil) != (werr == nil) || got != want {
+			t.Fatalf("ParseDuration(%q) = %v, %v; time.ParseDuration = %v, %v", s, got, err, want, werr)
+		}
+	})
+}

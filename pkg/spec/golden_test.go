@@ -1,0 +1,68 @@
+package spec
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// runPipeline loads paths, defaults and validates the objects the way the
+// CLI does and returns every diagnostic, sorted.
+func runPipeline(paths []string, opts ValidateOptions) ([]*Object, Diagnostics) {
+	objs, diags := Load(paths, nil)
+	for _, o := range objs {
+		Default(o)
+	}
+	diags = append(diags, Validate(objs, opts)...)
+	diags.Sort()
+	return objs, diags
+}
+
+// TestGolden renders the diagnostics of every input under testdata/golden
+// (a .yaml file or a directory of them) and compares them with the .golden
+// file of the same name.
+func TestGolden(t *testing.T) {
+	entries, err := os.ReadDir("testdata/golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() && !strings.HasSuffix(name, ".yaml") {
+			continue
+		}
+		n++
+		in := filepath.Join("testdata/golden", name)
+		want := strings.TrimSuffix(in, ".yaml") + ".golden"
+		t.Run(strings.TrimSuffix(name, ".yaml"), func(t *testing.T) {
+			_, diags := runPipeline([]string{in}, ValidateOptions{})
+			var buf bytes.Buffer
+			diags.Format(&buf, false)
+			if *update {
+				if err := os.WriteFile(want, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			b, err := os.ReadFile(want)
+			if err != nil {
+				t.Fatalf("read golden file (run with -update to create it): %v", err)
+			}
+			if got := buf.String(); got != string(b) {
+				t.Errorf("diagnostics differ from %s (run with -update to accept):\n--- got\n%s\n--- want\n%s", want, got, b)
+			}
+			if !diags.HasErrors() {
+				t.Errorf("golden input %s produced no errors", in)
+			}
+		})
+	}
+	if n < 10 {
+		t.Fatalf("only %d golden inputs found", n)
+	}
+}

@@ -1,0 +1,691 @@
+// Package spec defines stoa's declarative object model (apiVersion
+// stoa.io/v1alpha1): the kinds, their fields and defaults, a strict YAML
+// loader that keeps source positions, and validation that reports every
+// problem with file:line:col.
+//
+// Field documentation lives in the doc comments below; `stoa explain` and the
+// generated JSON Schemas in specs/ are derived from it.
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// APIVersion is the only apiVersion this release understands.
+const APIVersion = "stoa.io/v1alpha1"
+
+// SupportedAPIVersions lists every apiVersion the loader accepts.
+var SupportedAPIVersions = []string{APIVersion}
+
+// Kind names one of the object kinds.
+type Kind string
+
+// The kinds, in dependency order: an object may only refer to kinds before it.
+const (
+	KindGateway      Kind = "Gateway"
+	KindTenant       Kind = "Tenant"
+	KindTool         Kind = "Tool"
+	KindToolSet      Kind = "ToolSet"
+	KindPlan         Kind = "Plan"
+	KindConsumer     Kind = "Consumer"
+	KindSubscription Kind = "Subscription"
+	KindWebhook      Kind = "Webhook"
+)
+
+// Kinds lists every kind in dependency order (creates run in this order,
+// deletes in reverse).
+var Kinds = []Kind{KindGateway, KindTenant, KindTool, KindToolSet, KindPlan, KindConsumer, KindSubscription, KindWebhook}
+
+// Namespaced reports whether objects of kind k live in a tenant
+// (metadata.namespace) rather than at cluster scope.
+func (k Kind) Namespaced() bool { return k != KindTenant && k != KindGateway }
+
+// Order is k's position in Kinds (dependency order); unknown kinds sort last.
+func (k Kind) Order() int {
+	for i, kk := range Kinds {
+		if kk == k {
+			return i
+		}
+	}
+	return len(Kinds)
+}
+
+// ParseKind resolves a user-typed kind name: the kind itself, lower case,
+// plural, or a short alias ("tools", "toolset", "sub").
+func ParseKind(s string) (Kind, bool) {
+	l := strings.ToLower(strings.TrimSpace(s))
+	for _, k := range Kinds {
+		lk := strings.ToLower(string(k))
+		if l == lk || l == lk+"s" {
+			return k, true
+		}
+	}
+	switch l {
+	case "gw", "gateways":
+		return KindGateway, true
+	case "ts":
+		return KindToolSet, true
+	case "sub", "subs":
+		return KindSubscription, true
+	case "wh", "hooks":
+		return KindWebhook, true
+	}
+	return "", false
+}
+
+// NewSpec returns an empty spec value for kind k, or nil for unknown kinds.
+func NewSpec(k Kind) Spec {
+	switch k {
+	case KindGateway:
+		return &GatewaySpec{}
+	case KindTenant:
+		return &TenantSpec{}
+	case KindTool:
+		return &ToolSpec{}
+	case KindToolSet:
+		return &ToolSetSpec{}
+	case KindPlan:
+		return &PlanSpec{}
+	case KindConsumer:
+		return &ConsumerSpec{}
+	case KindSubscription:
+		return &SubscriptionSpec{}
+	case KindWebhook:
+		return &WebhookSpec{}
+	}
+	return nil
+}
+
+// Spec is implemented by the typed spec of every kind.
+type Spec interface {
+	// Kind is the kind this spec belongs to.
+	Kind() Kind
+}
+
+// Object is one declarative object: the Kubernetes-shaped envelope around a
+// kind's typed Spec.
+type Object struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       Kind     `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	Spec       Spec     `json:"spec"`
+
+	// Source says where the object was read from; nil for objects that came
+	// from the daemon or were built in code.
+	Source *Source `json:"-"`
+}
+
+// Metadata identifies an object and carries free-form labels.
+type Metadata struct {
+	// Name is a DNS label: lower-case letters, digits and '-', at most 63
+	// characters, starting with a letter.
+	Name string `json:"name"`
+	// Namespace is the tenant that owns the object. Required for tenant-scoped
+	// kinds, forbidden for Tenant and Gateway.
+	Namespace string `json:"namespace,omitempty"`
+	// Labels select objects (for example for `stoa apply --prune -l`).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations are free-form notes that stoa stores but does not interpret.
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Ref names one object.
+type Ref struct {
+	Kind      Kind   `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// String renders r as Kind/name or Kind/namespace/name.
+func (r Ref) String() string {
+	if r.Namespace == "" {
+		return string(r.Kind) + "/" + r.Name
+	}
+	return string(r.Kind) + "/" + r.Namespace + "/" + r.Name
+}
+
+// Less orders refs by kind dependency order, then namespace, then name.
+func (r Ref) Less(o Ref) bool {
+	if a, b := r.Kind.Order(), o.Kind.Order(); a != b {
+		return a < b
+	}
+	if r.Namespace != o.Namespace {
+		return r.Namespace < o.Namespace
+	}
+	return r.Name < o.Name
+}
+
+// Ref returns the object's identity.
+func (o *Object) Ref() Ref {
+	return Ref{Kind: o.Kind, Namespace: o.Metadata.Namespace, Name: o.Metadata.Name}
+}
+
+// UnmarshalJSON decodes an object, choosing the spec type from its kind.
+func (o *Object) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		APIVersion string          `json:"apiVersion"`
+		Kind       Kind            `json:"kind"`
+		Metadata   Metadata        `json:"metadata"`
+		Spec       json.RawMessage `json:"spec"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	s := NewSpec(raw.Kind)
+	if s == nil {
+		return fmt.Errorf("unknown kind %q", raw.Kind)
+	}
+	if len(raw.Spec) > 0 && string(raw.Spec) != "null" {
+		if err := json.Unmarshal(raw.Spec, s); err != nil {
+			return fmt.Errorf("%s %s: spec: %w", raw.Kind, raw.Metadata.Name, err)
+		}
+	}
+	*o = Object{APIVersion: raw.APIVersion, Kind: raw.Kind, Metadata: raw.Metadata, Spec: s}
+	return nil
+}
+
+// SecretRef points at a secret held outside the spec: an environment variable
+// of stoad or a file readable by stoad. Exactly one of env and file is set.
+// Secret values never appear in specs, plans or logs.
+type SecretRef struct {
+	// Env is the name of an environment variable of the stoad process.
+	Env string `json:"env,omitempty"`
+	// File is a path, read by stoad, whose contents (trimmed) are the secret.
+	File string `json:"file,omitempty"`
+}
+
+// RateLimit is a rate written "N/s", "N/min", "N/h" or "N/d", optionally with
+// a burst. In YAML it is either the bare rate string (`rateLimit: 100/s`) or a
+// mapping (`rateLimit: {rate: 100/s, burst: 20}`).
+type RateLimit struct {
+	// Rate is the sustained rate, "N/s|min|h|d".
+	Rate Rate `json:"rate"`
+	// Burst is how many requests may arrive at once above the sustained rate.
+	// Defaults to the rate per second (at least 1).
+	Burst int `json:"burst,omitempty"`
+}
+
+// IsZero reports whether no limit is set.
+func (r *RateLimit) IsZero() bool { return r == nil || r.Rate == "" }
+
+// Duration is a Go duration string such as "250ms", "5s", "10m" or "24h";
+// "d" (days) is accepted too.
+type Duration string
+
+// ---------------------------------------------------------------- Gateway
+
+// GatewaySpec is daemon-wide runtime policy. At most one Gateway object may
+// exist (conventionally named "default").
+type GatewaySpec struct {
+	// TrustedProxies are CIDRs whose X-Forwarded-* headers are believed; for
+	// every other peer the gateway overwrites them.
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
+	// Limits bound request sizes and client timing.
+	Limits *GatewayLimits `json:"limits,omitempty"`
+	// XDP configures the in-kernel per-source limiter.
+	XDP *XDPConfig `json:"xdp,omitempty"`
+	// AccessLog turns on the structured JSON access log (off by default).
+	AccessLog *AccessLog `json:"accessLog,omitempty"`
+	// CrossTenant is the status a credential of one tenant gets on another
+	// tenant's route: "forbidden" (403, default) or "notFound" (404).
+	CrossTenant string `json:"crossTenant,omitempty"`
+	// Admins are the rules that make a token's bearer a platform admin (sees
+	// every tenant). Each names its issuer: an admin claim is never honoured
+	// from just any trusted issuer, or a tenant running its own IdP could
+	// mint itself admin.
+	Admins []AdminRule `json:"admins,omitempty"`
+	// MCP configures the MCP endpoint.
+	MCP *GatewayMCP `json:"mcp,omitempty"`
+	// Snapshots bounds the error snapshots kept per tenant.
+	Snapshots *SnapshotPolicy `json:"snapshots,omitempty"`
+}
+
+// Kind implements Spec.
+func (*GatewaySpec) Kind() Kind { return KindGateway }
+
+// GatewayLimits bounds what a client may send and how slowly.
+type GatewayLimits struct {
+	// MaxRequestLineBytes caps method + URI + version (414 beyond).
+	MaxRequestLineBytes int `json:"maxRequestLineBytes,omitempty"`
+	// MaxHeaderBytes caps the whole request header block (431 beyond).
+	MaxHeaderBytes int `json:"maxHeaderBytes,omitempty"`
+	// MaxHeaders caps the number of request header fields (431 beyond).
+	MaxHeaders int `json:"maxHeaders,omitempty"`
+	// MaxBodyBytes caps request bodies (413, answered before reading the body).
+	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+	// ReadHeaderTimeout is how long a client may take to send headers.
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitempty"`
+	// ReadTimeout is how long a client may take to send a whole request.
+	ReadTimeout Duration `json:"readTimeout,omitempty"`
+	// WriteTimeout is how long writing a response may take.
+	WriteTimeout Duration `json:"writeTimeout,omitempty"`
+	// IdleTimeout closes keep-alive connections idle this long.
+	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	// MaxConnsPerSource caps concurrent connections from one client address.
+	MaxConnsPerSource int `json:"maxConnsPerSource,omitempty"`
+}
+
+// XDPConfig configures the XDP program.
+type XDPConfig struct {
+	// Enabled turns the kernel limiter on. Without kernel support stoad falls
+	// back to the same limit in userspace and says why in `stoa status`.
+	Enabled bool `json:"enabled"`
+	// Interfaces to attach to; default ["lo"].
+	Interfaces []string `json:"interfaces,omitempty"`
+	// Mode is "auto" (native where the driver allows, else generic), "native"
+	// or "generic".
+	Mode string `json:"mode,omitempty"`
+	// PerSource is the per-source-address token bucket.
+	PerSource *RateLimit `json:"perSource,omitempty"`
+	// Count is what the bucket counts: "packets" or "connections" (TCP SYN).
+	Count string `json:"count,omitempty"`
+	// Ports are the destination ports acted on; default: the gateway's
+	// listener port. Everything else passes untouched.
+	Ports []int `json:"ports,omitempty"`
+	// Deny lists CIDRs (IPv4 or IPv6) dropped outright.
+	Deny []string `json:"deny,omitempty"`
+	// Escalation promotes sources that keep hitting L7 limits into the kernel
+	// block list.
+	Escalation *Escalation `json:"escalation,omitempty"`
+}
+
+// Escalation blocks a source in XDP after repeated L7 rejections.
+type Escalation struct {
+	// After is the number of 429 rejections that triggers a block.
+	After int `json:"after"`
+	// Within is the window in which those rejections must occur.
+	Within Duration `json:"within"`
+	// Block is the cool-down: how long the source stays blocked.
+	Block Duration `json:"block"`
+}
+
+// AccessLog configures the access log.
+type AccessLog struct {
+	// Enabled writes one JSON line per request (never with credentials).
+	Enabled bool `json:"enabled"`
+	// Path is a file to append to; default stderr.
+	Path string `json:"path,omitempty"`
+}
+
+// ClaimMatch matches one JWT claim against a value (string claims compare
+// equal, array claims must contain it).
+type ClaimMatch struct {
+	// Claim is the claim name; dotted paths reach nested objects
+	// ("realm_access.roles").
+	Claim string `json:"claim"`
+	// Value is the value the claim must equal or contain.
+	Value string `json:"value"`
+}
+
+// AdminRule makes the bearers of matching tokens platform admins.
+type AdminRule struct {
+	// Issuer of admin tokens (OIDC issuer URL).
+	Issuer string `json:"issuer"`
+	// JWKSURL overrides the JWKS location found by discovery.
+	JWKSURL string `json:"jwksURL,omitempty"`
+	// Audiences accepted; default: the gateway's resource.
+	Audiences []string `json:"audiences,omitempty"`
+	// Claim is the claim name (dotted paths reach nested objects).
+	Claim string `json:"claim"`
+	// Value the claim must equal or contain.
+	Value string `json:"value"`
+}
+
+// GatewayMCP configures the MCP endpoint.
+type GatewayMCP struct {
+	// AllowedOrigins lists browser Origins accepted on /mcp (others get 403);
+	// requests without an Origin header are always accepted.
+	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+	// Resource is the canonical URL of this MCP resource server (the token
+	// audience); default http://<listen>/mcp.
+	Resource string `json:"resource,omitempty"`
+	// PageSize is the number of tools per tools/list page.
+	PageSize int `json:"pageSize,omitempty"`
+}
+
+// SnapshotPolicy bounds error snapshots per tenant.
+type SnapshotPolicy struct {
+	// MaxCount is the number of snapshots kept per tenant.
+	MaxCount int `json:"maxCount,omitempty"`
+	// MaxAge drops snapshots older than this.
+	MaxAge Duration `json:"maxAge,omitempty"`
+	// MaxBodyBytes is how much of each body is kept.
+	MaxBodyBytes int `json:"maxBodyBytes,omitempty"`
+	// RedactHeaders are extra header names to redact.
+	RedactHeaders []string `json:"redactHeaders,omitempty"`
+	// RedactFields are extra JSON field names to redact in bodies.
+	RedactFields []string `json:"redactFields,omitempty"`
+}
+
+// ---------------------------------------------------------------- Tenant
+
+// TenantSpec describes a tenant: who it is and which identity provider's
+// tokens belong to it.
+type TenantSpec struct {
+	// DisplayName is a human-readable name.
+	DisplayName string `json:"displayName,omitempty"`
+	// Description is free text.
+	Description string `json:"description,omitempty"`
+	// Identity maps JWTs to this tenant.
+	Identity *TenantIdentity `json:"identity,omitempty"`
+	// Defaults apply to every tool of the tenant.
+	Defaults *TenantDefaults `json:"defaults,omitempty"`
+	// Suspended rejects every request for the tenant's tools (403).
+	Suspended bool `json:"suspended,omitempty"`
+}
+
+// Kind implements Spec.
+func (*TenantSpec) Kind() Kind { return KindTenant }
+
+// TenantIdentity says which tokens belong to the tenant.
+type TenantIdentity struct {
+	// Issuer is the OIDC issuer URL (its discovery document gives the JWKS).
+	Issuer string `json:"issuer"`
+	// JWKSURL overrides the JWKS location found by discovery.
+	JWKSURL string `json:"jwksURL,omitempty"`
+	// Audiences accepted in the "aud" claim; default: the gateway's resource.
+	Audiences []string `json:"audiences,omitempty"`
+	// TenantClaim, when several tenants share one issuer, names the claim (and
+	// value) that selects this tenant.
+	TenantClaim *ClaimMatch `json:"tenantClaim,omitempty"`
+	// Algorithms allowed for token signatures; default RS256, ES256 and
+	// EdDSA family as advertised by the key. "none" and HMAC are never allowed.
+	Algorithms []string `json:"algorithms,omitempty"`
+}
+
+// TenantDefaults are limits applied to every call into the tenant.
+type TenantDefaults struct {
+	// RateLimit for the tenant as a whole.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// PerSource limits each client address across the tenant's tools.
+	PerSource *RateLimit `json:"perSource,omitempty"`
+}
+
+// ---------------------------------------------------------------- Tool
+
+// ToolSpec is one upstream API, served as an HTTP route and, per operation,
+// as MCP tools.
+type ToolSpec struct {
+	// Protocol of the upstream; only "rest" today.
+	Protocol string `json:"protocol"`
+	// Description of the API as a whole.
+	Description string `json:"description,omitempty"`
+	// Tags classify the tool (searchable by stoa_tools).
+	Tags []string `json:"tags,omitempty"`
+	// Upstream is the base URL of the API. Exactly one of upstream and
+	// upstreams is set.
+	Upstream string `json:"upstream,omitempty"`
+	// Upstreams are weighted base URLs (canary releases, traffic shifting).
+	Upstreams []WeightedUpstream `json:"upstreams,omitempty"`
+	// Route says where the gateway serves the tool; default path prefix
+	// /{tenant}/{tool}.
+	Route *Route `json:"route,omitempty"`
+	// Auth is what callers must present.
+	Auth *ToolAuth `json:"auth,omitempty"`
+	// UpstreamAuth is the credential the gateway sends upstream.
+	UpstreamAuth *UpstreamAuth `json:"upstreamAuth,omitempty"`
+	// Timeouts for upstream calls.
+	Timeouts *Timeouts `json:"timeouts,omitempty"`
+	// Retries for failed idempotent requests (never POST or PATCH).
+	Retries *Retries `json:"retries,omitempty"`
+	// HealthCheck probes upstreams actively.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// CircuitBreaker ejects upstreams that keep failing (passive health).
+	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+	// RateLimit applies to the tool as a whole.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// OpenAPI is a path (relative to the spec file) or URL of an OpenAPI 3
+	// document whose operations are imported; explicit operations win.
+	OpenAPI string `json:"openapi,omitempty"`
+	// Operations each become one MCP tool.
+	Operations []Operation `json:"operations,omitempty"`
+}
+
+// Kind implements Spec.
+func (*ToolSpec) Kind() Kind { return KindTool }
+
+// WeightedUpstream is one upstream with a traffic share.
+type WeightedUpstream struct {
+	// URL is the upstream base URL.
+	URL string `json:"url"`
+	// Weight is the relative share of traffic (0 drains it); default 1.
+	Weight int `json:"weight"`
+}
+
+// Route says where the gateway serves a tool.
+type Route struct {
+	// PathPrefix to match; default /{tenant}/{tool}. Stripped before
+	// forwarding and replaced by the upstream's base path.
+	PathPrefix string `json:"pathPrefix,omitempty"`
+	// Host restricts the route to one Host header value.
+	Host string `json:"host,omitempty"`
+}
+
+// ToolAuth is what callers of a tool must present.
+type ToolAuth struct {
+	// Type is "none", "apiKey", "jwt" or "oauth2" (jwt and oauth2 both mean a
+	// bearer JWT validated against the issuer).
+	Type string `json:"type"`
+	// Issuer of accepted tokens; default: the tenant's identity issuer.
+	Issuer string `json:"issuer,omitempty"`
+	// Audiences accepted; default: the tenant's.
+	Audiences []string `json:"audiences,omitempty"`
+	// Scopes every token must carry.
+	Scopes []string `json:"scopes,omitempty"`
+	// ForwardCredentials passes the client's API key or token to the
+	// upstream. Off by default.
+	ForwardCredentials bool `json:"forwardCredentials,omitempty"`
+}
+
+// UpstreamAuth is a credential the gateway adds to upstream requests.
+type UpstreamAuth struct {
+	// Header to set; default "Authorization".
+	Header string `json:"header,omitempty"`
+	// Prefix put before the secret, e.g. "Bearer " (default for
+	// Authorization).
+	Prefix string `json:"prefix,omitempty"`
+	// SecretRef holds the credential.
+	SecretRef SecretRef `json:"secretRef"`
+}
+
+// Timeouts for upstream calls.
+type Timeouts struct {
+	// Connect is the TCP connect timeout.
+	Connect Duration `json:"connect,omitempty"`
+	// Header is how long to wait for the upstream's response headers.
+	Header Duration `json:"header,omitempty"`
+	// Total bounds the whole upstream exchange.
+	Total Duration `json:"total,omitempty"`
+}
+
+// Retries for idempotent requests.
+type Retries struct {
+	// Attempts is the number of extra tries after the first (0 disables).
+	Attempts int `json:"attempts"`
+	// On lists the failures retried: "connect-failure", "reset", "5xx",
+	// "timeout". Default connect-failure and reset.
+	On []string `json:"on,omitempty"`
+}
+
+// HealthCheck probes each upstream.
+type HealthCheck struct {
+	// Path requested with GET; a 2xx or 3xx answer is healthy.
+	Path string `json:"path"`
+	// Interval between probes.
+	Interval Duration `json:"interval,omitempty"`
+	// Timeout of one probe.
+	Timeout Duration `json:"timeout,omitempty"`
+	// HealthyThreshold successes mark an upstream healthy again.
+	HealthyThreshold int `json:"healthyThreshold,omitempty"`
+	// UnhealthyThreshold failures mark it unhealthy.
+	UnhealthyThreshold int `json:"unhealthyThreshold,omitempty"`
+}
+
+// CircuitBreaker ejects an upstream after consecutive failures.
+type CircuitBreaker struct {
+	// ConsecutiveFailures (connect errors, timeouts, 5xx) that eject.
+	ConsecutiveFailures int `json:"consecutiveFailures,omitempty"`
+	// Ejection is how long an ejected upstream sits out.
+	Ejection Duration `json:"ejection,omitempty"`
+}
+
+// Operation is one API operation, exposed as one MCP tool.
+type Operation struct {
+	// Name of the operation: [a-z0-9_-], used in the MCP tool name
+	// {tenant}__{tool}__{name}.
+	Name string `json:"name"`
+	// MCPName overrides the generated MCP tool name (at most 64 characters
+	// of [A-Za-z0-9_-]).
+	MCPName string `json:"mcpName,omitempty"`
+	// Title is a short human-readable title.
+	Title string `json:"title,omitempty"`
+	// Method is the HTTP method.
+	Method string `json:"method"`
+	// Path below the upstream base, with {param} placeholders filled from
+	// arguments.
+	Path string `json:"path"`
+	// Description tells a model what the operation does.
+	Description string `json:"description,omitempty"`
+	// Tags classify the operation.
+	Tags []string `json:"tags,omitempty"`
+	// Input is the JSON Schema (type: object) of the arguments.
+	Input map[string]any `json:"input,omitempty"`
+	// In overrides where an argument goes: property name -> "path", "query",
+	// "header" or "body". Default: path placeholders, then query for
+	// GET/DELETE/HEAD and JSON body otherwise.
+	In map[string]string `json:"in,omitempty"`
+	// Annotations are hints for clients; defaults follow the method.
+	Annotations *Annotations `json:"annotations,omitempty"`
+	// RateLimit applies to this operation's MCP tool.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// Timeout overrides the tool's total timeout for this operation.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Annotations are MCP tool hints.
+type Annotations struct {
+	// ReadOnly: the operation does not modify anything (default for GET/HEAD).
+	ReadOnly *bool `json:"readOnly,omitempty"`
+	// Destructive: the operation may delete or overwrite (default for DELETE).
+	Destructive *bool `json:"destructive,omitempty"`
+	// Idempotent: repeating the call has no further effect (GET, PUT, DELETE).
+	Idempotent *bool `json:"idempotent,omitempty"`
+	// OpenWorld: the operation reaches outside systems (default true).
+	OpenWorld *bool `json:"openWorld,omitempty"`
+}
+
+// ---------------------------------------------------------------- ToolSet
+
+// ToolSetSpec groups tools of one tenant under shared policies.
+type ToolSetSpec struct {
+	// Description of the group.
+	Description string `json:"description,omitempty"`
+	// Tools are names of Tools in the same tenant.
+	Tools []string `json:"tools"`
+	// Policies apply to every tool in the set.
+	Policies *ToolSetPolicies `json:"policies,omitempty"`
+}
+
+// Kind implements Spec.
+func (*ToolSetSpec) Kind() Kind { return KindToolSet }
+
+// ToolSetPolicies are policies shared by a set's tools.
+type ToolSetPolicies struct {
+	// RateLimit shared by all the set's tools together.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// Auth is "required" (tools with auth none are refused without a
+	// credential) or "optional".
+	Auth string `json:"auth,omitempty"`
+}
+
+// ---------------------------------------------------------------- Plan
+
+// PlanSpec sets the limits and quotas of subscriptions.
+type PlanSpec struct {
+	// DisplayName is a human-readable name.
+	DisplayName string `json:"displayName,omitempty"`
+	// Description is free text.
+	Description string `json:"description,omitempty"`
+	// RateLimit per consumer under this plan.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// Quota caps calls per day and month.
+	Quota *Quota `json:"quota,omitempty"`
+}
+
+// Kind implements Spec.
+func (*PlanSpec) Kind() Kind { return KindPlan }
+
+// Quota caps calls per period. Days reset at UTC midnight, months on the 1st.
+type Quota struct {
+	// Daily call cap (0: none).
+	Daily int64 `json:"daily,omitempty"`
+	// Monthly call cap (0: none).
+	Monthly int64 `json:"monthly,omitempty"`
+}
+
+// ---------------------------------------------------------------- Consumer
+
+// ConsumerSpec is an application calling a tenant's tools with API keys.
+type ConsumerSpec struct {
+	// DisplayName is a human-readable name.
+	DisplayName string `json:"displayName,omitempty"`
+	// Description is free text.
+	Description string `json:"description,omitempty"`
+	// Contact is an email or URL of the owner.
+	Contact string `json:"contact,omitempty"`
+	// Subjects are JWT "sub" (or client id) values that also identify this
+	// consumer.
+	Subjects []string `json:"subjects,omitempty"`
+	// Suspended rejects the consumer's credentials (403).
+	Suspended bool `json:"suspended,omitempty"`
+}
+
+// Kind implements Spec.
+func (*ConsumerSpec) Kind() Kind { return KindConsumer }
+
+// ---------------------------------------------------------------- Subscription
+
+// SubscriptionSpec lets a consumer call a Tool or ToolSet under a Plan.
+type SubscriptionSpec struct {
+	// Consumer is the name of a Consumer in the same tenant.
+	Consumer string `json:"consumer"`
+	// Plan is the name of a Plan in the same tenant.
+	Plan string `json:"plan"`
+	// Tool is the Tool subscribed to (exactly one of tool and toolSet).
+	Tool string `json:"tool,omitempty"`
+	// ToolSet is the ToolSet subscribed to.
+	ToolSet string `json:"toolSet,omitempty"`
+	// State is "active", "suspended", "revoked" or "expired".
+	State string `json:"state,omitempty"`
+	// ExpiresAt (RFC 3339) ends the subscription.
+	ExpiresAt string `json:"expiresAt,omitempty"`
+}
+
+// Kind implements Spec.
+func (*SubscriptionSpec) Kind() Kind { return KindSubscription }
+
+// ---------------------------------------------------------------- Webhook
+
+// WebhookSpec delivers lifecycle events to a URL, HMAC-signed.
+type WebhookSpec struct {
+	// URL receiving POSTed events.
+	URL string `json:"url"`
+	// Events subscribed, e.g. "subscription.*", "key.created", "*".
+	Events []string `json:"events"`
+	// SecretRef holds the HMAC-SHA256 signing secret.
+	SecretRef SecretRef `json:"secretRef"`
+	// AllowPrivate permits loopback, private and link-local destinations
+	// (refused by default against SSRF).
+	AllowPrivate bool `json:"allowPrivate,omitempty"`
+	// Timeout of one delivery attempt.
+	Timeout Duration `json:"timeout,omitempty"`
+	// MaxAttempts before a delivery is marked failed.
+	MaxAttempts int `json:"maxAttempts,omitempty"`
+	// Disabled pauses delivery (events still queue).
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+// Kind implements Spec.
+func (*WebhookSpec) Kind() Kind { return KindWebhook }
