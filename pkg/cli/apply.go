@@ -130,12 +130,12 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	if err := o.Files.required(); err != nil {
 		return err
 	}
-	objs, err := loadSpecs(o.F, o.Files.Paths, false)
+	objs, wire, err := loadForApply(o.F, o.Files.Paths)
 	if err != nil {
 		return err
 	}
 	req := &api.ApplyRequest{
-		Objects:     objs,
+		Objects:     wire,
 		DryRun:      o.DryRun,
 		Prune:       o.Prune || o.PruneAll,
 		Scope:       pruneScope(objs, o.PruneAll, o.Selector),

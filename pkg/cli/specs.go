@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
@@ -32,7 +34,28 @@ func (ff *fileFlags) required() error {
 // refs=false, references to objects outside the files are left for the
 // daemon, which knows the live state.
 func loadSpecs(f *Factory, paths []string, refs bool) ([]*spec.Object, error) {
+	objs, _, err := load(f, paths, refs, false)
+	return objs, err
+}
+
+// loadForApply is loadSpecs that also returns the objects as written
+// (before defaults), which is what apply sends: stoad applies the same
+// defaults, and the request is about 40% smaller.
+func loadForApply(f *Factory, paths []string) (validated, wire []*spec.Object, err error) {
+	return load(f, paths, false, true)
+}
+
+func load(f *Factory, paths []string, refs, keepRaw bool) ([]*spec.Object, []*spec.Object, error) {
 	objs, diags := spec.Load(paths, f.IO.In)
+	// Tools with `openapi: FILE` get their operations (pkg/openapi).
+	diags = openapi.Expand(context.Background(), objs, diags, openapi.ExpandOptions{Load: openapi.LoadOptions{AllowRemote: true}})
+	var raw []*spec.Object
+	if keepRaw {
+		raw = make([]*spec.Object, len(objs))
+		for i, o := range objs {
+			raw[i] = spec.Clone(o)
+		}
+	}
 	// Validate what did decode even when some documents had problems, so
 	// one run reports every problem.
 	for _, o := range objs {
@@ -42,11 +65,11 @@ func loadSpecs(f *Factory, paths []string, refs bool) ([]*spec.Object, error) {
 	if len(diags) > 0 {
 		diags.Sort()
 		if diags.HasErrors() {
-			return objs, invalidSpecs(f, diags)
+			return objs, raw, invalidSpecs(f, diags)
 		}
 		diags.Format(f.IO.ErrOut, f.IO.ColorErr())
 	}
-	return objs, nil
+	return objs, raw, nil
 }
 
 // invalidSpecs prints diagnostics (stderr, or JSON on stdout with -o json)

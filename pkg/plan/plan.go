@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 
@@ -174,8 +175,15 @@ func Summarize(changes []Change) Summary {
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Equal reports whether two objects have the same content (metadata and
-// spec; source positions ignored), by comparing canonical JSON.
+// spec; source positions ignored). Structurally identical objects are
+// equal at once (the common case of a no-op apply, without encoding);
+// otherwise their canonical JSON decides, so nil and empty slices or maps
+// that encode alike still compare equal.
 func Equal(a, b *spec.Object) bool {
+	if a.APIVersion == b.APIVersion && a.Kind == b.Kind &&
+		reflect.DeepEqual(a.Metadata, b.Metadata) && reflect.DeepEqual(a.Spec, b.Spec) {
+		return true
+	}
 	ba, bb := bufPool.Get().(*bytes.Buffer), bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(ba)
 	defer bufPool.Put(bb)
