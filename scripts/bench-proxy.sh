@@ -36,6 +36,19 @@ $limit
 apiVersion: stoa.io/v1alpha1
 kind: Consumer
 metadata: {name: wrk, namespace: bench}
+---
+# API-key callers need an active subscription; the quota is counted on
+# every call but never reached.
+apiVersion: stoa.io/v1alpha1
+kind: Plan
+metadata: {name: bench, namespace: bench}
+spec:
+  quota: {daily: 1000000000000}
+---
+apiVersion: stoa.io/v1alpha1
+kind: Subscription
+metadata: {name: wrk-root, namespace: bench}
+spec: {consumer: wrk, plan: bench, tool: root}
 YAML
 # The harness starts its upstream itself; stoad only needs it at request time.
 "$BIN/stoad" --state-dir "$tmp/state" --socket "$STOA_SOCKET" --mcp-socket "$tmp/m.sock" \

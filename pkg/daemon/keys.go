@@ -64,6 +64,17 @@ func (ks *keyService) reload() error {
 	if err != nil {
 		return err
 	}
+	// Carry last-used times not yet flushed (admission.go flushes them
+	// periodically) over to the new index.
+	if old := ks.a.Keys(); old != nil {
+		used := map[string]time.Time{}
+		old.RangeUsage(func(id string, t time.Time) bool { used[id] = t; return true })
+		for i := range recs {
+			if t := used[recs[i].ID]; t.After(recs[i].LastUsedAt) {
+				recs[i].LastUsedAt = t
+			}
+		}
+	}
 	ix, err := auth.NewKeyIndex(recs)
 	if err != nil {
 		return err

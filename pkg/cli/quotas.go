@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { extraCommands = append(extraCommands, newQuotasCmd) }
+
+func newQuotasCmd(f *Factory) *cobra.Command {
+	var ns string
+	var all bool
+	cmd := &cobra.Command{
+		Use:     "quotas [-n TENANT]",
+		Aliases: []string{"quota", "usage"},
+		Short:   "Show subscriptions' effective state and quota usage (day and month)",
+		Long: `Quotas count calls per subscription: days reset at 00:00 UTC, months on the 1st.
+Counters live in memory and are flushed to the store every 5s, so a crash
+loses at most that much usage; see docs/quotas.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all {
+				ns = ""
+			}
+			l, err := f.Client().Quotas(cmd.Context(), ns)
+			if err != nil {
+				return err
+			}
+			if done, err := writeStructured(f, l); done {
+				return err
+			}
+			if len(l.Items) == 0 {
+				fmt.Fprintln(f.IO.ErrOut, "no subscriptions")
+				return nil
+			}
+			tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TENANT\tSUBSCRIPTION\tCONSUMER\tPLAN\tTARGET\tSTATE\tTODAY\tTHIS MONTH\tEXPIRES")
+			for _, q := range l.Items {
+				target := q.Tool
+				if q.ToolSet != "" {
+					target = "set " + q.ToolSet
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.Tenant, q.Name, q.Consumer, q.Plan, target, q.State,
+					usage(q.DailyUsed, q.Daily), usage(q.MonthlyUsed, q.Monthly), when(q.ExpiresAt))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.IO.ErrOut, "days reset at 00:00 UTC (next %s), months on the 1st\n", l.Items[0].DailyReset.Local().Format(time.DateTime))
+			return nil
+		},
+	}
+	bindNamespace(cmd, &ns)
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "subscriptions of every tenant")
+	return cmd
+}
+
+func usage(used, limit int64) string {
+	if limit == 0 {
+		return fmt.Sprintf("%d (no cap)", used)
+	}
+	return fmt.Sprintf("%d/%d", used, limit)
+}

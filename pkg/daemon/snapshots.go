@@ -1,0 +1,332 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/audit"
+	"github.com/stoa-gateway/stoa/pkg/proxy"
+	"github.com/stoa-gateway/stoa/pkg/secret"
+	"github.com/stoa-gateway/stoa/pkg/snapshot"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// snapshotRuntime captures error snapshots from the proxy (OnFailure) and
+// MCP (Capture), keeps them bounded, and serves list, get and replay.
+type snapshotRuntime struct {
+	d     *Daemon
+	store *snapshot.Store
+	rec   *snapshot.Recorder
+	audit *auditRuntime
+}
+
+func newSnapshotRuntime(d *Daemon, au *auditRuntime) (*snapshotRuntime, error) {
+	st, err := snapshot.OpenStore(d.store)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshotRuntime{d: d, store: st, audit: au,
+		rec: snapshot.NewRecorder(st, snapshot.RecorderOptions{Log: d.log.With("component", "snapshots")})}
+	d.metrics.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stoa_snapshots_stored_total", Help: "Error snapshots stored."},
+			func() float64 { return float64(s.rec.Stored.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stoa_snapshots_dropped_total", Help: "Error snapshots skipped (rate or queue bound)."},
+			func() float64 { return float64(s.rec.Dropped.Load()) }),
+	)
+	d.HandleAPI("GET "+api.PathSnapshots, s.serveList)
+	d.HandleAPI("GET "+api.PathSnapshots+"/{id}", s.serveGet)
+	d.HandleAPI("POST "+api.PathSnapshots+"/{id}/replay", s.serveReplay)
+	return s, nil
+}
+
+func (s *snapshotRuntime) Name() string { return "snapshots" }
+
+// Prepare compiles the Gateway's snapshot policy and, per tool, a
+// redactor that also knows the tool's upstream credential (header and
+// value), so it is never stored.
+func (s *snapshotRuntime) Prepare(st *State) (func(), error) {
+	pol := snapshot.DefaultPolicy
+	var extraHeaders, extraFields []string
+	if sp := st.Gateway().Snapshots; sp != nil {
+		if sp.MaxCount > 0 {
+			pol.MaxCount = sp.MaxCount
+		}
+		if d, err := spec.ParseDuration(sp.MaxAge); err == nil && d > 0 {
+			pol.MaxAge = d
+		}
+		if sp.MaxBodyBytes > 0 {
+			pol.MaxBodyBytes = sp.MaxBodyBytes
+		}
+		extraHeaders, extraFields = sp.RedactHeaders, sp.RedactFields
+	}
+	base := snapshot.NewRedactor(extraHeaders, extraFields, nil)
+	perTool := map[[2]string]*snapshot.Redactor{}
+	for _, o := range st.OfKind(spec.KindTool) {
+		ua := o.Spec.(*spec.ToolSpec).UpstreamAuth
+		if ua == nil {
+			continue
+		}
+		hdr := ua.Header
+		if hdr == "" {
+			hdr = "Authorization"
+		}
+		var secrets [][]byte
+		if v, err := secret.Read(ua.SecretRef); err == nil {
+			secrets = append(secrets, []byte(v))
+		}
+		perTool[[2]string{o.Metadata.Namespace, o.Metadata.Name}] = snapshot.NewRedactor(append([]string{hdr}, extraHeaders...), extraFields, secrets)
+	}
+	cfg := &snapshot.Config{Policy: pol, Redactor: func(tenant, tool string) *snapshot.Redactor {
+		if r := perTool[[2]string{tenant, tool}]; r != nil {
+			return r
+		}
+		return base
+	}}
+	return func() { s.rec.SetConfig(cfg) }, nil
+}
+
+func (s *snapshotRuntime) Start(context.Context) error { s.rec.Start(); return nil }
+func (s *snapshotRuntime) Stop(context.Context) error  { s.rec.Stop(); return nil }
+
+func (s *snapshotRuntime) Status() api.Component {
+	return api.Component{Name: "snapshots", State: "ok",
+		Detail: fmt.Sprintf("%d stored, %d skipped since start", s.rec.Stored.Load(), s.rec.Dropped.Load())}
+}
+
+// OnFailure implements proxy.Options.OnFailure: it copies the exchange
+// (bounded) and hands it to the recorder; it never blocks the proxy.
+func (s *snapshotRuntime) OnFailure(ctx *fasthttp.RequestCtx, f proxy.Failure) {
+	if !s.rec.Want() {
+		return
+	}
+	limit := s.rec.CaptureBodyLimit()
+	c := &snapshot.Capture{
+		Source: "proxy", Tenant: f.Tenant, Tool: f.Tool, Consumer: f.Consumer, Revision: f.Revision, RequestID: f.RequestID,
+		Upstream: f.Upstream, Reason: f.Reason, Start: f.Start, Duration: f.Duration, Status: f.Status,
+		Method: string(ctx.Request.Header.Method()),
+	}
+	if f.Err != nil {
+		c.Err = f.Err.Error()
+	}
+	if f.Reason == "5xx" {
+		c.UpstreamStatus = f.Status
+	}
+	c.URL = schemeHost(f.Upstream) + string(ctx.Request.URI().RequestURI())
+	for k, v := range ctx.Request.Header.All() {
+		c.ReqHeaders = append(c.ReqHeaders, snapshot.Header{Name: string(k), Value: string(v)})
+	}
+	body := ctx.Request.Body()
+	c.ReqBodyLen, c.ReqBody = len(body), clip(body, limit)
+	c.ReqContentType = string(ctx.Request.Header.ContentType())
+	for k, v := range ctx.Response.Header.All() {
+		c.RespHeaders = append(c.RespHeaders, snapshot.Header{Name: string(k), Value: string(v)})
+	}
+	body = ctx.Response.Body()
+	c.RespBodyLen, c.RespBody = len(body), clip(body, limit)
+	c.RespContentType = string(ctx.Response.Header.ContentType())
+	s.rec.Capture(c)
+}
+
+// Capture takes a snapshot the MCP backend filled in (Source "mcp"); it
+// never blocks. Call Want first to skip the copying when it would be
+// dropped anyway.
+func (s *snapshotRuntime) Capture(c *snapshot.Capture) bool { return s.rec.Capture(c) }
+
+// Want reports whether a capture would be accepted now.
+func (s *snapshotRuntime) Want() bool { return s.rec.Want() }
+
+// CaptureBodyLimit is how much of each body a capture should copy.
+func (s *snapshotRuntime) CaptureBodyLimit() int { return s.rec.CaptureBodyLimit() }
+
+func clip(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return append([]byte(nil), b...)
+}
+
+// schemeHost returns "scheme://host" of a base URL.
+func schemeHost(base string) string {
+	i := strings.Index(base, "://")
+	if i < 0 {
+		return ""
+	}
+	if j := strings.IndexByte(base[i+3:], '/'); j >= 0 {
+		return base[:i+3+j]
+	}
+	return base
+}
+
+func snapshotError(err error) error {
+	if errors.Is(err, snapshot.ErrNotFound) {
+		return apiError(api.CodeNotFound, err.Error(), "list snapshots with: stoa snapshots list -A")
+	}
+	return err
+}
+
+func (s *snapshotRuntime) serveList(w http.ResponseWriter, r *http.Request, p Peer) error {
+	q := r.URL.Query()
+	f := snapshot.Filter{Tenant: q.Get("namespace"), Tool: q.Get("tool")}
+	f.Limit, _ = strconv.Atoi(q.Get("limit"))
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return apiError(api.CodeBadRequest, fmt.Sprintf("bad since %q", v), "an RFC 3339 time")
+		}
+		f.Since = t
+	}
+	list, err := s.store.List(f)
+	if err != nil {
+		return err
+	}
+	out := api.SnapshotList{Items: []api.SnapshotSummary{}, Dropped: s.rec.Dropped.Load()}
+	for _, sm := range list {
+		out.Items = append(out.Items, api.SnapshotSummary(sm))
+	}
+	return WriteJSON(w, http.StatusOK, out)
+}
+
+func toAPISnapshot(sn *snapshot.Snapshot) (api.Snapshot, error) {
+	var out api.Snapshot
+	b, err := json.Marshal(sn)
+	if err != nil {
+		return out, err
+	}
+	err = json.Unmarshal(b, &out)
+	out.Curl = snapshot.Curl(sn)
+	return out, err
+}
+
+func (s *snapshotRuntime) serveGet(w http.ResponseWriter, r *http.Request, p Peer) error {
+	sn, err := s.store.Get(r.PathValue("id"))
+	if err != nil {
+		return snapshotError(err)
+	}
+	out, err := toAPISnapshot(sn)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, out)
+}
+
+// replayClient follows no redirects (the first answer is the result).
+var replayClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// serveReplay re-sends a snapshot's request through the tool's current
+// route: its current upstream (the first with weight) and upstream
+// credential, not the (redacted) client credential.
+func (s *snapshotRuntime) serveReplay(w http.ResponseWriter, r *http.Request, p Peer) error {
+	sn, err := s.store.Get(r.PathValue("id"))
+	if err != nil {
+		return snapshotError(err)
+	}
+	st := s.d.State()
+	o := st.Get(spec.Ref{Kind: spec.KindTool, Namespace: sn.Tenant, Name: sn.Tool})
+	if o == nil {
+		return apiError(api.CodeNotFound, fmt.Sprintf("tool %s/%s no longer exists", sn.Tenant, sn.Tool), "a replay goes through the tool's current route")
+	}
+	ts := o.Spec.(*spec.ToolSpec)
+	rt := snapshot.Route{Tenant: sn.Tenant, Upstream: ts.Upstream}
+	if rt.Upstream == "" {
+		for _, u := range ts.Upstreams {
+			if u.Weight > 0 || len(ts.Upstreams) == 1 {
+				rt.Upstream = u.URL
+				break
+			}
+		}
+	}
+	if rt.Upstream == "" {
+		return apiError(api.CodeConflict, fmt.Sprintf("tool %s/%s has no upstream with traffic", sn.Tenant, sn.Tool), "")
+	}
+	if ua := ts.UpstreamAuth; ua != nil {
+		v, err := secret.Read(ua.SecretRef)
+		if err != nil {
+			return apiError(api.CodeUnavailable, fmt.Sprintf("tool %s/%s: upstream credential: %v", sn.Tenant, sn.Tool, err), "")
+		}
+		rt.Header, rt.Value = ua.Header, ua.Prefix+v
+		if rt.Header == "" {
+			rt.Header = "Authorization"
+		}
+		if ua.Prefix == "" && strings.EqualFold(rt.Header, "Authorization") {
+			rt.Value = "Bearer " + v
+		}
+	}
+	if ts.Timeouts != nil {
+		rt.Timeout, _ = spec.ParseDuration(ts.Timeouts.Total)
+	}
+	red := s.rec.Config().Redactor(sn.Tenant, sn.Tool)
+	res, err := snapshot.Replay(r.Context(), sn, rt, red, replayClient)
+	if err != nil {
+		return err
+	}
+	s.audit.record(audit.Entry{Actor: p.Actor(), Action: "snapshot.replay", Target: "Tool/" + sn.Tenant + "/" + sn.Tool, Tenant: sn.Tenant,
+		Details: map[string]string{"snapshot": sn.ID, "status": strconv.Itoa(res.Status), "oldStatus": strconv.Itoa(res.OldStatus)}})
+	return WriteJSON(w, http.StatusOK, api.ReplayResult(res))
+}
+
+// CaptureCall records a failed MCP tools/call made through proxy.Call: an
+// error (no upstream answer) or a 5xx answer; anything else is ignored.
+// The MCP backend calls it right after proxy.Call, before releasing resp.
+func (s *snapshotRuntime) CaptureCall(cr *proxy.CallRequest, resp *proxy.CallResponse, callErr error, operation string, start time.Time, elapsed time.Duration) {
+	if callErr == nil && (resp == nil || resp.Refused != nil || resp.Status < 500) {
+		return
+	}
+	if !s.rec.Want() {
+		return
+	}
+	limit := s.rec.CaptureBodyLimit()
+	c := &snapshot.Capture{Source: "mcp", Tenant: cr.Tenant, Tool: cr.Tool, Operation: operation, Revision: s.d.State().Revision,
+		Start: start, Duration: elapsed, Method: cr.Method, ReqContentType: cr.ContentType, Reason: "5xx"}
+	if cr.Principal != nil {
+		c.Consumer = cr.Principal.Consumer
+	}
+	if resp != nil {
+		c.Upstream = resp.Upstream
+	}
+	if c.Upstream == "" {
+		if o := s.d.State().Get(spec.Ref{Kind: spec.KindTool, Namespace: cr.Tenant, Name: cr.Tool}); o != nil {
+			ts := o.Spec.(*spec.ToolSpec)
+			c.Upstream = ts.Upstream
+			if c.Upstream == "" && len(ts.Upstreams) > 0 {
+				c.Upstream = ts.Upstreams[0].URL
+			}
+		}
+	}
+	c.URL = strings.TrimSuffix(c.Upstream, "/") + "/" + strings.TrimPrefix(string(cr.Path), "/")
+	if len(cr.Query) > 0 {
+		c.URL += "?" + string(cr.Query)
+	}
+	for _, h := range cr.Header {
+		c.ReqHeaders = append(c.ReqHeaders, snapshot.Header{Name: string(h[0]), Value: string(h[1])})
+	}
+	c.ReqBodyLen, c.ReqBody = len(cr.Body), clip(cr.Body, limit)
+	if callErr != nil {
+		c.Err = callErr.Error()
+		switch msg := c.Err; {
+		case strings.Contains(msg, "did not answer"):
+			c.Reason, c.Status = "timeout", http.StatusGatewayTimeout
+		case strings.Contains(msg, "connection failed"):
+			c.Reason, c.Status = "connect", http.StatusBadGateway
+		default:
+			c.Reason, c.Status = "other", http.StatusBadGateway
+		}
+	} else {
+		c.Status, c.UpstreamStatus = resp.Status, resp.Status
+		c.RespContentType = resp.ContentType
+		c.RespBodyLen, c.RespBody = len(resp.Body), clip(resp.Body, limit)
+		if resp.ContentType != "" {
+			c.RespHeaders = []snapshot.Header{{Name: "Content-Type", Value: resp.ContentType}}
+		}
+	}
+	s.rec.Capture(c)
+}

@@ -1,0 +1,105 @@
+package quota
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// window counts the calls of one period (a day or a month). The count is
+// an atomic; only the switch to a new period takes a lock.
+type window struct {
+	idx       atomic.Int64 // period index the count belongs to
+	n         atomic.Int64
+	exhausted atomic.Int64 // period index last reported as exhausted (+1; 0 = never)
+	mu        sync.Mutex
+}
+
+// charge counts one call in period idx if that keeps the count within
+// limit, and reports whether it did.
+func (w *window) charge(idx, limit int64) bool {
+	if w.idx.Load() != idx {
+		w.roll(idx)
+	}
+	if w.n.Add(1) > limit {
+		w.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+// refund takes back a call charged in period idx.
+func (w *window) refund(idx int64) {
+	if w.idx.Load() == idx {
+		w.n.Add(-1)
+	}
+}
+
+// roll starts period idx with a zero count. A request that started just
+// before the switch and arrives after it counts in the new period.
+func (w *window) roll(idx int64) {
+	w.mu.Lock()
+	if w.idx.Load() < idx {
+		w.n.Store(0)
+		w.idx.Store(idx)
+	}
+	w.mu.Unlock()
+}
+
+// used is the count of period idx.
+func (w *window) used(idx int64) int64 {
+	if w.idx.Load() != idx {
+		return 0
+	}
+	return w.n.Load()
+}
+
+// markExhausted reports whether this is the first time period idx was
+// found exhausted (so the event goes out once per period).
+func (w *window) markExhausted(idx int64) bool {
+	for {
+		old := w.exhausted.Load()
+		if old == idx+1 {
+			return false
+		}
+		if w.exhausted.CompareAndSwap(old, idx+1) {
+			return true
+		}
+	}
+}
+
+// Usage is the call count of one subscription in the current day and
+// month. Usage outlives revisions: a Subscription keeps its counts while
+// its spec changes.
+type Usage struct {
+	day, month window
+	// flushed is what the store last received (guarded by Quotas.flushMu).
+	flushed Record
+}
+
+// Record is the stored form of a subscription's usage.
+type Record struct {
+	Day            int64 `json:"day"`
+	DayCount       int64 `json:"dayCount"`
+	Month          int64 `json:"month"`
+	MonthCount     int64 `json:"monthCount"`
+	DayExhausted   int64 `json:"dayExhausted,omitempty"`
+	MonthExhausted int64 `json:"monthExhausted,omitempty"`
+}
+
+func (u *Usage) record() Record {
+	return Record{
+		Day: u.day.idx.Load(), DayCount: u.day.n.Load(),
+		Month: u.month.idx.Load(), MonthCount: u.month.n.Load(),
+		DayExhausted: u.day.exhausted.Load(), MonthExhausted: u.month.exhausted.Load(),
+	}
+}
+
+func (u *Usage) restore(r Record) {
+	u.day.idx.Store(r.Day)
+	u.day.n.Store(r.DayCount)
+	u.day.exhausted.Store(r.DayExhausted)
+	u.month.idx.Store(r.Month)
+	u.month.n.Store(r.MonthCount)
+	u.month.exhausted.Store(r.MonthExhausted)
+	u.flushed = r
+}

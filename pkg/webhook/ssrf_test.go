@@ -1,0 +1,64 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+)
+
+func TestCheckAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr   string
+		reason string // "" = allowed
+	}{
+		{"93.184.216.34", ""},
+		{"2606:4700::1111", ""},
+		{"127.0.0.1", "loopback"},
+		{"127.8.9.10", "loopback"},
+		{"::1", "loopback"},
+		{"::ffff:127.0.0.1", "loopback"},
+		{"10.1.2.3", "private"},
+		{"172.16.0.1", "private"},
+		{"192.168.1.1", "private"},
+		{"fd00::1", "private"},
+		{"169.254.169.254", "link-local"},
+		{"fe80::1", "link-local"},
+		{"0.0.0.0", "unspecified"},
+		{"0.1.2.3", "unspecified"},
+		{"::", "unspecified"},
+		{"224.0.0.1", "link-local"},
+		{"239.1.1.1", "multicast"},
+		{"ff02::1", "link-local"},
+		{"ff05::1", "multicast"},
+		{"100.64.0.1", "shared (carrier-grade NAT)"},
+		{"198.18.0.1", "reserved"},
+		{"255.255.255.255", "reserved"},
+		{"fec0::1", "site-local"},
+		{"64:ff9b::7f00:1", "NAT64-embedded loopback"},
+		{"64:ff9b::5db8:d822", ""},
+		{"2002:a9fe:a9fe::", "6to4-embedded link-local"},
+	} {
+		err := CheckAddr(netip.MustParseAddr(tc.addr))
+		var re *RefusedError
+		switch {
+		case tc.reason == "" && err != nil:
+			t.Errorf("%s refused: %v", tc.addr, err)
+		case tc.reason != "" && (!errors.As(err, &re) || re.Reason != tc.reason):
+			t.Errorf("%s: got %v, want refusal %q", tc.addr, err, tc.reason)
+		}
+	}
+}
+
+func TestGuardedDialRefusesLoopback(t *testing.T) {
+	_, err := dialer(true)(context.Background(), "tcp", "127.0.0.1:9")
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Reason != "loopback" {
+		t.Fatalf("dial 127.0.0.1: %v", err)
+	}
+	// Names are resolved first; the check sees the address.
+	_, err = dialer(true)(context.Background(), "tcp", "localhost:9")
+	if !errors.As(err, &re) {
+		t.Fatalf("dial localhost: %v", err)
+	}
+}
