@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
@@ -63,6 +64,8 @@ func (d *Daemon) syncSpecs(ctx context.Context, force bool) error {
 		return nil
 	}
 	objs, diags := spec.Load([]string{dir}, nil)
+	// Tools with `openapi: FILE` get their operations; no network here.
+	diags = openapi.Expand(ctx, objs, diags, openapi.ExpandOptions{})
 	if !diags.HasErrors() {
 		for _, o := range objs {
 			spec.Default(o)

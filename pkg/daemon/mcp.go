@@ -1,0 +1,328 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/mcp"
+	"github.com/stoa-gateway/stoa/pkg/openapi"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/telemetry"
+	"github.com/stoa-gateway/stoa/pkg/version"
+)
+
+// MCP endpoint paths. The metadata paths are mounted exactly (not as a
+// /.well-known/ prefix) so other well-known documents stay free.
+const (
+	mcpPath          = "/mcp"
+	mcpMetadataPath  = "/.well-known/oauth-protected-resource"
+	mcpMaxBodyBytes  = 4 << 20
+	mcpSocketBodyCap = 8 << 20
+)
+
+var (
+	bucketMCP    = []byte("mcp")
+	keyCursorKey = []byte("cursor-key")
+)
+
+// mcpRuntime serves every Tool operation as an MCP tool (pkg/mcp) on the
+// proxy's listener (/mcp and the RFC 9728 metadata) and on the MCP unix
+// socket. Each revision compiles a Catalog in Prepare (a catalog that does
+// not build aborts the reload) and swaps it in atomically. The mcp.Server is
+// rebuilt only when the Gateway's mcp options change; its open notification
+// streams are then closed and clients reconnect.
+type mcpRuntime struct {
+	d         *Daemon
+	dp        *dataPlane
+	log       *slog.Logger
+	backend   *mcpBackend
+	cursorKey []byte
+
+	srv     atomic.Pointer[mcp.Server]
+	optsSig string // options srv was built with; used by Prepare/swap only (serialised by applyMu)
+
+	sock    *fasthttp.Server
+	sockLn  net.Listener
+	sockWG  sync.WaitGroup
+	started atomic.Bool
+}
+
+// newMCPRuntime builds the runtime and mounts its handler on the proxy.
+// Call it before the proxy starts.
+func newMCPRuntime(d *Daemon, dp *dataPlane) (*mcpRuntime, error) {
+	key, err := loadCursorKey(d)
+	if err != nil {
+		return nil, fmt.Errorf("mcp cursor key: %w", err)
+	}
+	r := &mcpRuntime{d: d, dp: dp, log: d.log.With("component", "mcp"), cursorKey: key}
+	r.backend = &mcpBackend{d: d, auth: dp.auth, proxy: dp.proxy, snapshots: dp.Snapshots()}
+	r.backend.index.Store(&mcpIndex{})
+	// An empty server until the first revision is swapped in.
+	r.srv.Store(mcp.NewServer(r.options(NewState(0, nil)), r.backend))
+	for _, p := range []string{mcpPath, mcpMetadataPath, mcpMetadataPath + mcpPath} {
+		dp.proxy.Mount(p, r.handle)
+	}
+	return r, nil
+}
+
+// loadCursorKey returns the HMAC key of pagination cursors, created once
+// and kept in the store so cursors stay valid across restarts.
+func loadCursorKey(d *Daemon) ([]byte, error) {
+	var key []byte
+	err := d.store.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketMCP)
+		if err != nil {
+			return err
+		}
+		if v := b.Get(keyCursorKey); len(v) >= 32 {
+			key = slices.Clone(v)
+			return nil
+		}
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		return b.Put(keyCursorKey, key)
+	})
+	return key, err
+}
+
+func (r *mcpRuntime) handle(ctx *fasthttp.RequestCtx) { r.srv.Load().Handler(ctx) }
+
+// Name implements Runtime.
+func (r *mcpRuntime) Name() string { return "mcp" }
+
+// options maps the Gateway's mcp block onto server options.
+func (r *mcpRuntime) options(st *State) mcp.Options {
+	o := mcp.Options{
+		Path:                 mcpPath,
+		ServerName:           "stoa",
+		ServerVersion:        version.Version,
+		CursorKey:            r.cursorKey,
+		MaxBodyBytes:         mcpMaxBodyBytes,
+		AuthorizationServers: r.authorizationServers,
+		Instructions: "Tools are named {tenant}__{tool}__{operation}. stoa_tools searches the tools you may call " +
+			"and returns one tool's input schema; stoa_platform_info reports the gateway's health.",
+	}
+	if m := st.Gateway().MCP; m != nil {
+		o.AllowedOrigins = m.AllowedOrigins
+		o.ResourceURL = m.Resource
+		o.PageSize = m.PageSize
+	}
+	if o.ResourceURL == "" {
+		o.ResourceURL = defaultResourceURL(r.d.cfg.Listen)
+	}
+	return o
+}
+
+// defaultResourceURL is the token audience stoad accepts by default
+// (http://<listen>/mcp), or "" — derived from each request's Host — when
+// the listen address is not one a client can use (0.0.0.0, [::]).
+func defaultResourceURL(listen string) string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		return ""
+	}
+	return "http://" + listen + mcpPath
+}
+
+func optionsSignature(o mcp.Options) string {
+	return fmt.Sprintf("%q|%q|%d", o.AllowedOrigins, o.ResourceURL, o.PageSize)
+}
+
+// authorizationServers lists the issuers advertised in protected-resource
+// metadata: every tenant's identity issuer, Tools' own issuers and the
+// Gateway's admin issuers.
+func (r *mcpRuntime) authorizationServers(tenant string) []string {
+	out := slices.Clone(r.srv.Load().Catalog().AuthorizationServers(tenant))
+	for _, iss := range r.backend.index.Load().adminIssuers {
+		if !slices.Contains(out, iss) {
+			out = append(out, iss)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Prepare compiles st's tools into a catalog without touching what serves.
+func (r *mcpRuntime) Prepare(st *State) (func(), error) {
+	idx := newMCPIndex(st)
+	var handles []*mcpHandle
+	cat, err := mcp.BuildCatalog(st.Revision, st.Objects,
+		mcp.WithOpenAPI(func(ref spec.Ref) ([]byte, bool) { return openapi.StoredDocument(st.Get(ref)) }),
+		mcp.WithHandles(func(t *mcp.Tool) any {
+			h := newHandle(t)
+			handles = append(handles, h)
+			return h
+		}))
+	if err != nil {
+		return nil, err
+	}
+	opts := r.options(st)
+	sig := optionsSignature(opts)
+	var next *mcp.Server
+	if sig != r.optsSig {
+		next = mcp.NewServer(opts, r.backend)
+	}
+	return func() {
+		// Statistics series are created here, not in Prepare, so a dry run
+		// (stoa diff) leaves no series behind. The catalog is not yet
+		// published: no call reads h.series before this.
+		for _, h := range handles {
+			h.series = r.dp.stats.Get(telemetry.KindMCP, h.mcpTenant, h.mcpName)
+		}
+		r.backend.index.Store(idx)
+		if next != nil {
+			next.SetCatalog(cat)
+			old := r.srv.Swap(next)
+			r.optsSig = sig
+			if old != nil {
+				old.Close()
+			}
+		} else {
+			r.srv.Load().SetCatalog(cat)
+		}
+		keep := map[[2]string]bool{}
+		for _, o := range st.OfKind(spec.KindTool) {
+			ts := o.Spec.(*spec.ToolSpec)
+			for i := range ts.Operations {
+				keep[[2]string{o.Metadata.Namespace, spec.MCPToolName(o.Metadata.Namespace, o.Metadata.Name, &ts.Operations[i])}] = true
+			}
+		}
+		r.dp.stats.Retain(telemetry.KindMCP, keep)
+	}, nil
+}
+
+// mcpHandle is what a tools/call needs besides the catalog's tool: the
+// proxy route, the operation's own limit and timeout, the Tool's credential
+// requirement and the statistics series. It is Tool.Handle.
+type mcpHandle struct {
+	tenant, tool       string // the proxy route
+	mcpTenant, mcpName string // the statistics series
+	opLimit            limits.Limit
+	opKey              uint64
+	timeout            time.Duration
+	req                *auth.Requirement // nil: any credential of the tenant
+	series             *telemetry.Series
+}
+
+func newHandle(t *mcp.Tool) *mcpHandle {
+	h := &mcpHandle{tenant: t.Ref.Namespace, tool: t.Ref.Name, mcpTenant: t.Tenant, mcpName: t.Name}
+	op := t.Operation
+	if op != nil {
+		if rl := op.RateLimit; !rl.IsZero() {
+			if n, per, err := spec.ParseRate(rl.Rate); err == nil {
+				h.opLimit = limits.LimitFrom(n, per, rl.Burst)
+			}
+		}
+		if op.Timeout != "" {
+			if d, err := spec.ParseDuration(op.Timeout); err == nil && d > 0 {
+				h.timeout = d
+			}
+		}
+	}
+	f := fnv.New64a()
+	f.Write([]byte("mcp-op\x00" + t.Name))
+	h.opKey = f.Sum64()
+	if ts := t.Spec; ts != nil && ts.Auth != nil {
+		switch ts.Auth.Type {
+		case "apiKey":
+			h.req = &auth.Requirement{Method: auth.MethodAPIKey}
+		case "jwt", "oauth2":
+			h.req = &auth.Requirement{Method: auth.MethodJWT, Issuer: ts.Auth.Issuer, Audiences: ts.Auth.Audiences, Scopes: ts.Auth.Scopes}
+		}
+	}
+	return h
+}
+
+// Start serves the MCP unix socket (the proxy serves /mcp on --listen).
+func (r *mcpRuntime) Start(context.Context) error {
+	path := r.d.cfg.MCPSocket
+	if path == "" {
+		return nil
+	}
+	ln, _, err := listenUnix(path, "")
+	if err != nil {
+		return fmt.Errorf("mcp socket: %w", err)
+	}
+	r.sockLn = ln
+	r.sock = &fasthttp.Server{
+		Handler:                      r.handle,
+		Name:                         "stoad-mcp",
+		Logger:                       fasthttpLogger{r.log},
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 60 * time.Second,
+		IdleTimeout:                  120 * time.Second,
+		MaxRequestBodySize:           mcpSocketBodyCap,
+		DisablePreParseMultipartForm: true,
+		NoDefaultServerHeader:        true,
+		CloseOnShutdown:              true,
+		SecureErrorLogMessage:        true,
+	}
+	r.sockWG.Add(1)
+	go func() {
+		defer r.sockWG.Done()
+		if err := r.sock.Serve(peerListener{ln}); err != nil {
+			r.log.Error("mcp socket stopped serving", "err", err)
+		}
+	}()
+	r.started.Store(true)
+	return nil
+}
+
+// Stop ends notification streams and the socket server.
+func (r *mcpRuntime) Stop(ctx context.Context) error {
+	r.srv.Load().Close()
+	if !r.started.Load() {
+		return nil
+	}
+	err := r.sock.ShutdownWithContext(ctx)
+	r.sockWG.Wait()
+	os.Remove(r.d.cfg.MCPSocket)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("mcp socket: %w", err)
+	}
+	return nil
+}
+
+// Status is the runtime's line in `stoa status`.
+func (r *mcpRuntime) Status() api.Component {
+	cat := r.srv.Load().Catalog()
+	c := api.Component{Name: "mcp", State: "ok",
+		Detail: fmt.Sprintf("%d tools (revision %d) on %s", cat.Len(), cat.Revision(), mcpPath),
+		Data:   map[string]any{"tools": cat.Len()}}
+	if r.started.Load() {
+		c.Detail += " and " + r.d.cfg.MCPSocket
+		c.Data["address"] = r.d.cfg.MCPSocket
+	}
+	return c
+}
+
+// fasthttpLogger (pkg/proxy has its own) sends fasthttp's messages to
+// debug level.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+}

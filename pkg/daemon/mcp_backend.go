@@ -1,0 +1,270 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/mcp"
+	"github.com/stoa-gateway/stoa/pkg/proxy"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/version"
+)
+
+// Tenant selection: an admin caller (the MCP socket's owner, or an admin
+// token) may narrow its view to one tenant with this header or with
+// ?tenant= on the endpoint URL; `stoa mcp --tenant` sets the header.
+const (
+	headerTenant = "X-Stoa-Tenant"
+	queryTenant  = "tenant"
+)
+
+// principalKey is the RequestCtx user value holding the caller's
+// *auth.Principal between Authenticate and Call.
+const principalKey = "stoa.mcp.principal"
+
+// mcpIndex is what authentication needs from one revision.
+type mcpIndex struct {
+	// subjects maps (tenant, JWT sub or client id) to a Consumer.
+	subjects     map[[2]string]string
+	adminIssuers []string
+}
+
+func newMCPIndex(st *State) *mcpIndex {
+	idx := &mcpIndex{subjects: map[[2]string]string{}}
+	for _, o := range st.OfKind(spec.KindConsumer) {
+		for _, s := range o.Spec.(*spec.ConsumerSpec).Subjects {
+			idx.subjects[[2]string{o.Metadata.Namespace, s}] = o.Metadata.Name
+		}
+	}
+	for _, a := range st.Gateway().Admins {
+		if a.Issuer != "" {
+			idx.adminIssuers = append(idx.adminIssuers, a.Issuer)
+		}
+	}
+	return idx
+}
+
+// mcpBackend implements mcp.Backend with the daemon's shared authenticator
+// and the proxy's call path.
+type mcpBackend struct {
+	d         *Daemon
+	auth      *auth.Authenticator
+	proxy     *proxy.Proxy
+	snapshots *snapshotRuntime // nil without API management
+	index     atomic.Pointer[mcpIndex]
+}
+
+// Authenticate maps the request's credential to a Caller. On the unix
+// socket a request without credential is the socket owner's: the admin view,
+// or one tenant's when selected.
+func (b *mcpBackend) Authenticate(ctx *fasthttp.RequestCtx) (mcp.Caller, error) {
+	h := &ctx.Request.Header
+	authz, key := h.Peek(auth.HeaderAuthorization), h.Peek(auth.HeaderAPIKey)
+	sel := selectedTenant(ctx)
+	pc, onSocket := ctx.Conn().(*peerConn)
+	if onSocket {
+		// The proxy refuses repeated credential headers before routing; the
+		// socket server must do it itself.
+		if len(h.PeekAll(auth.HeaderAuthorization)) > 1 || len(h.PeekAll(auth.HeaderAPIKey)) > 1 {
+			return mcp.Caller{}, &mcp.AuthError{Status: fasthttp.StatusBadRequest, Code: "invalid_request",
+				TokenPresent: true, Description: "repeated credential header"}
+		}
+		if len(authz) == 0 && len(key) == 0 {
+			if !pc.trusted {
+				return mcp.Caller{}, &mcp.AuthError{Description: fmt.Sprintf("uid %d is not the socket's owner; present a credential", pc.peer.UID)}
+			}
+			c := mcp.Caller{Admin: true, Via: "socket", Subject: pc.peer.Actor()}
+			if sel != "" {
+				c.Admin, c.Tenant = false, sel
+			}
+			return c, nil
+		}
+	}
+	pr, err := b.auth.Authenticate(ctx, authz, key, ctx.Time())
+	if err != nil {
+		return mcp.Caller{}, authError(err)
+	}
+	c := mcp.Caller{Tenant: pr.Tenant, Admin: pr.Admin, Consumer: pr.Consumer, Subject: pr.KeyID, Via: "apikey"}
+	if pr.Method == auth.MethodJWT {
+		c.Via, c.Subject = "jwt", pr.Subject
+		if c.Consumer == "" {
+			idx := b.index.Load()
+			cons := idx.subjects[[2]string{pr.Tenant, pr.Subject}]
+			if cons == "" && pr.ClientID != "" {
+				cons = idx.subjects[[2]string{pr.Tenant, pr.ClientID}]
+			}
+			if cons != "" {
+				// Principals are shared (token cache): never modify one.
+				cp := *pr
+				cp.Consumer = cons
+				pr = &cp
+				c.Consumer = cons
+			}
+		}
+	}
+	if sel != "" {
+		switch {
+		case pr.Admin:
+			c.Admin, c.Tenant = false, sel
+		case sel != pr.Tenant:
+			return mcp.Caller{}, &mcp.AuthError{Status: fasthttp.StatusForbidden, Code: "insufficient_scope", TokenPresent: true,
+				Description: "the credential does not belong to the selected tenant"}
+		}
+	}
+	ctx.SetUserValue(principalKey, pr)
+	return c, nil
+}
+
+// selectedTenant reads the tenant selection (header, else query).
+func selectedTenant(ctx *fasthttp.RequestCtx) string {
+	if v := ctx.Request.Header.Peek(headerTenant); len(v) > 0 {
+		return strings.TrimSpace(string(v))
+	}
+	if len(ctx.URI().QueryString()) == 0 {
+		return ""
+	}
+	return string(ctx.QueryArgs().Peek(queryTenant))
+}
+
+// authError maps an authentication failure to the MCP answer without
+// saying which check failed (like the proxy).
+func authError(err error) *mcp.AuthError {
+	ae := &mcp.AuthError{TokenPresent: !errors.Is(err, auth.ErrNoCredential)}
+	switch auth.HTTPStatus(err) {
+	case fasthttp.StatusBadRequest:
+		ae.Status, ae.Code, ae.Description = fasthttp.StatusBadRequest, "invalid_request", "malformed or ambiguous credentials"
+	case fasthttp.StatusForbidden:
+		ae.Status, ae.Code, ae.Description = fasthttp.StatusForbidden, "insufficient_scope", "the credential does not grant access"
+	case fasthttp.StatusServiceUnavailable:
+		ae.Status, ae.TokenPresent, ae.Description = fasthttp.StatusServiceUnavailable, false, "identity provider keys are unavailable; retry later"
+	}
+	return ae
+}
+
+// Call runs one tools/call through the proxy: the same admission,
+// subscriptions, rate limits (the operation's own included), upstream
+// pools, retries and timeouts as proxied requests.
+func (b *mcpBackend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *mcp.UpstreamRequest) (mcp.UpstreamResponse, error) {
+	h, _ := t.Handle.(*mcpHandle)
+	if h == nil {
+		return mcp.UpstreamResponse{}, mcp.ErrUnknownTool
+	}
+	start := time.Now()
+	cr := proxy.CallRequest{
+		Tenant: h.tenant, Tool: h.tool, OpLimit: h.opLimit, OpKey: h.opKey, Timeout: h.timeout,
+		Method: req.Method, Path: req.Path, Query: req.Query, Body: req.Body,
+	}
+	if rc, ok := ctx.(*fasthttp.RequestCtx); ok {
+		cr.Principal, _ = rc.UserValue(principalKey).(*auth.Principal)
+		if ta, ok := rc.RemoteAddr().(*net.TCPAddr); ok {
+			if a, ok := netip.AddrFromSlice(ta.IP); ok {
+				cr.Client = a.Unmap()
+			}
+		}
+	}
+	if cr.Principal != nil && h.req != nil {
+		if err := cr.Principal.Check(h.req); err != nil {
+			h.series.Observe(fasthttp.StatusForbidden, time.Since(start))
+			h.series.Errors.Add(1)
+			return mcp.UpstreamResponse{}, fmt.Errorf("not sent: this tool does not accept the credential used (%s)", auth.Reason(err))
+		}
+	}
+	if len(req.Header) > 0 {
+		cr.Header = make([][2][]byte, len(req.Header))
+		for i, f := range req.Header {
+			cr.Header[i] = [2][]byte{[]byte(f.Name), f.Value}
+		}
+	}
+	resp, err := b.proxy.Call(ctx, &cr)
+	elapsed := time.Since(start)
+	if b.snapshots != nil && !errors.Is(err, proxy.ErrNoRoute) {
+		// Error snapshots of failed calls (no answer or 5xx), like the
+		// proxy's OnFailure; before resp is released.
+		op := ""
+		if t.Operation != nil {
+			op = t.Operation.Name
+		}
+		b.snapshots.CaptureCall(&cr, resp, err, op, start, elapsed)
+	}
+	switch {
+	case errors.Is(err, proxy.ErrNoRoute):
+		return mcp.UpstreamResponse{}, mcp.ErrUnknownTool
+	case err != nil:
+		status := fasthttp.StatusBadGateway
+		if strings.Contains(err.Error(), "did not answer") {
+			status = fasthttp.StatusGatewayTimeout
+		}
+		h.series.Observe(status, elapsed)
+		h.series.Errors.Add(1)
+		return mcp.UpstreamResponse{}, err
+	case resp.Refused != nil:
+		rej := resp.Refused
+		resp.Release()
+		h.series.Observe(rej.Status, elapsed)
+		h.series.Errors.Add(1)
+		if rej.Status == fasthttp.StatusTooManyRequests {
+			h.series.Limited.Add(1)
+		}
+		return mcp.UpstreamResponse{}, refusal(rej)
+	}
+	h.series.Observe(resp.Status, elapsed)
+	if resp.Status < 200 || resp.Status > 299 {
+		h.series.Errors.Add(1)
+	}
+	return mcp.UpstreamResponse{Status: resp.Status, ContentType: resp.ContentType, Body: resp.Body, Release: resp.Release}, nil
+}
+
+// refusal turns the gateway's own refusal into the text the model sees
+// (after "Upstream request failed: "): what refused and when to retry.
+func refusal(rej *proxy.Rejection) error {
+	msg := rej.Message
+	if rej.Code == "rate_limited" {
+		msg = "rate limit exceeded (" + rej.Message + " limit)"
+	}
+	s := fmt.Sprintf("not sent: the gateway refused the call (HTTP %d %s): %s", rej.Status, rej.Code, msg)
+	if rej.RetryAfter > 0 {
+		s += fmt.Sprintf("; retry after %d s", int64((rej.RetryAfter+time.Second-1)/time.Second))
+	}
+	return errors.New(s)
+}
+
+// Info reports platform status for stoa_platform_info. Tenants see
+// component states; admins also see their details.
+func (b *mcpBackend) Info(c mcp.Caller) mcp.PlatformInfo {
+	d := b.d
+	health := "ok"
+	if !d.Ready() {
+		health = "starting"
+	}
+	comps := map[string]any{}
+	for _, rt := range d.runtimes {
+		s := rt.Status()
+		// "off" (e.g. XDP without privileges) is a choice, not a fault.
+		if s.State != "ok" && s.State != "off" && health == "ok" {
+			health = "degraded"
+		}
+		if c.Admin {
+			comps[s.Name] = map[string]any{"state": s.State, "detail": s.Detail}
+		} else {
+			comps[s.Name] = s.State
+		}
+	}
+	return mcp.PlatformInfo{
+		Version:  version.Version,
+		Health:   health,
+		Revision: d.State().Revision,
+		Details: map[string]any{
+			"components": comps,
+			"uptime":     time.Since(d.started).Round(time.Second).String(),
+		},
+	}
+}
