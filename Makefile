@@ -9,7 +9,7 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/version.Date=$(DATE)
 export CGO_ENABLED ?= 0
 
-.PHONY: help build demo test test-short vet fmt bench-apply bench-proxy clean
+.PHONY: help build demo test test-short vet fmt bench-apply bench-proxy clean generate generate-schemas generate-docs generate-bpf release-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,3 +41,18 @@ clean: ## remove build output
 
 bench-proxy: build ## compare stoad with nginx/haproxy on loopback (MODE=plain|auth)
 	@BIN=$(BIN) bash scripts/bench-proxy.sh
+
+generate: generate-schemas generate-docs ## regenerate committed files (schemas, explain data, completions, CLI docs)
+
+generate-schemas: ## JSON Schemas (specs/) and explain data (pkg/specdoc) from pkg/spec
+	$(GO) run ./internal/gen/schemagen
+	$(GO) test ./pkg/specdoc -run Golden -update
+
+generate-docs: ## completions/ and docs/cli/ from the command tree
+	$(GO) run ./internal/gen/clidocs
+
+generate-bpf: ## rebuild the XDP objects and bindings with the pinned clang-14
+	$(MAKE) -C bpf generate
+
+release-check: ## goreleaser check + snapshot build (installs goreleaser v2.15.1)
+	bash scripts/release-check.sh

@@ -65,7 +65,7 @@ objects. -o yaml and -o json show objects with all defaults filled in.`,
 func bindNamespace(cmd *cobra.Command, ns *string) {
 	cmd.Flags().StringVarP(ns, "namespace", "n", os.Getenv("STOA_NAMESPACE"), "tenant (env STOA_NAMESPACE)")
 	_ = cmd.RegisterFlagCompletionFunc("namespace", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+		return CompleteTenants(cmd, args, toComplete)
 	})
 }
 

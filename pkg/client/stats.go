@@ -1,0 +1,28 @@
+package client
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+)
+
+// Stats returns one stats sample; stoad answers within about a second,
+// once it has rates over a full interval.
+func (c *Client) Stats(ctx context.Context) (*api.StatsSample, error) {
+	var s api.StatsSample
+	return &s, c.Do(ctx, http.MethodGet, api.PathStats, nil, &s)
+}
+
+// FollowStats streams a stats sample about once a second to fn until the
+// stream ends (stoad stopped), ctx is cancelled or fn returns an error.
+// The first sample arrives at once and may carry no rates yet
+// (IntervalSeconds 0).
+func (c *Client) FollowStats(ctx context.Context, fn func(*api.StatsSample) error) error {
+	resp, err := c.send(ctx, http.MethodGet, api.PathStats+"?follow=1", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return DecodeNDJSON(resp.Body, func(s api.StatsSample) error { return fn(&s) })
+}

@@ -1,0 +1,46 @@
+package xdp
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/tui/common"
+	"github.com/stoa-gateway/stoa/pkg/tui/styles"
+)
+
+func TestPanel(t *testing.T) {
+	c := common.New()
+	c.Styles = styles.Plain()
+	tests := []struct {
+		name string
+		x    *api.XDPStats
+		want []string
+	}{
+		{"not reported", nil, []string{"not reported by this stoad"}},
+		{"attached", &api.XDPStats{Mode: "native", Attached: true, PassedRate: 1500, DroppedRate: 20, Blocks: 1, TrackedSources: 3,
+			TopSources: []api.XDPSource{{Addr: "203.0.113.9", Dropped: 12000}}}, []string{"mode native", "pass/s 1.5k", "drop/s 20.0", "blocks 1", "203.0.113.9", "12.0k dropped"}},
+		{"fallback", &api.XDPStats{Mode: "off", Fallback: true, Reason: "XDP off: no CAP_BPF (run stoad as root or grant CAP_BPF and CAP_NET_ADMIN)"},
+			[]string{"mode off · userspace fallback", "XDP off: no CAP_BPF", "grant CAP_BPF"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := New(c)
+			p.SetSize(30, 7)
+			p.Update(common.StatsMsg{Sample: &api.StatsSample{XDP: tt.x}})
+			out := ansi.Strip(p.View())
+			for _, w := range tt.want {
+				if !strings.Contains(strings.ReplaceAll(out, "\n", " "), w) {
+					t.Errorf("panel lacks %q:\n%s", w, out)
+				}
+			}
+			for _, l := range strings.Split(out, "\n") {
+				if ansi.StringWidth(l) > 30 {
+					t.Errorf("line wider than the panel: %q", l)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,202 @@
+// Package tui is stoa's terminal dashboard (`stoa dashboard`): a Bubble
+// Tea program composed of components (pkg/tui/components/...) that share
+// styles, key bindings and a history (pkg/tui/common). Data arrives as
+// messages from stoad's stats and event streams (feed.go); components
+// never fetch anything themselves, so tests drive them with messages.
+package tui
+
+import (
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/stoa-gateway/stoa/pkg/tui/common"
+	"github.com/stoa-gateway/stoa/pkg/tui/components/detail"
+	"github.com/stoa-gateway/stoa/pkg/tui/components/events"
+	"github.com/stoa-gateway/stoa/pkg/tui/components/header"
+	"github.com/stoa-gateway/stoa/pkg/tui/components/tools"
+	"github.com/stoa-gateway/stoa/pkg/tui/components/xdp"
+	"github.com/stoa-gateway/stoa/pkg/tui/keymap"
+)
+
+// Smallest terminal the layout is designed for; smaller ones get a note.
+const (
+	MinWidth  = 80
+	MinHeight = 24
+)
+
+// Model is the dashboard: header, the tools table (or one tool's detail
+// view), the XDP and events panels, and a help line.
+type Model struct {
+	c             *common.Common
+	width, height int
+
+	header *header.Header
+	table  *tools.Table
+	detail *detail.Detail
+	xdp    *xdp.Panel
+	events *events.Panel
+
+	showDetail bool
+}
+
+// NewModel builds the dashboard for the stoad at socket (shown until the
+// first sample arrives).
+func NewModel(c *common.Common, socket string) *Model {
+	m := &Model{
+		c:      c,
+		header: header.New(c, socket),
+		table:  tools.New(c),
+		detail: detail.New(c),
+		xdp:    xdp.New(c),
+		events: events.New(c),
+	}
+	m.resize(MinWidth, MinHeight)
+	return m
+}
+
+// Events is the events panel (the feed resumes after its last event).
+func (m *Model) Events() *events.Panel { return m.events }
+
+// Init implements tea.Model.
+func (m *Model) Init() tea.Cmd { return nil }
+
+// Update implements tea.Model.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.resize(msg.Width, msg.Height)
+		return m, nil
+	case tea.KeyPressMsg:
+		return m, m.key(msg)
+	case common.StatsMsg:
+		m.record(msg)
+		return m, m.broadcast(msg)
+	case common.EventMsg:
+		return m, m.events.Update(msg)
+	case common.ConnMsg:
+		return m, m.header.Update(msg)
+	case common.OpenToolMsg:
+		m.detail.Show(msg.Tenant, msg.Tool)
+		m.showDetail = true
+		return m, nil
+	case common.CloseDetailMsg:
+		m.showDetail = false
+		return m, nil
+	}
+	return m, nil
+}
+
+func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
+	if m.table.Filtering() && !m.showDetail {
+		return m.table.Update(msg)
+	}
+	if m.c.Keys.Quit.Matches(msg) {
+		return tea.Quit
+	}
+	if m.showDetail {
+		return m.detail.Update(msg)
+	}
+	return m.table.Update(msg)
+}
+
+// record adds the sample's figures to the sparkline history.
+func (m *Model) record(msg common.StatsMsg) {
+	s := msg.Sample
+	if s == nil || s.IntervalSeconds == 0 {
+		return // no rates in a stream's first sample
+	}
+	h := m.c.History
+	h.Tick()
+	h.Record("", s.Totals.RPS, s.Totals.P99Ms)
+	for _, t := range s.Tenants {
+		for _, tool := range t.Tools {
+			h.Record(common.Key(t.Name, tool.Name), tool.RPS, tool.P99Ms)
+		}
+	}
+}
+
+func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, c := range []common.Component{m.header, m.table, m.detail, m.xdp, m.events} {
+		cmds = append(cmds, c.Update(msg))
+	}
+	return tea.Batch(cmds...)
+}
+
+// layout heights for a terminal of height h.
+func panelHeight(h int) int {
+	if h >= 40 {
+		return 10
+	}
+	return 7
+}
+
+func (m *Model) resize(w, h int) {
+	m.width, m.height = w, h
+	main := max(h-header.Height-1-panelHeight(h)-1, 3)
+	m.header.SetSize(w, header.Height)
+	m.table.SetSize(w, main)
+	m.detail.SetSize(w, main)
+	xw := xdpWidth(w)
+	m.xdp.SetSize(xw, panelHeight(h))
+	m.events.SetSize(max(w-xw-2, 10), panelHeight(h))
+}
+
+func xdpWidth(w int) int {
+	if w >= 120 {
+		return 40
+	}
+	return 30
+}
+
+// Render draws the whole screen as text (View wraps it; tests read it).
+func (m *Model) Render() string {
+	st := m.c.Styles
+	if m.width < 20 || m.height < 10 {
+		return common.Clip("terminal too small for the dashboard", m.width, m.height)
+	}
+	rule := st.Rule.Render(strings.Repeat("─", m.width))
+	main := m.table.View()
+	if m.showDetail {
+		main = m.detail.View()
+	}
+	xw := xdpWidth(m.width)
+	panels := joinColumns(m.xdp.View(), m.events.View(), xw, m.width-xw-2, panelHeight(m.height))
+	parts := []string{m.header.View(), rule, main, panels, m.help()}
+	return common.Clip(strings.Join(parts, "\n"), m.width, m.height)
+}
+
+// View implements tea.Model: the dashboard fills the alternate screen,
+// which Bubble Tea leaves (restoring the terminal) when it quits.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.Render())
+	v.AltScreen = true
+	v.WindowTitle = "stoa dashboard"
+	return v
+}
+
+func (m *Model) help() string {
+	k := m.c.Keys
+	var bs []keymap.Binding
+	switch {
+	case m.showDetail:
+		bs = []keymap.Binding{k.Back, k.Quit}
+	case m.table.Filtering():
+		bs = []keymap.Binding{{Key: "type", Help: "filter"}, {Key: "enter", Help: "keep"}, {Key: "esc", Help: "clear"}}
+	default:
+		bs = []keymap.Binding{k.Up, k.Down, k.Open, k.Sort, k.Reverse, k.Filter, k.Quit}
+	}
+	return keymap.HelpLine(m.c.Styles, m.width, bs...)
+}
+
+// joinColumns puts two blocks side by side, each cut to its width.
+func joinColumns(left, right string, lw, rw, h int) string {
+	l := strings.Split(common.Clip(left, lw, h), "\n")
+	r := strings.Split(common.Clip(right, rw, h), "\n")
+	out := make([]string, h)
+	for i := range out {
+		out[i] = common.Fit(l[i], lw) + "  " + r[i]
+	}
+	return strings.Join(out, "\n")
+}

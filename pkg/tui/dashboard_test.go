@@ -1,0 +1,329 @@
+package tui
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/tui/common"
+	"github.com/stoa-gateway/stoa/pkg/tui/styles"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func traffic(rps, p50, p99, s5 float64, total uint64) api.Traffic {
+	return api.Traffic{Requests: total, RPS: rps, P50Ms: p50, P99Ms: p99,
+		Codes:     api.StatusClasses{S2xx: total},
+		CodeRates: api.StatusRates{S2xx: rps - s5, S5xx: s5}}
+}
+
+// sample is a two-tenant stats sample; scale multiplies the rates.
+func sample(scale float64) *api.StatsSample {
+	billing := api.ToolStats{Tenant: "acme", Name: "billing-api", Traffic: traffic(12.5*scale, 1.2, 4.8, 0, 1250),
+		Health: "ok", Upstreams: []api.UpstreamHealth{{URL: "http://127.0.0.1:9001/billing", Weight: 1, Available: true}}}
+	inventory := api.ToolStats{Tenant: "acme", Name: "inventory-api", Traffic: traffic(3*scale, 0.8, 2.1, 0.5*scale, 300),
+		Health: "degraded", Upstreams: []api.UpstreamHealth{{URL: "http://10.0.0.1/inv", Weight: 9, Available: true}, {URL: "http://10.0.0.2/inv", Weight: 1}}}
+	inventory.LimitedRate = 1 * scale
+	weather := api.ToolStats{Tenant: "globex", Name: "weather-api", Traffic: traffic(40*scale, 0.4, 0.9, 0, 9000),
+		Health: "down", Upstreams: []api.UpstreamHealth{{URL: "http://127.0.0.1:9001/weather", Weight: 1}}}
+	return &api.StatsSample{
+		Time: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), IntervalSeconds: 1, Revision: 3,
+		Daemon: api.DaemonInfo{Version: "v0.3.0", PID: 4242, UptimeSeconds: 3723,
+			Listeners: []api.Listener{{Name: "localapi", Address: "/run/stoa/stoad.sock"}, {Name: "ops", Address: "127.0.0.1:9090"}, {Name: "proxy", Address: "127.0.0.1:8080"}}},
+		Totals: traffic(55.5*scale, 0.5, 4.1, 0.5*scale, 10550),
+		Tenants: []api.TenantStats{
+			{Name: "acme", Total: traffic(15.5*scale, 1.1, 4.5, 0.5*scale, 1550), Tools: []api.ToolStats{billing, inventory}},
+			{Name: "globex", Total: traffic(40*scale, 0.4, 0.9, 0, 9000), Tools: []api.ToolStats{weather}},
+		},
+		MCP: []api.MCPToolStats{
+			{Tenant: "acme", Name: "acme__billing-api__get_invoice", Tool: "billing-api", Operation: "get_invoice", Traffic: traffic(2*scale, 3, 9, 0, 200)},
+			{Tenant: "acme", Name: "acme__billing-api__list_invoices", Tool: "billing-api", Operation: "list_invoices", Traffic: traffic(0, 0, 0, 0, 12)},
+		},
+		XDP: &api.XDPStats{Mode: "generic", Attached: true, PassedRate: 1200, DroppedRate: 35, Blocks: 2, TrackedSources: 17,
+			TopSources: []api.XDPSource{{Addr: "198.51.100.7", Passed: 100, Dropped: 3400}}},
+	}
+}
+
+func newTestModel(w, h int) *Model {
+	c := common.New()
+	c.Styles = styles.Plain()
+	m := NewModel(c, "/tmp/stoad.sock")
+	m.Events().Local = time.UTC
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	return m
+}
+
+func send(m *Model, msgs ...tea.Msg) {
+	for _, msg := range msgs {
+		_, cmd := m.Update(msg)
+		// Components answer keys with messages (open, close): deliver them.
+		for cmd != nil {
+			out := cmd()
+			if batch, ok := out.(tea.BatchMsg); ok {
+				cmd = nil
+				for _, c := range batch {
+					if c != nil {
+						if r := c(); r != nil {
+							m.Update(r)
+						}
+					}
+				}
+				continue
+			}
+			if out == nil {
+				break
+			}
+			if _, quit := out.(tea.QuitMsg); quit {
+				break
+			}
+			_, cmd = m.Update(out)
+		}
+	}
+}
+
+func key(s string) tea.KeyPressMsg {
+	switch s {
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "down":
+		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "backspace":
+		return tea.KeyPressMsg{Code: tea.KeyBackspace}
+	}
+	r := []rune(s)[0]
+	return tea.KeyPressMsg{Code: r, Text: s}
+}
+
+func screen(t *testing.T, m *Model) string {
+	t.Helper()
+	out := ansi.Strip(m.Render())
+	lines := strings.Split(out, "\n")
+	if len(lines) != m.height {
+		t.Errorf("%d lines, want %d", len(lines), m.height)
+	}
+	for i, l := range lines {
+		if w := ansi.StringWidth(l); w > m.width {
+			t.Errorf("line %d is %d wide (> %d): %q", i, w, m.width, l)
+		}
+	}
+	return out
+}
+
+func mustContain(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("screen lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func TestDashboardShowsLiveFigures(t *testing.T) {
+	m := newTestModel(80, 24)
+	out := screen(t, m)
+	mustContain(t, out, "connecting…", "waiting for stoad…", "/tmp/stoad.sock")
+
+	send(m, common.StatsMsg{Sample: sample(1)}, common.EventMsg{Event: api.Event{Seq: 1, Time: time.Date(2026, 11, 28, 11, 59, 0, 0, time.UTC), Type: "config.applied", Message: "revision 3 applied"}})
+	out = screen(t, m)
+	mustContain(t, out, "stoad v0.3.0", "up 1h2m", "rev 3", "● live", "proxy 127.0.0.1:8080", "xdp generic",
+		"acme", "billing-api", "inventory-api", "globex", "weather-api", "12.5", "4.8ms",
+		"● ok", "◐ degr", "○ down", "pass/s 1.2k", "drop/s 35", "198.51.100.7",
+		"11:59:00 config.applied", "revision 3 applied", "q quit")
+
+	send(m, common.StatsMsg{Sample: sample(2)})
+	mustContain(t, screen(t, m), "25.0", "80.0") // billing 25 req/s, weather 80 req/s
+}
+
+func TestDashboardGolden(t *testing.T) {
+	m := newTestModel(80, 24)
+	for i := 1; i <= 30; i++ {
+		send(m, common.StatsMsg{Sample: sample(1 + float64(i%7)/4)})
+	}
+	send(m, common.EventMsg{Event: api.Event{Seq: 1, Time: time.Date(2026, 11, 28, 11, 58, 2, 0, time.UTC), Type: "config.applied", Message: "revision 3 applied (2 created, 1 updated)"}},
+		common.EventMsg{Event: api.Event{Seq: 2, Time: time.Date(2026, 11, 28, 11, 59, 40, 0, time.UTC), Type: "upstream.ejected", Message: "upstream http://10.0.0.2/inv ejected: 5 consecutive failures"}})
+	golden(t, "dashboard-80x24.golden", screen(t, m))
+	send(m, key("enter"))
+	golden(t, "detail-80x24.golden", screen(t, m))
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run: go test ./pkg/tui -run Golden -update)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs (refresh with -update):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestDashboardResizes(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {100, 30}, {132, 43}, {200, 60}, {60, 20}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			m := newTestModel(size[0], size[1])
+			send(m, common.StatsMsg{Sample: sample(1)})
+			screen(t, m)
+			send(m, key("enter"))
+			screen(t, m)
+		})
+	}
+}
+
+// order returns the tool names in screen order.
+func order(out string, names ...string) []string {
+	type pos struct {
+		name string
+		at   int
+	}
+	var ps []pos
+	for _, n := range names {
+		ps = append(ps, pos{n, strings.Index(out, " "+n)})
+	}
+	for i := range ps {
+		for j := i + 1; j < len(ps); j++ {
+			if ps[j].at < ps[i].at {
+				ps[i], ps[j] = ps[j], ps[i]
+			}
+		}
+	}
+	var out2 []string
+	for _, p := range ps {
+		out2 = append(out2, p.name)
+	}
+	return out2
+}
+
+func TestDashboardSortAndFilter(t *testing.T) {
+	m := newTestModel(80, 24)
+	send(m, common.StatsMsg{Sample: sample(1)})
+	if got := order(screen(t, m), "billing-api", "inventory-api", "weather-api"); strings.Join(got, ",") != "billing-api,inventory-api,weather-api" {
+		t.Fatalf("by name: %v", got)
+	}
+	send(m, key("s")) // req/s, biggest first: globex (40) before acme (15.5)
+	out := screen(t, m)
+	mustContain(t, out, "sort: req/s ↓")
+	if got := order(out, "billing-api", "inventory-api", "weather-api"); strings.Join(got, ",") != "weather-api,billing-api,inventory-api" {
+		t.Fatalf("by req/s: %v\n%s", got, out)
+	}
+	send(m, key("r"))
+	if got := order(screen(t, m), "billing-api", "inventory-api", "weather-api"); strings.Join(got, ",") != "inventory-api,billing-api,weather-api" {
+		t.Fatalf("by req/s reversed: %v", got)
+	}
+
+	send(m, key("/"), key("i"), key("n"), key("q"), key("backspace"), key("v"))
+	out = screen(t, m)
+	mustContain(t, out, "filter: /inv", "inventory-api", "type filter")
+	if strings.Contains(out, "billing-api") || strings.Contains(out, "weather-api") {
+		t.Fatalf("filter inv shows other tools:\n%s", out)
+	}
+	send(m, key("enter"))
+	mustContain(t, screen(t, m), "filter: inv (esc clears)")
+	send(m, key("esc"))
+	mustContain(t, screen(t, m), "billing-api", "weather-api")
+
+	send(m, key("/"), key("z"), key("z"), key("enter"))
+	mustContain(t, screen(t, m), `no tenant or tool matches "zz"`)
+}
+
+func TestDashboardDetailView(t *testing.T) {
+	m := newTestModel(80, 24)
+	for range 5 {
+		send(m, common.StatsMsg{Sample: sample(1)})
+	}
+	send(m, key("down"), key("enter")) // the second tool: inventory-api
+	out := screen(t, m)
+	mustContain(t, out, "acme / inventory-api", "◐ degraded", "http://10.0.0.1/inv", "○ unavailable", "weight 9", "esc back", "last 5s")
+	send(m, key("esc"), key("g"), key("enter"))
+	out = screen(t, m)
+	mustContain(t, out, "acme / billing-api", "get_invoice", "list_invoices", "█")
+	send(m, key("esc"))
+	mustContain(t, screen(t, m), "TENANT / TOOL")
+}
+
+func TestDashboardReconnects(t *testing.T) {
+	m := newTestModel(80, 24)
+	send(m, common.StatsMsg{Sample: sample(1)})
+	send(m, common.ConnMsg{Err: fmt.Errorf("cannot reach stoad at /tmp/stoad.sock: connection refused")})
+	out := screen(t, m)
+	mustContain(t, out, "reconnecting…", "stoad unreachable", "billing-api") // last figures stay
+	send(m, common.StatsMsg{Sample: sample(1)})
+	out = screen(t, m)
+	mustContain(t, out, "● live")
+	if strings.Contains(out, "reconnecting") {
+		t.Fatalf("still reconnecting after a sample:\n%s", out)
+	}
+}
+
+func TestDashboardQuit(t *testing.T) {
+	m := newTestModel(80, 24)
+	for _, k := range []string{"q"} {
+		_, cmd := m.Update(key(k))
+		if cmd == nil {
+			t.Fatalf("%s: no command", k)
+		}
+		if _, ok := cmd().(tea.QuitMsg); !ok {
+			t.Fatalf("%s does not quit", k)
+		}
+	}
+	// While typing a filter, q is text.
+	send(m, key("/"))
+	if _, cmd := m.Update(key("q")); cmd != nil {
+		if _, ok := cmd().(tea.QuitMsg); ok {
+			t.Fatal("q quit while typing a filter")
+		}
+	}
+	if v := m.View(); !v.AltScreen {
+		t.Error("the dashboard should use the alternate screen (restored on quit)")
+	}
+}
+
+func TestEventsPanelSkipsReplayedEvents(t *testing.T) {
+	m := newTestModel(80, 24)
+	ev := func(seq int64, msg string) tea.Msg {
+		return common.EventMsg{Event: api.Event{Seq: seq, Time: time.Unix(0, 0), Type: "reload", Message: msg}}
+	}
+	send(m, ev(1, "first"), ev(2, "second"), ev(2, "second again"), ev(3, "third"))
+	out := screen(t, m)
+	if strings.Contains(out, "second again") || !strings.Contains(out, "third") {
+		t.Fatalf("events panel:\n%s", out)
+	}
+	if m.Events().LastSeq() != 3 {
+		t.Fatalf("last seq %d", m.Events().LastSeq())
+	}
+}
+
+func BenchmarkRender(b *testing.B) {
+	m := NewModel(common.New(), "/tmp/stoad.sock")
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 50})
+	s := sample(1)
+	for i := range 100 {
+		t := s.Tenants[0].Tools[0]
+		t.Name = fmt.Sprintf("tool-%03d", i)
+		s.Tenants[0].Tools = append(s.Tenants[0].Tools, t)
+	}
+	for range 300 {
+		m.Update(common.StatsMsg{Sample: s})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Update(common.StatsMsg{Sample: s})
+		_ = m.Render()
+	}
+}

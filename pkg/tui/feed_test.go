@@ -1,0 +1,95 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/client"
+	"github.com/stoa-gateway/stoa/pkg/tui/common"
+)
+
+// flakySource fails its first stats stream (stoad restarting), then
+// streams two samples and ends; events resume after the last one seen.
+type flakySource struct {
+	mu         sync.Mutex
+	statsCalls int
+	eventOpts  []client.EventsOptions
+}
+
+func (f *flakySource) FollowStats(ctx context.Context, fn func(*api.StatsSample) error) error {
+	f.mu.Lock()
+	f.statsCalls++
+	n := f.statsCalls
+	f.mu.Unlock()
+	if n == 1 {
+		return errors.New("connection refused")
+	}
+	if n == 2 {
+		fn(&api.StatsSample{Revision: 1})
+		fn(&api.StatsSample{Revision: 2})
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *flakySource) Events(ctx context.Context, o client.EventsOptions, fn func(api.Event) error) error {
+	f.mu.Lock()
+	f.eventOpts = append(f.eventOpts, o)
+	n := len(f.eventOpts)
+	f.mu.Unlock()
+	if n == 1 {
+		fn(api.Event{Seq: 41})
+		fn(api.Event{Seq: 42})
+		return errors.New("stream ended")
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestFeedReconnects(t *testing.T) {
+	src := &flakySource{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs := make(chan tea.Msg, 100)
+	go Feed(ctx, src, func(m tea.Msg) { msgs <- m })
+
+	var got []string
+	deadline := time.After(10 * time.Second)
+	resumed := func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return len(src.eventOpts) >= 2
+	}
+	for len(got) < 4 || !resumed() {
+		select {
+		case m := <-msgs:
+			switch m := m.(type) {
+			case common.StatsMsg:
+				got = append(got, "stats")
+			case common.ConnMsg:
+				got = append(got, "lost:"+m.Err.Error())
+			}
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("feed stalled after %v", got)
+		}
+	}
+	want := []string{"lost:connection refused", "stats", "stats", "lost:" + errStreamEnded.Error()}
+	for i, w := range want {
+		if i >= len(got) || got[i] != w {
+			t.Fatalf("messages %v, want prefix %v", got, want)
+		}
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if len(src.eventOpts) < 2 || src.eventOpts[0].Last != 20 || src.eventOpts[1].Since != 42 || !src.eventOpts[1].Follow {
+		t.Fatalf("event stream options: %+v", src.eventOpts)
+	}
+}
