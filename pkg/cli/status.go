@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -80,10 +82,41 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(w, "\t  %-12s %v\n", k+":", c.Data[k])
+			fmt.Fprintf(w, "\t  %-12s %s\n", k+":", dataValue(c.Data[k]))
 		}
 	}
 	return w.Flush()
+}
+
+// dataValue renders one value of a component's Data as decoded from JSON:
+// whole numbers without exponent, lists comma-separated, objects as sorted
+// key=value pairs.
+func dataValue(v any) string {
+	switch v := v.(type) {
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			return strconv.FormatInt(int64(v), 10)
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = dataValue(e)
+		}
+		return strings.Join(parts, ", ")
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + "=" + dataValue(v[k])
+		}
+		return strings.Join(parts, " ")
+	}
+	return fmt.Sprint(v)
 }
 
 // VersionOptions are the inputs of `stoa version`.

@@ -104,6 +104,15 @@ func (a *Admission) Check(tenant, tool string, p *auth.Principal, now time.Time)
 
 // CheckCaller is Check for callers known by consumer and token subject
 // (the MCP backend's Caller).
+// Refund takes back the quota Check counted for a call the proxy then
+// refused with a rate limit.
+func (a *Admission) Refund(tenant, tool string, p *auth.Principal, now time.Time) {
+	if p == nil || p.Admin {
+		return
+	}
+	a.q.Refund(tenant, tool, quota.Identity{Consumer: p.Consumer, Subject: p.Subject, ClientID: p.ClientID}, now.Add(a.offset))
+}
+
 func (a *Admission) CheckCaller(tenant, tool, consumer, subject string, admin bool, now time.Time) *proxy.Rejection {
 	if admin {
 		return nil

@@ -203,6 +203,9 @@ loop:
 		}
 	}
 	d.ready.Store(false)
+	// End event streams first: a follower (stoa events -f, the dashboard)
+	// would otherwise hold the LocalAPI's graceful shutdown open.
+	d.events.close()
 	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	for i := len(d.servers) - 1; i >= 0; i-- {
@@ -211,7 +214,6 @@ loop:
 		}
 	}
 	d.stopRuntimes()
-	d.events.close()
 	d.log.Info("stopped")
 	return runErr
 }

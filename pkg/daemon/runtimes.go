@@ -54,6 +54,7 @@ func DefaultRuntimes(d *Daemon) ([]Runtime, error) {
 		WrapListener: xdpRT.wrapListener,
 		AccessLog:    os.Stderr,
 		Admit:        dp.mgmt.admission.Check,
+		Refund:       dp.mgmt.admission.Refund,
 		OnFailure:    dp.mgmt.snapshots.OnFailure,
 	})
 	ident := newIdentityRuntime(dp.auth, d.resourceURL, d.log.With("component", "identity"))

@@ -77,6 +77,10 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 	if cr.Principal != nil && !cr.Principal.CanAccess(r.Tenant) {
 		return nil, ErrNoRoute
 	}
+	if r.suspended {
+		rej := &Rejection{Status: fasthttp.StatusForbidden, Code: errForbidden, Message: "tenant is suspended"}
+		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej)}, nil
+	}
 	var extra *extraLimit
 	if !cr.OpLimit.IsZero() {
 		extra = &extraLimit{Key: limits.Key{Kind: limits.KindOperation, A: cr.OpKey}, Limit: cr.OpLimit}

@@ -53,6 +53,11 @@ type headerScan struct {
 	// of a kind is refused.
 	credHeaders   int
 	authz, apiKey int
+	// gwSeen marks which of X-Request-Id and X-Forwarded-For/-Proto/-Host
+	// (bits 1-4, as in protectedNames) the client sent; gwRepeated is set
+	// when one came twice (Set replaces only the first copy).
+	gwSeen     uint8
+	gwRepeated bool
 }
 
 // foldEq reports whether name, with '_' read as '-' and ASCII case folded,
@@ -106,6 +111,11 @@ func scanHeaders(h *fasthttp.RequestHeader) headerScan {
 			switch i {
 			case 0:
 				s.stoa = true
+			case 1, 2, 3, 4:
+				if s.gwSeen&(1<<i) != 0 {
+					s.gwRepeated = true
+				}
+				s.gwSeen |= 1 << i
 			case 5:
 				s.realIP = true
 			case 6:
@@ -154,17 +164,44 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan) {
 		h.Del(name)
 	}
 	if s.stoa {
-		var names [8][64]byte
-		var lens [8]int
-		n := 0
-		for k := range h.All() {
-			if foldEq(k, protectedNames[0], true) && n < len(names) && len(k) <= 64 {
-				lens[n] = copy(names[n][:], k)
-				n++
+		// Fix (tests): the names are collected in rounds of 8 until none
+		// is left. Stopping after one round let a client send 8 filler
+		// X-Stoa-* headers and then a spoofed X-Stoa-Consumer, or a second
+		// X-Stoa-Tenant (Set replaces only the first copy), upstream. Names
+		// longer than the buffer are copied to the heap (attackers only).
+		for more := true; more; {
+			var names [8][64]byte
+			var lens [8]int
+			var long []string
+			n := 0
+			more = false
+			for k := range h.All() {
+				switch {
+				case !foldEq(k, protectedNames[0], true):
+				case len(k) > len(names[0]):
+					long = append(long, string(k))
+				case n < len(names):
+					lens[n] = copy(names[n][:], k)
+					n++
+				default:
+					more = true
+				}
+			}
+			for i := 0; i < n; i++ {
+				h.DelBytes(names[i][:lens[i]])
+			}
+			for _, k := range long {
+				h.Del(k)
 			}
 		}
-		for i := 0; i < n; i++ {
-			h.DelBytes(names[i][:lens[i]])
+	}
+	if s.gwRepeated {
+		// Fix (tests): a second client copy of a header the gateway sets
+		// survived the Set that replaced the first (spoofed X-Forwarded-*
+		// or X-Request-Id upstream). Drop every copy, for trusted peers
+		// too: the gateway then writes its own values.
+		for _, name := range [...]string{hdrRequestID, hdrXFF, hdrXFProto, hdrXFHost} {
+			h.Del(name)
 		}
 	}
 	if s.realIP {
@@ -173,6 +210,24 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan) {
 	if s.forwarded {
 		h.Del("Forwarded")
 	}
+}
+
+// hasRawHeader reports whether a raw header block (one field per line)
+// has a field called name, ASCII case-insensitively. It is for rare paths
+// (chunked requests), not every request.
+func hasRawHeader(raw []byte, name string) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if k, _, ok := bytes.Cut(line, []byte{':'}); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+			return true
+		}
+	}
+	return false
 }
 
 // isEndToEndCritical protects headers a client may not remove through

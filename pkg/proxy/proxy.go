@@ -48,6 +48,9 @@ type Options struct {
 	// an authenticated caller may use a tool (subscriptions, quotas). Nil
 	// admits everyone. It must be fast and allocation-free on admit.
 	Admit func(tenant, tool string, p *auth.Principal, now time.Time) *Rejection
+	// Refund undoes what Admit counted (quota) when a rate limit then
+	// refuses the call. Optional.
+	Refund func(tenant, tool string, p *auth.Principal, now time.Time)
 	// OnFailure is called after the response for every failed upstream
 	// exchange (5xx, timeout, connection failure), e.g. to capture an error
 	// snapshot. ctx holds the request as sent upstream and the response.
@@ -232,6 +235,10 @@ func (p *Proxy) Stop(ctx context.Context) error {
 		p.cancel()
 	}
 	err := p.srv.ShutdownWithContext(ctx)
+	// Fix (tests): ShutdownWithContext does nothing when Serve has not
+	// yet registered the listener (Stop right after Start); Serve then
+	// blocked in Accept and Stop waited forever. Close it here too.
+	_ = p.ln.Close()
 	p.wg.Wait()
 	return err
 }
@@ -319,10 +326,36 @@ func (p *Proxy) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
-// fasthttpLogger sends fasthttp's own messages to debug level. With
-// SecureErrorLogMessage they never contain request bytes.
+// fasthttpLogger sends fasthttp's own messages to debug level.
+//
+// Fix (tests): SecureErrorLogMessage does not cover every parse error —
+// "malformed mime header: missing colon: %q" quotes the request's header
+// line — so error arguments are replaced by a fixed description and no
+// request byte reaches the log.
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = errorClass(err)
+		}
+	}
 	f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+}
+
+// errorClass describes a connection error without any of its text.
+func errorClass(err error) string {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small) || errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		return "request header too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "request body too large"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return "connection closed"
+	}
+	return "malformed request"
 }

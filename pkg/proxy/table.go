@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -14,6 +15,10 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
 )
+
+// limiterIDSeed keys the limiter ids of tenants, tools, ToolSets and
+// subscriptions (see compile).
+var limiterIDSeed = maphash.MakeSeed()
 
 // table is one compiled revision: everything the hot path needs, immutable
 // once built and swapped atomically, so a lookup takes no lock and
@@ -58,6 +63,7 @@ type Route struct {
 	Host         string
 
 	tenantID, toolID uint64 // limiter key ids
+	suspended        bool   // the tenant is suspended: every call is refused
 	auth             routeAuth
 	upstreams        *upstreamSet
 	forwardCreds     bool
@@ -126,15 +132,12 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}, byTool: map[toolKey]*Route{}}
 	t.gw = compileGateway(gw)
 
-	ids := map[string]uint64{}
-	id := func(s string) uint64 {
-		if v, ok := ids[s]; ok {
-			return v
-		}
-		v := uint64(len(ids) + 1)
-		ids[s] = v
-		return v
-	}
+	// Fix (tests): limiter ids were numbered in compile order, so a
+	// revision adding an object that sorts earlier shifted every id: spent
+	// budgets were reset or handed to another tool on reload. They are now
+	// a keyed hash of the name, stable for the life of the process (as is
+	// the limiter's state).
+	id := func(s string) uint64 { return maphash.String(limiterIDSeed, s) }
 	// ToolSets and subscriptions, indexed by tool.
 	type tsInfo struct {
 		id          uint64
@@ -166,12 +169,16 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 			toolID:   id("tool/" + o.Metadata.Namespace + "/" + o.Metadata.Name),
 			retries:  0,
 		}
+		r.suspended = ten != nil && ten.Suspended
 		r.Prefix = "/" + o.Metadata.Namespace + "/" + o.Metadata.Name
 		if ts.Route != nil {
 			if ts.Route.PathPrefix != "" {
 				r.Prefix = ts.Route.PathPrefix
 			}
-			r.Host = strings.ToLower(ts.Route.Host)
+			// Fix (tests): requests are matched on their Host without
+			// the port (hostOnly), so a route host written with ":port"
+			// (which validation allows) never matched; drop it here too.
+			r.Host = strings.ToLower(string(hostOnly([]byte(ts.Route.Host), new([64]byte))))
 		}
 		r.Prefix = strings.TrimSuffix(r.Prefix, "/")
 		// Auth.
@@ -193,6 +200,13 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 			if !info.limit.IsZero() {
 				r.toolSets = append(r.toolSets, toolSetLimit{id: info.id, limit: info.limit})
 			}
+		}
+		// Fix (tests): admit checks at most maxLimitKeys limits and
+		// silently skipped the rest, so a tool in many rate-limited
+		// ToolSets lost its plan and per-source limits. Refuse instead;
+		// the other five slots are operation, tool, tenant, plan, source.
+		if n := len(r.toolSets); n > maxLimitKeys-5 {
+			return nil, fmt.Errorf("tool %s/%s is in %d rate-limited ToolSets; at most %d are supported", r.Tenant, r.Tool, n, maxLimitKeys-5)
 		}
 		if ua := ts.UpstreamAuth; ua != nil {
 			value, err := secret.Read(ua.SecretRef)

@@ -180,6 +180,45 @@ func (q *Quotas) Decide(tenant, tool string, id Identity, now time.Time) Decisio
 	return Decision{Verdict: Inactive, Consumer: consumer, Sub: inactive, State: state}
 }
 
+// Refund takes back a call Decide admitted and counted, when the gateway
+// then refused it anyway (a rate limit checked after admission), so a
+// client retrying on 429 does not burn its quota. It refunds the first
+// active subscription with a quota, the one Decide charges in the usual
+// case.
+func (q *Quotas) Refund(tenant, tool string, id Identity, now time.Time) {
+	t := q.table.Load()
+	if t == nil {
+		return
+	}
+	consumer := id.Consumer
+	if consumer == "" {
+		if c, ok := t.subjects[nameKey{tenant, id.Subject}]; ok && id.Subject != "" {
+			consumer = c
+		} else if c, ok := t.subjects[nameKey{tenant, id.ClientID}]; ok && id.ClientID != "" {
+			consumer = c
+		} else {
+			return
+		}
+	}
+	ns := now.UnixNano()
+	for _, s := range t.grants[grantKey{tenant, tool, consumer}] {
+		if s.State != StateActive || (s.expires != 0 && ns >= s.expires) {
+			continue
+		}
+		if s.Daily == 0 && s.Monthly == 0 {
+			return // Decide admitted through an unmetered subscription
+		}
+		p := q.periods.at(now)
+		if s.Daily > 0 {
+			s.usage.day.refund(p.day)
+		}
+		if s.Monthly > 0 {
+			s.usage.month.refund(p.month)
+		}
+		return
+	}
+}
+
 // charge counts one call of s in the day and month of now.
 func (q *Quotas) charge(s *Subscription, now time.Time) (Decision, bool) {
 	p := q.periods.at(now)

@@ -306,3 +306,30 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	})
 }
+
+// A call admitted (and counted) but then refused by a rate limit is
+// refunded, so retrying on 429 does not burn the quota.
+func TestRefund(t *testing.T) {
+	q := New(Options{})
+	load(q, fixture(sub("shop-ab", "shop", "free", "", "ab", "", "")))
+	id := Identity{Subject: "sub-shop"} // resolved through the consumer's subjects
+	for i := 0; i < 10; i++ {
+		if d := q.Decide("acme", "a", id, t0); d.Verdict != Admit {
+			t.Fatalf("call %d: %+v", i, d)
+		}
+		q.Refund("acme", "a", id, t0)
+	}
+	for i := 0; i < 3; i++ {
+		if d := q.Decide("acme", "a", id, t0); d.Verdict != Admit {
+			t.Fatalf("after refunds, call %d: %+v", i, d)
+		}
+	}
+	if d := q.Decide("acme", "a", id, t0); d.Verdict != QuotaExceeded {
+		t.Fatalf("the daily quota still applies: %+v", d)
+	}
+	// A refund in a later period does not touch the new period's count.
+	q.Refund("acme", "a", id, t0.Add(48*time.Hour))
+	if d := q.Decide("acme", "a", id, t0); d.Verdict != QuotaExceeded {
+		t.Fatalf("stale refund changed the count: %+v", d)
+	}
+}
