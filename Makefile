@@ -17,6 +17,7 @@ help: ## list targets
 build: ## build bin/stoa and bin/stoad
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/stoa ./cmd/stoa
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/stoad ./cmd/stoad
+	$(GO) build -trimpath -o $(BIN)/upstreams ./examples/upstreams
 
 demo: build ## run stoad on embedded defaults with examples/quickstart (Ctrl-C stops)
 	@BIN=$(BIN) bash scripts/demo.sh
