@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"os"
 	"time"
 
@@ -57,6 +59,9 @@ func DefaultRuntimes(d *Daemon) ([]Runtime, error) {
 		Refund:       dp.mgmt.admission.Refund,
 		OnFailure:    dp.mgmt.snapshots.OnFailure,
 	})
+	d.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "stoa_http_active_connections", Help: "Open client connections to the proxy listener.",
+	}, func() float64 { return float64(dp.proxy.ActiveConnections()) }))
 	ident := newIdentityRuntime(dp.auth, d.resourceURL, d.log.With("component", "identity"))
 	// MCP mounts on the proxy, so it is built before the proxy starts and
 	// swapped after it (its tools call the proxy's routes).

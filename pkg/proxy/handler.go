@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -174,7 +175,7 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	decision, rej := p.admit(r, principal, client, now, nil)
 	if rej != nil {
 		if rej.Status == fasthttp.StatusTooManyRequests && rej.Code == errRateLimited {
-			_ = decision.WriteHeaders(rs.scratch[:0], ctx.Response.Header.SetBytesV)
+			writeLimitHeaders(&ctx.Response.Header, &decision)
 			writeRateLimited(ctx, int64((decision.RetryAfter+time.Second-1)/time.Second), rej.Message, reqID)
 			return rej.Status
 		}
@@ -230,10 +231,26 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 		ctx.SetConnectionClose()
 	}
 	if decision.Limit > 0 {
-		_ = decision.WriteHeaders(rs.scratch[:0], ctx.Response.Header.SetBytesV)
+		writeLimitHeaders(&ctx.Response.Header, &decision)
 	}
 	ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
 	return status
+}
+
+// writeLimitHeaders sets RateLimit-Limit/-Remaining/-Reset (and
+// Retry-After when refused) from d. It formats into a stack buffer and calls
+// the header setter directly, so nothing escapes to the heap.
+func writeLimitHeaders(h *fasthttp.ResponseHeader, d *limits.Decision) {
+	if d.Limit == 0 {
+		return
+	}
+	var buf [24]byte
+	h.SetBytesV(limits.HeaderLimit, strconv.AppendInt(buf[:0], d.Limit, 10))
+	h.SetBytesV(limits.HeaderRemaining, strconv.AppendInt(buf[:0], max(0, d.Remaining), 10))
+	h.SetBytesV(limits.HeaderReset, limits.AppendSeconds(buf[:0], d.Reset))
+	if !d.Allowed {
+		h.SetBytesV(limits.HeaderRetryAfter, limits.AppendRetryAfter(buf[:0], d.RetryAfter))
+	}
 }
 
 // extraLimit is one more limit to check with a route's (an MCP

@@ -130,21 +130,14 @@ func scanHeaders(h *fasthttp.RequestHeader) headerScan {
 	return s
 }
 
-// forEachToken calls fn for each comma-separated token of a header value.
-func forEachToken(v []byte, fn func(tok []byte)) {
-	for len(v) > 0 {
-		i := bytes.IndexByte(v, ',')
-		var tok []byte
-		if i < 0 {
-			tok, v = v, nil
-		} else {
-			tok, v = v[:i], v[i+1:]
-		}
-		tok = bytes.TrimSpace(tok)
-		if len(tok) > 0 {
-			fn(tok)
-		}
+// nextToken splits the first comma-separated token (trimmed) off a header
+// value: for tok, v := nextToken(v); ...
+func nextToken(v []byte) (tok, rest []byte) {
+	i := bytes.IndexByte(v, ',')
+	if i < 0 {
+		return bytes.TrimSpace(v), nil
 	}
+	return bytes.TrimSpace(v[:i]), v[i+1:]
 }
 
 // stripRequestHopByHop removes hop-by-hop headers, headers named in
@@ -154,11 +147,13 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan) {
 		// Copy: deleting headers may move the Connection value's bytes.
 		var buf [256]byte
 		v := append(buf[:0], h.Peek("Connection")...)
-		forEachToken(v, func(tok []byte) {
-			if !isEndToEndCritical(tok) {
+		for rest := v; len(rest) > 0; {
+			var tok []byte
+			tok, rest = nextToken(rest)
+			if len(tok) > 0 && !isEndToEndCritical(tok) {
 				h.DelBytes(tok)
 			}
-		})
+		}
 	}
 	for _, name := range hopByHop {
 		h.Del(name)
@@ -246,11 +241,13 @@ func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
 	if v := h.Peek("Connection"); len(v) > 0 {
 		var buf [256]byte
 		v = append(buf[:0], v...)
-		forEachToken(v, func(tok []byte) {
-			if !isEndToEndCritical(tok) && !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
+		for rest := v; len(rest) > 0; {
+			var tok []byte
+			tok, rest = nextToken(rest)
+			if len(tok) > 0 && !isEndToEndCritical(tok) && !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
 				h.DelBytes(tok)
 			}
-		})
+		}
 	}
 	for _, name := range hopByHop {
 		h.Del(name)

@@ -200,6 +200,10 @@ func (p *Proxy) Start(ctx context.Context) error {
 	}
 	if t := p.table.Load(); t != nil {
 		p.srv.ReadTimeout, p.srv.WriteTimeout, p.srv.IdleTimeout = t.gw.readTimeout, t.gw.writeTimeout, t.gw.idleTimeout
+		// The header buffer is sized once, at start (fasthttp cannot
+		// resize it for a running server); Status says when a revision
+		// asks for another size.
+		p.srv.ReadBufferSize = t.gw.maxHeaderBytes
 	}
 	hctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -262,11 +266,17 @@ func (p *Proxy) Status() api.Component {
 	c.Detail = fmt.Sprintf("%d routes, %d upstreams (%d unavailable)", len(t.routes), len(ups), down)
 	c.Data["routes"] = len(t.routes)
 	c.Data["connections"] = p.conns.total.Load()
+	if p.srv != nil && t.gw.maxHeaderBytes != p.srv.ReadBufferSize {
+		c.Detail += fmt.Sprintf("; restart to apply limits.maxHeaderBytes %d (serving with %d)", t.gw.maxHeaderBytes, p.srv.ReadBufferSize)
+	}
 	if down > 0 {
 		c.State = "degraded"
 	}
 	return c
 }
+
+// ActiveConnections is the number of open client connections.
+func (p *Proxy) ActiveConnections() int64 { return p.conns.total.Load() }
 
 // UpstreamHealth lists every upstream with its state, for the dashboard.
 func (p *Proxy) UpstreamHealth() map[string]bool {

@@ -47,6 +47,7 @@ type gatewayPolicy struct {
 	trusted           []netip.Prefix
 	crossTenantStatus int
 	maxRequestLine    int
+	maxHeaderBytes    int
 	maxHeaders        int
 	maxBody           int
 	readTimeout       time.Duration
@@ -339,6 +340,7 @@ func compileGateway(gw *spec.GatewaySpec) gatewayPolicy {
 	}
 	p.maxRequestLine = orInt(l.MaxRequestLineBytes, 8192)
 	p.maxHeaders = orInt(l.MaxHeaders, 100)
+	p.maxHeaderBytes = orInt(l.MaxHeaderBytes, 16<<10)
 	p.maxBody = int(l.MaxBodyBytes)
 	if p.maxBody <= 0 {
 		p.maxBody = 10 << 20

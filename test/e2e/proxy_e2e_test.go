@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +12,10 @@ import (
 	"time"
 )
 
+// The data plane end to end (helpers in proxy_harness_test.go).
+
+// proxyExtraSpecs adds a globex tool with a tiny limit, and a subscription
+// to it, to the quickstart.
 const proxyExtraSpecs = `apiVersion: stoa.io/v1alpha1
 kind: Tool
 metadata:

@@ -224,4 +224,3 @@ func newCountingUpstream(t *testing.T, name string) *countingUpstream {
 	t.Cleanup(func() { close(release); u.srv.Close() })
 	return u
 }
-

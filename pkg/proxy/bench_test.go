@@ -1,0 +1,235 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/state"
+	"github.com/stoa-gateway/stoa/pkg/telemetry"
+)
+
+// benchSnapshot builds n tools (spread over 10 tenants) in code: parsing
+// 10,000 YAML documents would dominate the setup.
+func benchSnapshot(n int, upstream string) *state.Snapshot {
+	var objs []*spec.Object
+	for i := 0; i < n; i++ {
+		o := &spec.Object{APIVersion: spec.APIVersion, Kind: spec.KindTool,
+			Metadata: spec.Metadata{Name: fmt.Sprintf("tool-%d", i), Namespace: fmt.Sprintf("tenant-%d", i%10)},
+			Spec:     &spec.ToolSpec{Upstream: upstream}}
+		spec.Default(o)
+		objs = append(objs, o)
+	}
+	return state.New(1, objs)
+}
+
+func BenchmarkRouteLookup(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			tb, err := compile(benchSnapshot(n, "http://127.0.0.1:1/base"), newPoolRegistry(nil, nil), telemetry.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var paths [][]byte
+			for i := 0; i < 64; i++ {
+				k := (i * 7919) % n
+				paths = append(paths, []byte(fmt.Sprintf("/tenant-%d/tool-%d/v1/items/%d", k%10, k, i)))
+			}
+			paths = append(paths, []byte("/no/such/route/at/all")) // a miss walks every segment
+			host := []byte("gw.example")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p := paths[i%len(paths)]
+				if r := tb.lookup(host, p); r == nil && i%len(paths) != len(paths)-1 {
+					b.Fatalf("no route for %s", p)
+				}
+			}
+		})
+	}
+}
+
+// memUpstream serves a small fixed answer on an in-memory listener.
+func memUpstream(b testing.TB) *fasthttputil.InmemoryListener {
+	ln := fasthttputil.NewInmemoryListener()
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.SetContentType("application/json")
+		ctx.Response.SetBodyString(`{"ok":true}`)
+	}}
+	go srv.Serve(ln) //nolint:errcheck
+	b.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// benchProxy is a prepared proxy whose upstream pools dial an in-memory
+// upstream, and a request to replay.
+type benchProxy struct {
+	p   *Proxy
+	req fasthttp.Request
+}
+
+func newBenchProxy(b *testing.B, specs string, headers ...string) *benchProxy {
+	up := memUpstream(b)
+	a := &auth.Authenticator{}
+	p := New(Options{Listen: "127.0.0.1:0", Auth: a, Limiter: limits.New(limits.Options{}), Stats: telemetry.NewRegistry()})
+	st := snapshot(b, 1, strings.ReplaceAll(specs, "UP", "http://upstream.invalid:80"))
+	swap, err := p.Prepare(st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	swap()
+	for _, u := range p.pools.all() {
+		u.client.Dial = func(string) (net.Conn, error) { return up.Dial() }
+	}
+	bp := &benchProxy{p: p}
+	bp.req.Header.SetMethod("GET")
+	bp.req.SetRequestURI("/acme/api/v1/items/42?expand=true")
+	bp.req.Header.SetHost("gw.example")
+	bp.req.Header.Set("User-Agent", "bench/1.0")
+	bp.req.Header.Set("Accept", "application/json")
+	bp.req.Header.Set("Accept-Encoding", "gzip")
+	for i := 0; i+1 < len(headers); i += 2 {
+		bp.req.Header.Set(headers[i], headers[i+1])
+	}
+	return bp
+}
+
+// run replays the request through the handler b.N times on one
+// RequestCtx, as a keep-alive connection does.
+func (bp *benchProxy) run(b *testing.B) {
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&bp.req, &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 50000}, nil)
+	do := func() {
+		bp.req.CopyTo(&ctx.Request)
+		ctx.Response.Reset()
+		bp.p.serve(&ctx)
+		if c := ctx.Response.StatusCode(); c != 200 {
+			b.Fatalf("status %d: %s", c, ctx.Response.Body())
+		}
+	}
+	for i := 0; i < 100; i++ { // warm pools, caches and limiter keys
+		do()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		do()
+	}
+}
+
+func BenchmarkServe(b *testing.B) {
+	b.Run("plain", func(b *testing.B) {
+		newBenchProxy(b, tool("acme", "api", "UP", "")).run(b)
+	})
+	b.Run("apikey+limits", func(b *testing.B) {
+		bp := newBenchProxy(b, tenant("acme", "defaults: {rateLimit: 1000000000/s, perSource: 1000000000/s}")+consumers+
+			tool("acme", "api", "UP", "auth: {type: apiKey}\nrateLimit: 1000000000/s")+
+			object("ToolSet", "acme", "set", "tools: [api]\npolicies: {rateLimit: 1000000000/s}")+
+			object("Plan", "acme", "gold", "rateLimit: 1000000000/s")+
+			object("Subscription", "acme", "sub", "consumer: shop\nplan: gold\ntool: api"))
+		key, rec, err := auth.GenerateKey(auth.KeyOptions{Tenant: "acme", Consumer: "shop"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ix, err := auth.NewKeyIndex([]auth.KeyRecord{rec})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bp.p.opts.Auth.SetKeys(ix)
+		bp.req.Header.Set("X-Api-Key", key)
+		bp.run(b)
+	})
+}
+
+// BenchmarkServeInMemory runs the whole server (fasthttp parsing, the
+// handler, the upstream exchange) with a fasthttp client over in-memory
+// connections on both sides.
+func BenchmarkServeInMemory(b *testing.B) {
+	up := memUpstream(b)
+	front := fasthttputil.NewInmemoryListener()
+	p := New(Options{Listen: "127.0.0.1:0", WrapListener: func(tcp net.Listener) net.Listener { tcp.Close(); return front }})
+	swap, err := p.Prepare(snapshot(b, 1, tool("acme", "api", "http://upstream.invalid:80", "")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	swap()
+	for _, u := range p.pools.all() {
+		u.client.Dial = func(string) (net.Conn, error) { return up.Dial() }
+	}
+	if err := p.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		p.Stop(ctx)
+	})
+	client := &fasthttp.HostClient{Addr: "gw", Dial: func(string) (net.Conn, error) { return front.Dial() }}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://gw/acme/api/v1/items/42")
+	for i := 0; i < 100; i++ {
+		if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			b.Fatalf("warm-up: %v %d", err, resp.StatusCode())
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := client.Do(req, resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchHeader(b *testing.B, extra string) *fasthttp.RequestHeader {
+	var h fasthttp.RequestHeader
+	raw := "GET /acme/api/v1/items/42 HTTP/1.1\r\nHost: gw.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n" +
+		"Accept: application/json\r\nAccept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br\r\n" +
+		"X-Api-Key: stoa_sk_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbcccccc\r\n" +
+		"Cookie: session=abc\r\nX-Forwarded-For: 203.0.113.7\r\n" + extra + "\r\n"
+	if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		b.Fatal(err)
+	}
+	return &h
+}
+
+func BenchmarkScanHeaders(b *testing.B) {
+	h := benchHeader(b, "")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if s := scanHeaders(h); s.bad {
+			b.Fatal("bad")
+		}
+	}
+}
+
+// BenchmarkRewriteHeaders is the request rewrite of a hostile request:
+// scan, strip hop-by-hop and client gateway headers, set forwarded
+// headers. The copy of the header is part of every iteration.
+func BenchmarkRewriteHeaders(b *testing.B) {
+	src := benchHeader(b, "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nX-Stoa-Tenant: evil\r\nX-Stoa-Consumer: evil\r\n")
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 50000}, nil)
+	var scratch [64]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h := &ctx.Request.Header
+		src.CopyTo(h)
+		s := scanHeaders(h)
+		stripRequestHopByHop(h, &s)
+		h.Set(hdrTenant, "acme")
+		setForwarded(&ctx, clientAddr(&ctx), false, scratch[:])
+	}
+}
