@@ -51,7 +51,7 @@ metadata: {name: wrk-root, namespace: bench}
 spec: {consumer: wrk, plan: bench, tool: root}
 YAML
 # The harness starts its upstream itself; stoad only needs it at request time.
-"$BIN/stoad" --state-dir "$tmp/state" --socket "$STOA_SOCKET" --mcp-socket "$tmp/m.sock" \
+${STOAD_GOMAXPROCS:+env GOMAXPROCS=$STOAD_GOMAXPROCS} "$BIN/stoad" --state-dir "$tmp/state" --socket "$STOA_SOCKET" --mcp-socket "$tmp/m.sock" \
 	--listen 127.0.0.1:$PORT --ops-listen 127.0.0.1:18091 --log-level warn &
 stoad_pid=$!
 for _ in $(seq 100); do "$BIN/stoa" status >/dev/null 2>&1 && break; sleep 0.1; done

@@ -13,6 +13,9 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/limits"
 )
 
+// smallBody is the largest request body sent without a write deadline.
+const smallBody = 64 << 10
+
 // maxLimitKeys bounds the limits checked per request: tenant, tool,
 // source, plan and up to four ToolSets.
 const maxLimitKeys = 8
@@ -390,7 +393,14 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Rout
 		uri.SetPathBytes(np)
 		req.Header.SetHost(u.host)
 		uri.SetHost(u.host)
-		err = u.client.DoDeadline(req, resp, deadline)
+		if len(req.Body()) > smallBody || !deadline.After(time.Now().Add(r.headerTimeout)) {
+			err = u.client.DoDeadline(req, resp, deadline)
+		} else {
+			// The pool's read timeout (the header timeout, shorter than
+			// what is left of the total) bounds the exchange; writing a
+			// small request to a connected socket does not block.
+			err = u.client.Do(req, resp)
+		}
 		fail = classify(err)
 		if fail == failNone {
 			code := resp.StatusCode()

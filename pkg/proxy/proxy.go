@@ -57,8 +57,9 @@ type Options struct {
 	OnFailure func(ctx *fasthttp.RequestCtx, f Failure)
 	// WrapListener wraps the TCP listener (the XDP userspace fallback).
 	WrapListener func(net.Listener) net.Listener
-	// MaxHeaderBytes is fixed at start (fasthttp's read buffer); default
-	// 16 KiB.
+	// MaxHeaderBytes is fixed at start (fasthttp's read buffer). Zero
+	// takes the Gateway spec's limits.maxHeaderBytes of the revision
+	// loaded at start (default 16 KiB).
 	MaxHeaderBytes int
 	// AccessLog receives JSON access-log lines when the Gateway enables it.
 	AccessLog io.Writer
@@ -124,9 +125,6 @@ func New(opts Options) *Proxy {
 	if opts.Auth == nil {
 		opts.Auth = &auth.Authenticator{}
 	}
-	if opts.MaxHeaderBytes <= 0 {
-		opts.MaxHeaderBytes = 16 << 10
-	}
 	p := &Proxy{opts: opts, log: opts.Log, ids: newRequestIDs(), mounts: map[string]fasthttp.RequestHandler{}}
 	p.pools = newPoolRegistry(opts.Log, p.onEject)
 	p.conns = newConnLimiter(func() int {
@@ -186,7 +184,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 		ErrorHandler:                 p.errorHandler,
 		HeaderReceived:               p.headerReceived,
 		Logger:                       fasthttpLogger{p.log},
-		ReadBufferSize:               p.opts.MaxHeaderBytes,
+		ReadBufferSize:               16 << 10,
 		ReadTimeout:                  30 * time.Second,
 		WriteTimeout:                 60 * time.Second,
 		IdleTimeout:                  120 * time.Second,
@@ -204,6 +202,9 @@ func (p *Proxy) Start(ctx context.Context) error {
 		// resize it for a running server); Status says when a revision
 		// asks for another size.
 		p.srv.ReadBufferSize = t.gw.maxHeaderBytes
+	}
+	if p.opts.MaxHeaderBytes > 0 {
+		p.srv.ReadBufferSize = p.opts.MaxHeaderBytes
 	}
 	hctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -266,7 +267,7 @@ func (p *Proxy) Status() api.Component {
 	c.Detail = fmt.Sprintf("%d routes, %d upstreams (%d unavailable)", len(t.routes), len(ups), down)
 	c.Data["routes"] = len(t.routes)
 	c.Data["connections"] = p.conns.total.Load()
-	if p.srv != nil && t.gw.maxHeaderBytes != p.srv.ReadBufferSize {
+	if p.srv != nil && p.opts.MaxHeaderBytes == 0 && t.gw.maxHeaderBytes != p.srv.ReadBufferSize {
 		c.Detail += fmt.Sprintf("; restart to apply limits.maxHeaderBytes %d (serving with %d)", t.gw.maxHeaderBytes, p.srv.ReadBufferSize)
 	}
 	if down > 0 {
@@ -306,17 +307,22 @@ func (p *Proxy) onHealth(u *upstream, healthy bool) {
 	}
 }
 
-// headerReceived applies the live revision's per-request limits.
+// headerReceived applies the live revision's per-request limits. Timeouts
+// are returned only when a revision changed them since start: each one
+// costs fasthttp a deadline update on the connection.
 func (p *Proxy) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	t := p.table.Load()
 	if t == nil {
 		return fasthttp.RequestConfig{}
 	}
-	return fasthttp.RequestConfig{
-		ReadTimeout:        t.gw.readTimeout,
-		WriteTimeout:       t.gw.writeTimeout,
-		MaxRequestBodySize: t.gw.maxBody,
+	rc := fasthttp.RequestConfig{MaxRequestBodySize: t.gw.maxBody}
+	if t.gw.readTimeout != p.srv.ReadTimeout {
+		rc.ReadTimeout = t.gw.readTimeout
 	}
+	if t.gw.writeTimeout != p.srv.WriteTimeout {
+		rc.WriteTimeout = t.gw.writeTimeout
+	}
+	return rc
 }
 
 // errorHandler answers requests fasthttp could not parse, with JSON and

@@ -73,6 +73,7 @@ type Route struct {
 	retries          int
 	retryOn          retryPolicy
 	totalTimeout     time.Duration
+	headerTimeout    time.Duration
 
 	// Limits that apply, in the order their keys are built per request.
 	tenantLimit, toolLimit, sourceLimit limits.Limit
@@ -259,10 +260,10 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 				}
 			}
 		}
+		r.totalTimeout, r.headerTimeout = 60*time.Second, defaultHeaderTimeout
 		if tm := ts.Timeouts; tm != nil {
-			r.totalTimeout = duration(tm.Total, 60*time.Second)
-		} else {
-			r.totalTimeout = 60 * time.Second
+			r.totalTimeout = duration(tm.Total, r.totalTimeout)
+			r.headerTimeout = duration(tm.Header, r.headerTimeout)
 		}
 		r.stats = reg.Get(telemetry.KindHTTP, r.Tenant, r.Tool)
 

@@ -225,8 +225,10 @@ func newHostClient(addr string, isTLS bool, connect, header time.Duration) *fast
 		IsTLS:                         isTLS,
 		MaxConns:                      maxConnsPerUpstream,
 		MaxIdleConnDuration:           idleConnDuration,
+		// Only a read timeout: fasthttp then sets one deadline per
+		// request instead of two. Requests with large bodies get a write
+		// deadline too (exchange uses DoDeadline for them).
 		ReadTimeout:                   header,
-		WriteTimeout:                  header,
 		MaxIdemponentCallAttempts:     1, // retries are ours: bounded, idempotent only
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: false,
