@@ -222,9 +222,9 @@ func newHostClient(addr string, isTLS bool, connect, header time.Duration) *fast
 		Dial: func(a string) (net.Conn, error) {
 			return dialer.DialTimeout(a, connect)
 		},
-		IsTLS:                         isTLS,
-		MaxConns:                      maxConnsPerUpstream,
-		MaxIdleConnDuration:           idleConnDuration,
+		IsTLS:               isTLS,
+		MaxConns:            maxConnsPerUpstream,
+		MaxIdleConnDuration: idleConnDuration,
 		// Only a read timeout: fasthttp then sets one deadline per
 		// request instead of two. Requests with large bodies get a write
 		// deadline too (exchange uses DoDeadline for them).
