@@ -313,7 +313,10 @@ func (p *Proxy) admit(r *Route, principal *auth.Principal, client netip.Addr, no
 	if principal != nil && p.opts.Admit != nil && p.opts.Refund != nil {
 		p.opts.Refund(r.Tenant, r.Tool, principal, now)
 	}
-	if p.opts.OnReject != nil && client.IsValid() {
+	// Only refusals a client earns on its own (its address's or its
+	// plan's limit) count towards escalation into the XDP block list: a
+	// tool- or tenant-wide limit is exhausted by everyone together.
+	if p.opts.OnReject != nil && client.IsValid() && (scopes[d.Index] == "source" || scopes[d.Index] == "plan") {
 		p.opts.OnReject(client)
 	}
 	return d, &Rejection{Status: fasthttp.StatusTooManyRequests, Code: errRateLimited, Message: scopes[d.Index], RetryAfter: d.RetryAfter}

@@ -141,22 +141,27 @@ func TestLimitsChargedAllOrNone(t *testing.T) {
 	expectError(t, e.get("/acme/b/x"), 429, errRateLimited)
 }
 
-// TestRejectionHook: every 429 reports the client address (the XDP
-// escalation path).
+// TestRejectionHook: a 429 from the client's own per-source limit reports
+// the client address (the XDP escalation path); one from a tool-wide limit,
+// which every client spends together, does not.
 func TestRejectionHook(t *testing.T) {
 	up := newUpstream(t, "u")
 	var mu sync.Mutex
 	var got []string
-	e := newEnv(t, tool("acme", "a", up.URL, "rateLimit: {rate: 1/h, burst: 1}"), func(o *Options) {
+	e := newEnv(t, tenant("acme", "defaults: {perSource: {rate: 1/h, burst: 1}}")+
+		tool("acme", "a", up.URL, "")+
+		tenant("globex", "")+
+		tool("globex", "b", up.URL, "rateLimit: {rate: 1/h, burst: 1}"), func(o *Options) {
 		o.OnReject = func(a netip.Addr) { mu.Lock(); got = append(got, a.String()); mu.Unlock() }
 	})
 	for i := 0; i < 3; i++ {
 		e.get("/acme/a/x")
+		e.get("/globex/b/x")
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 2 || got[0] != "127.0.0.1" {
-		t.Fatalf("OnReject calls %v, want two for 127.0.0.1", got)
+		t.Fatalf("OnReject calls %v, want two for 127.0.0.1 (per-source refusals only)", got)
 	}
 }
 

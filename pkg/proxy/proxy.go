@@ -39,8 +39,9 @@ type Options struct {
 	Limiter *limits.Limiter
 	// Stats receives per-route statistics.
 	Stats *telemetry.Registry
-	// OnReject is called with the client address of every 429 (the
-	// escalation path to XDP). Optional.
+	// OnReject is called with the client address of every 429 caused by
+	// the client's own per-source or plan limit (the escalation path to
+	// XDP). Optional.
 	OnReject func(src netip.Addr)
 	// OnEvent reports runtime events (upstream ejections, health). Optional.
 	OnEvent func(typ, tenant, msg string, data map[string]any)

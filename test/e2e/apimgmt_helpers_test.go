@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,35 +48,7 @@ func testClockStoad(t *testing.T) string {
 // startBin is Start with another stoad binary.
 func (d *Daemon) startBin(bin string) {
 	d.t.Helper()
-	args := append([]string{
-		"--state-dir", d.StateDir, "--socket", d.Socket, "--mcp-socket", d.MCPSock,
-		"--listen", d.Listen, "--ops-listen", d.Ops, "--log-level", "debug",
-	}, d.Args...)
-	d.cmd = exec.Command(bin, args...)
-	d.cmd.Env = append(os.Environ(), d.Env...)
-	d.log = &bytes.Buffer{}
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatalf("start %s: %v", bin, err)
-	}
-	d.done = make(chan struct{})
-	go func() { d.cmd.Wait(); close(d.done) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-d.done:
-			d.t.Fatalf("stoad exited during start-up:\n%s", d.log.String())
-		default:
-		}
-		if c, err := net.Dial("unix", d.Socket); err == nil {
-			c.Close()
-			if r := d.Stoa("status"); r.Code == 0 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	d.t.Fatalf("stoad did not become ready:\n%s", d.log.String())
+	d.launch(bin, nil, "debug", 15*time.Second)
 }
 
 // apply applies YAML text and fails the test unless it succeeds.

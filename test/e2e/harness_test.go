@@ -13,7 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -75,7 +77,7 @@ type Daemon struct {
 	Args     []string
 	Env      []string
 	cmd      *exec.Cmd
-	log      *bytes.Buffer
+	log      *lockedBuffer
 	done     chan struct{}
 }
 
@@ -101,20 +103,32 @@ func NewDaemon(t testing.TB, extra ...string) *Daemon {
 // Start launches stoad and waits until the LocalAPI answers.
 func (d *Daemon) Start() {
 	d.t.Helper()
+	d.launch(filepath.Join(binDir, "stoad"), nil, "debug", 15*time.Second)
+}
+
+// launch starts bin with the daemon's flags — behind prefix when given
+// (e.g. ip netns exec NS, setpriv …; both exec, so d.cmd ends up being stoad
+// and Stop's SIGTERM reaches it) — and waits up to wait for the LocalAPI.
+func (d *Daemon) launch(bin string, prefix []string, logLevel string, wait time.Duration) {
+	d.t.Helper()
 	args := append([]string{
 		"--state-dir", d.StateDir, "--socket", d.Socket, "--mcp-socket", d.MCPSock,
-		"--listen", d.Listen, "--ops-listen", d.Ops, "--log-level", "debug",
+		"--listen", d.Listen, "--ops-listen", d.Ops, "--log-level", logLevel,
 	}, d.Args...)
-	d.cmd = exec.Command(filepath.Join(binDir, "stoad"), args...)
+	if len(prefix) > 0 {
+		args = append(append(slices.Clone(prefix[1:]), bin), args...)
+		bin = prefix[0]
+	}
+	d.cmd = exec.Command(bin, args...)
 	d.cmd.Env = append(os.Environ(), d.Env...)
-	d.log = &bytes.Buffer{}
+	d.log = &lockedBuffer{}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatalf("start stoad: %v", err)
 	}
 	d.done = make(chan struct{})
 	go func() { d.cmd.Wait(); close(d.done) }()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		select {
 		case <-d.done:
@@ -130,6 +144,24 @@ func (d *Daemon) Start() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	d.t.Fatalf("stoad did not become ready:\n%s", d.log.String())
+}
+
+// lockedBuffer collects stoad's output; tests may read it while stoad writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Stop sends SIGTERM and waits for a graceful exit.

@@ -105,59 +105,10 @@ func xdpWaitDial(ns *netnstest.NS, addr string, within time.Duration) error {
 
 // xdpStartIn launches d's stoad inside ns, with prefix (e.g. setpriv …)
 // between `ip netns exec NS` and stoad, and waits until the LocalAPI
-// answers. ip netns exec and setpriv exec, so d.cmd is stoad itself and
-// d.Stop's SIGTERM reaches it.
+// answers.
 func xdpStartIn(d *Daemon, ns *netnstest.NS, bin string, prefix ...string) {
 	d.t.Helper()
-	args := append([]string{"netns", "exec", ns.Name}, prefix...)
-	args = append(args, bin,
-		"--state-dir", d.StateDir, "--socket", d.Socket, "--mcp-socket", d.MCPSock,
-		"--listen", d.Listen, "--ops-listen", d.Ops, "--log-level", "info")
-	args = append(args, d.Args...)
-	d.cmd = exec.Command("ip", args...)
-	d.cmd.Env = append(os.Environ(), d.Env...)
-	d.log = &bytes.Buffer{}
-	w := &xdpLogWriter{w: d.log}
-	d.cmd.Stdout, d.cmd.Stderr = w, w
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatalf("start stoad: %v", err)
-	}
-	d.done = make(chan struct{})
-	go func() { d.cmd.Wait(); close(d.done) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-d.done:
-			d.t.Fatalf("stoad exited during start-up:\n%s", w.String())
-		default:
-		}
-		if c, err := net.Dial("unix", d.Socket); err == nil {
-			c.Close()
-			if r := d.Stoa("status"); r.Code == 0 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	d.t.Fatalf("stoad did not become ready:\n%s", w.String())
-}
-
-// xdpLogWriter lets the test read stoad's log while stoad writes it.
-type xdpLogWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *xdpLogWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *xdpLogWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
+	d.launch(bin, append([]string{"ip", "netns", "exec", ns.Name}, prefix...), "info", 20*time.Second)
 }
 
 // xdpApply writes yaml to a file and applies it.
