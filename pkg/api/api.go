@@ -22,6 +22,7 @@ const (
 	PathRevisions = "/v1/revisions" // GET list, GET /v1/revisions/{id}
 	PathRollback  = "/v1/rollback"  // POST RollbackRequest
 	PathEvents    = "/v1/events"    // GET ?follow=1 NDJSON
+	PathDigests   = "/v1/digests"   // GET: digest of every live object
 )
 
 // Error codes carried in the error envelope. The CLI maps them to exit codes.
@@ -135,6 +136,20 @@ type DeleteRequest struct {
 type ObjectList struct {
 	Revision int64          `json:"revision"`
 	Items    []*spec.Object `json:"items"`
+}
+
+// DigestList carries the digest (SHA-256 of the canonical JSON, defaults
+// applied) of every live object, so a client can tell that an apply would
+// change nothing without sending the objects.
+type DigestList struct {
+	Revision int64          `json:"revision"`
+	Items    []ObjectDigest `json:"items"`
+}
+
+// ObjectDigest is one live object's digest.
+type ObjectDigest struct {
+	Ref    spec.Ref    `json:"ref"`
+	Digest plan.Digest `json:"digest"`
 }
 
 // Revision is one entry of the history.

@@ -134,15 +134,24 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Most applies in CI change nothing: when every object already matches
+	// its live digest (and nothing could be pruned), say so without sending
+	// the objects. Any doubt — another CLI version's defaults, a change
+	// racing ours — just means the full request below decides.
+	if resp := o.unchanged(ctx, objs); resp != nil {
+		if o.Diff {
+			return o.printDiff(resp)
+		}
+		return o.printApply(resp)
+	}
 	req := &api.ApplyRequest{
-		Objects:     wire,
 		DryRun:      o.DryRun,
 		Prune:       o.Prune || o.PruneAll,
 		Scope:       pruneScope(objs, o.PruneAll, o.Selector),
 		Message:     o.Message,
 		WithObjects: o.Diff || o.DryRun,
 	}
-	resp, err := o.F.Client().Apply(ctx, req)
+	resp, err := o.F.Client().ApplyEncoded(ctx, req, wire)
 	if err != nil {
 		return serverInvalid(o.F, objs, err)
 	}
@@ -150,6 +159,38 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		return o.printDiff(resp)
 	}
 	return o.printApply(resp)
+}
+
+// unchanged returns a no-op answer when the live objects provably equal
+// the desired ones, else nil.
+func (o *ApplyOptions) unchanged(ctx context.Context, objs []*spec.Object) *api.ApplyResponse {
+	live, err := o.F.Client().Digests(ctx)
+	if err != nil {
+		return nil // an older stoad, or unreachable: the apply will say
+	}
+	byRef := make(map[spec.Ref]plan.Digest, len(live.Items))
+	for _, it := range live.Items {
+		byRef[it.Ref] = it.Digest
+	}
+	desired := make(map[spec.Ref]bool, len(objs))
+	for _, obj := range objs {
+		ref := obj.Ref()
+		if dg, ok := byRef[ref]; !ok || dg != plan.DigestOf(obj) {
+			return nil
+		}
+		desired[ref] = true
+	}
+	if o.Prune || o.PruneAll {
+		// Pruning could delete a live object the files lack; only when
+		// there is none is the answer certain here.
+		for ref := range byRef {
+			if !desired[ref] {
+				return nil
+			}
+		}
+	}
+	return &api.ApplyResponse{Changes: []plan.Change{}, Summary: plan.Summary{Unchanged: len(objs)},
+		Revision: live.Revision, DryRun: o.DryRun}
 }
 
 func (o *ApplyOptions) printDiff(resp *api.ApplyResponse) error {

@@ -39,21 +39,21 @@ func loadSpecs(f *Factory, paths []string, refs bool) ([]*spec.Object, error) {
 }
 
 // loadForApply is loadSpecs that also returns the objects as written
-// (before defaults), which is what apply sends: stoad applies the same
-// defaults, and the request is about 40% smaller.
-func loadForApply(f *Factory, paths []string) (validated, wire []*spec.Object, err error) {
+// (before defaults) encoded as a JSON array, which is what apply sends:
+// stoad applies the same defaults, and the request is about 40% smaller.
+func loadForApply(f *Factory, paths []string) (validated []*spec.Object, wire json.RawMessage, err error) {
 	return load(f, paths, false, true)
 }
 
-func load(f *Factory, paths []string, refs, keepRaw bool) ([]*spec.Object, []*spec.Object, error) {
+func load(f *Factory, paths []string, refs, keepRaw bool) ([]*spec.Object, json.RawMessage, error) {
 	objs, diags := spec.Load(paths, f.IO.In)
 	// Tools with `openapi: FILE` get their operations (pkg/openapi).
 	diags = openapi.Expand(context.Background(), objs, diags, openapi.ExpandOptions{Load: openapi.LoadOptions{AllowRemote: true}})
-	var raw []*spec.Object
+	var raw json.RawMessage
 	if keepRaw {
-		raw = make([]*spec.Object, len(objs))
-		for i, o := range objs {
-			raw[i] = spec.Clone(o)
+		var err error
+		if raw, err = json.Marshal(objs); err != nil {
+			return nil, nil, fmt.Errorf("encode specs: %w", err)
 		}
 	}
 	// Validate what did decode even when some documents had problems, so

@@ -145,6 +145,24 @@ func (c *Client) Apply(ctx context.Context, req *api.ApplyRequest) (*api.ApplyRe
 	return &r, c.Do(ctx, http.MethodPost, api.PathApply, req, &r)
 }
 
+// ApplyEncoded is Apply with the objects already encoded as a JSON array
+// (req.Objects is ignored), so callers that hold the encoding need not
+// build objects twice.
+func (c *Client) ApplyEncoded(ctx context.Context, req *api.ApplyRequest, objects json.RawMessage) (*api.ApplyResponse, error) {
+	body := struct {
+		*api.ApplyRequest
+		Objects json.RawMessage `json:"objects"`
+	}{req, objects}
+	var r api.ApplyResponse
+	return &r, c.Do(ctx, http.MethodPost, api.PathApply, body, &r)
+}
+
+// Digests returns the digest of every live object.
+func (c *Client) Digests(ctx context.Context) (*api.DigestList, error) {
+	var l api.DigestList
+	return &l, c.Do(ctx, http.MethodGet, api.PathDigests, nil, &l)
+}
+
 // Delete deletes objects by reference.
 func (c *Client) Delete(ctx context.Context, req *api.DeleteRequest) (*api.ApplyResponse, error) {
 	var r api.ApplyResponse

@@ -117,7 +117,7 @@ func (a *Admission) revisionActor(id int64) string {
 			}
 		}
 	}
-	if r, err := a.d.store.Revision(id); err == nil {
+	if r, err := a.d.store.RevisionInfo(id); err == nil {
 		return r.Actor
 	}
 	return "stoad"

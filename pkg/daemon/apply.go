@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"runtime/debug"
 	"fmt"
 	"time"
 
@@ -10,6 +11,24 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
 )
+
+// bigApply is the number of changes after which memory is returned to the
+// OS right away.
+const bigApply = 1000
+
+// releaseMemorySoon returns memory to the OS a little after a large
+// request: it leaves tens of MB of garbage (decoded objects, and after a
+// commit the previous revision's runtimes) that Go would otherwise hand
+// back over minutes. It waits so the forced collection does not slow the
+// answer to that request, and several requests share one collection.
+func (d *Daemon) releaseMemorySoon() {
+	if d.memRelease.CompareAndSwap(false, true) {
+		time.AfterFunc(2*time.Second, func() {
+			d.memRelease.Store(false)
+			debug.FreeOSMemory()
+		})
+	}
+}
 
 // change is one request to change the live state: desired objects (apply),
 // deletions, or a rollback target, always with the same pipeline:
@@ -70,8 +89,12 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 		}
 	}
 	cur := d.State()
+	c.opts.LiveDigests = cur.Digests
 	changes, sum := plan.Compute(cur.Objects, c.desired, c.opts)
 	resp := &api.ApplyResponse{Changes: changes, Summary: sum, Revision: cur.Revision, DryRun: c.dryRun}
+	if len(c.desired) >= bigApply {
+		d.releaseMemorySoon()
+	}
 	if sum.Empty() {
 		return resp, nil
 	}
@@ -95,6 +118,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 		return nil, err
 	}
 	nextState.Revision = id
+	nextState.Digests = cur.Digests.Next(changes)
 	swap()
 	d.state.Store(nextState)
 	resp.Revision, resp.Created = id, true

@@ -117,7 +117,7 @@ func (a *auditRuntime) catchUp() {
 		}
 		var entries []audit.Entry
 		for id := revCur + 1; id <= revCur+100; id++ {
-			rv, err := a.d.store.Revision(id)
+			rv, err := a.d.store.RevisionInfo(id)
 			if err != nil {
 				break // not (yet) committed
 			}
@@ -156,7 +156,7 @@ func (a *auditRuntime) catchUp() {
 func revisionEntry(rv *store.Revision) audit.Entry {
 	e := audit.Entry{Time: rv.Time, Actor: rv.Actor, Action: rv.Action, Target: fmt.Sprintf("revision %d", rv.ID),
 		Revision: rv.ID, Details: map[string]string{
-			"changes": changeList(rv.Changes, 50),
+			"changes": changeList(rv.Refs, 50),
 			"summary": fmt.Sprintf("%d created, %d updated, %d deleted", rv.Summary.Create, rv.Summary.Update, rv.Summary.Delete),
 		}}
 	if e.Actor == "" {
@@ -241,7 +241,7 @@ func firstOf(ss ...string) string {
 }
 
 // changeList renders "+ Tool/acme/x, ~ Plan/acme/y, - …" (at most max).
-func changeList(cs []plan.Change, max int) string {
+func changeList(cs []store.ChangeRef, max int) string {
 	var b strings.Builder
 	for i, c := range cs {
 		if i == max {

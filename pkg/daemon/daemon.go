@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
@@ -65,6 +66,8 @@ type Daemon struct {
 
 	specsMu   sync.Mutex
 	specsHash string
+
+	memRelease atomic.Bool // a FreeOSMemory is scheduled (apply.go)
 }
 
 type server interface {
@@ -93,7 +96,9 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
-	d.state.Store(NewState(rev, objs))
+	st0 := NewState(rev, objs)
+	st0.Digests = plan.DigestAll(objs)
+	d.state.Store(st0)
 	if opts.Runtimes != nil {
 		rts, err := opts.Runtimes(d)
 		if err != nil {

@@ -180,6 +180,7 @@ func (l *localAPI) routes() {
 	l.handle("GET "+api.PathRevisions+"/{id}", l.serveRevision)
 	l.handle("POST "+api.PathRollback, l.serveRollback)
 	l.handle("GET "+api.PathEvents, l.serveEvents)
+	l.handle("GET "+api.PathDigests, l.serveDigests)
 	for _, ext := range l.d.extensions {
 		l.handle(ext.Pattern, ext.Handler)
 	}
@@ -369,6 +370,16 @@ func (l *localAPI) serveObjects(w http.ResponseWriter, r *http.Request, p Peer) 
 		return apiError(api.CodeNotFound, what+" not found", "list what exists with: stoa get "+strings.ToLower(string(kind))+"s -A")
 	}
 	return WriteJSON(w, http.StatusOK, list)
+}
+
+func (l *localAPI) serveDigests(w http.ResponseWriter, r *http.Request, p Peer) error {
+	st := l.d.State()
+	out := api.DigestList{Revision: st.Revision, Items: make([]api.ObjectDigest, 0, len(st.Objects))}
+	for _, o := range st.Objects {
+		ref := o.Ref()
+		out.Items = append(out.Items, api.ObjectDigest{Ref: ref, Digest: st.Digests[ref]})
+	}
+	return WriteJSON(w, http.StatusOK, out)
 }
 
 func kindList() string {

@@ -74,7 +74,7 @@ func quantileMs(h *telemetry.HistogramSnapshot, q float64) float64 {
 // It reports whether lat was filled.
 func (sm *statsSampler) read(s *telemetry.Series, dt float64, lat *telemetry.HistogramSnapshot) (api.Traffic, bool) {
 	var cur seriesSnap
-	cur.limited, cur.upErrs, cur.errs, cur.latency = s.Limited.Load(), s.UpstreamErrors.Load(), s.Errors.Load(), s.Latency.Snapshot()
+	cur.limited, cur.upErrs, cur.errs, cur.latency = s.Limited.Load(), s.UpstreamErrors.Load(), s.Errors.Load(), s.Latency()
 	for i := range s.Codes {
 		cur.codes[i] = s.Codes[i].Load()
 	}

@@ -186,13 +186,13 @@ func (w *webhookRuntime) convert(e api.Event) []webhook.Event {
 
 func (w *webhookRuntime) configEvents(e api.Event, id string) []webhook.Event {
 	rev, _ := strconv.ParseInt(fmt.Sprint(e.Data["revision"]), 10, 64)
-	rv, err := w.d.store.Revision(rev)
+	rv, err := w.d.store.RevisionInfo(rev)
 	if err != nil {
 		return nil
 	}
 	byTenant := map[string][]string{}
 	var order []string
-	for _, c := range rv.Changes {
+	for _, c := range rv.Refs {
 		t := c.Ref.Namespace
 		if c.Ref.Kind == spec.KindTenant {
 			t = c.Ref.Name

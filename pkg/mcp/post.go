@@ -323,7 +323,7 @@ func (s *Server) readResource(b []byte, cat *Catalog, caller Caller, st *reqStat
 	}
 	b = beginResult(b, st.req.ID)
 	b = append(b, `"contents":[`...)
-	b = append(b, r.contents...)
+	b = r.appendContents(b)
 	b = append(b, ']')
 	b = s.appendCacheable(b, e, "private")
 	return s.endResult(b, e, true), nil

@@ -21,7 +21,6 @@ type resource struct {
 	tenant      string
 	text        []byte
 	encoded     []byte // resources/list entry
-	contents    []byte // resources/read "contents" element
 }
 
 // ResourceURI returns the URI of the documentation resource of a Tool
@@ -77,14 +76,19 @@ func (r *resource) encode() {
 	b = append(b, `,"size":`...)
 	b = rpc.AppendInt(b, int64(len(r.text)))
 	r.encoded = append(b, '}')
+}
 
-	c := []byte(`{"uri":`)
-	c = rpc.AppendString(c, r.uri)
-	c = append(c, `,"mimeType":`...)
-	c = rpc.AppendString(c, r.mimeType)
-	c = append(c, `,"text":`...)
-	c = rpc.AppendString(c, r.text)
-	r.contents = append(c, '}')
+// appendContents appends the resources/read "contents" element. It is
+// encoded on demand: reads are rare, and a catalog of 10,000 tools would
+// otherwise keep every document twice.
+func (r *resource) appendContents(b []byte) []byte {
+	b = append(b, `{"uri":`...)
+	b = rpc.AppendString(b, r.uri)
+	b = append(b, `,"mimeType":`...)
+	b = rpc.AppendString(b, r.mimeType)
+	b = append(b, `,"text":`...)
+	b = rpc.AppendString(b, r.text)
+	return append(b, '}')
 }
 
 // toolMarkdown documents a Tool object for agents: what each operation does,

@@ -61,6 +61,9 @@ type Options struct {
 	// Deletes lists objects to delete outright (stoa delete); they must not
 	// also be desired.
 	Deletes []spec.Ref
+	// LiveDigests, when set, holds the digest of every live object, so an
+	// unchanged object costs one encoding instead of a comparison.
+	LiveDigests Digests
 }
 
 // Compute returns the ordered changes that turn live into desired, and a
@@ -86,7 +89,7 @@ func Compute(live, desired []*spec.Object, opts Options) ([]Change, Summary) {
 		case !ok:
 			changes = append(changes, Change{Op: Create, Ref: ref, After: d})
 			sum.Create++
-		case !Equal(l, d):
+		case !same(l, d, opts.LiveDigests):
 			changes = append(changes, Change{Op: Update, Ref: ref, Before: l, After: d})
 			sum.Update++
 		default:
@@ -112,6 +115,15 @@ func Compute(live, desired []*spec.Object, opts Options) ([]Change, Summary) {
 	}
 	Sort(changes)
 	return changes, sum
+}
+
+// same compares a live object with a desired one, by digest when the
+// live digest is known.
+func same(live, desired *spec.Object, digests Digests) bool {
+	if dg, ok := digests[live.Ref()]; ok {
+		return DigestOf(desired) == dg
+	}
+	return Equal(live, desired)
 }
 
 // Sort orders changes: creates and updates in dependency order, then

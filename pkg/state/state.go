@@ -4,6 +4,7 @@
 package state
 
 import (
+	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
@@ -12,6 +13,9 @@ import (
 type Snapshot struct {
 	Revision int64
 	Objects  []*spec.Object
+	// Digests are the live objects' canonical-JSON SHA-256 digests, set by
+	// the daemon.
+	Digests plan.Digests
 	by       map[spec.Ref]*spec.Object
 	gateway  *spec.GatewaySpec
 }

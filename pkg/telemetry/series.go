@@ -24,8 +24,19 @@ type Series struct {
 	Limited        atomic.Uint64    // 429 from rate limits or quotas
 	UpstreamErrors atomic.Uint64    // connect failures, resets, timeouts
 	Errors         atomic.Uint64    // MCP: results with isError
-	Latency        Histogram
-	lastUsed       atomic.Int64
+	// Latency is allocated on the first observation: a catalog of 10,000
+	// tools that are mostly idle would otherwise hold 10,000 histograms.
+	latency  atomic.Pointer[Histogram]
+	lastUsed atomic.Int64
+}
+
+// Latency returns a snapshot of the series' latency histogram (empty
+// before the first observation).
+func (s *Series) Latency() HistogramSnapshot {
+	if h := s.latency.Load(); h != nil {
+		return h.Snapshot()
+	}
+	return HistogramSnapshot{}
 }
 
 // Observe records one finished request.
@@ -35,7 +46,12 @@ func (s *Series) Observe(status int, d time.Duration) {
 		c = 0
 	}
 	s.Codes[c].Add(1)
-	s.Latency.Observe(d)
+	h := s.latency.Load()
+	if h == nil {
+		s.latency.CompareAndSwap(nil, new(Histogram))
+		h = s.latency.Load()
+	}
+	h.Observe(d)
 }
 
 // Total is the number of observed requests.
@@ -169,7 +185,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(limited, prometheus.CounterValue, float64(s.Limited.Load()), s.Tenant, s.Name)
-		snap := s.Latency.Snapshot()
+		snap := s.Latency()
 		buckets := make(map[float64]uint64, len(c.le))
 		var cum uint64
 		j := 0
