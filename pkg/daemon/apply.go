@@ -2,8 +2,8 @@ package daemon
 
 import (
 	"errors"
-	"runtime/debug"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"

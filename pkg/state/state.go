@@ -16,8 +16,8 @@ type Snapshot struct {
 	// Digests are the live objects' canonical-JSON SHA-256 digests, set by
 	// the daemon.
 	Digests plan.Digests
-	by       map[spec.Ref]*spec.Object
-	gateway  *spec.GatewaySpec
+	by      map[spec.Ref]*spec.Object
+	gateway *spec.GatewaySpec
 }
 
 // New indexes objs (already sorted and defaulted) as revision rev.

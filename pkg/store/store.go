@@ -26,7 +26,7 @@ const FileName = "stoa.db"
 
 var (
 	bucketObjects   = []byte("objects")
-	bucketRevisions = []byte("revisions") // id → header with change refs (small)
+	bucketRevisions = []byte("revisions")        // id → header with change refs (small)
 	bucketChanges   = []byte("revision_changes") // id → the changes with their objects
 	bucketMeta      = []byte("meta")
 	bucketEvents    = []byte("events")
