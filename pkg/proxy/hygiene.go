@@ -53,6 +53,9 @@ type headerScan struct {
 	// of a kind is refused.
 	credHeaders   int
 	authz, apiKey int
+	// hop is set when a hop-by-hop header is present (most requests have
+	// none, and then stripping them costs nothing).
+	hop bool
 	// gwSeen marks which of X-Request-Id and X-Forwarded-For/-Proto/-Host
 	// (bits 1-4, as in protectedNames) the client sent; gwRepeated is set
 	// when one came twice (Set replaces only the first copy).
@@ -87,6 +90,10 @@ func scanHeaders(h *fasthttp.RequestHeader) headerScan {
 		s.count++
 		if bytes.IndexByte(k, ' ') >= 0 || bytes.IndexByte(k, '\t') >= 0 {
 			s.bad = true
+			continue
+		}
+		if isHopByHop(k) {
+			s.hop = true
 			continue
 		}
 		if len(k) == 13 && bytes.EqualFold(k, []byte("Authorization")) {
@@ -155,8 +162,10 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan) {
 			}
 		}
 	}
-	for _, name := range hopByHop {
-		h.Del(name)
+	if s.hop {
+		for _, name := range hopByHop {
+			h.Del(name)
+		}
 	}
 	if s.stoa {
 		// Fix (tests): the names are collected in rounds of 8 until none
@@ -249,11 +258,32 @@ func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
 			}
 		}
 	}
-	for _, name := range hopByHop {
-		h.Del(name)
+	for k := range h.All() {
+		if isHopByHop(k) {
+			for _, name := range hopByHop {
+				h.Del(name)
+			}
+			break
+		}
 	}
 	// The upstream connection's fate is not the client's.
 	h.ResetConnectionClose()
+}
+
+// isHopByHop reports whether name is one of hopByHop (any case).
+func isHopByHop(name []byte) bool {
+	if len(name) < 2 {
+		return false
+	}
+	switch name[0] | 0x20 {
+	case 'c', 'k', 'p', 't', 'u':
+		for _, h := range hopByHop {
+			if len(h) == len(name) && bytes.EqualFold(name, []byte(h)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // requestIDs generates request ids: a random per-process prefix and a
