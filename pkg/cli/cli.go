@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -37,6 +38,11 @@ func (f *Factory) Client() *client.Client {
 
 // Main runs the CLI with the process's arguments and returns the exit code.
 func Main() int {
+	// stoa lives for one command: collect garbage less often (four times
+	// the live heap instead of twice); large applies run noticeably faster.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, os.Args[1:], SystemStreams())

@@ -50,7 +50,7 @@ func TestGoldenWire(t *testing.T) {
 	modern := h.post(modernBody(1, "tools/list", ""), modernHeaders(tokAcme, "tools/list", "")...)
 	golden(t, "tools_list_modern.json", indent(stripCursor(t, modern.body)))
 	doc := h.srv.Catalog().resources["stoa://tools/acme/billing"]
-	golden(t, "billing_doc.md", doc.text)
+	golden(t, "billing_doc.md", doc.body())
 }
 
 // stripCursor replaces nextCursor, whose MAC key is random per server.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
 	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
@@ -20,7 +21,20 @@ type resource struct {
 	mimeType    string
 	tenant      string
 	text        []byte
-	encoded     []byte // resources/list entry
+	// gen builds text on the first read, for documents derived from the
+	// spec: a catalog of 10,000 tools need not render 10,000 documents
+	// that are rarely read.
+	gen     func() []byte
+	once    sync.Once
+	encoded []byte // resources/list entry
+}
+
+// body returns the resource's text, building it on first use.
+func (r *resource) body() []byte {
+	if r.gen != nil {
+		r.once.Do(func() { r.text = r.gen() })
+	}
+	return r.text
 }
 
 // ResourceURI returns the URI of the documentation resource of a Tool
@@ -38,7 +52,7 @@ func toolResources(o *spec.Object, s *spec.ToolSpec, openAPI []byte) []*resource
 		description: fmt.Sprintf("How to use the %d MCP tool(s) of the %s API.", len(s.Operations), name),
 		mimeType:    "text/markdown",
 		tenant:      tenant,
-		text:        toolMarkdown(o, s),
+		gen:         func() []byte { return toolMarkdown(o, s) },
 	}
 	out := []*resource{doc}
 	if len(openAPI) > 0 {
@@ -73,8 +87,10 @@ func (r *resource) encode() {
 	b = rpc.AppendString(b, r.description)
 	b = append(b, `,"mimeType":`...)
 	b = rpc.AppendString(b, r.mimeType)
-	b = append(b, `,"size":`...)
-	b = rpc.AppendInt(b, int64(len(r.text)))
+	if r.gen == nil { // size is optional; generated documents have none yet
+		b = append(b, `,"size":`...)
+		b = rpc.AppendInt(b, int64(len(r.text)))
+	}
 	r.encoded = append(b, '}')
 }
 
@@ -87,7 +103,7 @@ func (r *resource) appendContents(b []byte) []byte {
 	b = append(b, `,"mimeType":`...)
 	b = rpc.AppendString(b, r.mimeType)
 	b = append(b, `,"text":`...)
-	b = rpc.AppendString(b, r.text)
+	b = rpc.AppendString(b, r.body())
 	return append(b, '}')
 }
 

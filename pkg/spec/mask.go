@@ -3,6 +3,7 @@ package spec
 import (
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // Masked replaces secret values in plan and diff output.
@@ -12,9 +13,15 @@ const Masked = "***"
 // plan and diff output: string fields tagged `secret:"true"` and annotation
 // values whose key contains secret, token, password or key. (SecretRefs hold
 // only the names of environment variables and files, which are shown.)
+//
+// An object with nothing to mask is returned as is (callers only read it):
+// masking 10,000 objects for a diff would otherwise copy them all.
 func Mask(o *Object) *Object {
 	if o == nil {
 		return nil
+	}
+	if !needsMask(o) {
+		return o
 	}
 	c := Clone(o)
 	for k := range c.Metadata.Annotations {
@@ -97,6 +104,50 @@ func sensitiveKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// needsMask reports whether Mask would change anything in o.
+func needsMask(o *Object) bool {
+	for k := range o.Metadata.Annotations {
+		if sensitiveKey(k) {
+			return true
+		}
+	}
+	return o.Spec != nil && hasSecretFields(reflect.TypeOf(o.Spec), nil)
+}
+
+// secretTypes caches hasSecretFields per type.
+var secretTypes sync.Map // reflect.Type → bool
+
+// hasSecretFields reports whether values of type t can hold a field tagged
+// secret:"true".
+func hasSecretFields(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if v, ok := secretTypes.Load(t); ok {
+		return v.(bool)
+	}
+	if seen[t] {
+		return false // a cycle: decided by the outer call
+	}
+	if seen == nil {
+		seen = map[reflect.Type]bool{}
+	}
+	seen[t] = true
+	found := false
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		found = hasSecretFields(t.Elem(), seen)
+	case reflect.Map:
+		found = t.Elem().Kind() != reflect.Interface && hasSecretFields(t.Elem(), seen)
+	case reflect.Struct:
+		for i := 0; i < t.NumField() && !found; i++ {
+			f := t.Field(i)
+			if f.IsExported() && (f.Tag.Get("secret") == "true" || hasSecretFields(f.Type, seen)) {
+				found = true
+			}
+		}
+	}
+	secretTypes.Store(t, found)
+	return found
 }
 
 // maskValue walks v and masks string fields tagged secret:"true".
