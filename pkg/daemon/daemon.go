@@ -84,6 +84,7 @@ type Options struct {
 
 // New opens the state and builds the daemon; Run serves it.
 func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
+	log.Debug("opening state", "dir", cfg.StateDir)
 	st, err := store.Open(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -96,6 +97,7 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	log.Debug("state loaded", "revision", rev, "objects", len(objs))
 	st0 := NewState(rev, objs)
 	st0.Digests = plan.DigestAll(objs)
 	d.state.Store(st0)
@@ -139,6 +141,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
 
 	// Compile the stored revision before accepting anything.
+	d.log.Debug("compiling the stored revision", "revision", d.State().Revision, "runtimes", len(d.runtimes))
 	if err := d.swapRuntimes(d.State()); err != nil {
 		return fmt.Errorf("load revision %d: %w", d.State().Revision, err)
 	}
@@ -148,6 +151,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("start %s: %w", rt.Name(), err)
 		}
 	}
+	d.log.Debug("runtimes started; opening the LocalAPI", "socket", d.cfg.Socket)
 	local, err := newLocalAPI(d)
 	if err != nil {
 		d.stopRuntimes()

@@ -103,7 +103,8 @@ func NewDaemon(t testing.TB, extra ...string) *Daemon {
 // Start launches stoad and waits until the LocalAPI answers.
 func (d *Daemon) Start() {
 	d.t.Helper()
-	d.launch(filepath.Join(binDir, "stoad"), nil, "debug", 15*time.Second)
+	// Generous: a loaded CI machine can stall fsync for seconds.
+	d.launch(filepath.Join(binDir, "stoad"), nil, "debug", 60*time.Second)
 }
 
 // launch starts bin with the daemon's flags — behind prefix when given
