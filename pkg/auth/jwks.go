@@ -253,6 +253,11 @@ func (ks *remoteKeySet) startFetch(now time.Time) *fetchCall {
 		ctx, cancel := context.WithTimeout(context.Background(), ks.o.FetchTimeout)
 		defer cancel()
 		snap, err := ks.fetch(ctx, now)
+		// Publish the keys and clear inflight before waking the waiters:
+		// woken first, a waiter could see a rotated kid and ask for a
+		// refresh while c still looks in flight, join it and get the
+		// keys from before the rotation (coreos/go-oidc's RemoteKeySet
+		// has that race).
 		ks.mu.Lock()
 		if err == nil {
 			ks.snap.Store(snap)

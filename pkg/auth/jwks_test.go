@@ -310,3 +310,51 @@ func TestKeySetsRetain(t *testing.T) {
 		t.Errorf("jwks hits %d, want 1", a.JWKSHits())
 	}
 }
+
+// TestRefreshPublishesBeforeReleasingWaiters runs, 200 times, the sequence
+// that coreos/go-oidc v3.21.0 gets wrong (oidc/jwks.go:213-225): it wakes
+// the waiters of a JWKS fetch before it stores the keys and clears its
+// in-flight marker, so a refresh asked for in that window, for the kid of a
+// key the IdP rotated in meanwhile, joins the finished fetch and gets the
+// old keys back. Here a caller released from a fetch must already find the
+// keys stored and no fetch in flight, and its next refresh must ask the IdP
+// again and see the rotated key. The correct ordering passes every time;
+// a regression to go-oidc's shows only in some runs (the fetch goroutine
+// usually wins the race), so this complements the comment in startFetch.
+func TestRefreshPublishesBeforeReleasingWaiters(t *testing.T) {
+	p := newProvider(t, oidctest.WithAlgorithm(jose.ES256))
+	o := KeySetOptions{HTTPClient: p.Client(), MinRefreshInterval: time.Second}.withDefaults()
+	ks := &remoteKeySet{issuer: p.Issuer(), configuredURL: p.JWKSURL(), o: &o}
+	const rounds = 200
+	var seen *keySnapshot
+	for i := range rounds {
+		// Retire the previous key as IdPs do, keeping the set under
+		// maxKeysPerSet.
+		prev := p.ActiveKey()
+		k := rotate(t, p, jose.ES256)
+		p.RemoveKey(prev.ID)
+		// One refresh interval after the previous fetch, as the
+		// unknown-kid path would ask.
+		snap, err := ks.refresh(bg, t0.Add(time.Duration(i)*time.Second), seen)
+		stored, flying := ks.snap.Load(), ks.inflightNow()
+		if err != nil {
+			t.Fatalf("round %d: refresh: %v", i, err)
+		}
+		if stored != snap || flying != nil {
+			t.Fatalf("round %d: refresh returned before its fetch was published (stored keys current: %t, fetch still in flight: %t)", i, stored == snap, flying != nil)
+		}
+		if len(snap.lookup(k.ID)) == 0 {
+			t.Fatalf("round %d: refresh after rotation returned keys without the new kid %s", i, k.ID)
+		}
+		seen = snap
+	}
+	if got := p.JWKSHits(); got != rounds {
+		t.Errorf("jwks hits %d, want one per refresh (%d)", got, rounds)
+	}
+}
+
+func (ks *remoteKeySet) inflightNow() *fetchCall {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.inflight
+}
