@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
@@ -22,6 +23,7 @@ import (
 // records every request.
 type changeDaemon struct {
 	socket    string
+	mu        sync.Mutex
 	deletes   []api.DeleteRequest
 	rollbacks []api.RollbackRequest
 }
@@ -80,7 +82,9 @@ func newChangeDaemon(t *testing.T) *changeDaemon {
 	mux.HandleFunc("POST "+api.PathDelete, func(w http.ResponseWriter, r *http.Request) {
 		var req api.DeleteRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
+		d.mu.Lock()
 		d.deletes = append(d.deletes, req)
+		d.mu.Unlock()
 		if stale(w, req.IfRevision) {
 			return
 		}
@@ -100,7 +104,9 @@ func newChangeDaemon(t *testing.T) *changeDaemon {
 	mux.HandleFunc("POST "+api.PathRollback, func(w http.ResponseWriter, r *http.Request) {
 		var req api.RollbackRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
+		d.mu.Lock()
 		d.rollbacks = append(d.rollbacks, req)
+		d.mu.Unlock()
 		if stale(w, req.IfRevision) {
 			return
 		}
@@ -129,6 +135,8 @@ func newChangeDaemon(t *testing.T) *changeDaemon {
 
 // committed lists the requests that would have changed something.
 func (d *changeDaemon) committed() (deletes []api.DeleteRequest, rollbacks []api.RollbackRequest) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, r := range d.deletes {
 		if !r.DryRun {
 			deletes = append(deletes, r)
@@ -140,6 +148,13 @@ func (d *changeDaemon) committed() (deletes []api.DeleteRequest, rollbacks []api
 		}
 	}
 	return deletes, rollbacks
+}
+
+// requests lists every rollback request, previews included.
+func (d *changeDaemon) requests() []api.RollbackRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]api.RollbackRequest(nil), d.rollbacks...)
 }
 
 type cliRun struct {
@@ -233,8 +248,8 @@ func TestRollbackConfirms(t *testing.T) {
 		r := d.run(ptr("n\n"), "rollback", "0")
 		mustHave(t, "stderr", r.errOut, "WARNING: revision 0 is empty: this deletes all 4 live objects",
 			"Delete all 4 objects (roll back from revision 5 to the empty revision 0)? [y/N]", "- delete Tenant/acme")
-		if len(d.rollbacks) != 1 || !d.rollbacks[0].ToEmpty || d.rollbacks[0].Revision != 0 {
-			t.Fatalf("requests: %+v", d.rollbacks)
+		if rb := d.requests(); len(rb) != 1 || !rb[0].ToEmpty || rb[0].Revision != 0 {
+			t.Fatalf("requests: %+v", rb)
 		}
 		r = d.run(nil, "rollback", "0", "--dry-run")
 		mustHave(t, "stderr", r.errOut, "WARNING: revision 0 is empty")
@@ -242,8 +257,8 @@ func TestRollbackConfirms(t *testing.T) {
 	t.Run("bad revision", func(t *testing.T) {
 		d := newChangeDaemon(t)
 		r := d.run(nil, "rollback", "-1")
-		if r.code != ExitFailure || len(d.rollbacks) != 0 {
-			t.Fatalf("exit %d, requests %+v", r.code, d.rollbacks)
+		if rb := d.requests(); r.code != ExitFailure || len(rb) != 0 {
+			t.Fatalf("exit %d, requests %+v", r.code, rb)
 		}
 	})
 }
