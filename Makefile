@@ -8,8 +8,10 @@ COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/version.Date=$(DATE)
 export CGO_ENABLED ?= 0
+# make install puts stoa and stoad in $(DESTDIR)$(PREFIX)/bin.
+PREFIX ?= /usr/local
 
-.PHONY: help build demo test test-short vet fmt bench-apply bench-proxy bench-xdp check-drift clean generate generate-schemas generate-docs generate-bpf release-check
+.PHONY: help build install demo test test-short vet fmt bench-apply bench-proxy bench-xdp check-drift clean generate generate-schemas generate-docs generate-bpf release-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -18,6 +20,11 @@ build: ## build bin/stoa and bin/stoad
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/stoa ./cmd/stoa
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/stoad ./cmd/stoad
 	$(GO) build -trimpath -o $(BIN)/upstreams ./examples/upstreams
+
+install: build ## install stoa and stoad into $(PREFIX)/bin (PREFIX=/usr/local; PREFIX=$HOME/.local needs no root)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/stoa $(BIN)/stoad $(DESTDIR)$(PREFIX)/bin/
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "note: $(PREFIX)/bin is not on PATH; add it: export PATH=$(PREFIX)/bin:\$$PATH" >&2;; esac
 
 demo: build ## run stoad on embedded defaults with examples/quickstart (Ctrl-C stops)
 	@BIN=$(BIN) bash scripts/demo.sh

@@ -130,6 +130,14 @@ type DeleteRequest struct {
 	WithObjects bool `json:"withObjects,omitempty"`
 	// IgnoreNotFound makes missing objects a no-op rather than an error.
 	IgnoreNotFound bool `json:"ignoreNotFound,omitempty"`
+	// Cascade also deletes every object that refers to one of Refs,
+	// transitively (a Tool's ToolSets and their Subscriptions; everything
+	// in a Tenant). Without it, a deletion that would leave references
+	// dangling fails with CodeConflict, naming each referrer and field.
+	Cascade bool `json:"cascade,omitempty"`
+	// IfRevision, when set, makes the call fail with CodeConflict unless
+	// the live revision is still this one (the one a preview was made of).
+	IfRevision int64 `json:"ifRevision,omitempty"`
 }
 
 // ObjectList is the answer of GET /v1/objects.
@@ -171,11 +179,17 @@ type RevisionList struct {
 }
 
 // RollbackRequest returns the live state to an earlier revision (itself a
-// new revision). Revision 0 means the one before the current.
+// new revision). Revision 0 means the one before the current; that is
+// never the empty state before the first apply unless ToEmpty says so.
 type RollbackRequest struct {
 	Revision    int64 `json:"revision"`
 	DryRun      bool  `json:"dryRun,omitempty"`
 	WithObjects bool  `json:"withObjects,omitempty"`
+	// ToEmpty asks for revision 0, the empty state: every object deleted.
+	ToEmpty bool `json:"toEmpty,omitempty"`
+	// IfRevision, when set, makes the call fail with CodeConflict unless
+	// the live revision is still this one (the one a preview was made of).
+	IfRevision int64 `json:"ifRevision,omitempty"`
 }
 
 // Event is one entry of the event stream (NDJSON on GET /v1/events).

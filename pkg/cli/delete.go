@@ -23,7 +23,12 @@ type DeleteOptions struct {
 	Namespace      string
 	DryRun         bool
 	IgnoreNotFound bool
+	Cascade        bool
+	Yes            bool
 	Refs           []spec.Ref
+	// command is the command line as typed (kind, names, namespace or
+	// files), for the hints that suggest --dry-run or --yes.
+	command string
 }
 
 func newDeleteCmd(f *Factory) *cobra.Command {
@@ -32,9 +37,18 @@ func newDeleteCmd(f *Factory) *cobra.Command {
 		Use:   "delete (KIND NAME... | -f PATH...)",
 		Short: "Delete objects (one new revision)",
 		Long: `Delete removes objects by kind and name, or every object defined in the given
-files. All deletions become one revision. stoad refuses deletions that would
-leave other objects referring to something missing.`,
-		Example: "  stoa delete tool billing-api -n acme\n  stoa delete -f examples/quickstart/",
+files. All deletions become one revision.
+
+stoad refuses a deletion that would leave other objects referring to
+something missing, and names each of them with the field that refers
+(a ToolSet's spec.tools[1], a Subscription's spec.plan, every object of a
+Tenant by its metadata.namespace). Delete or change those first, or pass
+--cascade to delete them too, in dependency order: stoa shows what it
+will delete and, when that is more than you named, asks for confirmation
+on a terminal (--yes skips the question; without a terminal --yes is
+required). --dry-run shows the diff and changes nothing.`,
+		Example: "  stoa delete tool billing-api -n acme\n  stoa delete -f examples/quickstart/\n" +
+			"  stoa delete tool inventory-api -n acme --cascade --dry-run\n  stoa delete tenant globex --cascade --yes",
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
 				var ks []string
@@ -54,8 +68,10 @@ leave other objects referring to something missing.`,
 	}
 	o.Files.bind(cmd)
 	bindNamespace(cmd, &o.Namespace)
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would be deleted")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would be deleted (a diff) without deleting")
 	cmd.Flags().BoolVar(&o.IgnoreNotFound, "ignore-not-found", false, "treat missing objects as already deleted")
+	cmd.Flags().BoolVar(&o.Cascade, "cascade", false, "also delete every object that refers to these (ToolSets, Subscriptions, a Tenant's objects)")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "with --cascade: do not ask before deleting more than the objects named")
 	return cmd
 }
 
@@ -71,6 +87,7 @@ func (o *DeleteOptions) complete(args []string) error {
 		for _, obj := range objs {
 			o.Refs = append(o.Refs, obj.Ref())
 		}
+		o.command = "stoa delete -f " + strings.Join(o.Files.Paths, " -f ")
 		return nil
 	case len(args) < 2:
 		return errors.New("usage: stoa delete KIND NAME... [-n TENANT] or stoa delete -f PATH")
@@ -89,34 +106,88 @@ func (o *DeleteOptions) complete(args []string) error {
 		}
 		o.Refs = append(o.Refs, ref)
 	}
+	o.command = "stoa delete " + strings.Join(args, " ")
+	if k.Namespaced() {
+		o.command += " -n " + o.Namespace
+	}
 	return nil
 }
 
-// Run deletes the objects.
+// Run deletes the objects. A plain deletion is one call; --dry-run and
+// --cascade first ask stoad what would go (the diff), and a cascade that
+// reaches beyond the named objects is confirmed, then committed only if
+// the live revision is still the one previewed.
 func (o *DeleteOptions) Run(ctx context.Context) error {
-	resp, err := o.F.Client().Delete(ctx, &api.DeleteRequest{Refs: o.Refs, DryRun: o.DryRun, IgnoreNotFound: o.IgnoreNotFound || len(o.Files.Paths) > 0})
+	c := o.F.Client()
+	req := &api.DeleteRequest{Refs: o.Refs, IgnoreNotFound: o.IgnoreNotFound || len(o.Files.Paths) > 0, Cascade: o.Cascade}
+	if !o.DryRun && !o.Cascade {
+		resp, err := c.Delete(ctx, req)
+		if err != nil {
+			return serverInvalid(o.F, nil, err)
+		}
+		return printChangeResult(o.F, resp)
+	}
+	req.DryRun, req.WithObjects = true, true
+	preview, err := c.Delete(ctx, req)
 	if err != nil {
 		return serverInvalid(o.F, nil, err)
 	}
-	return printChangeResult(o.F, resp, o.DryRun)
+	if o.DryRun {
+		return printPreview(o.F, preview, fmt.Sprintf("would delete %d %s", preview.Summary.Delete, plural(preview.Summary.Delete, "object", "objects")))
+	}
+	named := make(map[spec.Ref]bool, len(o.Refs))
+	for _, r := range o.Refs {
+		named[r] = true
+	}
+	extra := 0
+	for _, ch := range preview.Changes {
+		if !named[ch.Ref] {
+			extra++
+		}
+	}
+	if extra > 0 {
+		err := confirm(o.F, o.Yes, confirmation{
+			changes:  preview.Changes,
+			question: fmt.Sprintf("Delete %d objects (%d of them because they refer to what you named)?", len(preview.Changes), extra),
+			preview:  o.command + " --cascade --dry-run",
+			force:    o.command + " --cascade --yes",
+		})
+		if err != nil {
+			return err
+		}
+	}
+	req.DryRun, req.WithObjects, req.IfRevision = false, false, preview.Revision
+	resp, err := c.Delete(ctx, req)
+	if err != nil {
+		return serverInvalid(o.F, nil, err)
+	}
+	return printChangeResult(o.F, resp)
 }
 
-// printChangeResult reports delete and rollback results.
-func printChangeResult(f *Factory, resp *api.ApplyResponse, dryRun bool) error {
+// printPreview prints a dry run: the unified diff (as stoa diff renders
+// it) on stdout, the summary on stderr; -o json prints the response.
+func printPreview(f *Factory, resp *api.ApplyResponse, what string) error {
+	if f.Output == "json" {
+		resp.Changes = changesRefsOnly(resp.Changes, false)
+		return writeJSON(f.IO.Out, resp)
+	}
+	if err := plan.RenderText(f.IO.Out, resp.Changes, plan.RenderOptions{Color: f.IO.ColorOut()}); err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IO.ErrOut, "dry run: %s; nothing changed (revision %d)\n", what, resp.Revision)
+	return nil
+}
+
+// printChangeResult reports what a delete did.
+func printChangeResult(f *Factory, resp *api.ApplyResponse) error {
 	if f.Output == "json" {
 		resp.Changes = changesRefsOnly(resp.Changes, false)
 		return writeJSON(f.IO.Out, resp)
 	}
 	for _, c := range resp.Changes {
-		verb := c.Op.Verb()
-		if dryRun {
-			verb = string(c.Op) + " (dry run)"
-		}
-		fmt.Fprintf(f.IO.Out, "%s %s\n", c.Ref, verb)
+		fmt.Fprintf(f.IO.Out, "%s %s\n", c.Ref, c.Op.Verb())
 	}
 	switch {
-	case dryRun:
-		fmt.Fprintf(f.IO.ErrOut, "dry run: %s; nothing changed (revision %d)\n", resp.Summary, resp.Revision)
 	case !resp.Created:
 		fmt.Fprintf(f.IO.ErrOut, "no changes; revision %d unchanged\n", resp.Revision)
 	default:
@@ -133,7 +204,10 @@ func summaryDone(s plan.Summary) string {
 type RollbackOptions struct {
 	F        *Factory
 	Revision int64
-	DryRun   bool
+	// ToEmpty is REVISION 0: the empty state before the first apply.
+	ToEmpty bool
+	DryRun  bool
+	Yes     bool
 }
 
 func newRollbackCmd(f *Factory) *cobra.Command {
@@ -143,31 +217,97 @@ func newRollbackCmd(f *Factory) *cobra.Command {
 		Short: "Return to an earlier revision (as a new revision)",
 		Long: `Rollback makes the objects of an earlier revision live again. The rollback is
 itself a new revision, so it can be rolled back too. Without REVISION it
-returns to the revision before the current one.`,
-		Example: "  stoa rollback\n  stoa rollback 3 --dry-run",
+returns to the revision before the current one.
+
+It first shows the diff it will make (as stoa diff does) and asks for
+confirmation on a terminal; --yes skips the question, and without a
+terminal --yes is required. --dry-run prints the diff and changes nothing.
+
+Revision 0 is the empty state before the first apply: rolling back to it
+deletes every object, so it is never reached by default (a plain
+"stoa rollback" on revision 1 refuses); name it: stoa rollback 0.`,
+		Example: "  stoa rollback --dry-run\n  stoa rollback\n  stoa rollback 3 --yes\n  stoa rollback 0 --dry-run",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				n, err := strconv.ParseInt(args[0], 10, 64)
-				if err != nil || n <= 0 {
-					return fmt.Errorf("revision %q: want a positive number (see stoa history)", args[0])
+				if err != nil || n < 0 {
+					return fmt.Errorf("revision %q: want a revision number (see stoa history; 0 is the empty state)", args[0])
 				}
-				o.Revision = n
+				o.Revision, o.ToEmpty = n, n == 0
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would change")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the diff the rollback would make, change nothing")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation (required without a terminal)")
 	return cmd
 }
 
-// Run rolls back.
+// Run previews the rollback, confirms it and commits it, provided the
+// live revision is still the one the diff was made against.
 func (o *RollbackOptions) Run(ctx context.Context) error {
-	resp, err := o.F.Client().Rollback(ctx, &api.RollbackRequest{Revision: o.Revision, DryRun: o.DryRun})
+	c := o.F.Client()
+	req := &api.RollbackRequest{Revision: o.Revision, ToEmpty: o.ToEmpty, DryRun: true, WithObjects: true}
+	preview, err := c.Rollback(ctx, req)
 	if err != nil {
 		return serverInvalid(o.F, nil, err)
 	}
-	return printChangeResult(o.F, resp, o.DryRun)
+	target := o.Revision
+	if target == 0 && !o.ToEmpty {
+		target = preview.Revision - 1
+	}
+	s := preview.Summary
+	if s.Empty() {
+		if o.F.Output == "json" {
+			return writeJSON(o.F.IO.Out, preview)
+		}
+		fmt.Fprintf(o.F.IO.ErrOut, "nothing to roll back: revision %d already has the objects of revision %d\n", preview.Revision, target)
+		return nil
+	}
+	// Everything goes when nothing is created, updated or kept: revision
+	// 0, or a revision whose objects were all deleted.
+	var warning string
+	if s.Create == 0 && s.Update == 0 && s.Unchanged == 0 {
+		warning = fmt.Sprintf("WARNING: revision %d is empty: this deletes all %d live objects and leaves nothing served.", target, s.Delete)
+	}
+	if o.DryRun {
+		err := printPreview(o.F, preview, fmt.Sprintf("rolling back from revision %d to %d would make %s", preview.Revision, target, s))
+		if warning != "" && o.F.Output != "json" {
+			fmt.Fprintln(o.F.IO.ErrOut, warning)
+		}
+		return err
+	}
+	// The suggested commands name the target, so that what runs later is
+	// what was reviewed.
+	cmdline := fmt.Sprintf("stoa rollback %d", target)
+	conf := confirmation{
+		changes:  preview.Changes,
+		warning:  warning,
+		question: fmt.Sprintf("Roll back from revision %d to revision %d (%s)?", preview.Revision, target, s),
+		preview:  cmdline + " --dry-run",
+		force:    cmdline + " --yes",
+	}
+	if warning != "" {
+		conf.question = fmt.Sprintf("Delete all %d objects (roll back from revision %d to the empty revision %d)?", s.Delete, preview.Revision, target)
+	}
+	if err := confirm(o.F, o.Yes, conf); err != nil {
+		return err
+	}
+	req.DryRun, req.WithObjects, req.IfRevision = false, false, preview.Revision
+	resp, err := c.Rollback(ctx, req)
+	if err != nil {
+		return serverInvalid(o.F, nil, err)
+	}
+	if o.F.Output == "json" {
+		resp.Changes = changesRefsOnly(resp.Changes, false)
+		return writeJSON(o.F.IO.Out, resp)
+	}
+	for _, ch := range resp.Changes {
+		fmt.Fprintf(o.F.IO.Out, "%s %s\n", ch.Ref, ch.Op.Verb())
+	}
+	fmt.Fprintf(o.F.IO.ErrOut, "revision %d: rolled back to revision %d (%s)\n", resp.Revision, target, summaryDone(resp.Summary))
+	return nil
 }
 
 // HistoryOptions are the inputs of `stoa history`.

@@ -117,16 +117,13 @@ func writeTop(w io.Writer, s *api.StatsSample) error {
 		}
 	}
 	if x := s.XDP; x != nil {
-		mode := x.Mode
-		if !x.Attached && x.Fallback {
-			mode = "off (userspace fallback)"
-		}
 		var top []string
 		for _, src := range x.TopSources {
 			top = append(top, fmt.Sprintf("%s (%d dropped)", src.Addr, src.Dropped))
 		}
-		fmt.Fprintf(w, "\nxdp: %s, %s passed/s, %s dropped/s, %d blocks, %d sources", mode,
-			common.Rate(x.PassedRate), common.Rate(x.DroppedRate), x.Blocks, x.TrackedSources)
+		// The dashboard's wording: with XDP off, the userspace limiter's
+		// accepted connections, never "passed" packets.
+		fmt.Fprintf(w, "\n%s", common.XDPSummary(x))
 		if len(top) > 0 {
 			fmt.Fprintf(w, "; top: %s", strings.Join(top, ", "))
 		}

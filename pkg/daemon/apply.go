@@ -41,6 +41,12 @@ type change struct {
 
 	desired []*spec.Object
 	opts    plan.Options
+	// cascade extends opts.Deletes with their referrers; without it a
+	// deletion that leaves references dangling is refused.
+	cascade bool
+	// ifRevision, when set, is the revision the caller previewed: the
+	// change applies only if it is still live.
+	ifRevision int64
 	// stored marks desired objects that come from the store (rollback):
 	// already defaulted and shared with the live state, so never mutated.
 	stored bool
@@ -89,6 +95,18 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 		}
 	}
 	cur := d.State()
+	if c.ifRevision != 0 && c.ifRevision != cur.Revision {
+		return nil, apiError(api.CodeConflict,
+			fmt.Sprintf("the live revision changed from %d to %d since the preview; nothing was changed", c.ifRevision, cur.Revision),
+			"run the command again to see what it would change now")
+	}
+	if len(c.opts.Deletes) > 0 {
+		if c.cascade {
+			c.opts.Deletes = plan.Cascade(cur.Objects, c.opts.Deletes)
+		} else if refs := plan.Referrers(cur.Objects, c.opts.Deletes); len(refs) > 0 {
+			return nil, referrersError(refs)
+		}
+	}
 	c.opts.LiveDigests = cur.Digests
 	changes, sum := plan.Compute(cur.Objects, c.desired, c.opts)
 	resp := &api.ApplyResponse{Changes: changes, Summary: sum, Revision: cur.Revision, DryRun: c.dryRun}
@@ -133,6 +151,20 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 		"create": sum.Create, "update": sum.Update, "delete": sum.Delete,
 	})
 	return resp, nil
+}
+
+// referrersError refuses a deletion that would leave references dangling,
+// naming every referrer and its field (also as diagnostics, for clients
+// that want them structured).
+func referrersError(refs []plan.Reference) *api.Error {
+	e := apiError(api.CodeConflict, plan.ReferrersMessage(refs),
+		"delete or change those objects first, or delete them too with --cascade (add --dry-run to see everything it would delete)")
+	for _, r := range refs {
+		from := r.From
+		e.Diagnostics = append(e.Diagnostics, &spec.Diagnostic{Object: &from, Path: r.Path, Severity: spec.SeverityError,
+			Message: "refers to " + r.To.String()})
+	}
+	return e
 }
 
 func onlyErrors(diags spec.Diagnostics) spec.Diagnostics {
@@ -188,14 +220,26 @@ func (d *Daemon) Delete(req *api.DeleteRequest, actor string) (*api.ApplyRespons
 	if len(missing) > 0 && !req.IgnoreNotFound {
 		return nil, apiError(api.CodeNotFound, fmt.Sprintf("not found: %v", missing), "list what exists with: stoa get KIND -A")
 	}
-	return d.commit(change{action: "delete", actor: actor, dryRun: req.DryRun, opts: plan.Options{Deletes: req.Refs}})
+	return d.commit(change{action: "delete", actor: actor, dryRun: req.DryRun, opts: plan.Options{Deletes: req.Refs},
+		cascade: req.Cascade, ifRevision: req.IfRevision})
 }
 
 // Rollback makes revision rev's objects live again, as a new revision.
 func (d *Daemon) Rollback(req *api.RollbackRequest, actor string) (*api.ApplyResponse, error) {
 	rev := req.Revision
 	cur := d.State().Revision
-	if rev == 0 {
+	switch {
+	case req.ToEmpty && rev != 0:
+		return nil, apiError(api.CodeBadRequest, fmt.Sprintf("roll back: toEmpty asks for revision 0, not %d", rev), "")
+	case cur == 0:
+		return nil, apiError(api.CodeBadRequest, "nothing to roll back: no revision has been applied yet", "apply specs with: stoa apply -f DIR")
+	case rev == 0 && !req.ToEmpty && cur == 1:
+		// The revision before the first is the empty state: reaching it
+		// deletes everything, which must never happen by default.
+		return nil, apiError(api.CodeBadRequest,
+			fmt.Sprintf("revision 1 is the first revision: rolling back from it would delete all %d objects", len(d.State().Objects)),
+			"to delete everything, ask for the empty revision 0 explicitly: stoa rollback 0 (preview it with --dry-run)")
+	case rev == 0 && !req.ToEmpty:
 		rev = cur - 1
 	}
 	if rev < 0 || rev >= cur {
@@ -209,10 +253,13 @@ func (d *Daemon) Rollback(req *api.RollbackRequest, actor string) (*api.ApplyRes
 		}
 		return nil, err
 	}
+	msg := fmt.Sprintf("rollback to revision %d", rev)
+	if rev == 0 {
+		msg += " (empty: every object deleted)"
+	}
 	return d.commit(change{
-		action: "rollback", actor: actor, dryRun: req.DryRun,
-		message: fmt.Sprintf("rollback to revision %d", rev),
-		desired: target, stored: true,
+		action: "rollback", actor: actor, dryRun: req.DryRun, message: msg,
+		desired: target, stored: true, ifRevision: req.IfRevision,
 		opts: plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }},
 	})
 }

@@ -124,23 +124,34 @@ func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-// layout heights for a terminal of height h.
+// minTableRows is how many rows of tools the table keeps however small the
+// terminal: the XDP and events panels shrink, then go, to make room.
+const minTableRows = 5
+
+// panelHeight is the height of the XDP and events panels on a terminal h
+// lines high (0: not shown).
 func panelHeight(h int) int {
 	if h >= 40 {
 		return 10
 	}
-	return 7
+	// header, rule and help; the table's heading and status line
+	room := h - header.Height - 2 - (minTableRows + 2)
+	if room < 4 {
+		return 0 // a panel of fewer lines says nothing useful
+	}
+	return min(room, 7)
 }
 
 func (m *Model) resize(w, h int) {
 	m.width, m.height = w, h
-	main := max(h-header.Height-1-panelHeight(h)-1, 3)
+	p := panelHeight(h)
+	main := max(h-header.Height-1-p-1, 3)
 	m.header.SetSize(w, header.Height)
 	m.table.SetSize(w, main)
 	m.detail.SetSize(w, main)
 	xw := xdpWidth(w)
-	m.xdp.SetSize(xw, panelHeight(h))
-	m.events.SetSize(max(w-xw-2, 10), panelHeight(h))
+	m.xdp.SetSize(xw, p)
+	m.events.SetSize(max(w-xw-2, 10), p)
 }
 
 func xdpWidth(w int) int {
@@ -161,9 +172,12 @@ func (m *Model) Render() string {
 	if m.showDetail {
 		main = m.detail.View()
 	}
-	xw := xdpWidth(m.width)
-	panels := joinColumns(m.xdp.View(), m.events.View(), xw, m.width-xw-2, panelHeight(m.height))
-	parts := []string{m.header.View(), rule, main, panels, m.help()}
+	parts := []string{m.header.View(), rule, main}
+	if p := panelHeight(m.height); p > 0 {
+		xw := xdpWidth(m.width)
+		parts = append(parts, joinColumns(m.xdp.View(), m.events.View(), xw, m.width-xw-2, p))
+	}
+	parts = append(parts, m.help())
 	return common.Clip(strings.Join(parts, "\n"), m.width, m.height)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -326,4 +327,134 @@ func BenchmarkRender(b *testing.B) {
 		m.Update(common.StatsMsg{Sample: s})
 		_ = m.Render()
 	}
+}
+
+// bigSample is sample with extra acme tools: more rows than a small
+// terminal has.
+func bigSample(extra int) *api.StatsSample {
+	s := sample(1)
+	acme := &s.Tenants[0]
+	for i := range extra {
+		t := acme.Tools[0]
+		t.Name = fmt.Sprintf("tool-%02d", i)
+		acme.Tools = append(acme.Tools, t)
+	}
+	return s
+}
+
+// toolRows counts the table rows of tools on screen.
+func toolRows(out string) int {
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "  ") || strings.HasPrefix(l, "› ") {
+			name := strings.Fields(l)[0]
+			if name == "›" {
+				name = strings.Fields(l)[1]
+			}
+			if strings.HasSuffix(name, "-api") || strings.HasPrefix(name, "tool-") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestDashboardSmallTerminal(t *testing.T) {
+	m := newTestModel(60, 15)
+	s := bigSample(8)
+	s.XDP = &api.XDPStats{Mode: "off", Fallback: true, Reason: "XDP off: no CAP_BPF"}
+	send(m, common.StatsMsg{Sample: s})
+	out := screen(t, m)
+	if n := toolRows(out); n < minTableRows {
+		t.Fatalf("60×15 shows %d tool rows, want at least %d:\n%s", n, minTableRows, out)
+	}
+	// The panels give way to the table; names stay whole, and the
+	// columns that matter stay.
+	if strings.Contains(out, "Recent events") || strings.Contains(out, "conn/s") {
+		t.Errorf("60×15 should drop the XDP and events panels:\n%s", out)
+	}
+	mustContain(t, out, "› billing-api", "inventory-api", "REQ/S", "P99", "5XX/S", "429/S", "UPSTREAM", "◐ degr", "11 tools", "q quit")
+	// Header lines drop whole listeners and figures instead of cutting one.
+	if l := strings.Split(out, "\n")[1]; strings.TrimSpace(l) != "xdp off (userspace limiter) · ops 127.0.0.1:9090" {
+		t.Errorf("listeners line at 60 columns: %q", l)
+	}
+	head := strings.Split(out, "\n")[2]
+	mustContain(t, head, "req/s 55.5", "p99 4.1ms", "5xx 0.5", "429 0")
+	if strings.Contains(head, "total") {
+		t.Errorf("totals should give way first at 60 columns: %q", head)
+	}
+
+	// The detail view keeps figures, operations and upstreams, without
+	// the charts.
+	send(m, key("enter"))
+	out = screen(t, m)
+	mustContain(t, out, "acme / billing-api", "req/s 12.5", "p99 4.8ms", "get_invoice", "UPSTREAMS", "● available")
+	if strings.ContainsAny(out, "▁▂▃▄▅▆▇█") || strings.Contains(out, "last ") {
+		t.Errorf("60×15 detail should drop the sparklines:\n%s", out)
+	}
+}
+
+func TestDashboardCountsTools(t *testing.T) {
+	m := newTestModel(80, 24)
+	s := sample(1)
+	s.Tenants = s.Tenants[1:] // globex: one tool
+	send(m, common.StatsMsg{Sample: s})
+	out := screen(t, m)
+	if !strings.Contains(out, " 1 tool\n") || strings.Contains(out, "1 tools") {
+		t.Fatalf("one tool should read \"1 tool\":\n%s", out)
+	}
+}
+
+// TestDashboardXDPOff: with XDP off and the userspace limiter standing in
+// the dashboard says so, counts connections, and wraps the reason at word
+// boundaries.
+func TestDashboardXDPOff(t *testing.T) {
+	reason := "XDP off: cannot attach to eth0: operation not permitted (run stoad as root or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)"
+	words := map[string]bool{}
+	for _, w := range strings.Fields(strings.TrimPrefix(reason, "XDP off: ")) {
+		words[w] = true
+	}
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			m := newTestModel(size[0], size[1])
+			s := sample(1)
+			s.XDP = &api.XDPStats{Mode: "off", Fallback: true, Reason: reason, PassedRate: 24}
+			send(m, common.StatsMsg{Sample: s})
+			out := screen(t, m)
+			mustContain(t, out, "xdp off (userspace limiter)", "mode off · userspace limiter", "conn/s 24.0")
+			if strings.Contains(out, "pass/s") || strings.Contains(out, "XDP off:") {
+				t.Errorf("XDP off should not read as passing packets:\n%s", out)
+			}
+			// The reason's lines in the panel: whole words only, the last
+			// one marked with … when the reason did not fit.
+			lines := strings.Split(out, "\n")
+			start := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "mode off") })
+			shown := 0
+			for _, l := range lines[start+1:] {
+				cell := strings.TrimSpace(l[:min(len(l), xdpWidth(size[0]))])
+				if strings.HasPrefix(cell, "conn/s") {
+					break
+				}
+				for _, w := range strings.Fields(cell) {
+					if !words[w] && !words[strings.TrimSuffix(w, "…")] {
+						t.Errorf("reason cut inside a word: %q in %q\n%s", w, cell, out)
+					}
+					shown++
+				}
+			}
+			if shown < 6 {
+				t.Errorf("the panel shows only %d words of the reason:\n%s", shown, out)
+			}
+		})
+	}
+}
+
+func TestDashboardWideTerminal(t *testing.T) {
+	m := newTestModel(120, 40)
+	send(m, common.StatsMsg{Sample: sample(1)})
+	out := screen(t, m)
+	mustContain(t, out, "TOTAL", "2XX/S", "4XX/S", "P50", "Recent events", "mode generic", "pass/s 1.2k", "3 tools",
+		"total 10.6k", "198.51.100.7")
+	send(m, key("enter"))
+	mustContain(t, screen(t, m), "last 1s", "req/s", "UPSTREAMS")
 }

@@ -74,7 +74,7 @@ func TestAPIMgmtAuditTrail(t *testing.T) {
 	jsonOut(t, d, &rot, "keys", "rotate", key[8:24], "--grace", "1h")
 	expect(t, d.Stoa("keys", "revoke", rot.Key[8:24]), 0, "revoke")
 	expect(t, d.Stoa("delete", "subscription", "shop-api", "-n", "acme"), 0, "delete")
-	expect(t, d.Stoa("rollback"), 0, "rollback")
+	expect(t, d.Stoa("rollback", "--yes"), 0, "rollback")
 	xdp := d.Stoa("xdp", "block", "192.0.2.7/32", "--for", "1m", "--reason", "audit test")
 	if xdp.Code == 0 {
 		expect(t, d.Stoa("xdp", "unblock", "192.0.2.7/32"), 0, "xdp unblock")

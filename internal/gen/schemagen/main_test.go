@@ -93,7 +93,23 @@ func TestSchemasAcceptValidSpecs(t *testing.T) {
 	var paths []string
 	for _, glob := range []string{"examples/*/*.yaml", "pkg/spec/testdata/valid/*.yaml"} {
 		m, _ := filepath.Glob(filepath.Join(root, glob))
-		paths = append(paths, m...)
+		for _, p := range m {
+			// examples/bad holds deliberate mistakes (the README's
+			// diagnostics); the schema must reject those.
+			if strings.HasPrefix(filepath.ToSlash(p), root+"/examples/bad/") {
+				data, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, doc := range documents(t, data) {
+					if all.Validate(doc) == nil {
+						t.Errorf("%s document %d: all.json accepts a deliberately bad spec", p, i+1)
+					}
+				}
+				continue
+			}
+			paths = append(paths, p)
+		}
 	}
 	if len(paths) < 3 {
 		t.Fatalf("found only %d spec files", len(paths))

@@ -49,20 +49,25 @@ func Default() *KeyMap {
 	}
 }
 
-// HelpLine renders bindings as "key help · key help", cut to width.
+// HelpLine renders bindings as "key help · key help", cut to width. The
+// last binding (quit, by convention) is always kept: bindings before it
+// give way first.
 func HelpLine(st *styles.Styles, width int, bs ...Binding) string {
+	if len(bs) == 0 {
+		return ""
+	}
+	last := bs[len(bs)-1]
+	room := width - len([]rune(last.Key+" "+last.Help))
 	var parts []string
 	used := 0
-	for _, b := range bs {
+	for _, b := range bs[:len(bs)-1] {
 		plain := b.Key + " " + b.Help
-		if used > 0 && used+3+len([]rune(plain)) > width {
+		if used+len([]rune(plain))+3 > room {
 			break
 		}
-		if used > 0 {
-			used += 3
-		}
-		used += len([]rune(plain))
+		used += len([]rune(plain)) + 3
 		parts = append(parts, st.HelpKey.Render(b.Key)+" "+st.HelpDesc.Render(b.Help))
 	}
+	parts = append(parts, st.HelpKey.Render(last.Key)+" "+st.HelpDesc.Render(last.Help))
 	return strings.Join(parts, st.HelpDesc.Render(" · "))
 }

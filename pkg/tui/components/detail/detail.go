@@ -14,6 +14,10 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/tui/components/sparkline"
 )
 
+// sparklineMinHeight is the least height that shows the req/s and p99
+// charts (three lines); below it the view keeps the figures and tables.
+const sparklineMinHeight = 12
+
 // Detail shows one tool.
 type Detail struct {
 	c             *common.Common
@@ -76,26 +80,33 @@ func (d *Detail) View() string {
 	}
 	lines = append(lines, common.Spread(title, st.Label.Render("upstreams ")+health(d.c, t.Health), d.width))
 
-	rps, p99 := d.c.History.Series(common.Key(d.tenant, d.tool))
-	sw := max(d.width-22, 10)
-	lines = append(lines,
-		st.Label.Render(common.Fit("req/s", 7))+st.Spark.Render(sparkline.Render(rps, sw))+" "+st.Value.Render(common.FitRight(common.Rate(t.RPS), 8)),
-		st.Label.Render(common.Fit("p99", 7))+st.Spark.Render(sparkline.Render(p99, sw))+" "+st.Value.Render(common.FitRight(common.Ms(t.P99Ms), 8)),
-		st.Muted.Render(fmt.Sprintf("%-7s%s", "", span(len(rps)))),
-		fmt.Sprintf("%s %s  %s %s  %s %s  %s %s  %s %s  %s %s  %s %s",
-			st.Label.Render("p50"), common.Ms(t.P50Ms),
-			st.Label.Render("2xx/s"), common.Rate(t.CodeRates.S2xx),
-			st.Label.Render("4xx/s"), common.Rate(t.CodeRates.S4xx),
-			st.Label.Render("5xx/s"), common.Rate(t.CodeRates.S5xx),
-			st.Label.Render("429/s"), common.Rate(t.LimitedRate),
-			st.Label.Render("upstream errors"), common.Count(t.UpstreamErrors),
-			st.Label.Render("total"), common.Count(t.Requests)),
-		"",
-	)
+	figure := func(label, value string) string { return st.Label.Render(label) + " " + value }
+	var figures []string
+	if d.height >= sparklineMinHeight {
+		rps, p99 := d.c.History.Series(common.Key(d.tenant, d.tool))
+		sw := max(d.width-22, 10)
+		lines = append(lines,
+			st.Label.Render(common.Fit("req/s", 7))+st.Spark.Render(sparkline.Render(rps, sw))+" "+st.Value.Render(common.FitRight(common.Rate(t.RPS), 8)),
+			st.Label.Render(common.Fit("p99", 7))+st.Spark.Render(sparkline.Render(p99, sw))+" "+st.Value.Render(common.FitRight(common.Ms(t.P99Ms), 8)),
+			st.Muted.Render(fmt.Sprintf("%-7s%s", "", span(len(rps)))))
+	} else {
+		// Too few lines for charts: the current figures only.
+		figures = append(figures, figure("req/s", st.Value.Render(common.Rate(t.RPS))), figure("p99", st.Value.Render(common.Ms(t.P99Ms))))
+	}
+	figures = append(figures,
+		figure("p50", common.Ms(t.P50Ms)),
+		figure("2xx/s", common.Rate(t.CodeRates.S2xx)),
+		figure("4xx/s", common.Rate(t.CodeRates.S4xx)),
+		figure("5xx/s", common.Rate(t.CodeRates.S5xx)),
+		figure("429/s", common.Rate(t.LimitedRate)),
+		figure("upstream errors", common.Count(t.UpstreamErrors)),
+		figure("total", common.Count(t.Requests)))
+	lines = append(lines, common.JoinWrapped(figures, "  ", d.width)...)
 
 	// Per-operation figures come from the MCP series of the tool.
+	var opLines []string
 	nameW := max(d.width-44, 16)
-	lines = append(lines, st.TableHead.Render(common.Fit("OPERATION (MCP tools/call)", nameW)+
+	opLines = append(opLines, st.TableHead.Render(common.Fit("OPERATION (MCP tools/call)", nameW)+
 		fmt.Sprintf(" %7s %7s %7s %7s %9s", "CALLS/S", "P50", "P99", "ERRORS", "CALLS")))
 	ops := 0
 	for _, m := range d.sample.MCP {
@@ -103,13 +114,13 @@ func (d *Detail) View() string {
 			continue
 		}
 		ops++
-		lines = append(lines, common.Fit(m.Operation, nameW)+fmt.Sprintf(" %7s %7s %7s %7s %9s",
+		opLines = append(opLines, common.Fit(m.Operation, nameW)+fmt.Sprintf(" %7s %7s %7s %7s %9s",
 			common.Rate(m.RPS), common.Ms(m.P50Ms), common.Ms(m.P99Ms), common.Count(m.Errors), common.Count(m.Requests)))
 	}
 	if ops == 0 {
-		lines = append(lines, st.Muted.Render("no MCP calls recorded for this tool"))
+		opLines = append(opLines, st.Muted.Render("no MCP calls recorded for this tool"))
 	}
-	lines = append(lines, "", st.TableHead.Render("UPSTREAMS"))
+	upLines := []string{st.TableHead.Render("UPSTREAMS")}
 	for _, u := range t.Upstreams {
 		state := st.Muted.Render("? unknown")
 		if t.Health != "unknown" {
@@ -118,8 +129,14 @@ func (d *Detail) View() string {
 				state = st.Error.Render("○ unavailable")
 			}
 		}
-		lines = append(lines, fmt.Sprintf("%s  %s  %s", state, u.URL, st.Muted.Render(fmt.Sprintf("weight %d", u.Weight))))
+		upLines = append(upLines, fmt.Sprintf("%s  %s  %s", state, u.URL, st.Muted.Render(fmt.Sprintf("weight %d", u.Weight))))
 	}
+	// Blank lines between the sections only when everything fits with them.
+	sep := []string{""}
+	if len(lines)+len(opLines)+len(upLines)+2 > d.height {
+		sep = nil
+	}
+	lines = append(append(append(append(lines, sep...), opLines...), sep...), upLines...)
 	return common.Clip(strings.Join(lines, "\n"), d.width, d.height)
 }
 

@@ -5,6 +5,7 @@ package header
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
@@ -66,20 +67,38 @@ func (h *Header) View() string {
 		st.Label.Render("rev ") + st.Value.Render(fmt.Sprint(s.Revision))
 	line1 := common.Spread(left, state, h.width)
 
-	var ls []string
+	// Listeners that do not fit are left out whole, never cut mid-address.
+	line2 := st.Label.Render("xdp ") + h.xdpMode()
 	for _, l := range d.Listeners {
 		if l.Name == "localapi" {
 			continue
 		}
-		ls = append(ls, l.Name+" "+l.Address)
+		next := st.Muted.Render(" · " + l.Name + " " + l.Address)
+		if common.Width(line2)+common.Width(next) > h.width {
+			break
+		}
+		line2 += next
 	}
-	line2 := st.Label.Render("xdp ") + h.xdpMode() + st.Muted.Render(" · "+strings.Join(ls, " · "))
 
 	t := s.Totals
-	line3 := figure(h, "req/s", common.Rate(t.RPS)) + "  " + figure(h, "p50", common.Ms(t.P50Ms)) + "  " +
-		figure(h, "p99", common.Ms(t.P99Ms)) + "  " + figure(h, "2xx", common.Rate(t.CodeRates.S2xx)) + "  " +
-		figure(h, "4xx", common.Rate(t.CodeRates.S4xx)) + "  " + h.errFigure("5xx", t.CodeRates.S5xx) + "  " +
-		h.errFigure("429", t.LimitedRate) + "  " + figure(h, "total", common.Count(t.Requests))
+	figures := []string{
+		figure(h, "req/s", common.Rate(t.RPS)), figure(h, "p50", common.Ms(t.P50Ms)),
+		figure(h, "p99", common.Ms(t.P99Ms)), figure(h, "2xx", common.Rate(t.CodeRates.S2xx)),
+		figure(h, "4xx", common.Rate(t.CodeRates.S4xx)), h.errFigure("5xx", t.CodeRates.S5xx),
+		h.errFigure("429", t.LimitedRate), figure(h, "total", common.Count(t.Requests)),
+	}
+	// On a narrow terminal whole figures give way, least telling first
+	// (total, 2xx, 4xx, p50), rather than the line being cut mid-figure.
+	join := func() string {
+		return strings.Join(slices.DeleteFunc(slices.Clone(figures), func(f string) bool { return f == "" }), "  ")
+	}
+	for _, drop := range []int{7, 3, 4, 1} {
+		if common.Width(join()) <= h.width {
+			break
+		}
+		figures[drop] = ""
+	}
+	line3 := join()
 	if !h.connected && h.err != nil {
 		line3 = h.errLine()
 	}
@@ -98,11 +117,11 @@ func (h *Header) xdpMode() string {
 	if x := h.sample.XDP; x != nil {
 		switch {
 		case x.Attached:
-			return st.OK.Render(x.Mode)
+			return st.OK.Render(common.XDPMode(x))
 		case x.Fallback:
-			return st.Warning.Render("off (userspace fallback)")
+			return st.Warning.Render(common.XDPMode(x))
 		}
-		return st.Muted.Render(x.Mode)
+		return st.Muted.Render(common.XDPMode(x))
 	}
 	for _, c := range h.sample.Daemon.Components {
 		if c.Name == "xdp" {

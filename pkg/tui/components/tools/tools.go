@@ -5,6 +5,7 @@ package tools
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
@@ -223,7 +224,27 @@ func (t *Table) columns() []col {
 			return st.Spark.Render(sparkline.Render(rps, 20))
 		}})
 	}
+	// A narrow terminal keeps the tool names readable: drop the columns
+	// that matter least (the 5xx and 429 rates, p99 and health stay).
+	for _, drop := range []string{"2XX/S", "4XX/S", "P50"} {
+		if nameWidth(t.width, cols) >= minNameWidth {
+			break
+		}
+		cols = slices.DeleteFunc(cols, func(c col) bool { return c.title == drop })
+	}
 	return cols
+}
+
+// minNameWidth is the narrowest the TENANT / TOOL column gets before
+// other columns give way.
+const minNameWidth = 16
+
+// nameWidth is what the columns leave for the name.
+func nameWidth(width int, cols []col) int {
+	for _, c := range cols {
+		width -= c.width + 1
+	}
+	return width
 }
 
 func (t *Table) health(h string) string {
@@ -243,11 +264,7 @@ func (t *Table) health(h string) string {
 func (t *Table) View() string {
 	st := t.c.Styles
 	cols := t.columns()
-	nameW := t.width
-	for _, c := range cols {
-		nameW -= c.width + 1
-	}
-	nameW = max(nameW, 12)
+	nameW := max(nameWidth(t.width, cols), 12)
 	var b strings.Builder
 	head := common.Fit("TENANT / TOOL", nameW)
 	for _, c := range cols {
@@ -314,5 +331,5 @@ func (t *Table) statusLine() string {
 			n++
 		}
 	}
-	return common.Spread(s, st.Muted.Render(fmt.Sprintf("%d tools", n)), t.width)
+	return common.Spread(s, st.Muted.Render(common.Plural(n, "tool", "tools")), t.width)
 }

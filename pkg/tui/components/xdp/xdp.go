@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/tui/common"
@@ -49,28 +48,44 @@ func (p *Panel) View() string {
 		if !x.Attached {
 			mode = st.Warning.Render("off")
 			if x.Fallback {
-				mode += st.Muted.Render(" · userspace fallback")
+				mode += st.Muted.Render(" · userspace limiter")
 			}
 		}
 		lines = append(lines, st.Label.Render("mode ")+mode)
-		if x.Reason != "" && !x.Attached {
-			// The reason is the one hint an operator needs: give it two lines.
-			for i, l := range strings.Split(lipgloss.Wrap(x.Reason, p.width, " "), "\n") {
-				if i < 2 {
-					lines = append(lines, st.Muted.Render(l))
-				}
+		// The figures below the reason: the rate line (unless XDP and its
+		// fallback are both off, when there is nothing to count) and the
+		// blocks line.
+		below := 1
+		if x.Attached || x.Fallback {
+			below = 2
+		}
+		if r := common.XDPReason(x); r != "" && !x.Attached {
+			// The reason is the one hint an operator needs: as many whole
+			// lines as fit, cut at a word with "…" if it must be.
+			room := max(p.height-len(lines)-below, 1)
+			for _, l := range common.Wrap(r, p.width, min(room, 3)) {
+				lines = append(lines, st.Muted.Render(l))
 			}
 		}
 		drop := common.Rate(x.DroppedRate)
 		if x.DroppedRate > 0 {
 			drop = st.Error.Render(drop)
 		}
-		lines = append(lines,
-			fmt.Sprintf("%s %s  %s %s", st.Label.Render("pass/s"), st.Value.Render(common.Rate(x.PassedRate)), st.Label.Render("drop/s"), drop),
-			fmt.Sprintf("%s %d  %s %d", st.Label.Render("blocks"), x.Blocks, st.Label.Render("sources"), x.TrackedSources))
+		switch {
+		case x.Attached:
+			lines = append(lines, fmt.Sprintf("%s %s  %s %s", st.Label.Render("pass/s"), st.Value.Render(common.Rate(x.PassedRate)), st.Label.Render("drop/s"), drop))
+		case x.Fallback:
+			// The userspace limiter counts connections, not packets.
+			lines = append(lines, fmt.Sprintf("%s %s  %s %s", st.Label.Render("conn/s"), st.Value.Render(common.Rate(x.PassedRate)), st.Label.Render("refused/s"), drop))
+		}
+		lines = append(lines, fmt.Sprintf("%s %d  %s %d", st.Label.Render("blocks"), x.Blocks, st.Label.Render("sources"), x.TrackedSources))
 		for _, s := range x.TopSources {
+			verb := " dropped"
+			if !x.Attached {
+				verb = " refused"
+			}
 			lines = append(lines, common.Fit(s.Addr, max(p.width-14, 8))+" "+
-				st.Muted.Render(common.FitRight(common.Count(s.Dropped), 5)+" dropped"))
+				st.Muted.Render(common.FitRight(common.Count(s.Dropped), 5)+verb))
 		}
 	}
 	return common.Clip(strings.Join(lines, "\n"), p.width, p.height)
