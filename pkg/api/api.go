@@ -196,18 +196,24 @@ const (
 // KeyInfo describes an API key; the secret and its hash are never part of
 // it.
 type KeyInfo struct {
-	ID         string    `json:"id"`
-	Prefix     string    `json:"prefix"`
-	Tenant     string    `json:"tenant"`
-	Consumer   string    `json:"consumer"`
-	Name       string    `json:"name,omitempty"`
-	State      string    `json:"state"`
-	CreatedAt  time.Time `json:"createdAt"`
-	ExpiresAt  time.Time `json:"expiresAt,omitzero"`
-	RevokedAt  time.Time `json:"revokedAt,omitzero"`
-	NotAfter   time.Time `json:"notAfter,omitzero"`
-	RotatedTo  string    `json:"rotatedTo,omitempty"`
-	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
+	ID       string `json:"id"`
+	Prefix   string `json:"prefix"`
+	Tenant   string `json:"tenant"`
+	Consumer string `json:"consumer"`
+	// ConsumerUID identifies the Consumer object the key belongs to: a
+	// consumer deleted and created again under the same name has another.
+	ConsumerUID string    `json:"consumerUid,omitempty"`
+	Name        string    `json:"name,omitempty"`
+	State       string    `json:"state"`
+	CreatedAt   time.Time `json:"createdAt"`
+	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
+	RevokedAt   time.Time `json:"revokedAt,omitzero"`
+	// RevokedBy and RevokedReason say who revoked the key and why.
+	RevokedBy     string    `json:"revokedBy,omitempty"`
+	RevokedReason string    `json:"revokedReason,omitempty"`
+	NotAfter      time.Time `json:"notAfter,omitzero"`
+	RotatedTo     string    `json:"rotatedTo,omitempty"`
+	LastUsedAt    time.Time `json:"lastUsedAt,omitzero"`
 }
 
 // KeyCreateRequest creates an API key for a consumer.

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
@@ -113,9 +115,33 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	if c.dryRun {
 		return resp, nil
 	}
-	id, err := d.store.Commit(store.Revision{Time: time.Now().UTC(), Actor: c.actor, Action: c.action, Message: c.message}, changes)
+	// The revision, its event, consumer identities and the keys revoked
+	// with deleted consumers are one transaction: a crash leaves all or
+	// none of them.
+	now := time.Now().UTC()
+	var fx commitEffects
+	id, err := d.store.CommitWith(store.Revision{Time: now, Actor: c.actor, Action: c.action, Message: c.message}, changes,
+		func(tx *bolt.Tx, id int64) error {
+			evType := "config.applied"
+			if c.action == "rollback" {
+				evType = "config.rolledback"
+			}
+			e, err := store.AppendEventTx(tx, api.Event{Time: now, Type: evType, Message: fmt.Sprintf("revision %d: %s by %s", id, sum, c.actor),
+				Data: map[string]any{"revision": id, "action": c.action, "actor": c.actor,
+					"create": sum.Create, "update": sum.Update, "delete": sum.Delete}})
+			if err != nil {
+				return err
+			}
+			fx.events = append(fx.events, e)
+			return d.lifecycle(tx, id, c.actor, changes, now, &fx)
+		})
 	if err != nil {
 		return nil, err
+	}
+	if fx.revoked > 0 && d.dp != nil && d.dp.keys != nil {
+		if err := d.dp.keys.refresh(); err != nil {
+			d.log.Error("rebuild the key index after revoking keys", "revision", id, "err", err)
+		}
 	}
 	nextState.Revision = id
 	nextState.Digests = cur.Digests.Next(changes)
@@ -123,15 +149,10 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	d.state.Store(nextState)
 	resp.Revision, resp.Created = id, true
 	d.log.Info("revision committed", "revision", id, "action", c.action, "actor", c.actor,
-		"create", sum.Create, "update", sum.Update, "delete", sum.Delete)
-	evType := "config.applied"
-	if c.action == "rollback" {
-		evType = "config.rolledback"
+		"create", sum.Create, "update", sum.Update, "delete", sum.Delete, "keysRevoked", fx.revoked)
+	for _, e := range fx.events {
+		d.events.publish(e)
 	}
-	d.Emit(evType, "", fmt.Sprintf("revision %d: %s by %s", id, sum, c.actor), map[string]any{
-		"revision": id, "action": c.action, "actor": c.actor,
-		"create": sum.Create, "update": sum.Update, "delete": sum.Delete,
-	})
 	return resp, nil
 }
 

@@ -101,6 +101,10 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 	st0 := NewState(rev, objs)
 	st0.Digests = plan.DigestAll(objs)
 	d.state.Store(st0)
+	if err := d.ensureConsumerIdentities(st0); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("consumer identities: %w", err)
+	}
 	if opts.Runtimes != nil {
 		rts, err := opts.Runtimes(d)
 		if err != nil {
