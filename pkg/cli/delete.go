@@ -23,6 +23,7 @@ type DeleteOptions struct {
 	Namespace      string
 	DryRun         bool
 	IgnoreNotFound bool
+	Force          bool
 	Refs           []spec.Ref
 }
 
@@ -56,6 +57,7 @@ leave other objects referring to something missing.`,
 	bindNamespace(cmd, &o.Namespace)
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would be deleted")
 	cmd.Flags().BoolVar(&o.IgnoreNotFound, "ignore-not-found", false, "treat missing objects as already deleted")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "delete even though stoad runs in GitOps mode (--specs); the next change of its directory may restore it")
 	return cmd
 }
 
@@ -94,7 +96,8 @@ func (o *DeleteOptions) complete(args []string) error {
 
 // Run deletes the objects.
 func (o *DeleteOptions) Run(ctx context.Context) error {
-	resp, err := o.F.Client().Delete(ctx, &api.DeleteRequest{Refs: o.Refs, DryRun: o.DryRun, IgnoreNotFound: o.IgnoreNotFound || len(o.Files.Paths) > 0})
+	resp, err := o.F.Client().Delete(ctx, &api.DeleteRequest{Refs: o.Refs, DryRun: o.DryRun, Force: o.Force,
+		IgnoreNotFound: o.IgnoreNotFound || len(o.Files.Paths) > 0})
 	if err != nil {
 		return serverInvalid(o.F, nil, err)
 	}
@@ -134,6 +137,7 @@ type RollbackOptions struct {
 	F        *Factory
 	Revision int64
 	DryRun   bool
+	Force    bool
 }
 
 func newRollbackCmd(f *Factory) *cobra.Command {
@@ -158,12 +162,13 @@ returns to the revision before the current one.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would change")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "roll back even though stoad runs in GitOps mode (--specs); the next change of its directory overwrites it")
 	return cmd
 }
 
 // Run rolls back.
 func (o *RollbackOptions) Run(ctx context.Context) error {
-	resp, err := o.F.Client().Rollback(ctx, &api.RollbackRequest{Revision: o.Revision, DryRun: o.DryRun})
+	resp, err := o.F.Client().Rollback(ctx, &api.RollbackRequest{Revision: o.Revision, DryRun: o.DryRun, Force: o.Force})
 	if err != nil {
 		return serverInvalid(o.F, nil, err)
 	}

@@ -191,7 +191,7 @@ func pruneScope(sc api.PruneScope, desired []*spec.Object) func(*spec.Object) bo
 // Apply makes the request's objects live (or plans it, in dry-run).
 func (d *Daemon) Apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse, error) {
 	return d.commit(change{
-		action: "apply", actor: actor, message: req.Message, dryRun: req.DryRun,
+		action: "apply", actor: actor, message: gitopsForced(d, req.Force, req.Message), dryRun: req.DryRun,
 		desired: req.Objects,
 		opts:    plan.Options{Prune: req.Prune, PruneScope: pruneScope(req.Scope, req.Objects)},
 	})
@@ -209,7 +209,8 @@ func (d *Daemon) Delete(req *api.DeleteRequest, actor string) (*api.ApplyRespons
 	if len(missing) > 0 && !req.IgnoreNotFound {
 		return nil, apiError(api.CodeNotFound, fmt.Sprintf("not found: %v", missing), "list what exists with: stoa get KIND -A")
 	}
-	return d.commit(change{action: "delete", actor: actor, dryRun: req.DryRun, opts: plan.Options{Deletes: req.Refs}})
+	return d.commit(change{action: "delete", actor: actor, dryRun: req.DryRun, message: gitopsForced(d, req.Force, ""),
+		opts: plan.Options{Deletes: req.Refs}})
 }
 
 // Rollback makes revision rev's objects live again, as a new revision.
@@ -232,7 +233,7 @@ func (d *Daemon) Rollback(req *api.RollbackRequest, actor string) (*api.ApplyRes
 	}
 	return d.commit(change{
 		action: "rollback", actor: actor, dryRun: req.DryRun,
-		message: fmt.Sprintf("rollback to revision %d", rev),
+		message: gitopsForced(d, req.Force, fmt.Sprintf("rollback to revision %d", rev)),
 		desired: target, stored: true,
 		opts: plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }},
 	})

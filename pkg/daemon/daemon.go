@@ -66,6 +66,7 @@ type Daemon struct {
 
 	specsMu   sync.Mutex
 	specsHash string
+	gitops    atomic.Pointer[api.GitOpsStatus] // last sync, for status (gitops.go)
 
 	memRelease atomic.Bool // a FreeOSMemory is scheduled (apply.go)
 }
@@ -290,6 +291,12 @@ func (d *Daemon) Status() api.Status {
 		StateDir:  d.cfg.StateDir,
 		SpecsDir:  d.cfg.SpecsDir,
 		Listeners: []api.Listener{{Name: "localapi", Address: d.cfg.Socket}},
+	}
+	if d.cfg.SpecsDir != "" {
+		s.GitOps = &api.GitOpsStatus{Dir: d.cfg.SpecsDir}
+		if g := d.gitops.Load(); g != nil {
+			s.GitOps = g
+		}
 	}
 	if d.cfg.OpsListen != "" {
 		s.Listeners = append(s.Listeners, api.Listener{Name: "ops", Address: d.cfg.OpsListen})

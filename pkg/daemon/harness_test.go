@@ -123,8 +123,7 @@ func (ld *liveDaemon) apply(yaml string, prune ...string) *api.ApplyResponse {
 func (ld *liveDaemon) applyErr(yaml string, force bool, prune ...string) (*api.ApplyResponse, error) {
 	ld.t.Helper()
 	objs := loadYAML(ld.t, yaml)
-	req := &api.ApplyRequest{Objects: objs}
-	_ = force
+	req := &api.ApplyRequest{Objects: objs, Force: force}
 	if len(prune) > 0 {
 		req.Prune, req.Scope = true, api.PruneScope{Namespaces: prune}
 	}

@@ -252,6 +252,9 @@ func (l *localAPI) serveApply(w http.ResponseWriter, r *http.Request, p Peer) er
 	if err := DecodeBody(r, w, &req); err != nil {
 		return err
 	}
+	if err := l.d.gitopsGuard(req.Force, req.DryRun); err != nil {
+		return err
+	}
 	resp, err := l.d.Apply(&req, p.Actor())
 	if err != nil {
 		return err
@@ -265,6 +268,9 @@ func (l *localAPI) serveDelete(w http.ResponseWriter, r *http.Request, p Peer) e
 	if err := DecodeBody(r, w, &req); err != nil {
 		return err
 	}
+	if err := l.d.gitopsGuard(req.Force, req.DryRun); err != nil {
+		return err
+	}
 	resp, err := l.d.Delete(&req, p.Actor())
 	if err != nil {
 		return err
@@ -276,6 +282,9 @@ func (l *localAPI) serveDelete(w http.ResponseWriter, r *http.Request, p Peer) e
 func (l *localAPI) serveRollback(w http.ResponseWriter, r *http.Request, p Peer) error {
 	var req api.RollbackRequest
 	if err := DecodeBody(r, w, &req); err != nil {
+		return err
+	}
+	if err := l.d.gitopsGuard(req.Force, req.DryRun); err != nil {
 		return err
 	}
 	resp, err := l.d.Rollback(&req, p.Actor())
