@@ -86,6 +86,10 @@ type Failure struct {
 	Duration               time.Duration
 	Revision               int64
 	RequestID              string
+	// Prefix is the route's path prefix and Rest the escaped request path
+	// below it: the client asked for Prefix+Rest, an upstream is sent its
+	// base path + Rest (see UpstreamURL).
+	Prefix, Rest string
 }
 
 // Proxy is the data-plane runtime.
