@@ -349,3 +349,35 @@ func TestLegacyKeysBoundAtStart(t *testing.T) {
 		t.Fatalf("second start: %+v", k)
 	}
 }
+
+// Keys created while their consumer is being deleted never outlive it:
+// each is either refused or revoked with the consumer (run with -race).
+func TestKeyCreateRacingConsumerDeletion(t *testing.T) {
+	up := okServer(t)
+	ld := startDaemon(t, nil)
+	ctx := context.Background()
+	for round := 0; round < 5; round++ {
+		ld.apply(shopSpecs(up))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; i < 20; i++ {
+				var resp api.KeyCreateResponse
+				err := ld.c.Do(ctx, "POST", api.PathKeys, api.KeyCreateRequest{Tenant: "acme", Consumer: "shop"}, &resp)
+				if err != nil && apiCode(err) != api.CodeNotFound {
+					t.Errorf("create: %v", err)
+				}
+			}
+		}()
+		time.Sleep(time.Duration(round) * time.Millisecond)
+		if _, err := ld.c.Delete(ctx, &api.DeleteRequest{Refs: []spec.Ref{refSub, refConsumer}}); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		for _, k := range ld.keys() {
+			if k.State == "active" {
+				t.Fatalf("round %d: key %s of the deleted consumer is active: %+v", round, k.Prefix, k)
+			}
+		}
+	}
+}
