@@ -196,3 +196,21 @@ func TestGatewayCurlAndTarget(t *testing.T) {
 		t.Errorf("mcp curl:\n%s", got)
 	}
 }
+
+// BenchmarkRepeat is the cost a failing request pays once its failure is
+// already captured (an outage): one map lookup under a short lock.
+func BenchmarkRepeat(b *testing.B) {
+	s, _ := openStore(b)
+	r := NewRecorder(s, RecorderOptions{})
+	c := capture("acme")
+	r.Capture(c)
+	k := c.Key()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if !r.Repeat(k, start) {
+				b.Fatal("not a repeat")
+			}
+		}
+	})
+}

@@ -76,7 +76,7 @@ func TestBodyCut(t *testing.T) {
 	}
 }
 
-func openStore(t *testing.T) (*Store, string) {
+func openStore(t testing.TB) (*Store, string) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(dir)
