@@ -56,17 +56,35 @@ func (e *Error) Error() string { return e.Message }
 
 // Status describes the running daemon.
 type Status struct {
-	Version    string         `json:"version"`
-	Commit     string         `json:"commit,omitempty"`
-	PID        int            `json:"pid"`
-	StartedAt  time.Time      `json:"startedAt"`
-	Uptime     string         `json:"uptime"`
-	Revision   int64          `json:"revision"`
-	Objects    map[string]int `json:"objects"`
-	StateDir   string         `json:"stateDir"`
-	Listeners  []Listener     `json:"listeners"`
-	SpecsDir   string         `json:"specsDir,omitempty"`
-	Components []Component    `json:"components,omitempty"`
+	Version   string         `json:"version"`
+	Commit    string         `json:"commit,omitempty"`
+	PID       int            `json:"pid"`
+	StartedAt time.Time      `json:"startedAt"`
+	Uptime    string         `json:"uptime"`
+	Revision  int64          `json:"revision"`
+	Objects   map[string]int `json:"objects"`
+	StateDir  string         `json:"stateDir"`
+	Listeners []Listener     `json:"listeners"`
+	SpecsDir  string         `json:"specsDir,omitempty"`
+	// GitOps reports the GitOps sync of SpecsDir (nil without --specs).
+	GitOps     *GitOpsStatus `json:"gitops,omitempty"`
+	Components []Component   `json:"components,omitempty"`
+}
+
+// GitOpsStatus is the state of the --specs directory sync: the last
+// attempt, the last success, and the last failure with its error, so that
+// `stoa status` says why the live revision is not what the directory
+// holds.
+type GitOpsStatus struct {
+	Dir           string    `json:"dir"`
+	LastAttemptAt time.Time `json:"lastAttemptAt,omitzero"`
+	LastAppliedAt time.Time `json:"lastAppliedAt,omitzero"`
+	// LastRevision is the revision the last successful sync left live.
+	LastRevision int64 `json:"lastRevision,omitempty"`
+	// LastErrorAt and LastError describe the last failed sync; it is
+	// still the state of things when newer than LastAppliedAt.
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
+	LastError   string    `json:"lastError,omitempty"`
 }
 
 // Listener is one address stoad serves.
@@ -96,6 +114,9 @@ type ApplyRequest struct {
 	// WithObjects returns each change's before and after objects (for
 	// diffs); otherwise changes carry only the operation and reference.
 	WithObjects bool `json:"withObjects,omitempty"`
+	// Force changes a stoad running in GitOps mode (--specs), whose
+	// directory would otherwise be the only source of changes.
+	Force bool `json:"force,omitempty"`
 }
 
 // PruneScope limits what --prune may delete.
@@ -138,6 +159,8 @@ type DeleteRequest struct {
 	// IfRevision, when set, makes the call fail with CodeConflict unless
 	// the live revision is still this one (the one a preview was made of).
 	IfRevision int64 `json:"ifRevision,omitempty"`
+	// Force: see ApplyRequest.Force.
+	Force bool `json:"force,omitempty"`
 }
 
 // ObjectList is the answer of GET /v1/objects.
@@ -190,6 +213,8 @@ type RollbackRequest struct {
 	// IfRevision, when set, makes the call fail with CodeConflict unless
 	// the live revision is still this one (the one a preview was made of).
 	IfRevision int64 `json:"ifRevision,omitempty"`
+	// Force: see ApplyRequest.Force.
+	Force bool `json:"force,omitempty"`
 }
 
 // Event is one entry of the event stream (NDJSON on GET /v1/events).
@@ -210,18 +235,24 @@ const (
 // KeyInfo describes an API key; the secret and its hash are never part of
 // it.
 type KeyInfo struct {
-	ID         string    `json:"id"`
-	Prefix     string    `json:"prefix"`
-	Tenant     string    `json:"tenant"`
-	Consumer   string    `json:"consumer"`
-	Name       string    `json:"name,omitempty"`
-	State      string    `json:"state"`
-	CreatedAt  time.Time `json:"createdAt"`
-	ExpiresAt  time.Time `json:"expiresAt,omitzero"`
-	RevokedAt  time.Time `json:"revokedAt,omitzero"`
-	NotAfter   time.Time `json:"notAfter,omitzero"`
-	RotatedTo  string    `json:"rotatedTo,omitempty"`
-	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
+	ID       string `json:"id"`
+	Prefix   string `json:"prefix"`
+	Tenant   string `json:"tenant"`
+	Consumer string `json:"consumer"`
+	// ConsumerUID identifies the Consumer object the key belongs to: a
+	// consumer deleted and created again under the same name has another.
+	ConsumerUID string    `json:"consumerUid,omitempty"`
+	Name        string    `json:"name,omitempty"`
+	State       string    `json:"state"`
+	CreatedAt   time.Time `json:"createdAt"`
+	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
+	RevokedAt   time.Time `json:"revokedAt,omitzero"`
+	// RevokedBy and RevokedReason say who revoked the key and why.
+	RevokedBy     string    `json:"revokedBy,omitempty"`
+	RevokedReason string    `json:"revokedReason,omitempty"`
+	NotAfter      time.Time `json:"notAfter,omitzero"`
+	RotatedTo     string    `json:"rotatedTo,omitempty"`
+	LastUsedAt    time.Time `json:"lastUsedAt,omitzero"`
 }
 
 // KeyCreateRequest creates an API key for a consumer.

@@ -96,6 +96,7 @@ type SnapshotMessage struct {
 	Method    string           `json:"method,omitempty"`
 	URL       string           `json:"url,omitempty"`
 	Target    string           `json:"target,omitempty"`
+	Injected  []string         `json:"injected,omitempty"`
 	Status    int              `json:"status,omitempty"`
 	Headers   []SnapshotHeader `json:"headers,omitempty"`
 	Body      string           `json:"body,omitempty"`
@@ -123,6 +124,15 @@ type Snapshot struct {
 	Request        SnapshotMessage `json:"request"`
 	Response       SnapshotMessage `json:"response"`
 	Redactions     []string        `json:"redactions,omitempty"`
+	// Origin is "upstream" (an upstream was tried) or "gateway" (the
+	// gateway answered itself: no healthy upstream).
+	Origin string `json:"origin,omitempty"`
+	// Route is the tool's route (path prefix).
+	Route string `json:"route,omitempty"`
+	// Count is how many identical failures this snapshot stands for;
+	// Time is the first, LastSeen the last.
+	Count    int64     `json:"count,omitempty"`
+	LastSeen time.Time `json:"lastSeen,omitzero"`
 	// Curl reproduces the request; redacted values read [REDACTED].
 	Curl string `json:"curl,omitempty"`
 }
@@ -140,6 +150,10 @@ type SnapshotSummary struct {
 	Reason    string        `json:"reason"`
 	Duration  time.Duration `json:"durationNs"`
 	RequestID string        `json:"requestId,omitempty"`
+	// Count is how many identical failures the snapshot stands for (first
+	// at Time, last at LastSeen).
+	Count    int64     `json:"count"`
+	LastSeen time.Time `json:"lastSeen,omitzero"`
 }
 
 // SnapshotList is the answer of GET /v1/snapshots.

@@ -74,6 +74,9 @@ type KeyOptions struct {
 	Tenant string
 	// Consumer the key belongs to (required).
 	Consumer string
+	// ConsumerUID is the identity of that Consumer object (see
+	// KeyRecord.ConsumerUID).
+	ConsumerUID string
 	// Name is an optional human label ("ci", "laptop").
 	Name string
 	// Now is the creation time; zero means time.Now().
@@ -108,13 +111,14 @@ func GenerateKey(o KeyOptions) (string, KeyRecord, error) {
 
 	id := string(buf[keyIDStart:keyIDEnd])
 	rec := KeyRecord{
-		ID:        id,
-		Prefix:    KeyPrefix + id,
-		Hash:      HashKey(buf),
-		Tenant:    o.Tenant,
-		Consumer:  o.Consumer,
-		Name:      o.Name,
-		CreatedAt: now,
+		ID:          id,
+		Prefix:      KeyPrefix + id,
+		Hash:        HashKey(buf),
+		Tenant:      o.Tenant,
+		Consumer:    o.Consumer,
+		ConsumerUID: o.ConsumerUID,
+		Name:        o.Name,
+		CreatedAt:   now,
 	}
 	if o.TTL > 0 {
 		rec.ExpiresAt = now.Add(o.TTL)
@@ -122,10 +126,10 @@ func GenerateKey(o KeyOptions) (string, KeyRecord, error) {
 	return string(buf), rec, nil
 }
 
-// RotateKey creates the successor of old (same tenant, consumer and name;
-// o.Tenant and o.Consumer may be left empty) and returns it with old's
-// updated record: old stays valid until now+grace (its NotAfter) and
-// records the successor's id. A zero grace ends old at once.
+// RotateKey creates the successor of old (same tenant, consumer, consumer
+// UID and name; o.Tenant and o.Consumer may be left empty) and returns it
+// with old's updated record: old stays valid until now+grace (its
+// NotAfter) and records the successor's id. A zero grace ends old at once.
 func RotateKey(old KeyRecord, grace time.Duration, o KeyOptions) (key string, next, prev KeyRecord, err error) {
 	if !old.RevokedAt.IsZero() {
 		return "", KeyRecord{}, KeyRecord{}, fmt.Errorf("rotate api key %s: key is revoked", old.ID)
@@ -134,7 +138,7 @@ func RotateKey(old KeyRecord, grace time.Duration, o KeyOptions) (key string, ne
 		o.Tenant = old.Tenant
 	}
 	if o.Consumer == "" {
-		o.Consumer = old.Consumer
+		o.Consumer, o.ConsumerUID = old.Consumer, old.ConsumerUID
 	}
 	if o.Name == "" {
 		o.Name = old.Name

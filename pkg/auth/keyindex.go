@@ -22,6 +22,11 @@ type KeyRecord struct {
 	Tenant string `json:"tenant"`
 	// Consumer is the application the key belongs to.
 	Consumer string `json:"consumer"`
+	// ConsumerUID is the identity of the Consumer object the key was made
+	// for, assigned by stoad when the Consumer was created: a Consumer
+	// deleted and created again under the same name has another UID, and
+	// none of the old one's keys.
+	ConsumerUID string `json:"consumerUid,omitempty"`
 	// Name is an optional human label.
 	Name string `json:"name,omitempty"`
 	// CreatedAt is when the key was generated.
@@ -30,6 +35,10 @@ type KeyRecord struct {
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 	// RevokedAt, if set, is when the key was (or will be) revoked.
 	RevokedAt time.Time `json:"revokedAt,omitzero"`
+	// RevokedBy and RevokedReason say who revoked the key and why (an
+	// operator's request, or the deletion of its consumer).
+	RevokedBy     string `json:"revokedBy,omitempty"`
+	RevokedReason string `json:"revokedReason,omitempty"`
 	// NotAfter, if set, ends the grace period of a key that was rotated:
 	// it keeps working until then so clients can switch over.
 	NotAfter time.Time `json:"notAfter,omitzero"`

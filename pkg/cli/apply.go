@@ -75,6 +75,7 @@ type ApplyOptions struct {
 	Selector map[string]string
 	DryRun   bool
 	Message  string
+	Force    bool // change a stoad in GitOps mode anyway
 	Diff     bool // stoa diff: print the plan, exit 2 on changes
 	Brief    bool
 }
@@ -98,6 +99,7 @@ the labels given with -l.`,
 	o.bind(cmd)
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would change without changing anything")
 	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "note stored with the revision")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "apply even though stoad runs in GitOps mode (--specs); the next change of its directory overwrites it")
 	return cmd
 }
 
@@ -149,6 +151,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		Prune:       o.Prune || o.PruneAll,
 		Scope:       pruneScope(objs, o.PruneAll, o.Selector),
 		Message:     o.Message,
+		Force:       o.Force,
 		WithObjects: o.Diff || o.DryRun,
 	}
 	resp, err := o.F.Client().ApplyEncoded(ctx, req, wire)

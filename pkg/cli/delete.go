@@ -25,6 +25,7 @@ type DeleteOptions struct {
 	IgnoreNotFound bool
 	Cascade        bool
 	Yes            bool
+	Force          bool
 	Refs           []spec.Ref
 	// command is the command line as typed (kind, names, namespace or
 	// files), for the hints that suggest --dry-run or --yes.
@@ -72,6 +73,7 @@ required). --dry-run shows the diff and changes nothing.`,
 	cmd.Flags().BoolVar(&o.IgnoreNotFound, "ignore-not-found", false, "treat missing objects as already deleted")
 	cmd.Flags().BoolVar(&o.Cascade, "cascade", false, "also delete every object that refers to these (ToolSets, Subscriptions, a Tenant's objects)")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "with --cascade: do not ask before deleting more than the objects named")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "delete even though stoad runs in GitOps mode (--specs); the next change of its directory may restore it")
 	return cmd
 }
 
@@ -119,7 +121,7 @@ func (o *DeleteOptions) complete(args []string) error {
 // the live revision is still the one previewed.
 func (o *DeleteOptions) Run(ctx context.Context) error {
 	c := o.F.Client()
-	req := &api.DeleteRequest{Refs: o.Refs, IgnoreNotFound: o.IgnoreNotFound || len(o.Files.Paths) > 0, Cascade: o.Cascade}
+	req := &api.DeleteRequest{Refs: o.Refs, IgnoreNotFound: o.IgnoreNotFound || len(o.Files.Paths) > 0, Cascade: o.Cascade, Force: o.Force}
 	if !o.DryRun && !o.Cascade {
 		resp, err := c.Delete(ctx, req)
 		if err != nil {
@@ -208,6 +210,7 @@ type RollbackOptions struct {
 	ToEmpty bool
 	DryRun  bool
 	Yes     bool
+	Force   bool
 }
 
 func newRollbackCmd(f *Factory) *cobra.Command {
@@ -241,6 +244,7 @@ deletes every object, so it is never reached by default (a plain
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the diff the rollback would make, change nothing")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation (required without a terminal)")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "roll back even though stoad runs in GitOps mode (--specs); the next change of its directory overwrites it")
 	return cmd
 }
 
@@ -248,7 +252,7 @@ deletes every object, so it is never reached by default (a plain
 // live revision is still the one the diff was made against.
 func (o *RollbackOptions) Run(ctx context.Context) error {
 	c := o.F.Client()
-	req := &api.RollbackRequest{Revision: o.Revision, ToEmpty: o.ToEmpty, DryRun: true, WithObjects: true}
+	req := &api.RollbackRequest{Revision: o.Revision, ToEmpty: o.ToEmpty, Force: o.Force, DryRun: true, WithObjects: true}
 	preview, err := c.Rollback(ctx, req)
 	if err != nil {
 		return serverInvalid(o.F, nil, err)

@@ -97,14 +97,23 @@ func newKeysListCmd(f *Factory) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPREFIX\tTENANT\tCONSUMER\tNAME\tSTATE\tCREATED\tLAST USED\tEXPIRES")
+			fmt.Fprintln(tw, "ID\tPREFIX\tTENANT\tCONSUMER\tNAME\tSTATE\tCREATED\tLAST USED\tEXPIRES\tNOTE")
 			for _, k := range list.Items {
 				exp := k.ExpiresAt
 				if !k.NotAfter.IsZero() && (exp.IsZero() || k.NotAfter.Before(exp)) {
 					exp = k.NotAfter
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Tenant, k.Consumer, orDash(k.Name), k.State,
-					when(k.CreatedAt), when(k.LastUsedAt), when(exp))
+				// Why a revoked key is revoked (its consumer was deleted,
+				// or someone asked) and by whom.
+				note := ""
+				if k.State == "revoked" && k.RevokedReason != "" {
+					note = k.RevokedReason
+					if k.RevokedBy != "" {
+						note += " (by " + k.RevokedBy + ")"
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Tenant, k.Consumer, orDash(k.Name), k.State,
+					when(k.CreatedAt), when(k.LastUsedAt), when(exp), orDash(note))
 			}
 			return tw.Flush()
 		},

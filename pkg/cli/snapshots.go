@@ -82,10 +82,16 @@ func (o *SnapshotsListOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(o.F.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tTENANT\tTOOL\tCONSUMER\tREQUEST\tSTATUS\tREASON\tDURATION")
+	// Repeats of one failure are one snapshot: COUNT of them, the first
+	// at TIME and the last at LAST SEEN.
+	fmt.Fprintln(tw, "ID\tTIME\tCOUNT\tLAST SEEN\tTENANT\tTOOL\tCONSUMER\tREQUEST\tSTATUS\tREASON\tDURATION")
 	for _, s := range list.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s %s\t%d\t%s\t%s\n", s.ID, s.Time.Local().Format(time.DateTime), s.Tenant, s.Tool,
-			orDash(s.Consumer), s.Method, truncateText(s.Target, 60), s.Status, s.Reason, s.Duration.Round(time.Millisecond))
+		last := "-"
+		if s.Count > 1 && !s.LastSeen.IsZero() {
+			last = s.LastSeen.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s %s\t%d\t%s\t%s\n", s.ID, s.Time.Local().Format(time.DateTime), max(s.Count, 1), last,
+			s.Tenant, s.Tool, orDash(s.Consumer), s.Method, truncateText(s.Target, 60), s.Status, s.Reason, s.Duration.Round(time.Millisecond))
 	}
 	return tw.Flush()
 }
@@ -113,6 +119,10 @@ func printSnapshot(w io.Writer, s *api.Snapshot) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "snapshot:\t%s (%s)\n", s.ID, s.Source)
 	fmt.Fprintf(tw, "time:\t%s, took %s\n", s.Time.Local().Format(time.RFC3339Nano), s.Duration.Round(time.Microsecond))
+	if s.Count > 1 {
+		fmt.Fprintf(tw, "repeats:\t%d times, the last at %s (same tenant, tool, route, method, status and reason; the first is shown)\n",
+			s.Count, s.LastSeen.Local().Format(time.RFC3339Nano))
+	}
 	tool := s.Tenant + "/" + s.Tool
 	if s.Operation != "" {
 		tool += " (" + s.Operation + ")"
@@ -125,6 +135,9 @@ func printSnapshot(w io.Writer, s *api.Snapshot) {
 		fail += ": " + s.Error
 	}
 	fmt.Fprintf(tw, "failure:\t%s\n", fail)
+	if s.Origin == "gateway" {
+		fmt.Fprintf(tw, "answered by:\tthe gateway (no upstream was tried)\n")
+	}
 	if s.RequestID != "" {
 		fmt.Fprintf(tw, "request id:\t%s\n", s.RequestID)
 	}
@@ -165,14 +178,27 @@ func newSnapshotsReplayCmd(f *Factory) *cobra.Command {
 		Long: `The request is sent to the tool's current upstream with the tool's current
 upstream credential — not through the public listener, and not with the
 client's credential, which was never stored. Redacted headers are left out;
-a body that was cut or redacted is sent as stored (a warning says so).`,
+a body that was cut or redacted is sent as stored (a warning says so).
+Exit code 1 when the replay gets no answer or a 5xx.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := f.Client().ReplaySnapshot(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
+			// A replay that gets no answer or a 5xx still fails: exit 1,
+			// so scripts can tell "fixed" from "still broken".
+			why := ""
+			switch {
+			case r.Error != "":
+				why = r.Error
+			case r.Status >= 500:
+				why = fmt.Sprintf("the upstream answered %d", r.Status)
+			}
 			if done, err := writeStructured(f, r); done {
+				if err == nil && why != "" {
+					return silent(ExitFailure)
+				}
 				return err
 			}
 			for _, w := range r.Warnings {
@@ -186,6 +212,9 @@ a body that was cut or redacted is sent as stored (a warning says so).`,
 				r.OldDuration.Round(time.Millisecond), now)
 			if r.Body != "" {
 				fmt.Fprintf(f.IO.Out, "  body:   %s\n", truncateText(r.Body, 200))
+			}
+			if why != "" {
+				return fmt.Errorf("replay of %s failed: %s", r.Snapshot, why)
 			}
 			return nil
 		},

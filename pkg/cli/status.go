@@ -50,6 +50,20 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	fmt.Fprintf(w, "state:\t%s\n", s.StateDir)
 	if s.SpecsDir != "" {
 		fmt.Fprintf(w, "gitops:\t%s\n", s.SpecsDir)
+		if g := s.GitOps; g != nil {
+			if !g.LastAppliedAt.IsZero() {
+				fmt.Fprintf(w, "\t  last applied %s (revision %d)\n", g.LastAppliedAt.Local().Format(time.DateTime), g.LastRevision)
+			}
+			// A failure newer than the last success is the current state:
+			// the directory is not what is live.
+			if !g.LastErrorAt.IsZero() && g.LastErrorAt.After(g.LastAppliedAt) {
+				lines := strings.Split(strings.TrimSpace(g.LastError), "\n")
+				fmt.Fprintf(w, "\t  LAST APPLY FAILED %s: %s\n", g.LastErrorAt.Local().Format(time.DateTime), lines[0])
+				for _, l := range lines[1:] {
+					fmt.Fprintf(w, "\t    %s\n", l)
+				}
+			}
+		}
 	}
 	var parts []string
 	for _, k := range spec.Kinds {

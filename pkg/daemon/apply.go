@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
@@ -131,9 +133,33 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	if c.dryRun {
 		return resp, nil
 	}
-	id, err := d.store.Commit(store.Revision{Time: time.Now().UTC(), Actor: c.actor, Action: c.action, Message: c.message}, changes)
+	// The revision, its event, consumer identities and the keys revoked
+	// with deleted consumers are one transaction: a crash leaves all or
+	// none of them.
+	now := time.Now().UTC()
+	var fx commitEffects
+	id, err := d.store.CommitWith(store.Revision{Time: now, Actor: c.actor, Action: c.action, Message: c.message}, changes,
+		func(tx *bolt.Tx, id int64) error {
+			evType := "config.applied"
+			if c.action == "rollback" {
+				evType = "config.rolledback"
+			}
+			e, err := store.AppendEventTx(tx, api.Event{Time: now, Type: evType, Message: fmt.Sprintf("revision %d: %s by %s", id, sum, c.actor),
+				Data: map[string]any{"revision": id, "action": c.action, "actor": c.actor,
+					"create": sum.Create, "update": sum.Update, "delete": sum.Delete}})
+			if err != nil {
+				return err
+			}
+			fx.events = append(fx.events, e)
+			return d.lifecycle(tx, id, c.actor, changes, now, &fx)
+		})
 	if err != nil {
 		return nil, err
+	}
+	if fx.revoked > 0 && d.dp != nil && d.dp.keys != nil {
+		if err := d.dp.keys.refresh(); err != nil {
+			d.log.Error("rebuild the key index after revoking keys", "revision", id, "err", err)
+		}
 	}
 	nextState.Revision = id
 	nextState.Digests = cur.Digests.Next(changes)
@@ -141,15 +167,10 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	d.state.Store(nextState)
 	resp.Revision, resp.Created = id, true
 	d.log.Info("revision committed", "revision", id, "action", c.action, "actor", c.actor,
-		"create", sum.Create, "update", sum.Update, "delete", sum.Delete)
-	evType := "config.applied"
-	if c.action == "rollback" {
-		evType = "config.rolledback"
+		"create", sum.Create, "update", sum.Update, "delete", sum.Delete, "keysRevoked", fx.revoked)
+	for _, e := range fx.events {
+		d.events.publish(e)
 	}
-	d.Emit(evType, "", fmt.Sprintf("revision %d: %s by %s", id, sum, c.actor), map[string]any{
-		"revision": id, "action": c.action, "actor": c.actor,
-		"create": sum.Create, "update": sum.Update, "delete": sum.Delete,
-	})
 	return resp, nil
 }
 
@@ -202,7 +223,7 @@ func pruneScope(sc api.PruneScope, desired []*spec.Object) func(*spec.Object) bo
 // Apply makes the request's objects live (or plans it, in dry-run).
 func (d *Daemon) Apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse, error) {
 	return d.commit(change{
-		action: "apply", actor: actor, message: req.Message, dryRun: req.DryRun,
+		action: "apply", actor: actor, message: gitopsForced(d, req.Force, req.Message), dryRun: req.DryRun,
 		desired: req.Objects,
 		opts:    plan.Options{Prune: req.Prune, PruneScope: pruneScope(req.Scope, req.Objects)},
 	})
@@ -220,7 +241,7 @@ func (d *Daemon) Delete(req *api.DeleteRequest, actor string) (*api.ApplyRespons
 	if len(missing) > 0 && !req.IgnoreNotFound {
 		return nil, apiError(api.CodeNotFound, fmt.Sprintf("not found: %v", missing), "list what exists with: stoa get KIND -A")
 	}
-	return d.commit(change{action: "delete", actor: actor, dryRun: req.DryRun, opts: plan.Options{Deletes: req.Refs},
+	return d.commit(change{action: "delete", actor: actor, dryRun: req.DryRun, message: gitopsForced(d, req.Force, ""), opts: plan.Options{Deletes: req.Refs},
 		cascade: req.Cascade, ifRevision: req.IfRevision})
 }
 
@@ -258,7 +279,7 @@ func (d *Daemon) Rollback(req *api.RollbackRequest, actor string) (*api.ApplyRes
 		msg += " (empty: every object deleted)"
 	}
 	return d.commit(change{
-		action: "rollback", actor: actor, dryRun: req.DryRun, message: msg,
+		action: "rollback", actor: actor, dryRun: req.DryRun, message: gitopsForced(d, req.Force, msg),
 		desired: target, stored: true, ifRevision: req.IfRevision,
 		opts: plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }},
 	})

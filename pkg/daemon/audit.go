@@ -198,9 +198,7 @@ func (a *auditRuntime) entryFor(e api.Event, action string) audit.Entry {
 	if ent.Actor == "" {
 		ent.Actor = "stoad"
 	}
-	if rev, ok := e.Data["revision"]; ok {
-		ent.Revision, _ = strconv.ParseInt(fmt.Sprint(rev), 10, 64)
-	}
+	ent.Revision = dataInt(e.Data["revision"])
 	if ent.Revision == 0 {
 		ent.Revision = a.d.State().Revision
 	}
@@ -290,4 +288,24 @@ func (a *auditRuntime) serveVerify(w http.ResponseWriter, r *http.Request, p Pee
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, api.AuditVerify(res))
+}
+
+// dataInt reads an integer from event data: int64 when the event is fresh,
+// float64 once it went through JSON (where fmt.Sprint would give 1e+06).
+func dataInt(v any) int64 {
+	switch v := v.(type) {
+	case int64:
+		return v
+	case int:
+		return int64(v)
+	case float64:
+		return int64(v)
+	case json.Number:
+		n, _ := v.Int64()
+		return n
+	case string:
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return n
+	}
+	return 0
 }

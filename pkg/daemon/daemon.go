@@ -66,6 +66,7 @@ type Daemon struct {
 
 	specsMu   sync.Mutex
 	specsHash string
+	gitops    atomic.Pointer[api.GitOpsStatus] // last sync, for status (gitops.go)
 
 	memRelease atomic.Bool // a FreeOSMemory is scheduled (apply.go)
 }
@@ -101,6 +102,10 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 	st0 := NewState(rev, objs)
 	st0.Digests = plan.DigestAll(objs)
 	d.state.Store(st0)
+	if err := d.ensureConsumerIdentities(st0); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("consumer identities: %w", err)
+	}
 	if opts.Runtimes != nil {
 		rts, err := opts.Runtimes(d)
 		if err != nil {
@@ -286,6 +291,12 @@ func (d *Daemon) Status() api.Status {
 		StateDir:  d.cfg.StateDir,
 		SpecsDir:  d.cfg.SpecsDir,
 		Listeners: []api.Listener{{Name: "localapi", Address: d.cfg.Socket}},
+	}
+	if d.cfg.SpecsDir != "" {
+		s.GitOps = &api.GitOpsStatus{Dir: d.cfg.SpecsDir}
+		if g := d.gitops.Load(); g != nil {
+			s.GitOps = g
+		}
 	}
 	if d.cfg.OpsListen != "" {
 		s.Listeners = append(s.Listeners, api.Listener{Name: "ops", Address: d.cfg.OpsListen})

@@ -30,6 +30,11 @@ func (h *eventHub) emit(e api.Event) {
 		h.log.Warn("store event", "type", e.Type, "err", err)
 		stored = e
 	}
+	h.publish(stored)
+}
+
+// publish pushes an event that is already stored to followers.
+func (h *eventHub) publish(stored api.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs {

@@ -51,18 +51,63 @@ func specsFingerprint(dir string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), err
 }
 
+// gitopsGuard refuses a change made over the LocalAPI while the daemon
+// runs in GitOps mode: the directory is the source of truth, and a change
+// made elsewhere would silently be overwritten by its next change (or
+// SIGHUP). force (--force) overrides it; dry runs (diff) always pass.
+func (d *Daemon) gitopsGuard(force, dryRun bool) error {
+	dir := d.cfg.SpecsDir
+	if dir == "" || dryRun || force {
+		return nil
+	}
+	return &api.Error{Code: api.CodeConflict,
+		Message: fmt.Sprintf("stoad is running in GitOps mode from %s; change the files there, or pass --force", dir),
+		Hint:    fmt.Sprintf("a change forced here lasts only until the files in %s change or stoad gets SIGHUP", dir)}
+}
+
+// gitopsForced notes a forced change in its revision message.
+func gitopsForced(d *Daemon, force bool, msg string) string {
+	if d.cfg.SpecsDir == "" || !force {
+		return msg
+	}
+	note := "forced while in GitOps mode from " + d.cfg.SpecsDir
+	if msg == "" {
+		return note
+	}
+	return msg + " (" + note + ")"
+}
+
+// noteSync records the outcome of a sync for `stoa status`.
+func (d *Daemon) noteSync(at time.Time, rev int64, err error) {
+	st := api.GitOpsStatus{Dir: d.cfg.SpecsDir}
+	if old := d.gitops.Load(); old != nil {
+		st = *old
+	}
+	st.LastAttemptAt = at
+	if err != nil {
+		st.LastErrorAt, st.LastError = at, err.Error()
+	} else {
+		st.LastAppliedAt, st.LastRevision = at, rev
+	}
+	d.gitops.Store(&st)
+}
+
 // syncSpecs applies the specs directory if it changed (or force).
-func (d *Daemon) syncSpecs(ctx context.Context, force bool) error {
+func (d *Daemon) syncSpecs(ctx context.Context, force bool) (err error) {
 	d.specsMu.Lock()
 	defer d.specsMu.Unlock()
 	dir := d.cfg.SpecsDir
+	now := time.Now().UTC()
 	fp, err := specsFingerprint(dir)
 	if err != nil {
-		return fmt.Errorf("read specs dir: %w", err)
+		err = fmt.Errorf("read specs dir: %w", err)
+		d.noteSync(now, 0, err)
+		return err
 	}
 	if !force && fp == d.specsHash {
 		return nil
 	}
+	defer func() { d.noteSync(now, d.State().Revision, err) }()
 	objs, diags := spec.Load([]string{dir}, nil)
 	// Tools with `openapi: FILE` get their operations; no network here.
 	diags = openapi.Expand(ctx, objs, diags, openapi.ExpandOptions{})

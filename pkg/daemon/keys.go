@@ -13,6 +13,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
 var bucketKeys = []byte("keys")
@@ -33,6 +34,9 @@ func newKeyService(d *Daemon, a *auth.Authenticator) (*keyService, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := ks.bindLegacyKeys(); err != nil {
+		return nil, err
+	}
 	if err := ks.reload(); err != nil {
 		return nil, err
 	}
@@ -43,9 +47,15 @@ func newKeyService(d *Daemon, a *auth.Authenticator) (*keyService, error) {
 	return ks, nil
 }
 
-func (ks *keyService) records() ([]auth.KeyRecord, error) {
-	var out []auth.KeyRecord
+// readKeys returns every key record and the live consumers' UIDs, read in
+// one transaction.
+func (ks *keyService) readKeys() ([]auth.KeyRecord, map[string]string, error) {
+	var (
+		out  []auth.KeyRecord
+		live map[string]string
+	)
 	err := ks.d.store.View(func(tx *bolt.Tx) error {
+		live = liveConsumerUIDs(tx)
 		return tx.Bucket(bucketKeys).ForEach(func(k, v []byte) error {
 			var r auth.KeyRecord
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -55,27 +65,46 @@ func (ks *keyService) records() ([]auth.KeyRecord, error) {
 			return nil
 		})
 	})
-	return out, err
+	return out, live, err
 }
 
-// reload rebuilds the KeyIndex from the store.
+// refresh rebuilds the KeyIndex after keys changed outside the service
+// (revoked with their consumer by a revision).
+func (ks *keyService) refresh() error {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.reload()
+}
+
+// reload rebuilds the KeyIndex from the store; callers hold ks.mu, so
+// indexes are built (and swapped in) in the order the store changed.
+// Only keys of a live Consumer, with that Consumer's UID, are indexed: a
+// key outliving its consumer is refused even if it was somehow not
+// revoked.
 func (ks *keyService) reload() error {
-	recs, err := ks.records()
+	recs, live, err := ks.readKeys()
 	if err != nil {
 		return err
 	}
 	// Carry last-used times not yet flushed (admission.go flushes them
 	// periodically) over to the new index.
+	used := map[string]time.Time{}
 	if old := ks.a.Keys(); old != nil {
-		used := map[string]time.Time{}
 		old.RangeUsage(func(id string, t time.Time) bool { used[id] = t; return true })
-		for i := range recs {
-			if t := used[recs[i].ID]; t.After(recs[i].LastUsedAt) {
-				recs[i].LastUsedAt = t
-			}
-		}
 	}
-	ix, err := auth.NewKeyIndex(recs)
+	n := 0
+	for _, r := range recs {
+		uid, ok := live[string(consumerKey(r.Tenant, r.Consumer))]
+		if !ok || (r.ConsumerUID != "" && r.ConsumerUID != uid) {
+			continue
+		}
+		if t := used[r.ID]; t.After(r.LastUsedAt) {
+			r.LastUsedAt = t
+		}
+		recs[n] = r
+		n++
+	}
+	ix, err := auth.NewKeyIndex(recs[:n])
 	if err != nil {
 		return err
 	}
@@ -83,49 +112,66 @@ func (ks *keyService) reload() error {
 	return nil
 }
 
-func (ks *keyService) put(recs ...auth.KeyRecord) error {
+// change runs fn in one store transaction with the key bucket; events fn
+// appends are stored in that transaction. Afterwards the index is rebuilt
+// and the events published. Callers hold ks.mu.
+func (ks *keyService) change(fn func(tx *bolt.Tx, b *bolt.Bucket, emit func(api.Event) error) error) error {
+	var events []api.Event
 	err := ks.d.store.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketKeys)
-		for _, r := range recs {
-			v, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(r.ID), v); err != nil {
-				return err
-			}
-		}
-		return nil
+		events = events[:0]
+		return fn(tx, tx.Bucket(bucketKeys), func(e api.Event) error {
+			e.Time = time.Now().UTC()
+			stored, err := store.AppendEventTx(tx, e)
+			events = append(events, stored)
+			return err
+		})
 	})
 	if err != nil {
 		return err
 	}
-	return ks.reload()
+	if err := ks.reload(); err != nil {
+		return err
+	}
+	for _, e := range events {
+		ks.d.events.publish(e)
+	}
+	return nil
 }
 
-func (ks *keyService) get(id string) (auth.KeyRecord, error) {
-	var r auth.KeyRecord
-	err := ks.d.store.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketKeys).Get([]byte(id))
-		if v == nil {
-			return apiError(api.CodeNotFound, fmt.Sprintf("key %s not found", id), "list keys with: stoa keys list -A")
+func putKey(b *bolt.Bucket, recs ...auth.KeyRecord) error {
+	for _, r := range recs {
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
 		}
-		return json.Unmarshal(v, &r)
-	})
-	return r, err
+		if err := b.Put([]byte(r.ID), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func getKey(b *bolt.Bucket, id string) (auth.KeyRecord, error) {
+	var r auth.KeyRecord
+	v := b.Get([]byte(id))
+	if v == nil {
+		return r, apiError(api.CodeNotFound, fmt.Sprintf("key %s not found", id), "list keys with: stoa keys list -A")
+	}
+	return r, json.Unmarshal(v, &r)
 }
 
 func keyInfo(r auth.KeyRecord, now time.Time) api.KeyInfo {
 	return api.KeyInfo{
-		ID: r.ID, Prefix: r.Prefix, Tenant: r.Tenant, Consumer: r.Consumer, Name: r.Name,
+		ID: r.ID, Prefix: r.Prefix, Tenant: r.Tenant, Consumer: r.Consumer, ConsumerUID: r.ConsumerUID, Name: r.Name,
 		State: string(r.State(now)), CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt,
+		RevokedBy: r.RevokedBy, RevokedReason: r.RevokedReason,
 		NotAfter: r.NotAfter, RotatedTo: r.RotatedTo, LastUsedAt: r.LastUsedAt,
 	}
 }
 
 func (ks *keyService) serveList(w http.ResponseWriter, r *http.Request, p Peer) error {
 	q := r.URL.Query()
-	recs, err := ks.records()
+	recs, _, err := ks.readKeys()
 	if err != nil {
 		return err
 	}
@@ -152,6 +198,11 @@ func (ks *keyService) serveList(w http.ResponseWriter, r *http.Request, p Peer) 
 	return WriteJSON(w, http.StatusOK, out)
 }
 
+func consumerNotFound(tenant, consumer string) error {
+	return apiError(api.CodeNotFound, fmt.Sprintf("consumer %q not found in tenant %s", consumer, tenant),
+		"define the Consumer in a spec and apply it first; list them with: stoa get consumers -n "+tenant)
+}
+
 func (ks *keyService) serveCreate(w http.ResponseWriter, r *http.Request, p Peer) error {
 	var req api.KeyCreateRequest
 	if err := DecodeBody(r, w, &req); err != nil {
@@ -162,8 +213,7 @@ func (ks *keyService) serveCreate(w http.ResponseWriter, r *http.Request, p Peer
 	}
 	ref := spec.Ref{Kind: spec.KindConsumer, Namespace: req.Tenant, Name: req.Consumer}
 	if ks.d.State().Get(ref) == nil {
-		return apiError(api.CodeNotFound, fmt.Sprintf("consumer %q not found in tenant %s", req.Consumer, req.Tenant),
-			"define the Consumer in a spec and apply it first; list them with: stoa get consumers -n "+req.Tenant)
+		return consumerNotFound(req.Tenant, req.Consumer)
 	}
 	var ttl time.Duration
 	if req.ExpiresIn != "" {
@@ -175,33 +225,59 @@ func (ks *keyService) serveCreate(w http.ResponseWriter, r *http.Request, p Peer
 	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	key, rec, err := auth.GenerateKey(auth.KeyOptions{Tenant: req.Tenant, Consumer: req.Consumer, Name: req.Name, TTL: ttl})
+	var (
+		key string
+		rec auth.KeyRecord
+	)
+	err := ks.change(func(tx *bolt.Tx, b *bolt.Bucket, emit func(api.Event) error) error {
+		// The consumer's identity is read in the transaction that stores
+		// the key: a revision deleting the consumer commits either before
+		// (no identity: refused) or after (and revokes this key too).
+		uid := consumerUID(tx, req.Tenant, req.Consumer)
+		if uid == "" {
+			return consumerNotFound(req.Tenant, req.Consumer)
+		}
+		var err error
+		key, rec, err = auth.GenerateKey(auth.KeyOptions{Tenant: req.Tenant, Consumer: req.Consumer, ConsumerUID: uid, Name: req.Name, TTL: ttl})
+		if err != nil {
+			return err
+		}
+		if err := putKey(b, rec); err != nil {
+			return err
+		}
+		return emit(api.Event{Type: "key.created", Tenant: req.Tenant,
+			Message: fmt.Sprintf("key %s created for consumer %s by %s", rec.Prefix, req.Consumer, p.Actor()),
+			Data:    map[string]any{"key": rec.Prefix, "consumer": req.Consumer, "consumerUid": uid, "actor": p.Actor()}})
+	})
 	if err != nil {
 		return err
 	}
-	if err := ks.put(rec); err != nil {
-		return err
-	}
-	ks.d.Emit("key.created", req.Tenant, fmt.Sprintf("key %s created for consumer %s by %s", rec.Prefix, req.Consumer, p.Actor()),
-		map[string]any{"key": rec.Prefix, "consumer": req.Consumer, "actor": p.Actor()})
 	return WriteJSON(w, http.StatusCreated, api.KeyCreateResponse{Key: key, Info: keyInfo(rec, time.Now())})
 }
 
 func (ks *keyService) serveRevoke(w http.ResponseWriter, r *http.Request, p Peer) error {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	rec, err := ks.get(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
 	now := time.Now().UTC()
-	if rec.RevokedAt.IsZero() || rec.RevokedAt.After(now) {
-		rec.RevokedAt = now
-		if err := ks.put(rec); err != nil {
+	var rec auth.KeyRecord
+	err := ks.change(func(tx *bolt.Tx, b *bolt.Bucket, emit func(api.Event) error) error {
+		var err error
+		if rec, err = getKey(b, r.PathValue("id")); err != nil {
 			return err
 		}
-		ks.d.Emit("key.revoked", rec.Tenant, fmt.Sprintf("key %s of consumer %s revoked by %s", rec.Prefix, rec.Consumer, p.Actor()),
-			map[string]any{"key": rec.Prefix, "consumer": rec.Consumer, "actor": p.Actor()})
+		if !rec.RevokedAt.IsZero() && !rec.RevokedAt.After(now) {
+			return nil // revoked already: keep who and why
+		}
+		rec.RevokedAt, rec.RevokedBy, rec.RevokedReason = now, p.Actor(), "revoked on request"
+		if err := putKey(b, rec); err != nil {
+			return err
+		}
+		return emit(api.Event{Type: "key.revoked", Tenant: rec.Tenant,
+			Message: fmt.Sprintf("key %s of consumer %s revoked by %s", rec.Prefix, rec.Consumer, p.Actor()),
+			Data:    map[string]any{"key": rec.Prefix, "consumer": rec.Consumer, "reason": rec.RevokedReason, "actor": p.Actor()}})
+	})
+	if err != nil {
+		return err
 	}
 	return WriteJSON(w, http.StatusOK, keyInfo(rec, now))
 }
@@ -221,22 +297,41 @@ func (ks *keyService) serveRotate(w http.ResponseWriter, r *http.Request, p Peer
 	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	old, err := ks.get(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
 	now := time.Now()
-	if st := old.State(now); st != auth.KeyActive {
-		return apiError(api.CodeConflict, fmt.Sprintf("key %s is %s; only active keys can be rotated", old.Prefix, st), "create a new key with: stoa keys create")
-	}
-	key, next, prev, err := auth.RotateKey(old, grace, auth.KeyOptions{})
+	var (
+		key        string
+		next, prev auth.KeyRecord
+	)
+	err := ks.change(func(tx *bolt.Tx, b *bolt.Bucket, emit func(api.Event) error) error {
+		old, err := getKey(b, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		if st := old.State(now); st != auth.KeyActive {
+			why := ""
+			if st == auth.KeyRevoked && old.RevokedReason != "" {
+				why = " (" + old.RevokedReason + ")"
+			}
+			return apiError(api.CodeConflict, fmt.Sprintf("key %s is %s%s; only active keys can be rotated", old.Prefix, st, why),
+				"create a new key with: stoa keys create")
+		}
+		if uid := consumerUID(tx, old.Tenant, old.Consumer); uid == "" || (old.ConsumerUID != "" && uid != old.ConsumerUID) {
+			return apiError(api.CodeConflict, fmt.Sprintf("key %s belongs to consumer %s/%s, which no longer exists", old.Prefix, old.Tenant, old.Consumer),
+				"a consumer created again under the same name starts with no keys: stoa keys create")
+		}
+		key, next, prev, err = auth.RotateKey(old, grace, auth.KeyOptions{})
+		if err != nil {
+			return err
+		}
+		if err := putKey(b, next, prev); err != nil {
+			return err
+		}
+		return emit(api.Event{Type: "key.rotated", Tenant: old.Tenant,
+			Message: fmt.Sprintf("key %s of consumer %s rotated to %s by %s (grace %s)", old.Prefix, old.Consumer, next.Prefix, p.Actor(), grace),
+			Data:    map[string]any{"old": old.Prefix, "new": next.Prefix, "consumer": old.Consumer, "grace": grace.String(), "actor": p.Actor()}})
+	})
 	if err != nil {
 		return err
 	}
-	if err := ks.put(next, prev); err != nil {
-		return err
-	}
-	ks.d.Emit("key.rotated", old.Tenant, fmt.Sprintf("key %s of consumer %s rotated to %s by %s (grace %s)", old.Prefix, old.Consumer, next.Prefix, p.Actor(), grace),
-		map[string]any{"old": old.Prefix, "new": next.Prefix, "consumer": old.Consumer, "grace": grace.String(), "actor": p.Actor()})
 	return WriteJSON(w, http.StatusOK, api.KeyRotateResponse{Key: key, New: keyInfo(next, now), Old: keyInfo(prev, now)})
 }

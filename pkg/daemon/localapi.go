@@ -10,11 +10,9 @@ import (
 	"net/http"
 	"os"
 	"os/user"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
@@ -54,7 +52,7 @@ type localAPI struct {
 }
 
 func newLocalAPI(d *Daemon) (*localAPI, error) {
-	ln, gid, err := listenUnix(d.cfg.Socket, d.cfg.SocketGroup)
+	ln, gid, err := listenUnix(d.cfg.Socket, d.cfg.SocketGroup, "--socket", d.log)
 	if err != nil {
 		return nil, err
 	}
@@ -78,55 +76,6 @@ func newLocalAPI(d *Daemon) (*localAPI, error) {
 	return l, nil
 }
 
-// listenUnix creates the socket with mode 0600 (0660 and the group when
-// group is set), replacing a stale socket file but never a live one.
-func listenUnix(path, group string) (net.Listener, string, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, "", fmt.Errorf("create socket dir: %w", err)
-	}
-	if _, err := os.Stat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, "", fmt.Errorf("socket %s is in use: another stoad is running (stop it, or pass --socket)", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, "", fmt.Errorf("remove stale socket %s: %w", path, err)
-		}
-	}
-	mode := os.FileMode(0o600)
-	var gid string
-	if group != "" {
-		g, err := user.LookupGroup(group)
-		if err != nil {
-			if g2, err2 := user.LookupGroupId(group); err2 == nil {
-				g = g2
-			} else {
-				return nil, "", fmt.Errorf("--socket-group %q: %w", group, err)
-			}
-		}
-		gid = g.Gid
-		mode = 0o660
-	}
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, "", fmt.Errorf("listen on %s: %w", path, err)
-	}
-	if gid != "" {
-		n, _ := strconv.Atoi(gid)
-		if err := os.Chown(path, -1, n); err != nil {
-			ln.Close()
-			return nil, "", fmt.Errorf("chown socket to group %s: %w", group, err)
-		}
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		ln.Close()
-		return nil, "", fmt.Errorf("chmod socket: %w", err)
-	}
-	return ln, gid, nil
-}
-
 func (l *localAPI) Name() string { return "localapi" }
 func (l *localAPI) Addr() string { return l.d.cfg.Socket }
 func (l *localAPI) Serve() error {
@@ -136,9 +85,8 @@ func (l *localAPI) Serve() error {
 	return nil
 }
 func (l *localAPI) Shutdown(ctx context.Context) error {
-	err := l.srv.Shutdown(ctx)
-	os.Remove(l.d.cfg.Socket)
-	return err
+	// Closing the listener removes the socket file if it is still ours.
+	return l.srv.Shutdown(ctx)
 }
 
 // HandlerFunc is a LocalAPI handler: it returns an error and one writer
@@ -304,6 +252,9 @@ func (l *localAPI) serveApply(w http.ResponseWriter, r *http.Request, p Peer) er
 	if err := DecodeBody(r, w, &req); err != nil {
 		return err
 	}
+	if err := l.d.gitopsGuard(req.Force, req.DryRun); err != nil {
+		return err
+	}
 	resp, err := l.d.Apply(&req, p.Actor())
 	if err != nil {
 		return err
@@ -317,6 +268,9 @@ func (l *localAPI) serveDelete(w http.ResponseWriter, r *http.Request, p Peer) e
 	if err := DecodeBody(r, w, &req); err != nil {
 		return err
 	}
+	if err := l.d.gitopsGuard(req.Force, req.DryRun); err != nil {
+		return err
+	}
 	resp, err := l.d.Delete(&req, p.Actor())
 	if err != nil {
 		return err
@@ -328,6 +282,9 @@ func (l *localAPI) serveDelete(w http.ResponseWriter, r *http.Request, p Peer) e
 func (l *localAPI) serveRollback(w http.ResponseWriter, r *http.Request, p Peer) error {
 	var req api.RollbackRequest
 	if err := DecodeBody(r, w, &req); err != nil {
+		return err
+	}
+	if err := l.d.gitopsGuard(req.Force, req.DryRun); err != nil {
 		return err
 	}
 	resp, err := l.d.Rollback(&req, p.Actor())

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -262,7 +261,7 @@ func (r *mcpRuntime) Start(context.Context) error {
 	if path == "" {
 		return nil
 	}
-	ln, _, err := listenUnix(path, "")
+	ln, _, err := listenUnix(path, "", "--mcp-socket", r.log)
 	if err != nil {
 		return fmt.Errorf("mcp socket: %w", err)
 	}
@@ -298,8 +297,11 @@ func (r *mcpRuntime) Stop(ctx context.Context) error {
 		return nil
 	}
 	err := r.sock.ShutdownWithContext(ctx)
+	// Shutdown closes only listeners Serve has registered; a Stop racing
+	// Start would otherwise leave Serve blocked in Accept.
+	r.sockLn.Close()
 	r.sockWG.Wait()
-	os.Remove(r.d.cfg.MCPSocket)
+	// fasthttp closed the listener, which removed the file if still ours.
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("mcp socket: %w", err)
 	}

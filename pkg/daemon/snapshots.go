@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,8 @@ func newSnapshotRuntime(d *Daemon, au *auditRuntime) (*snapshotRuntime, error) {
 			func() float64 { return float64(s.rec.Stored.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stoa_snapshots_dropped_total", Help: "Error snapshots skipped (rate or queue bound)."},
 			func() float64 { return float64(s.rec.Dropped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stoa_snapshots_repeats_total", Help: "Failures counted into an existing snapshot of the same failure."},
+			func() float64 { return float64(s.rec.Repeats.Load()) }),
 	)
 	d.HandleAPI("GET "+api.PathSnapshots, s.serveList)
 	d.HandleAPI("GET "+api.PathSnapshots+"/{id}", s.serveGet)
@@ -100,20 +103,38 @@ func (s *snapshotRuntime) Stop(context.Context) error  { s.rec.Stop(); return ni
 
 func (s *snapshotRuntime) Status() api.Component {
 	return api.Component{Name: "snapshots", State: "ok",
-		Detail: fmt.Sprintf("%d stored, %d skipped since start", s.rec.Stored.Load(), s.rec.Dropped.Load())}
+		Detail: fmt.Sprintf("%d stored, %d repeats counted, %d skipped since start", s.rec.Stored.Load(), s.rec.Repeats.Load(), s.rec.Dropped.Load())}
 }
 
+// injectedHeaders are the request headers the proxy sets itself (see
+// docs/proxy.md), besides a tool's upstream credential: a curl that calls
+// the gateway leaves them out.
+var injectedHeaders = []string{"X-Stoa-Tenant", "X-Stoa-Consumer", "X-Request-Id", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}
+
 // OnFailure implements proxy.Options.OnFailure: it copies the exchange
-// (bounded) and hands it to the recorder; it never blocks the proxy.
+// (bounded) and hands it to the recorder; it never blocks the proxy. A
+// repeat of a failure already captured is only counted.
 func (s *snapshotRuntime) OnFailure(ctx *fasthttp.RequestCtx, f proxy.Failure) {
+	origin, reason := snapshot.OriginUpstream, f.Reason
+	if errors.Is(f.Err, proxy.ErrNoHealthyUpstream) {
+		reason = "no_healthy_upstream"
+		if f.Upstream == "" {
+			origin = snapshot.OriginGateway // no upstream was tried
+		}
+	}
+	method := string(ctx.Request.Header.Method())
+	if s.rec.Repeat(snapshot.GroupKey{Source: "proxy", Tenant: f.Tenant, Tool: f.Tool, Route: f.Prefix, Method: method,
+		Reason: reason, Origin: origin, Status: f.Status}, f.Start) {
+		return
+	}
 	if !s.rec.Want() {
 		return
 	}
 	limit := s.rec.CaptureBodyLimit()
 	c := &snapshot.Capture{
 		Source: "proxy", Tenant: f.Tenant, Tool: f.Tool, Consumer: f.Consumer, Revision: f.Revision, RequestID: f.RequestID,
-		Upstream: f.Upstream, Reason: f.Reason, Start: f.Start, Duration: f.Duration, Status: f.Status,
-		Method: string(ctx.Request.Header.Method()),
+		Upstream: f.Upstream, Reason: reason, Origin: origin, Route: f.Prefix, Start: f.Start, Duration: f.Duration, Status: f.Status,
+		Method: method,
 	}
 	if f.Err != nil {
 		c.Err = f.Err.Error()
@@ -121,7 +142,26 @@ func (s *snapshotRuntime) OnFailure(ctx *fasthttp.RequestCtx, f proxy.Failure) {
 	if f.Reason == "5xx" {
 		c.UpstreamStatus = f.Status
 	}
-	c.URL = schemeHost(f.Upstream) + string(ctx.Request.URI().RequestURI())
+	// The target below the upstream's base path is the proxy's own
+	// mapping of the request (Rest): a replay sends exactly that.
+	query := string(ctx.URI().QueryString())
+	c.Target = f.Rest
+	if query != "" {
+		c.Target += "?" + query
+	}
+	if origin == snapshot.OriginGateway {
+		c.URL = s.gatewayURL(ctx, f.Prefix+f.Rest, query)
+		c.Injected = append([]string(nil), injectedHeaders...)
+		if o := s.d.State().Get(spec.Ref{Kind: spec.KindTool, Namespace: f.Tenant, Name: f.Tool}); o != nil {
+			if ua := o.Spec.(*spec.ToolSpec).UpstreamAuth; ua != nil {
+				c.Injected = append(c.Injected, cmp.Or(ua.Header, "Authorization"))
+			}
+		}
+	} else if u, err := proxy.UpstreamURL(f.Upstream, f.Rest, query); err == nil {
+		c.URL = u
+	} else {
+		c.URL = schemeHost(f.Upstream) + string(ctx.Request.URI().RequestURI())
+	}
 	for k, v := range ctx.Request.Header.All() {
 		c.ReqHeaders = append(c.ReqHeaders, snapshot.Header{Name: string(k), Value: string(v)})
 	}
@@ -135,6 +175,25 @@ func (s *snapshotRuntime) OnFailure(ctx *fasthttp.RequestCtx, f proxy.Failure) {
 	c.RespBodyLen, c.RespBody = len(body), clip(body, limit)
 	c.RespContentType = string(ctx.Response.Header.ContentType())
 	s.rec.Capture(c)
+}
+
+// gatewayURL is the URL the client called: the gateway's scheme, the Host
+// it asked for (routes may depend on it; the listen address without one),
+// the path and the query.
+func (s *snapshotRuntime) gatewayURL(ctx *fasthttp.RequestCtx, path, query string) string {
+	scheme := "http"
+	if ctx.IsTLS() {
+		scheme = "https"
+	}
+	host := string(ctx.Request.Header.Host())
+	if host == "" {
+		host = ctx.LocalAddr().String()
+	}
+	u := scheme + "://" + host + path
+	if query != "" {
+		u += "?" + query
+	}
+	return u
 }
 
 // Capture takes a snapshot the MCP backend filled in (Source "mcp"); it
@@ -236,18 +295,24 @@ func (s *snapshotRuntime) serveReplay(w http.ResponseWriter, r *http.Request, p 
 		return apiError(api.CodeNotFound, fmt.Sprintf("tool %s/%s no longer exists", sn.Tenant, sn.Tool), "a replay goes through the tool's current route")
 	}
 	ts := o.Spec.(*spec.ToolSpec)
-	rt := snapshot.Route{Tenant: sn.Tenant, Upstream: ts.Upstream}
-	if rt.Upstream == "" {
+	upstream := ts.Upstream
+	if upstream == "" {
 		for _, u := range ts.Upstreams {
 			if u.Weight > 0 || len(ts.Upstreams) == 1 {
-				rt.Upstream = u.URL
+				upstream = u.URL
 				break
 			}
 		}
 	}
-	if rt.Upstream == "" {
+	if upstream == "" {
 		return apiError(api.CodeConflict, fmt.Sprintf("tool %s/%s has no upstream with traffic", sn.Tenant, sn.Tool), "")
 	}
+	rest, query, _ := strings.Cut(replayTarget(sn, o), "?")
+	u, err := proxy.UpstreamURL(upstream, rest, query)
+	if err != nil {
+		return apiError(api.CodeConflict, fmt.Sprintf("tool %s/%s: %v", sn.Tenant, sn.Tool, err), "")
+	}
+	rt := snapshot.Route{Tenant: sn.Tenant, URL: u}
 	if ua := ts.UpstreamAuth; ua != nil {
 		v, err := secret.Read(ua.SecretRef)
 		if err != nil {
@@ -274,6 +339,25 @@ func (s *snapshotRuntime) serveReplay(w http.ResponseWriter, r *http.Request, p 
 	return WriteJSON(w, http.StatusOK, api.ReplayResult(res))
 }
 
+// replayTarget is the snapshot's path and query below the upstream's base
+// path. Snapshots of gateway-made errors stored by earlier versions kept
+// the client's path with the route prefix: it is stripped here.
+func replayTarget(sn *snapshot.Snapshot, tool *spec.Object) string {
+	t := sn.Request.Target
+	if sn.Origin != "" || sn.Upstream != "" || sn.Source != "proxy" {
+		return t
+	}
+	prefix := "/" + tool.Metadata.Namespace + "/" + tool.Metadata.Name
+	if r := tool.Spec.(*spec.ToolSpec).Route; r != nil && r.PathPrefix != "" {
+		prefix = r.PathPrefix
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	if rest, ok := strings.CutPrefix(t, prefix); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
+		return rest
+	}
+	return t
+}
+
 // CaptureCall records a failed MCP tools/call made through proxy.Call: an
 // error (no upstream answer) or a 5xx answer; anything else is ignored.
 // The MCP backend calls it right after proxy.Call, before releasing resp.
@@ -281,12 +365,27 @@ func (s *snapshotRuntime) CaptureCall(cr *proxy.CallRequest, resp *proxy.CallRes
 	if callErr == nil && (resp == nil || resp.Refused != nil || resp.Status < 500) {
 		return
 	}
-	if !s.rec.Want() {
+	c := &snapshot.Capture{Source: "mcp", Tenant: cr.Tenant, Tool: cr.Tool, Operation: operation, Revision: s.d.State().Revision,
+		Start: start, Duration: elapsed, Method: cr.Method, ReqContentType: cr.ContentType, Reason: "5xx", Origin: snapshot.OriginUpstream}
+	if callErr != nil {
+		c.Err = callErr.Error()
+		switch msg := c.Err; {
+		case strings.Contains(msg, "no healthy upstream"):
+			c.Reason, c.Status, c.Origin = "no_healthy_upstream", http.StatusServiceUnavailable, snapshot.OriginGateway
+		case strings.Contains(msg, "did not answer"):
+			c.Reason, c.Status = "timeout", http.StatusGatewayTimeout
+		case strings.Contains(msg, "connection failed"):
+			c.Reason, c.Status = "connect", http.StatusBadGateway
+		default:
+			c.Reason, c.Status = "other", http.StatusBadGateway
+		}
+	} else {
+		c.Status, c.UpstreamStatus = resp.Status, resp.Status
+	}
+	if s.rec.Repeat(c.Key(), start) || !s.rec.Want() {
 		return
 	}
 	limit := s.rec.CaptureBodyLimit()
-	c := &snapshot.Capture{Source: "mcp", Tenant: cr.Tenant, Tool: cr.Tool, Operation: operation, Revision: s.d.State().Revision,
-		Start: start, Duration: elapsed, Method: cr.Method, ReqContentType: cr.ContentType, Reason: "5xx"}
 	if cr.Principal != nil {
 		c.Consumer = cr.Principal.Consumer
 	}
@@ -302,26 +401,19 @@ func (s *snapshotRuntime) CaptureCall(cr *proxy.CallRequest, resp *proxy.CallRes
 			}
 		}
 	}
-	c.URL = strings.TrimSuffix(c.Upstream, "/") + "/" + strings.TrimPrefix(string(cr.Path), "/")
+	// The proxy's mapping: the upstream's base path + the operation's path.
+	c.Target = string(cr.Path)
 	if len(cr.Query) > 0 {
-		c.URL += "?" + string(cr.Query)
+		c.Target += "?" + string(cr.Query)
+	}
+	if u, err := proxy.UpstreamURL(c.Upstream, string(cr.Path), string(cr.Query)); err == nil {
+		c.URL = u
 	}
 	for _, h := range cr.Header {
 		c.ReqHeaders = append(c.ReqHeaders, snapshot.Header{Name: string(h[0]), Value: string(h[1])})
 	}
 	c.ReqBodyLen, c.ReqBody = len(cr.Body), clip(cr.Body, limit)
-	if callErr != nil {
-		c.Err = callErr.Error()
-		switch msg := c.Err; {
-		case strings.Contains(msg, "did not answer"):
-			c.Reason, c.Status = "timeout", http.StatusGatewayTimeout
-		case strings.Contains(msg, "connection failed"):
-			c.Reason, c.Status = "connect", http.StatusBadGateway
-		default:
-			c.Reason, c.Status = "other", http.StatusBadGateway
-		}
-	} else {
-		c.Status, c.UpstreamStatus = resp.Status, resp.Status
+	if callErr == nil {
 		c.RespContentType = resp.ContentType
 		c.RespBodyLen, c.RespBody = len(resp.Body), clip(resp.Body, limit)
 		if resp.ContentType != "" {

@@ -185,7 +185,7 @@ func (w *webhookRuntime) convert(e api.Event) []webhook.Event {
 }
 
 func (w *webhookRuntime) configEvents(e api.Event, id string) []webhook.Event {
-	rev, _ := strconv.ParseInt(fmt.Sprint(e.Data["revision"]), 10, 64)
+	rev := dataInt(e.Data["revision"])
 	rv, err := w.d.store.RevisionInfo(rev)
 	if err != nil {
 		return nil

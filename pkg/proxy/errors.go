@@ -106,6 +106,10 @@ const (
 
 var errNoHealthy = errors.New("no healthy upstream")
 
+// ErrNoHealthyUpstream is Failure.Err when every upstream of the route was
+// ejected or unhealthy: the gateway answered 503 itself.
+var ErrNoHealthyUpstream = errNoHealthy
+
 // String names the failure for snapshots and logs.
 func (f failure) String() string {
 	switch f {

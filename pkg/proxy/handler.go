@@ -221,7 +221,8 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	status, u, fail, err := p.forward(ctx, r, rest, reqID)
 	if status >= 500 && p.opts.OnFailure != nil {
 		f := Failure{Tenant: r.Tenant, Tool: r.Tool, Status: status, Reason: fail.String(), Err: err,
-			Start: now, Duration: time.Since(now), Revision: t.revision, RequestID: string(reqID)}
+			Start: now, Duration: time.Since(now), Revision: t.revision, RequestID: string(reqID),
+			Prefix: r.Prefix, Rest: string(rest)}
 		if u != nil {
 			f.Upstream = u.URL
 		}
@@ -389,11 +390,7 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Rout
 		uri := req.URI()
 		// base + rest: the route prefix replaced by the upstream's base path.
 		var pbuf [256]byte
-		np := append(append(pbuf[:0], u.base...), rest...)
-		if len(np) == 0 {
-			np = append(np, '/')
-		}
-		uri.SetPathBytes(np)
+		uri.SetPathBytes(appendUpstreamPath(pbuf[:0], u.base, rest))
 		req.Header.SetHost(u.host)
 		uri.SetHost(u.host)
 		if len(req.Body()) > smallBody || !deadline.After(time.Now().Add(r.headerTimeout)) {

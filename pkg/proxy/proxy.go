@@ -86,6 +86,10 @@ type Failure struct {
 	Duration               time.Duration
 	Revision               int64
 	RequestID              string
+	// Prefix is the route's path prefix and Rest the escaped request path
+	// below it: the client asked for Prefix+Rest, an upstream is sent its
+	// base path + Rest (see UpstreamURL).
+	Prefix, Rest string
 }
 
 // Proxy is the data-plane runtime.
@@ -128,6 +132,7 @@ func New(opts Options) *Proxy {
 	}
 	p := &Proxy{opts: opts, log: opts.Log, ids: newRequestIDs(), mounts: map[string]fasthttp.RequestHandler{}}
 	p.pools = newPoolRegistry(opts.Log, p.onEject)
+	p.pools.onRestore = p.onRestore
 	p.conns = newConnLimiter(func() int {
 		if t := p.table.Load(); t != nil {
 			return t.gw.maxConnsPerSource
@@ -294,6 +299,15 @@ func (p *Proxy) onEject(u *upstream, reason string) {
 	p.log.Warn("upstream ejected", "upstream", u.URL, "reason", reason)
 	if p.opts.OnEvent != nil {
 		p.opts.OnEvent("upstream.ejected", "", fmt.Sprintf("upstream %s ejected: %s", u.URL, reason), map[string]any{"upstream": u.URL})
+	}
+}
+
+// onRestore reports the end of a passive ejection, so `stoa events` shows
+// the recovery of every upstream.ejected.
+func (p *Proxy) onRestore(u *upstream, reason string) {
+	p.log.Info("upstream restored", "upstream", u.URL, "reason", reason)
+	if p.opts.OnEvent != nil {
+		p.opts.OnEvent("upstream.restored", "", fmt.Sprintf("upstream %s restored: %s", u.URL, reason), map[string]any{"upstream": u.URL, "reason": reason})
 	}
 }
 

@@ -53,6 +53,10 @@ type upstream struct {
 
 	refs     atomic.Int32 // revisions using this pool
 	ejecting func(u *upstream, reason string)
+
+	// The end of a passive ejection is reported once, through restoring.
+	restoring func(u *upstream, reason string)
+	ejected   atomic.Bool
 }
 
 // available reports whether the upstream may take traffic now.
@@ -76,9 +80,23 @@ func (u *upstream) failure(now int64) {
 	if n := u.failures.Add(1); n >= u.ejectAfter {
 		u.failures.Store(0)
 		u.ejectedUntil.Store(now + int64(u.ejection))
+		u.ejected.Store(true)
 		if u.ejecting != nil {
 			u.ejecting(u, fmt.Sprintf("%d consecutive failures; ejected for %s", n, u.ejection))
 		}
+		time.AfterFunc(u.ejection, func() {
+			// A later ejection moved the end (its own timer reports it).
+			if u.ejectedUntil.Load() <= time.Now().UnixNano() {
+				u.restore(fmt.Sprintf("ejection of %s ended", u.ejection))
+			}
+		})
+	}
+}
+
+// restore reports the end of a passive ejection, once.
+func (u *upstream) restore(reason string) {
+	if u.ejected.CompareAndSwap(true, false) && u.restoring != nil {
+		u.restoring(u, reason)
 	}
 }
 
@@ -161,6 +179,9 @@ type poolRegistry struct {
 	pools   map[string]*upstream
 	log     *slog.Logger
 	onEject func(u *upstream, reason string)
+
+	// onRestore is set by the Proxy after construction.
+	onRestore func(u *upstream, reason string)
 }
 
 func newPoolRegistry(log *slog.Logger, onEject func(*upstream, string)) *poolRegistry {
@@ -202,7 +223,7 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 			u = &upstream{
 				key: key, URL: t.url, addr: addr, host: host, base: base,
 				ejectAfter: int32(ejectAfter), ejection: ejection, check: ts.HealthCheck,
-				ejecting: p.onEject,
+				ejecting: p.onEject, restoring: p.onRestore,
 			}
 			u.client = newHostClient(addr, isTLS, connect, header)
 			p.pools[key] = u
@@ -322,6 +343,14 @@ func (p *poolRegistry) healthLoop(ctx context.Context, onChange func(u *upstream
 				good := err == nil && resp.StatusCode() < 400
 				if good {
 					st.ok, st.bad = st.ok+1, 0
+					// A passing probe ends a passive ejection early (as
+					// Envoy's outlier detection does by default).
+					if u.ejected.Load() && st.ok >= orInt(hc.HealthyThreshold, defaultHealthyThreshold) {
+						if until := u.ejectedUntil.Load(); until > 0 {
+							u.ejectedUntil.CompareAndSwap(until, 0)
+						}
+						u.restore("health check passed")
+					}
 					if u.unhealthy.Load() && st.ok >= orInt(hc.HealthyThreshold, defaultHealthyThreshold) {
 						u.unhealthy.Store(false)
 						onChange(u, true)

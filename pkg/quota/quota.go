@@ -162,9 +162,6 @@ func (q *Quotas) Decide(tenant, tool string, id Identity, now time.Time) Decisio
 			}
 			continue
 		}
-		if s.Daily == 0 && s.Monthly == 0 {
-			return Decision{Verdict: Admit, Consumer: consumer, Sub: s}
-		}
 		d, ok := q.charge(s, now)
 		if ok {
 			return Decision{Verdict: Admit, Consumer: consumer, Sub: s}
@@ -183,7 +180,7 @@ func (q *Quotas) Decide(tenant, tool string, id Identity, now time.Time) Decisio
 // Refund takes back a call Decide admitted and counted, when the gateway
 // then refused it anyway (a rate limit checked after admission), so a
 // client retrying on 429 does not burn its quota. It refunds the first
-// active subscription with a quota, the one Decide charges in the usual
+// active, unexpired subscription, the one Decide charges in the usual
 // case.
 func (q *Quotas) Refund(tenant, tool string, id Identity, now time.Time) {
 	t := q.table.Load()
@@ -205,33 +202,26 @@ func (q *Quotas) Refund(tenant, tool string, id Identity, now time.Time) {
 		if s.State != StateActive || (s.expires != 0 && ns >= s.expires) {
 			continue
 		}
-		if s.Daily == 0 && s.Monthly == 0 {
-			return // Decide admitted through an unmetered subscription
-		}
 		p := q.periods.at(now)
-		if s.Daily > 0 {
-			s.usage.day.refund(p.day)
-		}
-		if s.Monthly > 0 {
-			s.usage.month.refund(p.month)
-		}
+		s.usage.day.refund(p.day)
+		s.usage.month.refund(p.month)
 		return
 	}
 }
 
-// charge counts one call of s in the day and month of now.
+// charge counts one call of s in the day and the month of now. Both
+// periods always count, whichever quota the plan sets (or none): the month
+// includes today, and `stoa quotas` shows usage without a quota too.
 func (q *Quotas) charge(s *Subscription, now time.Time) (Decision, bool) {
 	p := q.periods.at(now)
 	u := s.usage
-	if s.Daily > 0 && !u.day.charge(p.day, s.Daily) {
+	if !u.day.charge(p.day, s.Daily) {
 		q.exhausted(s, &u.day, p.day, PeriodDay, s.Daily, p.dayEnd)
 		return Decision{Verdict: QuotaExceeded, Sub: s, Period: PeriodDay, Limit: s.Daily,
 			RetryAfter: time.Duration(p.dayEnd - now.UnixNano())}, false
 	}
-	if s.Monthly > 0 && !u.month.charge(p.month, s.Monthly) {
-		if s.Daily > 0 {
-			u.day.refund(p.day)
-		}
+	if !u.month.charge(p.month, s.Monthly) {
+		u.day.refund(p.day)
 		q.exhausted(s, &u.month, p.month, PeriodMonth, s.Monthly, p.monthEnd)
 		return Decision{Verdict: QuotaExceeded, Sub: s, Period: PeriodMonth, Limit: s.Monthly,
 			RetryAfter: time.Duration(p.monthEnd - now.UnixNano())}, false

@@ -3,6 +3,7 @@ package quota
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // window counts the calls of one period (a day or a month). The count is
@@ -15,12 +16,13 @@ type window struct {
 }
 
 // charge counts one call in period idx if that keeps the count within
-// limit, and reports whether it did.
+// limit (0: no limit, the call is only counted), and reports whether it
+// did.
 func (w *window) charge(idx, limit int64) bool {
 	if w.idx.Load() != idx {
 		w.roll(idx)
 	}
-	if w.n.Add(1) > limit {
+	if w.n.Add(1) > limit && limit > 0 {
 		w.n.Add(-1)
 		return false
 	}
@@ -95,6 +97,16 @@ func (u *Usage) record() Record {
 }
 
 func (u *Usage) restore(r Record) {
+	// Counters written before every call counted in both periods kept no
+	// month for plans with only a daily quota: the month holds at least
+	// the day it contains.
+	if r.DayCount > 0 {
+		if m := periodsAt(time.Unix(0, r.Day*nsPerDay)).month; m > r.Month {
+			r.Month, r.MonthCount = m, r.DayCount
+		} else if m == r.Month && r.MonthCount < r.DayCount {
+			r.MonthCount = r.DayCount
+		}
+	}
 	u.day.idx.Store(r.Day)
 	u.day.n.Store(r.DayCount)
 	u.day.exhausted.Store(r.DayExhausted)

@@ -42,7 +42,12 @@ type Recorder struct {
 
 	sec, inSec atomic.Int64 // the current second and captures accepted in it
 
-	Stored, Dropped atomic.Int64
+	gmu    sync.Mutex
+	groups map[GroupKey]*group
+
+	// Stored counts snapshots written, Dropped captures skipped (rate or
+	// queue bound), Repeats failures counted into an existing snapshot.
+	Stored, Dropped, Repeats atomic.Int64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -63,7 +68,8 @@ func NewRecorder(st *Store, opts RecorderOptions) *Recorder {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{store: st, opts: opts, log: opts.Log, queue: make(chan *Capture, opts.Queue), idle: make(chan struct{}, 1)}
+	r := &Recorder{store: st, opts: opts, log: opts.Log, queue: make(chan *Capture, opts.Queue), idle: make(chan struct{}, 1),
+		groups: map[GroupKey]*group{}}
 	r.cfg.Store(&Config{Policy: DefaultPolicy, Redactor: func(string, string) *Redactor { return NewRedactor(nil, nil, nil) }})
 	return r
 }
@@ -94,15 +100,128 @@ func (r *Recorder) Want() bool {
 	return true
 }
 
+// Grouping of repeats (see GroupKey).
+const (
+	// GroupWindow: a failure joins its group when the group's last
+	// failure is at most this old.
+	GroupWindow = 5 * time.Minute
+	// GroupSpan: a group older than this is closed and the next failure
+	// starts a new snapshot, with a fresh sample of the exchange.
+	GroupSpan = time.Hour
+)
+
+// group is the open snapshot of one GroupKey.
+type group struct {
+	tenant      string
+	id          int64 // stored snapshot number; 0 until stored
+	claimed     bool  // a capture of the group is being stored
+	first, last time.Time
+	pending     int64 // repeats not yet added to the stored snapshot
+}
+
+func (g *group) open(at time.Time) bool {
+	return at.Sub(g.last) <= GroupWindow && at.Sub(g.first) <= GroupSpan
+}
+
+// Repeat counts a failure of key at time at into the open snapshot of
+// that key, if there is one, and reports whether it did: the caller then
+// captures nothing. It is cheap (no copy, no I/O) and not subject to the
+// capture rate, so counts are exact.
+func (r *Recorder) Repeat(key GroupKey, at time.Time) bool {
+	r.gmu.Lock()
+	defer r.gmu.Unlock()
+	g := r.groups[key]
+	if g == nil || !g.open(at) {
+		return false
+	}
+	g.pending++
+	if at.After(g.last) {
+		g.last = at
+	}
+	r.Repeats.Add(1)
+	return true
+}
+
 // Capture hands c over without blocking; it reports false (and counts a
-// drop) when the queue is full.
+// drop) when the queue is full. An accepted capture opens the group of
+// its key (see Repeat).
 func (r *Recorder) Capture(c *Capture) bool {
 	select {
 	case r.queue <- c:
-		return true
 	default:
 		r.Dropped.Add(1)
 		return false
+	}
+	k := c.Key()
+	r.gmu.Lock()
+	if g := r.groups[k]; g == nil || !g.open(c.Start) {
+		r.groups[k] = &group{tenant: c.Tenant, first: c.Start, last: c.Start}
+	}
+	r.gmu.Unlock()
+	return true
+}
+
+// claim decides, at store time, whether c starts its group's snapshot
+// (true: store it) or is a repeat that raced the first capture (counted
+// into the group instead). The group pointer is returned for storing.
+func (r *Recorder) claim(c *Capture) (*group, bool) {
+	k := c.Key()
+	r.gmu.Lock()
+	defer r.gmu.Unlock()
+	g := r.groups[k]
+	if g == nil || !g.open(c.Start) {
+		g = &group{tenant: c.Tenant, first: c.Start, last: c.Start}
+		r.groups[k] = g
+	}
+	if g.claimed {
+		g.pending++
+		if c.Start.After(g.last) {
+			g.last = c.Start
+		}
+		r.Repeats.Add(1)
+		return g, false
+	}
+	g.claimed = true
+	return g, true
+}
+
+// flushRepeats adds the repeats counted since the last flush to their
+// stored snapshots, and forgets groups that closed.
+func (r *Recorder) flushRepeats(now time.Time) {
+	type bump struct {
+		g    *group
+		id   int64
+		n    int64
+		last time.Time
+	}
+	var bumps []bump
+	r.gmu.Lock()
+	for k, g := range r.groups {
+		if g.id != 0 && g.pending > 0 {
+			bumps = append(bumps, bump{g, g.id, g.pending, g.last})
+			g.pending = 0
+		}
+		if g.id != 0 && !g.open(now) {
+			delete(r.groups, k)
+		}
+	}
+	r.gmu.Unlock()
+	for _, b := range bumps {
+		found, err := r.store.addRepeats(b.g.tenant, b.id, b.n, b.last)
+		if err != nil {
+			r.log.Warn("count repeated failures", "snapshot", b.id, "err", err)
+			continue
+		}
+		if !found {
+			// Trimmed away: the next failure starts a new snapshot.
+			r.gmu.Lock()
+			for k, g := range r.groups {
+				if g == b.g {
+					delete(r.groups, k)
+				}
+			}
+			r.gmu.Unlock()
+		}
 	}
 }
 
@@ -129,6 +248,8 @@ func (r *Recorder) Stop() {
 func (r *Recorder) run(ctx context.Context) {
 	prune := time.NewTicker(10 * time.Minute)
 	defer prune.Stop()
+	repeats := time.NewTicker(time.Second)
+	defer repeats.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -137,11 +258,14 @@ func (r *Recorder) run(ctx context.Context) {
 				case c := <-r.queue:
 					r.storeBatch(c)
 				default:
+					r.flushRepeats(r.opts.Now())
 					return
 				}
 			}
 		case c := <-r.queue:
 			r.storeBatch(c)
+		case <-repeats.C:
+			r.flushRepeats(r.opts.Now())
 		case <-prune.C:
 			if n, err := r.store.Prune(r.cfg.Load().Policy, r.opts.Now()); err != nil {
 				r.log.Warn("prune snapshots", "err", err)
@@ -167,18 +291,43 @@ func (r *Recorder) storeBatch(first *Capture) {
 		break
 	}
 	snaps := make([]*Snapshot, 0, len(batch))
+	groups := make([]*group, 0, len(batch))
 	for _, c := range batch {
+		g, first := r.claim(c)
+		if !first {
+			continue
+		}
 		red := cfg.Redactor(c.Tenant, c.Tool)
 		snaps = append(snaps, seal(build(c, red, cfg.Policy.MaxBodyBytes), red))
+		groups = append(groups, g)
+	}
+	// A batch of only repeats stores nothing: flushRepeats counts them.
+	if len(snaps) == 0 {
+		r.signalIdle()
+		return
 	}
 	if err := r.store.put(snaps, cfg.Policy, r.opts.Now()); err != nil {
 		r.log.Warn("store error snapshots", "count", len(snaps), "err", err)
+		r.gmu.Lock()
+		for _, g := range groups {
+			g.claimed = false // the next failure of the group tries again
+		}
+		r.gmu.Unlock()
 	} else {
 		r.Stored.Add(int64(len(snaps)))
+		r.gmu.Lock()
+		for i, s := range snaps {
+			groups[i].id, _ = ParseID(s.ID)
+		}
+		r.gmu.Unlock()
 		for _, s := range snaps {
 			r.log.Debug("error snapshot stored", "snapshot", s.ID, "tenant", s.Tenant, "tool", s.Tool, "status", s.Response.Status, "reason", s.Reason)
 		}
 	}
+	r.signalIdle()
+}
+
+func (r *Recorder) signalIdle() {
 	if len(r.queue) == 0 {
 		select {
 		case r.idle <- struct{}{}:

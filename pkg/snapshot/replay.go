@@ -14,8 +14,10 @@ import (
 // credential, resolved by the daemon from the live revision.
 type Route struct {
 	Tenant string
-	// Upstream is the base URL the target is appended to.
-	Upstream string
+	// URL is the absolute URL to send: the tool's current upstream with the
+	// snapshot's Target mapped onto it exactly as the proxy maps a request
+	// (the daemon uses proxy.UpstreamURL).
+	URL string
 	// Header and Value are the tool's upstream credential (the real
 	// secret, set after the stored headers; never part of the result).
 	Header, Value string
@@ -45,12 +47,8 @@ const ReplayHeader = "X-Stoa-Replay"
 // sent as stored, with a warning.
 func Replay(ctx context.Context, s *Snapshot, rt Route, red *Redactor, client *http.Client) (ReplayResult, error) {
 	res := ReplayResult{Snapshot: s.ID, OldStatus: s.Response.Status, OldReason: s.Reason, OldDuration: s.Duration}
-	target := s.Request.Target
-	if !strings.HasPrefix(target, "/") {
-		target = "/" + target
-	}
-	res.URL = strings.TrimSuffix(rt.Upstream, "/") + target
-	if strings.Contains(target, Redacted) || strings.Contains(target, redactedQuery) {
+	res.URL = rt.URL
+	if strings.Contains(res.URL, Redacted) || strings.Contains(res.URL, redactedQuery) {
 		res.Warnings = append(res.Warnings, "the URL holds redacted values; they are sent as [REDACTED]")
 	}
 	var body io.Reader

@@ -38,13 +38,28 @@ type Capture struct {
 	Revision  int64
 	RequestID string
 	Upstream  string // upstream base URL chosen
-	Reason    string // "5xx", "timeout", "connect", "reset", "other"
+	Reason    string // "5xx", "timeout", "connect", "reset", "no_healthy_upstream", "other"
 	Err       string // transport error text
 	Start     time.Time
 	Duration  time.Duration
+	// Origin says who made the error: OriginUpstream (an upstream was
+	// tried) or OriginGateway (none was: no healthy upstream).
+	Origin string
+	// Route is the tool's route (path prefix), for grouping repeats.
+	Route string
 
-	Method         string
-	URL            string // absolute URL as sent upstream
+	Method string
+	// URL is the absolute URL as sent upstream; for a gateway-made error
+	// the URL the client called at the gateway.
+	URL string
+	// Target is the escaped path and query below the upstream's base path,
+	// as the proxy maps it (what a replay sends); when empty it is derived
+	// from URL and Upstream.
+	Target string
+	// Injected names the request headers the gateway set itself (context
+	// headers, the upstream credential); a curl to the gateway leaves
+	// them out.
+	Injected       []string
 	ReqHeaders     []Header
 	ReqBody        []byte
 	ReqBodyLen     int
@@ -66,10 +81,12 @@ type Message struct {
 	URL string `json:"url,omitempty"`
 	// Target is the path and query below the upstream's base path, what a
 	// replay appends to the tool's current upstream.
-	Target  string   `json:"target,omitempty"`
-	Status  int      `json:"status,omitempty"`
-	Headers []Header `json:"headers,omitempty"`
-	Body    string   `json:"body,omitempty"`
+	Target string `json:"target,omitempty"`
+	// Injected names headers the gateway set itself (see Capture).
+	Injected []string `json:"injected,omitempty"`
+	Status   int      `json:"status,omitempty"`
+	Headers  []Header `json:"headers,omitempty"`
+	Body     string   `json:"body,omitempty"`
 	// BodyBytes is the full body length; Truncated says Body holds less.
 	BodyBytes int  `json:"bodyBytes"`
 	Truncated bool `json:"truncated,omitempty"`
@@ -92,6 +109,15 @@ type Snapshot struct {
 	Reason    string        `json:"reason"`
 	Error     string        `json:"error,omitempty"`
 	Duration  time.Duration `json:"durationNs"`
+	// Origin is OriginUpstream or OriginGateway (see Capture).
+	Origin string `json:"origin,omitempty"`
+	// Route is the tool's route (path prefix).
+	Route string `json:"route,omitempty"`
+	// Count is how many failures this snapshot stands for: repeats of the
+	// same failure (see GroupKey) within GroupWindow are counted here
+	// instead of stored again; Time is the first, LastSeen the last.
+	Count    int64     `json:"count,omitempty"`
+	LastSeen time.Time `json:"lastSeen,omitzero"`
 	// UpstreamStatus is what the upstream answered (0: no answer);
 	// Response.Status is what the client got.
 	UpstreamStatus int      `json:"upstreamStatus,omitempty"`
@@ -113,13 +139,37 @@ type Summary struct {
 	Reason    string        `json:"reason"`
 	Duration  time.Duration `json:"durationNs"`
 	RequestID string        `json:"requestId,omitempty"`
+	Count     int64         `json:"count"`
+	LastSeen  time.Time     `json:"lastSeen,omitzero"`
 }
 
 // Summary returns s's listing line.
 func (s *Snapshot) Summary() Summary {
 	return Summary{ID: s.ID, Time: s.Time, Tenant: s.Tenant, Tool: s.Tool, Consumer: s.Consumer,
 		Method: s.Request.Method, Target: s.Request.Target, Status: s.Response.Status, Reason: s.Reason,
-		Duration: s.Duration, RequestID: s.RequestID}
+		Duration: s.Duration, RequestID: s.RequestID, Count: max(s.Count, 1), LastSeen: s.LastSeen}
+}
+
+// Origins of a failure.
+const (
+	OriginUpstream = "upstream"
+	OriginGateway  = "gateway"
+)
+
+// GroupKey identifies repeats of one failure: the same tenant, tool (and
+// MCP operation), route, method, status, reason and origin. A failing upstream
+// under load fails every request the same way; each such failure within
+// GroupWindow of the last one counts into one snapshot rather than
+// storing another.
+type GroupKey struct {
+	Source, Tenant, Tool, Operation, Route, Method, Reason, Origin string
+	Status                                                         int
+}
+
+// Key is c's GroupKey.
+func (c *Capture) Key() GroupKey {
+	return GroupKey{Source: c.Source, Tenant: c.Tenant, Tool: c.Tool, Operation: c.Operation, Route: c.Route,
+		Method: c.Method, Reason: c.Reason, Origin: c.Origin, Status: c.Status}
 }
 
 // hopHeaders are not worth keeping (or replaying).
@@ -136,9 +186,13 @@ func build(c *Capture, r *Redactor, maxBody int) *Snapshot {
 		Time: c.Start.UTC(), Source: c.Source, Tenant: c.Tenant, Tool: c.Tool, Operation: c.Operation,
 		Consumer: c.Consumer, Revision: c.Revision, RequestID: c.RequestID, Upstream: r.Scrub(c.Upstream),
 		Reason: c.Reason, Error: r.text(c.Err, &n, "error"), Duration: c.Duration, UpstreamStatus: c.UpstreamStatus,
+		Origin: c.Origin, Route: c.Route, Count: 1, LastSeen: c.Start.UTC(),
 	}
-	s.Request = Message{Method: c.Method, BodyBytes: c.ReqBodyLen}
+	s.Request = Message{Method: c.Method, BodyBytes: c.ReqBodyLen, Injected: c.Injected}
 	s.Request.URL, s.Request.Target = r.redactURL(c.URL, c.Upstream, &n)
+	if c.Target != "" {
+		s.Request.Target = r.redactTarget(c.Target, &n)
+	}
 	s.Request.Headers = r.redactHeaders(c.ReqHeaders, &n)
 	s.Request.Body, s.Request.Truncated, s.Request.Omitted = r.keepBody(c.ReqBody, c.ReqBodyLen, c.ReqContentType, maxBody, &n)
 	s.Response = Message{Status: c.Status, BodyBytes: c.RespBodyLen}
@@ -183,6 +237,17 @@ func (r *Redactor) redactURL(raw, base string, n *notes) (string, string) {
 		target += "?" + u.RawQuery
 	}
 	return r.text(u.String(), n, "url"), r.text(target, n, "url")
+}
+
+// redactTarget redacts a path and query given as such.
+func (r *Redactor) redactTarget(target string, n *notes) string {
+	path, query, ok := strings.Cut(target, "?")
+	if ok {
+		if q := r.query(query, n); q != "" {
+			path += "?" + q
+		}
+	}
+	return r.text(path, n, "url")
 }
 
 // keepBody redacts b (which may hold a little more than maxBody, so that

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func TestBodyCut(t *testing.T) {
 	}
 }
 
-func openStore(t *testing.T) (*Store, string) {
+func openStore(t testing.TB) (*Store, string) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(dir)
@@ -137,7 +138,9 @@ func TestRecorder(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		if r.Want() {
 			wants++
-			r.Capture(capture("acme"))
+			c := capture("acme")
+			c.Tool += strconv.Itoa(i) // distinct failures: not grouped
+			r.Capture(c)
 		}
 	}
 	if wants != 3 || r.Dropped.Load() != 2 {
@@ -202,7 +205,7 @@ func TestReplay(t *testing.T) {
 	defer up.Close()
 	s := build(capture("acme"), testRedactor(), 8192)
 	s.ID = "snp_1"
-	res, err := Replay(context.Background(), s, Route{Tenant: "acme", Upstream: up.URL + "/billing", Header: "X-Upstream-Token", Value: "real-secret"},
+	res, err := Replay(context.Background(), s, Route{Tenant: "acme", URL: up.URL + "/billing" + s.Request.Target, Header: "X-Upstream-Token", Value: "real-secret"},
 		testRedactor(), http.DefaultClient)
 	if err != nil {
 		t.Fatal(err)

@@ -236,3 +236,35 @@ func (s *Store) List(f Filter) ([]Summary, error) {
 	})
 	return out, err
 }
+
+// addRepeats counts n more occurrences (the last at last) into stored
+// snapshot id of tenant. It reports false when the snapshot is gone
+// (trimmed), so the next repeat starts a new one.
+func (s *Store) addRepeats(tenant string, id int64, n int64, last time.Time) (bool, error) {
+	found := false
+	err := s.st.Update(func(tx *bolt.Tx) error {
+		tb := tx.Bucket(BucketSnapshots).Bucket(tenantBucket(tenant))
+		if tb == nil {
+			return nil
+		}
+		v := tb.Get(u64(id))
+		if v == nil {
+			return nil
+		}
+		var sn Snapshot
+		if err := json.Unmarshal(v, &sn); err != nil {
+			return err
+		}
+		sn.Count = max(sn.Count, 1) + n
+		if last.After(sn.LastSeen) {
+			sn.LastSeen = last.UTC()
+		}
+		nv, err := json.Marshal(&sn)
+		if err != nil {
+			return err
+		}
+		found = true
+		return tb.Put(u64(id), nv)
+	})
+	return found, err
+}

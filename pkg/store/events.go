@@ -16,31 +16,39 @@ const MaxEvents = 10000
 // MaxEvents. It returns e with Seq set.
 func (s *Store) AppendEvent(e api.Event) (api.Event, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		e.Seq = int64(seq)
-		v, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if err := b.Put(u64(e.Seq), v); err != nil {
-			return err
-		}
-		if e.Seq > MaxEvents {
-			// Trim in small steps so a single append never does much work.
-			c := b.Cursor()
-			for k, _ := c.First(); k != nil && int64(binary.BigEndian.Uint64(k)) <= e.Seq-MaxEvents; k, _ = c.First() {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		var err error
+		e, err = AppendEventTx(tx, e)
+		return err
 	})
 	return e, err
+}
+
+// AppendEventTx is AppendEvent within tx, for events that must be stored
+// with the change they report (committed, or not, together).
+func AppendEventTx(tx *bolt.Tx, e api.Event) (api.Event, error) {
+	b := tx.Bucket(bucketEvents)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return e, err
+	}
+	e.Seq = int64(seq)
+	v, err := json.Marshal(e)
+	if err != nil {
+		return e, err
+	}
+	if err := b.Put(u64(e.Seq), v); err != nil {
+		return e, err
+	}
+	if e.Seq > MaxEvents {
+		// Trim in small steps so a single append never does much work.
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && int64(binary.BigEndian.Uint64(k)) <= e.Seq-MaxEvents; k, _ = c.First() {
+			if err := b.Delete(k); err != nil {
+				return e, err
+			}
+		}
+	}
+	return e, nil
 }
 
 // Events returns up to limit events with Seq > after, oldest first. With

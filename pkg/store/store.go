@@ -159,6 +159,13 @@ func (s *Store) Load() ([]*spec.Object, int64, error) {
 // Commit writes changes and a new revision record in one transaction and
 // returns the new revision id. Nothing is written when it fails.
 func (s *Store) Commit(rev Revision, changes []plan.Change) (int64, error) {
+	return s.CommitWith(rev, changes, nil)
+}
+
+// CommitWith is Commit that also runs also(tx, id) in the same
+// transaction, for state that must change with the revision (keys revoked
+// with the consumer they belong to); its error aborts the whole commit.
+func (s *Store) CommitWith(rev Revision, changes []plan.Change, also func(tx *bolt.Tx, id int64) error) (int64, error) {
 	var id int64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		objects := tx.Bucket(bucketObjects)
@@ -204,6 +211,11 @@ func (s *Store) Commit(rev Revision, changes []plan.Change) (int64, error) {
 		}
 		if err := tx.Bucket(bucketChanges).Put(u64(id), cb); err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(tx, id); err != nil {
+				return err
+			}
 		}
 		return tx.Bucket(bucketMeta).Put(keyCurrent, u64(id))
 	})
