@@ -219,6 +219,16 @@ func (ks *keyService) serveRotate(w http.ResponseWriter, r *http.Request, p Peer
 		}
 		grace = d
 	}
+	var ttl time.Duration // the new key's lifetime; 0 means none
+	switch req.ExpiresIn {
+	case "", "never":
+	default:
+		d, err := spec.ParseDuration(spec.Duration(req.ExpiresIn))
+		if err != nil || d <= 0 {
+			return apiError(api.CodeBadRequest, fmt.Sprintf("bad expiry %q", req.ExpiresIn), "use a duration such as 90d or 720h, or never")
+		}
+		ttl = d
+	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	old, err := ks.get(r.PathValue("id"))
@@ -229,7 +239,13 @@ func (ks *keyService) serveRotate(w http.ResponseWriter, r *http.Request, p Peer
 	if st := old.State(now); st != auth.KeyActive {
 		return apiError(api.CodeConflict, fmt.Sprintf("key %s is %s; only active keys can be rotated", old.Prefix, st), "create a new key with: stoa keys create")
 	}
-	key, next, prev, err := auth.RotateKey(old, grace, auth.KeyOptions{})
+	if req.ExpiresIn == "" && !old.ExpiresAt.IsZero() {
+		// A rotation renews: the successor gets the old key's whole
+		// lifetime again, counted from now (a 90-day key rotated on day 80
+		// yields a key valid for 90 days, not 10, and not forever).
+		ttl = old.ExpiresAt.Sub(old.CreatedAt)
+	}
+	key, next, prev, err := auth.RotateKey(old, grace, auth.KeyOptions{TTL: ttl})
 	if err != nil {
 		return err
 	}
