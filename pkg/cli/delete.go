@@ -43,7 +43,7 @@ leave other objects referring to something missing.`,
 				}
 				return ks, cobra.ShellCompDirectiveNoFileComp
 			}
-			return completeNames(cmd.Context(), f, args[0], o.Namespace), cobra.ShellCompDirectiveNoFileComp
+			return completeNames(f, args[0], o.Namespace, toComplete), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.complete(args); err != nil {
@@ -77,7 +77,7 @@ func (o *DeleteOptions) complete(args []string) error {
 	}
 	k, ok := spec.ParseKind(args[0])
 	if !ok {
-		return unknownKind(args[0])
+		return unknownKind(args[0], false)
 	}
 	if k.Namespaced() && o.Namespace == "" {
 		return fmt.Errorf("%s is a tenant-scoped kind: pass -n TENANT", k)
@@ -103,9 +103,9 @@ func (o *DeleteOptions) Run(ctx context.Context) error {
 
 // printChangeResult reports delete and rollback results.
 func printChangeResult(f *Factory, resp *api.ApplyResponse, dryRun bool) error {
-	if f.Output == "json" {
+	if f.structured() {
 		resp.Changes = changesRefsOnly(resp.Changes, false)
-		return writeJSON(f.IO.Out, resp)
+		return writeObject(f, resp)
 	}
 	for _, c := range resp.Changes {
 		verb := c.Op.Verb()
@@ -144,8 +144,9 @@ func newRollbackCmd(f *Factory) *cobra.Command {
 		Long: `Rollback makes the objects of an earlier revision live again. The rollback is
 itself a new revision, so it can be rolled back too. Without REVISION it
 returns to the revision before the current one.`,
-		Example: "  stoa rollback\n  stoa rollback 3 --dry-run",
-		Args:    cobra.MaximumNArgs(1),
+		Example:           "  stoa rollback\n  stoa rollback 3 --dry-run",
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeRevisions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				n, err := strconv.ParseInt(args[0], 10, 64)
@@ -180,10 +181,11 @@ type HistoryOptions struct {
 func newHistoryCmd(f *Factory) *cobra.Command {
 	o := &HistoryOptions{F: f}
 	cmd := &cobra.Command{
-		Use:     "history [REVISION]",
-		Short:   "List revisions, or show what one revision changed",
-		Example: "  stoa history\n  stoa history 4",
-		Args:    cobra.MaximumNArgs(1),
+		Use:               "history [REVISION]",
+		Short:             "List revisions, or show what one revision changed",
+		Example:           "  stoa history\n  stoa history 4",
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeRevisions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				n, err := strconv.ParseInt(args[0], 10, 64)
@@ -207,8 +209,8 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if o.F.Output == "json" {
-			return writeJSON(o.F.IO.Out, rev)
+		if done, err := printed(o.F, rev); done {
+			return err
 		}
 		fmt.Fprintf(o.F.IO.Out, "revision %d  %s  %s by %s", rev.ID, rev.Time.Local().Format(time.DateTime), rev.Action, rev.Actor)
 		if rev.Message != "" {
@@ -221,8 +223,8 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.F.Output == "json" {
-		return writeJSON(o.F.IO.Out, list)
+	if done, err := printedList(o.F, "RevisionList", map[string]any{"current": list.Current}, list.Items); done {
+		return err
 	}
 	if len(list.Items) == 0 {
 		fmt.Fprintln(o.F.IO.ErrOut, "no revisions yet; apply specs with: stoa apply -f DIR")

@@ -32,7 +32,7 @@ type MCPOptions struct {
 
 func newMCPCmd(f *Factory) *cobra.Command {
 	o := &MCPOptions{F: f}
-	cmd := &cobra.Command{
+	cmd := noOutput(&cobra.Command{
 		Use:   "mcp",
 		Short: "Serve stoad's MCP tools on stdin/stdout (for stdio-only MCP clients)",
 		Long: `stoa mcp bridges an MCP client that speaks the stdio transport (Claude Desktop,
@@ -52,7 +52,7 @@ Diagnostics go to stderr; stdout carries only MCP messages.`,
   STOA_TOKEN=stoa_sk_… stoa mcp --url https://gw.example.com/mcp`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runMCP(cmd.Context(), o) },
-	}
+	})
 	def := os.Getenv("STOA_MCP_SOCKET")
 	if def == "" {
 		def = api.DefaultMCPSocket()

@@ -71,7 +71,11 @@ func (o *SnapshotsListOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if done, err := writeStructured(o.F, list); done {
+	meta := map[string]any{}
+	if list.Dropped > 0 {
+		meta["dropped"] = list.Dropped
+	}
+	if done, err := printedList(o.F, "SnapshotList", meta, list.Items); done {
 		return err
 	}
 	if list.Dropped > 0 {
@@ -100,7 +104,7 @@ func newSnapshotsGetCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if done, err := writeStructured(f, s); done {
+			if done, err := printed(f, s); done {
 				return err
 			}
 			printSnapshot(f.IO.Out, s)
@@ -172,7 +176,7 @@ a body that was cut or redacted is sent as stored (a warning says so).`,
 			if err != nil {
 				return err
 			}
-			if done, err := writeStructured(f, r); done {
+			if done, err := printed(f, r); done {
 				return err
 			}
 			for _, w := range r.Warnings {
