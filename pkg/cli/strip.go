@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
@@ -22,11 +27,13 @@ import (
 // stripDefaults returns o's JSON encoding without the fields that defaults
 // restore, keeping the field order of o's encoding.
 func stripDefaults(o *spec.Object) ([]byte, error) {
-	want, err := defaultedJSON(o)
+	d := spec.Clone(o)
+	spec.Default(d)
+	full, err := json.Marshal(d)
 	if err != nil {
 		return nil, err
 	}
-	tree, err := decodeOrdered(want)
+	tree, err := decodeOrdered(full)
 	if err != nil {
 		return nil, err
 	}
@@ -34,25 +41,34 @@ func stripDefaults(o *spec.Object) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("strip defaults: %s is not a JSON object", o.Ref())
 	}
-	same := func() bool {
-		b, err := json.Marshal(root)
-		if err != nil {
-			return false
-		}
-		var c spec.Object
-		if err := json.Unmarshal(b, &c); err != nil {
-			return false
-		}
-		got, err := defaultedJSON(&c)
-		return err == nil && bytes.Equal(got, want)
-	}
 	// Only inside spec: apiVersion, kind and metadata are identity and
 	// labels, never defaults; spec itself stays even when empty.
-	if s, ok := root.get("spec").(*orderedObject); ok {
-		pruneObject(s, same)
-		shortenRates(s, same)
+	specTree, ok := root.get("spec").(*orderedObject)
+	if !ok || d.Spec == nil {
+		return full, nil
 	}
-	return json.Marshal(root)
+	want, err := json.Marshal(d.Spec)
+	if err != nil {
+		return nil, err
+	}
+	var buf []byte
+	// same reports whether specTree, decoded and defaulted the way stoad
+	// does, gives back the stored spec exactly.
+	same := func() bool {
+		buf = appendOrdered(buf[:0], specTree)
+		s := spec.NewSpec(d.Kind)
+		if err := json.Unmarshal(buf, s); err != nil {
+			return false
+		}
+		// Defaults may derive from the envelope (a Tool's route from its
+		// tenant and name); Default reads metadata, never writes it.
+		spec.Default(&spec.Object{APIVersion: d.APIVersion, Kind: d.Kind, Metadata: d.Metadata, Spec: s})
+		got, err := json.Marshal(s)
+		return err == nil && bytes.Equal(got, want)
+	}
+	pruneObject(specTree, reflect.TypeOf(d.Spec), same)
+	shortenRates(specTree, same)
+	return appendOrdered(nil, root), nil
 }
 
 // shortenRates writes rate limits that are just a rate in the short form
@@ -80,17 +96,14 @@ func shortenRates(obj *orderedObject, same func() bool) {
 	}
 }
 
-// defaultedJSON is the canonical encoding of o with defaults applied.
-func defaultedJSON(o *spec.Object) ([]byte, error) {
-	c := spec.Clone(o)
-	spec.Default(c)
-	return json.Marshal(c)
-}
-
-// pruneObject removes every member of obj that same() says is implied,
-// whole subtrees first (one check for an all-default `timeouts:`), then
-// member by member inside what must stay.
-func pruneObject(obj *orderedObject, same func() bool) {
+// pruneObject removes every member of obj (a JSON object of Go type t)
+// that same() says is implied: whole subtrees first (one check for an
+// all-default `timeouts:`), then member by member inside what must stay.
+// It descends only into struct-typed members: defaults are written into
+// typed fields, never into free-form maps such as an operation's input
+// schema, which can be large.
+func pruneObject(obj *orderedObject, t reflect.Type, same func() bool) {
+	fields := jsonFields(t)
 	for _, k := range append([]string(nil), obj.keys...) {
 		v := obj.get(k)
 		i := obj.remove(k)
@@ -98,9 +111,16 @@ func pruneObject(obj *orderedObject, same func() bool) {
 			continue
 		}
 		obj.insert(i, k, v)
+		ft, ok := fields[k]
+		if !ok {
+			continue
+		}
 		switch c := v.(type) {
 		case *orderedObject:
-			pruneObject(c, same)
+			if ft.Kind() != reflect.Struct {
+				continue
+			}
+			pruneObject(c, ft, same)
 			if len(c.keys) == 0 { // what is left may now be implied too
 				i := obj.remove(k)
 				if !same() {
@@ -110,13 +130,58 @@ func pruneObject(obj *orderedObject, same func() bool) {
 		case []any:
 			// List items are never defaults themselves (removing one
 			// changes the list), but their fields may be.
+			if ft.Kind() != reflect.Slice || deref(ft.Elem()).Kind() != reflect.Struct {
+				continue
+			}
 			for _, e := range c {
 				if eo, ok := e.(*orderedObject); ok {
-					pruneObject(eo, same)
+					pruneObject(eo, deref(ft.Elem()), same)
 				}
 			}
 		}
 	}
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// jsonFieldCache maps a struct type to its members' types by JSON name.
+var jsonFieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
+// jsonFields returns t's members by JSON name (pointers dereferenced,
+// embedded structs flattened); empty for types that are not structs.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	t = deref(t)
+	if v, ok := jsonFieldCache.Load(t); ok {
+		return v.(map[string]reflect.Type)
+	}
+	out := map[string]reflect.Type{}
+	if t.Kind() == reflect.Struct {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if f.Anonymous && name == "" {
+				maps.Copy(out, jsonFields(f.Type))
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			out[name] = deref(f.Type)
+		}
+	}
+	jsonFieldCache.Store(t, out)
+	return out
 }
 
 // orderedObject is a JSON object that keeps its members' order, so an
@@ -149,27 +214,68 @@ func (o *orderedObject) insert(i int, k string, v any) {
 }
 
 // MarshalJSON writes the members in order.
-func (o *orderedObject) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			b.WriteByte(',')
+func (o *orderedObject) MarshalJSON() ([]byte, error) { return appendOrdered(nil, o), nil }
+
+// appendOrdered appends the JSON encoding of a decodeOrdered value to b.
+// Written by hand: the checks above encode the spec dozens of times per
+// object, and encoding/json re-validates every nested Marshaler's output.
+func appendOrdered(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case *orderedObject:
+		b = append(b, '{')
+		for i, k := range v.keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendOrdered(b, v.vals[k])
 		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
+		return append(b, '}')
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendOrdered(b, e)
 		}
-		b.Write(kb)
-		b.WriteByte(':')
-		vb, err := json.Marshal(o.vals[k])
-		if err != nil {
-			return nil, err
-		}
-		b.Write(vb)
+		return append(b, ']')
+	case string:
+		return appendString(b, v)
+	case json.Number:
+		return append(b, v...)
+	case bool:
+		return strconv.AppendBool(b, v)
+	case nil:
+		return append(b, "null"...)
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	panic(fmt.Sprintf("appendOrdered: unexpected %T", v))
+}
+
+// appendString appends s as a JSON string (as encoding/json writes it,
+// without HTML escaping).
+func appendString(b []byte, s string) []byte {
+	if isPlain(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
+
+// isPlain reports whether s needs no escaping in JSON.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeOrdered decodes JSON keeping object member order; numbers stay

@@ -96,3 +96,29 @@ spec:
 		t.Errorf("field order changed:\n%s", got)
 	}
 }
+
+// BenchmarkStripDefaults is the export's cost per object (the quickstart's
+// largest Tool: three operations with schemas).
+func BenchmarkStripDefaults(b *testing.B) {
+	objs, _ := spec.Load([]string{quickstartDir}, nil)
+	var tool *spec.Object
+	for _, o := range objs {
+		if o.Metadata.Name == "billing-api" {
+			tool = o
+		}
+	}
+	spec.Default(tool)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := stripDefaults(tool); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// defaultedJSON is the canonical encoding of o with defaults applied.
+func defaultedJSON(o *spec.Object) ([]byte, error) {
+	c := spec.Clone(o)
+	spec.Default(c)
+	return json.Marshal(c)
+}
