@@ -70,7 +70,7 @@ func contractSamples() map[string][]sample {
 		"stoa snapshots list":      {{args: []string{"-A"}, shape: shapeList}},
 		"stoa snapshots get":       {{args: []string{"snp_1"}}},
 		"stoa snapshots replay":    {{args: []string{"snp_1"}}},
-		"stoa webhooks deliveries": {{args: []string{"-A"}, shape: shapeList}},
+		"stoa webhooks deliveries": {{args: []string{"ops", "-A"}, shape: shapeList}},
 		"stoa webhooks show":       {{args: []string{"dlv_1"}}},
 		"stoa webhooks redeliver":  {{args: []string{"dlv_1"}}},
 		"stoa webhooks test":       {{args: []string{"ops", "-n", "acme"}}},
@@ -271,6 +271,22 @@ func oneYAML(t *testing.T, s string) any {
 		t.Fatalf("-o yaml as JSON: %v\n%s", err, j)
 	}
 	return v
+}
+
+// TestExtraArgumentsFail: a stray argument after a valid command line is
+// an error, not silently ignored. (delete takes any number of NAMEs, so a
+// stray one is a name: stoad reports it missing.)
+func TestExtraArgumentsFail(t *testing.T) {
+	fa := newFakeAPI(t)
+	for path, ss := range contractSamples() {
+		if path == "stoa delete" {
+			continue
+		}
+		args := append(append(strings.Fields(path)[1:], ss[0].args...), "stray-arg")
+		if code, _, errOut := fa.run(args...); code == 0 || code == ExitChanges {
+			t.Errorf("stoa %s: exit %d (stderr %q), want an error", strings.Join(args, " "), code, errOut)
+		}
+	}
 }
 
 // TestNoDataCommandsRefuseOutput: -o does not silently pass on commands

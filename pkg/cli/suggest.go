@@ -171,6 +171,7 @@ func newHelpCmd() *cobra.Command {
 	return noOutput(&cobra.Command{
 		Use:   "help [command]",
 		Short: "Help about any command",
+		Args:  cobra.ArbitraryArgs, // checked in RunE: unknown topics fail
 		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			var out []string
 			cmd, _, e := c.Root().Find(args)
