@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/client"
 	"github.com/stoa-gateway/stoa/pkg/mcp/stdio"
 )
 
@@ -87,9 +89,14 @@ func runMCP(ctx context.Context, o *MCPOptions) error {
 		}
 		opts.Endpoint = o.URL
 	} else {
-		if _, err := os.Stat(o.Socket); err != nil {
-			// Keep running: the client shows the errors, and stoad may start later.
-			fmt.Fprintf(errOut, "stoa mcp: no MCP socket at %s (is stoad running? start it with: stoad, or pass --mcp-socket)\n", o.Socket)
+		if err := client.CheckSocket(o.Socket, "--mcp-socket", "--mcp-socket or STOA_MCP_SOCKET"); err != nil {
+			// Keep running: the client shows the errors, and stoad may
+			// start later. Say what is wrong with the path now.
+			fmt.Fprintf(errOut, "stoa mcp: %v\n", err)
+			var h hinter
+			if errors.As(err, &h) {
+				fmt.Fprintf(errOut, "stoa mcp: hint: %s\n", h.Hint())
+			}
 		}
 		opts.Endpoint = "http://stoad/mcp"
 		opts.Client = stdio.UnixClient(o.Socket)

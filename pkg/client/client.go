@@ -39,6 +39,9 @@ type UnreachableError struct {
 	// Detail describes what is at the path when it is not a socket
 	// ("a regular file", "a directory").
 	Detail string
+	// Flags name the socket in hints: stoad's flag and the client's flag
+	// or variable. Empty means the LocalAPI's (--socket, STOA_SOCKET).
+	StoadFlag, ClientFlags string
 }
 
 // SocketProblem classifies an unusable socket path.
@@ -66,10 +69,14 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // stoad could create its socket: nothing is there yet, or a stale socket
 // (stoad replaces those) — never over an existing file such as /etc/passwd.
 func (e *UnreachableError) Hint() string {
-	elsewhere := fmt.Sprintf("point stoa at stoad's socket with --socket or %s", api.SocketEnv)
+	stoadFlag, clientFlags := e.StoadFlag, e.ClientFlags
+	if stoadFlag == "" {
+		stoadFlag, clientFlags = "--socket", "--socket or "+api.SocketEnv
+	}
+	elsewhere := fmt.Sprintf("point stoa at stoad's socket with %s", clientFlags)
 	switch e.Problem {
 	case SocketMissing, SocketStale:
-		return fmt.Sprintf("is stoad running? start it with: stoad --socket %s (or %s)", e.Socket, elsewhere)
+		return fmt.Sprintf("is stoad running? start it with: stoad %s %s (or %s)", stoadFlag, e.Socket, elsewhere)
 	case SocketNotSocket, SocketBadPath:
 		return elsewhere
 	}
@@ -107,6 +114,27 @@ func (e *ForbiddenError) Hint() string {
 		who = e.Owner
 	}
 	return fmt.Sprintf("run stoa as %s (or root), or ask for membership of stoad's --socket-group", who)
+}
+
+// CheckSocket dials the unix socket at path once and returns nil when
+// something accepts, else the typed error a LocalAPI call would return,
+// with hints naming stoadFlag and clientFlags (for stoad's other sockets,
+// such as --mcp-socket).
+func CheckSocket(path, stoadFlag, clientFlags string) error {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err == nil {
+		return c.Close()
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	err = dialError(path, err)
+	var ue *UnreachableError
+	if errors.As(err, &ue) {
+		ue.StoadFlag, ue.ClientFlags = stoadFlag, clientFlags
+	}
+	return err
 }
 
 // dialError turns a failed connection to path into a typed error, looking

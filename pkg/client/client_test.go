@@ -133,3 +133,23 @@ func TestHTTPStatusWithoutEnvelope(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSocketNamesItsFlags: stoad's other sockets get hints with their
+// own flags.
+func TestCheckSocketNamesItsFlags(t *testing.T) {
+	dir := shortDir(t)
+	missing := filepath.Join(dir, "m.sock")
+	err := CheckSocket(missing, "--mcp-socket", "--mcp-socket or STOA_MCP_SOCKET")
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Hint(), "stoad --mcp-socket "+missing) || strings.Contains(ue.Hint(), "STOA_SOCKET") {
+		t.Fatalf("%v, hint %q", err, ue.Hint())
+	}
+	ln, err := net.Listen("unix", missing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := CheckSocket(missing, "--mcp-socket", ""); err != nil {
+		t.Fatalf("listening socket: %v", err)
+	}
+}
