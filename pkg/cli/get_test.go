@@ -28,6 +28,9 @@ func TestGet(t *testing.T) {
 		{args: []string{"get", "all"}, out: []string{"acme", "globex"}},
 		{args: []string{"get", "all", "x"}, code: 1, errOut: "get all takes no NAME"},
 		{args: []string{"get", "tools", "-o", "wide"}, out: []string{"LABELS", "team=finance"}},
+		// apply shares the selector parser; stoad's prune scope matches equality only.
+		{args: []string{"apply", "-f", quickstartDir, "--prune", "-l", "team!=x"}, code: 1, errOut: "only key=value"},
+		{args: []string{"apply", "-f", quickstartDir, "--prune", "-l", "team=finance"}, out: []string{"Tenant/initech created"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, out, errOut := fa.run(tc.args...)
