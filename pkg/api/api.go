@@ -274,6 +274,10 @@ type KeyCreateResponse struct {
 // KeyRotateRequest replaces a key; the old one keeps working for Grace.
 type KeyRotateRequest struct {
 	Grace string `json:"grace,omitempty"`
+	// ExpiresIn is the new key's lifetime ("90d", or "never" for none);
+	// empty means the old key's lifetime (ExpiresAt - CreatedAt), counted
+	// from the rotation.
+	ExpiresIn string `json:"expiresIn,omitempty"`
 }
 
 // KeyRotateResponse carries the successor key and the old key's record.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -44,8 +43,8 @@ func (o *ValidateOptions) Run() error {
 	if err != nil {
 		return err
 	}
-	if o.F.Output == "json" {
-		return writeJSON(o.F.IO.Out, map[string]any{"valid": true, "objects": len(objs), "diagnostics": []any{}})
+	if o.F.structured() {
+		return writeObject(o.F, ValidationResult{Valid: true, Objects: len(objs), Diagnostics: spec.Diagnostics{}})
 	}
 	counts := map[spec.Kind]int{}
 	for _, obj := range objs {
@@ -65,6 +64,14 @@ func (o *ValidateOptions) Run() error {
 	return nil
 }
 
+// ValidationResult is what validate (and a command refused for invalid
+// specs) prints for -o json and -o yaml.
+type ValidationResult struct {
+	Valid       bool             `json:"valid"`
+	Objects     int              `json:"objects,omitempty"`
+	Diagnostics spec.Diagnostics `json:"diagnostics"`
+}
+
 // ApplyOptions are the inputs of `stoa apply` and `stoa diff` (diff is
 // apply in dry-run: one code path).
 type ApplyOptions struct {
@@ -72,7 +79,7 @@ type ApplyOptions struct {
 	Files    fileFlags
 	Prune    bool
 	PruneAll bool
-	Selector map[string]string
+	Selector labelSelector
 	DryRun   bool
 	Message  string
 	Force    bool // change a stoad in GitOps mode anyway
@@ -124,12 +131,16 @@ func (o *ApplyOptions) bind(cmd *cobra.Command) {
 	o.Files.bind(cmd)
 	cmd.Flags().BoolVar(&o.Prune, "prune", false, "delete objects absent from the files, within the tenants they cover")
 	cmd.Flags().BoolVar(&o.PruneAll, "prune-all", false, "delete every object absent from the files, in all tenants")
-	cmd.Flags().StringToStringVarP(&o.Selector, "selector", "l", nil, "with --prune: only objects carrying these labels (k=v,...)")
+	cmd.Flags().VarP(&selectorValue{sel: &o.Selector}, "selector", "l", "with --prune: only objects carrying these labels (k=v,...)")
 }
 
 // Run applies, or plans, the specs.
 func (o *ApplyOptions) Run(ctx context.Context) error {
 	if err := o.Files.required(); err != nil {
+		return err
+	}
+	selector, err := o.Selector.equalities("-l")
+	if err != nil {
 		return err
 	}
 	objs, wire, err := loadForApply(o.F, o.Files.Paths)
@@ -149,7 +160,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	req := &api.ApplyRequest{
 		DryRun:      o.DryRun,
 		Prune:       o.Prune || o.PruneAll,
-		Scope:       pruneScope(objs, o.PruneAll, o.Selector),
+		Scope:       pruneScope(objs, o.PruneAll, selector),
 		Message:     o.Message,
 		Force:       o.Force,
 		WithObjects: o.Diff || o.DryRun,
@@ -196,24 +207,29 @@ func (o *ApplyOptions) unchanged(ctx context.Context, objs []*spec.Object) *api.
 		Revision: live.Revision, DryRun: o.DryRun}
 }
 
+// DiffResult is what diff prints for -o json and -o yaml.
+type DiffResult struct {
+	Changes  []plan.JSONChange `json:"changes"`
+	Summary  plan.Summary      `json:"summary"`
+	Revision int64             `json:"revision"`
+}
+
 func (o *ApplyOptions) printDiff(resp *api.ApplyResponse) error {
 	out := o.F.IO
-	if o.F.Output == "json" {
-		if err := writeJSON(out.Out, map[string]any{
-			"changes": plan.MaskChanges(resp.Changes), "summary": resp.Summary, "revision": resp.Revision,
-		}); err != nil {
+	if o.F.structured() {
+		if err := writeObject(o.F, DiffResult{Changes: plan.MaskChanges(resp.Changes), Summary: resp.Summary, Revision: resp.Revision}); err != nil {
 			return err
 		}
 	} else if err := plan.RenderText(out.Out, resp.Changes, plan.RenderOptions{Color: out.ColorOut(), Brief: o.Brief}); err != nil {
 		return err
 	}
 	if resp.Summary.Empty() {
-		if o.F.Output != "json" {
+		if !o.F.structured() {
 			fmt.Fprintf(out.ErrOut, "no changes (revision %d)\n", resp.Revision)
 		}
 		return nil
 	}
-	if o.F.Output != "json" {
+	if !o.F.structured() {
 		fmt.Fprintf(out.ErrOut, "Plan: %s.\n", resp.Summary)
 	}
 	return silent(ExitChanges)
@@ -221,9 +237,9 @@ func (o *ApplyOptions) printDiff(resp *api.ApplyResponse) error {
 
 func (o *ApplyOptions) printApply(resp *api.ApplyResponse) error {
 	out := o.F.IO
-	if o.F.Output == "json" {
+	if o.F.structured() {
 		resp.Changes = changesRefsOnly(resp.Changes, o.DryRun)
-		return writeJSON(out.Out, resp)
+		return writeObject(o.F, resp)
 	}
 	if o.DryRun {
 		if err := plan.RenderText(out.Out, resp.Changes, plan.RenderOptions{Color: out.ColorOut(), Brief: true}); err != nil {
@@ -256,18 +272,4 @@ func changesRefsOnly(changes []plan.Change, keep bool) []plan.Change {
 		}
 	}
 	return out
-}
-
-func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-// writeJSONLine writes v as one compact JSON line (NDJSON).
-func writeJSONLine(w interface{ Write([]byte) (int, error) }, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }

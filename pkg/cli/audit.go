@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -13,7 +12,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/client"
 	"github.com/stoa-gateway/stoa/pkg/spec"
-	"github.com/stoa-gateway/stoa/pkg/yamlenc"
 )
 
 func init() { extraCommands = append(extraCommands, newAuditCmd) }
@@ -35,10 +33,12 @@ revision: applies, deletes, rollbacks, key creation/rotation/revocation,
 subscription changes, XDP blocks, replays and webhook redeliveries. Each entry
 carries the SHA-256 of the previous one; "stoa audit verify" checks the chain.
 
--o json streams the entries as JSON lines (NDJSON), ready for export.`,
+-o json and -o yaml print the entries as one AuditEntryList document;
+-o ndjson streams them as JSON lines, one entry per line — the form to
+export and to recompute the hash chain from (see docs/audit.md).`,
 		Example: `  stoa audit --since 24h
   stoa audit --actor alice --action 'key.*'
-  stoa audit -o json > audit.ndjson
+  stoa audit -o ndjson > audit.ndjson
   stoa audit verify`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
@@ -76,17 +76,16 @@ func (o *AuditOptions) Run(ctx context.Context) error {
 	opts := client.AuditOptions{Since: since, Actor: o.Actor, Action: o.Action, Namespace: o.NS, Limit: o.Limit}
 	out := o.F.IO.Out
 	switch o.F.Output {
-	case "json":
+	case outNDJSON:
+		// Streamed as stoad sends it: an export of a long trail needs no
+		// memory for the whole of it.
 		return o.F.Client().Audit(ctx, opts, func(e api.AuditEntry) error { return writeJSONLine(out, e) })
-	case "yaml":
-		first := true
-		return o.F.Client().Audit(ctx, opts, func(e api.AuditEntry) error {
-			if !first {
-				fmt.Fprintln(out, "---")
-			}
-			first = false
-			return writeYAMLValue(out, e)
-		})
+	case outJSON, outYAML:
+		var list []api.AuditEntry
+		if err := o.F.Client().Audit(ctx, opts, func(e api.AuditEntry) error { list = append(list, e); return nil }); err != nil {
+			return err
+		}
+		return writeList(o.F, "AuditEntryList", nil, list)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	n := 0
@@ -109,30 +108,6 @@ func (o *AuditOptions) Run(ctx context.Context) error {
 	return tw.Flush()
 }
 
-func writeYAMLValue(w interface{ Write([]byte) (int, error) }, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	y, err := yamlenc.FromJSON(b)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(y)
-	return err
-}
-
-// writeStructured writes v for -o json/yaml and reports whether it did.
-func writeStructured(f *Factory, v any) (bool, error) {
-	switch f.Output {
-	case "json":
-		return true, writeJSON(f.IO.Out, v)
-	case "yaml":
-		return true, writeYAMLValue(f.IO.Out, v)
-	}
-	return false, nil
-}
-
 func newAuditVerifyCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify",
@@ -143,7 +118,7 @@ func newAuditVerifyCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if done, err := writeStructured(f, res); done {
+			if done, err := printed(f, res); done {
 				if err == nil && !res.OK {
 					return silent(ExitFailure)
 				}
@@ -151,7 +126,7 @@ func newAuditVerifyCmd(f *Factory) *cobra.Command {
 			}
 			if !res.OK {
 				fmt.Fprintf(f.IO.ErrOut, "audit chain BROKEN at entry %d: %s\n", res.BrokenAt, res.Problem)
-				fmt.Fprintf(f.IO.ErrOut, "entries before %d verify; compare with an exported copy (stoa audit -o json) to see what changed\n", res.BrokenAt)
+				fmt.Fprintf(f.IO.ErrOut, "entries before %d verify; compare with an exported copy (stoa audit -o ndjson) to see what changed\n", res.BrokenAt)
 				return silent(ExitFailure)
 			}
 			head := res.Head

@@ -5,7 +5,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -78,15 +77,13 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			switch f.Output {
-			case "", "table", "wide", "yaml", "json":
-				return nil
-			}
-			return fmt.Errorf("-o %q: want table, wide, yaml or json", f.Output)
+			return checkOutputFlag(cmd, f.Output)
 		},
 	}
 	root.PersistentFlags().StringVar(&f.Socket, "socket", os.Getenv("STOA_SOCKET"), "stoad LocalAPI socket (env STOA_SOCKET)")
-	root.PersistentFlags().StringVarP(&f.Output, "output", "o", "", "output format: table, wide, yaml or json")
+	root.PersistentFlags().VarP(newEnum(&f.Output, "", OutputFormats...), "output", "o",
+		"output format: table, wide, yaml, json (one document) or ndjson (one JSON value per line)")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(OutputFormats, cobra.ShellCompDirectiveNoFileComp))
 	root.AddGroup(
 		&cobra.Group{ID: "config", Title: "Declarative configuration:"},
 		&cobra.Group{ID: "inspect", Title: "Inspecting the gateway:"},
@@ -107,6 +104,15 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 	for _, add := range extraCommands {
 		root.AddCommand(add(f))
 	}
+	root.SetHelpCommand(newHelpCmd())
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			noOutput(c)
+		}
+	}
+	guardGroups(root)
 	return root
 }
 

@@ -16,7 +16,7 @@ type DashboardOptions struct{ F *Factory }
 
 func newDashboardCmd(f *Factory) *cobra.Command {
 	o := &DashboardOptions{F: f}
-	return &cobra.Command{
+	return noOutput(&cobra.Command{
 		Use:     "dashboard",
 		Aliases: []string{"dash"},
 		Short:   "Live terminal dashboard: traffic per tenant and tool, XDP, events",
@@ -32,7 +32,7 @@ It needs a terminal; scripts use: stoa top -o json`,
 		GroupID: "inspect",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
-	}
+	})
 }
 
 // errNoTTY is returned when stdin or stdout is not a terminal.

@@ -58,7 +58,7 @@ required). --dry-run shows the diff and changes nothing.`,
 				}
 				return ks, cobra.ShellCompDirectiveNoFileComp
 			}
-			return completeNames(cmd.Context(), f, args[0], o.Namespace), cobra.ShellCompDirectiveNoFileComp
+			return completeNames(f, args[0], o.Namespace, toComplete), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.complete(args); err != nil {
@@ -96,7 +96,7 @@ func (o *DeleteOptions) complete(args []string) error {
 	}
 	k, ok := spec.ParseKind(args[0])
 	if !ok {
-		return unknownKind(args[0])
+		return unknownKind(args[0], false)
 	}
 	if k.Namespaced() && o.Namespace == "" {
 		return fmt.Errorf("%s is a tenant-scoped kind: pass -n TENANT", k)
@@ -169,9 +169,9 @@ func (o *DeleteOptions) Run(ctx context.Context) error {
 // printPreview prints a dry run: the unified diff (as stoa diff renders
 // it) on stdout, the summary on stderr; -o json prints the response.
 func printPreview(f *Factory, resp *api.ApplyResponse, what string) error {
-	if f.Output == "json" {
+	if f.structured() {
 		resp.Changes = changesRefsOnly(resp.Changes, false)
-		return writeJSON(f.IO.Out, resp)
+		return writeObject(f, resp)
 	}
 	if err := plan.RenderText(f.IO.Out, resp.Changes, plan.RenderOptions{Color: f.IO.ColorOut()}); err != nil {
 		return err
@@ -182,9 +182,9 @@ func printPreview(f *Factory, resp *api.ApplyResponse, what string) error {
 
 // printChangeResult reports what a delete did.
 func printChangeResult(f *Factory, resp *api.ApplyResponse) error {
-	if f.Output == "json" {
+	if f.structured() {
 		resp.Changes = changesRefsOnly(resp.Changes, false)
-		return writeJSON(f.IO.Out, resp)
+		return writeObject(f, resp)
 	}
 	for _, c := range resp.Changes {
 		fmt.Fprintf(f.IO.Out, "%s %s\n", c.Ref, c.Op.Verb())
@@ -229,8 +229,9 @@ terminal --yes is required. --dry-run prints the diff and changes nothing.
 Revision 0 is the empty state before the first apply: rolling back to it
 deletes every object, so it is never reached by default (a plain
 "stoa rollback" on revision 1 refuses); name it: stoa rollback 0.`,
-		Example: "  stoa rollback --dry-run\n  stoa rollback\n  stoa rollback 3 --yes\n  stoa rollback 0 --dry-run",
-		Args:    cobra.MaximumNArgs(1),
+		Example:           "  stoa rollback --dry-run\n  stoa rollback\n  stoa rollback 3 --yes\n  stoa rollback 0 --dry-run",
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeRevisions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				n, err := strconv.ParseInt(args[0], 10, 64)
@@ -324,10 +325,11 @@ type HistoryOptions struct {
 func newHistoryCmd(f *Factory) *cobra.Command {
 	o := &HistoryOptions{F: f}
 	cmd := &cobra.Command{
-		Use:     "history [REVISION]",
-		Short:   "List revisions, or show what one revision changed",
-		Example: "  stoa history\n  stoa history 4",
-		Args:    cobra.MaximumNArgs(1),
+		Use:               "history [REVISION]",
+		Short:             "List revisions, or show what one revision changed",
+		Example:           "  stoa history\n  stoa history 4",
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeRevisions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				n, err := strconv.ParseInt(args[0], 10, 64)
@@ -351,8 +353,8 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if o.F.Output == "json" {
-			return writeJSON(o.F.IO.Out, rev)
+		if done, err := printed(o.F, rev); done {
+			return err
 		}
 		fmt.Fprintf(o.F.IO.Out, "revision %d  %s  %s by %s", rev.ID, rev.Time.Local().Format(time.DateTime), rev.Action, rev.Actor)
 		if rev.Message != "" {
@@ -365,8 +367,8 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.F.Output == "json" {
-		return writeJSON(o.F.IO.Out, list)
+	if done, err := printedList(o.F, "RevisionList", map[string]any{"current": list.Current}, list.Items); done {
+		return err
 	}
 	if len(list.Items) == 0 {
 		fmt.Fprintln(o.F.IO.ErrOut, "no revisions yet; apply specs with: stoa apply -f DIR")

@@ -48,6 +48,10 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
+	var fe *client.ForbiddenError
+	if errors.As(err, &fe) {
+		return ExitForbidden
+	}
 	var ue *client.UnreachableError
 	if errors.As(err, &ue) {
 		return ExitUnreachable

@@ -52,8 +52,8 @@ func (o *ExplainOptions) Run() error {
 	if err != nil {
 		return &hintError{err: err, hint: "list a kind's fields with: stoa explain KIND (e.g. stoa explain tool)"}
 	}
-	if o.F.Output == "json" || o.F.Output == "yaml" {
-		return writeJSON(o.F.IO.Out, explainJSON(m, n))
+	if done, err := printed(o.F, explainJSON(m, n)); done {
+		return err
 	}
 	return m.Explain(o.F.IO.Out, n, o.Recursive)
 }

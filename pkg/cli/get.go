@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,123 +13,179 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stoa-gateway/stoa/pkg/spec"
-	"github.com/stoa-gateway/stoa/pkg/yamlenc"
 )
 
 // GetOptions are the inputs of `stoa get`.
 type GetOptions struct {
 	F             *Factory
-	Kind          spec.Kind
+	Kind          spec.Kind // empty with AllKinds
+	AllKinds      bool      // stoa get all
 	Name          string
 	Namespace     string
 	AllNamespaces bool
+	Selector      labelSelector
+	Watch         bool
 }
 
 func newGetCmd(f *Factory) *cobra.Command {
 	o := &GetOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "get KIND [NAME]",
+		Use:   "get (KIND [NAME] | all)",
 		Short: "List live objects, or show one (defaults applied)",
 		Long: `Get lists live objects of a kind (tenants, tools, toolsets, plans, consumers,
-subscriptions, webhooks, gateways). Without -n it lists every tenant's
-objects. -o yaml and -o json show objects with all defaults filled in.`,
-		Example: "  stoa get tools\n  stoa get tool billing-api -n acme -o yaml\n  stoa get subscriptions -A -o json",
-		Args:    cobra.RangeArgs(1, 2),
+subscriptions, webhooks, gateways), or of every kind with "all". Without -n
+it lists every tenant's objects; "get all -n TENANT" shows the tenant and
+everything in it. -l selects by label (k=v, k!=v, k, !k; comma-separated,
+all must hold).
+
+-o yaml and -o json show objects with all defaults filled in: one object
+when NAME is given, else one "kind: List" document of whole objects, which
+stoa apply accepts again (for a spec set without defaults, use: stoa export).
+
+-w/--watch prints the list, then every change as it is applied: table rows
+with an EVENT column (ADDED, MODIFIED, DELETED), or for -o json/ndjson one
+JSON line per change: {"type": "MODIFIED", "revision": 7, "object": {...}}.`,
+		Example: "  stoa get tools\n  stoa get tool billing-api -n acme -o yaml\n  stoa get all -n acme\n" +
+			"  stoa get tools -A -l team=billing,tier!=canary\n  stoa get subscriptions -n acme --watch",
+		Args: cobra.RangeArgs(1, 2),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
-				var ks []string
-				for _, k := range spec.Kinds {
-					ks = append(ks, strings.ToLower(string(k))+"s")
-				}
-				return ks, cobra.ShellCompDirectiveNoFileComp
+				return append(kindNames(true), "all"), cobra.ShellCompDirectiveNoFileComp
 			}
-			return completeNames(cmd.Context(), f, args[0], o.Namespace), cobra.ShellCompDirectiveNoFileComp
+			if len(args) > 1 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return completeNames(f, args[0], o.Namespace, toComplete), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, ok := spec.ParseKind(args[0])
-			if !ok {
-				return unknownKind(args[0])
+			if strings.EqualFold(args[0], "all") {
+				if len(args) > 1 {
+					return fmt.Errorf("get all takes no NAME (got %q); to show one object: stoa get KIND NAME", args[1])
+				}
+				o.AllKinds = true
+			} else {
+				k, ok := spec.ParseKind(args[0])
+				if !ok {
+					return unknownKind(args[0], true)
+				}
+				o.Kind = k
 			}
-			o.Kind = k
 			if len(args) > 1 {
 				o.Name = args[1]
+			}
+			if o.Name != "" && len(o.Selector) > 0 {
+				return errors.New("get: pass NAME or -l SELECTOR, not both")
 			}
 			return o.Run(cmd.Context())
 		},
 	}
 	bindNamespace(cmd, &o.Namespace)
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "list objects of every tenant")
+	cmd.Flags().VarP(&selectorValue{sel: &o.Selector}, "selector", "l", "only objects whose labels match (k=v, k!=v, k, !k; comma-separated)")
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "after the list, print every change as it is applied")
 	return cmd
 }
 
 func bindNamespace(cmd *cobra.Command, ns *string) {
 	cmd.Flags().StringVarP(ns, "namespace", "n", os.Getenv("STOA_NAMESPACE"), "tenant (env STOA_NAMESPACE)")
-	_ = cmd.RegisterFlagCompletionFunc("namespace", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		return CompleteTenants(cmd, args, toComplete)
-	})
+	_ = cmd.RegisterFlagCompletionFunc("namespace", CompleteTenants)
 }
 
-func unknownKind(s string) error {
+// kindNames are the kinds as users type them: lower case, plural or not.
+func kindNames(plural bool) []string {
 	var ks []string
 	for _, k := range spec.Kinds {
-		ks = append(ks, strings.ToLower(string(k))+"s")
+		n := strings.ToLower(string(k))
+		if plural {
+			n += "s"
+		}
+		ks = append(ks, n)
 	}
-	return fmt.Errorf("unknown kind %q (kinds: %s)", s, strings.Join(ks, ", "))
+	return ks
+}
+
+func unknownKind(s string, withAll bool) error {
+	cands := append(kindNames(true), kindNames(false)...)
+	if withAll {
+		cands = append(cands, "all")
+	}
+	list := strings.Join(kindNames(true), ", ")
+	if withAll {
+		list += ", or all"
+	}
+	return fmt.Errorf("unknown kind %q%s (kinds: %s)", s, didYouMean(s, cands), list)
+}
+
+// inTenant reports whether o belongs to tenant ns: the Tenant itself or an
+// object in it.
+func inTenant(o *spec.Object, ns string) bool {
+	if o.Kind == spec.KindTenant {
+		return o.Metadata.Name == ns
+	}
+	return o.Kind.Namespaced() && o.Metadata.Namespace == ns
+}
+
+// fetch reads the selected live objects, sorted in dependency order.
+func (o *GetOptions) fetch(ctx context.Context) ([]*spec.Object, int64, error) {
+	ns := o.Namespace
+	if o.AllNamespaces || (!o.AllKinds && !o.Kind.Namespaced()) {
+		ns = ""
+	}
+	serverNS := ns
+	if o.AllKinds {
+		serverNS = "" // the Tenant object itself has no namespace
+	}
+	list, err := o.F.Client().Objects(ctx, string(o.Kind), serverNS, o.Name)
+	if err != nil {
+		return nil, 0, err
+	}
+	items := list.Items[:0]
+	for _, it := range list.Items {
+		if o.AllKinds && ns != "" && !inTenant(it, ns) {
+			continue
+		}
+		if !o.Selector.Matches(it.Metadata.Labels) {
+			continue
+		}
+		items = append(items, it)
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].Ref().Less(items[j].Ref()) })
+	return items, list.Revision, nil
 }
 
 // Run lists or shows objects.
 func (o *GetOptions) Run(ctx context.Context) error {
-	ns := o.Namespace
-	if o.AllNamespaces || !o.Kind.Namespaced() {
-		ns = ""
+	if o.Watch {
+		return o.watch(ctx)
 	}
-	list, err := o.F.Client().Objects(ctx, string(o.Kind), ns, o.Name)
+	items, _, err := o.fetch(ctx)
 	if err != nil {
 		return err
 	}
-	if o.Name != "" && len(list.Items) > 1 {
+	if o.Name != "" && len(items) > 1 {
 		var tenants []string
-		for _, it := range list.Items {
+		for _, it := range items {
 			tenants = append(tenants, it.Metadata.Namespace)
 		}
 		return fmt.Errorf("%s %q exists in several tenants (%s): pass -n TENANT", o.Kind, o.Name, strings.Join(tenants, ", "))
 	}
-	return printObjects(o.F, list.Items, o.Name != "")
+	return printObjects(o.F, items, o.Name != "")
 }
 
-// printObjects writes objects in the selected output format.
+// printObjects writes objects in the selected output format: one object
+// when single, else a List that apply accepts again.
 func printObjects(f *Factory, items []*spec.Object, single bool) error {
-	w := f.IO.Out
-	switch f.Output {
-	case "json":
+	if f.structured() {
 		if single && len(items) == 1 {
-			return writeJSON(w, items[0])
+			return writeObject(f, items[0])
 		}
-		return writeJSON(w, map[string]any{"kind": "List", "items": items})
-	case "yaml":
-		for i, it := range items {
-			if i > 0 {
-				fmt.Fprintln(w, "---")
-			}
-			b, err := json.Marshal(it)
-			if err != nil {
-				return err
-			}
-			y, err := yamlenc.FromJSON(b)
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(y); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeList(f, "List", nil, items)
 	}
 	if len(items) == 0 {
 		fmt.Fprintln(f.IO.ErrOut, "no objects found")
 		return nil
 	}
-	return printTable(w, items, f.Output == "wide")
+	return printTable(f.IO.Out, items, f.wide(), nil)
 }
 
 // column is one table column of a kind.
@@ -139,7 +195,9 @@ type column struct {
 	value func(o *spec.Object) string
 }
 
-func printTable(w io.Writer, items []*spec.Object, wide bool) error {
+// printTable prints objects grouped by kind, one table each. events, when
+// set, adds a leading EVENT column (for --watch).
+func printTable(w io.Writer, items []*spec.Object, wide bool, events map[spec.Ref]string) error {
 	byKind := map[spec.Kind][]*spec.Object{}
 	for _, it := range items {
 		byKind[it.Kind] = append(byKind[it.Kind], it)
@@ -157,6 +215,9 @@ func printTable(w io.Writer, items []*spec.Object, wide bool) error {
 		first = false
 		cols := columnsFor(k)
 		var hdr []string
+		if events != nil {
+			hdr = append(hdr, "EVENT")
+		}
 		if k.Namespaced() {
 			hdr = append(hdr, "TENANT")
 		}
@@ -166,9 +227,15 @@ func printTable(w io.Writer, items []*spec.Object, wide bool) error {
 				hdr = append(hdr, c.title)
 			}
 		}
+		if wide {
+			hdr = append(hdr, "LABELS")
+		}
 		fmt.Fprintln(tw, strings.Join(hdr, "\t"))
 		for _, o := range objs {
 			var row []string
+			if events != nil {
+				row = append(row, events[o.Ref()])
+			}
 			if k.Namespaced() {
 				row = append(row, o.Metadata.Namespace)
 			}
@@ -177,6 +244,9 @@ func printTable(w io.Writer, items []*spec.Object, wide bool) error {
 				if !c.wide || wide {
 					row = append(row, orDash(c.value(o)))
 				}
+			}
+			if wide {
+				row = append(row, orDash(labelsOf(o.Metadata.Labels)))
 			}
 			fmt.Fprintln(tw, strings.Join(row, "\t"))
 		}
@@ -322,11 +392,16 @@ func columnsFor(k spec.Kind) []column {
 
 // completeNames offers live object names for shell completion; it stays
 // silent when stoad is not reachable.
-func completeNames(ctx context.Context, f *Factory, kind, ns string) []string {
+func completeNames(f *Factory, kind, ns, prefix string) []string {
 	k, ok := spec.ParseKind(kind)
 	if !ok {
 		return nil
 	}
+	if !k.Namespaced() {
+		ns = ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+	defer cancel()
 	list, err := f.Client().Objects(ctx, string(k), ns, "")
 	if err != nil {
 		return nil
@@ -334,9 +409,13 @@ func completeNames(ctx context.Context, f *Factory, kind, ns string) []string {
 	seen := map[string]bool{}
 	var names []string
 	for _, it := range list.Items {
-		if !seen[it.Metadata.Name] {
-			seen[it.Metadata.Name] = true
-			names = append(names, it.Metadata.Name)
+		n := it.Metadata.Name
+		if !seen[n] && strings.HasPrefix(n, prefix) {
+			seen[n] = true
+			if it.Metadata.Namespace != "" && ns == "" {
+				n += "\ttenant " + it.Metadata.Namespace
+			}
+			names = append(names, n)
 		}
 	}
 	sort.Strings(names)

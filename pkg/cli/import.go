@@ -40,7 +40,7 @@ func newImportOpenAPICmd(f *Factory) *cobra.Command {
 		Use:   "openapi FILE|URL --tenant T --name N",
 		Short: "Print a Tool spec with one operation per OpenAPI operation",
 		Long: `stoa import openapi reads an OpenAPI 3 document (or Swagger 2.0, converted) and
-prints a Tool spec (YAML, or JSON with -o json) on stdout: one operation per
+prints a Tool spec (YAML; JSON with -o json, one line with -o ndjson) on stdout: one operation per
 OpenAPI operation, named from its operationId in snake_case (else method and
 path), described by its summary and description, with an input schema merged
 from its path, query and header parameters and the members of its JSON request
@@ -96,10 +96,10 @@ func runImportOpenAPI(ctx context.Context, o *ImportOpenAPIOptions) error {
 		diags.Format(o.F.IO.ErrOut, o.F.IO.ColorErr())
 		return errors.New("import openapi: the generated Tool is not valid; fix the document or write these operations by hand")
 	}
-	if o.F.Output == "json" {
-		enc := json.NewEncoder(o.F.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(obj)
+	// The product is a spec: YAML (with the document's comments) for
+	// people and for -o yaml; JSON for -o json and -o ndjson.
+	if o.F.Output == outJSON || o.F.Output == outNDJSON {
+		return writeObject(o.F, obj)
 	}
 	y, err := openapi.YAML(obj, o.File)
 	if err != nil {

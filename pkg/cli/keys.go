@@ -61,8 +61,8 @@ func (o *KeysCreateOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.F.Output == "json" {
-		return writeJSON(o.F.IO.Out, resp)
+	if done, err := printed(o.F, resp); done {
+		return err
 	}
 	fmt.Fprintln(o.F.IO.Out, resp.Key)
 	fmt.Fprintf(o.F.IO.ErrOut, "created key %s for consumer %s in tenant %s; this is the only time it is shown\n",
@@ -89,8 +89,8 @@ func newKeysListCmd(f *Factory) *cobra.Command {
 			if err := f.Client().Do(cmd.Context(), http.MethodGet, api.PathKeys+"?"+q.Encode(), nil, &list); err != nil {
 				return err
 			}
-			if f.Output == "json" {
-				return writeJSON(f.IO.Out, list)
+			if done, err := printedList(f, "KeyList", nil, list.Items); done {
+				return err
 			}
 			if len(list.Items) == 0 {
 				fmt.Fprintln(f.IO.ErrOut, "no keys; create one with: stoa keys create --consumer NAME -n TENANT")
@@ -133,16 +133,17 @@ func when(t time.Time) string {
 
 func newKeysRevokeCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke an API key at once",
-		Args:  cobra.ExactArgs(1),
+		Use:               "revoke ID",
+		Short:             "Revoke an API key at once",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeKeyIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var info api.KeyInfo
 			if err := f.Client().Do(cmd.Context(), http.MethodPost, api.PathKeys+"/"+url.PathEscape(args[0])+"/revoke", struct{}{}, &info); err != nil {
 				return err
 			}
-			if f.Output == "json" {
-				return writeJSON(f.IO.Out, info)
+			if done, err := printed(f, info); done {
+				return err
 			}
 			fmt.Fprintf(f.IO.Out, "key %s revoked\n", info.Prefix)
 			return nil
@@ -151,29 +152,44 @@ func newKeysRevokeCmd(f *Factory) *cobra.Command {
 }
 
 func newKeysRotateCmd(f *Factory) *cobra.Command {
-	var grace string
+	var grace, expires string
 	cmd := &cobra.Command{
-		Use:     "rotate ID [--grace 24h]",
-		Short:   "Replace an API key; the old one keeps working for the grace period",
-		Example: "  stoa keys rotate k3v7q2m4x5c6b7n2 --grace 24h",
-		Args:    cobra.ExactArgs(1),
+		Use:   "rotate ID [--grace 24h] [--expires 90d|never]",
+		Short: "Replace an API key; the old one keeps working for the grace period",
+		Long: `Rotate creates the successor of an active key (same tenant, consumer and name)
+and prints it once. The old key keeps working for --grace, then stops.
+
+The new key keeps the old one's lifetime, counted from now, like a renewal:
+a key created with --expires 90d is replaced by a key that expires 90 days
+after the rotation. A key without expiry is replaced by one without expiry.
+--expires sets another lifetime; --expires never makes the new key
+permanent.`,
+		Example:           "  stoa keys rotate k3v7q2m4x5c6b7n2 --grace 24h\n  stoa keys rotate k3v7q2m4x5c6b7n2 --expires 30d",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeKeyIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var resp api.KeyRotateResponse
-			if err := f.Client().Do(cmd.Context(), http.MethodPost, api.PathKeys+"/"+url.PathEscape(args[0])+"/rotate", api.KeyRotateRequest{Grace: grace}, &resp); err != nil {
+			req := api.KeyRotateRequest{Grace: grace, ExpiresIn: expires}
+			if err := f.Client().Do(cmd.Context(), http.MethodPost, api.PathKeys+"/"+url.PathEscape(args[0])+"/rotate", req, &resp); err != nil {
 				return err
 			}
-			if f.Output == "json" {
-				return writeJSON(f.IO.Out, resp)
+			if done, err := printed(f, resp); done {
+				return err
 			}
 			fmt.Fprintln(f.IO.Out, resp.Key)
 			until := "now"
 			if !resp.Old.NotAfter.IsZero() {
 				until = "until " + when(resp.Old.NotAfter)
 			}
-			fmt.Fprintf(f.IO.ErrOut, "new key %s (shown once); old key %s works %s\n", resp.New.Prefix, resp.Old.Prefix, until)
+			expiry := "no expiry"
+			if !resp.New.ExpiresAt.IsZero() {
+				expiry = "expires " + when(resp.New.ExpiresAt)
+			}
+			fmt.Fprintf(f.IO.ErrOut, "new key %s (shown once, %s); old key %s works %s\n", resp.New.Prefix, expiry, resp.Old.Prefix, until)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&grace, "grace", "", "how long the old key keeps working (e.g. 24h; default: ends now)")
+	cmd.Flags().StringVar(&expires, "expires", "", "lifetime of the new key, e.g. 90d, or never (default: the old key's lifetime, from now)")
 	return cmd
 }

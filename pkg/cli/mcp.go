@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/client"
 	"github.com/stoa-gateway/stoa/pkg/mcp/stdio"
 )
 
@@ -32,7 +34,7 @@ type MCPOptions struct {
 
 func newMCPCmd(f *Factory) *cobra.Command {
 	o := &MCPOptions{F: f}
-	cmd := &cobra.Command{
+	cmd := noOutput(&cobra.Command{
 		Use:   "mcp",
 		Short: "Serve stoad's MCP tools on stdin/stdout (for stdio-only MCP clients)",
 		Long: `stoa mcp bridges an MCP client that speaks the stdio transport (Claude Desktop,
@@ -52,7 +54,7 @@ Diagnostics go to stderr; stdout carries only MCP messages.`,
   STOA_TOKEN=stoa_sk_… stoa mcp --url https://gw.example.com/mcp`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runMCP(cmd.Context(), o) },
-	}
+	})
 	def := os.Getenv("STOA_MCP_SOCKET")
 	if def == "" {
 		def = api.DefaultMCPSocket()
@@ -87,9 +89,14 @@ func runMCP(ctx context.Context, o *MCPOptions) error {
 		}
 		opts.Endpoint = o.URL
 	} else {
-		if _, err := os.Stat(o.Socket); err != nil {
-			// Keep running: the client shows the errors, and stoad may start later.
-			fmt.Fprintf(errOut, "stoa mcp: no MCP socket at %s (is stoad running? start it with: stoad, or pass --mcp-socket)\n", o.Socket)
+		if err := client.CheckSocket(o.Socket, "--mcp-socket", "--mcp-socket or STOA_MCP_SOCKET"); err != nil {
+			// Keep running: the client shows the errors, and stoad may
+			// start later. Say what is wrong with the path now.
+			fmt.Fprintf(errOut, "stoa mcp: %v\n", err)
+			var h hinter
+			if errors.As(err, &h) {
+				fmt.Fprintf(errOut, "stoa mcp: hint: %s\n", h.Hint())
+			}
 		}
 		opts.Endpoint = "http://stoad/mcp"
 		opts.Client = stdio.UnixClient(o.Socket)

@@ -29,7 +29,7 @@ loses at most that much usage; see docs/quotas.md.`,
 			if err != nil {
 				return err
 			}
-			if done, err := writeStructured(f, l); done {
+			if done, err := printedList(f, "QuotaList", map[string]any{"now": l.Now}, l.Items); done {
 				return err
 			}
 			if len(l.Items) == 0 {

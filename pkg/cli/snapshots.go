@@ -71,7 +71,11 @@ func (o *SnapshotsListOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if done, err := writeStructured(o.F, list); done {
+	meta := map[string]any{}
+	if list.Dropped > 0 {
+		meta["dropped"] = list.Dropped
+	}
+	if done, err := printedList(o.F, "SnapshotList", meta, list.Items); done {
 		return err
 	}
 	if list.Dropped > 0 {
@@ -106,7 +110,7 @@ func newSnapshotsGetCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if done, err := writeStructured(f, s); done {
+			if done, err := printed(f, s); done {
 				return err
 			}
 			printSnapshot(f.IO.Out, s)
@@ -195,7 +199,7 @@ Exit code 1 when the replay gets no answer or a 5xx.`,
 			case r.Status >= 500:
 				why = fmt.Sprintf("the upstream answered %d", r.Status)
 			}
-			if done, err := writeStructured(f, r); done {
+			if done, err := printed(f, r); done {
 				if err == nil && why != "" {
 					return silent(ExitFailure)
 				}

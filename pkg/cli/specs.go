@@ -72,13 +72,11 @@ func load(f *Factory, paths []string, refs, keepRaw bool) ([]*spec.Object, json.
 	return objs, raw, nil
 }
 
-// invalidSpecs prints diagnostics (stderr, or JSON on stdout with -o json)
-// and returns the exit-3 error.
+// invalidSpecs prints diagnostics (stderr, or on stdout for -o
+// json|yaml|ndjson) and returns the exit-3 error.
 func invalidSpecs(f *Factory, diags spec.Diagnostics) error {
-	if f.Output == "json" {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"valid": false, "diagnostics": diags})
+	if f.structured() {
+		_ = writeObject(f, ValidationResult{Valid: false, Diagnostics: diags})
 	} else {
 		diags.Format(f.IO.ErrOut, f.IO.ColorErr())
 		files := map[string]bool{}
@@ -107,7 +105,7 @@ func serverInvalid(f *Factory, objs []*spec.Object, err error) error {
 	if errors.As(err, &ae) && ae.Code == api.CodeInvalid && len(ae.Diagnostics) > 0 {
 		spec.Locate(objs, ae.Diagnostics)
 		ae.Diagnostics.Sort()
-		if f.Output != "json" {
+		if !f.structured() {
 			fmt.Fprintf(f.IO.ErrOut, "stoad rejected the specs: %s\n", ae.Message)
 		}
 		return invalidSpecs(f, ae.Diagnostics)

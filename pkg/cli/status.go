@@ -37,8 +37,8 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.F.Output == "json" || o.F.Output == "yaml" {
-		return writeJSON(o.F.IO.Out, s)
+	if done, err := printed(o.F, s); done {
+		return err
 	}
 	w := tabwriter.NewWriter(o.F.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "stoad:\t%s", s.Version)
@@ -146,17 +146,33 @@ func newVersionCmd(f *Factory) *cobra.Command {
 	}
 }
 
+// Versions is what `stoa version -o json` prints; Server is absent when
+// stoad is not reachable.
+type Versions struct {
+	Client VersionInfo  `json:"client"`
+	Server *VersionInfo `json:"server,omitempty"`
+}
+
+// VersionInfo is one binary's version.
+type VersionInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
+	Date    string `json:"date,omitempty"`
+}
+
 // Run prints versions; an unreachable daemon is reported, not an error.
 func (o *VersionOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	s, err := o.F.Client().Status(ctx)
-	if o.F.Output == "json" {
-		out := map[string]any{"client": map[string]string{"version": version.Version, "commit": version.Commit, "date": version.Date}}
+	if o.F.structured() {
+		out := Versions{Client: VersionInfo{Version: version.Version, Commit: version.Commit, Date: version.Date}}
 		if err == nil {
-			out["server"] = map[string]string{"version": s.Version, "commit": s.Commit}
+			out.Server = &VersionInfo{Version: s.Version, Commit: s.Commit}
+		} else {
+			fmt.Fprintf(o.F.IO.ErrOut, "stoad: not reachable (%v)\n", err)
 		}
-		return writeJSON(o.F.IO.Out, out)
+		return writeObject(o.F, out)
 	}
 	fmt.Fprintln(o.F.IO.Out, version.String("stoa"))
 	if err == nil {
@@ -183,9 +199,13 @@ type EventsOptions struct {
 func newEventsCmd(f *Factory) *cobra.Command {
 	o := &EventsOptions{F: f}
 	cmd := &cobra.Command{
-		Use:     "events",
-		Short:   "Print daemon events (applies, rollbacks, reloads, blocks, errors)",
-		Example: "  stoa events\n  stoa events --follow -o json",
+		Use:   "events",
+		Short: "Print daemon events (applies, rollbacks, reloads, blocks, errors)",
+		Long: `Events prints stoad's recent events, oldest first. -o json and -o yaml print
+them as one EventList document; -o ndjson one JSON line per event. With
+--follow it keeps printing new events as they happen: one JSON line each for
+-o json and -o ndjson.`,
+		Example: "  stoa events\n  stoa events --last 3 -o json\n  stoa events --follow -o json",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
@@ -202,12 +222,20 @@ func (o *EventsOptions) Run(ctx context.Context) error {
 	if o.Since > 0 {
 		opts.Last = 0
 	}
-	return o.F.Client().Events(ctx, opts, func(e api.Event) error {
+	var (
+		list   []api.Event
+		stream = &streamWriter{f: o.F}
+	)
+	err := o.F.Client().Events(ctx, opts, func(e api.Event) error {
 		if o.Type != "" && !strings.HasPrefix(e.Type, o.Type) {
 			return nil
 		}
-		if o.F.Output == "json" {
-			return writeJSONLine(o.F.IO.Out, e)
+		switch {
+		case o.F.structured() && o.Follow:
+			return stream.write(e)
+		case o.F.structured():
+			list = append(list, e)
+			return nil
 		}
 		tenant := ""
 		if e.Tenant != "" {
@@ -216,4 +244,8 @@ func (o *EventsOptions) Run(ctx context.Context) error {
 		_, err := fmt.Fprintf(o.F.IO.Out, "%s  %-18s%s %s\n", e.Time.Local().Format(time.DateTime), e.Type, tenant, e.Message)
 		return err
 	})
+	if err != nil || !o.F.structured() || o.Follow {
+		return err
+	}
+	return writeList(o.F, "EventList", nil, list)
 }

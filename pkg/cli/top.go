@@ -33,8 +33,9 @@ counters when XDP reports them. stoad measures over about a second, so top
 takes that long to answer.
 
 -o json prints the sample as JSON (stable field names, see pkg/api/stats.go);
-with --follow, one JSON sample per line (NDJSON) about every second. For an
-interactive view use: stoa dashboard`,
+with --follow, one JSON sample per line (NDJSON) about every second (-o yaml:
+one YAML document per sample, separated by ---). For an interactive view use:
+stoa dashboard`,
 		Example: "  stoa top\n  stoa top -o json | jq '.tenants[].tools[] | {name, rps, p99Ms}'\n  stoa top --follow -o json",
 		GroupID: "inspect",
 		Args:    cobra.NoArgs,
@@ -52,34 +53,26 @@ func (o *TopOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return o.print(s)
+		if done, err := printed(o.F, s); done {
+			return err
+		}
+		return writeTop(o.F.IO.Out, s)
 	}
+	stream := &streamWriter{f: o.F}
 	err := c.FollowStats(ctx, func(s *api.StatsSample) error {
 		if s.IntervalSeconds == 0 {
 			return nil // no rates yet
 		}
-		if o.F.Output != "json" {
-			fmt.Fprintln(o.F.IO.Out)
+		if o.F.structured() {
+			return stream.write(s)
 		}
-		return o.print(s)
+		fmt.Fprintln(o.F.IO.Out)
+		return writeTop(o.F.IO.Out, s)
 	})
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
-}
-
-func (o *TopOptions) print(s *api.StatsSample) error {
-	switch o.F.Output {
-	case "json":
-		if o.Follow {
-			return writeJSONLine(o.F.IO.Out, s)
-		}
-		return writeJSON(o.F.IO.Out, s)
-	case "yaml":
-		return writeJSON(o.F.IO.Out, s)
-	}
-	return writeTop(o.F.IO.Out, s)
 }
 
 // writeTop renders a sample as tables.

@@ -54,18 +54,13 @@ func newWebhookDeliveriesCmd(f *Factory) *cobra.Command {
 	}
 	bindNamespace(cmd, &o.Namespace)
 	cmd.Flags().BoolVarP(&o.All, "all-namespaces", "A", false, "deliveries of every tenant")
-	cmd.Flags().StringVar(&o.State, "state", "", "only pending, succeeded or failed deliveries")
+	enumFlag(cmd, &o.State, "state", "", "", "only pending, succeeded or failed deliveries", "pending", "succeeded", "failed")
 	cmd.Flags().IntVar(&o.Limit, "limit", 50, "at most this many")
 	return cmd
 }
 
 // Run lists the deliveries.
 func (o *WebhookDeliveriesOptions) Run(ctx context.Context) error {
-	switch o.State {
-	case "", "pending", "succeeded", "failed":
-	default:
-		return fmt.Errorf("--state %q: want pending, succeeded or failed", o.State)
-	}
 	ns := o.Namespace
 	if o.All {
 		ns = ""
@@ -74,7 +69,7 @@ func (o *WebhookDeliveriesOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if done, err := writeStructured(o.F, list); done {
+	if done, err := printedList(o.F, "WebhookDeliveryList", nil, list.Items); done {
 		return err
 	}
 	if len(list.Items) == 0 {
@@ -112,7 +107,7 @@ func newWebhookShowCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if done, err := writeStructured(f, d); done {
+			if done, err := printed(f, d); done {
 				return err
 			}
 			printDelivery(f, d)
@@ -149,7 +144,7 @@ func printDelivery(f *Factory, d *api.WebhookDelivery) {
 // reportAttempt prints the outcome of a test or redelivery and turns a
 // failed first attempt into exit 1.
 func reportAttempt(f *Factory, r *api.WebhookAttemptResponse, noWait bool) error {
-	if done, err := writeStructured(f, r); done {
+	if done, err := printed(f, r); done {
 		if err == nil && !noWait && r.Delivery.State != "succeeded" {
 			return silent(ExitFailure)
 		}

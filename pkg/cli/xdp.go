@@ -29,8 +29,6 @@ and do not survive a restart of stoad (use spec.xdp.deny for that).`,
 	return cmd
 }
 
-func wantsJSON(f *Factory) bool { return f.Output == "json" || f.Output == "yaml" }
-
 func newXDPStatusCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
@@ -41,8 +39,8 @@ func newXDPStatusCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if wantsJSON(f) {
-				return writeJSON(f.IO.Out, s)
+			if done, err := printed(f, s); done {
+				return err
 			}
 			return writeXDPStatus(f.IO.Out, s)
 		},
@@ -125,8 +123,8 @@ func newXDPBlocksCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if wantsJSON(f) {
-				return writeJSON(f.IO.Out, l)
+			if done, err := printedList(f, "XDPBlockList", nil, l.Items); done {
+				return err
 			}
 			if len(l.Items) == 0 {
 				fmt.Fprintln(f.IO.ErrOut, "no blocks in force; block a source with: stoa xdp block CIDR --for 10m")
@@ -178,8 +176,8 @@ func (o *XDPBlockOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if wantsJSON(o.F) {
-		return writeJSON(o.F.IO.Out, b)
+	if done, err := printed(o.F, b); done {
+		return err
 	}
 	fmt.Fprintf(o.F.IO.Out, "blocked %s until %s\n", b.Source, when(b.Until))
 	return nil
@@ -196,8 +194,8 @@ func newXDPUnblockCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if wantsJSON(f) {
-				return writeJSON(f.IO.Out, r)
+			if done, err := printed(f, r); done {
+				return err
 			}
 			if !r.Removed {
 				fmt.Fprintf(f.IO.ErrOut, "%s was not blocked; list blocks with: stoa xdp blocks\n", r.Source)

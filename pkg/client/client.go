@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
@@ -31,17 +33,159 @@ type Client struct {
 type UnreachableError struct {
 	Socket string
 	Err    error
+	// Problem says why, when the socket path itself is the problem:
+	// missing, stale, or not a socket at all.
+	Problem SocketProblem
+	// Detail describes what is at the path when it is not a socket
+	// ("a regular file", "a directory").
+	Detail string
+	// Flags name the socket in hints: stoad's flag and the client's flag
+	// or variable. Empty means the LocalAPI's (--socket, STOA_SOCKET).
+	StoadFlag, ClientFlags string
 }
 
+// SocketProblem classifies an unusable socket path.
+type SocketProblem int
+
+// The socket problems UnreachableError distinguishes.
+const (
+	SocketOther     SocketProblem = iota // anything else (timeouts, I/O errors)
+	SocketMissing                        // nothing at the path (ENOENT)
+	SocketStale                          // a socket file nobody listens on
+	SocketNotSocket                      // the path is a file, directory, … — not a socket
+	SocketBadPath                        // the path cannot name a socket (a file on the way, a loop)
+)
+
 func (e *UnreachableError) Error() string {
+	if e.Problem == SocketNotSocket {
+		return fmt.Sprintf("cannot reach stoad at %s: it is %s, not a socket", e.Socket, e.Detail)
+	}
 	return fmt.Sprintf("cannot reach stoad at %s: %v", e.Socket, e.Err)
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// Hint tells the user how to fix it.
+// Hint tells the user how to fix it. Starting stoad is suggested only where
+// stoad could create its socket: nothing is there yet, or a stale socket
+// (stoad replaces those) — never over an existing file such as /etc/passwd.
 func (e *UnreachableError) Hint() string {
-	return fmt.Sprintf("is stoad running? start it with: stoad --socket %s (or point stoa elsewhere with --socket / %s)", e.Socket, api.SocketEnv)
+	stoadFlag, clientFlags := e.StoadFlag, e.ClientFlags
+	if stoadFlag == "" {
+		stoadFlag, clientFlags = "--socket", "--socket or "+api.SocketEnv
+	}
+	elsewhere := fmt.Sprintf("point stoa at stoad's socket with %s", clientFlags)
+	switch e.Problem {
+	case SocketMissing, SocketStale:
+		return fmt.Sprintf("is stoad running? start it with: stoad %s %s (or %s)", stoadFlag, e.Socket, elsewhere)
+	case SocketNotSocket, SocketBadPath:
+		return elsewhere
+	}
+	return "is stoad running and answering? check it with: stoa status (or " + elsewhere + ")"
+}
+
+// ForbiddenError means the socket exists but this user may not use it:
+// the file's permissions refused the connection, or stoad refused the
+// peer's credentials.
+type ForbiddenError struct {
+	Socket string
+	// Owner and Mode describe the socket file ("alice (uid 1000)",
+	// "srw-rw----", group "stoa (gid 990)") when it could be read.
+	Owner, Group, Mode string
+	Err                error
+}
+
+func (e *ForbiddenError) Error() string {
+	msg := fmt.Sprintf("not allowed to use this socket %s", e.Socket)
+	if e.Owner != "" {
+		msg += fmt.Sprintf(" (owner %s, group %s, mode %s)", e.Owner, e.Group, e.Mode)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *ForbiddenError) Unwrap() error { return e.Err }
+
+// Hint tells the user how to get access.
+func (e *ForbiddenError) Hint() string {
+	who := "the socket's owner"
+	if e.Owner != "" {
+		who = e.Owner
+	}
+	return fmt.Sprintf("run stoa as %s (or root), or ask for membership of stoad's --socket-group", who)
+}
+
+// CheckSocket dials the unix socket at path once and returns nil when
+// something accepts, else the typed error a LocalAPI call would return,
+// with hints naming stoadFlag and clientFlags (for stoad's other sockets,
+// such as --mcp-socket).
+func CheckSocket(path, stoadFlag, clientFlags string) error {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err == nil {
+		return c.Close()
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	err = dialError(path, err)
+	var ue *UnreachableError
+	if errors.As(err, &ue) {
+		ue.StoadFlag, ue.ClientFlags = stoadFlag, clientFlags
+	}
+	return err
+}
+
+// dialError turns a failed connection to path into a typed error, looking
+// at what is at the path to say what is wrong.
+func dialError(path string, err error) error {
+	fi, serr := os.Stat(path)
+	switch {
+	case serr != nil && errors.Is(serr, fs.ErrNotExist):
+		return &UnreachableError{Socket: path, Err: err, Problem: SocketMissing}
+	case serr != nil && errors.Is(serr, fs.ErrPermission):
+		return &ForbiddenError{Socket: path, Err: fmt.Errorf("cannot reach the socket's directory: %w", serr)}
+	case serr != nil:
+		return &UnreachableError{Socket: path, Err: serr, Problem: SocketBadPath}
+	case fi.Mode().Type() != fs.ModeSocket:
+		return &UnreachableError{Socket: path, Err: err, Problem: SocketNotSocket, Detail: describeFile(fi)}
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+		fe := &ForbiddenError{Socket: path, Mode: fi.Mode().String()}
+		fe.Owner, fe.Group = fileOwner(fi)
+		return fe
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &UnreachableError{Socket: path, Err: err, Problem: SocketStale}
+	}
+	return &UnreachableError{Socket: path, Err: err}
+}
+
+// describeFile names what a non-socket path is, for error messages.
+func describeFile(fi fs.FileInfo) string {
+	switch t := fi.Mode().Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a socket (" + fi.Mode().String() + ")"
+}
+
+// statusCodes maps HTTP statuses to error codes for answers that carry no
+// JSON error envelope (a proxy in between, an older stoad).
+var statusCodes = map[int]string{
+	http.StatusBadRequest:          api.CodeBadRequest,
+	http.StatusUnauthorized:        api.CodeUnauthorized,
+	http.StatusForbidden:           api.CodeForbidden,
+	http.StatusNotFound:            api.CodeNotFound,
+	http.StatusMethodNotAllowed:    api.CodeMethod,
+	http.StatusConflict:            api.CodeConflict,
+	http.StatusUnprocessableEntity: api.CodeInvalid,
+	http.StatusServiceUnavailable:  api.CodeUnavailable,
 }
 
 // ResolveSocket picks the socket: an explicit path wins; otherwise the
@@ -117,7 +261,7 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		}
 		var oe *net.OpError
 		if errors.As(err, &oe) && oe.Op == "dial" {
-			return nil, &UnreachableError{Socket: c.socket, Err: oe.Err}
+			return nil, dialError(c.socket, oe.Err)
 		}
 		return nil, &UnreachableError{Socket: c.socket, Err: err}
 	}
@@ -125,8 +269,12 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		defer resp.Body.Close()
 		var eb api.ErrorBody
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		if err := json.Unmarshal(b, &eb); err != nil || eb.Error == nil {
-			return nil, &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("stoad answered %s: %s", resp.Status, bytes.TrimSpace(b))}
+		if err := json.Unmarshal(b, &eb); err != nil || eb.Error == nil || eb.Error.Code == "" {
+			code, ok := statusCodes[resp.StatusCode]
+			if !ok {
+				code = api.CodeInternal
+			}
+			return nil, &api.Error{Code: code, Message: fmt.Sprintf("stoad answered %s: %s", resp.Status, bytes.TrimSpace(b))}
 		}
 		return nil, eb.Error
 	}
@@ -208,6 +356,10 @@ type EventsOptions struct {
 	Since  int64 // events after this sequence number
 	Last   int   // or the last N events
 	Follow bool  // keep streaming new events
+	// Connected, when set, runs once stoad has accepted the stream and
+	// before any event is read: with Follow, every change after this
+	// moment arrives on the stream (stoad subscribes before it answers).
+	Connected func() error
 }
 
 // Events streams events to fn until the stream ends, ctx is cancelled or
@@ -228,6 +380,11 @@ func (c *Client) Events(ctx context.Context, o EventsOptions, fn func(api.Event)
 		return err
 	}
 	defer resp.Body.Close()
+	if o.Connected != nil {
+		if err := o.Connected(); err != nil {
+			return err
+		}
+	}
 	return DecodeNDJSON(resp.Body, fn)
 }
 

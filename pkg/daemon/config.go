@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,12 +88,55 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*C
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (stoad takes only flags; see stoad --help)", fs.Arg(0))
 	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	// Enum flags fail loudly: a typo must not start the daemon with a
+	// setting nobody asked for (--log-level loud used to mean info).
+	for _, e := range []struct {
+		flag, env string
+		value     *string
+		values    []string
+	}{
+		{"--log-level", "STOAD_LOG_LEVEL", &c.LogLevel, []string{"debug", "info", "warn", "error"}},
+		{"--log-format", "STOAD_LOG_FORMAT", &c.LogFormat, []string{"text", "json"}},
+	} {
+		*e.value = strings.ToLower(*e.value)
+		if !slices.Contains(e.values, *e.value) {
+			return nil, fmt.Errorf("%s %q (or %s): want %s%s", e.flag, *e.value, e.env, strings.Join(e.values, ", "), closest(*e.value, e.values))
+		}
 	}
 	return c, nil
+}
+
+// closest is `; did you mean "x"?` when s is a prefix of one value or one
+// edit away from it.
+func closest(s string, values []string) string {
+	for _, v := range values {
+		if (len(s) >= 2 && strings.HasPrefix(v, s)) || oneEdit(s, v) {
+			return fmt.Sprintf("; did you mean %q?", v)
+		}
+	}
+	return ""
+}
+
+// oneEdit reports whether a and b differ by one insertion, deletion,
+// substitution or swap of neighbours.
+func oneEdit(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(b)-len(a) > 1 {
+		return false
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	if len(a) == len(b) {
+		if i+1 < len(a) && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:] {
+			return true // swapped neighbours
+		}
+		return i == len(a) || a[i+1:] == b[i+1:]
+	}
+	return a[i:] == b[i+1:]
 }
 
 func usage(w io.Writer, defs []flagDef) {

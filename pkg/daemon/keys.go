@@ -295,6 +295,16 @@ func (ks *keyService) serveRotate(w http.ResponseWriter, r *http.Request, p Peer
 		}
 		grace = d
 	}
+	var ttl time.Duration // the new key's lifetime; 0 means none
+	switch req.ExpiresIn {
+	case "", "never":
+	default:
+		d, err := spec.ParseDuration(spec.Duration(req.ExpiresIn))
+		if err != nil || d <= 0 {
+			return apiError(api.CodeBadRequest, fmt.Sprintf("bad expiry %q", req.ExpiresIn), "use a duration such as 90d or 720h, or never")
+		}
+		ttl = d
+	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	now := time.Now()
@@ -319,7 +329,13 @@ func (ks *keyService) serveRotate(w http.ResponseWriter, r *http.Request, p Peer
 			return apiError(api.CodeConflict, fmt.Sprintf("key %s belongs to consumer %s/%s, which no longer exists", old.Prefix, old.Tenant, old.Consumer),
 				"a consumer created again under the same name starts with no keys: stoa keys create")
 		}
-		key, next, prev, err = auth.RotateKey(old, grace, auth.KeyOptions{})
+		if req.ExpiresIn == "" && !old.ExpiresAt.IsZero() {
+			// A rotation renews: the successor gets the old key's whole
+			// lifetime again, counted from now (a 90-day key rotated on day 80
+			// yields a key valid for 90 days, not 10, and not forever).
+			ttl = old.ExpiresAt.Sub(old.CreatedAt)
+		}
+		key, next, prev, err = auth.RotateKey(old, grace, auth.KeyOptions{TTL: ttl})
 		if err != nil {
 			return err
 		}

@@ -41,8 +41,8 @@ func (e auditLine) recompute() string {
 
 func auditLines(t *testing.T, d *Daemon, args ...string) []auditLine {
 	t.Helper()
-	r := d.Stoa(append([]string{"audit", "-o", "json"}, args...)...)
-	expect(t, r, 0, "audit -o json")
+	r := d.Stoa(append([]string{"audit", "-o", "ndjson"}, args...)...)
+	expect(t, r, 0, "audit -o ndjson")
 	var out []auditLine
 	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 		if l == "" {

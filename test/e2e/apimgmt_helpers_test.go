@@ -139,7 +139,7 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 	}
 }
 
-// event is one line of `stoa events -o json`.
+// event is one line of `stoa events -o ndjson`.
 type event struct {
 	Seq     int64
 	Type    string
@@ -151,7 +151,7 @@ type event struct {
 // events returns the stored events whose type starts with prefix.
 func events(t *testing.T, d *Daemon, prefix string) []event {
 	t.Helper()
-	r := d.Stoa("events", "--last", "5000", "--type", prefix, "-o", "json")
+	r := d.Stoa("events", "--last", "5000", "--type", prefix, "-o", "ndjson")
 	expect(t, r, 0, "events")
 	var out []event
 	for _, l := range strings.Split(r.Stdout, "\n") {

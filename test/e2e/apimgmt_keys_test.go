@@ -106,7 +106,7 @@ func TestAPIMgmtKeyLifecycle(t *testing.T) {
 	// the database file.
 	var audit strings.Builder
 	for _, args := range [][]string{
-		{"keys", "list", "-A", "-o", "json"}, {"events", "--last", "1000", "-o", "json"}, {"audit", "-o", "json"},
+		{"keys", "list", "-A", "-o", "json"}, {"events", "--last", "1000", "-o", "json"}, {"audit", "-o", "ndjson"},
 		{"webhooks", "deliveries", "-A", "-o", "json"},
 	} {
 		r := d.Stoa(args...)

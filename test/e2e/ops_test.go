@@ -124,12 +124,22 @@ func TestEventsFollow(t *testing.T) {
 	d.Start()
 	expect(t, d.Stoa("apply", "-f", quickstart), 0, "apply")
 
-	r := d.Stoa("events", "-o", "json")
-	expect(t, r, 0, "events -o json")
+	r := d.Stoa("events", "-o", "ndjson")
+	expect(t, r, 0, "events -o ndjson")
 	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	var first api.Event
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Seq == 0 {
-		t.Fatalf("events -o json line %q: %v", lines[0], err)
+		t.Fatalf("events -o ndjson line %q: %v", lines[0], err)
+	}
+	// -o json is one EventList document holding the same events.
+	r = d.Stoa("events", "-o", "json")
+	expect(t, r, 0, "events -o json")
+	var list struct {
+		Kind  string
+		Items []api.Event
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil || list.Kind != "EventList" || len(list.Items) != len(lines) {
+		t.Fatalf("events -o json: %v, kind %q with %d items, want %d:\n%s", err, list.Kind, len(list.Items), len(lines), r.Stdout)
 	}
 	r = d.Stoa("events")
 	expect(t, r, 0, "events")

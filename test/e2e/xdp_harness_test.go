@@ -145,10 +145,10 @@ func xdpBlocksOf(t *testing.T, d *Daemon) []api.XDPBlock {
 	return l.Items
 }
 
-// xdpEventsOf reads the xdp.* events with `stoa events -o json`.
+// xdpEventsOf reads the xdp.* events with `stoa events -o ndjson`.
 func xdpEventsOf(t *testing.T, d *Daemon) []api.Event {
 	t.Helper()
-	r := d.Stoa("events", "-o", "json", "--last", "500", "--type", "xdp.")
+	r := d.Stoa("events", "-o", "ndjson", "--last", "500", "--type", "xdp.")
 	expect(t, r, 0, "stoa events")
 	var out []api.Event
 	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {

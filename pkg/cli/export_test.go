@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stoa-gateway/stoa/pkg/openapi"
+	"github.com/stoa-gateway/stoa/pkg/plan"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// loadExport loads exported specs the way stoa apply does (defaults,
+// validation) and fails on any diagnostic.
+func loadExport(t *testing.T, paths ...string) []*spec.Object {
+	t.Helper()
+	objs, diags := spec.Load(paths, nil)
+	diags = openapi.Expand(t.Context(), objs, diags, openapi.ExpandOptions{})
+	for _, o := range objs {
+		spec.Default(o)
+	}
+	diags = append(diags, spec.Validate(objs, spec.ValidateOptions{})...)
+	if len(diags) > 0 {
+		t.Fatalf("export does not load cleanly: %v", diags)
+	}
+	return objs
+}
+
+// TestExportAppliesUnchanged: the export holds no defaults, and planning it
+// against the live objects (what stoa diff does) finds nothing to change.
+func TestExportAppliesUnchanged(t *testing.T) {
+	fa := newFakeAPI(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "all.yaml")
+	code, out, errOut := fa.run("export", "-o", file)
+	if code != 0 || out != "" || !strings.Contains(errOut, "exported 12 objects to "+file) {
+		t.Fatalf("exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	b, _ := os.ReadFile(file)
+	for _, dflt := range []string{"connect: 2s", "protocol: rest", "circuitBreaker", "readOnly", "pathPrefix", "maxAttempts"} {
+		if strings.Contains(string(b), dflt) {
+			t.Errorf("export holds the default %q:\n%s", dflt, b)
+		}
+	}
+	desired := loadExport(t, file)
+	changes, sum := plan.Compute(fa.objects, desired, plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }})
+	if !sum.Empty() {
+		t.Fatalf("applying the export would change %s: %v", sum, changes)
+	}
+
+	// One tenant: its Tenant and objects only, also unchanged.
+	code, out, _ = fa.run("export", "-n", "globex")
+	if code != 0 || strings.Contains(out, "acme") || !strings.Contains(out, "kind: Tenant") {
+		t.Fatalf("export -n globex: exit %d\n%s", code, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "globex.yaml"), []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desired = loadExport(t, filepath.Join(dir, "globex.yaml"))
+	if _, sum := plan.Compute(fa.objects, desired, plan.Options{}); !sum.Empty() {
+		t.Fatalf("export -n globex would change %s", sum)
+	}
+}
+
+func TestExportToDirectory(t *testing.T) {
+	fa := newFakeAPI(t)
+	dir := filepath.Join(t.TempDir(), "backup")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "stale.yaml"), []byte("# old\n"), 0o644)
+	code, _, errOut := fa.run("export", "-A", "-f", dir)
+	if code != 0 || !strings.Contains(errOut, "exported 12 objects to 2 files") || !strings.Contains(errOut, "stale.yaml was not written by this export") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, n := range []string{"acme.yaml", "globex.yaml"} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil || !strings.HasPrefix(string(b), "# stoa export of revision 3") {
+			t.Fatalf("%s: %v\n%s", n, err, b)
+		}
+	}
+	os.Remove(filepath.Join(dir, "stale.yaml"))
+	desired := loadExport(t, dir)
+	if _, sum := plan.Compute(fa.objects, desired, plan.Options{}); !sum.Empty() || len(desired) != 12 {
+		t.Fatalf("directory export: %d objects, would change %s", len(desired), sum)
+	}
+}
+
+func TestExportFormatsAndErrors(t *testing.T) {
+	fa := newFakeAPI(t)
+	file := filepath.Join(t.TempDir(), "x.json")
+	if code, _, errOut := fa.run("export", "-n", "acme", "-o", file); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var list struct {
+		Kind  string
+		Items []*spec.Object
+	}
+	b, _ := os.ReadFile(file)
+	if err := json.Unmarshal(b, &list); err != nil || list.Kind != "List" || len(list.Items) != 7 {
+		t.Fatalf("x.json: %v %+v\n%s", err, list, b)
+	}
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"export", "-n", "nope"}, `tenant "nope" not found`},
+		{[]string{"export", "-n", "acme", "-A"}, "not both"},
+		{[]string{"export", "-f", "d", "-o", "f.yaml"}, "not both"},
+	} {
+		if code, _, errOut := fa.run(tc.args...); code != ExitFailure || !strings.Contains(errOut, tc.err) {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errOut)
+		}
+	}
+	// A masked annotation cannot be exported faithfully: say so.
+	fa.objects[0].Metadata.Annotations = map[string]string{"api-token": "s3cret"}
+	code, out, errOut := fa.run("export")
+	if code != 0 || strings.Contains(out, "s3cret") || !strings.Contains(errOut, `annotation "api-token" is exported masked`) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
