@@ -39,6 +39,7 @@ type upstream struct {
 	addr   string
 	host   string // Host header sent upstream
 	base   string // base path, no trailing slash
+	tls    bool
 	client *fasthttp.HostClient
 
 	// Passive health: consecutive failures eject the upstream until
@@ -200,7 +201,7 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 		u := p.pools[key]
 		if u == nil {
 			u = &upstream{
-				key: key, URL: t.url, addr: addr, host: host, base: base,
+				key: key, URL: t.url, addr: addr, host: host, base: base, tls: isTLS,
 				ejectAfter: int32(ejectAfter), ejection: ejection, check: ts.HealthCheck,
 				ejecting: p.onEject,
 			}
@@ -225,9 +226,8 @@ func newHostClient(addr string, isTLS bool, connect, header time.Duration) *fast
 		IsTLS:               isTLS,
 		MaxConns:            maxConnsPerUpstream,
 		MaxIdleConnDuration: idleConnDuration,
-		// Only a read timeout: fasthttp then sets one deadline per
-		// request instead of two. Requests with large bodies get a write
-		// deadline too (exchange uses DoDeadline for them).
+		// Proxied requests go through roundTrip, which sets its own
+		// deadlines; this one is for health checks.
 		ReadTimeout:                   header,
 		MaxIdemponentCallAttempts:     1, // retries are ours: bounded, idempotent only
 		NoDefaultUserAgentHeader:      true,
