@@ -452,3 +452,20 @@ func TestCallReadsBoundedBody(t *testing.T) {
 		t.Fatalf("small body: %d bytes, truncated %v", len(resp.Body), resp.Truncated)
 	}
 }
+
+// TestHealthCheckIgnoresLargeBody: a health endpoint answering with a
+// large body is judged by its status; the body is not buffered (its
+// connection is closed after the first 64 KiB).
+func TestHealthCheckIgnoresLargeBody(t *testing.T) {
+	up := newBigUpstream(t)
+	const size = 256 << 20
+	e := newEnv(t, tool("acme", "files", up.URL, fmt.Sprintf(
+		"healthCheck: {path: '/big?n=%d', interval: 1s, timeout: 5s, healthyThreshold: 1, unhealthyThreshold: 1}", size)))
+	waitFor(t, 10*time.Second, "a probe to be cut off", func() bool { return up.aborted.Load() > 0 })
+	if w := up.written.Load(); w > size/2 {
+		t.Fatalf("the probe read %d of %d body bytes", w, size)
+	}
+	if !e.p.UpstreamHealth()[up.URL] {
+		t.Fatal("a 200 probe with a large body made the upstream unhealthy")
+	}
+}

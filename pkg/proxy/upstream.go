@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -28,6 +29,7 @@ const (
 	defaultUnhealthyThresh  = 3
 	maxConnsPerUpstream     = 1024
 	idleConnDuration        = 90 * time.Second
+	healthBodyMax           = 64 << 10
 )
 
 // upstream is one upstream server: a keep-alive pool plus its health.
@@ -318,8 +320,16 @@ func (p *poolRegistry) healthLoop(ctx context.Context, onChange func(u *upstream
 				req.SetRequestURI(u.base + "/" + strings.TrimPrefix(hc.Path, "/"))
 				req.Header.SetHost(u.host)
 				req.Header.Set("User-Agent", "stoa-health-check")
+				// Only the status matters: the body is streamed and at
+				// most healthBodyMax of it read (so the connection can be
+				// reused), never buffered whole.
+				resp.StreamBody = true
 				err := u.client.DoTimeout(req, resp, duration(hc.Timeout, defaultHealthTimeout))
 				good := err == nil && resp.StatusCode() < 400
+				if body := resp.BodyStream(); body != nil {
+					_, _ = io.CopyN(io.Discard, body, healthBodyMax)
+					_ = resp.CloseBodyStream()
+				}
 				if good {
 					st.ok, st.bad = st.ok+1, 0
 					if u.unhealthy.Load() && st.ok >= orInt(hc.HealthyThreshold, defaultHealthyThreshold) {
