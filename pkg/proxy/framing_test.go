@@ -212,6 +212,9 @@ func TestUpstreamFramingAccepted(t *testing.T) {
 			if r.Status != c.status || r.Body != c.body {
 				t.Fatalf("got %d %q, want %d %q", r.Status, r.Body, c.status, c.body)
 			}
+			if ct := r.Header.Get("Content-Type"); ct != "" {
+				t.Errorf("Content-Type %q added to an answer that had none", ct)
+			}
 			if c.cl != "" && r.Header.Get("Content-Length") != c.cl {
 				t.Errorf("Content-Length %q, want %q", r.Header.Get("Content-Length"), c.cl)
 			}

@@ -57,6 +57,9 @@ type exchangeOpts struct {
 func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, header time.Duration, o *exchangeOpts) error {
 	hc := u.client
 	resp.Reset()
+	// Reset forgets the server's NoDefaultContentType: an answer without a
+	// Content-Type must reach the client without one.
+	resp.Header.SetNoDefaultContentType(true)
 	now := time.Now()
 	if !deadline.After(now) {
 		return fasthttp.ErrTimeout
