@@ -469,3 +469,45 @@ func TestHealthCheckIgnoresLargeBody(t *testing.T) {
 		t.Fatal("a 200 probe with a large body made the upstream unhealthy")
 	}
 }
+
+// TestStreamedBodyTimeouts: a streamed body is bounded by stalls, not by
+// its length. A body trickling for 2.4 s passes a 1 s writeTimeout and a
+// 1 s header timeout, as each piece comes within them; an upstream that
+// then stalls for longer than the header timeout gets the client
+// connection aborted.
+func TestStreamedBodyTimeouts(t *testing.T) {
+	up := newUpstream(t, "slow")
+	up.handle(func(w http.ResponseWriter, r *http.Request) {
+		stall := r.URL.Query().Get("stall") != ""
+		piece := make([]byte, 64<<10)
+		for i := range 12 {
+			if stall && i == 3 {
+				time.Sleep(3 * time.Second)
+			}
+			if _, err := w.Write(piece); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	e := newEnv(t, gateway("limits: {writeTimeout: 1s}")+tool("acme", "slow", up.URL, "timeouts: {header: 1s, total: 1s}"))
+	resp, err := http.Get(e.base + "/acme/slow/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != 12*64<<10 {
+		t.Fatalf("trickling body: %d bytes, %v; want all %d", n, err, 12*64<<10)
+	}
+	resp, err = http.Get(e.base + "/acme/slow/x?stall=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Fatalf("a body stalled past the header timeout ended cleanly after %d bytes", n)
+	}
+}
