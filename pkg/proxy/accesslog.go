@@ -38,7 +38,7 @@ func (a *accessLogger) log(ctx *fasthttp.RequestCtx, r *Route, status int, d tim
 		Time: ctx.Time().UTC(), RequestID: string(reqID), Client: clientAddr(ctx).String(),
 		Method: string(ctx.Method()), Path: string(ctx.URI().Path()),
 		Tenant: r.Tenant, Tool: r.Tool, Consumer: string(ctx.Request.Header.Peek(hdrConsumer)),
-		Status: status, Bytes: len(ctx.Response.Body()), Millis: float64(d.Microseconds()) / 1000,
+		Status: status, Bytes: bodyBytes(&ctx.Response), Millis: float64(d.Microseconds()) / 1000,
 	}
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -48,4 +48,14 @@ func (a *accessLogger) log(ctx *fasthttp.RequestCtx, r *Route, status int, d tim
 	a.mu.Lock()
 	_, _ = a.w.Write(b)
 	a.mu.Unlock()
+}
+
+// bodyBytes is the response body's length. The line is written before a
+// streamed body is sent, and Body() would read it whole into memory: its
+// declared length is logged instead (0 when it has none).
+func bodyBytes(r *fasthttp.Response) int {
+	if r.IsBodyStream() {
+		return max(0, r.Header.ContentLength())
+	}
+	return len(r.Body())
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"net/netip"
 	"strconv"
 	"time"
@@ -38,7 +39,15 @@ type CallRequest struct {
 	ContentType string
 	// Timeout overrides the tool's total timeout when positive.
 	Timeout time.Duration
+	// MaxBodyBytes is how much of the answer's body is kept (default
+	// DefaultCallMaxBody). One byte more is read to tell a longer body
+	// (Truncated); the rest is never read and its connection is closed.
+	MaxBodyBytes int
 }
+
+// DefaultCallMaxBody is how much of an upstream answer Call keeps by
+// default: the MCP server's cap on a tool result.
+const DefaultCallMaxBody = 1 << 20
 
 // CallResponse is the upstream's answer, or the gateway's own refusal
 // (Refused set: rate limit, quota, subscription) in the same shape.
@@ -48,6 +57,11 @@ type CallResponse struct {
 	Body        []byte
 	// Refused is set when the gateway answered itself.
 	Refused *Rejection
+	// Truncated is set when the body was longer than MaxBodyBytes: Body
+	// then holds MaxBodyBytes+1 bytes, and BodyLen the declared length
+	// (Content-Length), or -1 when the upstream did not declare one.
+	Truncated bool
+	BodyLen   int64
 	// Upstream is the upstream that answered.
 	Upstream string
 	resp     *fasthttp.Response
@@ -123,7 +137,8 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	code, u, fail, err := p.exchange(req, resp, r, cr.Path, deadline)
+	o := exchangeOpts{maxBytes: t.gw.maxResponse, idle: r.headerTimeout}
+	code, u, fail, err := p.exchange(req, resp, r, cr.Path, deadline, &o)
 	r.stats.Observe(code, time.Since(start))
 	out := &CallResponse{Status: code, resp: resp}
 	if u != nil {
@@ -138,13 +153,68 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 			return nil, errors.New("no healthy upstream for this tool")
 		case fail == failTimeout:
 			return nil, errors.New("upstream did not answer within " + timeout.String())
+		case fail == failTooLarge:
+			return nil, errors.New("upstream response is larger than the gateway's limits.maxResponseBytes")
+		case fail == failProtocol:
+			return nil, errors.New("upstream sent a malformed response")
 		default:
 			return nil, errors.New("upstream connection failed")
 		}
 	}
 	out.ContentType = string(resp.Header.ContentType())
-	out.Body = resp.Body()
+	limit := cr.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultCallMaxBody
+	}
+	if err := readCallBody(out, resp, limit); err != nil {
+		out.Release()
+		return nil, err
+	}
 	return out, nil
+}
+
+// readCallBody puts at most limit+1 bytes of resp's body in out.Body. A
+// streamed body is read only that far: the rest stays unread, and closing
+// the stream closes its connection rather than draining it.
+func readCallBody(out *CallResponse, resp *fasthttp.Response, limit int) error {
+	out.BodyLen = int64(resp.Header.ContentLength())
+	if out.BodyLen < 0 {
+		out.BodyLen = -1
+	}
+	b, ok := resp.BodyStream().(*upstreamBody)
+	if !ok {
+		body := resp.Body()
+		if len(body) > limit {
+			out.Truncated = true
+			body = body[:limit+1]
+		}
+		out.Body = body
+		return nil
+	}
+	size := limit + 1
+	if out.BodyLen >= 0 && out.BodyLen < int64(size) {
+		size = int(out.BodyLen)
+	}
+	buf := make([]byte, 0, size)
+	var err error
+	for len(buf) < limit+1 && err == nil {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow: the declared length was wrong
+		}
+		var n int
+		n, err = b.Read(buf[len(buf):min(cap(buf), limit+1)])
+		buf = buf[:len(buf)+n]
+	}
+	_ = resp.CloseBodyStream()
+	switch {
+	case err == errStreamTooLarge:
+		return errors.New("upstream response is larger than the gateway's limits.maxResponseBytes")
+	case err != nil && err != io.EOF:
+		return errors.New("upstream connection failed while sending the response")
+	}
+	out.Truncated = len(buf) > limit
+	out.Body = buf
+	return nil
 }
 
 func rejectionBody(rej *Rejection) []byte {

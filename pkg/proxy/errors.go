@@ -25,6 +25,7 @@ const (
 	errBodyTooLarge   = "body_too_large"
 	errUnavailable    = "unavailable"
 	errTimeoutClient  = "request_timeout"
+	errTooLarge       = "response_too_large"
 )
 
 // writeError answers with a JSON error body:
@@ -102,6 +103,11 @@ const (
 	failReset
 	failTimeout
 	failOther
+	// failProtocol is an answer with framing a proxy must not pass on.
+	failProtocol
+	// failTooLarge is an answer over limits.maxResponseBytes. The
+	// upstream is not at fault as far as health goes.
+	failTooLarge
 )
 
 var errNoHealthy = errors.New("no healthy upstream")
@@ -121,6 +127,10 @@ func (f failure) String() string {
 		return "reset"
 	case failTimeout:
 		return "timeout"
+	case failProtocol:
+		return "protocol"
+	case failTooLarge:
+		return "too-large"
 	}
 	return "other"
 }
@@ -128,6 +138,12 @@ func (f failure) String() string {
 func classify(err error) failure {
 	if err == nil {
 		return failNone
+	}
+	switch err {
+	case errBadResponse:
+		return failProtocol
+	case errResponseTooLarge:
+		return failTooLarge
 	}
 	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, os.ErrDeadlineExceeded) {
 		if errors.Is(err, fasthttp.ErrDialTimeout) {

@@ -218,7 +218,7 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	var restBuf [256]byte
 	rest := appendEscapedPath(restBuf[:0], path[len(r.Prefix):])
 
-	status, u, fail, err := p.forward(ctx, r, rest, reqID)
+	status, u, fail, err := p.forward(ctx, t, r, rest, reqID)
 	if status >= 500 && p.opts.OnFailure != nil {
 		f := Failure{Tenant: r.Tenant, Tool: r.Tool, Status: status, Reason: fail.String(), Err: err,
 			Start: now, Duration: time.Since(now), Revision: t.revision, RequestID: string(reqID),
@@ -229,7 +229,7 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 		if principal != nil {
 			f.Consumer = principal.Consumer
 		}
-		p.opts.OnFailure(ctx, f)
+		p.onFailure(ctx, f)
 	}
 	if clientClose {
 		ctx.SetConnectionClose()
@@ -239,6 +239,27 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	}
 	ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
 	return status
+}
+
+// snapshotPeek is how much of a streamed error answer OnFailure sees.
+const snapshotPeek = 64 << 10
+
+// onFailure calls OnFailure. A hook copies the response body with
+// Response.Body(), which would read a streamed body whole into memory: it
+// sees the first snapshotPeek bytes instead, and the client still gets
+// all of it.
+func (p *Proxy) onFailure(ctx *fasthttp.RequestCtx, f Failure) {
+	b, ok := ctx.Response.BodyStream().(*upstreamBody)
+	if !ok {
+		p.opts.OnFailure(ctx, f)
+		return
+	}
+	cl := ctx.Response.Header.ContentLength()
+	b.hold = true // SetBodyRaw closes the stream it replaces
+	ctx.Response.SetBodyRaw(b.readAhead(snapshotPeek + 1))
+	p.opts.OnFailure(ctx, f)
+	b.hold = false
+	ctx.Response.SetBodyStream(b, cl)
 }
 
 // writeLimitHeaders sets RateLimit-Limit/-Remaining/-Reset (and
@@ -345,17 +366,23 @@ func idempotent(m []byte) bool {
 }
 
 // forward sends the client's request upstream and writes the gateway's
-// JSON error when no upstream answered. It returns the status sent, the
+// JSON error when no usable answer came. It returns the status sent, the
 // upstream last tried and how the exchange failed.
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID []byte) (int, *upstream, failure, error) {
-	code, u, fail, err := p.exchange(&ctx.Request, &ctx.Response, r, rest, ctx.Time().Add(r.totalTimeout))
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, t *table, r *Route, rest []byte, reqID []byte) (int, *upstream, failure, error) {
+	o := exchangeOpts{maxBytes: t.gw.maxResponse, idle: r.headerTimeout, client: ctx, clientWrite: t.gw.writeTimeout}
+	code, u, fail, err := p.exchange(&ctx.Request, &ctx.Response, r, rest, ctx.Time().Add(r.totalTimeout), &o)
 	switch {
 	case fail == failNone:
+		rewriteRedirects(ctx, r, u)
 		return code, u, fail, nil
 	case err == errNoHealthy:
 		writeError(ctx, fasthttp.StatusServiceUnavailable, errNoUpstream, "no healthy upstream for this tool", reqID)
 	case fail == failTimeout:
 		writeError(ctx, fasthttp.StatusGatewayTimeout, errTimeout, "upstream did not answer in time", reqID)
+	case fail == failTooLarge:
+		writeError(ctx, fasthttp.StatusBadGateway, errTooLarge, "upstream response is larger than the gateway's limits.maxResponseBytes", reqID)
+	case fail == failProtocol:
+		writeError(ctx, fasthttp.StatusBadGateway, errBadUpstream, "upstream sent a malformed response", reqID)
 	default:
 		writeError(ctx, fasthttp.StatusBadGateway, errBadUpstream, "upstream connection failed", reqID)
 	}
@@ -363,10 +390,12 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, r *Route, rest []byte, reqID [
 }
 
 // exchange sends req to one of the route's upstreams (path: the
-// upstream's base path + rest, which must be escaped), retrying idempotent requests within the
-// route's policy until deadline. For an upstream answer (even a 5xx) it
-// returns its status and failNone; otherwise the failure, resp reset.
-func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Route, rest []byte, deadline time.Time) (int, *upstream, failure, error) {
+// upstream's base path + rest, which must be escaped), retrying idempotent
+// requests within the route's policy until deadline. For an upstream answer
+// (even a 5xx) it returns its status and failNone; a large body is then
+// still on the connection, behind resp's body stream. Otherwise it returns
+// the failure, resp reset.
+func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Route, rest []byte, deadline time.Time, o *exchangeOpts) (int, *upstream, failure, error) {
 	attempts := 1
 	if r.retries > 0 && idempotent(req.Header.Method()) {
 		attempts += r.retries
@@ -393,19 +422,14 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Rout
 		uri.SetPathBytes(appendUpstreamPath(pbuf[:0], u.base, rest))
 		req.Header.SetHost(u.host)
 		uri.SetHost(u.host)
-		if len(req.Body()) > smallBody || !deadline.After(time.Now().Add(r.headerTimeout)) {
-			err = u.client.DoDeadline(req, resp, deadline)
-		} else {
-			// The pool's read timeout (the header timeout, shorter than
-			// what is left of the total) bounds the exchange; writing a
-			// small request to a connected socket does not block.
-			err = u.client.Do(req, resp)
-		}
+		err = u.roundTrip(req, resp, deadline, r.headerTimeout, o)
 		fail = classify(err)
 		if fail == failNone {
 			code := resp.StatusCode()
 			if code >= 500 {
 				u.failure(now)
+				// The next attempt's roundTrip resets resp, which closes
+				// a streamed body (and its connection).
 				if r.retryOn.status5xx && i+1 < attempts && time.Now().Before(deadline) {
 					continue
 				}
@@ -414,6 +438,11 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Rout
 			}
 			stripResponseHopByHop(&resp.Header)
 			return code, u, failNone, nil
+		}
+		if fail == failTooLarge {
+			// The upstream answered; it is the answer that is refused.
+			u.success()
+			break
 		}
 		u.failure(now)
 		r.stats.UpstreamErrors.Add(1)

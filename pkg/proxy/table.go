@@ -50,6 +50,7 @@ type gatewayPolicy struct {
 	maxHeaderBytes    int
 	maxHeaders        int
 	maxBody           int
+	maxResponse       int64 // 0: no cap
 	readTimeout       time.Duration
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
@@ -346,6 +347,7 @@ func compileGateway(gw *spec.GatewaySpec) gatewayPolicy {
 	if p.maxBody <= 0 {
 		p.maxBody = 10 << 20
 	}
+	p.maxResponse = max(0, l.MaxResponseBytes)
 	p.readTimeout = duration(l.ReadTimeout, 30*time.Second)
 	p.writeTimeout = duration(l.WriteTimeout, 60*time.Second)
 	p.idleTimeout = duration(l.IdleTimeout, 120*time.Second)

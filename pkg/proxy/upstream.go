@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -28,6 +29,7 @@ const (
 	defaultUnhealthyThresh  = 3
 	maxConnsPerUpstream     = 1024
 	idleConnDuration        = 90 * time.Second
+	healthBodyMax           = 64 << 10
 )
 
 // upstream is one upstream server: a keep-alive pool plus its health.
@@ -39,6 +41,7 @@ type upstream struct {
 	addr   string
 	host   string // Host header sent upstream
 	base   string // base path, no trailing slash
+	tls    bool
 	client *fasthttp.HostClient
 
 	// Passive health: consecutive failures eject the upstream until
@@ -221,7 +224,7 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 		u := p.pools[key]
 		if u == nil {
 			u = &upstream{
-				key: key, URL: t.url, addr: addr, host: host, base: base,
+				key: key, URL: t.url, addr: addr, host: host, base: base, tls: isTLS,
 				ejectAfter: int32(ejectAfter), ejection: ejection, check: ts.HealthCheck,
 				ejecting: p.onEject, restoring: p.onRestore,
 			}
@@ -246,9 +249,8 @@ func newHostClient(addr string, isTLS bool, connect, header time.Duration) *fast
 		IsTLS:               isTLS,
 		MaxConns:            maxConnsPerUpstream,
 		MaxIdleConnDuration: idleConnDuration,
-		// Only a read timeout: fasthttp then sets one deadline per
-		// request instead of two. Requests with large bodies get a write
-		// deadline too (exchange uses DoDeadline for them).
+		// Proxied requests go through roundTrip, which sets its own
+		// deadlines; this one is for health checks.
 		ReadTimeout:                   header,
 		MaxIdemponentCallAttempts:     1, // retries are ours: bounded, idempotent only
 		NoDefaultUserAgentHeader:      true,
@@ -339,8 +341,16 @@ func (p *poolRegistry) healthLoop(ctx context.Context, onChange func(u *upstream
 				req.SetRequestURI(u.base + "/" + strings.TrimPrefix(hc.Path, "/"))
 				req.Header.SetHost(u.host)
 				req.Header.Set("User-Agent", "stoa-health-check")
+				// Only the status matters: the body is streamed and at
+				// most healthBodyMax of it read (so the connection can be
+				// reused), never buffered whole.
+				resp.StreamBody = true
 				err := u.client.DoTimeout(req, resp, duration(hc.Timeout, defaultHealthTimeout))
 				good := err == nil && resp.StatusCode() < 400
+				if body := resp.BodyStream(); body != nil {
+					_, _ = io.CopyN(io.Discard, body, healthBodyMax)
+					_ = resp.CloseBodyStream()
+				}
 				if good {
 					st.ok, st.bad = st.ok+1, 0
 					// A passing probe ends a passive ejection early (as

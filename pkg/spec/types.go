@@ -255,6 +255,12 @@ type GatewayLimits struct {
 	MaxHeaders int `json:"maxHeaders,omitempty"`
 	// MaxBodyBytes caps request bodies (413, answered before reading the body).
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+	// MaxResponseBytes caps upstream response bodies; 0 (the default) means
+	// no cap. Bodies are streamed, so this bounds what a client receives,
+	// not the gateway's memory: over it by Content-Length, the answer is a
+	// 502 response_too_large; a body of unknown length that grows past it
+	// is cut off and the client connection closed.
+	MaxResponseBytes int64 `json:"maxResponseBytes,omitempty"`
 	// ReadHeaderTimeout is how long a client may take to send headers.
 	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitempty"`
 	// ReadTimeout is how long a client may take to send a whole request.

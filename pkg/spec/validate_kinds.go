@@ -52,7 +52,7 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 			n    int64
 		}{
 			{"maxRequestLineBytes", int64(l.MaxRequestLineBytes)}, {"maxHeaderBytes", int64(l.MaxHeaderBytes)},
-			{"maxHeaders", int64(l.MaxHeaders)}, {"maxBodyBytes", l.MaxBodyBytes}, {"maxConnsPerSource", int64(l.MaxConnsPerSource)},
+			{"maxHeaders", int64(l.MaxHeaders)}, {"maxBodyBytes", l.MaxBodyBytes}, {"maxResponseBytes", l.MaxResponseBytes}, {"maxConnsPerSource", int64(l.MaxConnsPerSource)},
 		} {
 			if f.n < 0 {
 				v.errorf(o, "spec.limits."+f.name, "", "%s must not be negative", f.name)

@@ -62,6 +62,7 @@ var generated = &Model{
 			{Name: "maxHeaderBytes", Doc: "MaxHeaderBytes caps the whole request header block (431 beyond).", Type: Ref{Kind: "integer"}},
 			{Name: "maxHeaders", Doc: "MaxHeaders caps the number of request header fields (431 beyond).", Type: Ref{Kind: "integer"}},
 			{Name: "maxBodyBytes", Doc: "MaxBodyBytes caps request bodies (413, answered before reading the body).", Type: Ref{Kind: "integer"}},
+			{Name: "maxResponseBytes", Doc: "MaxResponseBytes caps upstream response bodies; 0 (the default) means no cap. Bodies are streamed, so this bounds what a client receives, not the gateway's memory: over it by Content-Length, the answer is a 502 response_too_large; a body of unknown length that grows past it is cut off and the client connection closed.", Type: Ref{Kind: "integer"}},
 			{Name: "readHeaderTimeout", Doc: "ReadHeaderTimeout is how long a client may take to send headers.", Type: Ref{Kind: "scalar", Name: "Duration"}},
 			{Name: "readTimeout", Doc: "ReadTimeout is how long a client may take to send a whole request.", Type: Ref{Kind: "scalar", Name: "Duration"}},
 			{Name: "writeTimeout", Doc: "WriteTimeout is how long writing a response may take.", Type: Ref{Kind: "scalar", Name: "Duration"}},
