@@ -63,7 +63,7 @@ func TestAPIMgmtKeysDieWithConsumer(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "revoked") {
 		t.Fatalf("rotating a revoked key:\n%s", r)
 	}
-	r = d.Stoa("audit", "--action", "key.revoke", "-o", "json")
+	r = d.Stoa("audit", "--action", "key.revoke", "-o", "ndjson")
 	expect(t, r, 0, "audit")
 	if !strings.Contains(r.Stdout, `"reason":"consumer acme/shop deleted in revision`) || !strings.Contains(r.Stdout, `"actor":"`) {
 		t.Fatalf("audit trail lacks the revocation:\n%s", r.Stdout)
@@ -160,7 +160,7 @@ func TestAPIMgmtGitOpsGuard(t *testing.T) {
 	other := filepath.Join(t.TempDir(), "more.yaml")
 	os.WriteFile(other, []byte(shopYAML(up)+doc("Consumer", "acme", "bot", "")), 0o644)
 	want := "stoad is running in GitOps mode from " + specs + "; change the files there, or pass --force"
-	for _, args := range [][]string{{"apply", "-f", other}, {"delete", "consumer", "bot", "-n", "acme"}, {"rollback"}} {
+	for _, args := range [][]string{{"apply", "-f", other}, {"delete", "consumer", "bot", "-n", "acme"}, {"rollback", "0", "--yes"}} {
 		r := d.Stoa(args...)
 		if r.Code != 1 || !strings.Contains(r.Stderr, want) || r.Stdout != "" {
 			t.Fatalf("stoa %v in GitOps mode:\n%s", args, r)
