@@ -48,7 +48,9 @@ func TestConfigValidation(t *testing.T) {
 			c.Clients = []devidp.Client{{ID: "x", RedirectURIs: []string{"https://app.example.com/cb"}}}
 		}, "not a loopback URL"},
 		{"public client with groups", func(c *devidp.Config) { c.Clients = []devidp.Client{{ID: "x", Groups: []string{"g"}}} }, "only confidential clients"},
-		{"bad redirect", func(c *devidp.Config) { c.Clients = []devidp.Client{{ID: "x", Secret: "s", RedirectURIs: []string{"/cb"}}} }, "absolute http(s) URL"},
+		{"bad redirect", func(c *devidp.Config) {
+			c.Clients = []devidp.Client{{ID: "x", Secret: "s", RedirectURIs: []string{"/cb"}}}
+		}, "absolute http(s) URL"},
 		{"negative ttl", func(c *devidp.Config) { c.AccessTokenTTL = -time.Second }, "negative"},
 	}
 	for _, tt := range tests {

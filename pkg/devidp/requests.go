@@ -63,13 +63,13 @@ type refreshRequest struct {
 	amr      []string
 }
 
-func (r *refreshRequest) GetAMR() []string              { return r.amr }
-func (r *refreshRequest) GetAudience() []string         { return r.audience }
-func (r *refreshRequest) GetAuthTime() time.Time        { return r.authTime }
-func (r *refreshRequest) GetClientID() string           { return r.clientID }
-func (r *refreshRequest) GetScopes() []string           { return r.scopes }
-func (r *refreshRequest) GetSubject() string            { return r.subject }
-func (r *refreshRequest) SetCurrentScopes(s []string)   { r.scopes = s }
+func (r *refreshRequest) GetAMR() []string            { return r.amr }
+func (r *refreshRequest) GetAudience() []string       { return r.audience }
+func (r *refreshRequest) GetAuthTime() time.Time      { return r.authTime }
+func (r *refreshRequest) GetClientID() string         { return r.clientID }
+func (r *refreshRequest) GetScopes() []string         { return r.scopes }
+func (r *refreshRequest) GetSubject() string          { return r.subject }
+func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 
 // clientCredentialsRequest is a client credentials grant: the client is
 // the subject. It implements op.TokenRequest.
@@ -114,7 +114,9 @@ func (o *opClient) AuthMethod() oidc.AuthMethod {
 	return oidc.AuthMethodBasic
 }
 
-func (o *opClient) ResponseTypes() []oidc.ResponseType { return []oidc.ResponseType{oidc.ResponseTypeCode} }
+func (o *opClient) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
 
 func (o *opClient) GrantTypes() []oidc.GrantType {
 	g := []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeDeviceCode}
@@ -124,13 +126,13 @@ func (o *opClient) GrantTypes() []oidc.GrantType {
 	return g
 }
 
-func (o *opClient) LoginURL(id string) string              { return o.loginURL(id) }
-func (o *opClient) AccessTokenType() op.AccessTokenType    { return op.AccessTokenTypeJWT }
-func (o *opClient) IDTokenLifetime() time.Duration         { return o.idTokenTTL }
-func (o *opClient) DevMode() bool                          { return false }
-func (o *opClient) ClockSkew() time.Duration               { return 0 }
-func (o *opClient) IDTokenUserinfoClaimsAssertion() bool   { return false }
-func (o *opClient) IsScopeAllowed(scope string) bool       { return scope == "groups" }
+func (o *opClient) LoginURL(id string) string            { return o.loginURL(id) }
+func (o *opClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
+func (o *opClient) IDTokenLifetime() time.Duration       { return o.idTokenTTL }
+func (o *opClient) DevMode() bool                        { return false }
+func (o *opClient) ClockSkew() time.Duration             { return 0 }
+func (o *opClient) IDTokenUserinfoClaimsAssertion() bool { return false }
+func (o *opClient) IsScopeAllowed(scope string) bool     { return scope == "groups" }
 func (o *opClient) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return slices.Clone[[]string]
 }
