@@ -91,3 +91,19 @@ func TestProbe(t *testing.T) {
 		t.Fatal("Probe without a port succeeded")
 	}
 }
+
+// FuzzParse: Parse never panics, and what it accepts renders to a form
+// that parses back to the same fingerprint.
+func FuzzParse(f *testing.F) {
+	f.Add("SHA256:00")
+	f.Fuzz(func(t *testing.T, s string) {
+		fp, err := tlspin.Parse(s)
+		if err != nil {
+			return
+		}
+		again, err := tlspin.Parse(fp.String())
+		if err != nil || again != fp {
+			t.Fatalf("Parse(%q).String() = %q does not round-trip: %v", s, fp.String(), err)
+		}
+	})
+}
