@@ -181,3 +181,21 @@ func runPipelineText(in string, opts ValidateOptions) ([]*Object, Diagnostics) {
 	diags.Sort()
 	return objs, diags
 }
+
+// TestSchemaSizeAgrees: the fast walk counts what jsonSize counts.
+func TestSchemaSizeAgrees(t *testing.T) {
+	objs := mustParse(t, opTool(`      input:
+        type: object
+        x-doc: [1, 2.5, true, null, {a: b}]
+        properties:
+          a: {type: number, minimum: 0.000001, enum: [1, "two", false], description: d}
+          b: {type: array, items: {type: string}, prefixItems: [{const: x}]}
+        $defs: {m: {type: number}}
+        required: [a]
+`))
+	in := objs[1].Spec.(*ToolSpec).Operations[0].Input
+	size := 0
+	if !schemaOK(in, 0, &size) || size != jsonSize(in, 1<<20) {
+		t.Errorf("schemaOK counted %d, jsonSize %d", size, jsonSize(in, 1<<20))
+	}
+}

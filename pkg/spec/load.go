@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -128,11 +129,19 @@ func readFile(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err == nil && len(b) > MaxFileBytes {
-		err = errTooLarge
+	size := 0
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = int(min(st.Size(), MaxFileBytes))
 	}
-	return b, err
+	// Sized like os.ReadFile, so a large file is read without regrowing.
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileBytes+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > MaxFileBytes {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
 }
 
 var errTooLarge = fmt.Errorf("file too large: more than %s per file", sizeText(MaxFileBytes))

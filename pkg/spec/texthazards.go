@@ -319,20 +319,20 @@ var markupPhrases = [][]string{
 	{"new", "system", "prompt|instructions"},
 }
 
-// findMarkup finds prompt-injection markup in s (ASCII case folded: the
-// markup is ASCII, and offsets must stay offsets into s).
+// findMarkup finds prompt-injection markup in s. The markup is ASCII and
+// matched with ASCII case folding in place, so offsets are offsets into s
+// and clean text costs no allocation.
 func findMarkup(s string) []Hazard {
-	lower := asciiLower(s)
 	var out []Hazard
-	for i := 0; i < len(lower); i++ {
+	for i := 0; i < len(s); i++ {
 		n := 0
-		switch c := lower[i]; {
+		switch c := lowerByte(s[i]); {
 		case c == '<' || c == '[':
-			if n = matchToken(lower[i:]); n == 0 && c == '<' {
-				n = matchTag(lower[i:])
+			if n = matchToken(s[i:]); n == 0 && c == '<' {
+				n = matchTag(s[i:])
 			}
-		case c >= 'a' && c <= 'z' && (i == 0 || !isWordByte(lower[i-1])):
-			n = matchPhrase(lower[i:])
+		case c >= 'a' && c <= 'z' && (i == 0 || !isWordByte(lowerByte(s[i-1]))):
+			n = matchPhrase(s[i:])
 		}
 		if n > 0 {
 			out = append(out, Hazard{Class: HazardMarkup, Offset: i, Len: n, Text: s[i : i+n]})
@@ -342,20 +342,54 @@ func findMarkup(s string) []Hazard {
 	return out
 }
 
-// asciiLower folds ASCII letters only, keeping byte offsets.
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if c := b[j]; c >= 'A' && c <= 'Z' {
-					b[j] = c + 'a' - 'A'
-				}
-			}
-			return string(b)
+func lowerByte(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// hasPrefixFold reports whether s starts with the lower-case ASCII prefix,
+// ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if lowerByte(s[i]) != prefix[i] {
+			return false
 		}
 	}
-	return s
+	return true
+}
+
+// TextClean reports whether s has no hazard at all; it is FindTextHazards
+// without the list, and allocates nothing.
+func TextClean(s string) bool {
+	if needsScan(s) {
+		clean := true
+		scanChars(s, func(off, size int, r rune, c HazardClass) {
+			if c != "" {
+				clean = false
+			}
+		})
+		if !clean {
+			return false
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := lowerByte(s[i]); {
+		case c == '<' || c == '[':
+			if matchToken(s[i:]) > 0 || c == '<' && matchTag(s[i:]) > 0 {
+				return false
+			}
+		case c >= 'a' && c <= 'z' && (i == 0 || !isWordByte(lowerByte(s[i-1]))):
+			if matchPhrase(s[i:]) > 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isWordByte(c byte) bool {
@@ -365,7 +399,7 @@ func isWordByte(c byte) bool {
 // matchToken returns the length of the chat-template token s starts with.
 func matchToken(s string) int {
 	for _, t := range markupTokens {
-		if strings.HasPrefix(s, t) {
+		if hasPrefixFold(s, t) {
 			return len(t)
 		}
 	}
@@ -383,13 +417,16 @@ func matchTag(s string) int {
 		i++
 	}
 	start := i
-	for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] == '_' || s[i] == '-') {
+	for i < len(s) {
+		c := lowerByte(s[i])
+		if !(c >= 'a' && c <= 'z' || c == '_' || c == '-') {
+			break
+		}
 		i++
 	}
-	name := strings.ReplaceAll(s[start:i], "-", "_")
 	found := false
 	for _, t := range markupTags {
-		if name == t {
+		if len(t) == i-start && tagNameIs(s[start:i], t) {
 			found = true
 			break
 		}
@@ -409,28 +446,65 @@ func matchTag(s string) int {
 	return 0
 }
 
+// tagNameIs compares a tag name with t, ignoring case and '-' vs '_'.
+func tagNameIs(name, t string) bool {
+	for i := 0; i < len(t); i++ {
+		c := lowerByte(name[i])
+		if c == '-' {
+			c = '_'
+		}
+		if c != t[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// phraseWords are markupPhrases with each word split into its
+// alternatives.
+var phraseWords = func() [][][]string {
+	out := make([][][]string, len(markupPhrases))
+	for i, words := range markupPhrases {
+		for _, w := range words {
+			out[i] = append(out[i], strings.Split(w, "|"))
+		}
+	}
+	return out
+}()
+
+// phraseStart marks the bytes a phrase can start with.
+var phraseStart = func() (m [256]bool) {
+	for _, words := range markupPhrases {
+		for alt := range strings.SplitSeq(words[0], "|") {
+			if alt != "" {
+				m[alt[0]] = true
+			}
+		}
+	}
+	return m
+}()
+
 // matchPhrase returns the length of an instruction-override phrase s
 // starts with, or 0.
 func matchPhrase(s string) int {
-	for _, words := range markupPhrases {
-		if n := matchWords(s, words); n > 0 {
+	if !phraseStart[lowerByte(s[0])] {
+		return 0
+	}
+	for _, words := range phraseWords {
+		if n := matchFrom(s, 0, words, true); n > 0 {
 			return n
 		}
 	}
 	return 0
 }
 
-// matchWords matches the words at the start of s and returns the length
-// matched, or 0.
-func matchWords(s string, words []string) int {
-	return matchFrom(s, 0, words, true)
-}
-
-func matchFrom(s string, pos int, words []string, first bool) int {
+// matchFrom matches words at s[pos:] and returns where the match ends, or
+// 0; first says no whitespace precedes the first word.
+func matchFrom(s string, pos int, words [][]string, first bool) int {
 	if len(words) == 0 {
 		return pos
 	}
-	for alt := range strings.SplitSeq(words[0], "|") {
+	for _, alt := range words[0] {
 		if alt == "" { // the word is optional
 			if n := matchFrom(s, pos, words[1:], first); n > 0 {
 				return n
@@ -446,7 +520,7 @@ func matchFrom(s string, pos int, words []string, first bool) int {
 				continue
 			}
 		}
-		if strings.HasPrefix(s[p:], alt) && (p+len(alt) == len(s) || !isWordByte(s[p+len(alt)])) {
+		if hasPrefixFold(s[p:], alt) && (p+len(alt) == len(s) || !isWordByte(lowerByte(s[p+len(alt)]))) {
 			if n := matchFrom(s, p+len(alt), words[1:], false); n > 0 {
 				return n
 			}

@@ -36,15 +36,20 @@ type ValidateOptions struct {
 // Problems the loader already reported (a field that failed to decode) are
 // not repeated.
 func Validate(objs []*Object, opts ValidateOptions) Diagnostics {
-	v := &validator{opts: opts, byRef: make(map[Ref]*Object, len(objs))}
+	v := &validator{opts: opts, objs: objs, byRef: make(map[Ref]*Object, len(objs)), shadowed: map[*Object]bool{}}
 	for _, o := range objs {
 		if o == nil {
 			continue
 		}
-		if first, dup := v.byRef[o.Ref()]; dup && o.Metadata.Name != "" {
+		first, dup := v.byRef[o.Ref()]
+		if dup && o.Metadata.Name != "" {
 			v.errorf(o, "", "remove one of them or rename it",
 				"duplicate %s: also defined at %s", o.Ref(), where(first))
+			v.shadowed[o] = true
 			continue
+		}
+		if dup {
+			v.shadowed[first] = true
 		}
 		v.byRef[o.Ref()] = o
 	}
@@ -126,11 +131,13 @@ func where(o *Object) string {
 
 // validator accumulates diagnostics for one Validate call.
 type validator struct {
-	opts  ValidateOptions
-	byRef map[Ref]*Object // validated objects, first of each ref
-	live  map[Ref]*Object // live objects not replaced by validated ones
-	diags []pending
-	names map[Kind]map[string][]string // kind -> namespace -> names, built on demand
+	opts     ValidateOptions
+	objs     []*Object        // as given
+	shadowed map[*Object]bool // objects of objs that another with the same ref replaces
+	byRef    map[Ref]*Object  // validated objects, first of each ref
+	live     map[Ref]*Object  // live objects not replaced by validated ones
+	diags    []pending
+	names    map[Kind]map[string][]string // kind -> namespace -> names, built on demand
 
 	hazardSev Severity // severity of text hazards, from the Gateway (see hazardSeverity)
 

@@ -113,11 +113,17 @@ type grantSite struct {
 // tenants' spaces and each other.
 func (v *validator) routeOwnership(objs []*Object) {
 	gw, gs := v.gatewaySpec()
-	gwReport := gw != nil && v.byRef[gw.Ref()] == gw
+	// Validated objects get diagnostics; live ones only take part. (A
+	// validated object is never in v.live.)
+	validated := func(o *Object) bool { return !v.shadowed[o] && v.live[o.Ref()] != o }
+	gwReport := gw != nil && validated(gw)
 	tenants := map[string]*Object{}
 	var tenantNames []string
-	var tools []*Object
-	each := func(o *Object) {
+	var tools []*Object // validated ones
+	for _, o := range objs {
+		if o == nil || v.shadowed[o] {
+			continue
+		}
 		switch o.Spec.(type) {
 		case *TenantSpec:
 			if _, dup := tenants[o.Metadata.Name]; !dup {
@@ -128,14 +134,15 @@ func (v *validator) routeOwnership(objs []*Object) {
 			tools = append(tools, o)
 		}
 	}
-	for _, o := range v.byRef {
-		each(o)
-	}
 	for _, o := range v.live {
-		each(o)
+		if _, ok := o.Spec.(*TenantSpec); ok {
+			if _, dup := tenants[o.Metadata.Name]; !dup {
+				tenants[o.Metadata.Name] = o
+				tenantNames = append(tenantNames, o.Metadata.Name)
+			}
+		}
 	}
 	sort.Strings(tenantNames)
-	validated := func(o *Object) bool { return v.byRef[o.Ref()] == o }
 
 	// Grants, in the order written.
 	var paths, hosts []grantSite
@@ -219,9 +226,6 @@ func (v *validator) routeOwnership(objs []*Object) {
 
 	// Every validated Tool's route.
 	for _, o := range tools {
-		if !validated(o) {
-			continue
-		}
 		s := o.Spec.(*ToolSpec)
 		t := o.Metadata.Namespace
 		raw := "/" + t + "/" + o.Metadata.Name
@@ -330,8 +334,8 @@ func shown(p string) string {
 // live one.
 func (v *validator) gatewaySpec() (*Object, *GatewaySpec) {
 	var best *Object
-	for _, o := range v.byRef {
-		if o.Kind == KindGateway && (best == nil || o.Metadata.Name < best.Metadata.Name) {
+	for _, o := range v.objs {
+		if o != nil && o.Kind == KindGateway && !v.shadowed[o] && (best == nil || o.Metadata.Name < best.Metadata.Name) {
 			best = o
 		}
 	}

@@ -24,24 +24,153 @@ func (v *validator) hazardSeverity() Severity {
 	return v.hazardSev
 }
 
+// textOK reports, without allocating, whether s needs no diagnostic: it
+// is within max bytes (0: no cap) and has no hazard. Callers build field
+// paths only when it does not, which keeps validating 10,000 clean tools
+// cheap.
+func textOK(s string, max int) bool {
+	return s == "" || (max == 0 || len(s) <= max) && TextClean(s)
+}
+
 // toolText checks the agent-facing text of a Tool.
 func (v *validator) toolText(o *Object, s *ToolSpec) {
-	v.text(o, "spec.description", "description", s.Description, MaxDescriptionBytes, false)
+	if !textOK(s.Description, MaxDescriptionBytes) {
+		v.text(o, "spec.description", "description", s.Description, MaxDescriptionBytes, false)
+	}
 	for i, t := range s.Tags {
-		v.text(o, itemPath("spec.tags", i), "tag", t, MaxTagBytes, false)
+		if !textOK(t, MaxTagBytes) {
+			v.text(o, itemPath("spec.tags", i), "tag", t, MaxTagBytes, false)
+		}
 	}
 	for i := range s.Operations {
 		op := &s.Operations[i]
-		p := itemPath("spec.operations", i)
-		v.text(o, p+".title", "title", op.Title, MaxTitleBytes, false)
-		v.text(o, p+".description", "description", op.Description, MaxDescriptionBytes, false)
+		p := func() string { return itemPath("spec.operations", i) }
+		if !textOK(op.Title, MaxTitleBytes) {
+			v.text(o, p()+".title", "title", op.Title, MaxTitleBytes, false)
+		}
+		if !textOK(op.Description, MaxDescriptionBytes) {
+			v.text(o, p()+".description", "description", op.Description, MaxDescriptionBytes, false)
+		}
 		for j, t := range op.Tags {
-			v.text(o, itemPath(p+".tags", j), "tag", t, MaxTagBytes, false)
+			if !textOK(t, MaxTagBytes) {
+				v.text(o, itemPath(p()+".tags", j), "tag", t, MaxTagBytes, false)
+			}
 		}
 		if op.Input != nil {
-			v.schemaDoc(o, p+".input", op.Input)
+			size := 0
+			if !schemaOK(op.Input, 0, &size) || size > MaxSchemaBytes {
+				v.schemaDoc(o, p()+".input", op.Input)
+			}
 		}
 	}
+}
+
+// schemaOK reports, without allocating, whether a schema needs no
+// diagnostic: the same walk as schema, without paths. It adds to *size
+// what jsonSize would count, stopping once that passes MaxSchemaBytes
+// (the caller then runs the full check).
+func schemaOK(m map[string]any, depth int, size *int) bool {
+	if depth > maxDepth || *size > MaxSchemaBytes {
+		return true
+	}
+	*size += 2 + len(m)
+	for k, val := range m {
+		*size += len(k) + 3
+		kw := keywords[k]
+		if kw == 0 && !strings.HasPrefix(k, "x-") {
+			return false
+		}
+		switch {
+		case kw&kwProse != 0:
+			if s, ok := val.(string); ok {
+				max := 0
+				if k == "description" {
+					max = MaxDescriptionBytes
+				} else if k == "title" {
+					max = MaxTitleBytes
+				}
+				*size += len(s) + 2
+				if !textOK(s, max) {
+					return false
+				}
+				continue
+			}
+		case kw&kwMap != 0:
+			if props, ok := val.(map[string]any); ok {
+				*size += 2 + len(props)
+				for name, sub := range props {
+					*size += len(name) + 3
+					if !textOK(name, 0) {
+						return false
+					}
+					if sm, ok := sub.(map[string]any); ok {
+						if !schemaOK(sm, depth+1, size) {
+							return false
+						}
+					} else if !dataOK(sub, depth+1, size) {
+						return false
+					}
+				}
+				continue
+			}
+		case kw&kwList != 0:
+			if list, ok := val.([]any); ok {
+				*size += 2 + len(list)
+				for _, e := range list {
+					if sm, ok := e.(map[string]any); ok {
+						if !schemaOK(sm, depth+1, size) {
+							return false
+						}
+					} else if !dataOK(e, depth+1, size) {
+						return false
+					}
+				}
+				continue
+			}
+		}
+		if kw&kwSchema != 0 {
+			if sm, ok := val.(map[string]any); ok {
+				if !schemaOK(sm, depth+1, size) {
+					return false
+				}
+				continue
+			}
+		}
+		if !dataOK(val, depth+1, size) {
+			return false
+		}
+	}
+	return true
+}
+
+// dataOK is data without paths; it adds string sizes to *size.
+func dataOK(val any, depth int, size *int) bool {
+	if depth > maxDepth {
+		return true
+	}
+	switch x := val.(type) {
+	case string:
+		*size += len(x) + 2
+		return textOK(x, 0)
+	case []any:
+		*size += 2 + len(x)
+		for _, e := range x {
+			if !dataOK(e, depth+1, size) {
+				return false
+			}
+		}
+	case map[string]any:
+		*size += 2 + len(x)
+		for k, e := range x {
+			*size += len(k) + 3
+			if !textOK(k, 0) || !dataOK(e, depth+1, size) {
+				return false
+			}
+		}
+	default:
+		*size += jsonSize(x, 64)
+	}
+	return true
 }
 
 // description holds a description of any kind to its size cap.
@@ -150,24 +279,37 @@ var jsonSchemaKeywords = []string{
 	"definitions", "dependencies",
 }
 
-var keywordSet = func() map[string]bool {
-	m := make(map[string]bool, len(jsonSchemaKeywords))
+// What a keyword's value holds, as bits of keywords' entries.
+const (
+	kwKnown  = 1 << iota
+	kwSchema // a schema
+	kwMap    // a mapping of names to schemas
+	kwList   // a list of schemas
+	kwProse  // text agents read as prose
+)
+
+// keywords maps every keyword to what its value holds (one lookup per
+// key: schemas are walked for every operation of every tool).
+var keywords = func() map[string]uint8 {
+	m := make(map[string]uint8, len(jsonSchemaKeywords))
 	for _, k := range jsonSchemaKeywords {
-		m[k] = true
+		m[k] = kwKnown
+	}
+	for _, k := range []string{"items", "contains", "additionalProperties", "propertyNames", "if", "then", "else", "not",
+		"unevaluatedItems", "unevaluatedProperties", "contentSchema"} {
+		m[k] |= kwSchema
+	}
+	for _, k := range []string{"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"} {
+		m[k] |= kwMap
+	}
+	for _, k := range []string{"prefixItems", "allOf", "anyOf", "oneOf", "items"} {
+		m[k] |= kwList
+	}
+	for _, k := range []string{"description", "title", "$comment"} {
+		m[k] |= kwProse
 	}
 	return m
 }()
-
-// Keywords by what their value holds.
-var (
-	schemaValued = map[string]bool{"items": true, "contains": true, "additionalProperties": true, "propertyNames": true,
-		"if": true, "then": true, "else": true, "not": true, "unevaluatedItems": true, "unevaluatedProperties": true, "contentSchema": true}
-	schemaMaps = map[string]bool{"properties": true, "patternProperties": true, "$defs": true, "definitions": true,
-		"dependentSchemas": true, "dependencies": true}
-	schemaLists = map[string]bool{"prefixItems": true, "allOf": true, "anyOf": true, "oneOf": true, "items": true}
-	// Keywords whose string values agents read as prose.
-	schemaProse = map[string]bool{"description": true, "title": true, "$comment": true}
-)
 
 // openAPIHints explains OpenAPI 3.0 schema keywords that JSON Schema 2020-12 lacks.
 var openAPIHints = map[string]string{
@@ -196,14 +338,15 @@ func (v *validator) schema(o *Object, path string, m map[string]any, depth int) 
 	for _, k := range sortedKeys(m) {
 		val := m[k]
 		kp := path + pathKey(k)
-		if !keywordSet[k] && !strings.HasPrefix(k, "x-") {
+		kw := keywords[k]
+		if kw == 0 && !strings.HasPrefix(k, "x-") {
 			v.unknownKeyword(o, kp, k, val)
 			v.text(o, kp, "input schema key", k, 0, true)
 			v.data(o, kp, val, depth+1)
 			continue
 		}
 		switch {
-		case schemaProse[k]:
+		case kw&kwProse != 0:
 			if s, ok := val.(string); ok {
 				max := 0
 				if k == "description" {
@@ -214,7 +357,7 @@ func (v *validator) schema(o *Object, path string, m map[string]any, depth int) 
 				v.text(o, kp, "input schema "+k, s, max, false)
 				continue
 			}
-		case schemaMaps[k]:
+		case kw&kwMap != 0:
 			if props, ok := val.(map[string]any); ok {
 				for _, name := range sortedKeys(props) {
 					np := kp + pathKey(name)
@@ -227,7 +370,7 @@ func (v *validator) schema(o *Object, path string, m map[string]any, depth int) 
 				}
 				continue
 			}
-		case schemaLists[k]:
+		case kw&kwList != 0:
 			if list, ok := val.([]any); ok {
 				for i, e := range list {
 					if sub, ok := e.(map[string]any); ok {
@@ -239,7 +382,7 @@ func (v *validator) schema(o *Object, path string, m map[string]any, depth int) 
 				continue
 			}
 		}
-		if schemaValued[k] {
+		if kw&kwSchema != 0 {
 			if sub, ok := val.(map[string]any); ok {
 				v.schema(o, kp, sub, depth+1)
 				continue
@@ -309,7 +452,8 @@ func jsonSize(v any, limit int) int {
 			if math.IsInf(x, 0) || math.IsNaN(x) {
 				n += 4
 			} else {
-				n += len(strconv.FormatFloat(x, 'g', -1, 64))
+				var buf [32]byte
+				n += len(strconv.AppendFloat(buf[:0], x, 'g', -1, 64))
 			}
 		case string:
 			n += len(x) + 2
