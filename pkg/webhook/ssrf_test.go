@@ -82,3 +82,23 @@ func TestGuardedDialRefusesLoopback(t *testing.T) {
 		t.Fatalf("dial localhost: %v", err)
 	}
 }
+
+// TestGuardedDialRefusesTheClass: the dialer's guard (wired into the
+// dialer, see above) refuses the literal probes of issue #10.14 on the
+// address being connected to. It is called directly: a machine without
+// IPv6 would fail to create the socket before the guard runs.
+func TestGuardedDialRefusesTheClass(t *testing.T) {
+	for _, tc := range []struct{ addr, reason string }{
+		{"100.64.0.1:9", "shared (carrier-grade NAT)"},
+		{"[64:ff9b::7f00:1]:9", "NAT64-embedded loopback"},
+		{"[2002:7f00:1::]:9", "6to4-embedded loopback"},
+		{"[::ffff:169.254.169.254]:80", "link-local"},
+		{"198.18.0.1:9", "benchmarking"},
+	} {
+		err := guardControl("tcp", tc.addr, nil)
+		var re *RefusedError
+		if !errors.As(err, &re) || re.Reason != tc.reason {
+			t.Errorf("dial %s: %v, want refusal %q", tc.addr, err, tc.reason)
+		}
+	}
+}
