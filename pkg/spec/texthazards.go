@@ -48,7 +48,7 @@ import (
 // HazardClass names one kind of text hazard.
 type HazardClass string
 
-// The hazard classes (see the package comment of texthazards.go).
+// The hazard classes (see the comment at the top of texthazards.go).
 const (
 	HazardTag       HazardClass = "tag-character"
 	HazardBidi      HazardClass = "bidi-control"

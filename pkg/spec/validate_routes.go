@@ -209,7 +209,7 @@ func (v *validator) routeOwnership(objs []*Object) {
 			u := tenants[covered[0]]
 			msg := fmt.Sprintf("path prefix %s granted to tenant %s covers tenant %s's space /%s/", shown(g.prefix), g.tenant, covered[0], covered[0])
 			if len(covered) > 1 {
-				msg = fmt.Sprintf("path prefix / granted to tenant %s covers the spaces of %d other tenants (%s)", g.tenant, len(covered), quotedList(covered, 5))
+				msg = fmt.Sprintf("path prefix / granted to tenant %s covers the spaces of %d other tenants (%s)", g.tenant, len(covered), nameList(covered, 5))
 			}
 			p := v.add(gw, SeverityError, false, g.path, "grant a prefix no tenant is named after, such as /api, or a host", msg)
 			p.related = []relSite{{u, "metadata.name", "tenant " + covered[0] + " is defined here"}}
@@ -294,7 +294,7 @@ func (v *validator) foreignRoute(o *Object, path, t, p, host string, tenants map
 		}
 		if len(others) > 0 {
 			pe := v.add(o, SeverityError, false, path, fmt.Sprintf("route under /%s/; a catch-all / can only be granted to the one tenant of a gateway", t),
-				fmt.Sprintf("route /%s of tenant %s would capture the paths of every other tenant (%s)", on, t, quotedList(others, 5)))
+				fmt.Sprintf("route /%s of tenant %s would capture the paths of every other tenant (%s)", on, t, nameList(others, 5)))
 			pe.related = []relSite{{tenants[others[0]], "metadata.name", "tenant " + others[0] + " is defined here"}}
 			return
 		}
@@ -396,8 +396,8 @@ func (v *validator) routingGrants(o *Object, r *GatewayRouting) {
 	}
 }
 
-// quotedList renders names for messages, at most max of them: "a, b and 3 more".
-func quotedList(names []string, max int) string {
+// nameList renders names for messages, at most max of them: "a, b and 3 more".
+func nameList(names []string, max int) string {
 	if len(names) <= max {
 		return strings.Join(names, ", ")
 	}
