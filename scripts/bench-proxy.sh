@@ -24,6 +24,15 @@ apiVersion: stoa.io/v1alpha1
 kind: Tenant
 metadata: {name: bench}
 ---
+# A route outside /bench/ needs a cluster admin's grant; / is grantable
+# while bench is the only tenant.
+apiVersion: stoa.io/v1alpha1
+kind: Gateway
+metadata: {name: default}
+spec:
+  routing:
+    grants: [{tenant: bench, pathPrefixes: [/]}]
+---
 apiVersion: stoa.io/v1alpha1
 kind: Tool
 metadata: {name: root, namespace: bench}

@@ -14,8 +14,9 @@ import (
 
 // ValidateOptions are the inputs of `stoa validate`.
 type ValidateOptions struct {
-	F     *Factory
-	Files fileFlags
+	F          *Factory
+	Files      fileFlags
+	StrictRefs bool
 }
 
 func newValidateCmd(f *Factory) *cobra.Command {
@@ -24,13 +25,17 @@ func newValidateCmd(f *Factory) *cobra.Command {
 		Use:   "validate -f PATH...",
 		Short: "Check specs offline (no daemon needed)",
 		Long: `Validate reads specs and reports every problem as file:line:col with the
-offending line and a hint. References between objects are checked within
-the given files. Exit code 3 when the specs are invalid.`,
-		Example: "  stoa validate -f examples/quickstart/\n  cat tool.yaml | stoa validate -f -",
+offending line and a hint. It needs no daemon: a reference to an object the
+given files do not define (a Tool of a tenant that lives in stoad, a grant
+in the Gateway) is a note, checked against the live state by diff and
+apply; --strict-refs makes it an error. Exit code 3 when the specs are
+invalid.`,
+		Example: "  stoa validate -f examples/quickstart/\n  cat tool.yaml | stoa validate -f -\n  stoa validate --strict-refs -f specs/",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run() },
 	}
 	o.Files.bind(cmd)
+	cmd.Flags().BoolVar(&o.StrictRefs, "strict-refs", false, "fail on references to objects the files do not define (instead of a note)")
 	return cmd
 }
 
@@ -39,12 +44,15 @@ func (o *ValidateOptions) Run() error {
 	if err := o.Files.required(); err != nil {
 		return err
 	}
-	objs, err := loadSpecs(o.F, o.Files.Paths, true)
+	objs, _, diags, err := load(o.F, o.Files.Paths, spec.ValidateOptions{Offline: true, StrictRefs: o.StrictRefs}, false, !o.F.structured())
 	if err != nil {
 		return err
 	}
 	if o.F.structured() {
-		return writeObject(o.F, ValidationResult{Valid: true, Objects: len(objs), Diagnostics: spec.Diagnostics{}})
+		if diags == nil {
+			diags = spec.Diagnostics{}
+		}
+		return writeObject(o.F, ValidationResult{Valid: true, Objects: len(objs), Diagnostics: diags})
 	}
 	counts := map[spec.Kind]int{}
 	for _, obj := range objs {

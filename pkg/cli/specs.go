@@ -32,9 +32,10 @@ func (ff *fileFlags) required() error {
 
 // loadSpecs reads, defaults and validates specs locally. With
 // refs=false, references to objects outside the files are left for the
-// daemon, which knows the live state.
+// daemon, which knows the live state; with refs=true they are checked
+// within the files, offline (see spec.ValidateOptions.Offline).
 func loadSpecs(f *Factory, paths []string, refs bool) ([]*spec.Object, error) {
-	objs, _, err := load(f, paths, refs, false)
+	objs, _, _, err := load(f, paths, spec.ValidateOptions{SkipReferences: !refs, Offline: refs}, false, true)
 	return objs, err
 }
 
@@ -42,10 +43,14 @@ func loadSpecs(f *Factory, paths []string, refs bool) ([]*spec.Object, error) {
 // (before defaults) encoded as a JSON array, which is what apply sends:
 // stoad applies the same defaults, and the request is about 40% smaller.
 func loadForApply(f *Factory, paths []string) (validated []*spec.Object, wire json.RawMessage, err error) {
-	return load(f, paths, false, true)
+	objs, raw, _, err := load(f, paths, spec.ValidateOptions{SkipReferences: true}, true, true)
+	return objs, raw, err
 }
 
-func load(f *Factory, paths []string, refs, keepRaw bool) ([]*spec.Object, json.RawMessage, error) {
+// load reads, defaults and validates specs with opts. Errors are printed
+// (see invalidSpecs); warnings and notes are printed to stderr when
+// printNonFatal is set, and returned either way.
+func load(f *Factory, paths []string, opts spec.ValidateOptions, keepRaw, printNonFatal bool) ([]*spec.Object, json.RawMessage, spec.Diagnostics, error) {
 	objs, diags := spec.Load(paths, f.IO.In)
 	// Tools with `openapi: FILE` get their operations (pkg/openapi).
 	diags = openapi.Expand(context.Background(), objs, diags, openapi.ExpandOptions{Load: openapi.LoadOptions{AllowRemote: true}})
@@ -53,7 +58,7 @@ func load(f *Factory, paths []string, refs, keepRaw bool) ([]*spec.Object, json.
 	if keepRaw {
 		var err error
 		if raw, err = json.Marshal(objs); err != nil {
-			return nil, nil, fmt.Errorf("encode specs: %w", err)
+			return nil, nil, nil, fmt.Errorf("encode specs: %w", err)
 		}
 	}
 	// Validate what did decode even when some documents had problems, so
@@ -61,15 +66,17 @@ func load(f *Factory, paths []string, refs, keepRaw bool) ([]*spec.Object, json.
 	for _, o := range objs {
 		spec.Default(o)
 	}
-	diags = append(diags, spec.Validate(objs, spec.ValidateOptions{SkipReferences: !refs})...)
+	diags = append(diags, spec.Validate(objs, opts)...)
 	if len(diags) > 0 {
 		diags.Sort()
 		if diags.HasErrors() {
-			return objs, raw, invalidSpecs(f, diags)
+			return objs, raw, diags, invalidSpecs(f, diags)
 		}
-		diags.Format(f.IO.ErrOut, f.IO.ColorErr())
+		if printNonFatal {
+			diags.Format(f.IO.ErrOut, f.IO.ColorErr())
+		}
 	}
-	return objs, raw, nil
+	return objs, raw, diags, nil
 }
 
 // invalidSpecs prints diagnostics (stderr, or on stdout for -o
@@ -82,7 +89,7 @@ func invalidSpecs(f *Factory, diags spec.Diagnostics) error {
 		files := map[string]bool{}
 		n := 0
 		for _, d := range diags {
-			if d.Severity != "warning" {
+			if d.IsError() {
 				n++
 				if d.File != "" {
 					files[d.File] = true

@@ -188,15 +188,7 @@ func referrersError(refs []plan.Reference) *api.Error {
 	return e
 }
 
-func onlyErrors(diags spec.Diagnostics) spec.Diagnostics {
-	var out spec.Diagnostics
-	for _, d := range diags {
-		if d.Severity != "warning" {
-			out = append(out, d)
-		}
-	}
-	return out
-}
+func onlyErrors(diags spec.Diagnostics) spec.Diagnostics { return diags.OnlyErrors() }
 
 // pruneScope turns the request's scope into the plan's predicate.
 func pruneScope(sc api.PruneScope, desired []*spec.Object) func(*spec.Object) bool {

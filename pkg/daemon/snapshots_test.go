@@ -72,7 +72,7 @@ func TestSnapshotOfGatewayError(t *testing.T) {
 		name, route, prefix string
 	}{
 		{"default route", "", "/acme/billing-api"},
-		{"route.pathPrefix", "\nroute: {pathPrefix: /v1/bill}", "/v1/bill"},
+		{"route.pathPrefix", "\nroute: {pathPrefix: /acme/v1/bill}", "/acme/v1/bill"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ld := startDaemon(t, nil)

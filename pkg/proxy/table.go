@@ -276,11 +276,46 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 		if prev, dup := rs.byPrefix[r.Prefix]; dup {
 			return nil, fmt.Errorf("tools %s/%s and %s/%s both route %s%s", prev.Tenant, prev.Tool, r.Tenant, r.Tool, r.Host, r.Prefix)
 		}
+		if err := checkRouteOwner(st, gw, r); err != nil {
+			return nil, err
+		}
 		rs.byPrefix[r.Prefix] = r
 		t.routes = append(t.routes, r)
 		t.byTool[toolKey{r.Tenant, r.Tool}] = r
 	}
 	return t, nil
+}
+
+// checkRouteOwner refuses a route that would capture another tenant's
+// paths. Validation (pkg/spec, route ownership) refuses these long before,
+// with positions; this is the route table's own guard, should a revision
+// ever get here without it: no route at or under the paths stoad serves
+// itself, none in another tenant's /{tenant}/ space, no catch-all beside
+// other tenants, none on a host granted to another tenant.
+func checkRouteOwner(st *state.Snapshot, gw *spec.GatewaySpec, r *Route) error {
+	if r.Prefix != "" && spec.ReservedPath(r.Prefix) {
+		return fmt.Errorf("tool %s/%s: route %s is reserved for stoad", r.Tenant, r.Tool, r.Prefix)
+	}
+	if seg, _, _ := strings.Cut(strings.TrimPrefix(r.Prefix, "/"), "/"); seg != "" && seg != r.Tenant && st.Tenant(seg) != nil {
+		return fmt.Errorf("tool %s/%s: route %s lies in tenant %s's space", r.Tenant, r.Tool, r.Prefix, seg)
+	}
+	if r.Prefix == "" && r.Host == "" {
+		for _, o := range st.OfKind(spec.KindTenant) {
+			if o.Metadata.Name != r.Tenant {
+				return fmt.Errorf("tool %s/%s: route / would capture tenant %s's paths", r.Tenant, r.Tool, o.Metadata.Name)
+			}
+		}
+	}
+	if r.Host != "" && gw != nil && gw.Routing != nil {
+		for _, g := range gw.Routing.Grants {
+			for _, h := range g.Hosts {
+				if g.Tenant != r.Tenant && strings.EqualFold(strings.TrimSuffix(string(hostOnly([]byte(h), new([64]byte))), "."), strings.TrimSuffix(r.Host, ".")) {
+					return fmt.Errorf("tool %s/%s: host %s is granted to tenant %s", r.Tenant, r.Tool, r.Host, g.Tenant)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // planLimitsByTool maps every tool to the plan limits of the consumers
@@ -397,7 +432,22 @@ func (rs *routeSet) match(path []byte) *Route {
 		}
 		end = i
 	}
-	return rs.byPrefix[""]
+	// A catch-all never answers the paths stoad serves itself (the MCP
+	// endpoint and its OAuth metadata), mounted or not.
+	if r := rs.byPrefix[""]; r != nil && !reservedPath(path) {
+		return r
+	}
+	return nil
+}
+
+// reservedPath is spec.ReservedPath for a request path, without allocating.
+func reservedPath(path []byte) bool {
+	for _, r := range spec.ReservedPathPrefixes {
+		if len(path) >= len(r) && string(path[:len(r)]) == r && (len(path) == len(r) || path[len(r)] == '/') {
+			return true
+		}
+	}
+	return false
 }
 
 // isTrusted reports whether addr is a configured trusted proxy.

@@ -34,6 +34,7 @@ type decoder struct {
 	budget int
 	deep   bool       // "nesting too deep" was reported
 	active []ast.Node // containers being converted by generic, to spot alias cycles
+	bad    *[]string  // the object's paths that failed to decode
 }
 
 var (
@@ -131,7 +132,9 @@ func (d *decoder) report(n ast.Node, msg, hint string) {
 // markBad records that the current path failed to decode.
 func (d *decoder) markBad(extra string) {
 	p := d.pathString() + extra
-	d.doc.bad = append(d.doc.bad, strings.TrimPrefix(p, "."))
+	if d.bad != nil {
+		*d.bad = append(*d.bad, strings.TrimPrefix(p, "."))
+	}
 }
 
 // unwrap strips anchors and tags and follows aliases. It reports whether a
@@ -167,6 +170,17 @@ func (d *decoder) unwrap(n ast.Node) (ast.Node, bool) {
 			return n, forceStr
 		}
 	}
+}
+
+// tooLong reports a string over MaxStringBytes at n.
+func (d *decoder) tooLong(n ast.Node, s string) bool {
+	if len(s) <= MaxStringBytes {
+		return false
+	}
+	d.report(n, fmt.Sprintf("string too long: %s; at most %s are allowed", sizeText(int64(len(s))), sizeText(MaxStringBytes)),
+		"specs hold configuration: keep large documents in files the spec points at")
+	d.markBad("")
+	return true
 }
 
 // tooDeep reports excessive nesting once per document.
@@ -249,6 +263,9 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 		s, ok := scalarString(n, forceStr)
 		if !ok {
 			d.typeError(n, expectedString(t), stringHint(n, t))
+			return
+		}
+		if d.tooLong(n, s) {
 			return
 		}
 		v.SetString(s)
@@ -345,7 +362,11 @@ func (d *decoder) structValue(n ast.Node, v reflect.Value, depth int) {
 
 // unknownField reports key k, which the struct being decoded does not have.
 func (d *decoder) unknownField(at ast.Node, k string, names []string, merged bool) {
-	msg := fmt.Sprintf("unknown field %q in %s", k, d.where())
+	shown := k
+	if len(shown) > 80 {
+		shown = strings.ToValidUTF8(shown[:77], "") + "..."
+	}
+	msg := fmt.Sprintf("unknown field %q in %s", shown, d.where())
 	if merged {
 		msg += " (merged in with <<)"
 	}
@@ -379,6 +400,9 @@ func (d *decoder) mapValue(n ast.Node, v reflect.Value, depth int) {
 		k, ok := keyText(e.mv.Key)
 		if !ok {
 			d.report(e.mv.Key, "mapping keys must be strings", "")
+			continue
+		}
+		if d.tooLong(e.mv.Key, k) {
 			continue
 		}
 		kv := reflect.ValueOf(k).Convert(t.Key())

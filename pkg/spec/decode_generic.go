@@ -36,6 +36,9 @@ func (d *decoder) generic(n ast.Node, depth int) any {
 	}
 	if forceStr {
 		if s, ok := scalarString(n, true); ok {
+			if d.tooLong(n, s) {
+				return nil
+			}
 			return s
 		}
 	}
@@ -48,10 +51,16 @@ func (d *decoder) generic(n ast.Node, depth int) any {
 	case *ast.NullNode:
 		return nil
 	case *ast.StringNode:
+		if d.tooLong(n, v.Value) {
+			return nil
+		}
 		return v.Value
 	case *ast.LiteralNode:
 		if v.Value == nil {
 			return ""
+		}
+		if d.tooLong(n, v.Value.Value) {
+			return nil
 		}
 		return v.Value.Value
 	case *ast.BoolNode:
@@ -89,6 +98,10 @@ func (d *decoder) generic(n ast.Node, depth int) any {
 				continue
 			}
 			d.push(pathSeg{key: k, index: -1})
+			if d.tooLong(e.mv.Key, k) {
+				d.pop()
+				continue
+			}
 			if _, dup := out[k]; dup {
 				if !e.merged {
 					d.report(e.mv.Key, fmt.Sprintf("duplicate key %q", k), "remove one of the two entries")

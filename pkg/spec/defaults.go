@@ -27,6 +27,7 @@ const (
 	defaultXDPCount            = "packets"
 	defaultXDPInterface        = "lo"
 	defaultMCPPageSize         = 100
+	defaultToolMetadata        = "warn"
 )
 
 // defaultRetryOn are the failures retried by default.
@@ -189,6 +190,7 @@ func defaultGateway(s *GatewaySpec) {
 		s.MCP = &GatewayMCP{}
 	}
 	setInt(&s.MCP.PageSize, defaultMCPPageSize)
+	setStr(&s.MCP.ToolMetadata, defaultToolMetadata)
 }
 
 // defaultRate writes the default burst, max(1, ceil(rate per second)), when

@@ -6,15 +6,19 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Severity says whether a diagnostic blocks an apply.
 type Severity string
 
-// The severities.
+// The severities. Only errors block an apply; a note says something the
+// reader should know that is not a problem of the files (an object they
+// refer to is checked against the live state later).
 const (
 	SeverityError   Severity = "error"
 	SeverityWarning Severity = "warning"
+	SeverityNote    Severity = "note"
 )
 
 // Diagnostic is one problem found while loading or validating specs.
@@ -30,6 +34,40 @@ type Diagnostic struct {
 	Severity Severity `json:"severity"`
 	// SourceLine is the offending line's text, for rendering.
 	SourceLine string `json:"sourceLine,omitempty"`
+	// Related are other places involved: the other side of a conflict.
+	Related []Related `json:"related,omitempty"`
+}
+
+// Related is another place a diagnostic involves, such as the object a
+// route collides with. Like a Diagnostic it has a file position when the
+// object came from a file, else the object and field path.
+type Related struct {
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Object  *Ref   `json:"object,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+}
+
+// Location renders where r points, like Diagnostic.Location; objects
+// without a file are marked "(live)".
+func (r *Related) Location() string {
+	if r.File != "" {
+		d := Diagnostic{File: r.File, Line: r.Line, Column: r.Column}
+		return d.Location()
+	}
+	d := Diagnostic{Object: r.Object, Path: r.Path}
+	if loc := d.Location(); loc != "" {
+		return loc + " (live)"
+	}
+	return ""
+}
+
+// IsError reports whether the diagnostic blocks an apply (anything that is
+// not a warning or a note).
+func (d *Diagnostic) IsError() bool {
+	return d.Severity != SeverityWarning && d.Severity != SeverityNote
 }
 
 // Location renders where the diagnostic points: file:line:col when known,
@@ -66,10 +104,20 @@ func (d *Diagnostic) String() string {
 		b.WriteString(loc)
 		b.WriteString(": ")
 	}
-	if d.Severity == SeverityWarning {
-		b.WriteString("warning: ")
+	if !d.IsError() {
+		b.WriteString(string(d.Severity))
+		b.WriteString(": ")
 	}
 	b.WriteString(d.Message)
+	for _, r := range d.Related {
+		b.WriteString(" (")
+		if loc := r.Location(); loc != "" {
+			b.WriteString(loc)
+			b.WriteString(": ")
+		}
+		b.WriteString(r.Message)
+		b.WriteByte(')')
+	}
 	return b.String()
 }
 
@@ -79,7 +127,7 @@ type Diagnostics []*Diagnostic
 // HasErrors reports whether any diagnostic has error severity.
 func (d Diagnostics) HasErrors() bool {
 	for _, x := range d {
-		if x.Severity != SeverityWarning {
+		if x.IsError() {
 			return true
 		}
 	}
@@ -90,11 +138,22 @@ func (d Diagnostics) HasErrors() bool {
 func (d Diagnostics) Errors() int {
 	n := 0
 	for _, x := range d {
-		if x.Severity != SeverityWarning {
+		if x.IsError() {
 			n++
 		}
 	}
 	return n
+}
+
+// OnlyErrors returns the diagnostics of error severity.
+func (d Diagnostics) OnlyErrors() Diagnostics {
+	var out Diagnostics
+	for _, x := range d {
+		if x.IsError() {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // Files counts the distinct files the diagnostics point into.
@@ -158,15 +217,18 @@ func formatOne(b *strings.Builder, x *Diagnostic, color bool) {
 		return code + s + ansiReset
 	}
 	accent := ansiRed
-	if x.Severity == SeverityWarning {
+	switch x.Severity {
+	case SeverityWarning:
 		accent = ansiYellow
+	case SeverityNote:
+		accent = ansiCyan
 	}
 	if loc := x.Location(); loc != "" {
 		b.WriteString(paint(ansiBold, loc+":"))
 		b.WriteByte(' ')
 	}
-	if x.Severity == SeverityWarning {
-		b.WriteString(paint(ansiYellow, "warning:"))
+	if !x.IsError() {
+		b.WriteString(paint(accent, string(x.Severity)+":"))
 		b.WriteByte(' ')
 	}
 	b.WriteString(x.Message)
@@ -175,11 +237,21 @@ func formatOne(b *strings.Builder, x *Diagnostic, color bool) {
 		num := strconv.Itoa(x.Line)
 		width := max(5, len(num)+1)
 		pad := strings.Repeat(" ", width)
-		fmt.Fprintf(b, "%*s | %s\n", width, num, strings.TrimRight(x.SourceLine, "\r"))
+		line, col := displayLine(strings.TrimRight(x.SourceLine, "\r"), x.Column)
+		fmt.Fprintf(b, "%*s | %s\n", width, num, line)
 		b.WriteString(pad)
 		b.WriteString(" | ")
-		b.WriteString(caretPad(x.SourceLine, x.Column))
+		b.WriteString(caretPad(line, col))
 		b.WriteString(paint(accent, "^"))
+		b.WriteByte('\n')
+	}
+	for _, r := range x.Related {
+		b.WriteString("  ")
+		if loc := r.Location(); loc != "" {
+			b.WriteString(paint(ansiBold, loc+":"))
+			b.WriteByte(' ')
+		}
+		b.WriteString(r.Message)
 		b.WriteByte('\n')
 	}
 	if x.Hint != "" {
@@ -189,6 +261,32 @@ func formatOne(b *strings.Builder, x *Diagnostic, color bool) {
 		b.WriteString(x.Hint)
 		b.WriteByte('\n')
 	}
+}
+
+// displayLine makes a source line safe to print: characters that would
+// hide themselves or reorder the terminal line (see texthazards.go) and
+// invalid UTF-8 are shown as <U+XXXX> (<0xNN> for bytes), and col (in
+// runes) is moved to the same character of the result.
+func displayLine(line string, col int) (string, int) {
+	if !needsScan(line) {
+		return line, col
+	}
+	var b strings.Builder
+	last, outCol := 0, col
+	scanChars(line, func(off, size int, r rune, c HazardClass) {
+		m := fmt.Sprintf("<U+%04X>", r)
+		if c == "" {
+			m = fmt.Sprintf("<0x%02X>", line[off])
+		}
+		b.WriteString(line[last:off])
+		b.WriteString(m)
+		last = off + size
+		if utf8.RuneCountInString(line[:off])+1 < col {
+			outCol += len(m) - 1
+		}
+	})
+	b.WriteString(line[last:])
+	return b.String(), outCol
 }
 
 // caretPad returns the whitespace that puts a caret under column col

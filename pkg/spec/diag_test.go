@@ -88,3 +88,50 @@ func TestDiagnosticJSON(t *testing.T) {
 		t.Errorf("json = %s", b)
 	}
 }
+
+// TestFormatNoteAndRelated: notes do not count as errors; related places
+// are rendered under the excerpt and in Error(); lines with hidden
+// characters are shown escaped with the caret under the same character.
+func TestFormatNoteAndRelated(t *testing.T) {
+	ref := &Ref{Kind: KindTool, Namespace: "globex", Name: "grab"}
+	diags := Diagnostics{
+		{File: "g.yaml", Line: 8, Column: 23, Object: ref, Severity: SeverityError, SourceLine: "  route: {pathPrefix: /acme/x}",
+			Message: "route /acme/x of tenant globex lies in tenant acme's space /acme/", Hint: "route under /globex/",
+			Related: []Related{{File: "t.yaml", Line: 3, Column: 9, Message: "tenant acme is defined here"},
+				{Object: &Ref{Kind: KindGateway, Name: "default"}, Path: "spec.routing.grants[0]", Message: "granted here"}}},
+		{File: "g.yaml", Line: 2, Column: 14, Severity: SeverityNote, SourceLine: "  namespace: globex",
+			Message: `Tenant "globex" is not defined in these files; checked against the live state by diff and apply`},
+		{File: "g.yaml", Line: 9, Column: 12, Severity: SeverityWarning, SourceLine: "  title: \"a\u202eb\u200bc\"",
+			Message: "title contains an invisible character"},
+	}
+	var buf bytes.Buffer
+	diags.Format(&buf, false)
+	want := `g.yaml:8:23: route /acme/x of tenant globex lies in tenant acme's space /acme/
+    8 |   route: {pathPrefix: /acme/x}
+      |                       ^
+  t.yaml:3:9: tenant acme is defined here
+  Gateway/default spec.routing.grants[0] (live): granted here
+  hint: route under /globex/
+
+g.yaml:2:14: note: Tenant "globex" is not defined in these files; checked against the live state by diff and apply
+    2 |   namespace: globex
+      |              ^
+
+g.yaml:9:12: warning: title contains an invisible character
+    9 |   title: "a<U+202E>b<U+200B>c"
+      |            ^
+`
+	if buf.String() != want {
+		t.Errorf("format:\n%s\nwant:\n%s", buf.String(), want)
+	}
+	if diags.Errors() != 1 || !diags[:1].HasErrors() || diags[1:].HasErrors() || len(diags.OnlyErrors()) != 1 {
+		t.Errorf("a note or warning counted as an error")
+	}
+	if got := diags[0].String(); !strings.HasSuffix(got, "(t.yaml:3:9: tenant acme is defined here) (Gateway/default spec.routing.grants[0] (live): granted here)") {
+		t.Errorf("String() = %q", got)
+	}
+	b, _ := json.Marshal(diags[0].Related[0])
+	if string(b) != `{"file":"t.yaml","line":3,"column":9,"message":"tenant acme is defined here"}` {
+		t.Errorf("related json: %s", b)
+	}
+}

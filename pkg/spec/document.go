@@ -23,20 +23,139 @@ func kindNames() []string {
 	return out
 }
 
-// decodeDocument turns one YAML document into an Object. It returns nil when
-// the document cannot be an object at all (not a mapping, unknown kind).
-func decodeDocument(c chunk, index int, body ast.Node) (*Object, Diagnostics) {
-	f := c.file
-	doc := &docState{file: f, base: c.base, start: c.start, end: c.end, index: index}
+// ListKind is the kind of a kubectl-style list document, whose items are
+// objects: `stoa get -o yaml` prints one and `stoa apply -f -` reads it.
+const ListKind = "List"
+
+// listAPIVersions are the apiVersions a List may have: kubectl writes v1.
+var listAPIVersions = []string{"v1", APIVersion}
+
+// decodeDocument turns one YAML document into its objects: one object, or
+// the items of a List, each with its own position. Documents that cannot
+// be an object at all (not a mapping, unknown kind) give none.
+func decodeDocument(c chunk, index int, body ast.Node) ([]*Object, Diagnostics) {
+	doc := &docState{file: c.file, base: c.base, start: c.start, end: c.end, index: index}
 	d := &decoder{doc: doc, ast: &docAST{root: body}, budget: genericBudget(c.end - c.start)}
 	n, _ := d.unwrap(body)
 	if n == nil {
 		return nil, d.diags
 	}
+	if d.kindOf(n) == ListKind {
+		return d.list(n), d.diags
+	}
+	if o := d.object(n, ""); o != nil {
+		return []*Object{o}, d.diags
+	}
+	return nil, d.diags
+}
+
+// kindOf returns the kind a mapping names, "" when it names none.
+func (d *decoder) kindOf(n ast.Node) string {
+	values, ok := mappingValues(n)
+	if !ok {
+		return ""
+	}
+	for _, mv := range values {
+		if k, ok := keyText(mv.Key); ok && k == "kind" {
+			s, _ := scalarString(d.ast.resolve(mv.Value, 0), false)
+			return s
+		}
+	}
+	return ""
+}
+
+// list decodes a List document: its items become objects.
+func (d *decoder) list(n ast.Node) []*Object {
+	ents, _ := d.entries(n)
+	var items ast.Node
+	seen := map[string]bool{}
+	for i := 0; i < ents.len(); i++ {
+		e := ents.at(i)
+		k, ok := keyText(e.mv.Key)
+		if !ok {
+			d.report(e.mv.Key, "mapping keys must be strings", "")
+			continue
+		}
+		if seen[k] {
+			if !e.merged {
+				d.report(e.mv.Key, fmt.Sprintf("duplicate key %q", k), "remove one of the two entries")
+			}
+			continue
+		}
+		seen[k] = true
+		switch k {
+		case "kind":
+		case "apiVersion":
+			v, _ := d.unwrap(e.mv.Value)
+			if s, ok := scalarString(v, false); !ok || !slices.Contains(listAPIVersions, s) {
+				d.report(e.mv.Value, fmt.Sprintf("unknown apiVersion %s for a List", describe(v)),
+					"a List has apiVersion v1 (as kubectl writes it) or "+APIVersion)
+			}
+		case "metadata":
+			// kubectl writes {resourceVersion: ""}; a List's metadata says
+			// nothing about its items.
+			if v, _ := d.unwrap(e.mv.Value); v != nil && !isNull(v) {
+				if _, ok := mappingValues(v); !ok {
+					d.report(e.mv.Value, "wrong type for metadata: expected a mapping, got "+describe(v), "")
+				}
+			}
+		case "items":
+			items = e.mv.Value
+		default:
+			if e.merged {
+				continue
+			}
+			d.report(e.mv.Key, fmt.Sprintf("unknown field %q in List", k), "a List has apiVersion, kind, metadata and items")
+		}
+	}
+	if !seen["apiVersion"] {
+		d.report(n, "missing apiVersion", "a List has apiVersion v1 (as kubectl writes it) or "+APIVersion)
+	}
+	if items == nil {
+		d.report(n, "missing items", "a List holds its objects under items: [...]")
+		return nil
+	}
+	v, _ := d.unwrap(items)
+	if v == nil || isNull(v) {
+		return nil
+	}
+	seq, ok := v.(*ast.SequenceNode)
+	if !ok {
+		d.report(v, "wrong type for items: expected a list of objects, got "+describe(v), "")
+		return nil
+	}
+	var out []*Object
+	for i, item := range seq.Values {
+		it, _ := d.unwrap(item)
+		if it == nil {
+			continue
+		}
+		if d.kindOf(it) == ListKind {
+			d.report(it, "a List cannot contain another List", "put the inner List's items in the outer one")
+			continue
+		}
+		if o := d.object(it, itemPath("items", i)); o != nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// object decodes the mapping n into an Object; prefix is n's path in its
+// document ("" for a whole document, "items[3]" in a List). It returns nil
+// when n cannot be an object (not a mapping, unknown kind).
+func (d *decoder) object(n ast.Node, prefix string) *Object {
+	doc := d.doc
+	f := doc.file
+	first := len(d.diags)
+	d.path, d.kind = d.path[:0], ""
+	bad := []string(nil)
+	d.bad = &bad
+	defer func() { d.bad = nil }()
 	ents, ok := d.entries(n)
 	if !ok {
 		d.report(n, "a document must be a mapping with apiVersion, kind, metadata and spec, got "+describe(n), "")
-		return nil, d.diags
+		return nil
 	}
 	var fields [4]*ast.MappingValueNode
 	for i := 0; i < ents.len(); i++ {
@@ -57,7 +176,7 @@ func decodeDocument(c chunk, index int, body ast.Node) (*Object, Diagnostics) {
 				hint = "status is reported by stoa, not written in specs; remove it"
 			} else if s := suggest(k, envelopeFields); s != "" {
 				hint = fmt.Sprintf("did you mean %q?", s)
-				doc.bad = append(doc.bad, s)
+				bad = append(bad, s)
 			} else {
 				hint = "an object has apiVersion, kind, metadata and spec"
 			}
@@ -157,17 +276,17 @@ func decodeDocument(c chunk, index int, body ast.Node) (*Object, Diagnostics) {
 
 	line, col := doc.pos(nodeStart(n))
 	line, col, _ = f.clamp(line, col)
-	obj.Source = &Source{File: f.name, Line: line, Column: col, doc: doc}
+	obj.Source = &Source{File: f.name, Line: line, Column: col, doc: doc, prefix: prefix, bad: bad}
 	if known && obj.Metadata.Name != "" {
 		ref := obj.Ref()
-		for _, x := range d.diags {
+		for _, x := range d.diags[first:] {
 			x.Object = &ref
 		}
 	}
 	if !known {
-		return nil, d.diags
+		return nil
 	}
-	return obj, d.diags
+	return obj
 }
 
 // syntaxDiagnostic turns a goccy parse error into a positioned diagnostic

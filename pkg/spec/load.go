@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,9 @@ func Load(paths []string, stdin io.Reader) ([]*Object, Diagnostics) {
 			msg, hint = fmt.Sprintf("read %s: no such file or directory", name), "check the path given with -f"
 		case errors.Is(err, fs.ErrPermission):
 			msg, hint = fmt.Sprintf("read %s: permission denied", name), "check the file's permissions"
+		case errors.Is(err, errTooLarge):
+			d := fileTooLarge(name, -1)
+			msg, hint = d.Message, d.Hint
 		}
 		diags = append(diags, &Diagnostic{File: name, Message: msg, Hint: hint, Severity: SeverityError})
 	}
@@ -43,9 +47,13 @@ func Load(paths []string, stdin io.Reader) ([]*Object, Diagnostics) {
 				readErr(StdinName, errors.New("no standard input"))
 				continue
 			}
-			b, err := io.ReadAll(stdin)
+			b, err := io.ReadAll(io.LimitReader(stdin, MaxFileBytes+1))
 			if err != nil {
 				readErr(StdinName, err)
+				continue
+			}
+			if len(b) > MaxFileBytes {
+				diags = append(diags, fileTooLarge(StdinName, -1))
 				continue
 			}
 			files = append(files, newFileSource(StdinName, b))
@@ -57,7 +65,11 @@ func Load(paths []string, stdin io.Reader) ([]*Object, Diagnostics) {
 			continue
 		}
 		if !st.IsDir() {
-			b, err := os.ReadFile(p)
+			if st.Size() > MaxFileBytes {
+				diags = append(diags, fileTooLarge(p, st.Size()))
+				continue
+			}
+			b, err := readFile(p)
 			if err != nil {
 				readErr(p, err)
 				continue
@@ -85,12 +97,16 @@ func Load(paths []string, stdin io.Reader) ([]*Object, Diagnostics) {
 			if hidden || (ext != ".yaml" && ext != ".yml") {
 				return nil
 			}
-			b, err := os.ReadFile(path)
+			found++
+			if info, err := e.Info(); err == nil && info.Size() > MaxFileBytes {
+				diags = append(diags, fileTooLarge(path, info.Size()))
+				return nil
+			}
+			b, err := readFile(path)
 			if err != nil {
 				readErr(path, err)
 				return nil
 			}
-			found++
 			files = append(files, newFileSource(path, b))
 			return nil
 		})
@@ -105,8 +121,36 @@ func Load(paths []string, stdin io.Reader) ([]*Object, Diagnostics) {
 	return objs, append(diags, more...)
 }
 
+// readFile reads a file of at most MaxFileBytes (it may grow after the
+// size was checked; a special file may report no size).
+func readFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size := 0
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = int(min(st.Size(), MaxFileBytes))
+	}
+	// Sized like os.ReadFile, so a large file is read without regrowing.
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileBytes+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > MaxFileBytes {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+var errTooLarge = fmt.Errorf("file too large: more than %s per file", sizeText(MaxFileBytes))
+
 // Parse is Load for one named buffer.
 func Parse(file string, data []byte) ([]*Object, Diagnostics) {
+	if len(data) > MaxFileBytes {
+		return nil, Diagnostics{fileTooLarge(file, int64(len(data)))}
+	}
 	return parseFiles([]*fileSource{newFileSource(file, data)})
 }
 
@@ -135,8 +179,13 @@ type chunkResult struct {
 // parallel and returns the results in input order.
 func parseFiles(files []*fileSource) ([]*Object, Diagnostics) {
 	var chunks []chunk
+	var encDiags Diagnostics
 	for _, f := range files {
-		chunks = append(chunks, splitDocuments(f)...)
+		d, ok := checkEncoding(f)
+		encDiags = append(encDiags, d...)
+		if ok {
+			chunks = append(chunks, splitDocuments(f)...)
+		}
 	}
 	results := make([]chunkResult, len(chunks))
 	workers := min(runtime.GOMAXPROCS(0), (len(chunks)+15)/16)
@@ -163,7 +212,7 @@ func parseFiles(files []*fileSource) ([]*Object, Diagnostics) {
 		wg.Wait()
 	}
 	var objs []*Object
-	var diags Diagnostics
+	diags := encDiags
 	for _, r := range results {
 		objs = append(objs, r.objs...)
 		diags = append(diags, r.diags...)
@@ -242,11 +291,7 @@ func parseChunk(c chunk, arena *fastArena) (res chunkResult) {
 	}()
 	if !goccyOnly {
 		if body, ok := fastParse(c.file.data[c.start:c.end], arena); ok {
-			obj, diags := decodeDocument(c, 0, body)
-			if obj != nil {
-				res.objs = append(res.objs, obj)
-			}
-			res.diags = diags
+			res.objs, res.diags = decodeDocument(c, 0, body)
 			return res
 		}
 	}
@@ -260,10 +305,8 @@ func parseChunk(c chunk, arena *fastArena) (res chunkResult) {
 		if doc == nil || doc.Body == nil {
 			continue
 		}
-		obj, diags := decodeDocument(c, i, doc.Body)
-		if obj != nil {
-			res.objs = append(res.objs, obj)
-		}
+		objs, diags := decodeDocument(c, i, doc.Body)
+		res.objs = append(res.objs, objs...)
 		res.diags = append(res.diags, diags...)
 	}
 	return res

@@ -1,9 +1,11 @@
 package spec
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/lexer"
@@ -15,10 +17,12 @@ import (
 type Source struct {
 	// File is the path as the user gave it ("<stdin>" for "-").
 	File string
-	// Line and Column are those of the document's first token.
+	// Line and Column are those of the object's first token.
 	Line, Column int
 
-	doc *docState
+	doc    *docState
+	prefix string   // the object's path in its document: "" or "items[3]" in a List
+	bad    []string // paths where decoding failed (validation does not repeat those problems)
 }
 
 // fileSource is one input buffer shared by the Sources of its documents.
@@ -54,6 +58,12 @@ func (f *fileSource) line(n int) string {
 	return strings.TrimSuffix(f.data[start:end], "\r")
 }
 
+// lineOf returns the 1-based line holding byte offset off.
+func (f *fileSource) lineOf(off int) int {
+	f.line(1)
+	return sort.Search(len(f.lines), func(i int) bool { return f.lines[i] > off })
+}
+
 // numLines is the number of lines of the buffer (a final line without a
 // line break counts).
 func (f *fileSource) numLines() int {
@@ -80,17 +90,14 @@ func (f *fileSource) clamp(line, col int) (int, int, string) {
 	return line, col, text
 }
 
-// docState is what a Source keeps of its document: where its text is (the
-// AST is dropped after decoding — goccy's trees take ~50 KB per small
-// document — and re-parsed only when a position is asked for) and the paths
-// where decoding failed (so validation does not repeat those problems).
+// docState is what the Sources of a document's objects keep of it: where
+// its text is (the AST is dropped after decoding — goccy's trees take ~50 KB
+// per small document — and re-parsed only when a position is asked for).
 type docState struct {
 	file       *fileSource
 	base       int // lines of the file before the parsed chunk
 	start, end int // the chunk's byte range in file.data
 	index      int // the document's index among the chunk's documents
-
-	bad []string
 
 	mu  sync.Mutex
 	ast *docAST // re-parsed on demand
@@ -168,7 +175,7 @@ func collectAnchors(n ast.Node, m map[string]ast.Node, depth int) {
 }
 
 // isBad reports whether path lies at or under a path where decoding failed.
-func (s *docState) isBad(path string) bool {
+func (s *Source) isBad(path string) bool {
 	for _, b := range s.bad {
 		if hasPathPrefix(path, b) {
 			return true
@@ -208,7 +215,41 @@ func (s *Source) Position(path string, key bool) (line, col int, lineText string
 	if d.root == nil {
 		return s.doc.file.clamp(s.Line, s.Column)
 	}
+	switch {
+	case s.prefix == "":
+	case path == "":
+		path = s.prefix
+	default:
+		path = s.prefix + "." + path
+	}
 	return s.doc.position(d, path, key)
+}
+
+// find looks for text at or after line:col (col in runes) in the rest of
+// the object's document and returns where it starts. Diagnostics about a
+// part of a value (a hidden character in a description) use it to point
+// at the part rather than at the value's first character; text written
+// with escapes is not found, and the caller keeps the value's position.
+func (s *Source) find(line, col int, text string) (int, int, string, bool) {
+	if s == nil || s.doc == nil || text == "" {
+		return 0, 0, "", false
+	}
+	f := s.doc.file
+	last := f.lineOf(s.doc.end - 1)
+	for l := line; l <= last; l++ {
+		lt := f.line(l)
+		from := 0
+		if l == line {
+			for c := 1; c < col && from < len(lt); c++ {
+				_, size := utf8.DecodeRuneInString(lt[from:])
+				from += size
+			}
+		}
+		if i := strings.Index(lt[from:], text); i >= 0 {
+			return l, utf8.RuneCountInString(lt[:from+i]) + 1, lt, true
+		}
+	}
+	return 0, 0, "", false
 }
 
 // position resolves path in the document AST a.

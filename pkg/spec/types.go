@@ -240,10 +240,36 @@ type GatewaySpec struct {
 	MCP *GatewayMCP `json:"mcp,omitempty"`
 	// Snapshots bounds the error snapshots kept per tenant.
 	Snapshots *SnapshotPolicy `json:"snapshots,omitempty"`
+	// Routing grants tenants paths and hosts outside their own space.
+	Routing *GatewayRouting `json:"routing,omitempty"`
 }
 
 // Kind implements Spec.
 func (*GatewaySpec) Kind() Kind { return KindGateway }
+
+// GatewayRouting says who may route what. A tenant's Tools route under
+// /{tenant}/ unless a grant here gives it more; grants live in the Gateway
+// because cluster admins own it (a grant on the Tenant would be granted by
+// the tenant's own admins).
+type GatewayRouting struct {
+	// Grants give tenants path prefixes and hosts outside their own space.
+	Grants []RouteGrant `json:"grants,omitempty"`
+}
+
+// RouteGrant gives one tenant path prefixes and hosts. A granted prefix or
+// host belongs to that tenant alone: it may not overlap another tenant's
+// space or grants, nor the paths stoad serves itself (/mcp, /.well-known).
+type RouteGrant struct {
+	// Tenant is the name of the Tenant granted.
+	Tenant string `json:"tenant"`
+	// PathPrefixes the tenant's Tools may route at or under, e.g. /api.
+	// "/" grants every path no other tenant owns (only while no other
+	// tenant exists).
+	PathPrefixes []string `json:"pathPrefixes,omitempty"`
+	// Hosts the tenant's Tools may route on with any path prefix; another
+	// tenant's routes are refused on them.
+	Hosts []string `json:"hosts,omitempty"`
+}
 
 // GatewayLimits bounds what a client may send and how slowly.
 type GatewayLimits struct {
@@ -349,6 +375,11 @@ type GatewayMCP struct {
 	Resource string `json:"resource,omitempty"`
 	// PageSize is the number of tools per tools/list page.
 	PageSize int `json:"pageSize,omitempty"`
+	// ToolMetadata is what validation does with hidden characters and
+	// prompt-injection markup in the text agents read (tool and operation
+	// descriptions, titles, tags, input schemas): "warn" (default) or
+	// "error".
+	ToolMetadata string `json:"toolMetadata,omitempty"`
 }
 
 // SnapshotPolicy bounds error snapshots per tenant.
@@ -463,9 +494,12 @@ type WeightedUpstream struct {
 // Route says where the gateway serves a tool.
 type Route struct {
 	// PathPrefix to match; default /{tenant}/{tool}. Stripped before
-	// forwarding and replaced by the upstream's base path.
+	// forwarding and replaced by the upstream's base path. It must lie
+	// under /{tenant}/ unless the Gateway grants the tenant the prefix
+	// (spec.routing.grants) or the route's host.
 	PathPrefix string `json:"pathPrefix,omitempty"`
-	// Host restricts the route to one Host header value.
+	// Host restricts the route to one Host header value. A host another
+	// tenant is granted is refused.
 	Host string `json:"host,omitempty"`
 }
 

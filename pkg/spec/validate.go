@@ -19,6 +19,15 @@ type ValidateOptions struct {
 	// for apply/diff and lets the daemon, which knows the live state, check
 	// them).
 	SkipReferences bool
+	// Offline says the objects are files checked without the live state
+	// (stoa validate): an object they refer to that is not among them may
+	// well exist in stoad, so the reference is a note — "not defined in
+	// these files" — that diff and apply check against the live state. The
+	// same holds for route grants when the files hold no Gateway.
+	Offline bool
+	// StrictRefs, with Offline, makes those notes errors: the files must be
+	// complete on their own.
+	StrictRefs bool
 }
 
 // Validate checks objects semantically (call it after Default) and returns
@@ -27,15 +36,20 @@ type ValidateOptions struct {
 // Problems the loader already reported (a field that failed to decode) are
 // not repeated.
 func Validate(objs []*Object, opts ValidateOptions) Diagnostics {
-	v := &validator{opts: opts, byRef: make(map[Ref]*Object, len(objs))}
+	v := &validator{opts: opts, objs: objs, byRef: make(map[Ref]*Object, len(objs)), shadowed: map[*Object]bool{}}
 	for _, o := range objs {
 		if o == nil {
 			continue
 		}
-		if first, dup := v.byRef[o.Ref()]; dup && o.Metadata.Name != "" {
+		first, dup := v.byRef[o.Ref()]
+		if dup && o.Metadata.Name != "" {
 			v.errorf(o, "", "remove one of them or rename it",
 				"duplicate %s: also defined at %s", o.Ref(), where(first))
+			v.shadowed[o] = true
 			continue
+		}
+		if dup {
+			v.shadowed[first] = true
 		}
 		v.byRef[o.Ref()] = o
 	}
@@ -54,6 +68,7 @@ func Validate(objs []*Object, opts ValidateOptions) Diagnostics {
 		}
 	}
 	v.crossObject(objs)
+	v.routeOwnership(objs)
 	return v.finish()
 }
 
@@ -70,7 +85,20 @@ func Locate(objs []*Object, diags Diagnostics) {
 		}
 	}
 	for _, d := range diags {
-		if d == nil || d.File != "" || d.Object == nil {
+		if d == nil {
+			continue
+		}
+		for i := range d.Related {
+			r := &d.Related[i]
+			if r.File != "" || r.Object == nil {
+				continue
+			}
+			if o := byRef[*r.Object]; o != nil {
+				r.File = o.Source.File
+				r.Line, r.Column, _ = o.Source.Position(r.Path, false)
+			}
+		}
+		if d.File != "" || d.Object == nil {
 			continue
 		}
 		if o := byRef[*d.Object]; o != nil {
@@ -103,25 +131,42 @@ func where(o *Object) string {
 
 // validator accumulates diagnostics for one Validate call.
 type validator struct {
-	opts  ValidateOptions
-	byRef map[Ref]*Object // validated objects, first of each ref
-	live  map[Ref]*Object // live objects not replaced by validated ones
-	diags []pending
-	names map[Kind]map[string][]string // kind -> namespace -> names, built on demand
+	opts     ValidateOptions
+	objs     []*Object        // as given
+	shadowed map[*Object]bool // objects of objs that another with the same ref replaces
+	byRef    map[Ref]*Object  // validated objects, first of each ref
+	live     map[Ref]*Object  // live objects not replaced by validated ones
+	diags    []pending
+	names    map[Kind]map[string][]string // kind -> namespace -> names, built on demand
+
+	hazardSev Severity // severity of text hazards, from the Gateway (see hazardSeverity)
+
+	noted    map[Ref]int // missing objects noted offline -> index of the note in diags
+	noteRefs map[int]int // note index -> references to the object
 }
 
 type pending struct {
-	d   *Diagnostic
-	obj *Object
-	key bool
+	d       *Diagnostic
+	obj     *Object
+	key     bool
+	find    string    // text to point at, when it is found after the field's position
+	related []relSite // other places involved
 }
 
-func (v *validator) add(o *Object, sev Severity, key bool, path, hint, msg string) {
+// relSite is a Related place before it is positioned.
+type relSite struct {
+	obj  *Object
+	path string
+	msg  string
+}
+
+func (v *validator) add(o *Object, sev Severity, key bool, path, hint, msg string) *pending {
 	ref := o.Ref()
 	v.diags = append(v.diags, pending{
 		d:   &Diagnostic{Object: &ref, Path: path, Message: msg, Hint: hint, Severity: sev},
 		obj: o, key: key,
 	})
+	return &v.diags[len(v.diags)-1]
 }
 
 // errorf adds an error at path of o.
@@ -138,11 +183,29 @@ func (v *validator) warnf(o *Object, path, hint, format string, args ...any) {
 // and sorts them.
 func (v *validator) finish() Diagnostics {
 	out := make(Diagnostics, 0, len(v.diags))
-	for _, p := range v.diags {
-		if s := p.obj.Source; s != nil && s.doc != nil && s.doc.isBad(p.d.Path) {
+	for i, p := range v.diags {
+		if n := v.noteRefs[i]; n > 1 {
+			p.d.Message = strings.Replace(p.d.Message, " is not defined in these files;",
+				fmt.Sprintf(" is not defined in these files (%d references);", n), 1)
+		}
+		if s := p.obj.Source; s != nil && s.isBad(p.d.Path) {
 			continue
 		}
 		locate(p.d, p.obj, p.key)
+		if p.find != "" && p.d.Line > 0 && p.obj.Source != nil {
+			if line, col, text, ok := p.obj.Source.find(p.d.Line, p.d.Column, p.find); ok {
+				p.d.Line, p.d.Column, p.d.SourceLine = line, col, text
+			}
+		}
+		for _, r := range p.related {
+			ref := r.obj.Ref()
+			rel := Related{Object: &ref, Path: r.path, Message: r.msg}
+			if s := r.obj.Source; s != nil {
+				rel.File = s.File
+				rel.Line, rel.Column, _ = s.Position(r.path, false)
+			}
+			p.d.Related = append(p.d.Related, rel)
+		}
 		out = append(out, p.d)
 	}
 	out.Sort()
@@ -196,17 +259,56 @@ func (v *validator) ref(o *Object, path string, k Kind, name string) {
 	if v.lookup(Ref{Kind: k, Namespace: ns, Name: name}) != nil {
 		return
 	}
-	hint := fmt.Sprintf("define a %s named %q", k, name)
-	if ns != "" {
-		hint += fmt.Sprintf(" in namespace %s", ns)
+	v.missing(o, path, Ref{Kind: k, Namespace: ns, Name: name})
+}
+
+// missing reports that o refers at path to r, which is not among the
+// objects. Offline that is a note (an error with StrictRefs): r may exist
+// in the live state, which diff and apply check.
+func (v *validator) missing(o *Object, path string, r Ref) {
+	what := fmt.Sprintf("%s %q", r.Kind, r.Name)
+	if r.Namespace != "" {
+		what += " of tenant " + r.Namespace
 	}
-	if s := suggest(name, v.nameIndex(k, ns)); s != "" {
-		hint = fmt.Sprintf("did you mean %q?", s)
+	suggestion := ""
+	if s := suggest(r.Name, v.nameIndex(r.Kind, r.Namespace)); s != "" {
+		suggestion = fmt.Sprintf("did you mean %q?", s)
 	}
-	if ns != "" {
-		v.errorf(o, path, hint, "%s %q not found in tenant %s", k, name, ns)
+	if v.opts.Offline {
+		if v.opts.StrictRefs {
+			hint := "add it to the files given with -f, or drop --strict-refs to let diff and apply check it against the live state"
+			if suggestion != "" {
+				hint = suggestion + " Otherwise " + hint
+			}
+			v.errorf(o, path, hint, "%s is not defined in these files", what)
+			return
+		}
+		// One note per missing object, at its first reference: a file
+		// of a live tenant's tools would otherwise repeat it per tool.
+		if i, seen := v.noted[r]; seen {
+			v.noteRefs[i]++
+			return
+		}
+		if v.noted == nil {
+			v.noted, v.noteRefs = map[Ref]int{}, map[int]int{}
+		}
+		v.noted[r] = len(v.diags)
+		v.noteRefs[len(v.diags)] = 1
+		v.add(o, SeverityNote, false, path, suggestion,
+			what+" is not defined in these files; checked against the live state by diff and apply")
+		return
+	}
+	hint := fmt.Sprintf("define a %s named %q", r.Kind, r.Name)
+	if r.Namespace != "" {
+		hint += fmt.Sprintf(" in tenant %s", r.Namespace)
+	}
+	if suggestion != "" {
+		hint = suggestion
+	}
+	if r.Namespace != "" {
+		v.errorf(o, path, hint, "%s %q not found in tenant %s", r.Kind, r.Name, r.Namespace)
 	} else {
-		v.errorf(o, path, hint, "%s %q not found", k, name)
+		v.errorf(o, path, hint, "%s %q not found", r.Kind, r.Name)
 	}
 }
 
@@ -272,12 +374,8 @@ func (v *validator) metadata(o *Object) {
 				"missing metadata.namespace: a %s belongs to a tenant", o.Kind)
 		case why != "":
 			v.errorf(o, "metadata.namespace", dnsLabelHint(m.Namespace), "invalid namespace %q: %s", m.Namespace, why)
-		case !v.opts.SkipReferences && v.lookup(Ref{Kind: KindTenant, Name: m.Namespace}) == nil:
-			hint := fmt.Sprintf("define a Tenant named %q", m.Namespace)
-			if s := suggest(m.Namespace, v.nameIndex(KindTenant, "")); s != "" {
-				hint = fmt.Sprintf("did you mean %q?", s)
-			}
-			v.errorf(o, "metadata.namespace", hint, "tenant %q does not exist", m.Namespace)
+		default:
+			v.ref(o, "metadata.namespace", KindTenant, m.Namespace)
 		}
 	} else if m.Namespace != "" {
 		v.errorf(o, "metadata.namespace", "remove metadata.namespace",

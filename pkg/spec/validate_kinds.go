@@ -13,6 +13,7 @@ var (
 	toolSetAuth        = []string{"required", "optional"}
 	subscriptionStates = []string{"active", "suspended", "revoked", "expired"}
 	crossTenantModes   = []string{"forbidden", "notFound"}
+	toolMetadataModes  = []string{"warn", "error"}
 	xdpModes           = []string{"auto", "native", "generic"}
 	xdpCounts          = []string{"packets", "connections"}
 	jwtAlgorithms      = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -120,7 +121,9 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 		v.stringList(o, path+".audiences", "audience", a.Audiences)
 		v.claim(o, path, &ClaimMatch{Claim: a.Claim, Value: a.Value})
 	}
+	v.routingGrants(o, s.Routing)
 	if m := s.MCP; m != nil {
+		v.oneOf(o, "spec.mcp.toolMetadata", "toolMetadata mode", m.ToolMetadata, toolMetadataModes...)
 		if m.PageSize < 0 {
 			v.errorf(o, "spec.mcp.pageSize", "", "pageSize must not be negative")
 		}
@@ -173,9 +176,13 @@ func (v *validator) claim(o *Object, path string, c *ClaimMatch) {
 }
 
 func (v *validator) tenant(o *Object, s *TenantSpec) {
-	if o.Metadata.Name == "stoa" {
+	switch o.Metadata.Name {
+	case "stoa":
 		v.errorf(o, "metadata.name", "choose another tenant name",
 			"tenant name %q is reserved: its MCP tool names would look like platform tools (stoa_*)", o.Metadata.Name)
+	case "mcp":
+		v.errorf(o, "metadata.name", "choose another tenant name",
+			"tenant name %q is reserved: its route space /mcp/ is where stoad serves the MCP endpoint", o.Metadata.Name)
 	}
 	if id := s.Identity; id != nil {
 		if id.Issuer == "" {
@@ -206,6 +213,7 @@ func (v *validator) tenant(o *Object, s *TenantSpec) {
 		v.rate(o, "spec.defaults.rateLimit", d.RateLimit)
 		v.rate(o, "spec.defaults.perSource", d.PerSource)
 	}
+	v.description(o, "spec.description", s.Description)
 }
 
 func (v *validator) toolSet(o *Object, s *ToolSetSpec) {
@@ -224,10 +232,12 @@ func (v *validator) toolSet(o *Object, s *ToolSetSpec) {
 		v.oneOf(o, "spec.policies.auth", "auth policy", p.Auth, toolSetAuth...)
 		v.rate(o, "spec.policies.rateLimit", p.RateLimit)
 	}
+	v.description(o, "spec.description", s.Description)
 }
 
 func (v *validator) plan(o *Object, s *PlanSpec) {
 	v.rate(o, "spec.rateLimit", s.RateLimit)
+	v.description(o, "spec.description", s.Description)
 	if q := s.Quota; q != nil {
 		if q.Daily < 0 {
 			v.errorf(o, "spec.quota.daily", "0 means no daily cap", "quota.daily must not be negative")
@@ -240,6 +250,7 @@ func (v *validator) plan(o *Object, s *PlanSpec) {
 
 func (v *validator) consumer(o *Object, s *ConsumerSpec) {
 	v.stringList(o, "spec.subjects", "subject", s.Subjects)
+	v.description(o, "spec.description", s.Description)
 }
 
 func (v *validator) subscription(o *Object, s *SubscriptionSpec) {
@@ -274,9 +285,11 @@ func (v *validator) webhook(o *Object, s *WebhookSpec) {
 		v.errorf(o, "spec.url", "the URL events are POSTed to, e.g. https://hooks.example.com/stoa", "missing url")
 	} else if msg := urlProblem(s.URL); msg != "" {
 		v.errorf(o, "spec.url", "an absolute http(s) URL, e.g. https://hooks.example.com/stoa", "invalid webhook URL %q: %s", s.URL, msg)
-	} else if u, _ := url.Parse(s.URL); !s.AllowPrivate && isPrivateHost(u.Hostname()) {
-		v.errorf(o, "spec.url", "set allowPrivate: true to deliver to local or private addresses",
-			"webhook URL %q points at a local or private address", s.URL)
+	} else if u, _ := url.Parse(s.URL); !s.AllowPrivate {
+		if reason := NonPublicHost(u.Hostname()); reason != "" {
+			v.errorf(o, "spec.url", "set allowPrivate: true to deliver to local or private addresses",
+				"webhook URL %q points at a non-public address (%s)", s.URL, reason)
+		}
 	}
 	if len(s.Events) == 0 {
 		v.errorf(o, "spec.events", `for example events: ["subscription.*"] or ["*"]`, "a Webhook needs at least one event")
@@ -296,17 +309,4 @@ func (v *validator) webhook(o *Object, s *WebhookSpec) {
 	if s.MaxAttempts < 0 {
 		v.errorf(o, "spec.maxAttempts", "", "maxAttempts must not be negative")
 	}
-}
-
-// isPrivateHost reports whether host is "localhost" or a literal loopback,
-// private, link-local or unspecified address.
-func isPrivateHost(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified()
 }

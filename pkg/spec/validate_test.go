@@ -84,7 +84,7 @@ func TestValidateProblems(t *testing.T) {
 		{"name starts with digit", tool("name: billing", "name: 1billing"), "metadata.name", "start with a lower-case letter"},
 		{"missing namespace", tool("  namespace: acme\n", ""), "metadata.namespace", "missing metadata.namespace"},
 		{"tenant with namespace", strings.Replace(tenantDoc, "  name: acme\n", "  name: acme\n  namespace: acme\n", 1), "metadata.namespace", "cluster-scoped"},
-		{"missing tenant", tool("namespace: acme", "namespace: acne"), "metadata.namespace", `tenant "acne" does not exist`},
+		{"missing tenant", tool("namespace: acme", "namespace: acne"), "metadata.namespace", `Tenant "acne" not found`},
 		{"bad label key", tool("  namespace: acme\n", "  namespace: acme\n  labels: {\"-x\": y}\n"), "metadata.labels.-x", "invalid label key"},
 		{"bad label value", tool("  namespace: acme\n", "  namespace: acme\n  labels: {x: \"a b\"}\n"), "metadata.labels.x", "invalid value for label"},
 		{"protocol", tool("  upstream:", "  protocol: soap\n  upstream:"), "spec.protocol", `unsupported protocol "soap"`},
@@ -155,7 +155,7 @@ func TestValidateProblems(t *testing.T) {
 		{"subscription ref", doc("Subscription", "acme", "  consumer: c\n  plan: p\n  tool: t\n"), "spec.consumer", `Consumer "c" not found in tenant acme`},
 		{"webhook url", doc("Webhook", "acme", "  url: hooks.example.com\n  events: [\"*\"]\n  secretRef: {env: S}\n"), "spec.url", "invalid webhook URL"},
 		{"webhook missing url", doc("Webhook", "acme", "  events: [\"*\"]\n  secretRef: {env: S}\n"), "spec.url", "missing url"},
-		{"webhook private", doc("Webhook", "acme", "  url: http://localhost:9/h\n  events: [\"*\"]\n  secretRef: {env: S}\n"), "spec.url", "local or private"},
+		{"webhook private", doc("Webhook", "acme", "  url: http://localhost:9/h\n  events: [\"*\"]\n  secretRef: {env: S}\n"), "spec.url", "non-public address (loopback)"},
 		{"webhook events", doc("Webhook", "acme", "  url: https://h.example/h\n  events: []\n  secretRef: {env: S}\n"), "spec.events", "at least one event"},
 		{"webhook event", doc("Webhook", "acme", "  url: https://h.example/h\n  events: [key.*, keys.*]\n  secretRef: {env: S}\n"), "spec.events[1]", `unknown event "keys.*"`},
 		{"webhook secret", doc("Webhook", "acme", "  url: https://h.example/h\n  events: [\"*\"]\n"), "spec.secretRef", "missing secretRef"},
@@ -223,7 +223,7 @@ spec: {tools: [nothing]}
 		t.Errorf("SkipReferences still reported: %v", diags)
 	}
 	diags := Validate(objs, ValidateOptions{})
-	for _, want := range []string{`tenant "ghost" does not exist`, `Consumer "c" not found`, `Plan "p" not found`, `ToolSet "ts" not found`, `Tool "nothing" not found`} {
+	for _, want := range []string{`Tenant "ghost" not found`, `Consumer "c" not found`, `Plan "p" not found`, `ToolSet "ts" not found`, `Tool "nothing" not found`} {
 		if !strings.Contains(diags.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, diags)
 		}

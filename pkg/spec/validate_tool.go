@@ -49,15 +49,8 @@ func (v *validator) tool(o *Object, s *ToolSpec) {
 	}
 	if r := s.Route; r != nil {
 		if p := r.PathPrefix; p != "" {
-			switch {
-			case p[0] != '/':
-				v.errorf(o, "spec.route.pathPrefix", fmt.Sprintf("write %q", "/"+p), "pathPrefix %q must start with '/'", p)
-			case strings.Contains(p, ".."):
-				v.errorf(o, "spec.route.pathPrefix", "", "pathPrefix %q must not contain '..'", p)
-			case strings.Contains(p, "//"):
-				v.errorf(o, "spec.route.pathPrefix", "", "pathPrefix %q must not contain '//'", p)
-			case strings.ContainsAny(p, "?#{} \t"):
-				v.errorf(o, "spec.route.pathPrefix", "a prefix is a plain path", "pathPrefix %q must not contain '?', '#', braces or spaces", p)
+			if prob, hint := pathPrefixProblem(p); prob != "" {
+				v.errorf(o, "spec.route.pathPrefix", hint, "%s", prob)
 			}
 		}
 		if r.Host != "" && !validHost(r.Host) {
@@ -109,6 +102,7 @@ func (v *validator) tool(o *Object, s *ToolSpec) {
 	}
 	v.stringList(o, "spec.tags", "tag", s.Tags)
 	v.operations(o, s)
+	v.toolText(o, s)
 }
 
 // toolAuth checks what callers must present.

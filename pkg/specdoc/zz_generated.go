@@ -73,6 +73,10 @@ var generated = &Model{
 			{Name: "allowedOrigins", Doc: "AllowedOrigins lists browser Origins accepted on /mcp (others get 403); requests without an Origin header are always accepted.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
 			{Name: "resource", Doc: "Resource is the canonical URL of this MCP resource server (the token audience); default http://<listen>/mcp.", Type: Ref{Kind: "string"}},
 			{Name: "pageSize", Doc: "PageSize is the number of tools per tools/list page.", Type: Ref{Kind: "integer"}},
+			{Name: "toolMetadata", Doc: "ToolMetadata is what validation does with hidden characters and prompt-injection markup in the text agents read (tool and operation descriptions, titles, tags, input schemas): \"warn\" (default) or \"error\".", Type: Ref{Kind: "string"}, Enum: []string{"warn", "error"}},
+		}},
+		"GatewayRouting": {Name: "GatewayRouting", Doc: "GatewayRouting says who may route what. A tenant's Tools route under /{tenant}/ unless a grant here gives it more; grants live in the Gateway because cluster admins own it (a grant on the Tenant would be granted by the tenant's own admins).", Fields: []Field{
+			{Name: "grants", Doc: "Grants give tenants path prefixes and hosts outside their own space.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "RouteGrant"}}},
 		}},
 		"GatewaySpec": {Name: "GatewaySpec", Doc: "GatewaySpec is daemon-wide runtime policy. At most one Gateway object may exist (conventionally named \"default\").", Fields: []Field{
 			{Name: "trustedProxies", Doc: "TrustedProxies are CIDRs whose X-Forwarded-* headers are believed; for every other peer the gateway overwrites them.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
@@ -83,6 +87,7 @@ var generated = &Model{
 			{Name: "admins", Doc: "Admins are the rules that make a token's bearer a platform admin (sees every tenant). Each names its issuer: an admin claim is never honoured from just any trusted issuer, or a tenant running its own IdP could mint itself admin.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "AdminRule"}}},
 			{Name: "mcp", Doc: "MCP configures the MCP endpoint.", Type: Ref{Kind: "object", Name: "GatewayMCP"}},
 			{Name: "snapshots", Doc: "Snapshots bounds the error snapshots kept per tenant.", Type: Ref{Kind: "object", Name: "SnapshotPolicy"}},
+			{Name: "routing", Doc: "Routing grants tenants paths and hosts outside their own space.", Type: Ref{Kind: "object", Name: "GatewayRouting"}},
 		}},
 		"HealthCheck": {Name: "HealthCheck", Doc: "HealthCheck probes each upstream.", Fields: []Field{
 			{Name: "path", Doc: "Path requested with GET; a 2xx or 3xx answer is healthy.", Type: Ref{Kind: "string"}, Required: true},
@@ -130,8 +135,13 @@ var generated = &Model{
 			{Name: "on", Doc: "On lists the failures retried: \"connect-failure\", \"reset\", \"5xx\", \"timeout\". Default connect-failure and reset.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}, Enum: []string{"connect-failure", "reset", "5xx", "timeout"}},
 		}},
 		"Route": {Name: "Route", Doc: "Route says where the gateway serves a tool.", Fields: []Field{
-			{Name: "pathPrefix", Doc: "PathPrefix to match; default /{tenant}/{tool}. Stripped before forwarding and replaced by the upstream's base path.", Type: Ref{Kind: "string"}},
-			{Name: "host", Doc: "Host restricts the route to one Host header value.", Type: Ref{Kind: "string"}},
+			{Name: "pathPrefix", Doc: "PathPrefix to match; default /{tenant}/{tool}. Stripped before forwarding and replaced by the upstream's base path. It must lie under /{tenant}/ unless the Gateway grants the tenant the prefix (spec.routing.grants) or the route's host.", Type: Ref{Kind: "string"}},
+			{Name: "host", Doc: "Host restricts the route to one Host header value. A host another tenant is granted is refused.", Type: Ref{Kind: "string"}},
+		}},
+		"RouteGrant": {Name: "RouteGrant", Doc: "RouteGrant gives one tenant path prefixes and hosts. A granted prefix or host belongs to that tenant alone: it may not overlap another tenant's space or grants, nor the paths stoad serves itself (/mcp, /.well-known).", Fields: []Field{
+			{Name: "tenant", Doc: "Tenant is the name of the Tenant granted.", Type: Ref{Kind: "string"}, Required: true, Pattern: "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"},
+			{Name: "pathPrefixes", Doc: "PathPrefixes the tenant's Tools may route at or under, e.g. /api. \"/\" grants every path no other tenant owns (only while no other tenant exists).", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "hosts", Doc: "Hosts the tenant's Tools may route on with any path prefix; another tenant's routes are refused on them.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
 		}},
 		"SecretRef": {Name: "SecretRef", Doc: "SecretRef points at a secret held outside the spec: an environment variable of stoad or a file readable by stoad. Exactly one of env and file is set. Secret values never appear in specs, plans or logs.", OneOf: []string{"env", "file"}, Fields: []Field{
 			{Name: "env", Doc: "Env is the name of an environment variable of the stoad process.", Type: Ref{Kind: "string"}},

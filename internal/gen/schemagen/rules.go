@@ -47,6 +47,8 @@ var fieldRules = map[string]rule{
 	"SubscriptionSpec.plan":     {required: true},
 	"SubscriptionSpec.state":    {enumVar: "subscriptionStates"},
 	"GatewaySpec.crossTenant":   {enumVar: "crossTenantModes"},
+	"GatewayMCP.toolMetadata":   {enumVar: "toolMetadataModes"},
+	"RouteGrant.tenant":         {required: true, pattern: dnsLabel},
 	"XDPConfig.mode":            {enumVar: "xdpModes"},
 	"XDPConfig.count":           {enumVar: "xdpCounts"},
 	"XDPConfig.ports":           {min: n(1), max: n(65535)},
