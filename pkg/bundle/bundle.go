@@ -119,8 +119,6 @@ func Build(rev int64, objs []*spec.Object) (*Bundle, error) {
 	}
 	sorted := append([]*spec.Object(nil), objs...)
 	plan.SortObjects(sorted)
-	lines := make([][]byte, len(sorted))
-	var buf bytes.Buffer
 	for i, o := range sorted {
 		if err := checkEnvelope(o); err != nil {
 			return nil, fmt.Errorf("build bundle: %w", err)
@@ -128,16 +126,24 @@ func Build(rev int64, objs []*spec.Object) (*Bundle, error) {
 		if i > 0 && !sorted[i-1].Ref().Less(o.Ref()) {
 			return nil, fmt.Errorf("build bundle: %s is given twice", o.Ref())
 		}
-		line, err := canonical(&buf, o)
+	}
+	lines := make([][]byte, len(sorted))
+	err := forEach(len(sorted), func(i int, buf *bytes.Buffer) error {
+		o := sorted[i]
+		line, err := canonical(buf, o)
 		if err != nil {
-			return nil, fmt.Errorf("build bundle: %s: %w", o.Ref(), err)
+			return fmt.Errorf("build bundle: %s: %w", o.Ref(), err)
 		}
 		// A bundle that its own Parse refused would be refused by every
 		// data plane, forever: check that the object survives decoding.
-		if err := roundTrips(&buf, line); err != nil {
-			return nil, fmt.Errorf("build bundle: %s: %w", o.Ref(), err)
+		if err := roundTrips(buf, line); err != nil {
+			return fmt.Errorf("build bundle: %s: %w", o.Ref(), err)
 		}
 		lines[i] = line
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return assemble(rev, sorted, lines), nil
 }
@@ -230,34 +236,38 @@ func Parse(b []byte) (*Bundle, error) {
 	if !bytes.HasSuffix(body, []byte("\n"+closing)) {
 		return nil, formatErr(bytes.Count(raw, []byte("\n"))+1, "bundle is cut short or has data after the end: it ends with a line ]} and a newline")
 	}
-	segs := bytes.Split(body[:len(body)-len(closing)-1], []byte("\n"))
-	objs := make([]*spec.Object, 0, len(segs))
-	lines := make([][]byte, 0, len(segs))
-	var buf bytes.Buffer
-	for i, line := range segs {
-		lineNo := i + 2
-		last := i == len(segs)-1
+	lines := bytes.Split(body[:len(body)-len(closing)-1], []byte("\n"))
+	for i, line := range lines {
+		last := i == len(lines)-1
 		if comma := bytes.HasSuffix(line, []byte(",")); comma == last {
 			if last {
-				return nil, formatErr(lineNo, "the last object's line must not end with a comma")
+				return nil, formatErr(i+2, "the last object's line must not end with a comma")
 			}
-			return nil, formatErr(lineNo, "objects are separated by a comma at the end of the line")
+			return nil, formatErr(i+2, "objects are separated by a comma at the end of the line")
 		}
 		if !last {
-			line = line[: len(line)-1 : len(line)-1]
+			lines[i] = line[: len(line)-1 : len(line)-1]
 		}
-		o, err := parseObject(&buf, line)
+	}
+	objs := make([]*spec.Object, len(lines))
+	err = forEach(len(lines), func(i int, buf *bytes.Buffer) error {
+		o, err := parseObject(buf, lines[i])
 		if err != nil {
-			return nil, formatErr(lineNo, "%v", err)
+			return formatErr(i+2, "%v", err)
 		}
-		if n := len(objs); n > 0 && !objs[n-1].Ref().Less(o.Ref()) {
-			if objs[n-1].Ref() == o.Ref() {
-				return nil, formatErr(lineNo, "%s appears twice", o.Ref())
+		objs[i] = o
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i < len(objs); i++ {
+		if prev, o := objs[i-1].Ref(), objs[i].Ref(); !prev.Less(o) {
+			if prev == o {
+				return nil, formatErr(i+2, "%s appears twice", o)
 			}
-			return nil, formatErr(lineNo, "%s is out of order: objects come in dependency order (kind, namespace, name), so it goes before %s", o.Ref(), objs[n-1].Ref())
+			return nil, formatErr(i+2, "%s is out of order: objects come in dependency order (kind, namespace, name), so it goes before %s", o, prev)
 		}
-		objs = append(objs, o)
-		lines = append(lines, line)
 	}
 	return &Bundle{rev: rev, objs: objs, lines: lines, raw: raw, digest: sha256.Sum256(raw)}, nil
 }
