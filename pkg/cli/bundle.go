@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/stoa-gateway/stoa/pkg/bundle"
+	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
 func init() { extraCommands = append(extraCommands, newBundleCmd) }
@@ -229,6 +230,10 @@ type BundleVerifyResult struct {
 	// Reason is why verification failed: signature, digest or malformed.
 	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Valid reports whether a verified bundle's configuration passes
+	// validation; Diagnostics lists its problems (and warnings).
+	Valid       bool             `json:"valid"`
+	Diagnostics spec.Diagnostics `json:"diagnostics,omitempty"`
 }
 
 func newBundleVerifyCmd(f *Factory) *cobra.Command {
@@ -237,10 +242,11 @@ func newBundleVerifyCmd(f *Factory) *cobra.Command {
 		Use:   "verify BUNDLE --key cosign.pub [--signature BUNDLE.sig] [--digest sha256:...]",
 		Short: "Check a bundle's signature (and digest) as a data plane would",
 		Long: `Verify checks the signature in BUNDLE.sig (or --signature) over the bundle
-with a cosign public key, then that the bundle is canonical, and with
---digest that it is the bundle announced under that digest. Exit 0 when it
-verifies, 4 for a bad signature or digest, 3 for a signed file that is not
-a canonical bundle. -o json prints the result as JSON either way.`,
+with a cosign public key, with --digest that it is the bundle announced
+under that digest, then that the bundle is canonical and its configuration
+valid. Exit 0 when it verifies, 4 for a bad signature or digest, 3 for a
+signed file that is not a canonical bundle or holds an invalid
+configuration. -o json prints the result as JSON either way.`,
 		Example: `  stoa bundle verify bundle.json --key cosign.pub
   stoa bundle verify bundle.json --key cosign.pub --digest sha256:4f2a... -o json`,
 		Args: cobra.ExactArgs(1),
@@ -296,24 +302,42 @@ func (o *BundleVerifyOptions) Run() error {
 	}
 	if verr == nil {
 		res.Verified, res.Revision, res.Objects, res.Bytes, res.Digest = true, b.Revision(), b.Len(), len(raw), b.Digest().String()
+		// A data plane validates what it will prepare; a bundle from
+		// another builder, or an older stoa, may not pass.
+		res.Diagnostics = spec.Validate(b.Objects(), spec.ValidateOptions{})
+		res.Diagnostics.Sort()
+		res.Valid = !res.Diagnostics.HasErrors()
 	} else {
 		res.Reason, res.Error = bundle.Reason(verr), verr.Error()
 	}
 	code := ExitFailure
-	switch res.Reason {
-	case "signature", "digest":
+	switch {
+	case res.Reason == "signature" || res.Reason == "digest":
 		code = ExitForbidden
-	case "malformed":
+	case res.Reason == "malformed" || (res.Verified && !res.Valid):
 		code = ExitInvalid
 	}
 	if done, err := writeStructured(o.F, res); done {
-		if err == nil && !res.Verified {
+		if err == nil && !(res.Verified && res.Valid) {
 			return silent(code)
 		}
 		return err
 	}
 	if verr != nil {
 		return &ExitError{Code: code, Err: fmt.Errorf("%s: %w", o.Bundle, verr)}
+	}
+	if len(res.Diagnostics) > 0 {
+		res.Diagnostics.Format(o.F.IO.ErrOut, o.F.IO.ColorErr())
+	}
+	if !res.Valid {
+		n := 0
+		for _, d := range res.Diagnostics {
+			if d.Severity != spec.SeverityWarning {
+				n++
+			}
+		}
+		return &ExitError{Code: code, Err: &hintError{fmt.Errorf("%s: the signature verifies, but the configuration is invalid (%d %s)", o.Bundle, n, plural(n, "error", "errors")),
+			"data planes would refuse it: fix the specs and rebuild the bundle with stoa bundle build"}}
 	}
 	fmt.Fprintf(o.F.IO.Out, "Verified OK: %s is revision %d, %d %s, %s\n", o.Bundle, b.Revision(), b.Len(), plural(b.Len(), "object", "objects"), b.Digest())
 	return nil

@@ -77,7 +77,7 @@ func TestBundleBuildSignVerify(t *testing.T) {
 	}
 	code, stdout, _ = runStoa(t, "bundle", "verify", p("bundle.json"), "--key", p("cosign.pub"), "--digest", b.Digest().String(), "-o", "json")
 	var res BundleVerifyResult
-	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || !res.Verified || res.Revision != 7 || res.Objects != 2 || res.Digest != b.Digest().String() {
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || !res.Verified || !res.Valid || res.Revision != 7 || res.Objects != 2 || res.Digest != b.Digest().String() {
 		t.Fatalf("verify -o json: exit %d, %+v, %v", code, res, err)
 	}
 	// sign -o - prints the signature alone; it verifies like the file.
@@ -114,6 +114,22 @@ func TestBundleVerifyRefusals(t *testing.T) {
 	}
 	looseSig, _ := bundle.Sign(loose, signer)
 	os.WriteFile(p("loose.json.sig"), looseSig, 0o644)
+	// Signed and canonical, but a ToolSet names a tool the bundle lacks:
+	// what a buggy control plane could ship.
+	dangling, diags := spec.Parse("d.yaml", []byte(bundleSpecs+"---\napiVersion: stoa.io/v1alpha1\nkind: ToolSet\nmetadata: {name: set, namespace: acme}\nspec: {tools: [ghost]}\n"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for _, o := range dangling {
+		spec.Default(o)
+	}
+	invalid, err := bundle.Build(3, dangling)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invalidSig, _ := bundle.Sign(invalid.Bytes(), signer)
+	os.WriteFile(p("invalid.json"), invalid.Bytes(), 0o644)
+	os.WriteFile(p("invalid.json.sig"), invalidSig, 0o644)
 	t.Setenv("COSIGN_PASSWORD", "other")
 	if code, _, stderr := runStoa(t, "bundle", "keygen", "--output-key-prefix", p("other")); code != 0 {
 		t.Fatal(stderr)
@@ -132,6 +148,7 @@ func TestBundleVerifyRefusals(t *testing.T) {
 		{"digest not the announced one", []string{p("bundle.json"), "--key", p("cosign.pub"), "--digest", "sha256:" + strings.Repeat("ab", 32)}, ExitForbidden, "digest", "check digest"},
 		{"zero digest announced", []string{p("bundle.json"), "--key", p("cosign.pub"), "--digest", "sha256:" + strings.Repeat("0", 64)}, ExitForbidden, "digest", "check digest"},
 		{"signed but not canonical", []string{p("loose.json"), "--key", p("cosign.pub")}, ExitInvalid, "malformed", "not in canonical form"},
+		{"signed but invalid", []string{p("invalid.json"), "--key", p("cosign.pub")}, ExitInvalid, "", "ToolSet/acme/set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"bundle", "verify"}, tc.args...)
@@ -141,8 +158,12 @@ func TestBundleVerifyRefusals(t *testing.T) {
 			}
 			code, stdout, _ = runStoa(t, append(args, "-o", "json")...)
 			var res BundleVerifyResult
-			if err := json.Unmarshal([]byte(stdout), &res); err != nil || code != tc.code || res.Verified || res.Reason != tc.reason || res.Error == "" {
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil || code != tc.code || res.Valid || res.Reason != tc.reason {
 				t.Fatalf("-o json: exit %d, %q", code, stdout)
+			}
+			// Only a signature that verifies reports the configuration.
+			if res.Verified != (tc.reason == "") || (res.Error == "") != res.Verified || (len(res.Diagnostics) > 0) != res.Verified {
+				t.Fatalf("-o json: %+v", res)
 			}
 		})
 	}
