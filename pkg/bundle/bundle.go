@@ -45,6 +45,10 @@ const (
 	DeltaKind = "BundleDelta"
 )
 
+// MaxRevision is the highest revision a bundle carries: 2^53-1, the
+// largest integer every JSON decoder (float64 ones included) reads exactly.
+const MaxRevision = 1<<53 - 1
+
 // header is every bundle's first bytes; the revision follows.
 const header = `{"apiVersion":"` + spec.APIVersion + `","kind":"` + Kind + `","revision":`
 
@@ -114,8 +118,8 @@ func (b *Bundle) Digest() Digest { return b.digest }
 // same configuration arrives at the same digest. objs is not modified;
 // the bundle shares its objects.
 func Build(rev int64, objs []*spec.Object) (*Bundle, error) {
-	if rev < 1 {
-		return nil, fmt.Errorf("build bundle: revision %d: revisions start at 1", rev)
+	if rev < 1 || rev > MaxRevision {
+		return nil, fmt.Errorf("build bundle: revision %d: revisions run from 1 to %d", rev, int64(MaxRevision))
 	}
 	sorted := append([]*spec.Object(nil), objs...)
 	plan.SortObjects(sorted)
@@ -282,10 +286,10 @@ func parseHeader(raw []byte) (int64, []byte, error) {
 	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
 		n++
 	}
-	if n == 0 || rest[0] == '0' || n > 18 {
-		return 0, nil, formatErr(1, "revision must be a whole number from 1 to 999999999999999999, written without leading zeros")
+	rev, err := strconv.ParseInt(string(rest[:n]), 10, 64)
+	if n == 0 || rest[0] == '0' || err != nil || rev > MaxRevision {
+		return 0, nil, formatErr(1, "revision must be a whole number from 1 to %d, written without leading zeros", int64(MaxRevision))
 	}
-	rev, _ := strconv.ParseInt(string(rest[:n]), 10, 64)
 	rest = rest[n:]
 	const open = `,"objects":[` + "\n"
 	if !bytes.HasPrefix(rest, []byte(open)) {

@@ -115,8 +115,9 @@ func TestBuildRejects(t *testing.T) {
 		objs []*spec.Object
 		want string
 	}{
-		{"revision 0", 0, objs, "revisions start at 1"},
-		{"negative revision", -1, objs, "revisions start at 1"},
+		{"revision 0", 0, objs, "revisions run from 1"},
+		{"negative revision", -1, objs, "revisions run from 1"},
+		{"revision too big", MaxRevision + 1, objs, "revisions run from 1"},
 		{"duplicate", 1, append(append([]*spec.Object(nil), objs...), tool), "is given twice"},
 		{"apiVersion", 1, []*spec.Object{&badVersion}, `apiVersion "stoa.io/v0"`},
 		{"no spec", 1, []*spec.Object{&noSpec}, "missing spec"},
@@ -197,6 +198,7 @@ func TestParseOnlyCanonical(t *testing.T) {
 		{"revision negative", strings.Replace(good, `"revision":12`, `"revision":-12`, 1), "revision must be"},
 		{"revision float", strings.Replace(good, `"revision":12`, `"revision":12.0`, 1), `must end with ,"objects":[`},
 		{"revision too big", strings.Replace(good, `"revision":12`, `"revision":9999999999999999999`, 1), "revision must be"},
+		{"revision above 2^53-1", strings.Replace(good, `"revision":12`, `"revision":9007199254740992`, 1), "revision must be"},
 		{"no final newline", strings.TrimSuffix(good, "\n"), "cut short"},
 		{"CRLF", strings.ReplaceAll(good, "\n", "\r\n"), `must end with ,"objects":[`},
 		{"trailing data", good + "{}\n", "cut short or has data after the end"},
@@ -282,5 +284,13 @@ func TestBundleIsACopy(t *testing.T) {
 	}
 	if !bytes.Equal(p.Bytes(), src) || p.Digest() != Digest(sha256.Sum256(src)) {
 		t.Fatal("the bundle shares the caller's buffer")
+	}
+}
+
+func TestMaxRevisionRoundTrips(t *testing.T) {
+	b := mustBuild(t, MaxRevision, testObjects(t))
+	p, err := Parse(b.Bytes())
+	if err != nil || p.Revision() != MaxRevision {
+		t.Fatalf("Parse(revision %d) = %v", int64(MaxRevision), err)
 	}
 }

@@ -69,7 +69,7 @@ func (d *Delta) Apply(from *Bundle) (*Bundle, error) {
 	if d.Kind != DeltaKind || d.APIVersion != spec.APIVersion {
 		return nil, &FormatError{Msg: fmt.Sprintf("not a stoa bundle delta: apiVersion %q kind %q, want %s %s", d.APIVersion, d.Kind, spec.APIVersion, DeltaKind)}
 	}
-	if d.To.Revision < 1 || d.To.Digest.IsZero() {
+	if d.To.Revision < 1 || d.To.Revision > MaxRevision || d.To.Digest.IsZero() {
 		return nil, &FormatError{Msg: "delta: to.revision and to.digest are required"}
 	}
 	if have := VersionOf(from); have != d.From {

@@ -92,8 +92,8 @@ func (o *BundleBuildOptions) Run() error {
 	if err := checkOutputFile(o.Out); err != nil {
 		return err
 	}
-	if o.Revision < 1 {
-		return fmt.Errorf("bundle build: --revision %d: revisions start at 1", o.Revision)
+	if o.Revision < 1 || o.Revision > bundle.MaxRevision {
+		return fmt.Errorf("bundle build: --revision %d: revisions run from 1 to %d", o.Revision, int64(bundle.MaxRevision))
 	}
 	objs, err := loadSpecs(o.F, o.Files.Paths, true)
 	if err != nil {

@@ -210,7 +210,7 @@ spec: {tools: [billing, ghost]}
 		{"no specs", nil, ExitFailure, "no specs given"},
 		{"invalid spec", []string{"-f", filepath.Join(dir, "bad.yaml"), "-o", out}, ExitInvalid, `bad.yaml:4:8: unknown field "upstrem"`},
 		{"dangling reference", []string{"-f", filepath.Join(dir, "dangling.yaml"), "-o", out}, ExitInvalid, "ghost"},
-		{"revision 0", []string{"-f", filepath.Join(dir, "ok.yaml"), "--revision", "0"}, ExitFailure, "revisions start at 1"},
+		{"revision 0", []string{"-f", filepath.Join(dir, "ok.yaml"), "--revision", "0"}, ExitFailure, "revisions run from 1"},
 		{"-o json", []string{"-f", filepath.Join(dir, "ok.yaml"), "-o", "json"}, ExitFailure, "here -o names the file to write"},
 		{"unwritable output", []string{"-f", filepath.Join(dir, "ok.yaml"), "-o", filepath.Join(dir, "missing", "b.json")}, ExitFailure, "bundle build:"},
 	} {
