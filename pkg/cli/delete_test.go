@@ -173,7 +173,6 @@ func (d *changeDaemon) run(answer *string, args ...string) cliRun {
 	return cliRun{code, out.String(), errb.String()}
 }
 
-func ptr(s string) *string { return &s }
 
 func mustHave(t *testing.T, what, got string, want ...string) {
 	t.Helper()
