@@ -25,6 +25,8 @@ const (
 	errBodyTooLarge   = "body_too_large"
 	errUnavailable    = "unavailable"
 	errTimeoutClient  = "request_timeout"
+	errVersion        = "http_version_not_supported"
+	errExpectation    = "expectation_failed"
 )
 
 // writeError answers with a JSON error body:
