@@ -48,44 +48,50 @@ const (
 	hcFraming             // Host, Content-Length, Transfer-Encoding, Content-Type
 )
 
-// hdrName is one name classifyHeader knows, lower case; prefix names
-// match every name they start.
+// hdrName is one name classifyHeader knows, lower case.
 type hdrName struct {
-	name   string
-	class  hdrClass
-	prefix bool
+	name  string
+	class hdrClass
 }
 
-// hdrNames are grouped by first letter; exact names come before a prefix
-// that covers them.
-var hdrNames = func() (t [26][]hdrName) {
+// maxExactName bounds the exact names classifyHeader knows.
+const maxExactName = 20
+
+// hdrExact holds the exact names by first letter and length, so that a
+// name is compared with at most a few candidates (most with none).
+var hdrExact = func() (t [26][maxExactName][]hdrName) {
 	for _, n := range []hdrName{
-		{"connection", hcHop, false}, {"keep-alive", hcHop, false}, {"proxy-connection", hcHop, false},
-		{"proxy-authenticate", hcHop, false}, {"proxy-authorization", hcHop, false}, {"te", hcHop, false},
-		{"trailer", hcHop, false}, {"upgrade", hcHop, false},
-		{"http2-settings", hcDrop, false}, {"proxy", hcDrop, false},
-		{"expect", hcExpect, false},
-		{"x-request-id", hcRequestID, false},
-		{"x-forwarded-for", hcXFF, false}, {"x-forwarded-proto", hcXFProto, false},
-		{"x-forwarded-host", hcXFHost, false}, {"x-forwarded-", hcXFOther, true},
-		{"x-stoa-", hcStoa, true},
-		{"forwarded", hcClientAddr, false}, {"x-forwarded", hcClientAddr, false},
-		{"x-real-ip", hcClientAddr, false}, {"true-client-ip", hcClientAddr, false},
-		{"x-client-ip", hcClientAddr, false}, {"client-ip", hcClientAddr, false},
-		{"x-cluster-client-ip", hcClientAddr, false}, {"cf-connecting-ip", hcClientAddr, false},
-		{"cf-connecting-ipv6", hcClientAddr, false}, {"fastly-client-ip", hcClientAddr, false},
-		{"fly-client-ip", hcClientAddr, false}, {"x-originating-ip", hcClientAddr, false},
-		{"x-remote-ip", hcClientAddr, false}, {"x-remote-addr", hcClientAddr, false},
-		{"x-proxyuser-ip", hcClientAddr, false}, {"x-host", hcClientAddr, false},
-		{"x-original-url", hcClientAddr, false}, {"x-rewrite-url", hcClientAddr, false},
-		{"authorization", hcAuthz, false}, {"x-api-key", hcAPIKey, false},
-		{"host", hcFraming, false}, {"content-length", hcFraming, false},
-		{"transfer-encoding", hcFraming, false}, {"content-type", hcFraming, false},
+		{"connection", hcHop}, {"keep-alive", hcHop}, {"proxy-connection", hcHop},
+		{"proxy-authenticate", hcHop}, {"proxy-authorization", hcHop}, {"te", hcHop},
+		{"trailer", hcHop}, {"upgrade", hcHop},
+		{"http2-settings", hcDrop}, {"proxy", hcDrop},
+		{"expect", hcExpect},
+		{"x-request-id", hcRequestID},
+		{"x-forwarded-for", hcXFF}, {"x-forwarded-proto", hcXFProto}, {"x-forwarded-host", hcXFHost},
+		{"forwarded", hcClientAddr}, {"x-forwarded", hcClientAddr},
+		{"x-real-ip", hcClientAddr}, {"true-client-ip", hcClientAddr},
+		{"x-client-ip", hcClientAddr}, {"client-ip", hcClientAddr},
+		{"x-cluster-client-ip", hcClientAddr}, {"cf-connecting-ip", hcClientAddr},
+		{"cf-connecting-ipv6", hcClientAddr}, {"fastly-client-ip", hcClientAddr},
+		{"fly-client-ip", hcClientAddr}, {"x-originating-ip", hcClientAddr},
+		{"x-remote-ip", hcClientAddr}, {"x-remote-addr", hcClientAddr},
+		{"x-proxyuser-ip", hcClientAddr}, {"x-host", hcClientAddr},
+		{"x-original-url", hcClientAddr}, {"x-rewrite-url", hcClientAddr},
+		{"authorization", hcAuthz}, {"x-api-key", hcAPIKey},
+		{"host", hcFraming}, {"content-length", hcFraming},
+		{"transfer-encoding", hcFraming}, {"content-type", hcFraming},
 	} {
-		t[n.name[0]-'a'] = append(t[n.name[0]-'a'], n)
+		c, l := n.name[0]-'a', len(n.name)
+		t[c][l] = append(t[c][l], n)
 	}
 	return
 }()
+
+// Name prefixes with a class of their own (every suffix).
+const (
+	prefixXF   = "x-forwarded-" // hcXFOther, unless an exact name above
+	prefixStoa = "x-stoa-"      // hcStoa
+)
 
 // clientIPSuffix catches the client-address headers of every CDN and
 // load balancer not listed (Akamai-, Azure-, …-Client-IP).
@@ -99,11 +105,22 @@ func classifyHeader(k []byte) hdrClass {
 		return hcOther
 	}
 	c := k[0] | 0x20
-	if 'a' <= c && c <= 'z' {
-		for _, n := range hdrNames[c-'a'] {
-			if foldEq(k, []byte(n.name), n.prefix) {
+	if c < 'a' || c > 'z' {
+		return hcOther
+	}
+	if len(k) < maxExactName {
+		for _, n := range hdrExact[c-'a'][len(k)] {
+			if foldEq(k, []byte(n.name), false) {
 				return n.class
 			}
+		}
+	}
+	if c == 'x' {
+		switch {
+		case foldEq(k, []byte(prefixXF), true):
+			return hcXFOther
+		case foldEq(k, []byte(prefixStoa), true):
+			return hcStoa
 		}
 	}
 	if len(k) > len(clientIPSuffix) && foldEq(k[len(k)-len(clientIPSuffix):], []byte(clientIPSuffix), false) {
