@@ -257,6 +257,9 @@ func serveAndCheck(t *testing.T, mem *fasthttputil.InmemoryListener, raw []byte)
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	if resp.Header.Get("X-Upstream") == "" {
+		if perr == nil && string(req.Header.RequestURI()) == "*" && resp.StatusCode == http.StatusNoContent {
+			return // OPTIONS *, answered by the gateway
+		}
 		// The gateway's own answer: a JSON error.
 		if resp.StatusCode < 400 {
 			t.Fatalf("gateway answered %d without the upstream:\n%q", resp.StatusCode, raw)

@@ -46,6 +46,13 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, status, code, msg, reqID)
 		return
 	}
+	// "OPTIONS *" asks about the server itself (RFC 9110 §9.3.7), not a
+	// resource: the gateway answers it rather than send an upstream a
+	// path "/*" the client never asked for.
+	if uri := h.RequestURI(); len(uri) == 1 && uri[0] == '*' {
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
 
 	// Request line and header limits (the header block itself is bounded
 	// by the read buffer: 431 from errorHandler).

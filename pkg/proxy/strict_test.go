@@ -160,6 +160,11 @@ func TestAbsoluteFormTarget(t *testing.T) {
 			t.Fatalf("Authorization upstream for %q", raw)
 		}
 	}
+	// Asterisk-form is about the server: answered, never forwarded as "/*".
+	n0 := len(up.requests())
+	if r := rawResponse(t, e.addr, "OPTIONS * HTTP/1.1\r\nHost: gw\r\n"+cred+"\r\n"); r.Status != 204 || len(up.requests()) != n0 {
+		t.Fatalf("OPTIONS *: %d, upstream %d requests", r.Status, len(up.requests())-n0)
+	}
 	// A path that only looks like an authority stays a path.
 	n := len(up.requests())
 	if r := rawResponse(t, e.addr, "GET //admin:pw@gw/acme/api/x HTTP/1.1\r\nHost: gw\r\n"+cred+"\r\n"); r.Status != 404 || len(up.requests()) != n {
@@ -325,6 +330,11 @@ func TestStrictFraming(t *testing.T) {
 		{"bare LF ends the block", "GET /acme/api/x HTTP/1.1\r\nHost: gw\r\n\n", "CRLF"},
 		{"bare LF before the request", "\nGET /acme/api/x HTTP/1.1\r\nHost: gw\r\n\r\n", "CRLF"},
 		{"CR CR LF", "GET /acme/api/x HTTP/1.1\r\nHost: gw\r\r\n\r\n", ""},
+		{"bare CR in a value", "GET /acme/api/x HTTP/1.1\r\nHost: gw\r\nX-A: a\rb\r\n\r\n", ""},
+		{"NUL in a value", "GET /acme/api/x HTTP/1.1\r\nHost: gw\r\nX-A: a\x00b\r\n\r\n", ""},
+		{"DEL in a value", "GET /acme/api/x HTTP/1.1\r\nHost: gw\r\nX-A: a\x7fb\r\n\r\n", ""},
+		{"control character in a name", "GET /acme/api/x HTTP/1.1\r\nHost: gw\r\nX\x01A: b\r\n\r\n", ""},
+		{"NUL in the target", "GET /acme/api/x\x00 HTTP/1.1\r\nHost: gw\r\n\r\n", ""},
 		{"obs-fold SP", "GET /acme/api/x HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n 2\r\n\r\n", "obs-fold"},
 		{"obs-fold HTAB", "GET /acme/api/x HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n\t2\r\n\r\n", "obs-fold"},
 		{"obs-fold of Host", "GET /acme/api/x HTTP/1.1\r\nHost: gw\r\n evil\r\n\r\n", "obs-fold"},
