@@ -151,7 +151,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 // Connection phases, for the read deadline.
 const (
 	phaseHead = iota // reading a request line and header block
-	phaseBody        // headers complete (or not tracked): the request's body
+	phaseBody        // header block complete: the rest of the request
 	phaseIdle        // keep-alive, waiting for the next request
 )
 
@@ -182,10 +182,17 @@ type trackedConn struct {
 	phase uint8
 	cur   int // the number of the request being read (1 = the first)
 	wire  wireCheck
+
+	// hijacked: the connection was handed to a hijack handler; deadlines
+	// and reads pass straight through (set under mu).
+	hijacked atomic.Bool
 }
 
 // armLocked sets the read deadline for the current phase.
 func (t *trackedConn) armLocked(to connTimeouts) {
+	if t.hijacked.Load() {
+		return
+	}
 	var d time.Duration
 	switch t.phase {
 	case phaseHead:
@@ -225,6 +232,9 @@ func (t *trackedConn) setPhase(phase uint8, restart bool) {
 // instead of waiting for a terminator that never comes, and never serves
 // it.
 func (t *trackedConn) Read(p []byte) (int, error) {
+	if t.hijacked.Load() {
+		return t.Conn.Read(p)
+	}
 	if t.wire.fault != faultNone {
 		return 0, wireError{t.wire.fault}
 	}
@@ -245,11 +255,31 @@ func (t *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// SetReadDeadline is ignored: trackedConn owns the read deadline.
-func (t *trackedConn) SetReadDeadline(time.Time) error { return nil }
+// SetReadDeadline is ignored while trackedConn owns the read deadline,
+// and passed on once the connection is hijacked.
+func (t *trackedConn) SetReadDeadline(d time.Time) error {
+	if t.hijacked.Load() {
+		return t.Conn.SetReadDeadline(d)
+	}
+	return nil
+}
 
-// SetDeadline sets only the write deadline (see SetReadDeadline).
-func (t *trackedConn) SetDeadline(d time.Time) error { return t.Conn.SetWriteDeadline(d) }
+// SetDeadline sets only the write deadline, except for the zero time:
+// fasthttp clears both deadlines only to hand the connection to a hijack
+// handler (MCP notification streams), which from then on owns the
+// connection — its deadlines, and bytes that are no longer HTTP requests.
+func (t *trackedConn) SetDeadline(d time.Time) error {
+	if d.IsZero() && !t.hijacked.Load() {
+		t.mu.Lock()
+		t.hijacked.Store(true)
+		t.deadline = time.Time{}
+		t.mu.Unlock()
+	}
+	if t.hijacked.Load() {
+		return t.Conn.SetDeadline(d)
+	}
+	return t.Conn.SetWriteDeadline(d)
+}
 
 // connState is fasthttp's ConnState hook: it moves a tracked connection
 // between the idle and the request phases.

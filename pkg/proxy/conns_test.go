@@ -2,12 +2,15 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // openConn is a client connection whose end (the server closing it) is
@@ -184,5 +187,65 @@ func TestDeadlineFromRequestStart(t *testing.T) {
 			t.Fatalf("request %d: %v %v", i, err, resp)
 		}
 		io.Copy(io.Discard, resp.Body)
+	}
+}
+
+// TestHijackedConnectionOwnsItsDeadlines: a hijack handler (the MCP
+// notification stream) outlives the read timeout, and its own read
+// deadline — how it stops its reader — takes effect.
+func TestHijackedConnectionOwnsItsDeadlines(t *testing.T) {
+	t.Parallel()
+	p := New(Options{Listen: "127.0.0.1:0"})
+	p.Mount("/stream", func(ctx *fasthttp.RequestCtx) {
+		ctx.HijackSetNoResponse(true)
+		ctx.Hijack(func(c net.Conn) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+			gone := make(chan struct{})
+			go func() {
+				var b [16]byte
+				for {
+					if _, err := c.Read(b[:]); err != nil {
+						close(gone)
+						return
+					}
+				}
+			}()
+			for i := 0; i < 25; i++ { // 2.5s, over twice the read timeout
+				select {
+				case <-gone:
+					io.WriteString(c, "reader stopped early\n")
+					return
+				case <-time.After(100 * time.Millisecond):
+					io.WriteString(c, "tick\n")
+				}
+			}
+			_ = c.SetReadDeadline(time.Unix(1, 0))
+			<-gone
+			io.WriteString(c, "done\n")
+		})
+	})
+	swap, err := p.Prepare(snapshot(t, 1, gateway("limits: {readTimeout: 1s, readHeaderTimeout: 1s, idleTimeout: 1s}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	swap()
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Stop(ctx)
+	})
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: gw\r\n\r\n")
+	b, _ := io.ReadAll(c)
+	if got := string(b); strings.Count(got, "tick\n") != 25 || !strings.HasSuffix(got, "done\n") {
+		t.Fatalf("hijacked stream: %q", got)
 	}
 }
