@@ -66,6 +66,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if scan.bad {
+		// Closed too: a Content_Length twin may mean a body fasthttp did
+		// not read, which would otherwise be taken for the next request.
+		ctx.SetConnectionClose()
 		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "invalid header name", reqID)
 		return
 	}
