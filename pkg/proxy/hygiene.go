@@ -105,10 +105,7 @@ func classifyHeader(k []byte) hdrClass {
 		return hcOther
 	}
 	c := k[0] | 0x20
-	if c < 'a' || c > 'z' {
-		return hcOther
-	}
-	if len(k) < maxExactName {
+	if 'a' <= c && c <= 'z' && len(k) < maxExactName {
 		for _, n := range hdrExact[c-'a'][len(k)] {
 			if foldEq(k, []byte(n.name), false) {
 				return n.class
