@@ -228,7 +228,7 @@ func BenchmarkRewriteHeaders(b *testing.B) {
 		h := &ctx.Request.Header
 		src.CopyTo(h)
 		s := scanHeaders(h)
-		stripRequestHopByHop(h, &s)
+		stripRequestHopByHop(h, &s, false)
 		h.Set(hdrTenant, "acme")
 		setForwarded(&ctx, clientAddr(&ctx), false, scratch[:])
 	}

@@ -5,25 +5,38 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // connLimiter caps concurrent connections per source address (slowloris
 // and connection floods from one client cannot pin the gateway's memory
-// or goroutines) and counts active connections. The cap is read from the
-// live revision on every accept.
+// or goroutines), counts active connections, and owns every client
+// connection's read deadline. The cap and the timeouts are read from the
+// live revision, so `stoa apply` changes them for connections already open.
 type connLimiter struct {
-	max    func() int
-	total  atomic.Int64
-	shards [64]connShard
+	max      func() int
+	timeouts func() connTimeouts
+	total    atomic.Int64
+	shards   [64]connShard
+}
+
+// connTimeouts are the live revision's client read timeouts.
+type connTimeouts struct {
+	header time.Duration // request line and header block, from the request's start
+	read   time.Duration // the whole request, body included
+	idle   time.Duration // a keep-alive connection waiting for its next request
 }
 
 type connShard struct {
-	mu sync.Mutex
-	n  map[netip.Addr]int
+	mu   sync.Mutex
+	n    map[netip.Addr]int
+	head *trackedConn // open connections, for refresh
 }
 
-func newConnLimiter(max func() int) *connLimiter {
-	c := &connLimiter{max: max}
+func newConnLimiter(max func() int, timeouts func() connTimeouts) *connLimiter {
+	c := &connLimiter{max: max, timeouts: timeouts}
 	for i := range c.shards {
 		c.shards[i].n = map[netip.Addr]int{}
 	}
@@ -59,6 +72,51 @@ func (c *connLimiter) release(a netip.Addr) {
 	c.total.Add(-1)
 }
 
+// link and unlink keep the shard's list of open connections.
+func (c *connLimiter) link(t *trackedConn) {
+	s := c.shard(t.a)
+	s.mu.Lock()
+	t.next = s.head
+	if s.head != nil {
+		s.head.prev = t
+	}
+	s.head = t
+	s.mu.Unlock()
+}
+
+func (c *connLimiter) unlink(t *trackedConn) {
+	s := c.shard(t.a)
+	s.mu.Lock()
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else if s.head == t {
+		s.head = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	}
+	t.prev, t.next = nil, nil
+	s.mu.Unlock()
+}
+
+// refresh re-arms the read deadline of every open connection from the
+// live timeouts: a revision that shortens readTimeout cuts a slow client
+// that started under the old one (measured from its request's start, so a
+// client already past the new bound is cut at once, with 408).
+func (c *connLimiter) refresh() {
+	to := c.timeouts()
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for t := s.head; t != nil; t = t.next {
+			t.mu.Lock()
+			t.armLocked(to)
+			t.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+}
+
 func (c *connLimiter) wrap(ln net.Listener) net.Listener { return &limitedListener{Listener: ln, c: c} }
 
 type limitedListener struct {
@@ -81,18 +139,179 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 			conn.Close()
 			continue
 		}
-		return &trackedConn{Conn: conn, c: l.c, a: a}, nil
+		t := &trackedConn{Conn: conn, c: l.c, a: a, phase: phaseHead, since: time.Now(), cur: 1}
+		t.mu.Lock()
+		t.armLocked(l.c.timeouts())
+		t.mu.Unlock()
+		l.c.link(t)
+		return t, nil
 	}
 }
 
+// Connection phases, for the read deadline.
+const (
+	phaseHead = iota // reading a request line and header block
+	phaseBody        // header block complete: the rest of the request
+	phaseIdle        // keep-alive, waiting for the next request
+)
+
+// trackedConn is a client connection. It owns its read deadline (fasthttp's
+// own deadlines, fixed when the server started, are ignored), and checks
+// the framing of each request as the bytes arrive (wireCheck).
+//
+// The deadline follows the connection's phase, driven by fasthttp's
+// ConnState callbacks and by the framing check: from a request's start
+// (the connection's opening for the first request, the first byte for
+// later ones) the header block must arrive within limits.readHeaderTimeout
+// and the whole request within limits.readTimeout; between requests
+// limits.idleTimeout applies.
 type trackedConn struct {
 	net.Conn
 	c    *connLimiter
 	a    netip.Addr
 	once sync.Once
+
+	prev, next *trackedConn // the shard's list, under its mutex
+
+	mu       sync.Mutex // since and deadline: refresh runs on other goroutines
+	since    time.Time
+	deadline time.Time // the read deadline set last
+
+	// Touched only by the goroutine serving the connection (phase is
+	// also read by refresh, under mu).
+	phase uint8
+	cur   int // the number of the request being read (1 = the first)
+	wire  wireCheck
+
+	// hijacked: the connection was handed to a hijack handler; deadlines
+	// and reads pass straight through (set under mu).
+	hijacked atomic.Bool
+}
+
+// armLocked sets the read deadline for the current phase.
+func (t *trackedConn) armLocked(to connTimeouts) {
+	if t.hijacked.Load() {
+		return
+	}
+	var d time.Duration
+	switch t.phase {
+	case phaseHead:
+		d = to.read
+		if to.header > 0 && to.header < d {
+			d = to.header
+		}
+	case phaseBody:
+		d = to.read
+	default:
+		d = to.idle
+	}
+	var dl time.Time
+	if d > 0 {
+		dl = t.since.Add(d)
+	}
+	if !dl.Equal(t.deadline) {
+		t.deadline = dl
+		_ = t.Conn.SetReadDeadline(dl)
+	}
+}
+
+func (t *trackedConn) setPhase(phase uint8, restart bool) {
+	to := t.c.timeouts()
+	t.mu.Lock()
+	t.phase = phase
+	if restart {
+		t.since = time.Now()
+	}
+	t.armLocked(to)
+	t.mu.Unlock()
+}
+
+// Read hands fasthttp what wireCheck accepts. A refused request's bytes
+// are withheld (but its first, see wireCheck.feed) and the next read
+// returns the error, so fasthttp answers it at once through errorHandler
+// instead of waiting for a terminator that never comes, and never serves
+// it.
+func (t *trackedConn) Read(p []byte) (int, error) {
+	if t.hijacked.Load() {
+		return t.Conn.Read(p)
+	}
+	if t.wire.fault != faultNone {
+		return 0, wireError{t.wire.fault}
+	}
+	n, err := t.Conn.Read(p)
+	if n > 0 {
+		n = t.wire.feed(p[:n])
+		if t.wire.fault != faultNone {
+			if n == 0 {
+				return 0, wireError{t.wire.fault}
+			}
+			err = nil // reported by the next read
+		} else if t.phase == phaseHead && t.wire.heads >= t.cur {
+			// The header block of the request being read is complete:
+			// the rest of it has until readTimeout.
+			t.setPhase(phaseBody, false)
+		}
+	}
+	return n, err
+}
+
+// SetReadDeadline is ignored while trackedConn owns the read deadline,
+// and passed on once the connection is hijacked.
+func (t *trackedConn) SetReadDeadline(d time.Time) error {
+	if t.hijacked.Load() {
+		return t.Conn.SetReadDeadline(d)
+	}
+	return nil
+}
+
+// SetDeadline sets only the write deadline, except for the zero time:
+// fasthttp clears both deadlines only to hand the connection to a hijack
+// handler (MCP notification streams), which from then on owns the
+// connection — its deadlines, and bytes that are no longer HTTP requests.
+func (t *trackedConn) SetDeadline(d time.Time) error {
+	if d.IsZero() && !t.hijacked.Load() {
+		t.mu.Lock()
+		t.hijacked.Store(true)
+		t.deadline = time.Time{}
+		t.mu.Unlock()
+	}
+	if t.hijacked.Load() {
+		return t.Conn.SetDeadline(d)
+	}
+	return t.Conn.SetWriteDeadline(d)
+}
+
+// connState is fasthttp's ConnState hook: it moves a tracked connection
+// between the idle and the request phases.
+func (t *trackedConn) connState(st fasthttp.ConnState) {
+	switch st {
+	case fasthttp.StateActive:
+		// A request has begun (its first byte is in). Its header block
+		// may already be complete (wireCheck saw it in the same read).
+		phase := uint8(phaseHead)
+		if t.wire.heads >= t.cur {
+			phase = phaseBody
+		}
+		// The first request's time runs from the accept.
+		t.setPhase(phase, t.cur > 1)
+	case fasthttp.StateIdle:
+		t.cur++
+		t.setPhase(phaseIdle, true)
+	}
 }
 
 func (t *trackedConn) Close() error {
-	t.once.Do(func() { t.c.release(t.a) })
+	t.once.Do(func() {
+		t.c.unlink(t)
+		t.c.release(t.a)
+	})
 	return t.Conn.Close()
+}
+
+// connStateHook is the Server's ConnState: only tracked connections have
+// phases.
+func connStateHook(c net.Conn, st fasthttp.ConnState) {
+	if t, ok := c.(*trackedConn); ok {
+		t.connState(st)
+	}
 }

@@ -26,6 +26,8 @@ const (
 	errUnavailable    = "unavailable"
 	errTimeoutClient  = "request_timeout"
 	errTooLarge       = "response_too_large"
+	errVersion        = "http_version_not_supported"
+	errExpectation    = "expectation_failed"
 )
 
 // writeError answers with a JSON error body:

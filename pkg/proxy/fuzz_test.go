@@ -131,8 +131,61 @@ func FuzzServeRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range requestShapes {
+		f.Add([]byte(s))
+	}
 	_, mem := fuzzEnv(f)
 	f.Fuzz(func(t *testing.T, raw []byte) { serveAndCheck(t, mem, raw) })
+}
+
+// requestShapes are the request shapes of the strict request-side rules
+// (docs/proxy.md, "HTTP hygiene"): Host and target userinfo, versions,
+// line ends, folds, framing, chunks, trailers, Expect and forwarding
+// headers. Seeds of FuzzServeRequest and FuzzWireFraming.
+var requestShapes = []string{
+	"GET /api/x HTTP/1.1\r\nHost: admin:pw@gw\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: %61dmin@gw\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: gw,evil\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: [fe80::1%25eth0]\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: gw:99999\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost:\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: gw\r\nHost: gw\r\n\r\n",
+	"GET http://u:p@gw/api/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+	"GET http://gw/api/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+	"GET https://other/api/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+	"GET ftp://gw/api/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+	"CONNECT gw:443 HTTP/1.1\r\nHost: gw:443\r\n\r\n",
+	"GET /api/x HTTP/3.9\r\nHost: gw\r\n\r\n",
+	"GET /api/x HTTP/2.0\r\nHost: gw\r\n\r\n",
+	"GET /api/x HTTP/0.9\r\nHost: gw\r\n\r\n",
+	"GET /api/x HTTP/1.1x\r\nHost: gw\r\n\r\n",
+	"GET /api/x http/1.1\r\nHost: gw\r\n\r\n",
+	"GET /api/x\r\n\r\n",
+	"GET /api/x HTTP/1.1\nHost: gw\n\n",
+	"GET /api/x HTTP/1.1\r\nHost: gw\r\n\n",
+	"\nGET /api/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+	"\r\nGET /api/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n 2\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n\t2\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: identity\r\n\r\nhello",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5 ;a=b\r\nhello\r\n0\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5;a\x00b\r\nhello\r\n0\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5;a\x01\r\nhello\r\n0\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"q\"\r\nhello\r\n0\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Stoa-Tenant: evil\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\r\nhelloGET /api/y HTTP/1.1\nHost: gw\n\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n",
+	"POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\nExpect: 200-ok\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: gw\r\nX-Forwarded-Port: 1\r\nX-Forwarded-Prefix: /admin\r\nTrue-Client-IP: 1.2.3.4\r\nHTTP2-Settings: x\r\nProxy: http://evil\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: gw\r\nX_Api_Key: k\r\n\r\n",
+	"GET /api/x HTTP/1.1\r\nHost: gw\r\nX-Forwarded_Port: 1\r\n\r\n",
 }
 
 // FuzzServePath is FuzzServeRequest with well-formed requests built from a
@@ -185,7 +238,13 @@ func serveAndCheck(t *testing.T, mem *fasthttputil.InmemoryListener, raw []byte)
 	}
 	_ = c.SetDeadline(time.Now().Add(wait))
 	go c.Write(raw)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err == nil && resp.StatusCode == http.StatusContinue {
+		// Expect: 100-continue, and nothing refused it before the body:
+		// the final answer follows.
+		resp, err = http.ReadResponse(br, nil)
+	}
 	if err != nil {
 		if perr == nil {
 			t.Fatalf("no valid response to a parseable request: %v\n%q", err, raw)
@@ -198,6 +257,9 @@ func serveAndCheck(t *testing.T, mem *fasthttputil.InmemoryListener, raw []byte)
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	if resp.Header.Get("X-Upstream") == "" {
+		if perr == nil && string(req.Header.RequestURI()) == "*" && resp.StatusCode == http.StatusNoContent {
+			return // OPTIONS *, answered by the gateway
+		}
 		// The gateway's own answer: a JSON error.
 		if resp.StatusCode < 400 {
 			t.Fatalf("gateway answered %d without the upstream:\n%q", resp.StatusCode, raw)
@@ -260,8 +322,41 @@ func serveAndCheck(t *testing.T, mem *fasthttputil.InmemoryListener, raw []byte)
 	}
 }
 
+// refHeaderClass is the documented header classification, written
+// plainly: name lower-cased with '_' read as '-'.
+func refHeaderClass(folded string) string {
+	switch folded {
+	case "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "upgrade":
+		return "hop"
+	case "http2-settings", "proxy":
+		return "drop"
+	case "expect":
+		return "expect"
+	case "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host":
+		return "gw"
+	case "forwarded", "x-forwarded", "x-real-ip", "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip",
+		"cf-connecting-ip", "cf-connecting-ipv6", "fastly-client-ip", "fly-client-ip", "x-originating-ip", "x-remote-ip",
+		"x-remote-addr", "x-proxyuser-ip", "x-host", "x-original-url", "x-rewrite-url":
+		return "addr"
+	case "authorization", "x-api-key":
+		return "cred"
+	case "host", "content-length", "transfer-encoding", "content-type":
+		return "framing"
+	}
+	switch {
+	case strings.HasPrefix(folded, "x-forwarded-"):
+		return "xf"
+	case strings.HasPrefix(folded, "x-stoa-"):
+		return "stoa"
+	case len(folded) > len("-client-ip") && strings.HasSuffix(folded, "-client-ip"):
+		return "addr"
+	}
+	return ""
+}
+
 // FuzzHeaders checks the single-pass header scan and the stripping of
-// hop-by-hop and gateway headers against straightforward reference code.
+// hop-by-hop, gateway, forwarding and client-address headers, for
+// ordinary and trusted peers, against straightforward reference code.
 func FuzzHeaders(f *testing.F) {
 	for _, s := range []string{
 		"Connection: keep-alive, X-A\r\nX-A: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\n",
@@ -273,6 +368,13 @@ func FuzzHeaders(f *testing.F) {
 		"Connection: Content-Length, Host, Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n",
 		"Forwarded: for=1.2.3.4\r\nX-Real-IP: 1.2.3.4\r\nProxy-Authorization: Basic x\r\n",
 		"X-Request-Id: a\r\nX-Request-Id: b\r\n",
+		"X-Forwarded-Port: 1\r\nX-Forwarded-Prefix: /a\r\nx-forwarded-anything: 1\r\nX-Forwarded: for=x\r\n",
+		"True-Client-IP: 1\r\nCF-Connecting-IP: 1\r\nAkamai-Client-IP: 1\r\nX-Original-URL: /admin\r\nX-Host: evil\r\n",
+		"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nProxy: http://evil\r\nExpect: 100-continue\r\n",
+		"X_Api_Key: k\r\nX-Api_Key: k\r\n",
+		"X-Forwarded_Port: 1\r\n",
+		"Keep_Alive: 1\r\nContent_Length: 5\r\n",
+		strings.Repeat("X-Forwarded-Port: 1\r\n", 20) + strings.Repeat("X-Real-Ip: 1\r\n", 9),
 	} {
 		f.Add(s, "X-Stoa-", true)
 	}
@@ -287,6 +389,11 @@ func FuzzHeaders(f *testing.F) {
 		}
 		if ascii(want) && ascii(block) && foldEq([]byte(block), []byte(want), prefix) != refEq {
 			t.Fatalf("foldEq(%q, %q, %v) = %v", block, want, prefix, !refEq)
+		}
+		if ascii(name) {
+			if got, ref := classifyHeader([]byte(name)), refHeaderClass(strings.ToLower(strings.ReplaceAll(name, "_", "-"))); (got == hcOther) != (ref == "") {
+				t.Fatalf("classifyHeader(%q) = %d, reference %q", name, got, ref)
+			}
 		}
 
 		var h fasthttp.RequestHeader
@@ -303,30 +410,23 @@ func FuzzHeaders(f *testing.F) {
 		bad, authz, apiKey := false, 0, 0
 		gw := map[string]int{}
 		for _, fl := range before {
-			lk := strings.ToLower(fl.k)
 			if strings.ContainsAny(fl.k, " \t") {
 				bad = true
 				continue
 			}
-			switch lk {
-			case "authorization":
-				authz++
-				continue
-			case "x-api-key":
-				apiKey++
-				continue
-			}
-			folded := strings.ReplaceAll(lk, "_", "-")
-			protected := strings.HasPrefix(folded, "x-stoa-")
-			switch folded {
-			case "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host":
-				protected = true
-				gw[folded]++
-			case "x-real-ip", "forwarded":
-				protected = true
-			}
-			if protected && strings.Contains(fl.k, "_") {
+			folded := strings.ToLower(strings.ReplaceAll(fl.k, "_", "-"))
+			class := refHeaderClass(folded)
+			if class != "" && strings.Contains(fl.k, "_") {
 				bad = true
+				continue
+			}
+			switch {
+			case folded == "authorization":
+				authz++
+			case folded == "x-api-key":
+				apiKey++
+			case class == "gw":
+				gw[folded]++
 			}
 		}
 		if s.count != len(before) || s.bad != bad || s.credHeaders != max(authz, apiKey) {
@@ -344,49 +444,53 @@ func FuzzHeaders(f *testing.F) {
 				named = append(named, strings.ToLower(string(tok)))
 			}
 		}
-		stripRequestHopByHop(&h, &s)
-		var after []field
-		for k, v := range h.All() {
-			after = append(after, field{string(k), string(v)})
-		}
-		seen := map[string]int{}
-		for _, fl := range after {
-			lk := strings.ToLower(fl.k)
-			seen[lk]++
-			for _, hop := range hopByHop {
-				if lk == strings.ToLower(hop) {
-					t.Fatalf("hop-by-hop %s left: %q", fl.k, after)
+		for _, trusted := range []bool{false, true} {
+			var hh fasthttp.RequestHeader
+			h.CopyTo(&hh)
+			stripRequestHopByHop(&hh, &s, trusted)
+			var after []field
+			for k, v := range hh.All() {
+				after = append(after, field{string(k), string(v)})
+			}
+			// removed reports whether the reference removes a field.
+			removed := func(lk string) bool {
+				switch refHeaderClass(lk) {
+				case "hop", "drop", "expect", "stoa", "addr":
+					return true
+				case "xf":
+					return !trusted
+				case "gw":
+					return gw[lk] > 1
+				}
+				for _, n := range named {
+					if lk == n && !isEndToEndCritical([]byte(n)) {
+						return true
+					}
+				}
+				return false
+			}
+			seen := map[string]int{}
+			for _, fl := range after {
+				lk := strings.ToLower(fl.k)
+				seen[lk]++
+				if removed(lk) {
+					t.Fatalf("trusted=%v: %s left: %q", trusted, fl.k, after)
 				}
 			}
-			if strings.HasPrefix(lk, "x-stoa-") || lk == "x-real-ip" || lk == "forwarded" {
-				t.Fatalf("gateway header %s left: %q", fl.k, after)
-			}
-			for _, n := range named {
-				if lk == n && !isEndToEndCritical([]byte(n)) {
-					t.Fatalf("header %s named in Connection left: %q", fl.k, after)
+			for _, n := range []string{"x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"} {
+				if seen[n] > 1 {
+					t.Fatalf("trusted=%v: %s repeated after stripping: %q", trusted, n, after)
 				}
 			}
-		}
-		for _, n := range []string{"x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"} {
-			if seen[n] > 1 {
-				t.Fatalf("%s repeated after stripping: %q", n, after)
-			}
-		}
-		// Nothing else is touched.
-		for _, fl := range before {
-			lk := strings.ToLower(fl.k)
-			if strings.HasPrefix(lk, "x-stoa-") || lk == "x-real-ip" || lk == "forwarded" || lk == "connection" || gw[lk] > 1 {
-				continue
-			}
-			drop := false
-			for _, hop := range hopByHop {
-				drop = drop || lk == strings.ToLower(hop)
-			}
-			for _, n := range named {
-				drop = drop || (lk == n && !isEndToEndCritical([]byte(n)))
-			}
-			if !drop && seen[lk] == 0 {
-				t.Fatalf("end-to-end header %s dropped: before %q after %q", fl.k, before, after)
+			// Nothing else is touched.
+			for _, fl := range before {
+				lk := strings.ToLower(fl.k)
+				if lk == "connection" || removed(lk) {
+					continue
+				}
+				if seen[lk] == 0 {
+					t.Fatalf("trusted=%v: end-to-end header %s dropped: before %q after %q", trusted, fl.k, before, after)
+				}
 			}
 		}
 	})

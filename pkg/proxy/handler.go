@@ -39,6 +39,21 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	}
 	h := &ctx.Request.Header
 
+	// Version, Host and request target (framing was checked on the wire);
+	// the connection is closed after each of these refusals.
+	if status, code, msg := checkRequest(h); status != 0 {
+		ctx.SetConnectionClose()
+		writeError(ctx, status, code, msg, reqID)
+		return
+	}
+	// "OPTIONS *" asks about the server itself (RFC 9110 §9.3.7), not a
+	// resource: the gateway answers it rather than send an upstream a
+	// path "/*" the client never asked for.
+	if uri := h.RequestURI(); len(uri) == 1 && uri[0] == '*' {
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
+
 	// Request line and header limits (the header block itself is bounded
 	// by the read buffer: 431 from errorHandler).
 	if len(h.RequestURI())+len(h.Method())+10 > t.gw.maxRequestLine {
@@ -51,23 +66,23 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if scan.bad {
-		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "invalid header name", reqID)
-		return
-	}
-	// Framing ambiguity is refused outright (request smuggling). Fix
-	// (tests): fasthttp lets Transfer-Encoding win, forgets both headers
-	// once the body is read and only marks the connection to close, so
-	// the old ContentLength()/Peek check never fired; such requests are
-	// checked against the raw header block instead.
-	if h.ConnectionClose() && hasRawHeader(h.RawHeaders(), "Transfer-Encoding") && hasRawHeader(h.RawHeaders(), "Content-Length") {
+		// Closed too: a Content_Length twin may mean a body fasthttp did
+		// not read, which would otherwise be taken for the next request.
 		ctx.SetConnectionClose()
-		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "both Content-Length and Transfer-Encoding", reqID)
+		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "invalid header name", reqID)
 		return
 	}
 	// fasthttp's Peek sees only the first of repeated headers; a repeated
 	// credential header could be read differently elsewhere.
 	if scan.credHeaders > 1 {
 		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "repeated credential header", reqID)
+		return
+	}
+	// The gateway reads the whole body before forwarding, so it answers
+	// "Expect: 100-continue" itself; any other expectation it cannot meet
+	// (RFC 9110 §10.1.1).
+	if scan.expect && !bytes.EqualFold(bytes.TrimSpace(h.Peek("Expect")), []byte("100-continue")) {
+		writeError(ctx, fasthttp.StatusExpectationFailed, errExpectation, "unsupported expectation (only 100-continue)", reqID)
 		return
 	}
 
@@ -134,6 +149,10 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 		writeError(ctx, fasthttp.StatusForbidden, errForbidden, "tenant is suspended", reqID)
 		return fasthttp.StatusForbidden
 	}
+	if r.upstreamValue != nil && hasUnderscoreTwin(h, r.upstreamHeaderFold) {
+		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "invalid header name", reqID)
+		return fasthttp.StatusBadRequest
+	}
 
 	// Authentication and tenancy.
 	var principal *auth.Principal
@@ -191,8 +210,21 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 
 	// Rewrite the request for the upstream.
 	clientClose := h.ConnectionClose()
-	stripRequestHopByHop(h, scan)
+	stripRequestHopByHop(h, scan, trustedPeer)
 	h.ResetConnectionClose()
+	// fasthttp writes URI userinfo upstream as Authorization: Basic.
+	// checkRequest refuses every way a client could put it there; clear
+	// it anyway, since nothing a client sends may become an upstream
+	// credential.
+	if u := ctx.URI(); len(u.Username()) > 0 || len(u.Password()) > 0 {
+		u.SetUsernameBytes(nil)
+		u.SetPasswordBytes(nil)
+	}
+	// An absolute-form target (checked to name the Host) is forwarded as
+	// origin-form would be: its scheme is the client's, not the upstream's.
+	if uri := h.RequestURI(); len(uri) > 0 && uri[0] != '/' {
+		ctx.URI().SetScheme(scheme(ctx))
+	}
 	if !r.forwardCreds {
 		if r.auth.required || isStoaKey(apiKey) {
 			h.Del(auth.HeaderAPIKey)
@@ -202,6 +234,8 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 		}
 	}
 	if r.upstreamValue != nil {
+		// Del first: Set replaces only the first of repeated client copies.
+		h.Del(r.upstreamHeader)
 		h.SetBytesV(r.upstreamHeader, r.upstreamValue)
 	}
 	h.Set(hdrTenant, r.Tenant)

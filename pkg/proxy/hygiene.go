@@ -17,10 +17,8 @@ var hopByHop = []string{
 	"Proxy-Authorization", "TE", "Trailer", "Upgrade",
 }
 
-// Gateway headers are set by stoad only; a client's copy is removed, and a
-// request carrying a look-alike (underscores for dashes, spaces) is refused,
-// since some upstream stacks (CGI, WSGI, PHP) fold "X_Stoa_Tenant" into the
-// same variable as "X-Stoa-Tenant".
+// The gateway sets these headers itself; what a client sent under these
+// names never reaches the upstream as the client wrote it.
 const (
 	hdrTenant    = "X-Stoa-Tenant"
 	hdrConsumer  = "X-Stoa-Consumer"
@@ -30,35 +28,125 @@ const (
 	hdrXFHost    = "X-Forwarded-Host"
 )
 
-// protectedNames are compared after folding case and '_' to '-'.
-var protectedNames = [][]byte{
-	[]byte("x-stoa-"), // prefix: every X-Stoa-* header
-	[]byte("x-request-id"),
-	[]byte("x-forwarded-for"),
-	[]byte("x-forwarded-proto"),
-	[]byte("x-forwarded-host"),
-	[]byte("x-real-ip"),
-	[]byte("forwarded"),
+// hdrClass is what the gateway does with a client header of a given name.
+type hdrClass uint8
+
+const (
+	hcOther      hdrClass = iota
+	hcHop                 // hop-by-hop (hopByHop): removed
+	hcDrop                // HTTP2-Settings (only meaningful with Upgrade: h2c), Proxy (httpoxy): removed
+	hcExpect              // Expect: answered by the gateway, removed
+	hcStoa                // X-Stoa-*: removed, the gateway sets its own
+	hcRequestID           // replaced
+	hcXFF                 // X-Forwarded-For: replaced, or appended to from a trusted proxy
+	hcXFProto             // X-Forwarded-Proto: replaced, or kept from a trusted proxy
+	hcXFHost              // X-Forwarded-Host: likewise
+	hcXFOther             // any other X-Forwarded-*: removed, or kept from a trusted proxy
+	hcClientAddr          // Forwarded, X-Real-IP, True-Client-IP, … and URL overrides: removed
+	hcAuthz               // Authorization
+	hcAPIKey              // X-Api-Key
+	hcFraming             // Host, Content-Length, Transfer-Encoding, Content-Type
+)
+
+// hdrName is one name classifyHeader knows, lower case.
+type hdrName struct {
+	name  string
+	class hdrClass
+}
+
+// maxExactName bounds the exact names classifyHeader knows.
+const maxExactName = 20
+
+// hdrExact holds the exact names by first letter and length, so that a
+// name is compared with at most a few candidates (most with none).
+var hdrExact = func() (t [26][maxExactName][]hdrName) {
+	for _, n := range []hdrName{
+		{"connection", hcHop}, {"keep-alive", hcHop}, {"proxy-connection", hcHop},
+		{"proxy-authenticate", hcHop}, {"proxy-authorization", hcHop}, {"te", hcHop},
+		{"trailer", hcHop}, {"upgrade", hcHop},
+		{"http2-settings", hcDrop}, {"proxy", hcDrop},
+		{"expect", hcExpect},
+		{"x-request-id", hcRequestID},
+		{"x-forwarded-for", hcXFF}, {"x-forwarded-proto", hcXFProto}, {"x-forwarded-host", hcXFHost},
+		{"forwarded", hcClientAddr}, {"x-forwarded", hcClientAddr},
+		{"x-real-ip", hcClientAddr}, {"true-client-ip", hcClientAddr},
+		{"x-client-ip", hcClientAddr}, {"client-ip", hcClientAddr},
+		{"x-cluster-client-ip", hcClientAddr}, {"cf-connecting-ip", hcClientAddr},
+		{"cf-connecting-ipv6", hcClientAddr}, {"fastly-client-ip", hcClientAddr},
+		{"fly-client-ip", hcClientAddr}, {"x-originating-ip", hcClientAddr},
+		{"x-remote-ip", hcClientAddr}, {"x-remote-addr", hcClientAddr},
+		{"x-proxyuser-ip", hcClientAddr}, {"x-host", hcClientAddr},
+		{"x-original-url", hcClientAddr}, {"x-rewrite-url", hcClientAddr},
+		{"authorization", hcAuthz}, {"x-api-key", hcAPIKey},
+		{"host", hcFraming}, {"content-length", hcFraming},
+		{"transfer-encoding", hcFraming}, {"content-type", hcFraming},
+	} {
+		c, l := n.name[0]-'a', len(n.name)
+		t[c][l] = append(t[c][l], n)
+	}
+	return
+}()
+
+// Name prefixes with a class of their own (every suffix).
+const (
+	prefixXF   = "x-forwarded-" // hcXFOther, unless an exact name above
+	prefixStoa = "x-stoa-"      // hcStoa
+)
+
+// clientIPSuffix catches the client-address headers of every CDN and
+// load balancer not listed (Akamai-, Azure-, …-Client-IP).
+const clientIPSuffix = "-client-ip"
+
+// classifyHeader classifies a header name, ASCII case folded and with '_'
+// read as '-' (so an underscore twin classifies as its original), without
+// allocating.
+func classifyHeader(k []byte) hdrClass {
+	if len(k) < 2 {
+		return hcOther
+	}
+	c := k[0] | 0x20
+	if 'a' <= c && c <= 'z' && len(k) < maxExactName {
+		for _, n := range hdrExact[c-'a'][len(k)] {
+			if foldEq(k, []byte(n.name), false) {
+				return n.class
+			}
+		}
+	}
+	if c == 'x' {
+		switch {
+		case foldEq(k, []byte(prefixXF), true):
+			return hcXFOther
+		case foldEq(k, []byte(prefixStoa), true):
+			return hcStoa
+		}
+	}
+	if len(k) > len(clientIPSuffix) && foldEq(k[len(k)-len(clientIPSuffix):], []byte(clientIPSuffix), false) {
+		return hcClientAddr
+	}
+	return hcOther
 }
 
 // headerScan is the result of the single pass over request headers.
 type headerScan struct {
-	count     int
-	bad       bool // a name with whitespace, or an underscore twin of a gateway header
-	stoa      bool // client sent an X-Stoa-* header (to delete)
-	connNamed bool // Connection names extra headers to drop
-	realIP    bool
-	forwarded bool
+	count int
+	// bad: a name with whitespace, or an underscore twin of a name the
+	// gateway treats specially (some upstream stacks — CGI, WSGI, PHP —
+	// fold "X_Api_Key" into the same variable as "X-Api-Key").
+	bad        bool
+	stoa       bool // X-Stoa-* (to delete)
+	connNamed  bool // Connection names extra headers to drop
+	hop        bool // a hop-by-hop header (most requests have none)
+	drop       bool // HTTP2-Settings or Proxy
+	expect     bool
+	xfOther    bool // an X-Forwarded-* other than For/Proto/Host
+	clientAddr bool
 	// credHeaders counts Authorization and X-Api-Key fields; more than one
 	// of a kind is refused.
 	credHeaders   int
 	authz, apiKey int
-	// hop is set when a hop-by-hop header is present (most requests have
-	// none, and then stripping them costs nothing).
-	hop bool
 	// gwSeen marks which of X-Request-Id and X-Forwarded-For/-Proto/-Host
-	// (bits 1-4, as in protectedNames) the client sent; gwRepeated is set
-	// when one came twice (Set replaces only the first copy).
+	// the client sent; gwRepeated is set when one came twice (Set replaces
+	// only the first copy).
 	gwSeen     uint8
 	gwRepeated bool
 }
@@ -92,42 +180,38 @@ func scanHeaders(h *fasthttp.RequestHeader) headerScan {
 			s.bad = true
 			continue
 		}
-		if isHopByHop(k) {
+		class := classifyHeader(k)
+		if class == hcOther {
+			continue
+		}
+		if bytes.IndexByte(k, '_') >= 0 {
+			// Every name classifyHeader knows is spelt with dashes.
+			s.bad = true
+			continue
+		}
+		switch class {
+		case hcHop:
 			s.hop = true
-			continue
-		}
-		if len(k) == 13 && bytes.EqualFold(k, []byte("Authorization")) {
+		case hcDrop:
+			s.drop = true
+		case hcExpect:
+			s.expect = true
+		case hcStoa:
+			s.stoa = true
+		case hcRequestID, hcXFF, hcXFProto, hcXFHost:
+			bit := uint8(1) << (class - hcRequestID)
+			if s.gwSeen&bit != 0 {
+				s.gwRepeated = true
+			}
+			s.gwSeen |= bit
+		case hcXFOther:
+			s.xfOther = true
+		case hcClientAddr:
+			s.clientAddr = true
+		case hcAuthz:
 			s.authz++
-			continue
-		}
-		if len(k) == 9 && bytes.EqualFold(k, []byte("X-Api-Key")) {
+		case hcAPIKey:
 			s.apiKey++
-			continue
-		}
-		if len(k) < 7 || (k[0] != 'x' && k[0] != 'X' && k[0] != 'f' && k[0] != 'F') {
-			continue
-		}
-		hasUnderscore := bytes.IndexByte(k, '_') >= 0
-		for i, p := range protectedNames {
-			if !foldEq(k, p, i == 0) {
-				continue
-			}
-			if hasUnderscore {
-				s.bad = true
-			}
-			switch i {
-			case 0:
-				s.stoa = true
-			case 1, 2, 3, 4:
-				if s.gwSeen&(1<<i) != 0 {
-					s.gwRepeated = true
-				}
-				s.gwSeen |= 1 << i
-			case 5:
-				s.realIP = true
-			case 6:
-				s.forwarded = true
-			}
 		}
 	}
 	if len(h.Peek("Connection")) > 0 {
@@ -148,8 +232,11 @@ func nextToken(v []byte) (tok, rest []byte) {
 }
 
 // stripRequestHopByHop removes hop-by-hop headers, headers named in
-// Connection, and client copies of gateway headers.
-func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan) {
+// Connection, and client copies of the headers the gateway sets or that
+// claim to describe the client or its path to the gateway. From a trusted
+// proxy (trusted) the X-Forwarded-* family is kept: the gateway appends to
+// its X-Forwarded-For.
+func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan, trusted bool) {
 	if s.connNamed {
 		// Copy: deleting headers may move the Connection value's bytes.
 		var buf [256]byte
@@ -167,71 +254,85 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan) {
 			h.Del(name)
 		}
 	}
+	if s.drop {
+		h.Del("HTTP2-Settings")
+		h.Del("Proxy")
+	}
+	if s.expect {
+		// The gateway answered the expectation (100 Continue, or a final
+		// status); the upstream gets the whole body at once.
+		h.Del("Expect")
+	}
 	if s.stoa {
-		// Fix (tests): the names are collected in rounds of 8 until none
-		// is left. Stopping after one round let a client send 8 filler
-		// X-Stoa-* headers and then a spoofed X-Stoa-Consumer, or a second
-		// X-Stoa-Tenant (Set replaces only the first copy), upstream. Names
-		// longer than the buffer are copied to the heap (attackers only).
-		for more := true; more; {
-			var names [8][64]byte
-			var lens [8]int
-			var long []string
-			n := 0
-			more = false
-			for k := range h.All() {
-				switch {
-				case !foldEq(k, protectedNames[0], true):
-				case len(k) > len(names[0]):
-					long = append(long, string(k))
-				case n < len(names):
-					lens[n] = copy(names[n][:], k)
-					n++
-				default:
-					more = true
-				}
-			}
-			for i := 0; i < n; i++ {
-				h.DelBytes(names[i][:lens[i]])
-			}
-			for _, k := range long {
-				h.Del(k)
-			}
-		}
+		delMatching(h, isStoaHeader)
+	}
+	if s.xfOther && !trusted {
+		delMatching(h, isXFOther)
+	}
+	if s.clientAddr {
+		delMatching(h, isClientAddrHeader)
 	}
 	if s.gwRepeated {
-		// Fix (tests): a second client copy of a header the gateway sets
-		// survived the Set that replaced the first (spoofed X-Forwarded-*
-		// or X-Request-Id upstream). Drop every copy, for trusted peers
-		// too: the gateway then writes its own values.
+		// A second client copy of a header the gateway sets would survive
+		// the Set that replaces the first (spoofed X-Forwarded-* or
+		// X-Request-Id upstream). Drop every copy, for trusted peers too:
+		// the gateway then writes its own values.
 		for _, name := range [...]string{hdrRequestID, hdrXFF, hdrXFProto, hdrXFHost} {
 			h.Del(name)
 		}
 	}
-	if s.realIP {
-		h.Del("X-Real-Ip")
-	}
-	if s.forwarded {
-		h.Del("Forwarded")
-	}
 }
 
-// hasRawHeader reports whether a raw header block (one field per line)
-// has a field called name, ASCII case-insensitively. It is for rare paths
-// (chunked requests), not every request.
-func hasRawHeader(raw []byte, name string) bool {
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
+// hasUnderscoreTwin reports whether the request has a header that reads
+// as name (lower case, dashes) once '_' is read as '-' and case is
+// folded, but is spelt with an underscore: the twin of a header the
+// gateway sets per route (upstreamAuth's header).
+func hasUnderscoreTwin(h *fasthttp.RequestHeader, name string) bool {
+	for k := range h.All() {
+		if len(k) != len(name) || bytes.IndexByte(k, '_') < 0 {
+			continue
 		}
-		if k, _, ok := bytes.Cut(line, []byte{':'}); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+		if foldEq(k, []byte(name), false) {
 			return true
 		}
 	}
 	return false
+}
+
+func isStoaHeader(k []byte) bool       { return classifyHeader(k) == hcStoa }
+func isXFOther(k []byte) bool          { return classifyHeader(k) == hcXFOther }
+func isClientAddrHeader(k []byte) bool { return classifyHeader(k) == hcClientAddr }
+
+// delMatching deletes every header whose name match accepts. The names
+// are collected in rounds of 8 until none is left (a client may send any
+// number of them, and Set replaces only the first copy); names longer
+// than the stack buffer are copied to the heap (attackers only).
+func delMatching(h *fasthttp.RequestHeader, match func([]byte) bool) {
+	for more := true; more; {
+		var names [8][64]byte
+		var lens [8]int
+		var long []string
+		n := 0
+		more = false
+		for k := range h.All() {
+			switch {
+			case !match(k):
+			case len(k) > len(names[0]):
+				long = append(long, string(k))
+			case n < len(names):
+				lens[n] = copy(names[n][:], k)
+				n++
+			default:
+				more = true
+			}
+		}
+		for i := 0; i < n; i++ {
+			h.DelBytes(names[i][:lens[i]])
+		}
+		for _, k := range long {
+			h.Del(k)
+		}
+	}
 }
 
 // isEndToEndCritical protects headers a client may not remove through

@@ -138,7 +138,7 @@ func New(opts Options) *Proxy {
 			return t.gw.maxConnsPerSource
 		}
 		return 256
-	})
+	}, p.connTimeouts)
 	if opts.AccessLog != nil {
 		p.access = newAccessLogger(opts.AccessLog)
 	}
@@ -165,7 +165,12 @@ func (p *Proxy) Prepare(st *state.Snapshot) (func(), error) {
 		return nil, err
 	}
 	return func() {
-		p.table.Store(t)
+		old := p.table.Swap(t)
+		if old == nil || old.gw.connTimeouts() != t.gw.connTimeouts() {
+			// Open connections follow the new timeouts at once (a slow
+			// client that started under the old ones included).
+			p.conns.refresh()
+		}
 		p.pools.retain(t, 2*time.Minute)
 		keep := map[[2]string]bool{}
 		for _, r := range t.routes {
@@ -181,19 +186,25 @@ func (p *Proxy) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", p.opts.Listen, err)
 	}
-	p.ln = p.conns.wrap(ln)
+	// The connection limiter wraps outermost: connections the XDP
+	// fallback refuses are never counted, and the server sees the
+	// limiter's trackedConn, which owns read deadlines and checks framing.
+	p.ln = ln
 	if p.opts.WrapListener != nil {
 		p.ln = p.opts.WrapListener(p.ln)
 	}
+	p.ln = p.conns.wrap(p.ln)
 	p.srv = &fasthttp.Server{
-		Handler:                      p.serve,
-		ErrorHandler:                 p.errorHandler,
-		HeaderReceived:               p.headerReceived,
-		Logger:                       fasthttpLogger{p.log},
-		ReadBufferSize:               16 << 10,
-		ReadTimeout:                  30 * time.Second,
+		Handler:        p.serve,
+		ErrorHandler:   p.errorHandler,
+		HeaderReceived: p.headerReceived,
+		ExpectHandler:  p.expect,
+		ConnState:      connStateHook,
+		Logger:         fasthttpLogger{p.log},
+		ReadBufferSize: 16 << 10,
+		// No ReadTimeout or IdleTimeout: trackedConn sets every read
+		// deadline from the live revision (fasthttp's are fixed at start).
 		WriteTimeout:                 60 * time.Second,
-		IdleTimeout:                  120 * time.Second,
 		MaxRequestBodySize:           10 << 20,
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,
@@ -203,7 +214,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 		TCPKeepalive:                 true,
 	}
 	if t := p.table.Load(); t != nil {
-		p.srv.ReadTimeout, p.srv.WriteTimeout, p.srv.IdleTimeout = t.gw.readTimeout, t.gw.writeTimeout, t.gw.idleTimeout
+		p.srv.WriteTimeout = t.gw.writeTimeout
 		// The header buffer is sized once, at start (fasthttp cannot
 		// resize it for a running server); Status says when a revision
 		// asks for another size.
@@ -322,22 +333,54 @@ func (p *Proxy) onHealth(u *upstream, healthy bool) {
 	}
 }
 
-// headerReceived applies the live revision's per-request limits. Timeouts
-// are returned only when a revision changed them since start: each one
-// costs fasthttp a deadline update on the connection.
+// connTimeouts are the live revision's client read timeouts (trackedConn).
+func (p *Proxy) connTimeouts() connTimeouts {
+	if t := p.table.Load(); t != nil {
+		return t.gw.connTimeouts()
+	}
+	return connTimeouts{header: 10 * time.Second, read: 30 * time.Second, idle: 120 * time.Second}
+}
+
+func (g *gatewayPolicy) connTimeouts() connTimeouts {
+	return connTimeouts{header: g.readHeaderTimeout, read: g.readTimeout, idle: g.idleTimeout}
+}
+
+// headerReceived applies the live revision's per-request limits. The
+// write timeout is returned only when a revision changed it since start:
+// each one costs fasthttp a deadline update on the connection. Read
+// deadlines are trackedConn's.
 func (p *Proxy) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	t := p.table.Load()
 	if t == nil {
 		return fasthttp.RequestConfig{}
 	}
 	rc := fasthttp.RequestConfig{MaxRequestBodySize: t.gw.maxBody}
-	if t.gw.readTimeout != p.srv.ReadTimeout {
-		rc.ReadTimeout = t.gw.readTimeout
-	}
 	if t.gw.writeTimeout != p.srv.WriteTimeout {
 		rc.WriteTimeout = t.gw.writeTimeout
 	}
 	return rc
+}
+
+// expect answers "Expect: 100-continue" (fasthttp's ExpectHandler): a
+// request that will be refused whatever its body — version, Host or
+// target, or a Content-Length over the body limit — gets
+// its final answer without inviting the body, and the connection is
+// closed. Everything else gets 100 Continue.
+func (p *Proxy) expect(ctx *fasthttp.RequestCtx) int {
+	var id [20]byte
+	reqID := p.ids.next(&id)
+	status, code, msg := checkRequest(&ctx.Request.Header)
+	if status == 0 {
+		t := p.table.Load()
+		if t == nil || ctx.Request.Header.ContentLength() <= t.gw.maxBody {
+			return fasthttp.StatusContinue
+		}
+		status, code, msg = fasthttp.StatusRequestEntityTooLarge, errBodyTooLarge, "request body too large"
+	}
+	// fasthttp sends this response as it stands, with the status returned.
+	ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
+	writeError(ctx, status, code, msg, reqID)
+	return status
 }
 
 // errorHandler answers requests fasthttp could not parse, with JSON and
@@ -345,15 +388,30 @@ func (p *Proxy) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig
 func (p *Proxy) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
+	var we wireError
+	if !errors.As(err, &we) {
+		// fasthttp does not wrap every reader error; the connection knows.
+		if t, ok := ctx.Conn().(*trackedConn); ok && t.wire.fault != faultNone {
+			we = wireError{t.wire.fault}
+		}
+	}
+	var id [20]byte
+	reqID := p.ids.next(&id)
+	ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
 	switch {
+	case we.fault != faultNone:
+		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "malformed request framing: "+we.fault.String(), reqID)
 	case errors.As(err, &small) || errors.Is(err, fasthttp.ErrSmallReadBuffer):
-		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, errHeaderTooLarge, "request header too large", nil)
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, errHeaderTooLarge, "request header too large", reqID)
+	case len(ctx.Request.Header.Host()) > 0 && !validHost(ctx.Request.Header.Host()):
+		// fasthttp's own URI parse refused it.
+		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, msgBadHost, reqID)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, errBodyTooLarge, "request body too large", nil)
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, errBodyTooLarge, "request body too large", reqID)
 	case errors.As(err, &ne) && ne.Timeout():
-		writeError(ctx, fasthttp.StatusRequestTimeout, errTimeoutClient, "request not received in time", nil)
+		writeError(ctx, fasthttp.StatusRequestTimeout, errTimeoutClient, "request not received in time", reqID)
 	default:
-		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "malformed HTTP request", nil)
+		writeError(ctx, fasthttp.StatusBadRequest, errBadRequest, "malformed HTTP request", reqID)
 	}
 }
 

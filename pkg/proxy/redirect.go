@@ -173,24 +173,6 @@ func validScheme(s []byte) bool {
 	return len(s) > 0
 }
 
-// validHost accepts a Host value that can be put in a URL as it is: a
-// name or an address with an optional port, nothing that could end the
-// authority or smuggle another one.
-func validHost(h []byte) bool {
-	if len(h) == 0 || len(h) > 255 {
-		return false
-	}
-	for _, c := range h {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '.', c == '-', c == '_', c == ':', c == '[', c == ']':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // rewriteRedirects applies the redirect map to the response's Location and
 // Refresh fields, with the client's origin as the request carries it to
 // the upstream (X-Forwarded-Proto/-Host, which setForwarded wrote: the

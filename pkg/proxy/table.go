@@ -51,6 +51,7 @@ type gatewayPolicy struct {
 	maxHeaders        int
 	maxBody           int
 	maxResponse       int64 // 0: no cap
+	readHeaderTimeout time.Duration
 	readTimeout       time.Duration
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
@@ -70,11 +71,14 @@ type Route struct {
 	upstreams        *upstreamSet
 	forwardCreds     bool
 	upstreamHeader   string // header for the upstream credential
-	upstreamValue    []byte // its value (prefix + secret), never logged
-	retries          int
-	retryOn          retryPolicy
-	totalTimeout     time.Duration
-	headerTimeout    time.Duration
+	// upstreamHeaderFold is upstreamHeader lower case, '_' as '-' (to
+	// find a client's underscore twin of it).
+	upstreamHeaderFold string
+	upstreamValue      []byte // its value (prefix + secret), never logged
+	retries            int
+	retryOn            retryPolicy
+	totalTimeout       time.Duration
+	headerTimeout      time.Duration
 
 	// Limits that apply, in the order their keys are built per request.
 	tenantLimit, toolLimit, sourceLimit limits.Limit
@@ -220,6 +224,7 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 			if r.upstreamHeader == "" {
 				r.upstreamHeader = "Authorization"
 			}
+			r.upstreamHeaderFold = strings.ToLower(strings.ReplaceAll(r.upstreamHeader, "_", "-"))
 			prefix := ua.Prefix
 			if prefix == "" && strings.EqualFold(r.upstreamHeader, "Authorization") {
 				prefix = "Bearer "
@@ -383,6 +388,7 @@ func compileGateway(gw *spec.GatewaySpec) gatewayPolicy {
 		p.maxBody = 10 << 20
 	}
 	p.maxResponse = max(0, l.MaxResponseBytes)
+	p.readHeaderTimeout = duration(l.ReadHeaderTimeout, 10*time.Second)
 	p.readTimeout = duration(l.ReadTimeout, 30*time.Second)
 	p.writeTimeout = duration(l.WriteTimeout, 60*time.Second)
 	p.idleTimeout = duration(l.IdleTimeout, 120*time.Second)
