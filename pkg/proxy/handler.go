@@ -13,6 +13,11 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/limits"
 )
 
+var (
+	schemeHTTP  = []byte("http")
+	schemeHTTPS = []byte("https")
+)
+
 // smallBody is the largest request body sent without a write deadline.
 const smallBody = 64 << 10
 
@@ -456,6 +461,13 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Rout
 		uri.SetPathBytes(appendUpstreamPath(pbuf[:0], u.base, rest))
 		req.Header.SetHost(u.host)
 		uri.SetHost(u.host)
+		// The client's scheme is not the upstream's: HostClient refuses a
+		// request whose scheme differs from its own (IsTLS).
+		if u.tls {
+			uri.SetSchemeBytes(schemeHTTPS)
+		} else {
+			uri.SetSchemeBytes(schemeHTTP)
+		}
 		err = u.roundTrip(req, resp, deadline, r.headerTimeout, o)
 		fail = classify(err)
 		if fail == failNone {

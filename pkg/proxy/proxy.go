@@ -7,6 +7,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,10 @@ import (
 type Options struct {
 	// Listen is the TCP address served.
 	Listen string
-	Log    *slog.Logger
+	// UpstreamTLS configures connections to https upstreams; nil uses
+	// the system's roots.
+	UpstreamTLS *tls.Config
+	Log         *slog.Logger
 	// Auth authenticates callers; its keys and resolver are swapped by
 	// the daemon.
 	Auth *auth.Authenticator
@@ -133,6 +137,7 @@ func New(opts Options) *Proxy {
 	p := &Proxy{opts: opts, log: opts.Log, ids: newRequestIDs(), mounts: map[string]fasthttp.RequestHandler{}}
 	p.pools = newPoolRegistry(opts.Log, p.onEject)
 	p.pools.onRestore = p.onRestore
+	p.pools.tls = opts.UpstreamTLS
 	p.conns = newConnLimiter(func() int {
 		if t := p.table.Load(); t != nil {
 			return t.gw.maxConnsPerSource

@@ -182,6 +182,9 @@ type poolRegistry struct {
 	pools   map[string]*upstream
 	log     *slog.Logger
 	onEject func(u *upstream, reason string)
+	// tls configures connections to https upstreams (nil: the system's
+	// roots); set by the Proxy after construction.
+	tls *tls.Config
 
 	// onRestore is set by the Proxy after construction.
 	onRestore func(u *upstream, reason string)
@@ -228,7 +231,7 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 				ejectAfter: int32(ejectAfter), ejection: ejection, check: ts.HealthCheck,
 				ejecting: p.onEject, restoring: p.onRestore,
 			}
-			u.client = newHostClient(addr, isTLS, connect, header)
+			u.client = newHostClient(addr, isTLS, p.tls, connect, header)
 			p.pools[key] = u
 		}
 		p.mu.Unlock()
@@ -239,7 +242,7 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 	return set, nil
 }
 
-func newHostClient(addr string, isTLS bool, connect, header time.Duration) *fasthttp.HostClient {
+func newHostClient(addr string, isTLS bool, tlsConfig *tls.Config, connect, header time.Duration) *fasthttp.HostClient {
 	dialer := &fasthttp.TCPDialer{Concurrency: 0, DNSCacheDuration: time.Minute}
 	hc := &fasthttp.HostClient{
 		Addr: addr,
@@ -262,7 +265,12 @@ func newHostClient(addr string, isTLS bool, connect, header time.Duration) *fast
 		MaxConnWaitTimeout:            connect,
 	}
 	if isTLS {
-		hc.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if tlsConfig != nil {
+			hc.TLSConfig = tlsConfig.Clone()
+		} else {
+			hc.TLSConfig = &tls.Config{}
+		}
+		hc.TLSConfig.MinVersion = max(hc.TLSConfig.MinVersion, tls.VersionTLS12)
 	}
 	return hc
 }
@@ -339,6 +347,10 @@ func (p *poolRegistry) healthLoop(ctx context.Context, onChange func(u *upstream
 				resp.Reset()
 				req.Header.SetMethod("GET")
 				req.SetRequestURI(u.base + "/" + strings.TrimPrefix(hc.Path, "/"))
+				if u.tls {
+					req.URI().SetSchemeBytes(schemeHTTPS)
+				}
+				req.URI().SetHost(u.host)
 				req.Header.SetHost(u.host)
 				req.Header.Set("User-Agent", "stoa-health-check")
 				// Only the status matters: the body is streamed and at
