@@ -16,21 +16,30 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/client"
 )
 
-// Factory carries what every command needs: streams, global flags and a
-// lazily built LocalAPI client.
+// Factory carries what every command needs: streams, global flags, the
+// clock and a lazily built API client.
 type Factory struct {
 	IO     *IOStreams
 	Socket string // --socket / STOA_SOCKET
 	Output string // -o
 	Now    func() time.Time
 
-	client *client.Client
+	// NewClient builds the client commands call stoad through, once flags
+	// are parsed. Nil means the LocalAPI over the unix socket named by
+	// Socket; tests put an in-memory fake here (pkg/cli/clitest).
+	NewClient func() client.API
+
+	client client.API
 }
 
-// Client returns the LocalAPI client for the selected socket.
-func (f *Factory) Client() *client.Client {
+// Client returns the API client, built on first use.
+func (f *Factory) Client() client.API {
 	if f.client == nil {
-		f.client = client.New(client.ResolveSocket(f.Socket))
+		if f.NewClient != nil {
+			f.client = f.NewClient()
+		} else {
+			f.client = client.New(client.ResolveSocket(f.Socket))
+		}
 	}
 	return f.client
 }
@@ -49,17 +58,22 @@ func Main() int {
 
 // Run executes one stoa invocation.
 func Run(ctx context.Context, args []string, io *IOStreams) int {
-	f := &Factory{IO: io, Now: time.Now}
+	return execute(ctx, &Factory{IO: io, Now: time.Now}, args)
+}
+
+// execute runs one command line with f's dependencies and returns the exit
+// code.
+func execute(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
-	root.SetIn(io.In)
-	root.SetOut(io.Out)
-	root.SetErr(io.ErrOut)
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
 	}
-	printError(io.ErrOut, err)
+	printError(f.IO.ErrOut, err)
 	return exitCode(err)
 }
 

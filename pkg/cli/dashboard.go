@@ -48,7 +48,7 @@ func (o *DashboardOptions) Run(ctx context.Context) error {
 		return errNoTTY
 	}
 	c := o.F.Client()
-	return tui.Run(ctx, tui.Options{Source: c, Socket: c.Socket(), In: io.In, Out: io.Out})
+	return tui.Run(ctx, tui.Options{Source: c, Socket: c.Endpoint(), In: io.In, Out: io.Out})
 }
 
 // hintError is an error with a fix the user can apply.

@@ -71,7 +71,7 @@ applying. Secrets themselves are never in specs (secretRef names them).`,
 			return o.Run(cmd.Context())
 		},
 	}
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "export every tenant and the Gateway (the default without -n)")
 	cmd.Flags().StringVarP(&o.Dir, "filename", "f", "", "write one file per tenant into this directory (created if missing)")
 	_ = cmd.MarkFlagDirname("filename")

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/client"
 )
 
 func init() { extraCommands = append(extraCommands, newKeysCmd) }
@@ -43,7 +42,7 @@ func newKeysCreateCmd(f *Factory) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().StringVar(&o.Consumer, "consumer", "", "consumer the key belongs to (required)")
 	cmd.Flags().StringVar(&o.Name, "name", "", "a label for the key (e.g. ci, laptop)")
 	cmd.Flags().StringVar(&o.Expires, "expires", "", "lifetime, e.g. 90d or 720h (default: no expiry)")
@@ -55,9 +54,8 @@ func (o *KeysCreateOptions) Run(ctx context.Context) error {
 	if o.Consumer == "" || o.Namespace == "" {
 		return errors.New("--consumer and -n TENANT are required")
 	}
-	var resp api.KeyCreateResponse
-	err := o.F.Client().Do(ctx, http.MethodPost, api.PathKeys, api.KeyCreateRequest{
-		Tenant: o.Namespace, Consumer: o.Consumer, Name: o.Name, ExpiresIn: o.Expires}, &resp)
+	resp, err := o.F.Client().CreateKey(ctx, &api.KeyCreateRequest{
+		Tenant: o.Namespace, Consumer: o.Consumer, Name: o.Name, ExpiresIn: o.Expires})
 	if err != nil {
 		return err
 	}
@@ -78,15 +76,12 @@ func newKeysListCmd(f *Factory) *cobra.Command {
 		Short: "List API keys (prefix, state, created, last used, expiry)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := url.Values{}
-			if ns != "" && !all {
-				q.Set("namespace", ns)
+			opts := client.KeysOptions{Namespace: ns, Consumer: consumer}
+			if all {
+				opts.Namespace = ""
 			}
-			if consumer != "" {
-				q.Set("consumer", consumer)
-			}
-			var list api.KeyList
-			if err := f.Client().Do(cmd.Context(), http.MethodGet, api.PathKeys+"?"+q.Encode(), nil, &list); err != nil {
+			list, err := f.Client().Keys(cmd.Context(), opts)
+			if err != nil {
 				return err
 			}
 			if done, err := printedList(f, "KeyList", nil, list.Items); done {
@@ -118,7 +113,7 @@ func newKeysListCmd(f *Factory) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	bindNamespace(cmd, &ns)
+	bindNamespace(f, cmd, &ns)
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "keys of every tenant")
 	cmd.Flags().StringVar(&consumer, "consumer", "", "only this consumer's keys")
 	return cmd
@@ -136,10 +131,10 @@ func newKeysRevokeCmd(f *Factory) *cobra.Command {
 		Use:               "revoke ID",
 		Short:             "Revoke an API key at once",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeKeyIDs,
+		ValidArgsFunction: completeKeyIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var info api.KeyInfo
-			if err := f.Client().Do(cmd.Context(), http.MethodPost, api.PathKeys+"/"+url.PathEscape(args[0])+"/revoke", struct{}{}, &info); err != nil {
+			info, err := f.Client().RevokeKey(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if done, err := printed(f, info); done {
@@ -166,11 +161,10 @@ after the rotation. A key without expiry is replaced by one without expiry.
 permanent.`,
 		Example:           "  stoa keys rotate k3v7q2m4x5c6b7n2 --grace 24h\n  stoa keys rotate k3v7q2m4x5c6b7n2 --expires 30d",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeKeyIDs,
+		ValidArgsFunction: completeKeyIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var resp api.KeyRotateResponse
-			req := api.KeyRotateRequest{Grace: grace, ExpiresIn: expires}
-			if err := f.Client().Do(cmd.Context(), http.MethodPost, api.PathKeys+"/"+url.PathEscape(args[0])+"/rotate", req, &resp); err != nil {
+			resp, err := f.Client().RotateKey(cmd.Context(), args[0], &api.KeyRotateRequest{Grace: grace, ExpiresIn: expires})
+			if err != nil {
 				return err
 			}
 			if done, err := printed(f, resp); done {

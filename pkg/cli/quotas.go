@@ -53,7 +53,7 @@ loses at most that much usage; see docs/quotas.md.`,
 			return nil
 		},
 	}
-	bindNamespace(cmd, &ns)
+	bindNamespace(f, cmd, &ns)
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "subscriptions of every tenant")
 	return cmd
 }

@@ -49,7 +49,7 @@ func newSnapshotsListCmd(f *Factory) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().BoolVarP(&o.All, "all-namespaces", "A", false, "snapshots of every tenant")
 	cmd.Flags().StringVar(&o.Since, "since", "", "only snapshots newer than this (1h, 7d, or an RFC 3339 time)")
 	cmd.Flags().StringVar(&o.Tool, "tool", "", "only this tool's snapshots")

@@ -52,7 +52,7 @@ func newWebhookDeliveriesCmd(f *Factory) *cobra.Command {
 			return o.Run(cmd.Context())
 		},
 	}
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().BoolVarP(&o.All, "all-namespaces", "A", false, "deliveries of every tenant")
 	enumFlag(cmd, &o.State, "state", "", "", "only pending, succeeded or failed deliveries", "pending", "succeeded", "failed")
 	cmd.Flags().IntVar(&o.Limit, "limit", 50, "at most this many")
@@ -202,7 +202,7 @@ func newWebhookTestCmd(f *Factory) *cobra.Command {
 			return reportAttempt(f, r, noWait)
 		},
 	}
-	bindNamespace(cmd, &ns)
+	bindNamespace(f, cmd, &ns)
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once queued, without waiting for the attempt")
 	return cmd
 }
