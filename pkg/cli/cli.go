@@ -66,9 +66,6 @@ func Run(ctx context.Context, args []string, io *IOStreams) int {
 func execute(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
-	root.SetIn(f.IO.In)
-	root.SetOut(f.IO.Out)
-	root.SetErr(f.IO.ErrOut)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
@@ -94,6 +91,11 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 			return checkOutputFlag(cmd, f.Output)
 		},
 	}
+	// The streams are set before cobra's completion command is added: it
+	// keeps the writer it finds then.
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
 	root.PersistentFlags().StringVar(&f.Socket, "socket", os.Getenv("STOA_SOCKET"), "stoad LocalAPI socket (env STOA_SOCKET)")
 	root.PersistentFlags().VarP(newEnum(&f.Output, "", OutputFormats...), "output", "o",
 		"output format: table, wide, yaml, json (one document) or ndjson (one JSON value per line)")
