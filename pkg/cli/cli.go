@@ -104,22 +104,30 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 		&cobra.Group{ID: "config", Title: "Declarative configuration:"},
 		&cobra.Group{ID: "inspect", Title: "Inspecting the gateway:"},
 	)
-	for _, c := range []*cobra.Command{
-		newValidateCmd(f), newDiffCmd(f), newApplyCmd(f), newDeleteCmd(f), newRollbackCmd(f),
-	} {
-		c.GroupID = "config"
-		root.AddCommand(c)
+	// Every command of the tree, in one place. Help sorts them by name
+	// within their group.
+	group := func(id string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = id
+			root.AddCommand(c)
+		}
 	}
-	for _, c := range []*cobra.Command{
-		newGetCmd(f), newHistoryCmd(f), newStatusCmd(f), newEventsCmd(f),
-	} {
-		c.GroupID = "inspect"
-		root.AddCommand(c)
-	}
-	root.AddCommand(newVersionCmd(f))
-	for _, add := range extraCommands {
-		root.AddCommand(add(f))
-	}
+	group("config",
+		newValidateCmd(f), newDiffCmd(f), newApplyCmd(f), newDeleteCmd(f), newRollbackCmd(f), newExplainCmd(f))
+	group("inspect",
+		newGetCmd(f), newHistoryCmd(f), newStatusCmd(f), newEventsCmd(f), newTopCmd(f), newDashboardCmd(f))
+	root.AddCommand(
+		newVersionCmd(f),
+		newExportCmd(f),
+		newImportCmd(f),
+		newKeysCmd(f),
+		newQuotasCmd(f),
+		newWebhooksCmd(f),
+		newSnapshotsCmd(f),
+		newAuditCmd(f),
+		newXDPCmd(f),
+		newMCPCmd(f),
+	)
 	root.SetHelpCommand(newHelpCmd())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
@@ -131,7 +139,3 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 	guardGroups(root)
 	return root
 }
-
-// extraCommands lets other files of this package register commands
-// without touching the root constructor.
-var extraCommands []func(*Factory) *cobra.Command

@@ -22,8 +22,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/yamlenc"
 )
 
-func init() { extraCommands = append(extraCommands, newExportCmd) }
-
 // ExportOptions are the inputs of `stoa export`.
 type ExportOptions struct {
 	F             *Factory
