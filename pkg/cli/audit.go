@@ -14,8 +14,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
-func init() { extraCommands = append(extraCommands, newAuditCmd) }
-
 // AuditOptions are the inputs of `stoa audit`.
 type AuditOptions struct {
 	F                        *Factory
@@ -108,33 +106,40 @@ func (o *AuditOptions) Run(ctx context.Context) error {
 	return tw.Flush()
 }
 
+// AuditVerifyOptions are the inputs of `stoa audit verify`.
+type AuditVerifyOptions struct{ F *Factory }
+
 func newAuditVerifyCmd(f *Factory) *cobra.Command {
+	o := &AuditVerifyOptions{F: f}
 	return &cobra.Command{
 		Use:   "verify",
 		Short: "Check the audit chain; report the first broken link (exit 1)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := f.Client().AuditVerify(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if done, err := printed(f, res); done {
-				if err == nil && !res.OK {
-					return silent(ExitFailure)
-				}
-				return err
-			}
-			if !res.OK {
-				fmt.Fprintf(f.IO.ErrOut, "audit chain BROKEN at entry %d: %s\n", res.BrokenAt, res.Problem)
-				fmt.Fprintf(f.IO.ErrOut, "entries before %d verify; compare with an exported copy (stoa audit -o ndjson) to see what changed\n", res.BrokenAt)
-				return silent(ExitFailure)
-			}
-			head := res.Head
-			if head == "" {
-				head = strings.Repeat("0", 64)
-			}
-			fmt.Fprintf(f.IO.Out, "audit chain intact: %d entries, head sha256:%s\n", res.Entries, head)
-			return nil
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
+}
+
+// Run checks the chain; a broken one is exit 1.
+func (o *AuditVerifyOptions) Run(ctx context.Context) error {
+	res, err := o.F.Client().AuditVerify(ctx)
+	if err != nil {
+		return err
+	}
+	if done, err := printed(o.F, res); done {
+		if err == nil && !res.OK {
+			return silent(ExitFailure)
+		}
+		return err
+	}
+	if !res.OK {
+		fmt.Fprintf(o.F.IO.ErrOut, "audit chain BROKEN at entry %d: %s\n", res.BrokenAt, res.Problem)
+		fmt.Fprintf(o.F.IO.ErrOut, "entries before %d verify; compare with an exported copy (stoa audit -o ndjson) to see what changed\n", res.BrokenAt)
+		return silent(ExitFailure)
+	}
+	head := res.Head
+	if head == "" {
+		head = strings.Repeat("0", 64)
+	}
+	fmt.Fprintf(o.F.IO.Out, "audit chain intact: %d entries, head sha256:%s\n", res.Entries, head)
+	return nil
 }

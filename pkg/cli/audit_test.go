@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/cli/clitest"
 )
 
 func TestParseSince(t *testing.T) {
@@ -72,4 +73,38 @@ func TestPrintSnapshot(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
 	}
+}
+
+func auditCases() []cmdCase {
+	return []cmdCase{
+		{name: "all", formats: formats(shapeList), out: []string{"SEQ", "alice", "key.create", "key k3v7q2m4x5c6b7n2", "acme"},
+			calls: []string{"Audit({Since:0001-01-01 00:00:00 +0000 UTC Actor: Action: Namespace: Limit:0})"}},
+		{name: "filters", args: []string{"--since", "24h", "--actor", "bob", "--action", "key.*", "-n", "acme", "--limit", "10"},
+			calls: []string{"Audit({Since:2026-05-03 12:00:00 +0000 UTC Actor:bob Action:key.* Namespace:acme Limit:10})"}},
+		{name: "since a time", args: []string{"--since", "2026-05-01T00:00:00Z"},
+			calls: []string{"Audit({Since:2026-05-01 00:00:00 +0000 UTC Actor: Action: Namespace: Limit:0})"}},
+		{name: "none", setup: func(t *testing.T, fa *clitest.FakeAPI) { fa.AuditLog = nil }, errOut: []string{"no audit entries match"}},
+		{name: "forbidden", fail: failAll("Audit", errDenied), code: ExitForbidden},
+		{name: "unreachable as ndjson", args: []string{"-o", "ndjson"}, fail: failAll("Audit", errUnreachable), code: ExitUnreachable},
+		{name: "bad since", args: []string{"--since", "last week"}, code: ExitFailure, flagErr: true, errOut: []string{`--since "last week"`}},
+		{name: "unknown subcommand", args: []string{"verfy"}, code: ExitFailure, flagErr: true, errOut: []string{`did you mean "verify"`}},
+	}
+}
+
+func auditVerifyCases() []cmdCase {
+	return []cmdCase{
+		{name: "intact", formats: formats(shapeObject), calls: []string{"AuditVerify()"},
+			out: []string{"audit chain intact: 2 entries, head sha256:abababab"}},
+		{name: "empty", setup: func(t *testing.T, fa *clitest.FakeAPI) { fa.Verify = api.AuditVerify{OK: true} },
+			out: []string{"0 entries, head sha256:0000000000000000000000000000000000000000000000000000000000000000"}},
+		{name: "broken", setup: brokenChain, code: ExitFailure,
+			errOut: []string{"audit chain BROKEN at entry 7: hash mismatch", "entries before 7 verify"}},
+		{name: "broken as json", args: []string{"-o", "json"}, setup: brokenChain, code: ExitFailure, out: []string{`"brokenAt": 7`}},
+		{name: "unreachable", fail: failAll("AuditVerify", errUnreachable), code: ExitUnreachable},
+		{name: "stray argument", args: []string{"now"}, code: ExitFailure, flagErr: true},
+	}
+}
+
+func brokenChain(t *testing.T, fa *clitest.FakeAPI) {
+	fa.Verify = api.AuditVerify{Entries: 9, BrokenAt: 7, Problem: "hash mismatch"}
 }

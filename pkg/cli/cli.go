@@ -16,21 +16,30 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/client"
 )
 
-// Factory carries what every command needs: streams, global flags and a
-// lazily built LocalAPI client.
+// Factory carries what every command needs: streams, global flags, the
+// clock and a lazily built API client.
 type Factory struct {
 	IO     *IOStreams
 	Socket string // --socket / STOA_SOCKET
 	Output string // -o
 	Now    func() time.Time
 
-	client *client.Client
+	// NewClient builds the client commands call stoad through, once flags
+	// are parsed. Nil means the LocalAPI over the unix socket named by
+	// Socket; tests put an in-memory fake here (pkg/cli/clitest).
+	NewClient func() client.API
+
+	client client.API
 }
 
-// Client returns the LocalAPI client for the selected socket.
-func (f *Factory) Client() *client.Client {
+// Client returns the API client, built on first use.
+func (f *Factory) Client() client.API {
 	if f.client == nil {
-		f.client = client.New(client.ResolveSocket(f.Socket))
+		if f.NewClient != nil {
+			f.client = f.NewClient()
+		} else {
+			f.client = client.New(client.ResolveSocket(f.Socket))
+		}
 	}
 	return f.client
 }
@@ -49,17 +58,19 @@ func Main() int {
 
 // Run executes one stoa invocation.
 func Run(ctx context.Context, args []string, io *IOStreams) int {
-	f := &Factory{IO: io, Now: time.Now}
+	return execute(ctx, &Factory{IO: io, Now: time.Now}, args)
+}
+
+// execute runs one command line with f's dependencies and returns the exit
+// code.
+func execute(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
-	root.SetIn(io.In)
-	root.SetOut(io.Out)
-	root.SetErr(io.ErrOut)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
 	}
-	printError(io.ErrOut, err)
+	printError(f.IO.ErrOut, err)
 	return exitCode(err)
 }
 
@@ -80,6 +91,11 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 			return checkOutputFlag(cmd, f.Output)
 		},
 	}
+	// The streams are set before cobra's completion command is added: it
+	// keeps the writer it finds then.
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
 	root.PersistentFlags().StringVar(&f.Socket, "socket", os.Getenv("STOA_SOCKET"), "stoad LocalAPI socket (env STOA_SOCKET)")
 	root.PersistentFlags().VarP(newEnum(&f.Output, "", OutputFormats...), "output", "o",
 		"output format: table, wide, yaml, json (one document) or ndjson (one JSON value per line)")
@@ -88,22 +104,30 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 		&cobra.Group{ID: "config", Title: "Declarative configuration:"},
 		&cobra.Group{ID: "inspect", Title: "Inspecting the gateway:"},
 	)
-	for _, c := range []*cobra.Command{
-		newValidateCmd(f), newDiffCmd(f), newApplyCmd(f), newDeleteCmd(f), newRollbackCmd(f),
-	} {
-		c.GroupID = "config"
-		root.AddCommand(c)
+	// Every command of the tree, in one place. Help sorts them by name
+	// within their group.
+	group := func(id string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = id
+			root.AddCommand(c)
+		}
 	}
-	for _, c := range []*cobra.Command{
-		newGetCmd(f), newHistoryCmd(f), newStatusCmd(f), newEventsCmd(f),
-	} {
-		c.GroupID = "inspect"
-		root.AddCommand(c)
-	}
-	root.AddCommand(newVersionCmd(f))
-	for _, add := range extraCommands {
-		root.AddCommand(add(f))
-	}
+	group("config",
+		newValidateCmd(f), newDiffCmd(f), newApplyCmd(f), newDeleteCmd(f), newRollbackCmd(f), newExplainCmd(f))
+	group("inspect",
+		newGetCmd(f), newHistoryCmd(f), newStatusCmd(f), newEventsCmd(f), newTopCmd(f), newDashboardCmd(f))
+	root.AddCommand(
+		newVersionCmd(f),
+		newExportCmd(f),
+		newImportCmd(f),
+		newKeysCmd(f),
+		newQuotasCmd(f),
+		newWebhooksCmd(f),
+		newSnapshotsCmd(f),
+		newAuditCmd(f),
+		newXDPCmd(f),
+		newMCPCmd(f),
+	)
 	root.SetHelpCommand(newHelpCmd())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
@@ -115,7 +139,3 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 	guardGroups(root)
 	return root
 }
-
-// extraCommands lets other files of this package register commands
-// without touching the root constructor.
-var extraCommands []func(*Factory) *cobra.Command

@@ -3,14 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/client"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
@@ -26,24 +24,26 @@ import (
 // on Tab must never hang.
 const completionTimeout = 2 * time.Second
 
-// completionClient is the LocalAPI client for the socket the command line
-// names (flags are parsed before completion functions run).
-func completionClient(cmd *cobra.Command) *client.Client {
-	socket := ""
-	if fl := cmd.Flag("socket"); fl != nil {
-		socket = fl.Value.String()
+// completion is a ValidArgsFunction or flag completion function that asks
+// stoad through the factory's client. Cobra parses the command line's
+// flags (--socket among them) before it calls one, so the client talks to
+// the daemon the command line names.
+type completion = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective)
+
+// completeTenants completes -n/--namespace with the live tenants' names,
+// or nothing when stoad is unreachable.
+func completeTenants(f *Factory) completion {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return tenantNames(f, toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
-	return client.New(client.ResolveSocket(socket))
 }
 
-// CompleteTenants is the completion function of -n/--namespace: the live
-// tenants' names, or nothing when stoad is unreachable.
-func CompleteTenants(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+func tenantNames(f *Factory, toComplete string) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 	defer cancel()
-	list, err := completionClient(cmd).Objects(ctx, string(spec.KindTenant), "", "")
+	list, err := f.Client().Objects(ctx, string(spec.KindTenant), "", "")
 	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+		return nil
 	}
 	var names []string
 	for _, o := range list.Items {
@@ -51,20 +51,26 @@ func CompleteTenants(cmd *cobra.Command, args []string, toComplete string) ([]st
 			names = append(names, o.Metadata.Name)
 		}
 	}
-	return names, cobra.ShellCompDirectiveNoFileComp
+	return names
 }
 
 // completeKeyIDs completes the ID argument of keys rotate and revoke with
 // the ids of active keys, described by tenant, consumer and name.
-func completeKeyIDs(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+func completeKeyIDs(f *Factory) completion {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return keyIDs(f, toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+func keyIDs(f *Factory, toComplete string) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 	defer cancel()
-	var list api.KeyList
-	if err := completionClient(cmd).Do(ctx, http.MethodGet, api.PathKeys, nil, &list); err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+	list, err := f.Client().Keys(ctx, client.KeysOptions{})
+	if err != nil {
+		return nil
 	}
 	var out []string
 	for _, k := range list.Items {
@@ -77,20 +83,26 @@ func completeKeyIDs(cmd *cobra.Command, args []string, toComplete string) ([]str
 		}
 		out = append(out, k.ID+"\t"+desc)
 	}
-	return out, cobra.ShellCompDirectiveNoFileComp
+	return out
 }
 
 // completeRevisions completes a REVISION argument with the recent
 // revisions, newest first, described by action, actor and message.
-func completeRevisions(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+func completeRevisions(f *Factory) completion {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return revisionIDs(f, toComplete), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 	}
+}
+
+func revisionIDs(f *Factory, toComplete string) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 	defer cancel()
-	list, err := completionClient(cmd).Revisions(ctx, 50)
+	list, err := f.Client().Revisions(ctx, 50)
 	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+		return nil
 	}
 	var out []string
 	for _, r := range list.Items {
@@ -107,5 +119,5 @@ func completeRevisions(cmd *cobra.Command, args []string, toComplete string) ([]
 		}
 		out = append(out, id+"\t"+desc)
 	}
-	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+	return out
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/tui"
 )
 
-func init() { extraCommands = append(extraCommands, newDashboardCmd) }
-
 // DashboardOptions are the inputs of `stoa dashboard`.
 type DashboardOptions struct{ F *Factory }
 
@@ -29,9 +27,8 @@ Keys: ↑/↓ move, enter opens a tool, esc goes back, s cycles the sort column,
 r reverses it, / filters by tenant or tool name, q quits.
 
 It needs a terminal; scripts use: stoa top -o json`,
-		GroupID: "inspect",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	})
 }
 
@@ -48,7 +45,7 @@ func (o *DashboardOptions) Run(ctx context.Context) error {
 		return errNoTTY
 	}
 	c := o.F.Client()
-	return tui.Run(ctx, tui.Options{Source: c, Socket: c.Socket(), In: io.In, Out: io.Out})
+	return tui.Run(ctx, tui.Options{Source: c, Socket: c.Endpoint(), In: io.In, Out: io.Out})
 }
 
 // hintError is an error with a fix the user can apply.

@@ -68,7 +68,7 @@ required). --dry-run shows the diff and changes nothing.`,
 		},
 	}
 	o.Files.bind(cmd)
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would be deleted (a diff) without deleting")
 	cmd.Flags().BoolVar(&o.IgnoreNotFound, "ignore-not-found", false, "treat missing objects as already deleted")
 	cmd.Flags().BoolVar(&o.Cascade, "cascade", false, "also delete every object that refers to these (ToolSets, Subscriptions, a Tenant's objects)")
@@ -231,7 +231,7 @@ deletes every object, so it is never reached by default (a plain
 "stoa rollback" on revision 1 refuses); name it: stoa rollback 0.`,
 		Example:           "  stoa rollback --dry-run\n  stoa rollback\n  stoa rollback 3 --yes\n  stoa rollback 0 --dry-run",
 		Args:              cobra.MaximumNArgs(1),
-		ValidArgsFunction: completeRevisions,
+		ValidArgsFunction: completeRevisions(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				n, err := strconv.ParseInt(args[0], 10, 64)
@@ -329,7 +329,7 @@ func newHistoryCmd(f *Factory) *cobra.Command {
 		Short:             "List revisions, or show what one revision changed",
 		Example:           "  stoa history\n  stoa history 4",
 		Args:              cobra.MaximumNArgs(1),
-		ValidArgsFunction: completeRevisions,
+		ValidArgsFunction: completeRevisions(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				n, err := strconv.ParseInt(args[0], 10, 64)

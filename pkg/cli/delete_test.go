@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/cli/clitest"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
@@ -314,4 +316,97 @@ func TestDeleteReferrersAndCascade(t *testing.T) {
 		}
 		mustHave(t, "stdout", r.out, "Tool/acme/billing-api deleted")
 	})
+}
+
+// cascades makes the fake answer deletes as stoad does: refused while
+// other live objects refer to them, unless Cascade, and committed only at
+// the revision previewed.
+func cascades(t *testing.T, fa *clitest.FakeAPI) {
+	fa.DeleteFunc = func(req *api.DeleteRequest) (*api.ApplyResponse, error) {
+		fa.Lock()
+		live, rev := fa.LiveObjects, fa.LiveRevision
+		fa.Unlock()
+		if req.IfRevision != 0 && req.IfRevision != rev {
+			return nil, errConflict
+		}
+		byRef := map[spec.Ref]*spec.Object{}
+		for _, o := range live {
+			byRef[o.Ref()] = o
+		}
+		var refs []spec.Ref
+		for _, r := range req.Refs {
+			if byRef[r] != nil {
+				refs = append(refs, r)
+			} else if !req.IgnoreNotFound {
+				return nil, &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("delete %s: not found", r)}
+			}
+		}
+		if req.Cascade {
+			refs = plan.Cascade(live, refs)
+		} else if rs := plan.Referrers(live, refs); len(rs) > 0 {
+			return nil, &api.Error{Code: api.CodeConflict, Message: plan.ReferrersMessage(rs), Hint: "delete or change those objects first, or delete them too with --cascade"}
+		}
+		var changes []plan.Change
+		for _, ref := range refs {
+			changes = append(changes, plan.Change{Op: plan.Delete, Ref: ref, Before: byRef[ref]})
+		}
+		resp := &api.ApplyResponse{Changes: changes, Summary: plan.Summarize(changes), Revision: rev, DryRun: req.DryRun}
+		if !req.DryRun && len(changes) > 0 {
+			resp.Revision, resp.Created = rev+1, true
+		}
+		if !req.WithObjects {
+			resp.Changes = changesRefsOnly(changes, false)
+		}
+		return resp, nil
+	}
+}
+
+func deleteCases() []cmdCase {
+	return []cmdCase{
+		{name: "one object", args: []string{"subscription", "web-shop-tools", "-n", "acme"}, setup: cascades, formats: formats(shapeObject),
+			out: []string{"Subscription/acme/web-shop-tools deleted"}, errOut: []string{"revision 4: 0 created, 0 updated, 1 deleted"},
+			calls: []string{"Delete({Refs:[Subscription/acme/web-shop-tools] DryRun:false WithObjects:false IgnoreNotFound:false Cascade:false IfRevision:0 Force:false})"}},
+		{name: "namespace from the environment", args: []string{"subscription", "web-shop-tools"}, env: map[string]string{"STOA_NAMESPACE": "acme"}, setup: cascades,
+			out: []string{"Subscription/acme/web-shop-tools deleted"}},
+		{name: "several names", args: []string{"subscriptions", "web-shop-tools", "nope", "-n", "acme", "--ignore-not-found", "--force"}, setup: cascades,
+			out:   []string{"Subscription/acme/web-shop-tools deleted"},
+			calls: []string{"Delete({Refs:[Subscription/acme/web-shop-tools Subscription/acme/nope] DryRun:false WithObjects:false IgnoreNotFound:true Cascade:false IfRevision:0 Force:true})"}},
+		{name: "files", args: []string{"-f", filepath.Join(quickstartDir, "globex.yaml"), "--dry-run"}, setup: cascades,
+			out: []string{"- delete Tool/globex/weather-api"}, errOut: []string{"dry run: would delete 4 objects; nothing changed (revision 3)"}},
+		{name: "referrers refuse", args: []string{"tool", "inventory-api", "-n", "acme"}, setup: cascades, code: ExitFailure,
+			errOut: []string{"stoa: delete Tool/acme/inventory-api: 1 object still refers to it", "ToolSet/acme/acme-tools  spec.tools", "hint: delete or change those objects first"}},
+		{name: "cascade dry run", args: []string{"tool", "inventory-api", "-n", "acme", "--cascade", "--dry-run"}, setup: cascades,
+			out: []string{"- delete ToolSet/acme/acme-tools", "- delete Tool/acme/inventory-api"}, errOut: []string{"would delete"}},
+		{name: "cascade without a terminal", args: []string{"tool", "inventory-api", "-n", "acme", "--cascade"}, setup: cascades, code: ExitFailure,
+			errOut: []string{"stdin is not a terminal", "hint: review it with: stoa delete tool inventory-api -n acme --cascade --dry-run, then run: stoa delete tool inventory-api -n acme --cascade --yes"},
+			calls:  []string{"Delete({Refs:[Tool/acme/inventory-api] DryRun:true WithObjects:true IgnoreNotFound:false Cascade:true IfRevision:0 Force:false})"}},
+		{name: "cascade confirmed on a terminal", args: []string{"tool", "inventory-api", "-n", "acme", "--cascade"}, setup: cascades, tty: true, stdin: "y\n",
+			out: []string{"ToolSet/acme/acme-tools deleted\nTool/acme/inventory-api deleted\n"}, errOut: []string{"[y/N]"},
+			calls: []string{
+				"Delete({Refs:[Tool/acme/inventory-api] DryRun:true WithObjects:true IgnoreNotFound:false Cascade:true IfRevision:0 Force:false})",
+				"Delete({Refs:[Tool/acme/inventory-api] DryRun:false WithObjects:false IgnoreNotFound:false Cascade:true IfRevision:3 Force:false})"}},
+		{name: "cascade declined", args: []string{"tool", "inventory-api", "-n", "acme", "--cascade"}, setup: cascades, tty: true, stdin: "n\n",
+			code: ExitFailure, errOut: []string{"cancelled: nothing changed"}},
+		{name: "cascade --yes", args: []string{"tool", "inventory-api", "-n", "acme", "--cascade", "--yes", "-o", "json"}, setup: cascades,
+			out: []string{`"created": true`}},
+		{name: "live revision moved", args: []string{"tool", "inventory-api", "-n", "acme", "--cascade", "-y"},
+			setup: func(t *testing.T, fa *clitest.FakeAPI) {
+				cascades(t, fa)
+				preview := fa.DeleteFunc
+				fa.DeleteFunc = func(req *api.DeleteRequest) (*api.ApplyResponse, error) {
+					r, err := preview(req)
+					fa.LiveRevision = 9 // someone applied in between
+					return r, err
+				}
+			},
+			code: ExitFailure, errOut: []string{"stoa: the live revision changed"}},
+		{name: "unreachable", args: []string{"tool", "billing-api", "-n", "acme"}, fail: failAll("Delete", errUnreachable), code: ExitUnreachable,
+			errOut: []string{"cannot reach stoad"}},
+		{name: "forbidden", args: []string{"tool", "billing-api", "-n", "acme"}, fail: failAll("Delete", errForbidden), code: ExitForbidden},
+		{name: "not found", args: []string{"tool", "nope", "-n", "acme"}, setup: cascades, code: ExitFailure, errOut: []string{"delete Tool/acme/nope: not found"}},
+		{name: "kind only", args: []string{"tool"}, code: ExitFailure, flagErr: true, errOut: []string{"usage: stoa delete KIND NAME..."}},
+		{name: "tenant-scoped kind without -n", args: []string{"tool", "billing-api"}, code: ExitFailure, flagErr: true, errOut: []string{"Tool is a tenant-scoped kind: pass -n TENANT"}},
+		{name: "unknown kind", args: []string{"tol", "x", "-n", "acme"}, code: ExitFailure, flagErr: true, errOut: []string{`did you mean "tool"`}},
+		{name: "names and files", args: []string{"tool", "x", "-n", "acme", "-f", quickstartDir}, code: ExitFailure, flagErr: true, errOut: []string{"not both"}},
+	}
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/specdoc"
 )
 
-func init() { extraCommands = append(extraCommands, newExplainCmd) }
-
 // ExplainOptions are the inputs of `stoa explain`.
 type ExplainOptions struct {
 	F         *Factory
@@ -28,7 +26,6 @@ fields below it. Paths may skip "spec" (tool.auth = tool.spec.auth) and pass
 through lists (tool.operations.method). It works offline: the documentation
 is built into stoa from the same source as the JSON Schemas in specs/.`,
 		Example: "  stoa explain tool\n  stoa explain tool.auth.type\n  stoa explain gateway.xdp --recursive\n  stoa explain tool.operations -o json",
-		GroupID: "config",
 		Args:    cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {

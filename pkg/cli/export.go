@@ -22,8 +22,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/yamlenc"
 )
 
-func init() { extraCommands = append(extraCommands, newExportCmd) }
-
 // ExportOptions are the inputs of `stoa export`.
 type ExportOptions struct {
 	F             *Factory
@@ -71,7 +69,7 @@ applying. Secrets themselves are never in specs (secretRef names them).`,
 			return o.Run(cmd.Context())
 		},
 	}
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "export every tenant and the Gateway (the default without -n)")
 	cmd.Flags().StringVarP(&o.Dir, "filename", "f", "", "write one file per tenant into this directory (created if missing)")
 	_ = cmd.MarkFlagDirname("filename")

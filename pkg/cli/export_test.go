@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stoa-gateway/stoa/pkg/cli/clitest"
 	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
@@ -119,5 +120,39 @@ func TestExportFormatsAndErrors(t *testing.T) {
 	code, out, errOut := fa.run("export")
 	if code != 0 || strings.Contains(out, "s3cret") || !strings.Contains(errOut, `annotation "api-token" is exported masked`) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func exportCases() []cmdCase {
+	return []cmdCase{
+		{name: "one tenant", args: []string{"-n", "acme"}, formats: formats(shapeSpecs), calls: []string{`Objects("", "", "")`},
+			out: []string{"# stoa export of revision 3", "kind: Tenant", "name: billing-api"}, notOut: []string{"weather-api", "connect: 2s"}},
+		{name: "everything", formats: formats(shapeSpecs), out: []string{"weather-api", "billing-api"}},
+		{name: "to a file", args: []string{"-A", "-o", "$TMP/all.json"}, errOut: []string{"exported 12 objects to $TMP/all.json"},
+			check: func(t *testing.T, r runResult, fa *clitest.FakeAPI) {
+				var list struct {
+					Kind  string
+					Items []*spec.Object
+				}
+				b, _ := os.ReadFile(filepath.Join(r.dir, "all.json"))
+				if err := json.Unmarshal(b, &list); err != nil || list.Kind != "List" || len(list.Items) != 12 {
+					t.Errorf("all.json: %v, %d items\n%s", err, len(list.Items), b)
+				}
+			}},
+		{name: "to a directory", args: []string{"-f", "$TMP/backup"}, errOut: []string{"exported 12 objects to 2 files in $TMP/backup"},
+			check: func(t *testing.T, r runResult, fa *clitest.FakeAPI) {
+				if got := loadExport(t, filepath.Join(r.dir, "backup")); len(got) != 12 {
+					t.Errorf("the directory holds %d objects, want 12", len(got))
+				}
+			}},
+		{name: "masked annotation", setup: func(t *testing.T, fa *clitest.FakeAPI) {
+			fa.LiveObjects[0].Metadata.Annotations = map[string]string{"api-token": "s3cret"}
+		}, notOut: []string{"s3cret"}, errOut: []string{`annotation "api-token" is exported masked (***); put its value back before applying`}},
+		{name: "unknown tenant", args: []string{"-n", "nope"}, code: ExitFailure, errOut: []string{`export: tenant "nope" not found`, "hint: list the tenants with: stoa get tenants"}},
+		{name: "unreachable", fail: failAll("Objects", errUnreachable), code: ExitUnreachable},
+		{name: "forbidden", args: []string{"-n", "acme"}, fail: failAll("Objects", errDenied), code: ExitForbidden},
+		{name: "tenant and all", args: []string{"-n", "acme", "-A"}, code: ExitFailure, flagErr: true, errOut: []string{"export: pass -n TENANT or -A, not both"}},
+		{name: "directory and file", args: []string{"-f", "d", "-o", "f.yaml"}, code: ExitFailure, flagErr: true, errOut: []string{"export: pass -f DIR or -o FILE, not both"}},
+		{name: "stray argument", args: []string{"acme"}, code: ExitFailure, flagErr: true},
 	}
 }

@@ -79,16 +79,17 @@ JSON line per change: {"type": "MODIFIED", "revision": 7, "object": {...}}.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "list objects of every tenant")
 	cmd.Flags().VarP(&selectorValue{sel: &o.Selector}, "selector", "l", "only objects whose labels match (k=v, k!=v, k, !k; comma-separated)")
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "after the list, print every change as it is applied")
 	return cmd
 }
 
-func bindNamespace(cmd *cobra.Command, ns *string) {
+// bindNamespace binds -n/--namespace, completed with the live tenants.
+func bindNamespace(f *Factory, cmd *cobra.Command, ns *string) {
 	cmd.Flags().StringVarP(ns, "namespace", "n", os.Getenv("STOA_NAMESPACE"), "tenant (env STOA_NAMESPACE)")
-	_ = cmd.RegisterFlagCompletionFunc("namespace", CompleteTenants)
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeTenants(f))
 }
 
 // kindNames are the kinds as users type them: lower case, plural or not.

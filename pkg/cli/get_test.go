@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stoa-gateway/stoa/pkg/cli/clitest"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
@@ -158,5 +159,52 @@ func TestGetWatch(t *testing.T) {
 				t.Fatalf("change types %v", got)
 			}
 		})
+	}
+}
+
+func getCases() []cmdCase {
+	return []cmdCase{
+		{name: "a kind", args: []string{"tools"}, formats: formats(shapeList), out: []string{"TENANT", "UPSTREAM", "billing-api", "weather-api"},
+			notOut: []string{"Acme Corp"}, calls: []string{`Objects("Tool", "", "")`}},
+		{name: "one object", args: []string{"tool", "billing-api", "-n", "acme"}, formats: formats(shapeObject),
+			calls: []string{`Objects("Tool", "acme", "billing-api")`}},
+		{name: "a tenant's everything", args: []string{"all", "-n", "acme"}, formats: formats(shapeList),
+			out: []string{"Acme Corp", "billing-api", "acme-tools", "web-shop-tools"}, notOut: []string{"weather-api"},
+			calls: []string{`Objects("", "", "")`}},
+		{name: "cluster-scoped kinds ignore -n", args: []string{"tenants", "-n", "acme"}, out: []string{"globex"}, calls: []string{`Objects("Tenant", "", "")`}},
+		{name: "-A wins over -n", args: []string{"tools", "-A", "-n", "acme"}, out: []string{"weather-api"}, calls: []string{`Objects("Tool", "", "")`}},
+		{name: "namespace from the environment", args: []string{"tools"}, env: map[string]string{"STOA_NAMESPACE": "globex"},
+			calls: []string{`Objects("Tool", "globex", "")`}, out: []string{"weather-api"}, notOut: []string{"billing-api"}},
+		{name: "wide", args: []string{"tools", "-o", "wide"}, out: []string{"ROUTE", "RATE LIMIT", "LABELS", "team=finance"}},
+		{name: "selector", args: []string{"tools", "-l", "team=finance"}, out: []string{"billing-api"}, notOut: []string{"inventory-api", "weather-api"}},
+		{name: "nothing matches", args: []string{"tools", "-l", "!team", "-l", "team"}, errOut: []string{"no objects found"}},
+		{name: "name in several tenants", args: []string{"tool", "billing-api"},
+			setup: func(t *testing.T, fa *clitest.FakeAPI) {
+				c := spec.Clone(fa.LiveObjects[2])
+				for _, o := range fa.LiveObjects {
+					if o.Metadata.Name == "billing-api" {
+						c = spec.Clone(o)
+					}
+				}
+				c.Metadata.Namespace = "globex"
+				fa.LiveObjects = append(fa.LiveObjects, c)
+			},
+			code: ExitFailure, errOut: []string{`Tool "billing-api" exists in several tenants (acme, globex): pass -n TENANT`}},
+		{name: "watch until stoad stops", args: []string{"tools", "-n", "acme", "--watch"}, code: ExitUnreachable,
+			out:    []string{"billing-api", "inventory-api"},
+			errOut: []string{"watch: stoad closed the event stream (stopped or restarting?)"},
+			calls:  []string{`Events({Since:0 Last:1 Follow:true})`, `Objects("Tool", "acme", "")`}},
+		{name: "watch as json", args: []string{"tools", "-n", "acme", "-w", "-o", "json"}, code: ExitUnreachable,
+			out: []string{`{"type":"ADDED","revision":3,"object":{"apiVersion":"stoa.io/v1alpha1","kind":"Tool"`}},
+		{name: "watch refused", args: []string{"tools", "-w"}, fail: failAll("Events", errDenied), code: ExitForbidden, errOut: []string{"hint: start stoad with --socket-group"}},
+		{name: "not found", args: []string{"tool", "nope", "-n", "acme"}, code: ExitFailure, errOut: []string{`stoa: Tool "nope" not found`}},
+		{name: "unreachable", args: []string{"tools"}, fail: failAll("Objects", errUnreachable), code: ExitUnreachable, errOut: []string{"cannot reach stoad"}},
+		{name: "forbidden", args: []string{"tools"}, fail: failAll("Objects", errForbidden), code: ExitForbidden,
+			errOut: []string{"hint: run stoa as root (uid 0) (or root), or ask for membership of stoad's --socket-group"}},
+		{name: "unknown kind", args: []string{"tols"}, code: ExitFailure, flagErr: true, errOut: []string{`unknown kind "tols"; did you mean "tools"?`}},
+		{name: "all with a name", args: []string{"all", "x"}, code: ExitFailure, flagErr: true, errOut: []string{"get all takes no NAME"}},
+		{name: "name and selector", args: []string{"tool", "x", "-l", "a=b"}, code: ExitFailure, flagErr: true, errOut: []string{"NAME or -l SELECTOR, not both"}},
+		{name: "bad selector", args: []string{"tools", "-l", "te am"}, code: ExitFailure, flagErr: true, errOut: []string{"not a label key"}},
+		{name: "no kind", code: ExitFailure, flagErr: true, errOut: []string{"accepts between 1 and 2 arg(s)"}},
 	}
 }

@@ -12,8 +12,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
-func init() { extraCommands = append(extraCommands, newImportCmd) }
-
 func newImportCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import",
@@ -54,7 +52,7 @@ the Tool spec: stoa validate, diff and apply import the operations each time.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.File = args[0]
-			return runImportOpenAPI(cmd.Context(), o)
+			return o.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVarP(&o.Tenant, "tenant", "n", "", "tenant (metadata.namespace) of the Tool (required)")
@@ -66,10 +64,8 @@ the Tool spec: stoa validate, diff and apply import the operations each time.`,
 	return cmd
 }
 
-func runImportOpenAPI(ctx context.Context, o *ImportOpenAPIOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
+// Run prints the Tool spec the document describes.
+func (o *ImportOpenAPIOptions) Run(ctx context.Context) error {
 	if o.Tenant == "" || o.Name == "" {
 		return errors.New("import openapi: --tenant and --name are required")
 	}

@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/client"
 )
-
-func init() { extraCommands = append(extraCommands, newKeysCmd) }
 
 func newKeysCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
@@ -43,7 +40,7 @@ func newKeysCreateCmd(f *Factory) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().StringVar(&o.Consumer, "consumer", "", "consumer the key belongs to (required)")
 	cmd.Flags().StringVar(&o.Name, "name", "", "a label for the key (e.g. ci, laptop)")
 	cmd.Flags().StringVar(&o.Expires, "expires", "", "lifetime, e.g. 90d or 720h (default: no expiry)")
@@ -55,9 +52,8 @@ func (o *KeysCreateOptions) Run(ctx context.Context) error {
 	if o.Consumer == "" || o.Namespace == "" {
 		return errors.New("--consumer and -n TENANT are required")
 	}
-	var resp api.KeyCreateResponse
-	err := o.F.Client().Do(ctx, http.MethodPost, api.PathKeys, api.KeyCreateRequest{
-		Tenant: o.Namespace, Consumer: o.Consumer, Name: o.Name, ExpiresIn: o.Expires}, &resp)
+	resp, err := o.F.Client().CreateKey(ctx, &api.KeyCreateRequest{
+		Tenant: o.Namespace, Consumer: o.Consumer, Name: o.Name, ExpiresIn: o.Expires})
 	if err != nil {
 		return err
 	}
@@ -70,58 +66,65 @@ func (o *KeysCreateOptions) Run(ctx context.Context) error {
 	return nil
 }
 
+// KeysListOptions are the inputs of `stoa keys list`.
+type KeysListOptions struct {
+	F             *Factory
+	Namespace     string
+	AllNamespaces bool
+	Consumer      string
+}
+
 func newKeysListCmd(f *Factory) *cobra.Command {
-	var ns, consumer string
-	var all bool
+	o := &KeysListOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "list [-n TENANT] [--consumer NAME]",
 		Short: "List API keys (prefix, state, created, last used, expiry)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			q := url.Values{}
-			if ns != "" && !all {
-				q.Set("namespace", ns)
-			}
-			if consumer != "" {
-				q.Set("consumer", consumer)
-			}
-			var list api.KeyList
-			if err := f.Client().Do(cmd.Context(), http.MethodGet, api.PathKeys+"?"+q.Encode(), nil, &list); err != nil {
-				return err
-			}
-			if done, err := printedList(f, "KeyList", nil, list.Items); done {
-				return err
-			}
-			if len(list.Items) == 0 {
-				fmt.Fprintln(f.IO.ErrOut, "no keys; create one with: stoa keys create --consumer NAME -n TENANT")
-				return nil
-			}
-			tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPREFIX\tTENANT\tCONSUMER\tNAME\tSTATE\tCREATED\tLAST USED\tEXPIRES\tNOTE")
-			for _, k := range list.Items {
-				exp := k.ExpiresAt
-				if !k.NotAfter.IsZero() && (exp.IsZero() || k.NotAfter.Before(exp)) {
-					exp = k.NotAfter
-				}
-				// Why a revoked key is revoked (its consumer was deleted,
-				// or someone asked) and by whom.
-				note := ""
-				if k.State == "revoked" && k.RevokedReason != "" {
-					note = k.RevokedReason
-					if k.RevokedBy != "" {
-						note += " (by " + k.RevokedBy + ")"
-					}
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Tenant, k.Consumer, orDash(k.Name), k.State,
-					when(k.CreatedAt), when(k.LastUsedAt), when(exp), orDash(note))
-			}
-			return tw.Flush()
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
-	bindNamespace(cmd, &ns)
-	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "keys of every tenant")
-	cmd.Flags().StringVar(&consumer, "consumer", "", "only this consumer's keys")
+	bindNamespace(f, cmd, &o.Namespace)
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "keys of every tenant")
+	cmd.Flags().StringVar(&o.Consumer, "consumer", "", "only this consumer's keys")
 	return cmd
+}
+
+// Run lists the keys.
+func (o *KeysListOptions) Run(ctx context.Context) error {
+	opts := client.KeysOptions{Namespace: o.Namespace, Consumer: o.Consumer}
+	if o.AllNamespaces {
+		opts.Namespace = ""
+	}
+	list, err := o.F.Client().Keys(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if done, err := printedList(o.F, "KeyList", nil, list.Items); done {
+		return err
+	}
+	if len(list.Items) == 0 {
+		fmt.Fprintln(o.F.IO.ErrOut, "no keys; create one with: stoa keys create --consumer NAME -n TENANT")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.F.IO.Out, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPREFIX\tTENANT\tCONSUMER\tNAME\tSTATE\tCREATED\tLAST USED\tEXPIRES\tNOTE")
+	for _, k := range list.Items {
+		exp := k.ExpiresAt
+		if !k.NotAfter.IsZero() && (exp.IsZero() || k.NotAfter.Before(exp)) {
+			exp = k.NotAfter
+		}
+		// Why a revoked key is revoked (its consumer was deleted, or
+		// someone asked) and by whom.
+		note := ""
+		if k.State == "revoked" && k.RevokedReason != "" {
+			note = k.RevokedReason
+			if k.RevokedBy != "" {
+				note += " (by " + k.RevokedBy + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Tenant, k.Consumer, orDash(k.Name), k.State,
+			when(k.CreatedAt), when(k.LastUsedAt), when(exp), orDash(note))
+	}
+	return tw.Flush()
 }
 
 func when(t time.Time) string {
@@ -131,28 +134,48 @@ func when(t time.Time) string {
 	return t.Local().Format(time.DateTime)
 }
 
+// KeysRevokeOptions are the inputs of `stoa keys revoke`.
+type KeysRevokeOptions struct {
+	F  *Factory
+	ID string
+}
+
 func newKeysRevokeCmd(f *Factory) *cobra.Command {
+	o := &KeysRevokeOptions{F: f}
 	return &cobra.Command{
 		Use:               "revoke ID",
 		Short:             "Revoke an API key at once",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeKeyIDs,
+		ValidArgsFunction: completeKeyIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var info api.KeyInfo
-			if err := f.Client().Do(cmd.Context(), http.MethodPost, api.PathKeys+"/"+url.PathEscape(args[0])+"/revoke", struct{}{}, &info); err != nil {
-				return err
-			}
-			if done, err := printed(f, info); done {
-				return err
-			}
-			fmt.Fprintf(f.IO.Out, "key %s revoked\n", info.Prefix)
-			return nil
+			o.ID = args[0]
+			return o.Run(cmd.Context())
 		},
 	}
 }
 
+// Run revokes the key.
+func (o *KeysRevokeOptions) Run(ctx context.Context) error {
+	info, err := o.F.Client().RevokeKey(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if done, err := printed(o.F, info); done {
+		return err
+	}
+	fmt.Fprintf(o.F.IO.Out, "key %s revoked\n", info.Prefix)
+	return nil
+}
+
+// KeysRotateOptions are the inputs of `stoa keys rotate`.
+type KeysRotateOptions struct {
+	F              *Factory
+	ID             string
+	Grace, Expires string
+}
+
 func newKeysRotateCmd(f *Factory) *cobra.Command {
-	var grace, expires string
+	o := &KeysRotateOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "rotate ID [--grace 24h] [--expires 90d|never]",
 		Short: "Replace an API key; the old one keeps working for the grace period",
@@ -166,30 +189,35 @@ after the rotation. A key without expiry is replaced by one without expiry.
 permanent.`,
 		Example:           "  stoa keys rotate k3v7q2m4x5c6b7n2 --grace 24h\n  stoa keys rotate k3v7q2m4x5c6b7n2 --expires 30d",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeKeyIDs,
+		ValidArgsFunction: completeKeyIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var resp api.KeyRotateResponse
-			req := api.KeyRotateRequest{Grace: grace, ExpiresIn: expires}
-			if err := f.Client().Do(cmd.Context(), http.MethodPost, api.PathKeys+"/"+url.PathEscape(args[0])+"/rotate", req, &resp); err != nil {
-				return err
-			}
-			if done, err := printed(f, resp); done {
-				return err
-			}
-			fmt.Fprintln(f.IO.Out, resp.Key)
-			until := "now"
-			if !resp.Old.NotAfter.IsZero() {
-				until = "until " + when(resp.Old.NotAfter)
-			}
-			expiry := "no expiry"
-			if !resp.New.ExpiresAt.IsZero() {
-				expiry = "expires " + when(resp.New.ExpiresAt)
-			}
-			fmt.Fprintf(f.IO.ErrOut, "new key %s (shown once, %s); old key %s works %s\n", resp.New.Prefix, expiry, resp.Old.Prefix, until)
-			return nil
+			o.ID = args[0]
+			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&grace, "grace", "", "how long the old key keeps working (e.g. 24h; default: ends now)")
-	cmd.Flags().StringVar(&expires, "expires", "", "lifetime of the new key, e.g. 90d, or never (default: the old key's lifetime, from now)")
+	cmd.Flags().StringVar(&o.Grace, "grace", "", "how long the old key keeps working (e.g. 24h; default: ends now)")
+	cmd.Flags().StringVar(&o.Expires, "expires", "", "lifetime of the new key, e.g. 90d, or never (default: the old key's lifetime, from now)")
 	return cmd
+}
+
+// Run rotates the key and prints its successor, once.
+func (o *KeysRotateOptions) Run(ctx context.Context) error {
+	resp, err := o.F.Client().RotateKey(ctx, o.ID, &api.KeyRotateRequest{Grace: o.Grace, ExpiresIn: o.Expires})
+	if err != nil {
+		return err
+	}
+	if done, err := printed(o.F, resp); done {
+		return err
+	}
+	fmt.Fprintln(o.F.IO.Out, resp.Key)
+	until := "now"
+	if !resp.Old.NotAfter.IsZero() {
+		until = "until " + when(resp.Old.NotAfter)
+	}
+	expiry := "no expiry"
+	if !resp.New.ExpiresAt.IsZero() {
+		expiry = "expires " + when(resp.New.ExpiresAt)
+	}
+	fmt.Fprintf(o.F.IO.ErrOut, "new key %s (shown once, %s); old key %s works %s\n", resp.New.Prefix, expiry, resp.Old.Prefix, until)
+	return nil
 }

@@ -16,8 +16,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/mcp/stdio"
 )
 
-func init() { extraCommands = append(extraCommands, newMCPCmd) }
-
 // MCPOptions are the inputs of `stoa mcp`.
 type MCPOptions struct {
 	F *Factory
@@ -53,7 +51,7 @@ Diagnostics go to stderr; stdout carries only MCP messages.`,
   stoa mcp --tenant acme
   STOA_TOKEN=stoa_sk_… stoa mcp --url https://gw.example.com/mcp`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runMCP(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
 	})
 	def := os.Getenv("STOA_MCP_SOCKET")
 	if def == "" {
@@ -67,10 +65,9 @@ Diagnostics go to stderr; stdout carries only MCP messages.`,
 	return cmd
 }
 
-func runMCP(ctx context.Context, o *MCPOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
+// Run bridges stdin and stdout to stoad's MCP server until stdin ends or
+// ctx is done.
+func (o *MCPOptions) Run(ctx context.Context) error {
 	opts := stdio.Options{Token: o.Token, Header: http.Header{}}
 	if o.Tenant != "" {
 		opts.Header.Set("X-Stoa-Tenant", o.Tenant)

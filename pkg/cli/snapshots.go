@@ -14,8 +14,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/client"
 )
 
-func init() { extraCommands = append(extraCommands, newSnapshotsCmd) }
-
 func newSnapshotsCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "snapshots",
@@ -49,7 +47,7 @@ func newSnapshotsListCmd(f *Factory) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().BoolVarP(&o.All, "all-namespaces", "A", false, "snapshots of every tenant")
 	cmd.Flags().StringVar(&o.Since, "since", "", "only snapshots newer than this (1h, 7d, or an RFC 3339 time)")
 	cmd.Flags().StringVar(&o.Tool, "tool", "", "only this tool's snapshots")
@@ -100,23 +98,36 @@ func (o *SnapshotsListOptions) Run(ctx context.Context) error {
 	return tw.Flush()
 }
 
+// SnapshotsGetOptions are the inputs of `stoa snapshots get`.
+type SnapshotsGetOptions struct {
+	F  *Factory
+	ID string
+}
+
 func newSnapshotsGetCmd(f *Factory) *cobra.Command {
+	o := &SnapshotsGetOptions{F: f}
 	return &cobra.Command{
 		Use:   "get ID",
 		Short: "Show one snapshot with a ready-to-run curl (redactions marked)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.Client().Snapshot(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if done, err := printed(f, s); done {
-				return err
-			}
-			printSnapshot(f.IO.Out, s)
-			return nil
+			o.ID = args[0]
+			return o.Run(cmd.Context())
 		},
 	}
+}
+
+// Run shows the snapshot.
+func (o *SnapshotsGetOptions) Run(ctx context.Context) error {
+	s, err := o.F.Client().Snapshot(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if done, err := printed(o.F, s); done {
+		return err
+	}
+	printSnapshot(o.F.IO.Out, s)
+	return nil
 }
 
 func printSnapshot(w io.Writer, s *api.Snapshot) {
@@ -175,7 +186,14 @@ func printMessage(w io.Writer, prefix string, m *api.SnapshotMessage) {
 	}
 }
 
+// SnapshotsReplayOptions are the inputs of `stoa snapshots replay`.
+type SnapshotsReplayOptions struct {
+	F  *Factory
+	ID string
+}
+
 func newSnapshotsReplayCmd(f *Factory) *cobra.Command {
+	o := &SnapshotsReplayOptions{F: f}
 	return &cobra.Command{
 		Use:   "replay ID",
 		Short: "Re-send a snapshot's request through the tool's current route; show old and new status",
@@ -186,41 +204,48 @@ a body that was cut or redacted is sent as stored (a warning says so).
 Exit code 1 when the replay gets no answer or a 5xx.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := f.Client().ReplaySnapshot(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			// A replay that gets no answer or a 5xx still fails: exit 1,
-			// so scripts can tell "fixed" from "still broken".
-			why := ""
-			switch {
-			case r.Error != "":
-				why = r.Error
-			case r.Status >= 500:
-				why = fmt.Sprintf("the upstream answered %d", r.Status)
-			}
-			if done, err := printed(f, r); done {
-				if err == nil && why != "" {
-					return silent(ExitFailure)
-				}
-				return err
-			}
-			for _, w := range r.Warnings {
-				fmt.Fprintln(f.IO.ErrOut, "warning:", w)
-			}
-			now := fmt.Sprintf("%d in %s", r.Status, r.Duration.Round(time.Millisecond))
-			if r.Error != "" {
-				now = "failed: " + r.Error
-			}
-			fmt.Fprintf(f.IO.Out, "%s  %s\n  before: %d (%s) in %s\n  now:    %s\n", r.Snapshot, r.URL, r.OldStatus, r.OldReason,
-				r.OldDuration.Round(time.Millisecond), now)
-			if r.Body != "" {
-				fmt.Fprintf(f.IO.Out, "  body:   %s\n", truncateText(r.Body, 200))
-			}
-			if why != "" {
-				return fmt.Errorf("replay of %s failed: %s", r.Snapshot, why)
-			}
-			return nil
+			o.ID = args[0]
+			return o.Run(cmd.Context())
 		},
 	}
+}
+
+// Run replays the snapshot and compares the answers.
+func (o *SnapshotsReplayOptions) Run(ctx context.Context) error {
+	r, err := o.F.Client().ReplaySnapshot(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	// A replay that gets no answer or a 5xx still fails: exit 1, so
+	// scripts can tell "fixed" from "still broken".
+	why := ""
+	switch {
+	case r.Error != "":
+		why = r.Error
+	case r.Status >= 500:
+		why = fmt.Sprintf("the upstream answered %d", r.Status)
+	}
+	if done, err := printed(o.F, r); done {
+		if err == nil && why != "" {
+			return silent(ExitFailure)
+		}
+		return err
+	}
+	out := o.F.IO.Out
+	for _, w := range r.Warnings {
+		fmt.Fprintln(o.F.IO.ErrOut, "warning:", w)
+	}
+	now := fmt.Sprintf("%d in %s", r.Status, r.Duration.Round(time.Millisecond))
+	if r.Error != "" {
+		now = "failed: " + r.Error
+	}
+	fmt.Fprintf(out, "%s  %s\n  before: %d (%s) in %s\n  now:    %s\n", r.Snapshot, r.URL, r.OldStatus, r.OldReason,
+		r.OldDuration.Round(time.Millisecond), now)
+	if r.Body != "" {
+		fmt.Fprintf(out, "  body:   %s\n", truncateText(r.Body, 200))
+	}
+	if why != "" {
+		return fmt.Errorf("replay of %s failed: %s", r.Snapshot, why)
+	}
+	return nil
 }

@@ -13,8 +13,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/tui/common"
 )
 
-func init() { extraCommands = append(extraCommands, newTopCmd) }
-
 // TopOptions are the inputs of `stoa top`.
 type TopOptions struct {
 	F      *Factory
@@ -37,7 +35,6 @@ with --follow, one JSON sample per line (NDJSON) about every second (-o yaml:
 one YAML document per sample, separated by ---). For an interactive view use:
 stoa dashboard`,
 		Example: "  stoa top\n  stoa top -o json | jq '.tenants[].tools[] | {name, rps, p99Ms}'\n  stoa top --follow -o json",
-		GroupID: "inspect",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}

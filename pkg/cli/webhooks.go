@@ -14,8 +14,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/client"
 )
 
-func init() { extraCommands = append(extraCommands, newWebhooksCmd) }
-
 func newWebhooksCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "webhooks",
@@ -52,7 +50,7 @@ func newWebhookDeliveriesCmd(f *Factory) *cobra.Command {
 			return o.Run(cmd.Context())
 		},
 	}
-	bindNamespace(cmd, &o.Namespace)
+	bindNamespace(f, cmd, &o.Namespace)
 	cmd.Flags().BoolVarP(&o.All, "all-namespaces", "A", false, "deliveries of every tenant")
 	enumFlag(cmd, &o.State, "state", "", "", "only pending, succeeded or failed deliveries", "pending", "succeeded", "failed")
 	cmd.Flags().IntVar(&o.Limit, "limit", 50, "at most this many")
@@ -97,27 +95,40 @@ func truncateText(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
+// WebhookShowOptions are the inputs of `stoa webhooks show`.
+type WebhookShowOptions struct {
+	F  *Factory
+	ID string
+}
+
 func newWebhookShowCmd(f *Factory) *cobra.Command {
+	o := &WebhookShowOptions{F: f}
 	return &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one delivery with its signed payload",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := f.Client().WebhookDelivery(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if done, err := printed(f, d); done {
-				return err
-			}
-			printDelivery(f, d)
-			if d.Body != nil {
-				b, _ := json.MarshalIndent(d.Body, "", "  ")
-				fmt.Fprintf(f.IO.Out, "payload:\n%s\n", b)
-			}
-			return nil
+			o.ID = args[0]
+			return o.Run(cmd.Context())
 		},
 	}
+}
+
+// Run shows the delivery.
+func (o *WebhookShowOptions) Run(ctx context.Context) error {
+	d, err := o.F.Client().WebhookDelivery(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if done, err := printed(o.F, d); done {
+		return err
+	}
+	printDelivery(o.F, d)
+	if d.Body != nil {
+		b, _ := json.MarshalIndent(d.Body, "", "  ")
+		fmt.Fprintf(o.F.IO.Out, "payload:\n%s\n", b)
+	}
+	return nil
 }
 
 func printDelivery(f *Factory, d *api.WebhookDelivery) {
@@ -166,43 +177,69 @@ func reportAttempt(f *Factory, r *api.WebhookAttemptResponse, noWait bool) error
 	return &ExitError{Code: ExitFailure, Err: errors.New("delivery did not succeed (yet); follow it with: stoa webhooks deliveries " + d.Webhook + " -n " + d.Tenant)}
 }
 
+// WebhookRedeliverOptions are the inputs of `stoa webhooks redeliver`.
+type WebhookRedeliverOptions struct {
+	F      *Factory
+	ID     string
+	NoWait bool
+}
+
 func newWebhookRedeliverCmd(f *Factory) *cobra.Command {
-	var noWait bool
+	o := &WebhookRedeliverOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "redeliver ID",
 		Short: "Deliver a delivery's event again (a new delivery, same event id)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := f.Client().Redeliver(cmd.Context(), args[0], noWait)
-			if err != nil {
-				return err
-			}
-			return reportAttempt(f, r, noWait)
+			o.ID = args[0]
+			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once queued, without waiting for the first attempt")
+	cmd.Flags().BoolVar(&o.NoWait, "no-wait", false, "return once queued, without waiting for the first attempt")
 	return cmd
 }
 
+// Run queues the redelivery and reports its first attempt.
+func (o *WebhookRedeliverOptions) Run(ctx context.Context) error {
+	r, err := o.F.Client().Redeliver(ctx, o.ID, o.NoWait)
+	if err != nil {
+		return err
+	}
+	return reportAttempt(o.F, r, o.NoWait)
+}
+
+// WebhookTestOptions are the inputs of `stoa webhooks test`.
+type WebhookTestOptions struct {
+	F         *Factory
+	Namespace string
+	Name      string
+	NoWait    bool
+}
+
 func newWebhookTestCmd(f *Factory) *cobra.Command {
-	var ns string
-	var noWait bool
+	o := &WebhookTestOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "test NAME -n TENANT",
 		Short: "Send a signed webhook.test event to one webhook and report the answer",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if ns == "" {
-				return errors.New("-n TENANT is required")
-			}
-			r, err := f.Client().TestWebhook(cmd.Context(), api.WebhookTestRequest{Tenant: ns, Name: args[0], NoWait: noWait})
-			if err != nil {
-				return err
-			}
-			return reportAttempt(f, r, noWait)
+			o.Name = args[0]
+			return o.Run(cmd.Context())
 		},
 	}
-	bindNamespace(cmd, &ns)
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once queued, without waiting for the attempt")
+	bindNamespace(f, cmd, &o.Namespace)
+	cmd.Flags().BoolVar(&o.NoWait, "no-wait", false, "return once queued, without waiting for the attempt")
 	return cmd
+}
+
+// Run sends the test event and reports the attempt.
+func (o *WebhookTestOptions) Run(ctx context.Context) error {
+	if o.Namespace == "" {
+		return errors.New("-n TENANT is required")
+	}
+	r, err := o.F.Client().TestWebhook(ctx, api.WebhookTestRequest{Tenant: o.Namespace, Name: o.Name, NoWait: o.NoWait})
+	if err != nil {
+		return err
+	}
+	return reportAttempt(o.F, r, o.NoWait)
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 )
 
-func init() { extraCommands = append(extraCommands, newXDPCmd) }
-
 func newXDPCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "xdp",
@@ -29,22 +27,29 @@ and do not survive a restart of stoad (use spec.xdp.deny for that).`,
 	return cmd
 }
 
+// XDPStatusOptions are the inputs of `stoa xdp status`.
+type XDPStatusOptions struct{ F *Factory }
+
 func newXDPStatusCmd(f *Factory) *cobra.Command {
+	o := &XDPStatusOptions{F: f}
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show the XDP mode, interfaces, policy, counters and top sources",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.Client().XDPStatus(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if done, err := printed(f, s); done {
-				return err
-			}
-			return writeXDPStatus(f.IO.Out, s)
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
+}
+
+// Run shows the XDP limiter's status.
+func (o *XDPStatusOptions) Run(ctx context.Context) error {
+	s, err := o.F.Client().XDPStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if done, err := printed(o.F, s); done {
+		return err
+	}
+	return writeXDPStatus(o.F.IO.Out, s)
 }
 
 func writeXDPStatus(out io.Writer, s *api.XDPStatus) error {
@@ -113,32 +118,39 @@ func writeXDPStatus(out io.Writer, s *api.XDPStatus) error {
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
+// XDPBlocksOptions are the inputs of `stoa xdp blocks`.
+type XDPBlocksOptions struct{ F *Factory }
+
 func newXDPBlocksCmd(f *Factory) *cobra.Command {
+	o := &XDPBlocksOptions{F: f}
 	return &cobra.Command{
 		Use:   "blocks",
 		Short: "List the sources blocked in the kernel (source, reason, expiry)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := f.Client().XDPBlocks(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if done, err := printedList(f, "XDPBlockList", nil, l.Items); done {
-				return err
-			}
-			if len(l.Items) == 0 {
-				fmt.Fprintln(f.IO.ErrOut, "no blocks in force; block a source with: stoa xdp block CIDR --for 10m")
-				return nil
-			}
-			tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(tw, "SOURCE\tREASON\tEXPIRES\tIN")
-			for _, b := range l.Items {
-				left := seconds(b.ExpiresInSeconds).Round(time.Second)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Source, orDash(b.Reason), when(b.Until), left)
-			}
-			return tw.Flush()
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
+}
+
+// Run lists the blocks in force.
+func (o *XDPBlocksOptions) Run(ctx context.Context) error {
+	l, err := o.F.Client().XDPBlocks(ctx)
+	if err != nil {
+		return err
+	}
+	if done, err := printedList(o.F, "XDPBlockList", nil, l.Items); done {
+		return err
+	}
+	if len(l.Items) == 0 {
+		fmt.Fprintln(o.F.IO.ErrOut, "no blocks in force; block a source with: stoa xdp block CIDR --for 10m")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.F.IO.Out, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tREASON\tEXPIRES\tIN")
+	for _, b := range l.Items {
+		left := seconds(b.ExpiresInSeconds).Round(time.Second)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Source, orDash(b.Reason), when(b.Until), left)
+	}
+	return tw.Flush()
 }
 
 // XDPBlockOptions are the inputs of `stoa xdp block`.
@@ -183,26 +195,39 @@ func (o *XDPBlockOptions) Run(ctx context.Context) error {
 	return nil
 }
 
+// XDPUnblockOptions are the inputs of `stoa xdp unblock`.
+type XDPUnblockOptions struct {
+	F    *Factory
+	CIDR string
+}
+
 func newXDPUnblockCmd(f *Factory) *cobra.Command {
+	o := &XDPUnblockOptions{F: f}
 	return &cobra.Command{
 		Use:     "unblock CIDR",
 		Short:   "Lift a block (as it was given to block)",
 		Example: "  stoa xdp unblock 198.51.100.7",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := f.Client().XDPUnblock(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if done, err := printed(f, r); done {
-				return err
-			}
-			if !r.Removed {
-				fmt.Fprintf(f.IO.ErrOut, "%s was not blocked; list blocks with: stoa xdp blocks\n", r.Source)
-				return nil
-			}
-			fmt.Fprintf(f.IO.Out, "unblocked %s\n", r.Source)
-			return nil
+			o.CIDR = args[0]
+			return o.Run(cmd.Context())
 		},
 	}
+}
+
+// Run lifts the block.
+func (o *XDPUnblockOptions) Run(ctx context.Context) error {
+	r, err := o.F.Client().XDPUnblock(ctx, o.CIDR)
+	if err != nil {
+		return err
+	}
+	if done, err := printed(o.F, r); done {
+		return err
+	}
+	if !r.Removed {
+		fmt.Fprintf(o.F.IO.ErrOut, "%s was not blocked; list blocks with: stoa xdp blocks\n", r.Source)
+		return nil
+	}
+	fmt.Fprintf(o.F.IO.Out, "unblocked %s\n", r.Source)
+	return nil
 }

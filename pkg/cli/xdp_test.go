@@ -1,18 +1,10 @@
 package cli
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/cli/clitest"
 )
 
 func TestDataValue(t *testing.T) {
@@ -35,95 +27,54 @@ func TestDataValue(t *testing.T) {
 	}
 }
 
-// fakeXDPDaemon serves the XDP LocalAPI routes on a unix socket and
-// records what it was asked.
-func fakeXDPDaemon(t *testing.T) (socket string, got *[]string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "stoa-cli")
-	if err != nil {
-		t.Fatal(err)
+func xdpStatusCases() []cmdCase {
+	return []cmdCase{
+		{name: "attached", formats: formats(shapeObject), calls: []string{"XDPStatus()"},
+			out: []string{"mode:         native", "interfaces:   eth0 (native)", "ports:        8080, 8443", "per source:   100/s, burst 200, counting packets",
+				"deny:         203.0.113.0/24", "escalation:   after 5 rejections within 1m0s, block for 10m0s",
+				"packets:      passed 1000, dropped 10 (rate 7, deny 3, block 0)", "blocks:       1 in force", "top sources:  198.51.100.7"}},
+		{name: "off with the userspace fallback", setup: func(t *testing.T, fa *clitest.FakeAPI) {
+			fa.XDP = api.XDPStatus{Enabled: true, Fallback: true, Mode: "off", Reason: "no CAP_BPF", Ports: []int{8080},
+				FallbackCounters: api.XDPCounters{Passed: 50, DroppedDeny: 2}}
+		}, out: []string{"mode:         off (userspace fallback at accept time)", "reason:       no CAP_BPF", "connections:  accepted 50, rejected 2"}},
+		{name: "disabled", setup: func(t *testing.T, fa *clitest.FakeAPI) { fa.XDP = api.XDPStatus{Reason: "no Gateway spec enables xdp"} },
+			out: []string{"mode:     off", "reason:   no Gateway spec enables xdp"}, notOut: []string{"interfaces:"}},
+		{name: "unreachable", fail: failAll("XDPStatus", errUnreachable), code: ExitUnreachable},
+		{name: "stray argument", args: []string{"eth0"}, code: ExitFailure, flagErr: true},
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	socket = filepath.Join(dir, "s.sock")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var calls []string
-	until := time.Date(2026, 5, 4, 12, 10, 0, 0, time.UTC)
-	mux := http.NewServeMux()
-	write := func(w http.ResponseWriter, status int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(v)
-	}
-	mux.HandleFunc("GET "+api.PathXDPStatus, func(w http.ResponseWriter, r *http.Request) {
-		write(w, 200, api.XDPStatus{Enabled: true, Attached: true, Mode: "generic",
-			Interfaces: []api.XDPInterface{{Name: "eth0", Mode: "generic"}}, Ports: []int{8080},
-			PerSource:  &api.XDPRate{Rate: "2000/s", PerSecond: 2000, Burst: 4000, Count: "packets"},
-			Escalation: &api.XDPEscalation{After: 50, WithinSeconds: 60, BlockSeconds: 600},
-			Counters:   api.XDPCounters{Passed: 100, DroppedRate: 7, DroppedBlock: 3}, TrackedSources: 2, Blocks: 1,
-			TopSources: []api.XDPSource{{Addr: "198.51.100.7", Passed: 10, Dropped: 7}}})
-	})
-	mux.HandleFunc("GET "+api.PathXDPBlocks, func(w http.ResponseWriter, r *http.Request) {
-		write(w, 200, api.XDPBlockList{Items: []api.XDPBlock{{Source: "198.51.100.7/32", Reason: "escalated: 51 rejections in 1m0s", Until: until, ExpiresInSeconds: 599.6}}})
-	})
-	mux.HandleFunc("POST "+api.PathXDPBlocks, func(w http.ResponseWriter, r *http.Request) {
-		var req api.XDPBlockRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		calls = append(calls, "block "+req.CIDR+" "+req.For+" "+req.Reason)
-		write(w, 200, api.XDPBlock{Source: req.CIDR + "/32", Reason: req.Reason, Until: until})
-	})
-	mux.HandleFunc("POST "+api.PathXDPUnblock, func(w http.ResponseWriter, r *http.Request) {
-		var req api.XDPUnblockRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		calls = append(calls, "unblock "+req.CIDR)
-		write(w, 200, api.XDPUnblockResponse{Source: req.CIDR + "/32", Removed: req.CIDR == "198.51.100.7"})
-	})
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return socket, &calls
 }
 
-func TestXDPCommands(t *testing.T) {
-	socket, calls := fakeXDPDaemon(t)
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := Run(context.Background(), append([]string{"--socket", socket}, args...), &IOStreams{Out: &out, ErrOut: &errb})
-		return code, out.String(), errb.String()
+func xdpBlocksCases() []cmdCase {
+	return []cmdCase{
+		{name: "in force", formats: formats(shapeList), out: []string{"SOURCE", "198.51.100.7/32   test     2026-05-04 12:10:00   10m0s"}, calls: []string{"XDPBlocks()"}},
+		{name: "none", setup: func(t *testing.T, fa *clitest.FakeAPI) { fa.Blocks.Items = nil },
+			errOut: []string{"no blocks in force; block a source with: stoa xdp block CIDR --for 10m"}},
+		{name: "forbidden", fail: failAll("XDPBlocks", errForbidden), code: ExitForbidden},
+		{name: "stray argument", args: []string{"all"}, code: ExitFailure, flagErr: true},
 	}
-	for _, tc := range []struct {
-		args       []string
-		code       int
-		out, err   string
-		notOut     string
-		wantCalled string
-	}{
-		{args: []string{"xdp", "status"}, out: "interfaces:   eth0 (generic)"},
-		{args: []string{"xdp", "status"}, out: "packets:      passed 100, dropped 10 (rate 7, deny 0, block 3)"},
-		{args: []string{"xdp", "status"}, out: "escalation:   after 50 rejections within 1m0s, block for 10m0s"},
-		{args: []string{"xdp", "status"}, out: "top sources:  198.51.100.7"},
-		{args: []string{"xdp", "status", "-o", "json"}, out: `"perSecond": 2000`},
-		{args: []string{"xdp", "blocks"}, out: "198.51.100.7/32   escalated: 51 rejections in 1m0s"},
-		{args: []string{"xdp", "blocks", "-o", "json"}, out: `"expiresInSeconds": 599.6`},
-		{args: []string{"xdp", "block", "198.51.100.9", "--for", "10m", "--reason", "stuffing"}, out: "blocked 198.51.100.9/32 until",
-			wantCalled: "block 198.51.100.9 10m stuffing"},
-		{args: []string{"xdp", "block", "198.51.100.9"}, code: ExitFailure, err: "--for is required", notOut: "blocked"},
-		{args: []string{"xdp", "unblock", "198.51.100.7"}, out: "unblocked 198.51.100.7/32", wantCalled: "unblock 198.51.100.7"},
-		{args: []string{"xdp", "unblock", "198.51.100.8"}, err: "was not blocked", notOut: "unblocked"},
-		{args: []string{"xdp", "unblock", "198.51.100.8", "-o", "json"}, out: `"removed": false`},
-	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			*calls = nil
-			code, out, errOut := run(tc.args...)
-			if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errOut, tc.err) ||
-				(tc.notOut != "" && strings.Contains(out, tc.notOut)) {
-				t.Fatalf("exit %d\n--- stdout\n%s--- stderr\n%s", code, out, errOut)
-			}
-			if tc.wantCalled != "" && (len(*calls) != 1 || (*calls)[0] != tc.wantCalled) {
-				t.Fatalf("daemon calls %q, want %q", *calls, tc.wantCalled)
-			}
-		})
+}
+
+func xdpBlockCases() []cmdCase {
+	return []cmdCase{
+		{name: "block", args: []string{"198.51.100.9", "--for", "10m", "--reason", "stuffing"}, formats: formats(shapeObject),
+			out: []string{"blocked 198.51.100.9/32 until 2026-05-04 12:10:00"}, calls: []string{"XDPBlock({CIDR:198.51.100.9 For:10m Reason:stuffing})"}},
+		{name: "bad prefix", args: []string{"not-an-ip", "--for", "10m"}, code: ExitFailure,
+			fail:   failAll("XDPBlock", &api.Error{Code: api.CodeBadRequest, Message: `block "not-an-ip": want an IP address or CIDR`}),
+			errOut: []string{`stoa: block "not-an-ip": want an IP address or CIDR`}},
+		{name: "xdp off", args: []string{"198.51.100.9", "--for", "10m"}, code: ExitUnreachable, fail: failAll("XDPBlock", errShutdown)},
+		{name: "no duration", args: []string{"198.51.100.9"}, code: ExitFailure, flagErr: true, errOut: []string{"--for is required, e.g. --for 10m"}},
+		{name: "no source", args: []string{"--for", "10m"}, code: ExitFailure, flagErr: true, errOut: []string{"accepts 1 arg(s), received 0"}},
+	}
+}
+
+func xdpUnblockCases() []cmdCase {
+	return []cmdCase{
+		{name: "unblock", args: []string{"198.51.100.7"}, formats: formats(shapeObject), out: []string{"unblocked 198.51.100.7/32"},
+			calls: []string{`XDPUnblock("198.51.100.7")`}},
+		{name: "not blocked", args: []string{"198.51.100.8"}, errOut: []string{"198.51.100.8/32 was not blocked; list blocks with: stoa xdp blocks"}},
+		{name: "not blocked as json", args: []string{"198.51.100.8", "-o", "json"}, out: []string{`"removed": false`}},
+		{name: "unreachable", args: []string{"198.51.100.7"}, fail: failAll("XDPUnblock", errUnreachable), code: ExitUnreachable},
+		{name: "no source", code: ExitFailure, flagErr: true},
+		{name: "two sources", args: []string{"198.51.100.7", "198.51.100.8"}, code: ExitFailure, flagErr: true},
 	}
 }

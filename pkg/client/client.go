@@ -220,6 +220,9 @@ func New(path string) *Client {
 // Socket is the path this client dials.
 func (c *Client) Socket() string { return c.socket }
 
+// Endpoint is the socket path: where this client talks to, for people.
+func (c *Client) Endpoint() string { return c.socket }
+
 // Do sends a JSON request (in may be nil) and decodes a JSON answer into out
 // (may be nil). It is exported for commands that use extension routes.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {

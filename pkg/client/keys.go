@@ -1,0 +1,51 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+)
+
+// KeysOptions select API keys; empty fields match every key.
+type KeysOptions struct {
+	Namespace, Consumer string
+}
+
+// Keys lists API keys.
+func (c *Client) Keys(ctx context.Context, o KeysOptions) (*api.KeyList, error) {
+	q := url.Values{}
+	if o.Namespace != "" {
+		q.Set("namespace", o.Namespace)
+	}
+	if o.Consumer != "" {
+		q.Set("consumer", o.Consumer)
+	}
+	p := api.PathKeys
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	var l api.KeyList
+	return &l, c.Do(ctx, http.MethodGet, p, nil, &l)
+}
+
+// CreateKey creates an API key; the answer carries the key, the only time
+// it is ever returned.
+func (c *Client) CreateKey(ctx context.Context, req *api.KeyCreateRequest) (*api.KeyCreateResponse, error) {
+	var r api.KeyCreateResponse
+	return &r, c.Do(ctx, http.MethodPost, api.PathKeys, req, &r)
+}
+
+// RevokeKey revokes a key at once.
+func (c *Client) RevokeKey(ctx context.Context, id string) (*api.KeyInfo, error) {
+	var info api.KeyInfo
+	return &info, c.Do(ctx, http.MethodPost, api.PathKeys+"/"+url.PathEscape(id)+"/revoke", struct{}{}, &info)
+}
+
+// RotateKey creates the successor of a key; the old one keeps working for
+// req.Grace.
+func (c *Client) RotateKey(ctx context.Context, id string, req *api.KeyRotateRequest) (*api.KeyRotateResponse, error) {
+	var r api.KeyRotateResponse
+	return &r, c.Do(ctx, http.MethodPost, api.PathKeys+"/"+url.PathEscape(id)+"/rotate", req, &r)
+}
