@@ -321,3 +321,57 @@ func TestBundleKeygen(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// bundleCases are the unit cases of the offline stoa bundle commands
+// (TestCommands); TestBundle* above cover the files they write.
+func bundleBuildCases() []cmdCase {
+	return []cmdCase{
+		{name: "to a file", args: []string{"-f", quickstartDir, "--revision", "3", "--out", "$TMP/b.json"}, calls: []string{},
+			errOut: []string{"bundle revision 3: 12 objects"}, noGolden: true},
+		{name: "invalid specs", args: []string{"-f", badDir, "--out", "$TMP/b.json"}, code: ExitInvalid, errOut: []string{"upstrem"}},
+		{name: "no files", code: ExitFailure, flagErr: true, errOut: []string{"no specs given"}},
+		{name: "-o is a format", args: []string{"-f", quickstartDir, "-o", "json"}, code: ExitFailure, flagErr: true, errOut: []string{"prints no data"}},
+	}
+}
+
+func bundleSignCases() []cmdCase {
+	keyDir := func(t *testing.T) map[string]string {
+		dir := t.TempDir()
+		priv, _, err := bundle.GenerateKeyPair([]byte("pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join("testdata", "bundle", "bundle.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "cosign.key"), priv, 0o600)
+		os.WriteFile(filepath.Join(dir, "bundle.json"), b, 0o644)
+		return map[string]string{"$KEYS": dir}
+	}
+	return []cmdCase{
+		{name: "signs", args: []string{"$KEYS/bundle.json", "--key", "$KEYS/cosign.key"}, vars: keyDir,
+			env: map[string]string{"COSIGN_PASSWORD": "pw"}, calls: []string{}, errOut: []string{"signature in $KEYS/bundle.json.sig"}},
+		{name: "missing key", args: []string{filepath.Join("testdata", "bundle", "bundle.json"), "--key", "$TMP/none.key", "--out", "$TMP/s"},
+			env: map[string]string{"COSIGN_PASSWORD": ""}, code: ExitFailure, errOut: []string{"none.key"}},
+		{name: "no bundle", code: ExitFailure, flagErr: true, errOut: []string{"accepts 1 arg"}},
+	}
+}
+
+func bundleVerifyCases() []cmdCase {
+	b := filepath.Join("testdata", "bundle", "bundle.json")
+	pub := filepath.Join("testdata", "bundle", "cosign.pub")
+	return []cmdCase{
+		{name: "good", args: []string{b, "--key", pub}, formats: formats(shapeObject), calls: []string{}},
+		{name: "wrong digest", args: []string{b, "--key", pub, "--digest", "sha256:" + strings.Repeat("0", 64)}, code: ExitForbidden},
+		{name: "no key", args: []string{b}, code: ExitFailure, flagErr: true, errOut: []string{"--key"}},
+	}
+}
+
+func bundleKeygenCases() []cmdCase {
+	return []cmdCase{
+		{name: "writes a pair", args: []string{"--output-key-prefix", "$TMP/k"}, env: map[string]string{"COSIGN_PASSWORD": "pw"},
+			calls: []string{}, errOut: []string{"Public key written to $TMP/k.pub"}},
+		{name: "stray argument", args: []string{"x"}, code: ExitFailure, flagErr: true, errOut: []string{"unknown command"}},
+	}
+}

@@ -127,6 +127,7 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 		newAuditCmd(f),
 		newXDPCmd(f),
 		newMCPCmd(f),
+		newBundleCmd(f),
 	)
 	root.SetHelpCommand(newHelpCmd())
 	root.InitDefaultHelpCmd()

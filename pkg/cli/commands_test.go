@@ -194,13 +194,19 @@ func commandCases() map[string][]cmdCase {
 		"stoa xdp blocks":            xdpBlocksCases(),
 		"stoa xdp block":             xdpBlockCases(),
 		"stoa xdp unblock":           xdpUnblockCases(),
+		"stoa bundle":                groupCases("bundle", "verify"),
+		"stoa bundle build":          bundleBuildCases(),
+		"stoa bundle sign":           bundleSignCases(),
+		"stoa bundle verify":         bundleVerifyCases(),
+		"stoa bundle keygen":         bundleKeygenCases(),
 	}
 }
 
 // offlineCommands call no daemon: they need no case of an API error.
 var offlineCommands = []string{"stoa", "stoa help", "stoa completion", "stoa completion bash", "stoa completion zsh",
 	"stoa completion fish", "stoa completion powershell", "stoa validate", "stoa explain", "stoa import",
-	"stoa import openapi", "stoa keys", "stoa snapshots", "stoa webhooks", "stoa xdp",
+	"stoa import openapi", "stoa keys", "stoa bundle", "stoa bundle build", "stoa bundle sign",
+	"stoa bundle verify", "stoa bundle keygen", "stoa snapshots", "stoa webhooks", "stoa xdp",
 	// stoa mcp bridges to stoad's MCP endpoint, not to its LocalAPI.
 	"stoa mcp"}
 
