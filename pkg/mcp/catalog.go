@@ -281,6 +281,13 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 	if input == nil {
 		input = defaultInputSchema(plan.Placeholders())
 	}
+	// What the agent reads and what validates its arguments is the same
+	// stripped schema.
+	if v, changed, err := stripSchema(input); err != nil {
+		return nil, fmt.Errorf("input schema: %w", err)
+	} else if changed {
+		input = v.(map[string]any)
+	}
 	schemaJSON, err := encodeSchema(input)
 	if err != nil {
 		return nil, fmt.Errorf("encode input schema: %w", err)
@@ -291,8 +298,8 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 	}
 	t := &Tool{
 		Name:         name,
-		Title:        op.Title,
-		Description:  op.Description,
+		Title:        stripInvisible(op.Title),
+		Description:  stripInvisible(op.Description),
 		Tenant:       tenant,
 		InputSchema:  schemaJSON,
 		Annotations:  resolveAnnotations(plan.Method(), op.Annotations),
@@ -308,9 +315,10 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 		if s.Description != "" {
 			t.Description += " " + s.Description
 		}
+		t.Description = stripInvisible(t.Description)
 	}
 	for _, tag := range append(slices.Clone(s.Tags), op.Tags...) {
-		if !slices.Contains(t.Tags, tag) {
+		if tag = stripInvisible(tag); !slices.Contains(t.Tags, tag) {
 			t.Tags = append(t.Tags, tag)
 		}
 	}

@@ -56,7 +56,10 @@ func (s *Server) servePost(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	method := st.req.Method
-	if string(method) == "initialize" {
+	if string(method) == "initialize" && !(st.par.HasMetaVersion && !isLegacyVersion(st.par.MetaVersion)) {
+		// initialize selects the legacy era, unless it carries modern _meta:
+		// then it is a 2026-07-28 request for a method that revision
+		// removed, checked and answered like any unknown method (404).
 		s.initialize(ctx, st, id)
 		return
 	}
@@ -76,6 +79,18 @@ func (s *Server) servePost(ctx *fasthttp.RequestCtx) {
 		b, rerr = s.listResources(b, cat, caller, st, e)
 	case "resources/read":
 		b, rerr = s.readResource(b, cat, caller, st, e)
+	case "prompts/list":
+		// No prompts; an empty list, as the official SDK servers answer.
+		b = beginResult(b, id)
+		b = append(b, `"prompts":[]`...)
+		b = s.appendCacheable(b, e, "public")
+		b = s.endResult(b, e, true)
+	case "prompts/get":
+		if st.par.Name == nil {
+			rerr = &rpcError{code: rpc.CodeInvalidParams, message: `Invalid params: prompts/get requires "name"`}
+			break
+		}
+		rerr = &rpcError{code: rpc.CodeInvalidParams, message: "Unknown prompt: " + truncateUTF8(st.par.Name, 128)}
 	case "resources/templates/list":
 		b = beginResult(b, id)
 		b = append(b, `"resourceTemplates":[]`...)
