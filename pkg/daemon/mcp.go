@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,8 +123,10 @@ func (r *mcpRuntime) options(st *State) mcp.Options {
 		Instructions: "Tools are named {tenant}__{tool}__{operation}. stoa_tools searches the tools you may call " +
 			"and returns one tool's input schema; stoa_platform_info reports the gateway's health.",
 	}
+	o.LoopbackListen = loopbackListen(r.d.cfg.Listen)
 	if m := st.Gateway().MCP; m != nil {
 		o.AllowedOrigins = m.AllowedOrigins
+		o.AllowedHosts = m.AllowedHosts
 		o.ResourceURL = m.Resource
 		o.PageSize = m.PageSize
 	}
@@ -148,7 +151,21 @@ func defaultResourceURL(listen string) string {
 }
 
 func optionsSignature(o mcp.Options) string {
-	return fmt.Sprintf("%q|%q|%d", o.AllowedOrigins, o.ResourceURL, o.PageSize)
+	return fmt.Sprintf("%q|%q|%q|%t|%d", o.AllowedOrigins, o.AllowedHosts, o.ResourceURL, o.LoopbackListen, o.PageSize)
+}
+
+// loopbackListen reports whether --listen binds a loopback address only,
+// where the MCP Host check is always on (DNS-rebinding defence).
+func loopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // authorizationServers lists the issuers advertised in protected-resource

@@ -338,6 +338,12 @@ type GatewayMCP struct {
 	// AllowedOrigins lists browser Origins accepted on /mcp (others get 403);
 	// requests without an Origin header are always accepted.
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+	// AllowedHosts lists the Host names /mcp answers to (DNS-rebinding
+	// defence), e.g. gw.example.com; ports are not compared. When set, other
+	// names get 403 on every TCP listener. When empty, a loopback --listen
+	// accepts localhost, 127.0.0.1 and [::1] only, and other listens accept
+	// any Host.
+	AllowedHosts []string `json:"allowedHosts,omitempty"`
 	// Resource is the canonical URL of this MCP resource server (the token
 	// audience); default http://<listen>/mcp.
 	Resource string `json:"resource,omitempty"`

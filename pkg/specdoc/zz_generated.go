@@ -70,6 +70,7 @@ var generated = &Model{
 		}},
 		"GatewayMCP": {Name: "GatewayMCP", Doc: "GatewayMCP configures the MCP endpoint.", Fields: []Field{
 			{Name: "allowedOrigins", Doc: "AllowedOrigins lists browser Origins accepted on /mcp (others get 403); requests without an Origin header are always accepted.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "allowedHosts", Doc: "AllowedHosts lists the Host names /mcp answers to (DNS-rebinding defence), e.g. gw.example.com; ports are not compared. When set, other names get 403 on every TCP listener. When empty, a loopback --listen accepts localhost, 127.0.0.1 and [::1] only, and other listens accept any Host.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
 			{Name: "resource", Doc: "Resource is the canonical URL of this MCP resource server (the token audience); default http://<listen>/mcp.", Type: Ref{Kind: "string"}},
 			{Name: "pageSize", Doc: "PageSize is the number of tools per tools/list page.", Type: Ref{Kind: "integer"}},
 		}},
