@@ -286,6 +286,7 @@ func (r *mcpRuntime) Start(context.Context) error {
 	r.sockLn = ln
 	r.sock = &fasthttp.Server{
 		Handler:                      r.handle,
+		ErrorHandler:                 func(ctx *fasthttp.RequestCtx, err error) { r.srv.Load().ErrorHandler(ctx, err) },
 		Name:                         "stoad-mcp",
 		Logger:                       fasthttpLogger{r.log},
 		ReadTimeout:                  30 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,8 +131,9 @@ type Server struct {
 type reqState struct {
 	req rpc.Request
 	par rpc.Params
-	up  argmap.Request
-	out []byte
+	up   argmap.Request
+	out  []byte
+	init []byte // initialize result
 }
 
 // NewServer returns a Server answering with an empty catalog until
@@ -310,4 +312,28 @@ func (s *Server) writeHTTPError(ctx *fasthttp.RequestCtx, id []byte, e *rpcError
 	ctx.SetStatusCode(e.status)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(appendError(nil, id, e))
+}
+
+// ErrorHandler is for fasthttp.Server.ErrorHandler of a server dedicated to
+// MCP (the daemon's unix socket): requests fasthttp could not read get the
+// answers /mcp itself gives — a body over the server's MaxRequestBodySize
+// is 413 with the same JSON-RPC error as one over MaxBodyBytes — instead of
+// fasthttp's plain-text ones. Nothing of the request is echoed.
+func (s *Server) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		s.writeHTTPError(ctx, nil, errTooLarge())
+	case errors.As(err, &small) || errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusRequestHeaderFieldsTooLarge, code: rpc.CodeInvalidRequest,
+			message: "Request header too large"})
+	case errors.As(err, &ne) && ne.Timeout():
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusRequestTimeout, code: rpc.CodeInvalidRequest,
+			message: "Request not received in time"})
+	default:
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
+			message: "Bad Request: malformed HTTP request"})
+	}
+	ctx.SetConnectionClose()
 }
