@@ -129,8 +129,8 @@ type Server struct {
 
 // reqState is the pooled per-request scratch space.
 type reqState struct {
-	req rpc.Request
-	par rpc.Params
+	req  rpc.Request
+	par  rpc.Params
 	up   argmap.Request
 	out  []byte
 	init []byte // initialize result
