@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -410,6 +411,9 @@ func (s *Server) listPage(b []byte, caller Caller, st *reqState, e era, member s
 
 func (s *Server) readResource(b []byte, cat *Catalog, caller Caller, st *reqState, e era) ([]byte, *rpcError) {
 	r, ok := cat.resources[string(st.par.URI)]
+	if ok && !caller.Admin && caller.Grants != nil && r.tenant == caller.Tenant {
+		ok = slices.Contains(cat.viewFor(caller).resources, r)
+	}
 	if !ok || (!caller.Admin && r.tenant != caller.Tenant) {
 		// Identical for missing and foreign resources.
 		code := rpc.CodeResourceNotFound

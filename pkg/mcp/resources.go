@@ -20,6 +20,7 @@ type resource struct {
 	description string
 	mimeType    string
 	tenant      string
+	ref         spec.Ref // the Tool object documented
 	text        []byte
 	// gen builds text on the first read, for documents derived from the
 	// spec: a catalog of 10,000 tools need not render 10,000 documents
@@ -71,6 +72,7 @@ func toolResources(o *spec.Object, s *spec.ToolSpec, openAPI []byte) []*resource
 		})
 	}
 	for _, r := range out {
+		r.ref = o.Ref()
 		r.name, r.title, r.description = stripInvisible(r.name), stripInvisible(r.title), stripInvisible(r.description)
 		r.encode()
 	}
