@@ -74,7 +74,7 @@ func newMCPRuntime(d *Daemon, dp *dataPlane) (*mcpRuntime, error) {
 		return nil, fmt.Errorf("mcp cursor key: %w", err)
 	}
 	r := &mcpRuntime{d: d, dp: dp, log: d.log.With("component", "mcp"), cursorKey: key}
-	r.backend = &mcpBackend{d: d, auth: dp.auth, proxy: dp.proxy, snapshots: dp.Snapshots()}
+	r.backend = &mcpBackend{d: d, auth: dp.auth, proxy: dp.proxy, snapshots: dp.Snapshots(), admission: dp.Admission()}
 	r.backend.index.Store(&mcpIndex{})
 	// An empty server until the first revision is swapped in.
 	r.srv.Store(mcp.NewServer(r.options(NewState(0, nil)), r.backend))
