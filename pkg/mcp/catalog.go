@@ -349,6 +349,19 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 	} else if changed {
 		input = v.(map[string]any)
 	}
+	if pl := plan.Payload(); pl != "" {
+		props, _ := input["properties"].(map[string]any)
+		names := make([]string, 0, len(props))
+		for name := range props {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if name != pl && plan.LocationOf(name) == argmap.Body {
+				return nil, fmt.Errorf("argument %q would be a body member, but %q is the whole body (in: payload); set in: query or header for it", name, pl)
+			}
+		}
+	}
 	schemaJSON, err := encodeSchema(input)
 	if err != nil {
 		return nil, fmt.Errorf("encode input schema: %w", err)

@@ -559,8 +559,10 @@ type Operation struct {
 	// Input is the JSON Schema (type: object) of the arguments.
 	Input map[string]any `json:"input,omitempty"`
 	// In overrides where an argument goes: property name -> "path", "query",
-	// "header" or "body". Default: path placeholders, then query for
-	// GET/DELETE/HEAD and JSON body otherwise.
+	// "header", "body" (a member of the JSON body) or "payload" (the whole
+	// JSON body: for bodies that are arrays, oneOf or scalars; one argument
+	// at most, and then no body members). Default: path placeholders, then
+	// query for GET/DELETE/HEAD and JSON body otherwise.
 	In map[string]string `json:"in,omitempty"`
 	// Annotations are hints for clients; defaults follow the method.
 	Annotations *Annotations `json:"annotations,omitempty"`

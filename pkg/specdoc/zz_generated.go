@@ -106,7 +106,7 @@ var generated = &Model{
 			{Name: "description", Doc: "Description tells a model what the operation does.", Type: Ref{Kind: "string"}},
 			{Name: "tags", Doc: "Tags classify the operation.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
 			{Name: "input", Doc: "Input is the JSON Schema (type: object) of the arguments.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "any"}}},
-			{Name: "in", Doc: "In overrides where an argument goes: property name -> \"path\", \"query\", \"header\" or \"body\". Default: path placeholders, then query for GET/DELETE/HEAD and JSON body otherwise.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}, Enum: []string{"path", "query", "header", "body"}},
+			{Name: "in", Doc: "In overrides where an argument goes: property name -> \"path\", \"query\", \"header\", \"body\" (a member of the JSON body) or \"payload\" (the whole JSON body: for bodies that are arrays, oneOf or scalars; one argument at most, and then no body members). Default: path placeholders, then query for GET/DELETE/HEAD and JSON body otherwise.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}, Enum: []string{"path", "query", "header", "body", "payload"}},
 			{Name: "annotations", Doc: "Annotations are hints for clients; defaults follow the method.", Type: Ref{Kind: "object", Name: "Annotations"}},
 			{Name: "rateLimit", Doc: "RateLimit applies to this operation's MCP tool.", Type: Ref{Kind: "object", Name: "RateLimit"}},
 			{Name: "timeout", Doc: "Timeout overrides the tool's total timeout for this operation.", Type: Ref{Kind: "scalar", Name: "Duration"}},
