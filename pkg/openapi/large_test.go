@@ -256,8 +256,8 @@ func importLarge(t testing.TB, raw []byte) (*spec.Object, []string) {
 // imported (non-object JSON bodies as one `body` argument), and the peak
 // heap stays under ten times the document's size.
 func TestLargeDocument(t *testing.T) {
-	if testing.Short() {
-		t.Skip("large document")
+	if testing.Short() || raceEnabled {
+		t.Skip("a GitHub-sized import (13 MB): not with -short or -race, whose overhead makes heap figures meaningless")
 	}
 	raw := largeDocument()
 	var obj *spec.Object
@@ -324,8 +324,8 @@ func BenchmarkImportLarge(b *testing.B) {
 // TestLargeDocumentPhases reports the peak heap of each import phase
 // (run with -v; a diagnostic, not an assertion).
 func TestLargeDocumentPhases(t *testing.T) {
-	if testing.Short() || !testing.Verbose() {
-		t.Skip("diagnostic: run with -v")
+	if testing.Short() || raceEnabled || !testing.Verbose() {
+		t.Skip("diagnostic: run with -v, without -race")
 	}
 	raw := largeDocument()
 	var doc *Document
