@@ -36,7 +36,11 @@ const (
 	mcpPath          = "/mcp"
 	mcpMetadataPath  = "/.well-known/oauth-protected-resource"
 	mcpMaxBodyBytes  = 4 << 20
-	mcpSocketBodyCap = 8 << 20
+	// mcpSocketBodyCap is above the proxy's default maxBody (10 MiB), so
+	// bodies the proxy reads on --listen are read here too and get the
+	// handler's 413; bigger ones get the same answer from ErrorHandler
+	// (possibly after a client still writing sees the connection close).
+	mcpSocketBodyCap = 16 << 20
 )
 
 var (
