@@ -27,6 +27,7 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$work" "$sockdir"
+	rm -f "${CLIENT:-}"
 }
 trap cleanup EXIT
 log() { echo "mcp-e2e: $*" >&2; }
@@ -49,7 +50,10 @@ if ! [ -x "$NPM_DIR/node_modules/node/bin/node" ] || ! grep -q "\"version\": \"$
 fi
 NODE="$NPM_DIR/node_modules/node/bin/node"
 "$NODE" --version >/dev/null
-cp scripts/mcp-e2e-client.mjs "$NPM_DIR/"
+# A copy per run (next to node_modules, where its imports resolve): runs
+# from several checkouts may share the package directory.
+CLIENT="$NPM_DIR/mcp-e2e-client.$$.mjs"
+cp scripts/mcp-e2e-client.mjs "$CLIENT"
 
 freeport() { "$NODE" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 UP=127.0.0.1:$(freeport)
@@ -89,7 +93,7 @@ GLOBEX_KEY=$("$work/stoa" keys create --consumer forecast-bot -n globex 2>/dev/n
 log "TypeScript SDK client checks"
 status=0
 MCP_URL=http://$LISTEN/mcp ACME_KEY=$ACME_KEY GLOBEX_KEY=$GLOBEX_KEY STOA_BIN=$work/stoa MCP_SOCKET=$MCP_SOCKET \
-	"$NODE" "$NPM_DIR/mcp-e2e-client.mjs" || status=1
+	"$NODE" "$CLIENT" || status=1
 
 if [ "${SKIP_CONFORMANCE:-0}" != 1 ]; then
 	log "conformance suite @modelcontextprotocol/conformance@$CONFORMANCE_VERSION (server scenarios)"
@@ -98,7 +102,7 @@ if [ "${SKIP_CONFORMANCE:-0}" != 1 ]; then
 	# (scripts/mcp-e2e-client.mjs fixtures), named with mcpName. The page
 	# size goes back to its default: the suite reads one tools/list page.
 	FIX=$(freeport)
-	"$NODE" "$NPM_DIR/mcp-e2e-client.mjs" fixtures "$FIX" &
+	"$NODE" "$CLIENT" fixtures "$FIX" &
 	pids+=($!)
 	cat >"$work/specs/gateway.yaml" <<EOF
 apiVersion: stoa.io/v1alpha1
@@ -170,7 +174,7 @@ server:
   - prompts-get-embedded-resource
   - prompts-get-with-image
 EOF
-	"$NODE" "$NPM_DIR/mcp-e2e-client.mjs" forward "$MCP_SOCKET" "$FWD" &
+	"$NODE" "$CLIENT" forward "$MCP_SOCKET" "$FWD" &
 	pids+=($!)
 	sleep 0.3
 	(cd "$work" && "$NODE" "$NPM_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js" server --suite all \
