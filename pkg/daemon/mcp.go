@@ -33,9 +33,9 @@ import (
 // MCP endpoint paths. The metadata paths are mounted exactly (not as a
 // /.well-known/ prefix) so other well-known documents stay free.
 const (
-	mcpPath          = "/mcp"
-	mcpMetadataPath  = "/.well-known/oauth-protected-resource"
-	mcpMaxBodyBytes  = 4 << 20
+	mcpPath         = "/mcp"
+	mcpMetadataPath = "/.well-known/oauth-protected-resource"
+	mcpMaxBodyBytes = 4 << 20
 	// mcpSocketBodyCap is above the proxy's default maxBody (10 MiB), so
 	// bodies the proxy reads on --listen are read here too and get the
 	// handler's 413; bigger ones get the same answer from ErrorHandler
