@@ -2,7 +2,8 @@
 // (@modelcontextprotocol/sdk), run by scripts/mcp-e2e-node.sh, which
 // starts stoad with examples/quickstart (tools/list page size 2) and
 // passes the environment below. Also a tiny TCP-to-unix-socket forwarder
-// for the conformance suite ("forward SOCKET PORT").
+// for the conformance suite ("forward SOCKET PORT"), and the upstream of
+// the conformance suite's fixture tools ("fixtures PORT").
 //
 //   MCP_URL      Streamable HTTP endpoint on --listen
 //   ACME_KEY     API key of acme's web-shop
@@ -10,6 +11,7 @@
 //   STOA_BIN     the stoa binary (for `stoa mcp`)
 //   MCP_SOCKET   stoad's MCP unix socket
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -137,14 +139,14 @@ async function main() {
     await globex.close();
   });
 
-  await check('http: 401 with WWW-Authenticate and RFC 9728 metadata', async () => {
+  await check('http: 401 with WWW-Authenticate, no OAuth metadata without an authorization server', async () => {
+    // The quickstart takes API keys only: MCP forbids metadata that lists
+    // no authorization server, so none is advertised.
     const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
     assert.equal(r.status, 401);
-    const m = /resource_metadata="([^"]+)"/.exec(r.headers.get('www-authenticate'));
-    assert.ok(m, r.headers.get('www-authenticate'));
-    const meta = await (await fetch(m[1])).json();
-    assert.equal(meta.resource, url);
-    assert.ok(Array.isArray(meta.authorization_servers));
+    assert.equal(r.headers.get('www-authenticate'), 'Bearer');
+    const meta = await fetch(new URL('/.well-known/oauth-protected-resource/mcp', url));
+    assert.equal(meta.status, 404);
     const bad = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer nope' }, body: '{}' });
     assert.equal(bad.status, 401);
     assert.match(bad.headers.get('www-authenticate'), /error="invalid_token"/);
@@ -155,7 +157,24 @@ async function main() {
     let r = await post('{"jsonrpc":');
     assert.equal(r.status, 400);
     assert.equal((await r.json()).error.code, -32700);
-    r = await post('[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]');
+    r = await post('7');
+    assert.equal((await r.json()).error.code, -32600);
+  });
+
+  await check('http: JSON-RPC batches in 2025-03-26 only', async () => {
+    const post = (body, version) => fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${env('ACME_KEY')}`, ...(version && { 'MCP-Protocol-Version': version }) },
+      body,
+    });
+    const batch = '[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":2,"method":"prompts/list"}]';
+    for (const v of [undefined, '2025-03-26']) {
+      const r = await post(batch, v);
+      assert.equal(r.status, 200);
+      assert.deepEqual(await r.json(), [{ jsonrpc: '2.0', id: 1, result: {} }, { jsonrpc: '2.0', id: 2, result: { prompts: [] } }]);
+    }
+    const r = await post(batch, '2025-11-25');
+    assert.equal(r.status, 400);
     assert.equal((await r.json()).error.code, -32600);
   });
 
@@ -186,7 +205,37 @@ async function main() {
   process.exit(failed ? 1 : 0);
 }
 
-if (process.argv[2] === 'forward') {
+// The conformance suite's fixture tools are Tools of a "conformance"
+// tenant (scripts/mcp-e2e-node.sh) whose operations call these endpoints:
+// what stoa maps to text, image, audio, embedded-resource and error
+// results.
+const png1x1 = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'base64');
+function wav() {
+  const data = Buffer.alloc(800, 0x80); // 0.1 s of silence, 8 kHz, 8-bit mono
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0); h.writeUInt32LE(36 + data.length, 4); h.write('WAVE', 8); h.write('fmt ', 12);
+  h.writeUInt32LE(16, 16); h.writeUInt16LE(1, 20); h.writeUInt16LE(1, 22); h.writeUInt32LE(8000, 24);
+  h.writeUInt32LE(8000, 28); h.writeUInt16LE(1, 32); h.writeUInt16LE(8, 34); h.write('data', 36); h.writeUInt32LE(data.length, 40);
+  return Buffer.concat([h, data]);
+}
+const fixtures = {
+  '/text': [200, 'text/plain; charset=utf-8', Buffer.from('This is a simple text response for testing.')],
+  '/image': [200, 'image/png', png1x1],
+  '/audio': [200, 'audio/wav', wav()],
+  '/embedded': [200, 'application/octet-stream', Buffer.from([0x00, 0x01, 0xfe, 0xff, 0x80, 0x7f])],
+  '/error': [500, 'text/plain', Buffer.from('This tool intentionally returns an error for testing')],
+};
+
+if (process.argv[2] === 'fixtures') {
+  http.createServer((req, res) => {
+    const f = fixtures[new URL(req.url, 'http://x').pathname];
+    if (!f) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(f[0], { 'Content-Type': f[1] }).end(f[2]);
+  }).listen(Number(process.argv[3]), '127.0.0.1', () => console.error(`fixtures on 127.0.0.1:${process.argv[3]}`));
+} else if (process.argv[2] === 'forward') {
   const [sock, port] = process.argv.slice(3);
   net.createServer((c) => {
     const u = net.connect(sock);

@@ -102,6 +102,16 @@ func (a *Admission) Check(tenant, tool string, p *auth.Principal, now time.Time)
 	return a.decide(tenant, tool, quota.Identity{Consumer: p.Consumer, Subject: p.Subject, ClientID: p.ClientID}, now)
 }
 
+// Covers reports whether p has an active subscription covering the tool
+// (quotas aside) without counting anything: what MCP lists. Admins are
+// covered, as Check admits them.
+func (a *Admission) Covers(tenant, tool string, p *auth.Principal) bool {
+	if p == nil || p.Admin {
+		return true
+	}
+	return a.q.Covers(tenant, tool, quota.Identity{Consumer: p.Consumer, Subject: p.Subject, ClientID: p.ClientID}, a.Now())
+}
+
 // CheckCaller is Check for callers known by consumer and token subject
 // (the MCP backend's Caller).
 // Refund takes back the quota Check counted for a call the proxy then

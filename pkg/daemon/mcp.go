@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,10 +32,14 @@ import (
 // MCP endpoint paths. The metadata paths are mounted exactly (not as a
 // /.well-known/ prefix) so other well-known documents stay free.
 const (
-	mcpPath          = "/mcp"
-	mcpMetadataPath  = "/.well-known/oauth-protected-resource"
-	mcpMaxBodyBytes  = 4 << 20
-	mcpSocketBodyCap = 8 << 20
+	mcpPath         = "/mcp"
+	mcpMetadataPath = "/.well-known/oauth-protected-resource"
+	mcpMaxBodyBytes = 4 << 20
+	// mcpSocketBodyCap is above the proxy's default maxBody (10 MiB), so
+	// bodies the proxy reads on --listen are read here too and get the
+	// handler's 413; bigger ones get the same answer from ErrorHandler
+	// (possibly after a client still writing sees the connection close).
+	mcpSocketBodyCap = 16 << 20
 )
 
 var (
@@ -72,7 +77,7 @@ func newMCPRuntime(d *Daemon, dp *dataPlane) (*mcpRuntime, error) {
 		return nil, fmt.Errorf("mcp cursor key: %w", err)
 	}
 	r := &mcpRuntime{d: d, dp: dp, log: d.log.With("component", "mcp"), cursorKey: key}
-	r.backend = &mcpBackend{d: d, auth: dp.auth, proxy: dp.proxy, snapshots: dp.Snapshots()}
+	r.backend = &mcpBackend{d: d, auth: dp.auth, proxy: dp.proxy, snapshots: dp.Snapshots(), admission: dp.Admission()}
 	r.backend.index.Store(&mcpIndex{})
 	// An empty server until the first revision is swapped in.
 	r.srv.Store(mcp.NewServer(r.options(NewState(0, nil)), r.backend))
@@ -121,8 +126,10 @@ func (r *mcpRuntime) options(st *State) mcp.Options {
 		Instructions: "Tools are named {tenant}__{tool}__{operation}. stoa_tools searches the tools you may call " +
 			"and returns one tool's input schema; stoa_platform_info reports the gateway's health.",
 	}
+	o.LoopbackListen = loopbackListen(r.d.cfg.Listen)
 	if m := st.Gateway().MCP; m != nil {
 		o.AllowedOrigins = m.AllowedOrigins
+		o.AllowedHosts = m.AllowedHosts
 		o.ResourceURL = m.Resource
 		o.PageSize = m.PageSize
 	}
@@ -147,7 +154,21 @@ func defaultResourceURL(listen string) string {
 }
 
 func optionsSignature(o mcp.Options) string {
-	return fmt.Sprintf("%q|%q|%d", o.AllowedOrigins, o.ResourceURL, o.PageSize)
+	return fmt.Sprintf("%q|%q|%q|%t|%d", o.AllowedOrigins, o.AllowedHosts, o.ResourceURL, o.LoopbackListen, o.PageSize)
+}
+
+// loopbackListen reports whether --listen binds a loopback address only,
+// where the MCP Host check is always on (DNS-rebinding defence).
+func loopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // authorizationServers lists the issuers advertised in protected-resource
@@ -268,6 +289,7 @@ func (r *mcpRuntime) Start(context.Context) error {
 	r.sockLn = ln
 	r.sock = &fasthttp.Server{
 		Handler:                      r.handle,
+		ErrorHandler:                 func(ctx *fasthttp.RequestCtx, err error) { r.srv.Load().ErrorHandler(ctx, err) },
 		Name:                         "stoad-mcp",
 		Logger:                       fasthttpLogger{r.log},
 		ReadTimeout:                  30 * time.Second,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -36,14 +37,31 @@ type mcpIndex struct {
 	// subjects maps (tenant, JWT sub or client id) to a Consumer.
 	subjects     map[[2]string]string
 	adminIssuers []string
+	// expiries lists, per (tenant, consumer), the expiresAt instants (Unix
+	// ns, sorted) of its active subscriptions: what a consumer may call
+	// changes at those instants without a reload.
+	expiries map[[2]string][]int64
 }
 
 func newMCPIndex(st *State) *mcpIndex {
-	idx := &mcpIndex{subjects: map[[2]string]string{}}
+	idx := &mcpIndex{subjects: map[[2]string]string{}, expiries: map[[2]string][]int64{}}
 	for _, o := range st.OfKind(spec.KindConsumer) {
 		for _, s := range o.Spec.(*spec.ConsumerSpec).Subjects {
 			idx.subjects[[2]string{o.Metadata.Namespace, s}] = o.Metadata.Name
 		}
+	}
+	for _, o := range st.OfKind(spec.KindSubscription) {
+		s := o.Spec.(*spec.SubscriptionSpec)
+		if s.ExpiresAt == "" || (s.State != "" && s.State != "active") {
+			continue
+		}
+		if at, err := time.Parse(time.RFC3339, s.ExpiresAt); err == nil {
+			k := [2]string{o.Metadata.Namespace, s.Consumer}
+			idx.expiries[k] = append(idx.expiries[k], at.UnixNano())
+		}
+	}
+	for _, e := range idx.expiries {
+		slices.Sort(e)
 	}
 	for _, a := range st.Gateway().Admins {
 		if a.Issuer != "" {
@@ -60,7 +78,63 @@ type mcpBackend struct {
 	auth      *auth.Authenticator
 	proxy     *proxy.Proxy
 	snapshots *snapshotRuntime // nil without API management
+	admission *Admission       // nil without API management
 	index     atomic.Pointer[mcpIndex]
+}
+
+// mcpGrants is what a non-admin principal may call, so that tools/list
+// shows only that (mcp.Grants): the checks tools/call makes before the
+// upstream — the Tool's credential requirement (kind, issuer, audience,
+// scopes) and an active, unexpired subscription of the caller's consumer
+// (admission; used-up quotas aside, since they reset).
+type mcpGrants struct {
+	b   *mcpBackend
+	p   *auth.Principal
+	key string
+}
+
+func (g *mcpGrants) Key() string { return g.key }
+
+func (g *mcpGrants) Allows(t *mcp.Tool) bool {
+	h, _ := t.Handle.(*mcpHandle)
+	if h == nil {
+		return false
+	}
+	if h.req != nil && g.p.Check(h.req) != nil {
+		return false
+	}
+	a := g.b.admission
+	return a == nil || a.Covers(h.tenant, h.tool, g.p)
+}
+
+// grantsFor returns the Grants of a non-admin principal. The key holds
+// everything Allows depends on: tenant, consumer (or token subject and
+// client id when none), credential kind, issuer, audiences, scopes, and the
+// consumer's next subscription expiry (the set changes then).
+func (b *mcpBackend) grantsFor(p *auth.Principal, idx *mcpIndex) *mcpGrants {
+	var k strings.Builder
+	k.WriteString(p.Tenant)
+	k.WriteByte(0)
+	who := p.Consumer
+	if who == "" {
+		who = "\x01" + p.Subject + "\x00" + p.ClientID
+	}
+	k.WriteString(who)
+	fmt.Fprintf(&k, "\x00%d\x00%s", p.Method, p.Issuer)
+	if p.Method == auth.MethodJWT {
+		aud, scopes := slices.Clone(p.Audiences), slices.Clone(p.Scopes)
+		slices.Sort(aud)
+		slices.Sort(scopes)
+		k.WriteString("\x00" + strings.Join(aud, " ") + "\x00" + strings.Join(scopes, " "))
+	}
+	if p.Consumer != "" && b.admission != nil {
+		now := b.admission.Now().UnixNano()
+		exp := idx.expiries[[2]string{p.Tenant, p.Consumer}]
+		if i, _ := slices.BinarySearch(exp, now+1); i < len(exp) {
+			fmt.Fprintf(&k, "\x00%d", exp[i])
+		}
+	}
+	return &mcpGrants{b: b, p: p, key: k.String()}
 }
 
 // Authenticate maps the request's credential to a Caller. On the unix
@@ -121,6 +195,9 @@ func (b *mcpBackend) Authenticate(ctx *fasthttp.RequestCtx) (mcp.Caller, error) 
 		}
 	}
 	ctx.SetUserValue(principalKey, pr)
+	if !pr.Admin {
+		c.Grants = b.grantsFor(pr, b.index.Load())
+	}
 	return c, nil
 }
 

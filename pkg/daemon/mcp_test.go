@@ -81,3 +81,16 @@ func TestMCPIndexSubjects(t *testing.T) {
 		t.Errorf("subjects = %v", idx.subjects)
 	}
 }
+
+func TestLoopbackListen(t *testing.T) {
+	for listen, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.0.0.2:8080": true, "[::1]:8080": true, "localhost:8080": true,
+		"LocalHost.:80": true, "[::ffff:127.0.0.1]:80": true,
+		"0.0.0.0:8080": false, "[::]:8080": false, ":8080": false, "10.0.0.5:8080": false,
+		"gw.local:80": false, "nonsense": false,
+	} {
+		if got := loopbackListen(listen); got != want {
+			t.Errorf("loopbackListen(%q) = %v, want %v", listen, got, want)
+		}
+	}
+}

@@ -54,10 +54,22 @@ type fastBackend struct {
 }
 
 func (fb *fastBackend) Authenticate(ctx *fasthttp.RequestCtx) (Caller, error) {
-	if string(ctx.Request.Header.Peek("Authorization")) != "Bearer bench" {
-		return Caller{}, &AuthError{}
+	switch string(ctx.Request.Header.Peek("Authorization")) {
+	case "Bearer bench":
+		return Caller{Tenant: "acme", Via: "jwt"}, nil
+	case "Bearer bench-granted":
+		return Caller{Tenant: "acme", Via: "apikey", Consumer: "shop", Grants: evenGrants{}}, nil
 	}
-	return Caller{Tenant: "acme", Via: "jwt"}, nil
+	return Caller{}, &AuthError{}
+}
+
+// evenGrants allows every other bench tool (a consumer subscribed to half
+// of a 10,000-tool API).
+type evenGrants struct{}
+
+func (evenGrants) Key() string { return "shop" }
+func (evenGrants) Allows(t *Tool) bool {
+	return t.Name[len(t.Name)-1]%2 == 0
 }
 
 func (fb *fastBackend) Call(_ context.Context, _ Caller, _ *Tool, r *UpstreamRequest) (UpstreamResponse, error) {
@@ -265,13 +277,21 @@ func BenchmarkToolsCall(b *testing.B) {
 // 10,000 tools over loopback, one request at a time, and reports latency
 // percentiles.
 func BenchmarkToolsList10k(b *testing.B) {
+	b.Run("tenant", func(b *testing.B) { benchToolsList(b, "bench") })
+	// A caller whose Grants allow half the tools: the filtered list is
+	// built on the first request of the catalog and then served like the
+	// tenant's.
+	b.Run("granted", func(b *testing.B) { benchToolsList(b, "bench-granted") })
+}
+
+func benchToolsList(b *testing.B, token string) {
 	env := newBenchEnv(b, 10_000)
 	hc := &fasthttp.HostClient{Addr: env.stoaAddr}
 	req := fasthttp.AcquireRequest()
 	req.SetRequestURI("http://" + env.stoaAddr + "/mcp")
 	req.Header.SetMethod("POST")
 	req.Header.SetContentType("application/json")
-	req.Header.Set("Authorization", "Bearer bench")
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.SetBodyString(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`)
 	resp := fasthttp.AcquireResponse()
 	lat := make([]time.Duration, 0, b.N)
@@ -351,3 +371,19 @@ func (stubBackend) Call(context.Context, Caller, *Tool, *UpstreamRequest) (Upstr
 }
 
 func (stubBackend) Info(Caller) PlatformInfo { return PlatformInfo{} }
+
+// BenchmarkGrantedViewBuild is the one-off cost of filtering a 10,000-tool
+// view for a new Grants key (first tools/list of a consumer per revision).
+func BenchmarkGrantedViewBuild(b *testing.B) {
+	cat, err := BuildCatalog(1, benchObjects(10_000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := cat.viewFor(Caller{Tenant: "acme"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := base.filter(evenGrants{}); len(v.tools) != 2+5000 {
+			b.Fatal(len(v.tools))
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
 	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
@@ -26,7 +28,18 @@ type Catalog struct {
 	platform  *view // callers with no tenant
 	resources map[string]*resource
 	issuers   map[string][]string // tenant -> authorization servers
+
+	// granted caches the views of callers with Grants, by tenant and
+	// Grants.Key; bounded by maxGrantViews (beyond, views are computed per
+	// request rather than cached).
+	granted  sync.Map // string -> *view
+	nGranted atomic.Int32
 }
+
+// maxGrantViews bounds the cached per-grants views of one catalog. A key
+// is typically a consumer with its credential's kind and scopes, so this
+// covers thousands of agents; the cache dies with the catalog.
+const maxGrantViews = 4096
 
 // view is what one audience sees: platform tools first, then its tools by
 // name; the same for resources.
@@ -103,13 +116,17 @@ func (c *Catalog) Revision() int64 { return c.revision }
 // Len returns the number of tenant tools (platform tools excluded).
 func (c *Catalog) Len() int { return len(c.tools) }
 
-// Lookup returns the tool called name if caller may see it.
+// Lookup returns the tool called name if caller may see it (its tenant's,
+// and allowed by its Grants).
 func (c *Catalog) Lookup(caller Caller, name string) (*Tool, bool) {
 	if t := platformByName(name); t != nil {
 		return t, true
 	}
 	t, ok := c.tools[name]
 	if !ok || (!caller.Admin && t.Tenant != caller.Tenant) {
+		return nil, false
+	}
+	if !caller.Admin && caller.Grants != nil && !caller.Grants.Allows(t) {
 		return nil, false
 	}
 	return t, true
@@ -125,10 +142,48 @@ func (c *Catalog) viewFor(caller Caller) *view {
 	if caller.Admin {
 		return c.admin
 	}
-	if v, ok := c.tenants[caller.Tenant]; ok {
+	v, ok := c.tenants[caller.Tenant]
+	if !ok {
+		return c.platform
+	}
+	if caller.Grants == nil {
 		return v
 	}
-	return c.platform
+	key := caller.Tenant + "\x00" + caller.Grants.Key()
+	if gv, ok := c.granted.Load(key); ok {
+		return gv.(*view)
+	}
+	gv := v.filter(caller.Grants)
+	if c.nGranted.Load() < maxGrantViews {
+		if _, loaded := c.granted.LoadOrStore(key, gv); !loaded {
+			c.nGranted.Add(1)
+		}
+	}
+	return gv
+}
+
+// filter returns the part of v that g allows: the platform tools, the
+// allowed tools, and the resources of Tool objects with an allowed
+// operation. When g allows everything, v itself (nothing copied).
+func (v *view) filter(g Grants) *view {
+	tools := make([]*Tool, 0, len(v.tools))
+	objects := map[spec.Ref]bool{}
+	for _, t := range v.tools {
+		if t.platform != notPlatform || g.Allows(t) {
+			tools = append(tools, t)
+			objects[t.Ref] = true
+		}
+	}
+	res := make([]*resource, 0, len(v.resources))
+	for _, r := range v.resources {
+		if objects[r.ref] {
+			res = append(res, r)
+		}
+	}
+	if len(tools) == len(v.tools) && len(res) == len(v.resources) {
+		return v
+	}
+	return buildView(tools, res)
 }
 
 // maxToolName is stoa's limit on MCP tool names (MCP suggests at most 128;
@@ -232,9 +287,15 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 }
 
 func newView(tools []*Tool, res []*resource) *view {
-	v := &view{tools: make([]*Tool, 0, len(platformTools)+len(tools)), resources: res}
-	v.tools = append(v.tools, platformTools...)
-	v.tools = append(v.tools, tools...)
+	all := make([]*Tool, 0, len(platformTools)+len(tools))
+	all = append(all, platformTools...)
+	return buildView(append(all, tools...), res)
+}
+
+// buildView encodes a view of exactly these tools (platform tools
+// included) and resources.
+func buildView(tools []*Tool, res []*resource) *view {
+	v := &view{tools: tools, resources: res}
 	size := 0
 	for _, t := range v.tools {
 		size += len(t.encoded) + 1
@@ -281,6 +342,26 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 	if input == nil {
 		input = defaultInputSchema(plan.Placeholders())
 	}
+	// What the agent reads and what validates its arguments is the same
+	// stripped schema.
+	if v, changed, err := stripSchema(input); err != nil {
+		return nil, fmt.Errorf("input schema: %w", err)
+	} else if changed {
+		input = v.(map[string]any)
+	}
+	if pl := plan.Payload(); pl != "" {
+		props, _ := input["properties"].(map[string]any)
+		names := make([]string, 0, len(props))
+		for name := range props {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if name != pl && plan.LocationOf(name) == argmap.Body {
+				return nil, fmt.Errorf("argument %q would be a body member, but %q is the whole body (in: payload); set in: query or header for it", name, pl)
+			}
+		}
+	}
 	schemaJSON, err := encodeSchema(input)
 	if err != nil {
 		return nil, fmt.Errorf("encode input schema: %w", err)
@@ -291,8 +372,8 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 	}
 	t := &Tool{
 		Name:         name,
-		Title:        op.Title,
-		Description:  op.Description,
+		Title:        stripInvisible(op.Title),
+		Description:  stripInvisible(op.Description),
 		Tenant:       tenant,
 		InputSchema:  schemaJSON,
 		Annotations:  resolveAnnotations(plan.Method(), op.Annotations),
@@ -308,9 +389,10 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 		if s.Description != "" {
 			t.Description += " " + s.Description
 		}
+		t.Description = stripInvisible(t.Description)
 	}
 	for _, tag := range append(slices.Clone(s.Tags), op.Tags...) {
-		if !slices.Contains(t.Tags, tag) {
+		if tag = stripInvisible(tag); !slices.Contains(t.Tags, tag) {
 			t.Tags = append(t.Tags, tag)
 		}
 	}

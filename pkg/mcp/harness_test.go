@@ -25,7 +25,12 @@ const (
 	tokAcme   = "acme-token"
 	tokGlobex = "globex-token"
 	tokAdmin  = "admin-token"
+	// tokAcmeLimited is an acme caller allowed only billing's get_invoice
+	// and list.
+	tokAcmeLimited = "acme-limited-token"
 )
+
+var limitedGrants = &countingGrants{key: "shop", allow: map[string]bool{"acme__billing__get_invoice": true, "acme__billing__list": true}}
 
 // fakeBackend authenticates bearer tokens from a table and performs real
 // HTTP calls to the tool's upstream.
@@ -48,6 +53,8 @@ func (b *fakeBackend) Authenticate(ctx *fasthttp.RequestCtx) (Caller, error) {
 		return Caller{Tenant: "globex", Via: "jwt", Subject: "bob"}, nil
 	case tokAdmin:
 		return Caller{Admin: true, Via: "jwt", Subject: "root"}, nil
+	case tokAcmeLimited:
+		return Caller{Tenant: "acme", Via: "apikey", Consumer: "shop", Grants: limitedGrants}, nil
 	}
 	return Caller{}, &AuthError{TokenPresent: true, Description: "token expired"}
 }

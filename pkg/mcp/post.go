@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
+	"strconv"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
 )
 
-// servePost handles one JSON-RPC message POSTed to the endpoint.
+// maxBatch bounds the messages of one JSON-RPC batch (2025-03-26 only).
+const maxBatch = 100
+
+// servePost handles a JSON-RPC message, or a batch of them, POSTed to the
+// endpoint.
 func (s *Server) servePost(ctx *fasthttp.RequestCtx) {
 	caller, ok := s.authenticate(ctx)
 	if !ok {
@@ -23,50 +29,138 @@ func (s *Server) servePost(ctx *fasthttp.RequestCtx) {
 	}
 	body := ctx.PostBody()
 	if len(body) > s.opts.MaxBodyBytes {
-		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusRequestEntityTooLarge, code: rpc.CodeInvalidRequest,
-			message: "Request body too large"})
+		s.writeHTTPError(ctx, nil, errTooLarge())
 		return
 	}
 	st := s.states.Get().(*reqState)
 	defer s.putState(st)
-	if e := rpc.DecodeRequest(body, &st.req); e != nil {
-		s.writeHTTPError(ctx, st.req.ID, &rpcError{status: fasthttp.StatusBadRequest, code: e.Code, message: e.Message})
+	if i := rpc.SkipSpace(body, 0); i < len(body) && body[i] == '[' && rpc.Valid(body) {
+		s.serveBatch(ctx, caller, st, body)
 		return
+	}
+	b, status, streamed := s.handleMessage(ctx, caller, st, st.out[:0], body, false)
+	if streamed {
+		return
+	}
+	ctx.SetStatusCode(status)
+	if len(b) == 0 {
+		return // 202: a notification or a client's response
+	}
+	ctx.SetContentType("application/json")
+	// Hand the buffer to the response and keep its old one: no copy.
+	st.out = ctx.Response.SwapBody(b)[:0]
+}
+
+func errTooLarge() *rpcError {
+	return &rpcError{status: fasthttp.StatusRequestEntityTooLarge, code: rpc.CodeInvalidRequest, message: "Request body too large"}
+}
+
+// serveBatch answers a JSON-RPC batch. Batches exist in exactly one MCP
+// revision, 2025-03-26 ("MAY support sending JSON-RPC batches", and
+// servers "MUST support receiving" them); 2025-06-18 removed them. Without
+// sessions, the revision is the one MCP-Protocol-Version names, absent
+// meaning 2025-03-26 (whose clients do not send the header).
+func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, caller Caller, st *reqState, body []byte) {
+	if v := ctx.Request.Header.Peek("Mcp-Protocol-Version"); len(v) > 0 && string(v) != versionBatch {
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
+			message: "Invalid Request: JSON-RPC batches exist only in protocol version " + versionBatch +
+				" (removed in 2025-06-18); send one message per request"})
+		return
+	}
+	elems := rpc.ArrayElements(body, nil)
+	switch {
+	case len(elems) == 0:
+		// JSON-RPC 2.0: an empty array is one Invalid Request.
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
+			message: "Invalid Request: empty batch"})
+		return
+	case len(elems) > maxBatch:
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
+			message: "Invalid Request: a batch holds at most " + strconv.Itoa(maxBatch) + " messages"})
+		return
+	}
+	out := append(make([]byte, 0, 512), '[')
+	n := 0
+	for _, e := range elems {
+		mark := len(out)
+		if n > 0 {
+			out = append(out, ',')
+		}
+		before := len(out)
+		out, _, _ = s.handleMessage(ctx, caller, st, out, e, true)
+		if len(out) == before {
+			out = out[:mark] // nothing to answer for this one
+			continue
+		}
+		n++
+	}
+	if n == 0 {
+		ctx.SetStatusCode(fasthttp.StatusAccepted) // notifications and responses only
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(out, ']'))
+}
+
+// handleMessage answers one JSON-RPC message, appending its response to b.
+// It returns b unchanged (and 202) for notifications and client responses,
+// the HTTP status the message would get on its own, and streamed when it
+// took over the connection (subscriptions/listen; never in a batch).
+func (s *Server) handleMessage(ctx *fasthttp.RequestCtx, caller Caller, st *reqState, b, msg []byte, inBatch bool) (_ []byte, status int, streamed bool) {
+	fail := func(id []byte, e *rpcError) ([]byte, int, bool) {
+		status := e.status
+		if status == 0 {
+			status = fasthttp.StatusOK
+		}
+		return appendError(b, id, e), status, false
+	}
+	if inBatch {
+		if i := rpc.SkipSpace(msg, 0); i < len(msg) && msg[i] == '[' {
+			return fail(nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
+				message: "Invalid Request: a batch element must be a JSON-RPC message object"})
+		}
+	}
+	if e := rpc.DecodeRequest(msg, &st.req); e != nil {
+		return fail(st.req.ID, &rpcError{status: fasthttp.StatusBadRequest, code: e.Code, message: e.Message})
 	}
 	switch st.req.Kind {
 	case rpc.KindResponse:
 		// Legacy clients may answer server requests; this server sends none,
 		// so accept and drop. Modern clients MUST NOT send responses.
 		if isModernVersion(ctx.Request.Header.Peek("Mcp-Protocol-Version")) {
-			s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
+			return fail(nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
 				message: "Invalid Request: clients must not send JSON-RPC responses"})
-			return
 		}
-		ctx.SetStatusCode(fasthttp.StatusAccepted)
-		return
+		return b, fasthttp.StatusAccepted, false
 	case rpc.KindNotification:
 		// notifications/initialized, notifications/cancelled (requests here
 		// complete synchronously, so there is nothing to cancel), ...
-		ctx.SetStatusCode(fasthttp.StatusAccepted)
-		return
+		return b, fasthttp.StatusAccepted, false
 	}
 	id := st.req.ID
 	if e := rpc.DecodeParams(st.req.Params, &st.par); e != nil {
-		s.writeHTTPError(ctx, id, &rpcError{status: fasthttp.StatusBadRequest, code: e.Code, message: e.Message})
-		return
+		return fail(id, &rpcError{status: fasthttp.StatusBadRequest, code: e.Code, message: e.Message})
 	}
 	method := st.req.Method
-	if string(method) == "initialize" {
-		s.initialize(ctx, st, id)
-		return
+	if string(method) == "initialize" && !(st.par.HasMetaVersion && !isLegacyVersion(st.par.MetaVersion)) {
+		if inBatch {
+			// 2025-03-26 lifecycle: "The initialization request MUST NOT be
+			// part of a JSON-RPC batch".
+			return fail(id, &rpcError{code: rpc.CodeInvalidRequest, message: "Invalid Request: initialize must not be part of a batch"})
+		}
+		// initialize selects the legacy era, unless it carries modern _meta:
+		// then it is a 2026-07-28 request for a method that revision
+		// removed, checked and answered like any unknown method (404).
+		if rerr := s.initialize(st, id); rerr != nil {
+			return fail(id, rerr)
+		}
+		return append(b, st.init...), fasthttp.StatusOK, false
 	}
 	e, rerr := s.requestEra(ctx, st)
 	if rerr != nil {
-		s.writeHTTPError(ctx, id, rerr)
-		return
+		return fail(id, rerr)
 	}
 	cat := s.cat.Load()
-	b := st.out[:0]
 	switch string(method) {
 	case "tools/list":
 		b, rerr = s.listTools(b, cat, caller, st, e)
@@ -81,6 +175,18 @@ func (s *Server) servePost(ctx *fasthttp.RequestCtx) {
 		b = append(b, `"resourceTemplates":[]`...)
 		b = s.appendCacheable(b, e, "public")
 		b = s.endResult(b, e, true)
+	case "prompts/list":
+		// No prompts; an empty list, as the official SDK servers answer.
+		b = beginResult(b, id)
+		b = append(b, `"prompts":[]`...)
+		b = s.appendCacheable(b, e, "public")
+		b = s.endResult(b, e, true)
+	case "prompts/get":
+		if st.par.Name == nil {
+			rerr = &rpcError{code: rpc.CodeInvalidParams, message: `Invalid params: prompts/get requires "name"`}
+			break
+		}
+		rerr = &rpcError{code: rpc.CodeInvalidParams, message: "Unknown prompt: " + truncateUTF8(st.par.Name, 128)}
 	case "ping":
 		if e == eraModern {
 			rerr = methodNotFound(e, method) // removed in 2026-07-28
@@ -100,20 +206,14 @@ func (s *Server) servePost(ctx *fasthttp.RequestCtx) {
 			break
 		}
 		s.listen(ctx, caller, st)
-		return
+		return b, 0, true
 	default:
 		rerr = methodNotFound(e, method)
 	}
 	if rerr != nil {
-		if rerr.status == 0 {
-			rerr.status = fasthttp.StatusOK
-		}
-		s.writeHTTPError(ctx, id, rerr)
-		return
+		return fail(id, rerr)
 	}
-	ctx.SetContentType("application/json")
-	// Hand the buffer to the response and keep its old one: no copy.
-	st.out = ctx.Response.SwapBody(b)[:0]
+	return b, fasthttp.StatusOK, false
 }
 
 // putState returns st to the pool, dropping buffers a large answer grew so
@@ -233,20 +333,20 @@ func decodeHeaderValue(v []byte) ([]byte, bool) {
 	return out, err == nil
 }
 
-// initialize answers the legacy handshake. Sessions are not issued: every
-// request is authenticated and served on its own, and the negotiated
-// version travels in MCP-Protocol-Version (2025-06-18 and later).
-func (s *Server) initialize(ctx *fasthttp.RequestCtx, st *reqState, id []byte) {
+// initialize answers the legacy handshake into st.init. Sessions are not
+// issued: every request is authenticated and served on its own, and the
+// negotiated version travels in MCP-Protocol-Version (2025-06-18 and
+// later).
+func (s *Server) initialize(st *reqState, id []byte) *rpcError {
 	if st.par.ProtocolVersion == nil {
-		s.writeHTTPError(ctx, id, &rpcError{status: fasthttp.StatusOK, code: rpc.CodeInvalidParams,
-			message: `Invalid params: initialize requires "protocolVersion"`})
-		return
+		return &rpcError{status: fasthttp.StatusOK, code: rpc.CodeInvalidParams,
+			message: `Invalid params: initialize requires "protocolVersion"`}
 	}
 	version := versionLatest
 	if isLegacyVersion(st.par.ProtocolVersion) {
 		version = string(st.par.ProtocolVersion)
 	}
-	b := beginResult(st.out[:0], id)
+	b := beginResult(st.init[:0], id)
 	b = append(b, `"protocolVersion":"`...)
 	b = append(b, version...)
 	b = append(b, `","capabilities":`...)
@@ -257,9 +357,8 @@ func (s *Server) initialize(ctx *fasthttp.RequestCtx, st *reqState, id []byte) {
 		b = append(b, `,"instructions":`...)
 		b = rpc.AppendString(b, s.opts.Instructions)
 	}
-	b = append(b, "}}"...)
-	ctx.SetContentType("application/json")
-	st.out = ctx.Response.SwapBody(b)[:0]
+	st.init = append(b, "}}"...)
+	return nil
 }
 
 func (s *Server) appendDiscover(b []byte) []byte {
@@ -312,6 +411,9 @@ func (s *Server) listPage(b []byte, caller Caller, st *reqState, e era, member s
 
 func (s *Server) readResource(b []byte, cat *Catalog, caller Caller, st *reqState, e era) ([]byte, *rpcError) {
 	r, ok := cat.resources[string(st.par.URI)]
+	if ok && !caller.Admin && caller.Grants != nil && r.tenant == caller.Tenant {
+		ok = slices.Contains(cat.viewFor(caller).resources, r)
+	}
 	if !ok || (!caller.Admin && r.tenant != caller.Tenant) {
 		// Identical for missing and foreign resources.
 		code := rpc.CodeResourceNotFound

@@ -25,7 +25,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"parse error", "POST", `{"jsonrpc":"2.0","id":1,`, nil, 400, -32700, nil},
 		{"empty body", "POST", ``, nil, 400, -32700, nil},
 		{"not json", "POST", `hello`, nil, 400, -32700, nil},
-		{"batch", "POST", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, nil, 400, -32600, nil},
+		{"batch after 2025-03-26", "POST", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, []string{"MCP-Protocol-Version: 2025-06-18"}, 400, -32600, nil},
+		{"invalid batch", "POST", `[{"jsonrpc":"2.0","id":1,"method":"ping"},]`, nil, 400, -32700, nil},
 		{"scalar", "POST", `7`, nil, 400, -32600, nil},
 		{"no jsonrpc", "POST", `{"id":3,"method":"ping"}`, nil, 400, -32600, float64(3)},
 		{"bad jsonrpc", "POST", `{"jsonrpc":"1.0","id":3,"method":"ping"}`, nil, 400, -32600, float64(3)},
@@ -33,7 +34,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"null id", "POST", `{"jsonrpc":"2.0","id":null,"method":"ping"}`, nil, 400, -32600, nil},
 		{"duplicate method", "POST", `{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/list"}`, nil, 400, -32600, float64(1)},
 		{"array params", "POST", `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":[]}`, nil, 400, -32602, float64(1)},
-		{"unknown method", "POST", `{"jsonrpc":"2.0","id":1,"method":"prompts/list"}`, nil, 200, -32601, float64(1)},
+		{"unknown method", "POST", `{"jsonrpc":"2.0","id":1,"method":"completion/complete"}`, nil, 200, -32601, float64(1)},
+		{"unknown prompt", "POST", `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"x"}}`, nil, 200, -32602, float64(1)},
 		{"call without name", "POST", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}`, nil, 200, -32602, float64(1)},
 		{"arguments not object", "POST", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"acme__billing__list","arguments":[1]}}`, nil, 200, -32602, float64(1)},
 		{"duplicate argument", "POST", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"acme__billing__get_invoice","arguments":{"id":"inv-1","id":"x"}}}`, nil, 200, -32602, float64(1)},
@@ -125,7 +127,16 @@ func TestModernEraRaw(t *testing.T) {
 		{"missing capabilities", `{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
 			hdr("tools/list", ""), 400, -32602},
 		{"ping removed", modernBody(4, "ping", ""), hdr("ping", ""), 404, -32601},
-		{"unknown method", modernBody(4, "prompts/list", ""), hdr("prompts/list", ""), 404, -32601},
+		{"unknown method", modernBody(4, "completion/complete", ""), hdr("completion/complete", ""), 404, -32601},
+		// initialize was removed in 2026-07-28: a request of that era naming
+		// it is an unknown method, not a malformed handshake.
+		{"initialize removed", modernBody(4, "initialize", ""), hdr("initialize", ""), 404, -32601},
+		{"initialize removed, with protocolVersion", modernBody(4, "initialize", `"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}`),
+			hdr("initialize", ""), 404, -32601},
+		{"initialize, header mismatch", modernBody(4, "initialize", ""), hdr("tools/list", ""), 400, -32020},
+		{"initialize, unsupported version", strings.ReplaceAll(modernBody(4, "initialize", ""), "2026-07-28", "2099-01-01"),
+			[]string{auth, "MCP-Protocol-Version: 2099-01-01", "Mcp-Method: initialize"}, 400, -32022},
+		{"unknown prompt", modernBody(4, "prompts/get", `"name":"x"`), hdr("prompts/get", "x"), 200, -32602},
 		{"resource not found", modernBody(4, "resources/read", `"uri":"stoa://tools/globex/vault"`), hdr("resources/read", "stoa://tools/globex/vault"), 200, -32602},
 	}
 	for _, tt := range errorCases {
@@ -143,6 +154,23 @@ func TestModernEraRaw(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// prompts/list: an empty list, the same for every caller.
+	r = h.post(modernBody(5, "prompts/list", ""), hdr("prompts/list", "")...)
+	if res, _ := r.json(t)["result"].(map[string]any); r.status != 200 || res == nil || len(res["prompts"].([]any)) != 0 ||
+		res["cacheScope"] != "public" || res["resultType"] != "complete" {
+		t.Errorf("modern prompts/list: %d %s", r.status, r.body)
+	}
+	r = h.post(`{"jsonrpc":"2.0","id":9,"method":"prompts/list"}`, auth)
+	if res, _ := r.json(t)["result"].(map[string]any); r.status != 200 || res == nil || string(r.body) != `{"jsonrpc":"2.0","id":9,"result":{"prompts":[]}}` {
+		t.Errorf("legacy prompts/list: %d %s", r.status, r.body)
+	}
+	// A legacy initialize, even with a modern MCP-Protocol-Version header
+	// (the client does not know the version yet), is the handshake.
+	r = h.post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`, auth)
+	if res, _ := r.json(t)["result"].(map[string]any); res == nil || res["capabilities"].(map[string]any)["prompts"] == nil {
+		t.Errorf("initialize: %s", r.body)
 	}
 
 	// A legacy request keeps the legacy shape: no resultType.
@@ -237,6 +265,30 @@ func TestAuthAndMetadata(t *testing.T) {
 		if resp.StatusCode != 200 || doc["resource"] != h.url || len(servers) != 2 ||
 			servers[0] != "https://idp.example.com/realms/acme" || doc["bearer_methods_supported"].([]any)[0] != "header" {
 			t.Errorf("%s: %d %v", path, resp.StatusCode, doc)
+		}
+	}
+
+	// With API keys only there is no authorization server: the challenge
+	// does not point to metadata (which MCP requires to list one), and the
+	// metadata documents are not served.
+	h3 := newHarness(t, Options{AuthorizationServers: func(string) []string { return nil }}, 0)
+	r = h3.post(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	if r.status != 401 || r.header.Get("WWW-Authenticate") != `Bearer error_description="missing bearer token"` {
+		t.Errorf("no issuer, no token: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+	r = h3.post(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, "Authorization: Bearer wrong")
+	if got := r.header.Get("WWW-Authenticate"); r.status != 401 || got != `Bearer error="invalid_token", error_description="token expired"` {
+		t.Errorf("no issuer, bad token: %d %q", r.status, got)
+	}
+	host3 := strings.TrimSuffix(strings.TrimPrefix(h3.url, "http://"), "/mcp")
+	for _, path := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"} {
+		resp, err := http.Get("http://" + host3 + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("no issuer: %s answered %d, want 404", path, resp.StatusCode)
 		}
 	}
 

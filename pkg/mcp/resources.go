@@ -20,6 +20,7 @@ type resource struct {
 	description string
 	mimeType    string
 	tenant      string
+	ref         spec.Ref // the Tool object documented
 	text        []byte
 	// gen builds text on the first read, for documents derived from the
 	// spec: a catalog of 10,000 tools need not render 10,000 documents
@@ -52,7 +53,7 @@ func toolResources(o *spec.Object, s *spec.ToolSpec, openAPI []byte) []*resource
 		description: fmt.Sprintf("How to use the %d MCP tool(s) of the %s API.", len(s.Operations), name),
 		mimeType:    "text/markdown",
 		tenant:      tenant,
-		gen:         func() []byte { return toolMarkdown(o, s) },
+		gen:         func() []byte { return stripInvisibleBytes(toolMarkdown(o, s)) },
 	}
 	out := []*resource{doc}
 	if len(openAPI) > 0 {
@@ -67,10 +68,12 @@ func toolResources(o *spec.Object, s *spec.ToolSpec, openAPI []byte) []*resource
 			description: "The OpenAPI document the " + name + " API's operations were imported from.",
 			mimeType:    mt,
 			tenant:      tenant,
-			text:        openAPI,
+			text:        stripInvisibleBytes(openAPI),
 		})
 	}
 	for _, r := range out {
+		r.ref = o.Ref()
+		r.name, r.title, r.description = stripInvisible(r.name), stripInvisible(r.title), stripInvisible(r.description)
 		r.encode()
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,8 +34,18 @@ type Options struct {
 	ScopesSupported []string
 	// AllowedOrigins lists browser origins ("https://app.example.com")
 	// accepted on /mcp; "*" accepts any. Requests without Origin are always
-	// accepted (DNS-rebinding protection only concerns browsers).
+	// accepted (DNS-rebinding protection only concerns browsers), and so are
+	// same-origin requests whose Host is allowed (see AllowedHosts).
 	AllowedOrigins []string
+	// AllowedHosts lists the Host names /mcp answers to (DNS-rebinding
+	// defence; a port, if given, is ignored). When set, other names are
+	// refused with 403 on every TCP listener; when empty, the Host is
+	// checked only if LoopbackListen is set. See hosts.go for the rule.
+	AllowedHosts []string
+	// LoopbackListen says the TCP listener serving /mcp is bound to a
+	// loopback address: the Host must then be localhost, 127.0.0.1, [::1]
+	// or one of AllowedHosts.
+	LoopbackListen bool
 	// PageSize is the number of entries per tools/list and resources/list
 	// page; default 100.
 	PageSize int
@@ -111,16 +122,18 @@ type Server struct {
 	metaServerInfo []byte // {"io.modelcontextprotocol/serverInfo":{...}}
 	capabilities   []byte
 	wellKnownPath  string
+	hosts          hostPolicy
 
 	states sync.Pool
 }
 
 // reqState is the pooled per-request scratch space.
 type reqState struct {
-	req rpc.Request
-	par rpc.Params
-	up  argmap.Request
-	out []byte
+	req  rpc.Request
+	par  rpc.Params
+	up   argmap.Request
+	out  []byte
+	init []byte // initialize result
 }
 
 // NewServer returns a Server answering with an empty catalog until
@@ -135,7 +148,11 @@ func NewServer(opts Options, backend Backend) *Server {
 	s.cursors = newCursorCodec(opts.CursorKey)
 	s.serverInfo, _ = json.Marshal(map[string]string{"name": opts.ServerName, "version": opts.ServerVersion})
 	s.metaServerInfo = append(append([]byte(`{"io.modelcontextprotocol/serverInfo":`), s.serverInfo...), '}')
-	s.capabilities = []byte(`{"tools":{"listChanged":true},"resources":{"listChanged":true}}`)
+	// prompts: stoa has none, but answers prompts/list (an empty list) so
+	// clients that list every declared feature get an answer, not -32601.
+	s.capabilities = []byte(`{"tools":{"listChanged":true},"resources":{"listChanged":true},"prompts":{}}`)
+	s.hosts = newHostPolicy(opts.AllowedHosts, opts.ResourceURL, opts.LoopbackListen)
+	s.opts.Instructions = stripInvisible(opts.Instructions)
 	s.wellKnownPath = "/.well-known/oauth-protected-resource" + strings.TrimSuffix(opts.Path, "/")
 	s.states.New = func() any { return &reqState{out: make([]byte, 0, 4096)} }
 	empty, _ := BuildCatalog(0, nil)
@@ -178,8 +195,13 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) serveMCP(ctx *fasthttp.RequestCtx) {
+	trustedHost, herr := s.checkHost(ctx)
+	if herr != nil {
+		s.writeHTTPError(ctx, nil, herr)
+		return
+	}
 	if origin := ctx.Request.Header.Peek("Origin"); len(origin) > 0 {
-		if !s.originAllowed(origin) {
+		if !s.originAllowed(origin) && !(trustedHost && sameOrigin(origin, ctx.Request.Header.Host())) {
 			s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusForbidden, code: rpc.CodeInvalidRequest,
 				message: "Forbidden: origin " + string(origin) + " is not allowed"})
 			return
@@ -245,17 +267,26 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (Caller, bool) {
 		code = "insufficient_scope"
 	}
 	var ch bytes.Buffer
-	ch.WriteString(`Bearer resource_metadata="`)
-	ch.WriteString(s.metadataURL(ctx))
-	ch.WriteByte('"')
+	ch.WriteString(`Bearer`)
+	sep := " "
+	param := func(name, value string) {
+		ch.WriteString(sep + name + `="` + quoteParam(value) + `"`)
+		sep = ", "
+	}
+	// Protected-resource metadata must list an authorization server
+	// (2025-11-25 authorization.mdx); with API keys only there is none to
+	// point a client to, so the challenge does not advertise the document.
+	if len(s.authorizationServers()) > 0 {
+		param("resource_metadata", s.metadataURL(ctx))
+	}
 	if code != "" {
-		ch.WriteString(`, error="` + quoteParam(code) + `"`)
+		param("error", code)
 	}
 	if ae.Description != "" {
-		ch.WriteString(`, error_description="` + quoteParam(ae.Description) + `"`)
+		param("error_description", ae.Description)
 	}
 	if ae.Scope != "" {
-		ch.WriteString(`, scope="` + quoteParam(ae.Scope) + `"`)
+		param("scope", ae.Scope)
 	}
 	ctx.Response.Header.SetBytesV("WWW-Authenticate", ch.Bytes())
 	msg := "Unauthorized: " + ae.Error()[len("authenticate: "):]
@@ -281,4 +312,28 @@ func (s *Server) writeHTTPError(ctx *fasthttp.RequestCtx, id []byte, e *rpcError
 	ctx.SetStatusCode(e.status)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(appendError(nil, id, e))
+}
+
+// ErrorHandler is for fasthttp.Server.ErrorHandler of a server dedicated to
+// MCP (the daemon's unix socket): requests fasthttp could not read get the
+// answers /mcp itself gives — a body over the server's MaxRequestBodySize
+// is 413 with the same JSON-RPC error as one over MaxBodyBytes — instead of
+// fasthttp's plain-text ones. Nothing of the request is echoed.
+func (s *Server) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		s.writeHTTPError(ctx, nil, errTooLarge())
+	case errors.As(err, &small) || errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusRequestHeaderFieldsTooLarge, code: rpc.CodeInvalidRequest,
+			message: "Request header too large"})
+	case errors.As(err, &ne) && ne.Timeout():
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusRequestTimeout, code: rpc.CodeInvalidRequest,
+			message: "Request not received in time"})
+	default:
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
+			message: "Bad Request: malformed HTTP request"})
+	}
+	ctx.SetConnectionClose()
 }

@@ -98,9 +98,15 @@ func (ss *streamSet) closeAll() {
 // caller's view differs between the two catalogs. A full queue already holds
 // a pending notification, which is enough: the client re-lists anyway.
 func (ss *streamSet) notifyChanged(old, cur *Catalog) {
+	// Views of callers with Grants may be built here (once per key): not
+	// under the lock, which new streams need.
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
+	list := make([]*stream, 0, len(ss.all))
 	for st := range ss.all {
+		list = append(list, st)
+	}
+	ss.mu.Unlock()
+	for _, st := range list {
 		ov, nv := old.viewFor(st.caller), cur.viewFor(st.caller)
 		if st.wantTools && ov.toolList.digest != nv.toolList.digest {
 			st.send(notification("notifications/tools/list_changed", st.subID))

@@ -39,6 +39,26 @@ type Caller struct {
 	Subject string
 	// Via says how the caller authenticated: "apikey", "jwt" or "socket".
 	Via string
+	// Grants, when set, narrows what the caller sees to the tools it can
+	// call: tools/list, stoa_tools, stoa_platform_info, resources and
+	// list_changed notifications leave out the rest (tools/call still asks
+	// the Backend, which has the last word). Nil: every tool of the
+	// caller's tenant. Ignored for admins.
+	Grants Grants
+}
+
+// Grants says which tools a caller may call (e.g. its consumer's
+// subscriptions and its credential's scopes). The server caches the
+// filtered list per catalog and Key, so Allows runs once per tool, key and
+// configuration revision, not per request.
+type Grants interface {
+	// Key identifies the allowed set: two callers of one tenant with equal
+	// keys must be allowed the same tools for as long as the catalog is
+	// installed. Put into it everything Allows depends on, time included
+	// (e.g. the next subscription expiry).
+	Key() string
+	// Allows reports whether the caller may call t.
+	Allows(t *Tool) bool
 }
 
 // Backend is what the daemon provides: authentication, the upstream call

@@ -38,6 +38,15 @@ func (s *Server) metadataURL(ctx *fasthttp.RequestCtx) string {
 	return origin + "/.well-known/oauth-protected-resource" + strings.TrimSuffix(path, "/")
 }
 
+// authorizationServers lists the issuers advertised to unauthenticated
+// clients (every tenant's).
+func (s *Server) authorizationServers() []string {
+	if s.opts.AuthorizationServers != nil {
+		return s.opts.AuthorizationServers("")
+	}
+	return s.cat.Load().AuthorizationServers("")
+}
+
 // serveMetadata answers RFC 9728 protected-resource metadata. It needs no
 // credential: it is how a client learns where to get one.
 func (s *Server) serveMetadata(ctx *fasthttp.RequestCtx) {
@@ -47,14 +56,15 @@ func (s *Server) serveMetadata(ctx *fasthttp.RequestCtx) {
 			message: "Method not allowed"})
 		return
 	}
-	var servers []string
-	if s.opts.AuthorizationServers != nil {
-		servers = s.opts.AuthorizationServers("")
-	} else {
-		servers = s.cat.Load().AuthorizationServers("")
-	}
-	if servers == nil {
-		servers = []string{}
+	servers := s.authorizationServers()
+	if len(servers) == 0 {
+		// RFC 9728 allows omitting authorization_servers, but MCP requires
+		// at least one; a gateway that only takes API keys has no OAuth
+		// story to advertise.
+		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusNotFound, code: rpc.CodeInvalidRequest,
+			message: "Not found: no OAuth authorization server is configured; this gateway accepts API keys " +
+				"(configure a Tenant identity issuer or a Tool auth issuer to use OAuth)"})
+		return
 	}
 	doc := struct {
 		Resource               string   `json:"resource"`

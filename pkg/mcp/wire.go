@@ -9,6 +9,7 @@ import (
 const (
 	versionModern = "2026-07-28"
 	versionLatest = "2025-11-25" // newest legacy version, answered to initialize
+	versionBatch  = "2025-03-26" // the only revision with JSON-RPC batches
 )
 
 var (

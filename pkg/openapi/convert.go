@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"fmt"
+	"maps"
 	"net/textproto"
 	"slices"
 	"sort"
@@ -126,7 +127,9 @@ func (f Filter) match(op *openapi3.Operation, name string) bool {
 // overrides where stoa's default placement would differ.
 func (d *Document) convertOp(method, path string, item *openapi3.PathItem, op *openapi3.Operation, name string) (*Imported, []string) {
 	var warns []string
-	c := newSchemaConverter(!d.T.IsOpenAPI31OrLater())
+	c := newSchemaConverter(d.refForms())
+	var deps []string
+	c.deps = &deps
 	props := map[string]any{}
 	var required []any
 	in := map[string]string{}
@@ -206,13 +209,32 @@ func (d *Document) convertOp(method, path string, item *openapi3.PathItem, op *o
 		case mt == nil:
 			warns = append(warns, "the optional non-JSON request body is left out")
 		default:
-			body := c.convert(mt.Schema)
-			members, req, ap, ok := flattenObject(body)
+			// The body's own schema is read inline even when it is a large
+			// $ref: its members become arguments.
+			top := mt.Schema
+			if top != nil && top.Ref != "" {
+				top = &openapi3.SchemaRef{Value: top.Value}
+			}
+			body := maps.Clone(c.convert(top)) // shared: copied before adding to it
+			members, req, ap, ok := flattenObject(body, c.forms.byName)
 			if !ok {
-				if rb.Value.Required {
-					return nil, append(warns, "skipped: the JSON request body is not an object with properties; write this operation by hand")
+				// An array, oneOf/anyOf, scalar or member-less object: the
+				// whole body is one argument (in: payload) with its schema.
+				arg := "body"
+				for i := 2; ; i++ {
+					if _, taken := props[arg]; !taken {
+						break
+					}
+					arg = "body_" + itoa(i)
 				}
-				warns = append(warns, "the optional JSON request body is not an object with properties; left out")
+				if _, has := body["description"]; !has {
+					if d := strings.TrimSpace(rb.Value.Description); d != "" {
+						body["description"] = d
+					} else {
+						body["description"] = "The JSON request body."
+					}
+				}
+				add(arg, body, rb.Value.Required, "payload")
 				break
 			}
 			names := make([]string, 0, len(members))
@@ -232,7 +254,7 @@ func (d *Document) convertOp(method, path string, item *openapi3.PathItem, op *o
 	}
 
 	if c.truncated {
-		warns = append(warns, "the input schema is too large or too deep; parts of it accept any value")
+		warns = append(warns, "the input schema is too deep; parts of it accept any value")
 	}
 	input := map[string]any{"type": "object", "properties": props}
 	if len(required) > 0 {
@@ -241,13 +263,7 @@ func (d *Document) convertOp(method, path string, item *openapi3.PathItem, op *o
 	if extra != nil {
 		input["additionalProperties"] = extra
 	}
-	if len(c.defs) > 0 {
-		defs := map[string]any{}
-		for k, v := range c.defs {
-			if v != nil {
-				defs[k] = v
-			}
-		}
+	if defs := c.forms.defs(deps); len(defs) > 0 {
 		input["$defs"] = defs
 	}
 	o := spec.Operation{
@@ -280,9 +296,9 @@ func (c *schemaConverter) paramSchema(p *openapi3.Parameter) map[string]any {
 	var s map[string]any
 	switch {
 	case p.Schema != nil:
-		s = c.convert(p.Schema)
+		s = maps.Clone(c.convert(p.Schema)) // shared: copied before adding to it
 	case jsonMedia(p.Content) != nil:
-		s = c.convert(jsonMedia(p.Content).Schema)
+		s = maps.Clone(c.convert(jsonMedia(p.Content).Schema))
 	default:
 		s = map[string]any{"type": "string"}
 	}
@@ -298,13 +314,18 @@ func (c *schemaConverter) paramSchema(p *openapi3.Parameter) map[string]any {
 }
 
 // flattenObject returns the properties, required names and
-// additionalProperties of an object schema, merging allOf members.
-func flattenObject(s map[string]any) (props map[string]any, req []string, ap any, ok bool) {
+// additionalProperties of an object schema, merging allOf members (read
+// through def for members that are $defs references).
+func flattenObject(s map[string]any, def func(ref string) map[string]any) (props map[string]any, req []string, ap any, ok bool) {
 	props = map[string]any{}
 	var walk func(m map[string]any, depth int) bool
 	walk = func(m map[string]any, depth int) bool {
 		if depth > 8 {
 			return false
+		}
+		if r, isRef := m["$ref"].(string); isRef && len(m) == 1 {
+			d := def(r)
+			return d != nil && walk(d, depth+1)
 		}
 		if t, has := m["type"]; has && t != "object" {
 			return false

@@ -6,6 +6,7 @@
 package openapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,7 +51,16 @@ type Document struct {
 	// document that is not valid OpenAPI in some detail).
 	Warnings []string
 
-	base *url.URL // for relative server URLs
+	base  *url.URL  // for relative server URLs
+	forms *refForms // converted $refs, shared by all operations
+}
+
+// refForms returns the document's memo of converted $refs.
+func (d *Document) refForms() *refForms {
+	if d.forms == nil {
+		d.forms = newRefForms(!d.T.IsOpenAPI31OrLater())
+	}
+	return d.forms
 }
 
 // Load reads and parses the document at location (a file path or, with
@@ -152,12 +162,9 @@ func readLimited(r io.Reader, name string) ([]byte, error) {
 
 // parse decodes raw, converting Swagger 2.0, and resolves every $ref.
 func parse(ctx context.Context, raw []byte, location string, u *url.URL, opts LoadOptions) (*Document, error) {
-	var head struct {
-		OpenAPI string `yaml:"openapi"`
-		Swagger string `yaml:"swagger"`
-	}
-	if err := yaml.Unmarshal(raw, &head); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", location, yamlError(err))
+	head, isJSON, err := readHead(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", location, err)
 	}
 	loader := openapi3.NewLoader()
 	loader.Context = ctx
@@ -185,6 +192,23 @@ func parse(ctx context.Context, raw []byte, location string, u *url.URL, opts Lo
 		}
 		doc.T = t
 		doc.Warnings = append(doc.Warnings, "converted from Swagger 2.0")
+	case strings.HasPrefix(head.OpenAPI, "3.") && isJSON:
+		// kin-openapi parses every document as YAML first (a superset of
+		// JSON), building a node tree of about fifty times the document's
+		// size: a 13 MB description took a gigabyte. JSON goes through
+		// encoding/json instead, then the same $ref resolution.
+		t := &openapi3.T{}
+		slim, err := dropExamples(raw)
+		if err != nil {
+			slim = raw // json.Unmarshal says what is wrong
+		}
+		if err := json.Unmarshal(slim, t); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", location, err)
+		}
+		if err := loader.ResolveRefsIn(t, u); err != nil {
+			return nil, fmt.Errorf("resolve $refs in %s: %w", location, err)
+		}
+		doc.T = t
 	case strings.HasPrefix(head.OpenAPI, "3."):
 		t, err := loader.LoadFromDataWithPath(raw, u)
 		if err != nil {
@@ -200,6 +224,69 @@ func parse(ctx context.Context, raw []byte, location string, u *url.URL, opts Lo
 		doc.Warnings = append(doc.Warnings, "the document is not valid OpenAPI: "+firstLine(err.Error()))
 	}
 	return doc, nil
+}
+
+// docHead is what tells OpenAPI 3 from Swagger 2.0.
+type docHead struct {
+	OpenAPI string `yaml:"openapi" json:"openapi"`
+	Swagger string `yaml:"swagger" json:"swagger"`
+}
+
+// readHead reads the openapi/swagger version fields without building a
+// tree of the whole document: JSON with encoding/json (which skips what
+// it does not store), block-style YAML from its top-level lines, anything
+// else with the YAML parser.
+func readHead(raw []byte) (h docHead, isJSON bool, err error) {
+	trimmed := bytes.TrimLeft(raw, " \t\r\n\ufeff")
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		if err := json.Unmarshal(raw, &h); err == nil {
+			return h, true, nil
+		}
+		// Not strict JSON (comments, trailing commas…): YAML may take it.
+	}
+	if v, ok := topLevelScalar(raw, "openapi"); ok {
+		h.OpenAPI = v
+		return h, false, nil
+	}
+	if v, ok := topLevelScalar(raw, "swagger"); ok {
+		h.Swagger = v
+		return h, false, nil
+	}
+	if err := yaml.Unmarshal(raw, &h); err != nil {
+		return h, false, yamlError(err)
+	}
+	return h, false, nil
+}
+
+// topLevelScalar finds `key: value` at the start of a line of a
+// block-style YAML document (the value unquoted or quoted, no comment
+// after it) and returns the value.
+func topLevelScalar(raw []byte, key string) (string, bool) {
+	for rest := raw; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		line = bytes.TrimRight(line, "\r \t")
+		after, ok := bytes.CutPrefix(line, []byte(key+":"))
+		if !ok {
+			continue
+		}
+		v := string(bytes.TrimSpace(after))
+		if i := strings.Index(v, " #"); i >= 0 {
+			v = strings.TrimSpace(v[:i])
+		}
+		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+			v = v[1 : len(v)-1]
+		}
+		if v == "" || strings.ContainsAny(v, "{}[]&*!|>\"'") {
+			return "", false // not a plain scalar: let the parser decide
+		}
+		return v, true
+	}
+	return "", false
 }
 
 func yamlError(err error) error {

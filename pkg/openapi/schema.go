@@ -1,92 +1,174 @@
 package openapi
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-// maxSchemaDepth bounds the nesting of converted schemas, and
-// maxSchemaNodes the schemas converted for one operation ($refs are
-// inlined, so a document can describe exponentially large inputs).
-const (
-	maxSchemaDepth = 64
-	maxSchemaNodes = 20000
-)
+// maxSchemaDepth bounds the nesting of converted schemas. (Sizes need no
+// bound of their own: each referenced schema is converted once per
+// document and inlined only when small, so nothing grows exponentially.)
+const maxSchemaDepth = 64
+
+// maxInlineNodes is the largest referenced schema written inline; larger
+// ones (and recursive ones) go under the input's $defs once and are
+// referenced with {"$ref": "#/$defs/Name"}.
+//
+// Why: inlining every $ref copies a shared schema into every place that
+// uses it. GitHub's description references a handful of big schemas
+// (repository, simple-user) from hundreds of others; inlined, one
+// operation's input could reach the node limit and the import of 1,223
+// operations took gigabytes. Small schemas (an enum, a pair of fields)
+// stay inline, which is what models read best.
+const maxInlineNodes = 64
+
+// refForms memoizes, for one document, how each $ref converts: the
+// converted schema (shared by every operation that uses it: never modify
+// it), whether it is a $defs entry, and which $defs entries it refers to.
+// Each referenced schema is converted once per document, not once per use.
+type refForms struct {
+	v30   bool
+	forms map[string]*refForm
+	names map[string]string // $ref → $defs name, unique in the document
+	taken map[string]string // $defs name → $ref
+}
+
+type refForm struct {
+	schema map[string]any
+	size   int // schema nodes, counting inlined forms in full and $refs as one
+	def    bool
+	deps   []string // $refs of the $defs entries schema refers to
+	done   bool
+}
+
+func newRefForms(v30 bool) *refForms {
+	return &refForms{v30: v30, forms: map[string]*refForm{}, names: map[string]string{}, taken: map[string]string{}}
+}
+
+// name returns the $defs name of ref: its last path segment, made unique.
+func (f *refForms) name(ref string) string {
+	if n, ok := f.names[ref]; ok {
+		return n
+	}
+	base := ref[strings.LastIndexByte(ref, '/')+1:]
+	if base == "" {
+		base = "schema"
+	}
+	n := base
+	for i := 2; f.taken[n] != ""; i++ {
+		n = base + "_" + itoa(i)
+	}
+	f.names[ref], f.taken[n] = n, ref
+	return n
+}
+
+// byName returns the $defs entry a "#/$defs/Name" reference names, or nil.
+func (f *refForms) byName(ref string) map[string]any {
+	name, ok := strings.CutPrefix(ref, "#/$defs/")
+	if !ok {
+		return nil
+	}
+	if form := f.forms[f.taken[name]]; form != nil && form.done {
+		return form.schema
+	}
+	return nil
+}
 
 // schemaConverter turns OpenAPI schemas (3.0 or 3.1) into JSON Schema
-// 2020-12 values for an operation's `input`, the shape MCP tools declare.
-// $refs are inlined; a recursive reference becomes {"$ref":
-// "#/$defs/Name"} with Name defined once under the input's $defs.
-// readOnly properties are dropped (they are never sent in requests), and
-// OpenAPI-only keywords (nullable, discriminator, xml, example, x-*) are
-// rewritten or removed.
+// 2020-12 values for one operation's `input`, the shape MCP tools
+// declare. Small referenced schemas are inlined, large or recursive ones
+// become $defs entries (see maxInlineNodes). readOnly properties are
+// dropped (they are never sent in requests), and OpenAPI-only keywords
+// (nullable, discriminator, xml, example, x-*) are rewritten or removed.
 type schemaConverter struct {
-	v30     bool
-	stack   []string // $refs being converted
-	defs    map[string]map[string]any
-	defName map[string]string // $ref → name under $defs
-	nodes   int
+	v30   bool
+	forms *refForms
+	stack []string // $refs being converted ("" for inline schemas)
+	deps  *[]string
+	size  int // schema nodes written so far
 	// truncated is set when a limit replaced part of a schema by {}.
 	truncated bool
 }
 
-func newSchemaConverter(v30 bool) *schemaConverter {
-	return &schemaConverter{v30: v30, defs: map[string]map[string]any{}, defName: map[string]string{}}
+func newSchemaConverter(forms *refForms) *schemaConverter {
+	return &schemaConverter{v30: forms.v30, forms: forms}
 }
 
-// convert returns the JSON Schema of ref, or nil for "anything".
+// convert returns the JSON Schema of ref. The result may be shared with
+// other operations: copy before modifying it.
 func (c *schemaConverter) convert(ref *openapi3.SchemaRef) map[string]any {
 	if ref == nil || ref.Value == nil {
 		return map[string]any{}
-	}
-	if ref.Ref != "" {
-		for _, r := range c.stack {
-			if r == ref.Ref {
-				return map[string]any{"$ref": "#/$defs/" + c.define(ref)}
-			}
-		}
-		if len(c.stack) >= maxSchemaDepth {
-			c.truncated = true
-			return map[string]any{}
-		}
-		c.stack = append(c.stack, ref.Ref)
-		defer func() { c.stack = c.stack[:len(c.stack)-1] }()
-		out := c.schema(ref.Value)
-		if name, ok := c.defName[ref.Ref]; ok && c.defs[name] == nil {
-			c.defs[name] = out
-		}
-		return out
 	}
 	if len(c.stack) >= maxSchemaDepth {
 		c.truncated = true
 		return map[string]any{}
 	}
-	c.stack = append(c.stack, "")
-	defer func() { c.stack = c.stack[:len(c.stack)-1] }()
-	return c.schema(ref.Value)
+	if ref.Ref == "" {
+		c.stack = append(c.stack, "")
+		defer func() { c.stack = c.stack[:len(c.stack)-1] }()
+		return c.schema(ref.Value)
+	}
+	f := c.forms.forms[ref.Ref]
+	if f == nil {
+		f = &refForm{}
+		c.forms.forms[ref.Ref] = f
+		var deps []string
+		outer, size := c.deps, c.size
+		c.deps = &deps
+		c.stack = append(c.stack, ref.Ref)
+		f.schema = c.schema(ref.Value)
+		c.stack = c.stack[:len(c.stack)-1]
+		c.deps = outer
+		f.deps, f.done, f.size = deps, true, c.size-size
+		c.size = size
+		if f.size > maxInlineNodes {
+			f.def = true
+		}
+	} else if !f.done {
+		// Met again while being converted: recursive, so a $defs entry.
+		f.def = true
+	}
+	if f.def {
+		c.addDep(ref.Ref)
+		c.size++
+		return map[string]any{"$ref": "#/$defs/" + c.forms.name(ref.Ref)}
+	}
+	for _, d := range f.deps {
+		c.addDep(d)
+	}
+	c.size += f.size
+	return f.schema
 }
 
-// define reserves a $defs name for a recursive $ref; the definition is
-// filled when the outermost conversion of that $ref finishes.
-func (c *schemaConverter) define(ref *openapi3.SchemaRef) string {
-	if name, ok := c.defName[ref.Ref]; ok {
-		return name
+func (c *schemaConverter) addDep(ref string) {
+	if c.deps != nil && !slices.Contains(*c.deps, ref) {
+		*c.deps = append(*c.deps, ref)
 	}
-	base := ref.Ref[strings.LastIndexByte(ref.Ref, '/')+1:]
-	if base == "" {
-		base = "schema"
+}
+
+// defs returns the $defs of an operation whose schemas referred to the
+// entries deps (directly): those and every entry they refer to.
+func (f *refForms) defs(deps []string) map[string]any {
+	if len(deps) == 0 {
+		return nil
 	}
-	name := base
-	for i := 2; ; i++ {
-		if _, used := c.defs[name]; !used {
-			break
+	out := map[string]any{}
+	queue := slices.Clone(deps)
+	for len(queue) > 0 {
+		ref := queue[0]
+		queue = queue[1:]
+		name := f.name(ref)
+		if _, seen := out[name]; seen {
+			continue
 		}
-		name = base + "_" + itoa(i)
+		form := f.forms[ref]
+		out[name] = form.schema
+		queue = append(queue, form.deps...)
 	}
-	c.defName[ref.Ref] = name
-	c.defs[name] = nil // reserved
-	return name
+	return out
 }
 
 func (c *schemaConverter) list(refs openapi3.SchemaRefs) []any {
@@ -99,10 +181,7 @@ func (c *schemaConverter) list(refs openapi3.SchemaRefs) []any {
 
 func (c *schemaConverter) schema(s *openapi3.Schema) map[string]any {
 	m := map[string]any{}
-	if c.nodes++; c.nodes > maxSchemaNodes {
-		c.truncated = true
-		return m
-	}
+	c.size++
 	if s.Always != nil {
 		if !*s.Always {
 			m["not"] = map[string]any{}

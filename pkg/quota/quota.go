@@ -177,6 +177,38 @@ func (q *Quotas) Decide(tenant, tool string, id Identity, now time.Time) Decisio
 	return Decision{Verdict: Inactive, Consumer: consumer, Sub: inactive, State: state}
 }
 
+// Covers reports whether Decide could admit a call of (tenant, tool) by
+// the caller at now, quotas aside: the consumer is not suspended and one of
+// its subscriptions covering the tool is active and unexpired. It counts
+// nothing: MCP uses it to list only the tools a caller may call (a used-up
+// quota resets, so its tools stay listed).
+func (q *Quotas) Covers(tenant, tool string, id Identity, now time.Time) bool {
+	t := q.table.Load()
+	if t == nil {
+		return false
+	}
+	consumer := id.Consumer
+	if consumer == "" {
+		if c, ok := t.subjects[nameKey{tenant, id.Subject}]; ok && id.Subject != "" {
+			consumer = c
+		} else if c, ok := t.subjects[nameKey{tenant, id.ClientID}]; ok && id.ClientID != "" {
+			consumer = c
+		} else {
+			return false
+		}
+	}
+	if len(t.suspended) > 0 && t.suspended[nameKey{tenant, consumer}] {
+		return false
+	}
+	ns := now.UnixNano()
+	for _, s := range t.grants[grantKey{tenant, tool, consumer}] {
+		if s.State == StateActive && (s.expires == 0 || ns < s.expires) {
+			return true
+		}
+	}
+	return false
+}
+
 // Refund takes back a call Decide admitted and counted, when the gateway
 // then refused it anyway (a rate limit checked after admission), so a
 // client retrying on 429 does not burn its quota. It refunds the first

@@ -333,3 +333,52 @@ func TestRefund(t *testing.T) {
 		t.Fatalf("stale refund changed the count: %+v", d)
 	}
 }
+
+// TestCoversMatchesDecide: Covers agrees with Decide on every case except
+// used-up quotas (still covered), and counts nothing.
+func TestCoversMatchesDecide(t *testing.T) {
+	st := fixture(
+		sub("shop-ab", "shop", "free", "", "ab", "", ""),
+		sub("bot-a", "bot", "unlimited", "a", "", "suspended", ""),
+		sub("bot-b", "bot", "unlimited", "b", "", "revoked", ""),
+		sub("bot-c", "bot", "unlimited", "c", "", "active", "2026-04-01T00:00:00Z"),
+		sub("idle-a", "idle", "unlimited", "a", "", "", ""),
+	)
+	q := New(Options{})
+	load(q, st)
+	for _, c := range []struct {
+		tool string
+		id   Identity
+		want bool
+	}{
+		{"a", Identity{Consumer: "shop"}, true},
+		{"b", Identity{Subject: "sub-shop"}, true},
+		{"c", Identity{Consumer: "shop"}, false},
+		{"a", Identity{Consumer: "bot"}, false},
+		{"b", Identity{Consumer: "bot"}, false},
+		{"c", Identity{Consumer: "bot"}, true},
+		{"a", Identity{Consumer: "idle"}, false},
+		{"a", Identity{Subject: "nobody"}, false},
+		{"a", Identity{}, false},
+	} {
+		if got := q.Covers("acme", c.tool, c.id, t0); got != c.want {
+			t.Errorf("Covers(%s, %+v) = %v, want %v", c.tool, c.id, got, c.want)
+		}
+	}
+	// bot-c expires at midnight.
+	if q.Covers("acme", "c", Identity{Consumer: "bot"}, t0.Add(2*time.Second)) {
+		t.Error("expired subscription still covers")
+	}
+	// Covers counts nothing; a used-up quota is still covered.
+	for range 3 {
+		if d := q.Decide("acme", "a", Identity{Consumer: "shop"}, t0); d.Verdict != Admit {
+			t.Fatalf("decide: %+v", d)
+		}
+	}
+	if d := q.Decide("acme", "a", Identity{Consumer: "shop"}, t0); d.Verdict != QuotaExceeded {
+		t.Fatalf("fourth call: %+v", d)
+	}
+	if !q.Covers("acme", "a", Identity{Consumer: "shop"}, t0) {
+		t.Error("a used-up quota hides the tool")
+	}
+}

@@ -370,6 +370,12 @@ type GatewayMCP struct {
 	// AllowedOrigins lists browser Origins accepted on /mcp (others get 403);
 	// requests without an Origin header are always accepted.
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+	// AllowedHosts lists the Host names /mcp answers to (DNS-rebinding
+	// defence), e.g. gw.example.com; ports are not compared. When set, other
+	// names get 403 on every TCP listener. When empty, a loopback --listen
+	// accepts localhost, 127.0.0.1 and [::1] only, and other listens accept
+	// any Host.
+	AllowedHosts []string `json:"allowedHosts,omitempty"`
 	// Resource is the canonical URL of this MCP resource server (the token
 	// audience); default http://<listen>/mcp.
 	Resource string `json:"resource,omitempty"`
@@ -593,8 +599,10 @@ type Operation struct {
 	// Input is the JSON Schema (type: object) of the arguments.
 	Input map[string]any `json:"input,omitempty"`
 	// In overrides where an argument goes: property name -> "path", "query",
-	// "header" or "body". Default: path placeholders, then query for
-	// GET/DELETE/HEAD and JSON body otherwise.
+	// "header", "body" (a member of the JSON body) or "payload" (the whole
+	// JSON body: for bodies that are arrays, oneOf or scalars; one argument
+	// at most, and then no body members). Default: path placeholders, then
+	// query for GET/DELETE/HEAD and JSON body otherwise.
 	In map[string]string `json:"in,omitempty"`
 	// Annotations are hints for clients; defaults follow the method.
 	Annotations *Annotations `json:"annotations,omitempty"`

@@ -140,6 +140,12 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 					"invalid origin %q", origin)
 			}
 		}
+		for i, h := range m.AllowedHosts {
+			if !validHostName(h) {
+				v.errorf(o, itemPath("spec.mcp.allowedHosts", i), "a host name or IP address as clients put it in Host, e.g. gw.example.com or [2001:db8::1]; no scheme or path",
+					"invalid host %q", h)
+			}
+		}
 	}
 	if sp := s.Snapshots; sp != nil {
 		if sp.MaxCount < 0 || sp.MaxBodyBytes < 0 {
@@ -309,4 +315,62 @@ func (v *validator) webhook(o *Object, s *WebhookSpec) {
 	if s.MaxAttempts < 0 {
 		v.errorf(o, "spec.maxAttempts", "", "maxAttempts must not be negative")
 	}
+}
+
+// validHostName accepts a DNS name or IP address, with an optional port
+// (ignored by the MCP Host check): what clients send in Host.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253+6 {
+		return false
+	}
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		if _, err := netip.ParseAddr(h[1:end]); err != nil {
+			return false
+		}
+		rest := h[end+1:]
+		return rest == "" || (rest[0] == ':' && validPortText(rest[1:]))
+	}
+	if a, err := netip.ParseAddr(h); err == nil && a.Is6() {
+		return true // a bare IPv6 address
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		if !validPortText(h[i+1:]) {
+			return false
+		}
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(h, ".")
+	if h == "" {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for j := 0; j < len(label); j++ {
+			c := label[j]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validPortText(p string) bool {
+	if p == "" || len(p) > 5 {
+		return false
+	}
+	n := 0
+	for j := 0; j < len(p); j++ {
+		if p[j] < '0' || p[j] > '9' {
+			return false
+		}
+		n = n*10 + int(p[j]-'0')
+	}
+	return n <= 65535
 }

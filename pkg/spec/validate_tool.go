@@ -12,7 +12,7 @@ var (
 	authTypes   = []string{"none", "apiKey", "jwt", "oauth2"}
 	httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 	retryOn     = []string{"connect-failure", "reset", "5xx", "timeout"}
-	argPlaces   = []string{"path", "query", "header", "body"}
+	argPlaces   = []string{"path", "query", "header", "body", "payload"}
 )
 
 // tool checks a Tool.
@@ -271,6 +271,31 @@ func (v *validator) opInput(o *Object, p string, op *Operation, params []string)
 			if !hasKey(props, name) {
 				v.errorf(o, p+".path", fmt.Sprintf("add %s under input.properties, e.g. %s: {type: string}, and list it in input.required", name, name),
 					"path parameter {%s} is not a property of input", name)
+			}
+		}
+	}
+	payload := ""
+	for _, k := range sortedKeys(op.In) {
+		if op.In[k] == "payload" {
+			if payload != "" {
+				v.errorf(o, p+".in"+pathKey(k), "one argument at most is the whole request body",
+					"%q and %q are both in: payload", payload, k)
+			}
+			payload = k
+		}
+	}
+	if payload != "" {
+		// The payload is the whole body: no other argument can be a member
+		// of it, whether by in: body or by the method's default.
+		body := strings.EqualFold(op.Method, "POST") || strings.EqualFold(op.Method, "PUT") || strings.EqualFold(op.Method, "PATCH")
+		for _, k := range sortedKeys(props) {
+			place, set := op.In[k]
+			if k == payload || contains(params, k) && !set {
+				continue
+			}
+			if place == "body" || (!set && body) {
+				v.errorf(o, p+".in"+pathKey(k), fmt.Sprintf("set in: {%s: query} or header, or fold it into %s", k, payload),
+					"%q would be a body member, but %q is the whole body (in: payload)", k, payload)
 			}
 		}
 	}

@@ -71,6 +71,7 @@ var generated = &Model{
 		}},
 		"GatewayMCP": {Name: "GatewayMCP", Doc: "GatewayMCP configures the MCP endpoint.", Fields: []Field{
 			{Name: "allowedOrigins", Doc: "AllowedOrigins lists browser Origins accepted on /mcp (others get 403); requests without an Origin header are always accepted.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "allowedHosts", Doc: "AllowedHosts lists the Host names /mcp answers to (DNS-rebinding defence), e.g. gw.example.com; ports are not compared. When set, other names get 403 on every TCP listener. When empty, a loopback --listen accepts localhost, 127.0.0.1 and [::1] only, and other listens accept any Host.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
 			{Name: "resource", Doc: "Resource is the canonical URL of this MCP resource server (the token audience); default http://<listen>/mcp.", Type: Ref{Kind: "string"}},
 			{Name: "pageSize", Doc: "PageSize is the number of tools per tools/list page.", Type: Ref{Kind: "integer"}},
 			{Name: "toolMetadata", Doc: "ToolMetadata is what validation does with hidden characters and prompt-injection markup in the text agents read (tool and operation descriptions, titles, tags, input schemas): \"warn\" (default) or \"error\".", Type: Ref{Kind: "string"}, Enum: []string{"warn", "error"}},
@@ -111,7 +112,7 @@ var generated = &Model{
 			{Name: "description", Doc: "Description tells a model what the operation does.", Type: Ref{Kind: "string"}},
 			{Name: "tags", Doc: "Tags classify the operation.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
 			{Name: "input", Doc: "Input is the JSON Schema (type: object) of the arguments.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "any"}}},
-			{Name: "in", Doc: "In overrides where an argument goes: property name -> \"path\", \"query\", \"header\" or \"body\". Default: path placeholders, then query for GET/DELETE/HEAD and JSON body otherwise.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}, Enum: []string{"path", "query", "header", "body"}},
+			{Name: "in", Doc: "In overrides where an argument goes: property name -> \"path\", \"query\", \"header\", \"body\" (a member of the JSON body) or \"payload\" (the whole JSON body: for bodies that are arrays, oneOf or scalars; one argument at most, and then no body members). Default: path placeholders, then query for GET/DELETE/HEAD and JSON body otherwise.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}, Enum: []string{"path", "query", "header", "body", "payload"}},
 			{Name: "annotations", Doc: "Annotations are hints for clients; defaults follow the method.", Type: Ref{Kind: "object", Name: "Annotations"}},
 			{Name: "rateLimit", Doc: "RateLimit applies to this operation's MCP tool.", Type: Ref{Kind: "object", Name: "RateLimit"}},
 			{Name: "timeout", Doc: "Timeout overrides the tool's total timeout for this operation.", Type: Ref{Kind: "scalar", Name: "Duration"}},

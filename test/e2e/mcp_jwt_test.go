@@ -60,8 +60,14 @@ spec: {consumer: agent, plan: basic, tool: stock}
 	// Wrong audience: 401 invalid_token.
 	bad := idp.MustMint(idp.Claims("agent-7", "https://elsewhere.example/mcp"))
 	status, h, _ := rawPost(t, nil, e.MCPURL(), call, "Authorization: Bearer "+bad)
-	if status != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) {
+	if status != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) ||
+		!strings.Contains(h.Get("WWW-Authenticate"), `resource_metadata="http://`+e.D.Listen+`/.well-known/oauth-protected-resource/mcp"`) {
 		t.Errorf("wrong audience: %d %q", status, h.Get("WWW-Authenticate"))
+	}
+	// The unsubscribed subject is not shown the tool it cannot call.
+	_, _, body = rawPost(t, nil, e.MCPURL(), `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, "Authorization: Bearer "+other)
+	if !strings.Contains(string(body), "stoa_tools") || strings.Contains(string(body), "initech__stock__get_stock") {
+		t.Errorf("unmapped subject's tools/list: %.300s", body)
 	}
 	// The issuer is advertised as an authorization server.
 	resp, err := http.Get("http://" + e.D.Listen + "/.well-known/oauth-protected-resource/mcp")

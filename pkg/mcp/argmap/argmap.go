@@ -5,7 +5,7 @@
 // Placement of one argument, in order:
 //
 //  1. an explicit location from the operation's `in` map (path, query,
-//     header or body);
+//     header, body or payload);
 //  2. path, when the path template has a {name} placeholder;
 //  3. query for GET, HEAD, DELETE and OPTIONS; a JSON body member otherwise.
 //
@@ -22,6 +22,10 @@
 //     control characters (CR, LF, NUL, ...) are refused.
 //   - body: the members keep their raw JSON text, in argument order, inside
 //     one JSON object; no body is sent when no argument lands there.
+//   - payload: the argument's raw JSON text is the whole body, for bodies
+//     that are not objects of named members (arrays, oneOf, scalars). At
+//     most one argument is the payload, and no argument may then go to the
+//     body.
 package argmap
 
 import (
@@ -42,6 +46,7 @@ const (
 	Query
 	Header
 	Body
+	Payload
 )
 
 // String returns the spec spelling of l.
@@ -55,11 +60,13 @@ func (l Location) String() string {
 		return "header"
 	case Body:
 		return "body"
+	case Payload:
+		return "payload"
 	}
 	return "unknown"
 }
 
-// ParseLocation parses path|query|header|body.
+// ParseLocation parses path|query|header|body|payload.
 func ParseLocation(s string) (Location, bool) {
 	switch s {
 	case "path":
@@ -70,6 +77,8 @@ func ParseLocation(s string) (Location, bool) {
 		return Header, true
 	case "body":
 		return Body, true
+	case "payload":
+		return Payload, true
 	}
 	return 0, false
 }
@@ -84,6 +93,7 @@ type Plan struct {
 	in          map[string]Location
 	headerNames map[string]string // argument name -> canonical header name
 	defaultLoc  Location
+	payload     string // the argument that is the whole body, if any
 }
 
 type segment struct {
@@ -154,7 +164,7 @@ func Compile(method, path string, in map[string]string) (*Plan, error) {
 	for name, where := range in {
 		loc, ok := ParseLocation(where)
 		if !ok {
-			return nil, fmt.Errorf("in.%s: %q is not path, query, header or body", name, where)
+			return nil, fmt.Errorf("in.%s: %q is not path, query, header, body or payload", name, where)
 		}
 		if loc == Path && !p.placeholder[name] {
 			return nil, fmt.Errorf("in.%s: path has no {%s} placeholder", name, name)
@@ -172,7 +182,24 @@ func Compile(method, path string, in map[string]string) (*Plan, error) {
 			}
 			p.headerNames[name] = canon
 		}
+		if loc == Payload {
+			if p.payload != "" {
+				a, b := p.payload, name
+				if b < a {
+					a, b = b, a
+				}
+				return nil, fmt.Errorf("in.%s: %s is already the payload; one argument at most is the whole body", b, a)
+			}
+			p.payload = name
+		}
 		p.in[name] = loc
+	}
+	if p.payload != "" {
+		for name, loc := range p.in {
+			if loc == Body {
+				return nil, fmt.Errorf("in.%s: body, but %s is the whole body (payload)", name, p.payload)
+			}
+		}
 	}
 	return p, nil
 }
@@ -198,6 +225,9 @@ func (p *Plan) Placeholders() []string {
 	}
 	return out
 }
+
+// Payload returns the argument that is the whole body ("" when none).
+func (p *Plan) Payload() string { return p.payload }
 
 // LocationOf returns where the argument called name goes.
 func (p *Plan) LocationOf(name string) Location {
@@ -340,7 +370,14 @@ func (p *Plan) Map(args []byte, r *Request) error {
 			if err := r.appendHeader(p.headerNames[name], m.Value); err != nil {
 				return &Error{Arg: name, Msg: err.Error()}
 			}
+		case Payload:
+			r.Body = append(r.Body[:0], m.Value...)
+			bodyStarted = true
+			continue
 		case Body:
+			if p.payload != "" {
+				return &Error{Arg: name, Msg: "unexpected: the request body is the argument " + p.payload}
+			}
 			if bodyStarted {
 				r.Body = append(r.Body, ',')
 			} else {
@@ -352,10 +389,11 @@ func (p *Plan) Map(args []byte, r *Request) error {
 			r.Body = append(r.Body, m.Value...)
 		}
 	}
-	if bodyStarted {
-		r.Body = append(r.Body, '}')
-	} else {
+	switch {
+	case !bodyStarted:
 		r.Body = nil
+	case p.payload == "":
+		r.Body = append(r.Body, '}')
 	}
 	return nil
 }

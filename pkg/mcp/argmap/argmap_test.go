@@ -48,6 +48,17 @@ func TestMap(t *testing.T) {
 		{name: "crlf header refused", method: "GET", path: "/", in: map[string]string{"x": "header"}, args: `{"x":"a\r\nEvil: 1"}`, wantErr: "control characters"},
 		{name: "not object", method: "GET", path: "/", args: `[1]`, wantErr: "arguments must be a JSON object"},
 		{name: "duplicate args", method: "POST", path: "/", args: `{"a":1,"a":2}`, wantErr: "duplicate argument"},
+		// payload: one argument is the whole body (arrays, oneOf, scalars).
+		{name: "payload array", method: "POST", path: "/repos/{repo}/labels", in: map[string]string{"body": "payload", "dry": "query"},
+			args: `{"repo":"x","body":["bug", "help wanted"],"dry":true}`, wantPath: "/repos/x/labels", wantQuery: "dry=true", wantBody: `["bug", "help wanted"]`},
+		{name: "payload string", method: "PUT", path: "/notes", in: map[string]string{"text": "payload"}, args: `{"text":"hi"}`,
+			wantPath: "/notes", wantBody: `"hi"`},
+		{name: "payload object", method: "PATCH", path: "/x", in: map[string]string{"b": "payload"}, args: `{"b":{"a":1}}`,
+			wantPath: "/x", wantBody: `{"a":1}`},
+		{name: "payload absent", method: "POST", path: "/x", in: map[string]string{"b": "payload"}, args: `{}`, wantPath: "/x"},
+		{name: "payload on GET", method: "GET", path: "/x", in: map[string]string{"b": "payload"}, args: `{"b":[1]}`, wantPath: "/x", wantBody: `[1]`},
+		{name: "payload and a default body member", method: "POST", path: "/x", in: map[string]string{"b": "payload"}, args: `{"b":[1],"c":2}`,
+			wantErr: "argument c: unexpected: the request body is the argument b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +106,10 @@ func TestCompileErrors(t *testing.T) {
 		{"GET", "/a/{id}/{id}", nil, "twice"},
 		{"GET", "/a", map[string]string{"id": "path"}, "no {id} placeholder"},
 		{"GET", "/a/{id}", map[string]string{"id": "query"}, "placeholder"},
-		{"GET", "/a", map[string]string{"x": "cookie"}, "not path, query, header or body"},
+		{"GET", "/a", map[string]string{"x": "cookie"}, "not path, query, header, body or payload"},
+		{"POST", "/a", map[string]string{"x": "payload", "y": "payload"}, "in.y: x is already the payload"},
+		{"POST", "/a", map[string]string{"x": "payload", "y": "body"}, "in.y: body, but x is the whole body"},
+		{"POST", "/a/{x}", map[string]string{"x": "payload"}, "placeholder"},
 		{"GET", "/a", map[string]string{"host": "header"}, "cannot be set"},
 		{"GET", "/a", map[string]string{"bad name": "header"}, "not a valid header name"},
 	}
@@ -124,6 +138,7 @@ func FuzzArgMap(f *testing.F) {
 		{"GET", "/v1/items/{id}", map[string]string{"h": "header"}},
 		{"POST", "/v1/items/{id}/sub", map[string]string{"q": "query"}},
 		{"PATCH", "/v1/{id}.json?static=1", map[string]string{"h": "header", "body": "body"}},
+		{"PUT", "/v1/{id}", map[string]string{"body": "payload", "q": "query"}},
 	} {
 		p, err := Compile(c.m, c.p, c.in)
 		if err != nil {

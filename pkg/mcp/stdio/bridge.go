@@ -89,19 +89,31 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, opts Options) error {
 	defer cancel()
 	b := &bridge{opts: opts, out: out, ctx: ctx, inflight: map[string]context.CancelFunc{},
 		sem: make(chan struct{}, opts.MaxConcurrent), params: map[string][]paramBinding{}}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), opts.MaxLineBytes)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
+	lr := newLineReader(in, opts.MaxLineBytes)
+	var err error
+	for {
+		line, tooLong, rerr := lr.next()
+		if rerr != nil {
+			if rerr != io.EOF {
+				err = rerr
+			}
+			break
 		}
 		if ctx.Err() != nil {
 			break
 		}
+		if tooLong {
+			// The same answer the HTTP endpoint gives a body over its limit;
+			// the line is dropped, the bridge goes on.
+			b.writeError(nil, -32600, fmt.Sprintf("Request body too large: a message is at most %d bytes", opts.MaxLineBytes))
+			continue
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
 		b.handle(append([]byte(nil), line...))
 	}
-	err := sc.Err()
 	b.wg.Wait()
 	cancel()
 	b.listenWG.Wait()
@@ -169,6 +181,19 @@ func (b *bridge) writeError(id json.RawMessage, code int, msg string) {
 }
 
 func (b *bridge) handle(line []byte) {
+	if line[0] == '[' && json.Valid(line) {
+		// A JSON-RPC batch: the server answers it when the negotiated
+		// version is 2025-03-26 (the only revision with batches) and
+		// refuses it otherwise, exactly as over HTTP.
+		b.wg.Add(1)
+		b.sem <- struct{}{}
+		go func() {
+			defer b.wg.Done()
+			defer func() { <-b.sem }()
+			b.post(b.ctx, line, &envelope{}, false)
+		}()
+		return
+	}
 	var env envelope
 	if err := json.Unmarshal(line, &env); err != nil {
 		if line[0] == '{' && json.Valid(line) {
@@ -291,6 +316,14 @@ func (b *bridge) post(ctx context.Context, line []byte, env *envelope, isRequest
 		b.relay(env, body)
 		return
 	}
+	if json.Valid(body) && bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+		b.write(body) // a batch's answers, one line
+		return
+	}
+	if len(line) > 0 && line[0] == '[' {
+		b.writeError(nil, -32603, fmt.Sprintf("the MCP server answered HTTP %d: %s", resp.StatusCode, excerpt(body)))
+		return
+	}
 	b.fail(env, isRequest, -32603, fmt.Sprintf("the MCP server answered HTTP %d: %s", resp.StatusCode, excerpt(body)))
 }
 
@@ -407,6 +440,46 @@ func (b *bridge) listenOnce() (opened, retry bool) {
 	}
 	_ = readSSE(resp.Body, func(data []byte) { b.write(data) })
 	return true, true
+}
+
+// lineReader reads newline-delimited messages of at most max bytes. A
+// longer line is skipped to its end and reported, so one oversized message
+// does not end the session (bufio.Scanner stops for good).
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+// next returns the next line (without its newline), or tooLong for a line
+// over the limit. A last line without newline counts; io.EOF ends.
+func (lr *lineReader) next() (line []byte, tooLong bool, err error) {
+	lr.buf = lr.buf[:0]
+	for {
+		chunk, err := lr.r.ReadSlice('\n')
+		if !tooLong {
+			if len(lr.buf)+len(chunk) > lr.max+1 { // +1: the newline
+				tooLong = true
+				lr.buf = lr.buf[:0]
+			} else {
+				lr.buf = append(lr.buf, chunk...)
+			}
+		}
+		switch {
+		case err == nil:
+			return bytes.TrimSuffix(lr.buf, []byte("\n")), tooLong, nil
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && (len(lr.buf) > 0 || tooLong):
+			return lr.buf, tooLong, nil
+		default:
+			return nil, false, err
+		}
+	}
 }
 
 // readSSE calls fn with the data of each event until the stream ends.

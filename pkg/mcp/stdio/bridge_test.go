@@ -60,27 +60,27 @@ func catalog(t *testing.T, rev int64, extra int) *mcp.Catalog {
 type session struct {
 	t     *testing.T
 	in    *io.PipeWriter
-	lines chan map[string]any
+	lines chan []byte
 	done  chan error
 }
 
 func startBridge(t *testing.T, opts stdio.Options) *session {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	s := &session{t: t, in: inW, lines: make(chan map[string]any, 16), done: make(chan error, 1)}
+	s := &session{t: t, in: inW, lines: make(chan []byte, 16), done: make(chan error, 1)}
 	go func() {
 		s.done <- stdio.Run(context.Background(), inR, outW, opts)
 		outW.Close()
 	}()
 	go func() {
 		sc := bufio.NewScanner(outR)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			if !json.Valid(sc.Bytes()) {
 				t.Errorf("bridge wrote a non-JSON line %q", sc.Text())
 				continue
 			}
-			s.lines <- m
+			s.lines <- append([]byte(nil), sc.Bytes()...)
 		}
 		close(s.lines)
 	}()
@@ -97,12 +97,21 @@ func (s *session) send(msg string) {
 
 func (s *session) next() map[string]any {
 	s.t.Helper()
+	var m map[string]any
+	if line := s.nextRaw(); json.Unmarshal(line, &m) != nil {
+		s.t.Fatalf("line %s is not an object", line)
+	}
+	return m
+}
+
+func (s *session) nextRaw() []byte {
+	s.t.Helper()
 	select {
-	case m, ok := <-s.lines:
+	case line, ok := <-s.lines:
 		if !ok {
 			s.t.Fatal("bridge output ended")
 		}
-		return m
+		return line
 	case <-time.After(10 * time.Second):
 		s.t.Fatal("no output from the bridge")
 	}
@@ -167,8 +176,9 @@ func TestBridge(t *testing.T) {
 			for i := range 50 {
 				srv.SetCatalog(catalog(t, int64(10+i), i%2+1))
 				select {
-				case m := <-s.lines:
-					if m["method"] != "notifications/tools/list_changed" {
+				case line := <-s.lines:
+					var m map[string]any
+					if json.Unmarshal(line, &m); m["method"] != "notifications/tools/list_changed" {
 						t.Fatalf("unexpected line %v", m)
 					}
 					s.in.Close()
@@ -195,6 +205,44 @@ func TestBridge(t *testing.T) {
 		meta := m["params"].(map[string]any)["_meta"].(map[string]any)
 		if m["method"] != "notifications/tools/list_changed" || meta["io.modelcontextprotocol/subscriptionId"] != "sub" {
 			t.Fatalf("notification: %v", m)
+		}
+	})
+
+	// Batches: answered after negotiating 2025-03-26 (the one revision with
+	// batches), refused with -32600 otherwise — the server decides, as over
+	// HTTP. An oversized line is answered and skipped.
+	t.Run("batch", func(t *testing.T) {
+		for _, version := range []string{"2025-03-26", "2025-11-25"} {
+			s := startBridge(t, stdio.Options{Endpoint: "http://stoad/mcp", Client: stdio.UnixClient(sock), Token: "tok",
+				DisableListen: true, MaxLineBytes: 64 << 10})
+			s.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + version + `","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+			if m := s.next(); m["result"].(map[string]any)["protocolVersion"] != version {
+				t.Fatalf("initialize: %v", m)
+			}
+			s.send(`[{"jsonrpc":"2.0","id":2,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"acme__hello__get"}}]`)
+			line := s.nextRaw()
+			if version == "2025-03-26" {
+				var got []map[string]any
+				if err := json.Unmarshal(line, &got); err != nil || len(got) != 2 || got[0]["id"] != float64(2) ||
+					got[1]["result"].(map[string]any)["structuredContent"].(map[string]any)["msg"] != "hi" {
+					t.Fatalf("%s batch: %s", version, line)
+				}
+			} else {
+				var m map[string]any
+				if json.Unmarshal(line, &m); m["error"] == nil || m["error"].(map[string]any)["code"] != float64(-32600) {
+					t.Fatalf("%s batch: %s, want -32600", version, line)
+				}
+			}
+			s.send(`{"jsonrpc":"2.0","id":4,"method":"ping","params":{"pad":"` + strings.Repeat("x", 70<<10) + `"}}`)
+			if m := s.next(); m["error"].(map[string]any)["code"] != float64(-32600) ||
+				!strings.Contains(m["error"].(map[string]any)["message"].(string), "too large") {
+				t.Fatalf("oversized line: %v", m)
+			}
+			// ... and the session goes on.
+			s.send(`{"jsonrpc":"2.0","id":5,"method":"ping"}`)
+			if m := s.next(); m["id"] != float64(5) || m["result"] == nil {
+				t.Fatalf("after an oversized line: %v", m)
+			}
 		}
 	})
 

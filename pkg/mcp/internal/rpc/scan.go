@@ -405,3 +405,25 @@ func hex4(b []byte) int {
 	}
 	return hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3])
 }
+
+// ArrayElements appends to dst the raw elements of the JSON array that b
+// holds; b must be Valid and start (after whitespace) with '['.
+func ArrayElements(b []byte, dst [][]byte) [][]byte {
+	i := SkipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return dst
+	}
+	i = SkipSpace(b, i+1)
+	for i < len(b) && b[i] != ']' {
+		end, err := SkipValue(b, i)
+		if err != nil {
+			return dst
+		}
+		dst = append(dst, b[i:end])
+		i = SkipSpace(b, end)
+		if i < len(b) && b[i] == ',' {
+			i = SkipSpace(b, i+1)
+		}
+	}
+	return dst
+}
