@@ -359,12 +359,26 @@ func testCommitAtomic(t *testing.T, s store.Store) {
 	})
 }
 
+// counter reads the shared counter of testConcurrentCommits.
+func counter(objs []*spec.Object) int {
+	for _, o := range objs {
+		if o.Metadata.Name == "counter" {
+			var n int
+			fmt.Sscan(o.Spec.(*spec.ToolSpec).Description, &n)
+			return n
+		}
+	}
+	return -1
+}
+
 // testConcurrentCommits: writers race, each planning on the revision it
-// read and retrying on ErrConflict; every commit lands exactly once.
+// read (adding its own tool and incrementing a shared counter) and
+// retrying on ErrConflict; every commit lands exactly once and no
+// increment is lost.
 func testConcurrentCommits(t *testing.T, s store.Store) {
 	const writers, each = 4, 8
 	update(t, s, func(tx store.Tx) error {
-		changes, _ := plan.Compute(nil, []*spec.Object{obj(spec.KindTenant, "", "acme", "")}, plan.Options{})
+		changes, _ := plan.Compute(nil, []*spec.Object{obj(spec.KindTenant, "", "acme", ""), obj(spec.KindTool, "acme", "counter", "0")}, plan.Options{})
 		_, err := tx.Revisions().Commit(ctx, 0, store.Revision{Time: time.Now()}, changes)
 		return err
 	})
@@ -394,7 +408,14 @@ func testConcurrentCommits(t *testing.T, s store.Store) {
 						mu.Unlock()
 						return
 					}
-					desired := append(slices.Clone(live), obj(spec.KindTool, "acme", fmt.Sprintf("w%d-%d", w, i), "v1"))
+					var desired []*spec.Object
+					for _, o := range live {
+						if o.Metadata.Name != "counter" {
+							desired = append(desired, o)
+						}
+					}
+					desired = append(desired, obj(spec.KindTool, "acme", fmt.Sprintf("w%d-%d", w, i), "v1"),
+						obj(spec.KindTool, "acme", "counter", fmt.Sprint(counter(live)+1)))
 					changes, _ := plan.Compute(live, desired, plan.Options{})
 					var id int64
 					err = s.Update(ctx, func(tx store.Tx) error {
@@ -432,7 +453,10 @@ func testConcurrentCommits(t *testing.T, s store.Store) {
 		t.Fatalf("revision ids not distinct: %v", ids)
 	}
 	objs, cur, err := store.Load(ctx, s)
-	if err != nil || cur != ids[len(ids)-1] || len(objs) != 1+writers*each {
+	if n := counter(objs); n != writers*each {
+		t.Errorf("the shared counter reads %d after %d increments: updates were lost", n, writers*each)
+	}
+	if err != nil || cur != ids[len(ids)-1] || len(objs) != 2+writers*each {
 		t.Fatalf("after %d commits: current %d (last id %d), %d objects, %v", writers*each, cur, ids[len(ids)-1], len(objs), err)
 	}
 	evs, _ := store.ReadEvents(ctx, s, 0, 0)
