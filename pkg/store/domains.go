@@ -221,7 +221,9 @@ const (
 )
 
 // Namespaces lists every Meta namespace.
-var Namespaces = []Namespace{MetaMCP, MetaWebhookFeed, MetaConsumerUIDs, MetaSubscriptionState}
+func Namespaces() []Namespace {
+	return []Namespace{MetaMCP, MetaWebhookFeed, MetaConsumerUIDs, MetaSubscriptionState}
+}
 
 // Meta is small keyed state of other parts. Keys are arbitrary bytes
 // (they may hold NUL).

@@ -96,7 +96,7 @@ func Open(dir string) (*Store, error) {
 		}
 		all := [][]byte{bucketObjects, bucketRevisions, bucketChanges, bucketEvents, bucketKeys, bucketAudit, bucketAuditMeta,
 			bucketSnapshots, bucketSnapIndex, bucketDeliveries, bucketPending, bucketQuota}
-		for _, ns := range store.Namespaces {
+		for _, ns := range store.Namespaces() {
 			all = append(all, []byte(ns))
 		}
 		for _, b := range all {

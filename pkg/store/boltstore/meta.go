@@ -14,7 +14,7 @@ import (
 type meta struct{ t *txn }
 
 func (m meta) ns(ns store.Namespace) (*bolt.Bucket, error) {
-	if !slices.Contains(store.Namespaces, ns) {
+	if !slices.Contains(store.Namespaces(), ns) {
 		return nil, fmt.Errorf("meta namespace %q is not one of the store's", ns)
 	}
 	return m.t.bucket([]byte(ns)), nil
