@@ -6,8 +6,8 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,17 +16,7 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/stoa-gateway/stoa/pkg/store"
-)
-
-// Buckets: entries keyed by their big-endian sequence number, and meta
-// (the head of the chain and consumers' cursors).
-var (
-	BucketEntries = []byte("audit")
-	BucketMeta    = []byte("audit_meta")
-	keyHead       = []byte("head")
 )
 
 // Genesis is the Prev of the first entry.
@@ -68,36 +58,12 @@ func HashOf(e Entry) string {
 
 // Log is the audit log of one store.
 type Log struct {
-	st *store.Store
-	mu sync.Mutex // serialises appends (bbolt does too; this keeps head reads simple)
+	st store.Store
+	mu sync.Mutex // serialises appends within this process (the store's head keeps replicas in line)
 }
 
-// Open prepares the log's buckets.
-func Open(st *store.Store) (*Log, error) {
-	err := st.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{BucketEntries, BucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open audit log: %w", err)
-	}
-	return &Log{st: st}, nil
-}
-
-type head struct {
-	Seq  int64  `json:"seq"`
-	Hash string `json:"hash"`
-}
-
-func u64(n int64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	return b[:]
-}
+// Open returns the audit log kept in st.
+func Open(st store.Store) (*Log, error) { return &Log{st: st}, nil }
 
 // Append adds entries (Seq, Prev and Hash are assigned) in one transaction,
 // storing cursors (named positions in other logs) in the same transaction,
@@ -105,16 +71,19 @@ func u64(n int64) []byte {
 func (l *Log) Append(entries []Entry, cursors map[string]int64) ([]Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	ctx := context.Background()
 	out := make([]Entry, 0, len(entries))
-	err := l.st.Update(func(tx *bolt.Tx) error {
+	err := l.st.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
-		meta, b := tx.Bucket(BucketMeta), tx.Bucket(BucketEntries)
-		h := head{Hash: Genesis}
-		if v := meta.Get(keyHead); v != nil {
-			if err := json.Unmarshal(v, &h); err != nil {
-				return fmt.Errorf("read audit head: %w", err)
-			}
+		a := tx.Audit()
+		h, err := a.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("read audit head: %w", err)
 		}
+		if h.Seq == 0 {
+			h.Hash = Genesis
+		}
+		recs := make([]store.AuditRecord, 0, len(entries))
 		for _, e := range entries {
 			h.Seq++
 			e.Seq, e.Prev, e.Hash = h.Seq, h.Hash, ""
@@ -127,18 +96,15 @@ func (l *Log) Append(entries []Entry, cursors map[string]int64) ([]Entry, error)
 			if err != nil {
 				return err
 			}
-			if err := b.Put(u64(e.Seq), v); err != nil {
-				return err
-			}
+			recs = append(recs, store.AuditRecord{Seq: e.Seq, Data: v})
 			h.Hash = e.Hash
 			out = append(out, e)
 		}
-		v, _ := json.Marshal(h)
-		if err := meta.Put(keyHead, v); err != nil {
+		if err := a.Append(ctx, recs, h); err != nil {
 			return err
 		}
 		for k, c := range cursors {
-			if err := meta.Put([]byte("cursor/"+k), u64(c)); err != nil {
+			if err := a.SetCursor(ctx, k, c); err != nil {
 				return err
 			}
 		}
@@ -156,11 +122,11 @@ func (l *Log) Cursor(key string) (int64, bool, error) {
 		n  int64
 		ok bool
 	)
-	err := l.st.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(BucketMeta).Get([]byte("cursor/" + key)); len(v) == 8 {
-			n, ok = int64(binary.BigEndian.Uint64(v)), true
-		}
-		return nil
+	ctx := context.Background()
+	err := l.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		n, ok, err = tx.Audit().Cursor(ctx, key)
+		return err
 	})
 	return n, ok, err
 }
@@ -197,25 +163,26 @@ func (f *Filter) match(e *Entry) bool {
 // not decode are passed with only Seq set and Action "corrupt".
 func (l *Log) List(f Filter, fn func(Entry) error) error {
 	var sel []Entry
-	err := l.st.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(BucketEntries).Cursor()
+	ctx := context.Background()
+	err := l.st.View(ctx, func(tx store.Tx) error {
 		if f.Limit > 0 {
-			for k, v := c.Last(); k != nil && len(sel) < f.Limit; k, v = c.Prev() {
-				if e := decode(k, v); f.match(&e) {
+			err := tx.Audit().Scan(ctx, true, func(r store.AuditRecord) bool {
+				if e := decode(r); f.match(&e) {
 					sel = append(sel, e)
 				}
-			}
+				return len(sel) < f.Limit
+			})
 			for i, j := 0, len(sel)-1; i < j; i, j = i+1, j-1 {
 				sel[i], sel[j] = sel[j], sel[i]
 			}
-			return nil
+			return err
 		}
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if e := decode(k, v); f.match(&e) {
+		return tx.Audit().Scan(ctx, false, func(r store.AuditRecord) bool {
+			if e := decode(r); f.match(&e) {
 				sel = append(sel, e)
 			}
-		}
-		return nil
+			return true
+		})
 	})
 	if err != nil {
 		return err
@@ -228,10 +195,10 @@ func (l *Log) List(f Filter, fn func(Entry) error) error {
 	return nil
 }
 
-func decode(k, v []byte) Entry {
+func decode(r store.AuditRecord) Entry {
 	var e Entry
-	if err := json.Unmarshal(v, &e); err != nil {
-		return Entry{Seq: int64(binary.BigEndian.Uint64(k)), Action: "corrupt"}
+	if err := json.Unmarshal(r.Data, &e); err != nil {
+		return Entry{Seq: r.Seq, Action: "corrupt"}
 	}
 	return e
 }
@@ -255,17 +222,17 @@ var ErrBroken = errors.New("audit chain broken")
 // step; and a head that does not match the last entry (a truncated log).
 func (l *Log) Verify() (Result, error) {
 	var r Result
-	err := l.st.View(func(tx *bolt.Tx) error {
+	ctx := context.Background()
+	err := l.st.View(ctx, func(tx store.Tx) error {
 		prev, want := Genesis, int64(1)
-		c := tx.Bucket(BucketEntries).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			seq := int64(binary.BigEndian.Uint64(k))
-			fail := func(format string, args ...any) error {
+		err := tx.Audit().Scan(ctx, false, func(rec store.AuditRecord) bool {
+			seq := rec.Seq
+			fail := func(format string, args ...any) bool {
 				r.BrokenAt, r.Problem = seq, fmt.Sprintf(format, args...)
-				return nil
+				return false
 			}
 			var e Entry
-			dec := json.NewDecoder(bytes.NewReader(v))
+			dec := json.NewDecoder(bytes.NewReader(rec.Data))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&e); err != nil {
 				return fail("entry %d does not decode: %v", seq, err)
@@ -283,13 +250,17 @@ func (l *Log) Verify() (Result, error) {
 			prev = e.Hash
 			want++
 			r.Entries++
+			return true
+		})
+		if err != nil || r.Problem != "" {
+			return err
 		}
-		var h head
-		if v := tx.Bucket(BucketMeta).Get(keyHead); v != nil {
-			if err := json.Unmarshal(v, &h); err != nil {
-				r.BrokenAt, r.Problem = r.Entries, "the chain head does not decode"
-				return nil
-			}
+		h, err := tx.Audit().Head(ctx)
+		if errors.Is(err, store.ErrCorrupt) {
+			r.BrokenAt, r.Problem = r.Entries, "the chain head does not decode"
+			return nil
+		} else if err != nil {
+			return err
 		}
 		if h.Seq != r.Entries || (h.Seq > 0 && h.Hash != prev) {
 			r.BrokenAt, r.Problem = r.Entries+1, fmt.Sprintf("the chain head records %d entries but %d are present: entries at the end were removed or replaced", h.Seq, r.Entries)

@@ -7,14 +7,13 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
 )
 
-func openLog(t *testing.T) (*Log, *store.Store) {
+func openLog(t *testing.T) (*Log, *boltstore.Store) {
 	t.Helper()
-	st, err := store.Open(t.TempDir())
+	st, err := boltstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,19 +57,23 @@ func TestChainVerifies(t *testing.T) {
 }
 
 // tamper rewrites stored entry seq with fn, as someone with the file would.
-func tamper(t *testing.T, st *store.Store, seq int64, fn func(e map[string]any)) {
+func tamper(t *testing.T, st *boltstore.Store, seq int64, fn func(e map[string]any)) {
 	t.Helper()
-	err := st.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(BucketEntries)
+	raw(t, st, "audit", seq, func(v []byte) []byte {
 		var e map[string]any
-		if err := json.Unmarshal(b.Get(u64(seq)), &e); err != nil {
-			return err
+		if err := json.Unmarshal(v, &e); err != nil {
+			t.Fatal(err)
 		}
 		fn(e)
-		v, _ := json.Marshal(e)
-		return b.Put(u64(seq), v)
+		nv, _ := json.Marshal(e)
+		return nv
 	})
-	if err != nil {
+}
+
+// raw replaces (nil: deletes) stored record seq of bucket.
+func raw(t *testing.T, st *boltstore.Store, bucket string, seq int64, fn func([]byte) []byte) {
+	t.Helper()
+	if err := st.Tamper(bucket, store.EncodeSeq(seq), fn); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -78,14 +81,14 @@ func tamper(t *testing.T, st *store.Store, seq int64, fn func(e map[string]any))
 func TestTamperDetected(t *testing.T) {
 	tests := []struct {
 		name   string
-		modify func(t *testing.T, st *store.Store)
+		modify func(t *testing.T, st *boltstore.Store)
 		at     int64
 		want   string
 	}{
-		{"field edited", func(t *testing.T, st *store.Store) {
+		{"field edited", func(t *testing.T, st *boltstore.Store) {
 			tamper(t, st, 3, func(e map[string]any) { e["actor"] = "mallory" })
 		}, 3, "modified"},
-		{"field edited and hash recomputed", func(t *testing.T, st *store.Store) {
+		{"field edited and hash recomputed", func(t *testing.T, st *boltstore.Store) {
 			tamper(t, st, 3, func(e map[string]any) {
 				e["actor"] = "mallory"
 				b, _ := json.Marshal(e)
@@ -94,18 +97,26 @@ func TestTamperDetected(t *testing.T) {
 				e["hash"] = HashOf(en)
 			})
 		}, 4, "does not link"},
-		{"entry removed", func(t *testing.T, st *store.Store) {
-			st.Update(func(tx *bolt.Tx) error { return tx.Bucket(BucketEntries).Delete(u64(2)) })
+		{"entry removed", func(t *testing.T, st *boltstore.Store) {
+			raw(t, st, "audit", 2, func([]byte) []byte { return nil })
 		}, 3, "missing"},
-		{"last entry removed", func(t *testing.T, st *store.Store) {
-			st.Update(func(tx *bolt.Tx) error { return tx.Bucket(BucketEntries).Delete(u64(5)) })
+		{"last entry removed", func(t *testing.T, st *boltstore.Store) {
+			raw(t, st, "audit", 5, func([]byte) []byte { return nil })
 		}, 5, "removed"},
-		{"unknown field added", func(t *testing.T, st *store.Store) {
+		{"unknown field added", func(t *testing.T, st *boltstore.Store) {
 			tamper(t, st, 1, func(e map[string]any) { e["note"] = "x" })
 		}, 1, "does not decode"},
-		{"garbage", func(t *testing.T, st *store.Store) {
-			st.Update(func(tx *bolt.Tx) error { return tx.Bucket(BucketEntries).Put(u64(4), []byte("{")) })
+		{"garbage", func(t *testing.T, st *boltstore.Store) {
+			raw(t, st, "audit", 4, func([]byte) []byte { return []byte("{") })
 		}, 4, "does not decode"},
+		{"head garbage", func(t *testing.T, st *boltstore.Store) {
+			if err := st.Tamper("audit_meta", []byte("head"), func([]byte) []byte { return []byte("{") }); err != nil {
+				t.Fatal(err)
+			}
+		}, 5, "head does not decode"},
+		{"entry inserted at the end", func(t *testing.T, st *boltstore.Store) {
+			raw(t, st, "audit", 6, func([]byte) []byte { return []byte(`{"seq":6}`) })
+		}, 6, "does not link"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

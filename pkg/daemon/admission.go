@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,17 +11,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/quota"
+	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
-// bucketSubState holds each subscription's last announced state, so
-// subscription.* events go out once per change, across restarts.
-var bucketSubState = []byte("subscription_state")
+// The store's MetaSubscriptionState holds each subscription's last
+// announced state, so subscription.* events go out once per change,
+// across restarts.
 
 // admissionFlushInterval is how often quota counters and keys' last-used
 // times are written to the store: what a crash can lose at most.
@@ -68,12 +68,6 @@ func newAdmission(d *Daemon, a *auth.Authenticator) (*Admission, error) {
 		default: // the event is best effort; admission never waits
 		}
 	}})
-	if err := d.store.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketSubState)
-		return err
-	}); err != nil {
-		return nil, err
-	}
 	if err := ad.q.Load(d.store); err != nil {
 		return nil, err
 	}
@@ -291,29 +285,21 @@ func (a *Admission) flushKeyUsage() error {
 	if len(dirty) == 0 {
 		return nil
 	}
-	err := a.d.store.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketKeys)
-		if b == nil {
-			return nil
-		}
+	ctx := context.Background()
+	err := a.d.store.Update(ctx, func(tx store.Tx) error {
+		keys := tx.Keys()
 		for id, t := range dirty {
-			v := b.Get([]byte(id))
-			if v == nil {
+			rec, err := keys.Get(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
 				continue
-			}
-			var rec auth.KeyRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode key %s: %w", id, err)
+			} else if err != nil {
+				return err
 			}
 			if !t.After(rec.LastUsedAt) {
 				continue
 			}
 			rec.LastUsedAt = t
-			nv, err := json.Marshal(rec)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(id), nv); err != nil {
+			if err := keys.Put(ctx, rec); err != nil {
 				return err
 			}
 		}

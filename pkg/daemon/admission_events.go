@@ -1,14 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/stoa-gateway/stoa/pkg/quota"
+	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
 // reconcile compares every subscription's effective state with the state
@@ -24,11 +24,12 @@ func (a *Admission) reconcile(afterReload bool) time.Time {
 	now := a.Now()
 	cur := t.States(now)
 	prev := map[string]quota.SubState{}
-	err := a.d.store.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSubState).ForEach(func(k, v []byte) error {
+	ctx := context.Background()
+	err := a.d.store.View(ctx, func(tx store.Tx) error {
+		return tx.Meta().List(ctx, store.MetaSubscriptionState, func(k string, v []byte) error {
 			var s quota.SubState
 			if json.Unmarshal(v, &s) == nil {
-				prev[string(k)] = s
+				prev[k] = s
 			}
 			return nil
 		})
@@ -82,11 +83,11 @@ func (a *Admission) reconcile(afterReload bool) time.Time {
 		verb := strings.TrimPrefix(c.Type, "subscription.")
 		a.d.Emit(c.Type, tenant, fmt.Sprintf("subscription %s of consumer %s %s (by %s)", name, s.Consumer, verb, who), data)
 	}
-	err = a.d.store.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSubState)
+	err = a.d.store.Update(ctx, func(tx store.Tx) error {
+		m := tx.Meta()
 		for _, c := range changes {
 			if c.Cur == nil {
-				if err := b.Delete([]byte(c.Key)); err != nil {
+				if err := m.Delete(ctx, store.MetaSubscriptionState, c.Key); err != nil {
 					return err
 				}
 				continue
@@ -95,7 +96,7 @@ func (a *Admission) reconcile(afterReload bool) time.Time {
 			if err != nil {
 				return err
 			}
-			if err := b.Put([]byte(c.Key), v); err != nil {
+			if err := m.Put(ctx, store.MetaSubscriptionState, c.Key, v); err != nil {
 				return err
 			}
 		}
@@ -109,7 +110,8 @@ func (a *Admission) reconcile(afterReload bool) time.Time {
 
 // revisionActor is who made revision id.
 func (a *Admission) revisionActor(id int64) string {
-	revs, err := a.d.store.Revisions(8)
+	ctx := context.Background()
+	revs, err := store.ListRevisions(ctx, a.d.store, 8)
 	if err == nil {
 		for _, r := range revs {
 			if r.ID == id {
@@ -117,7 +119,7 @@ func (a *Admission) revisionActor(id int64) string {
 			}
 		}
 	}
-	if r, err := a.d.store.RevisionInfo(id); err == nil {
+	if r, err := store.RevisionInfo(ctx, a.d.store, id); err == nil {
 		return r.Actor
 	}
 	return "stoad"

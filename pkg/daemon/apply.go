@@ -1,12 +1,11 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/plan"
@@ -137,24 +136,39 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	// with deleted consumers are one transaction: a crash leaves all or
 	// none of them.
 	now := time.Now().UTC()
-	var fx commitEffects
-	id, err := d.store.CommitWith(store.Revision{Time: now, Actor: c.actor, Action: c.action, Message: c.message}, changes,
-		func(tx *bolt.Tx, id int64) error {
-			evType := "config.applied"
-			if c.action == "rollback" {
-				evType = "config.rolledback"
-			}
-			e, err := store.AppendEventTx(tx, api.Event{Time: now, Type: evType, Message: fmt.Sprintf("revision %d: %s by %s", id, sum, c.actor),
-				Data: map[string]any{"revision": id, "action": c.action, "actor": c.actor,
-					"create": sum.Create, "update": sum.Update, "delete": sum.Delete}})
-			if err != nil {
-				return err
-			}
-			fx.events = append(fx.events, e)
-			return d.lifecycle(tx, id, c.actor, changes, now, &fx)
-		})
+	// Not the request's context: a commit is not abandoned halfway because
+	// its client went away.
+	ctx := context.Background()
+	var (
+		fx commitEffects
+		id int64
+	)
+	err = d.store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		id, err = tx.Revisions().Commit(ctx, cur.Revision, store.Revision{Time: now, Actor: c.actor, Action: c.action, Message: c.message}, changes)
+		if err != nil {
+			return err
+		}
+		evType := "config.applied"
+		if c.action == "rollback" {
+			evType = "config.rolledback"
+		}
+		e, err := tx.Events().Append(ctx, api.Event{Time: now, Type: evType, Message: fmt.Sprintf("revision %d: %s by %s", id, sum, c.actor),
+			Data: map[string]any{"revision": id, "action": c.action, "actor": c.actor,
+				"create": sum.Create, "update": sum.Update, "delete": sum.Delete}})
+		if err != nil {
+			return err
+		}
+		fx.events = append(fx.events, e)
+		return d.lifecycle(ctx, tx, id, c.actor, changes, now, &fx)
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// Another writer of the store (a second replica) committed first.
+		return nil, apiError(api.CodeConflict, fmt.Sprintf("revision %d is no longer live: another change was committed meanwhile; nothing was changed", cur.Revision),
+			"run the command again to plan against the live state")
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("commit revision: %w", err)
 	}
 	if fx.revoked > 0 && d.dp != nil && d.dp.keys != nil {
 		if err := d.dp.keys.refresh(); err != nil {
@@ -259,7 +273,7 @@ func (d *Daemon) Rollback(req *api.RollbackRequest, actor string) (*api.ApplyRes
 		return nil, apiError(api.CodeBadRequest, fmt.Sprintf("cannot roll back to revision %d (current is %d)", rev, cur),
 			"pick an earlier revision from: stoa history")
 	}
-	target, err := d.store.StateAt(rev)
+	target, err := store.StateAt(context.Background(), d.store, rev)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, apiError(api.CodeNotFound, err.Error(), "see: stoa history")

@@ -115,16 +115,22 @@ func (a *auditRuntime) catchUp() {
 			a.d.log.Warn("audit: read cursor", "err", err)
 			return
 		}
+		ctx := context.Background()
 		var entries []audit.Entry
 		for id := revCur + 1; id <= revCur+100; id++ {
-			rv, err := a.d.store.RevisionInfo(id)
+			rv, err := store.RevisionInfo(ctx, a.d.store, id)
 			if err != nil {
 				break // not (yet) committed
 			}
 			entries = append(entries, revisionEntry(rv))
 			revCur = id
 		}
-		evs, err := a.d.store.Events(evCur, 0)
+		var evs []api.Event
+		err = a.d.store.View(ctx, func(tx store.Tx) error {
+			var err error
+			evs, err = tx.Events().Since(ctx, evCur, 501)
+			return err
+		})
 		if err != nil {
 			a.d.log.Warn("audit: read events", "err", err)
 			return
@@ -225,7 +231,7 @@ func (a *auditRuntime) entryFor(e api.Event, action string) audit.Entry {
 			ent.Details[k] = string(b)
 		}
 	}
-	ent.Details["event"] = "evt_" + strconv.FormatInt(e.Seq, 10)
+	ent.Details["event"] = store.EventIDs.Format(e.Seq)
 	return ent
 }
 

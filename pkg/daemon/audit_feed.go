@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
 // eventFeed calls fn with the events stored after a cursor, whenever new
@@ -60,16 +61,19 @@ func (f *eventFeed) catchUp() {
 			f.d.log.Warn("event feed: read cursor", "feed", f.name, "err", err)
 			return
 		}
-		evs, err := f.d.store.Events(after, 0)
+		var evs []api.Event
+		ctx := context.Background()
+		err = f.d.store.View(ctx, func(tx store.Tx) error {
+			var err error
+			evs, err = tx.Events().Since(ctx, after, 500)
+			return err
+		})
 		if err != nil {
 			f.d.log.Warn("event feed: read events", "feed", f.name, "err", err)
 			return
 		}
 		if len(evs) == 0 {
 			return
-		}
-		if len(evs) > 500 {
-			evs = evs[:500]
 		}
 		if err := f.fn(evs); err != nil {
 			f.d.log.Warn("event feed: consume", "feed", f.name, "err", err)
@@ -84,7 +88,7 @@ func (f *eventFeed) catchUp() {
 // lastEventSeq is the sequence number of the newest stored event (0 when
 // none).
 func (d *Daemon) lastEventSeq() (int64, error) {
-	evs, err := d.store.Events(0, 1)
+	evs, err := store.ReadEvents(context.Background(), d.store, 0, 1)
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}

@@ -1,13 +1,13 @@
 package daemon
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
@@ -25,9 +25,8 @@ import (
 // Consumer created again under the same name gets a new UID and starts
 // with no keys; so does a rollback to a revision that had it.
 
-// bucketConsumerUIDs maps "tenant\x00name" of each live Consumer to its
-// consumerIdentity.
-var bucketConsumerUIDs = []byte("consumer_uids")
+// The store's MetaConsumerUIDs maps "tenant\x00name" of each live
+// Consumer to its consumerIdentity.
 
 // consumerIdentity is the live metadata stoad keeps for a Consumer.
 type consumerIdentity struct {
@@ -37,7 +36,7 @@ type consumerIdentity struct {
 	Revision int64 `json:"revision"`
 }
 
-func consumerKey(tenant, name string) []byte { return []byte(tenant + "\x00" + name) }
+func consumerKey(tenant, name string) string { return tenant + "\x00" + name }
 
 // newUID returns a random RFC 4122 version 4 UUID.
 func newUID() string {
@@ -50,65 +49,71 @@ func newUID() string {
 }
 
 // consumerUID returns the UID of the live Consumer tenant/name, or "".
-func consumerUID(tx *bolt.Tx, tenant, name string) string {
-	b := tx.Bucket(bucketConsumerUIDs)
-	if b == nil {
-		return ""
+func consumerUID(ctx context.Context, tx store.Tx, tenant, name string) (string, error) {
+	v, err := tx.Meta().Get(ctx, store.MetaConsumerUIDs, consumerKey(tenant, name))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	} else if err != nil {
+		return "", err
 	}
 	var id consumerIdentity
-	if v := b.Get(consumerKey(tenant, name)); v == nil || json.Unmarshal(v, &id) != nil {
-		return ""
+	if json.Unmarshal(v, &id) != nil {
+		return "", nil
 	}
-	return id.UID
+	return id.UID, nil
 }
 
 // liveConsumerUIDs returns every live Consumer's UID by "tenant\x00name".
-func liveConsumerUIDs(tx *bolt.Tx) map[string]string {
+func liveConsumerUIDs(ctx context.Context, tx store.Tx) (map[string]string, error) {
 	out := map[string]string{}
-	b := tx.Bucket(bucketConsumerUIDs)
-	if b == nil {
-		return out
-	}
-	_ = b.ForEach(func(k, v []byte) error {
+	err := tx.Meta().List(ctx, store.MetaConsumerUIDs, func(k string, v []byte) error {
 		var id consumerIdentity
 		if json.Unmarshal(v, &id) == nil {
-			out[string(k)] = id.UID
+			out[k] = id.UID
 		}
 		return nil
 	})
-	return out
+	return out, err
 }
 
 // ensureConsumerIdentities runs at start: every live Consumer gets a UID
 // (state written before identities existed has none), and identities of
 // Consumers that are gone are forgotten.
 func (d *Daemon) ensureConsumerIdentities(st *State) error {
-	return d.store.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketConsumerUIDs)
+	ctx := context.Background()
+	return d.store.Update(ctx, func(tx store.Tx) error {
+		m := tx.Meta()
+		known, err := liveConsumerUIDs(ctx, tx)
 		if err != nil {
 			return err
 		}
 		live := map[string]bool{}
 		for _, o := range st.OfKind(spec.KindConsumer) {
 			k := consumerKey(o.Metadata.Namespace, o.Metadata.Name)
-			live[string(k)] = true
-			if b.Get(k) != nil {
+			live[k] = true
+			if _, ok := known[k]; ok {
 				continue
 			}
+			if _, err := m.Get(ctx, store.MetaConsumerUIDs, k); err == nil {
+				continue // stored, though it does not decode: leave it be
+			}
 			v, _ := json.Marshal(consumerIdentity{UID: newUID(), CreatedAt: time.Now().UTC()})
-			if err := b.Put(k, v); err != nil {
+			if err := m.Put(ctx, store.MetaConsumerUIDs, k, v); err != nil {
 				return err
 			}
 		}
-		var stale [][]byte
-		_ = b.ForEach(func(k, _ []byte) error {
-			if !live[string(k)] {
-				stale = append(stale, append([]byte(nil), k...))
+		var stale []string
+		err = m.List(ctx, store.MetaConsumerUIDs, func(k string, _ []byte) error {
+			if !live[k] {
+				stale = append(stale, k)
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
 		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
+			if err := m.Delete(ctx, store.MetaConsumerUIDs, k); err != nil {
 				return err
 			}
 		}
@@ -128,11 +133,8 @@ type commitEffects struct {
 // created Consumers a UID and, for deleted Consumers and Tenants, forgets
 // the UID and revokes every key bound to it, storing one key.revoked event
 // per key with the actor who made the revision.
-func (d *Daemon) lifecycle(tx *bolt.Tx, id int64, actor string, changes []plan.Change, now time.Time, fx *commitEffects) error {
-	uids, err := tx.CreateBucketIfNotExists(bucketConsumerUIDs)
-	if err != nil {
-		return err
-	}
+func (d *Daemon) lifecycle(ctx context.Context, tx store.Tx, id int64, actor string, changes []plan.Change, now time.Time, fx *commitEffects) error {
+	uids := tx.Meta()
 	deletedTenants := map[string]bool{}
 	for _, c := range changes {
 		if c.Op == plan.Delete && c.Ref.Kind == spec.KindTenant {
@@ -150,7 +152,7 @@ func (d *Daemon) lifecycle(tx *bolt.Tx, id int64, actor string, changes []plan.C
 		switch c.Op {
 		case plan.Create:
 			v, _ := json.Marshal(consumerIdentity{UID: newUID(), CreatedAt: now, Revision: id})
-			if err := uids.Put(k, v); err != nil {
+			if err := uids.Put(ctx, store.MetaConsumerUIDs, k, v); err != nil {
 				return err
 			}
 		case plan.Delete:
@@ -159,31 +161,32 @@ func (d *Daemon) lifecycle(tx *bolt.Tx, id int64, actor string, changes []plan.C
 				reason = fmt.Sprintf("tenant %s deleted in revision %d", c.Ref.Namespace, id)
 			}
 			var ident consumerIdentity
-			if v := uids.Get(k); v != nil && json.Unmarshal(v, &ident) == nil && ident.UID != "" {
+			if v, err := uids.Get(ctx, store.MetaConsumerUIDs, k); err == nil && json.Unmarshal(v, &ident) == nil && ident.UID != "" {
 				reasonByUID[ident.UID] = reason
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
 			}
-			reasonByName[string(k)] = reason
-			if err := uids.Delete(k); err != nil {
+			reasonByName[k] = reason
+			if err := uids.Delete(ctx, store.MetaConsumerUIDs, k); err != nil {
 				return err
 			}
 		}
 	}
-	keys := tx.Bucket(bucketKeys)
-	if keys == nil || (len(reasonByName) == 0 && len(deletedTenants) == 0) {
+	if len(reasonByName) == 0 && len(deletedTenants) == 0 {
 		return nil
 	}
+	all, err := tx.Keys().List(ctx)
+	if err != nil {
+		return err
+	}
 	var revoke []auth.KeyRecord
-	err = keys.ForEach(func(_, v []byte) error {
-		var r auth.KeyRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("decode key: %w", err)
-		}
+	for _, r := range all {
 		if !r.RevokedAt.IsZero() && !r.RevokedAt.After(now) {
-			return nil // revoked already
+			continue // revoked already
 		}
 		reason, ok := reasonByUID[r.ConsumerUID]
 		if !ok && r.ConsumerUID == "" {
-			reason, ok = reasonByName[string(consumerKey(r.Tenant, r.Consumer))]
+			reason, ok = reasonByName[consumerKey(r.Tenant, r.Consumer)]
 		}
 		if !ok && deletedTenants[r.Tenant] {
 			reason, ok = fmt.Sprintf("tenant %s deleted in revision %d", r.Tenant, id), true
@@ -192,20 +195,12 @@ func (d *Daemon) lifecycle(tx *bolt.Tx, id int64, actor string, changes []plan.C
 			r.RevokedAt, r.RevokedBy, r.RevokedReason = now, actor, reason
 			revoke = append(revoke, r)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	for _, r := range revoke {
-		v, err := json.Marshal(r)
-		if err != nil {
+		if err := tx.Keys().Put(ctx, r); err != nil {
 			return err
 		}
-		if err := keys.Put([]byte(r.ID), v); err != nil {
-			return err
-		}
-		e, err := store.AppendEventTx(tx, api.Event{Time: now, Type: "key.revoked", Tenant: r.Tenant,
+		e, err := tx.Events().Append(ctx, api.Event{Time: now, Type: "key.revoked", Tenant: r.Tenant,
 			Message: fmt.Sprintf("key %s of consumer %s revoked: %s (by %s)", r.Prefix, r.Consumer, r.RevokedReason, actor),
 			Data: map[string]any{"key": r.Prefix, "consumer": r.Consumer, "consumerUid": r.ConsumerUID,
 				"reason": r.RevokedReason, "actor": actor, "revision": id}})

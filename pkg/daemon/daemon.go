@@ -21,6 +21,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
 
@@ -50,7 +51,7 @@ type Runtime interface {
 type Daemon struct {
 	cfg     *Config
 	log     *slog.Logger
-	store   *store.Store
+	store   store.Store
 	started time.Time
 
 	state   atomic.Pointer[State]
@@ -86,14 +87,14 @@ type Options struct {
 // New opens the state and builds the daemon; Run serves it.
 func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 	log.Debug("opening state", "dir", cfg.StateDir)
-	st, err := store.Open(cfg.StateDir)
+	st, err := boltstore.Open(cfg.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, store: st, started: time.Now(), metrics: prometheus.NewRegistry()}
 	d.registerMetrics()
 	d.events = newEventHub(st, log)
-	objs, rev, err := st.Load()
+	objs, rev, err := store.Load(context.Background(), st)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -123,8 +124,8 @@ func (d *Daemon) Config() *Config { return d.cfg }
 // Logger returns the daemon's logger.
 func (d *Daemon) Logger() *slog.Logger { return d.log }
 
-// Store returns the embedded store.
-func (d *Daemon) Store() *store.Store { return d.store }
+// Store returns the state store.
+func (d *Daemon) Store() store.Store { return d.store }
 
 // Metrics is the Prometheus registry served on /metrics; runtimes add
 // their collectors to it.
@@ -188,7 +189,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.ready.Store(true)
 	d.log.Info("stoad ready", "version", version.Version, "revision", d.State().Revision,
-		"socket", d.cfg.Socket, "listen", d.cfg.Listen, "ops", d.cfg.OpsListen, "state", d.store.Path())
+		"socket", d.cfg.Socket, "listen", d.cfg.Listen, "ops", d.cfg.OpsListen, "state", d.store.Location())
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

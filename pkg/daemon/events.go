@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 
@@ -12,7 +13,7 @@ import (
 // cannot keep up loses events rather than slowing the daemon down; it sees
 // the gap in the sequence numbers.
 type eventHub struct {
-	store *store.Store
+	store store.Store
 	log   *slog.Logger
 
 	mu     sync.Mutex
@@ -20,12 +21,12 @@ type eventHub struct {
 	closed bool
 }
 
-func newEventHub(st *store.Store, log *slog.Logger) *eventHub {
+func newEventHub(st store.Store, log *slog.Logger) *eventHub {
 	return &eventHub{store: st, log: log, subs: map[chan api.Event]struct{}{}}
 }
 
 func (h *eventHub) emit(e api.Event) {
-	stored, err := h.store.AppendEvent(e)
+	stored, err := store.AppendEvent(context.Background(), h.store, e)
 	if err != nil {
 		h.log.Warn("store event", "type", e.Type, "err", err)
 		stored = e

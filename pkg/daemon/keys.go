@@ -1,22 +1,19 @@
 package daemon
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
 )
-
-var bucketKeys = []byte("keys")
 
 // keyService stores API key records (hashes only) and keeps the
 // Authenticator's KeyIndex in step with them.
@@ -28,12 +25,6 @@ type keyService struct {
 
 func newKeyService(d *Daemon, a *auth.Authenticator) (*keyService, error) {
 	ks := &keyService{d: d, a: a}
-	if err := d.store.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketKeys)
-		return err
-	}); err != nil {
-		return nil, err
-	}
 	if err := ks.bindLegacyKeys(); err != nil {
 		return nil, err
 	}
@@ -54,16 +45,14 @@ func (ks *keyService) readKeys() ([]auth.KeyRecord, map[string]string, error) {
 		out  []auth.KeyRecord
 		live map[string]string
 	)
-	err := ks.d.store.View(func(tx *bolt.Tx) error {
-		live = liveConsumerUIDs(tx)
-		return tx.Bucket(bucketKeys).ForEach(func(k, v []byte) error {
-			var r auth.KeyRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode key %s: %w", k, err)
-			}
-			out = append(out, r)
-			return nil
-		})
+	ctx := context.Background()
+	err := ks.d.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		if live, err = liveConsumerUIDs(ctx, tx); err != nil {
+			return err
+		}
+		out, err = tx.Keys().List(ctx)
+		return err
 	})
 	return out, live, err
 }
@@ -94,7 +83,7 @@ func (ks *keyService) reload() error {
 	}
 	n := 0
 	for _, r := range recs {
-		uid, ok := live[string(consumerKey(r.Tenant, r.Consumer))]
+		uid, ok := live[consumerKey(r.Tenant, r.Consumer)]
 		if !ok || (r.ConsumerUID != "" && r.ConsumerUID != uid) {
 			continue
 		}
@@ -112,16 +101,17 @@ func (ks *keyService) reload() error {
 	return nil
 }
 
-// change runs fn in one store transaction with the key bucket; events fn
-// appends are stored in that transaction. Afterwards the index is rebuilt
-// and the events published. Callers hold ks.mu.
-func (ks *keyService) change(fn func(tx *bolt.Tx, b *bolt.Bucket, emit func(api.Event) error) error) error {
+// change runs fn in one store transaction; events fn emits are stored in
+// that transaction. Afterwards the index is rebuilt and the events
+// published. Callers hold ks.mu.
+func (ks *keyService) change(fn func(ctx context.Context, tx store.Tx, emit func(api.Event) error) error) error {
 	var events []api.Event
-	err := ks.d.store.Update(func(tx *bolt.Tx) error {
+	ctx := context.Background()
+	err := ks.d.store.Update(ctx, func(tx store.Tx) error {
 		events = events[:0]
-		return fn(tx, tx.Bucket(bucketKeys), func(e api.Event) error {
+		return fn(ctx, tx, func(e api.Event) error {
 			e.Time = time.Now().UTC()
-			stored, err := store.AppendEventTx(tx, e)
+			stored, err := tx.Events().Append(ctx, e)
 			events = append(events, stored)
 			return err
 		})
@@ -138,26 +128,12 @@ func (ks *keyService) change(fn func(tx *bolt.Tx, b *bolt.Bucket, emit func(api.
 	return nil
 }
 
-func putKey(b *bolt.Bucket, recs ...auth.KeyRecord) error {
-	for _, r := range recs {
-		v, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(r.ID), v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func getKey(b *bolt.Bucket, id string) (auth.KeyRecord, error) {
-	var r auth.KeyRecord
-	v := b.Get([]byte(id))
-	if v == nil {
+func getKey(ctx context.Context, tx store.Tx, id string) (auth.KeyRecord, error) {
+	r, err := tx.Keys().Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return r, apiError(api.CodeNotFound, fmt.Sprintf("key %s not found", id), "list keys with: stoa keys list -A")
 	}
-	return r, json.Unmarshal(v, &r)
+	return r, err
 }
 
 func keyInfo(r auth.KeyRecord, now time.Time) api.KeyInfo {
@@ -229,20 +205,22 @@ func (ks *keyService) serveCreate(w http.ResponseWriter, r *http.Request, p Peer
 		key string
 		rec auth.KeyRecord
 	)
-	err := ks.change(func(tx *bolt.Tx, b *bolt.Bucket, emit func(api.Event) error) error {
+	err := ks.change(func(ctx context.Context, tx store.Tx, emit func(api.Event) error) error {
 		// The consumer's identity is read in the transaction that stores
 		// the key: a revision deleting the consumer commits either before
 		// (no identity: refused) or after (and revokes this key too).
-		uid := consumerUID(tx, req.Tenant, req.Consumer)
+		uid, err := consumerUID(ctx, tx, req.Tenant, req.Consumer)
+		if err != nil {
+			return err
+		}
 		if uid == "" {
 			return consumerNotFound(req.Tenant, req.Consumer)
 		}
-		var err error
 		key, rec, err = auth.GenerateKey(auth.KeyOptions{Tenant: req.Tenant, Consumer: req.Consumer, ConsumerUID: uid, Name: req.Name, TTL: ttl})
 		if err != nil {
 			return err
 		}
-		if err := putKey(b, rec); err != nil {
+		if err := tx.Keys().Put(ctx, rec); err != nil {
 			return err
 		}
 		return emit(api.Event{Type: "key.created", Tenant: req.Tenant,
@@ -260,16 +238,16 @@ func (ks *keyService) serveRevoke(w http.ResponseWriter, r *http.Request, p Peer
 	defer ks.mu.Unlock()
 	now := time.Now().UTC()
 	var rec auth.KeyRecord
-	err := ks.change(func(tx *bolt.Tx, b *bolt.Bucket, emit func(api.Event) error) error {
+	err := ks.change(func(ctx context.Context, tx store.Tx, emit func(api.Event) error) error {
 		var err error
-		if rec, err = getKey(b, r.PathValue("id")); err != nil {
+		if rec, err = getKey(ctx, tx, r.PathValue("id")); err != nil {
 			return err
 		}
 		if !rec.RevokedAt.IsZero() && !rec.RevokedAt.After(now) {
 			return nil // revoked already: keep who and why
 		}
 		rec.RevokedAt, rec.RevokedBy, rec.RevokedReason = now, p.Actor(), "revoked on request"
-		if err := putKey(b, rec); err != nil {
+		if err := tx.Keys().Put(ctx, rec); err != nil {
 			return err
 		}
 		return emit(api.Event{Type: "key.revoked", Tenant: rec.Tenant,
@@ -312,8 +290,8 @@ func (ks *keyService) serveRotate(w http.ResponseWriter, r *http.Request, p Peer
 		key        string
 		next, prev auth.KeyRecord
 	)
-	err := ks.change(func(tx *bolt.Tx, b *bolt.Bucket, emit func(api.Event) error) error {
-		old, err := getKey(b, r.PathValue("id"))
+	err := ks.change(func(ctx context.Context, tx store.Tx, emit func(api.Event) error) error {
+		old, err := getKey(ctx, tx, r.PathValue("id"))
 		if err != nil {
 			return err
 		}
@@ -325,7 +303,11 @@ func (ks *keyService) serveRotate(w http.ResponseWriter, r *http.Request, p Peer
 			return apiError(api.CodeConflict, fmt.Sprintf("key %s is %s%s; only active keys can be rotated", old.Prefix, st, why),
 				"create a new key with: stoa keys create")
 		}
-		if uid := consumerUID(tx, old.Tenant, old.Consumer); uid == "" || (old.ConsumerUID != "" && uid != old.ConsumerUID) {
+		uid, err := consumerUID(ctx, tx, old.Tenant, old.Consumer)
+		if err != nil {
+			return err
+		}
+		if uid == "" || (old.ConsumerUID != "" && uid != old.ConsumerUID) {
 			return apiError(api.CodeConflict, fmt.Sprintf("key %s belongs to consumer %s/%s, which no longer exists", old.Prefix, old.Tenant, old.Consumer),
 				"a consumer created again under the same name starts with no keys: stoa keys create")
 		}
@@ -339,7 +321,7 @@ func (ks *keyService) serveRotate(w http.ResponseWriter, r *http.Request, p Peer
 		if err != nil {
 			return err
 		}
-		if err := putKey(b, next, prev); err != nil {
+		if err := tx.Keys().Put(ctx, next, prev); err != nil {
 			return err
 		}
 		return emit(api.Event{Type: "key.rotated", Tenant: old.Tenant,

@@ -1,14 +1,11 @@
 package daemon
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/stoa-gateway/stoa/pkg/api"
-	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
@@ -22,44 +19,40 @@ import (
 // the deletion would have done.
 func (ks *keyService) bindLegacyKeys() error {
 	var unbound bool
-	err := ks.d.store.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketKeys).ForEach(func(_, v []byte) error {
-			var r auth.KeyRecord
-			if json.Unmarshal(v, &r) == nil && r.ConsumerUID == "" {
-				unbound = true
-			}
-			return nil
-		})
+	ctx := context.Background()
+	err := ks.d.store.View(ctx, func(tx store.Tx) error {
+		all, err := tx.Keys().List(ctx)
+		for _, r := range all {
+			unbound = unbound || r.ConsumerUID == ""
+		}
+		return err
 	})
 	if err != nil || !unbound {
 		return err
 	}
-	deleted, err := consumerDeletions(ks.d.store)
+	deleted, err := consumerDeletions(ctx, ks.d.store)
 	if err != nil {
 		return fmt.Errorf("bind keys to consumers: %w", err)
 	}
 	now := time.Now().UTC()
 	var events []api.Event
 	bound, revoked := 0, 0
-	err = ks.d.store.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketKeys)
-		var recs []auth.KeyRecord
-		if err := b.ForEach(func(k, v []byte) error {
-			var r auth.KeyRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode key %s: %w", k, err)
-			}
-			if r.ConsumerUID == "" {
-				recs = append(recs, r)
-			}
-			return nil
-		}); err != nil {
+	err = ks.d.store.Update(ctx, func(tx store.Tx) error {
+		events, bound, revoked = events[:0], 0, 0
+		all, err := tx.Keys().List(ctx)
+		if err != nil {
 			return err
 		}
-		for _, r := range recs {
-			uid := consumerUID(tx, r.Tenant, r.Consumer)
+		for _, r := range all {
+			if r.ConsumerUID != "" {
+				continue
+			}
+			uid, err := consumerUID(ctx, tx, r.Tenant, r.Consumer)
+			if err != nil {
+				return err
+			}
 			var reason string
-			switch del := deleted[string(consumerKey(r.Tenant, r.Consumer))]; {
+			switch del := deleted[consumerKey(r.Tenant, r.Consumer)]; {
 			case uid == "":
 				reason = fmt.Sprintf("consumer %s/%s no longer exists (found when keys were bound to consumer identities)", r.Tenant, r.Consumer)
 			case !del.IsZero() && del.After(r.CreatedAt):
@@ -71,7 +64,7 @@ func (ks *keyService) bindLegacyKeys() error {
 				bound++
 			} else if r.RevokedAt.IsZero() || r.RevokedAt.After(now) {
 				r.RevokedAt, r.RevokedBy, r.RevokedReason = now, "stoad", reason
-				e, err := store.AppendEventTx(tx, api.Event{Time: now, Type: "key.revoked", Tenant: r.Tenant,
+				e, err := tx.Events().Append(ctx, api.Event{Time: now, Type: "key.revoked", Tenant: r.Tenant,
 					Message: fmt.Sprintf("key %s of consumer %s revoked: %s", r.Prefix, r.Consumer, reason),
 					Data:    map[string]any{"key": r.Prefix, "consumer": r.Consumer, "reason": reason, "actor": "stoad"}})
 				if err != nil {
@@ -80,7 +73,7 @@ func (ks *keyService) bindLegacyKeys() error {
 				events = append(events, e)
 				revoked++
 			}
-			if err := putKey(b, r); err != nil {
+			if err := tx.Keys().Put(ctx, r); err != nil {
 				return err
 			}
 		}
@@ -98,14 +91,14 @@ func (ks *keyService) bindLegacyKeys() error {
 
 // consumerDeletions returns, by "tenant\x00name", when each Consumer was
 // last deleted (directly or with its Tenant), from the revision log.
-func consumerDeletions(st *store.Store) (map[string]time.Time, error) {
-	revs, err := st.Revisions(0)
+func consumerDeletions(ctx context.Context, st store.Store) (map[string]time.Time, error) {
+	revs, err := store.ListRevisions(ctx, st, 0)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]time.Time{}
 	for _, h := range revs {
-		rv, err := st.RevisionInfo(h.ID) // references only, not objects
+		rv, err := store.RevisionInfo(ctx, st, h.ID) // references only, not objects
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +112,7 @@ func consumerDeletions(st *store.Store) (map[string]time.Time, error) {
 			if c.Ref.Kind != spec.KindConsumer || (c.Op != plan.Delete && !tenants[c.Ref.Namespace]) {
 				continue
 			}
-			if k := string(consumerKey(c.Ref.Namespace, c.Ref.Name)); rv.Time.After(out[k]) {
+			if k := consumerKey(c.Ref.Namespace, c.Ref.Name); rv.Time.After(out[k]) {
 				out[k] = rv.Time
 			}
 		}

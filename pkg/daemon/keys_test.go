@@ -9,13 +9,12 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/client"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
 )
 
 func okServer(t *testing.T) string {
@@ -301,7 +300,7 @@ func TestLegacyKeysBoundAtStart(t *testing.T) {
 	ld.stop()
 
 	// Write keys as an earlier stoad did: no consumer UID.
-	st, err := store.Open(ld.cfg.StateDir)
+	st, err := boltstore.Open(ld.cfg.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,15 +310,14 @@ func TestLegacyKeysBoundAtStart(t *testing.T) {
 		"gone":          {Tenant: "acme", Consumer: "gone", Now: firstApply},
 	}
 	secrets, ids := map[string]string{}, map[string]string{}
-	if err := st.Update(func(tx *bolt.Tx) error {
+	if err := st.Update(ctx, func(tx store.Tx) error {
 		for name, o := range legacy {
 			key, rec, err := auth.GenerateKey(o)
 			if err != nil {
 				return err
 			}
 			secrets[name], ids[name] = key, rec.ID
-			v, _ := json.Marshal(rec)
-			if err := tx.Bucket(bucketKeys).Put([]byte(rec.ID), v); err != nil {
+			if err := tx.Keys().Put(ctx, rec); err != nil {
 				return err
 			}
 		}

@@ -353,7 +353,7 @@ func toAPIRevision(r store.Revision) api.Revision {
 
 func (l *localAPI) serveRevisions(w http.ResponseWriter, r *http.Request, p Peer) error {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	revs, err := l.d.store.Revisions(limit)
+	revs, err := store.ListRevisions(r.Context(), l.d.store, limit)
 	if err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func (l *localAPI) serveRevision(w http.ResponseWriter, r *http.Request, p Peer)
 	if err != nil || id <= 0 {
 		return apiError(api.CodeBadRequest, fmt.Sprintf("bad revision %q", r.PathValue("id")), "revisions are positive integers; see: stoa history")
 	}
-	rv, err := l.d.store.Revision(id)
+	rv, err := store.RevisionWithChanges(r.Context(), l.d.store, id)
 	if err != nil {
 		return err
 	}
@@ -404,7 +404,7 @@ func (l *localAPI) serveEvents(w http.ResponseWriter, r *http.Request, p Peer) e
 		live, cancel = l.d.events.subscribe()
 		defer cancel()
 	}
-	backlog, err := l.d.store.Events(since, last)
+	backlog, err := store.ReadEvents(r.Context(), l.d.store, since, last)
 	if err != nil {
 		return err
 	}

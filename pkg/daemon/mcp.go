@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
@@ -25,6 +24,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/mcp"
 	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
@@ -42,10 +42,9 @@ const (
 	mcpSocketBodyCap = 16 << 20
 )
 
-var (
-	bucketMCP    = []byte("mcp")
-	keyCursorKey = []byte("cursor-key")
-)
+// keyCursorKey (in the store's MetaMCP) is the HMAC key of MCP list
+// cursors.
+const keyCursorKey = "cursor-key"
 
 // mcpRuntime serves every Tool operation as an MCP tool (pkg/mcp) on the
 // proxy's listener (/mcp and the RFC 9728 metadata) and on the MCP unix
@@ -91,12 +90,13 @@ func newMCPRuntime(d *Daemon, dp *dataPlane) (*mcpRuntime, error) {
 // and kept in the store so cursors stay valid across restarts.
 func loadCursorKey(d *Daemon) ([]byte, error) {
 	var key []byte
-	err := d.store.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketMCP)
-		if err != nil {
+	ctx := context.Background()
+	err := d.store.Update(ctx, func(tx store.Tx) error {
+		v, err := tx.Meta().Get(ctx, store.MetaMCP, keyCursorKey)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if v := b.Get(keyCursorKey); len(v) >= 32 {
+		if len(v) >= 32 {
 			key = slices.Clone(v)
 			return nil
 		}
@@ -104,7 +104,7 @@ func loadCursorKey(d *Daemon) ([]byte, error) {
 		if _, err := rand.Read(key); err != nil {
 			return err
 		}
-		return b.Put(keyCursorKey, key)
+		return tx.Meta().Put(ctx, store.MetaMCP, keyCursorKey, key)
 	})
 	return key, err
 }

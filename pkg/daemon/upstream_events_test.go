@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,12 +10,13 @@ import (
 	"testing"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
 // events returns the stored events of type typ.
 func (ld *liveDaemon) eventsOf(typ string) []api.Event {
 	ld.t.Helper()
-	evs, err := ld.d.store.Events(0, 0)
+	evs, err := store.ReadEvents(context.Background(), ld.d.store, 0, 0)
 	if err != nil {
 		ld.t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,19 +12,18 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/audit"
 	"github.com/stoa-gateway/stoa/pkg/secret"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/webhook"
 )
 
-var (
-	bucketWebhookFeed = []byte("webhook_feed")
-	keyWebhookCursor  = []byte("cursor")
-)
+// keyWebhookCursor (in the store's MetaWebhookFeed) is the last event
+// turned into deliveries.
+const keyWebhookCursor = "cursor"
 
 // webhookEvents are the event types Webhook specs can receive, beyond
 // spec.EventTypes (which validation accepts by name): the other
@@ -59,17 +57,22 @@ func newWebhookRuntime(d *Daemon, au *auditRuntime) (*webhookRuntime, error) {
 	d.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "stoa_webhook_deliveries_pending", Help: "Webhook deliveries waiting for an attempt.",
 	}, func() float64 { return float64(disp.Pending()) }))
-	err = d.store.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketWebhookFeed)
-		if err != nil || b.Get(keyWebhookCursor) != nil {
+	ctx := context.Background()
+	err = d.store.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Meta().Get(ctx, store.MetaWebhookFeed, keyWebhookCursor)
+		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		// A new outbox starts with what happens from now on.
-		seq, err := d.lastEventSeq()
+		last, err := tx.Events().Last(ctx, 1)
 		if err != nil {
 			return err
 		}
-		return b.Put(keyWebhookCursor, u64be(seq))
+		var seq int64
+		if len(last) > 0 {
+			seq = last[0].Seq
+		}
+		return tx.Meta().Put(ctx, store.MetaWebhookFeed, keyWebhookCursor, store.EncodeSeq(seq))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open webhook feed: %w", err)
@@ -82,19 +85,16 @@ func newWebhookRuntime(d *Daemon, au *auditRuntime) (*webhookRuntime, error) {
 	return w, nil
 }
 
-func u64be(n int64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	return b[:]
-}
-
 func (w *webhookRuntime) cursor() (int64, error) {
 	var n int64
-	err := w.d.store.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketWebhookFeed).Get(keyWebhookCursor); len(v) == 8 {
-			n = int64(binary.BigEndian.Uint64(v))
+	ctx := context.Background()
+	err := w.d.store.View(ctx, func(tx store.Tx) error {
+		v, err := tx.Meta().Get(ctx, store.MetaWebhookFeed, keyWebhookCursor)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
 		}
-		return nil
+		n, _ = store.DecodeSeq(v)
+		return err
 	})
 	return n, err
 }
@@ -160,8 +160,8 @@ func (w *webhookRuntime) consume(evs []api.Event) error {
 		out = append(out, w.convert(e)...)
 	}
 	last := evs[len(evs)-1].Seq
-	_, err := w.disp.Enqueue(out, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketWebhookFeed).Put(keyWebhookCursor, u64be(last))
+	_, err := w.disp.Enqueue(out, func(tx store.Tx) error {
+		return tx.Meta().Put(context.Background(), store.MetaWebhookFeed, keyWebhookCursor, store.EncodeSeq(last))
 	})
 	return err
 }
@@ -170,7 +170,7 @@ func (w *webhookRuntime) consume(evs []api.Event) error {
 // events as they are; config changes once per tenant they touched, with
 // that tenant's changes only.
 func (w *webhookRuntime) convert(e api.Event) []webhook.Event {
-	id := "evt_" + strconv.FormatInt(e.Seq, 10)
+	id := store.EventIDs.Format(e.Seq)
 	if e.Type == "config.applied" || e.Type == "config.rolledback" {
 		return w.configEvents(e, id)
 	}
@@ -186,7 +186,7 @@ func (w *webhookRuntime) convert(e api.Event) []webhook.Event {
 
 func (w *webhookRuntime) configEvents(e api.Event, id string) []webhook.Event {
 	rev := dataInt(e.Data["revision"])
-	rv, err := w.d.store.RevisionInfo(rev)
+	rv, err := store.RevisionInfo(context.Background(), w.d.store, rev)
 	if err != nil {
 		return nil
 	}

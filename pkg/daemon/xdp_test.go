@@ -16,6 +16,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/xdp"
 )
 
@@ -132,7 +133,7 @@ func waitEvents(t *testing.T, d *Daemon, n int, types ...string) []api.Event {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		evs, err := d.store.Events(0, 0)
+		evs, err := store.ReadEvents(context.Background(), d.store, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,14 +1,13 @@
 package quota
 
 import (
-	"encoding/json"
+	"context"
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
 )
 
 // The month includes today whatever the plan meters: a plan with only a
@@ -68,7 +67,7 @@ func TestUsageCountsBothPeriods(t *testing.T) {
 // still includes the day's in-memory calls of before it.
 func TestUsageBothPeriodsPersist(t *testing.T) {
 	dir := t.TempDir()
-	s, err := store.Open(dir)
+	s, err := boltstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,18 +118,13 @@ func TestUsageRestoreOldRecords(t *testing.T) {
 		{"a day of last month", Record{Day: prev.day, DayCount: 30}, day, 0, 0, 30},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := store.Open(t.TempDir())
+			s, err := boltstore.Open(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if err := s.Update(func(tx *bolt.Tx) error {
-				b, err := tx.CreateBucketIfNotExists(BucketUsage)
-				if err != nil {
-					return err
-				}
-				v, _ := json.Marshal(tc.rec)
-				return b.Put([]byte("acme/s"), v)
+			if err := s.Update(context.Background(), func(tx store.Tx) error {
+				return tx.Quota().Put(context.Background(), "acme/s", tc.rec)
 			}); err != nil {
 				t.Fatal(err)
 			}

@@ -1,43 +1,35 @@
 package quota
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
-// BucketUsage is the store bucket of usage counters, keyed "tenant/subscription".
-var BucketUsage = []byte("quota_usage")
-
 // Load restores the counters flushed by an earlier run. Call it before the
 // first Compile.
-func (q *Quotas) Load(st *store.Store) error {
+func (q *Quotas) Load(st store.Store) error {
 	q.flushMu.Lock()
 	defer q.flushMu.Unlock()
-	return st.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(BucketUsage)
+	ctx := context.Background()
+	return st.View(ctx, func(tx store.Tx) error {
+		all, err := tx.Quota().List(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("load quota usage: %w", err)
 		}
-		return b.ForEach(func(k, v []byte) error {
-			var r Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("load quota usage %s: %w", k, err)
-			}
-			q.usageFor(string(k)).restore(r)
-			return nil
-		})
+		for k, r := range all {
+			q.usageFor(k).restore(r)
+		}
+		return nil
 	})
 }
 
 // Flush writes the counters that changed since the last flush, in one
 // transaction, and forgets counters of subscriptions that no longer exist
 // once their periods are over. It returns how many records it wrote.
-func (q *Quotas) Flush(st *store.Store, now time.Time) (int, error) {
+func (q *Quotas) Flush(st store.Store, now time.Time) (int, error) {
 	q.flushMu.Lock()
 	defer q.flushMu.Unlock()
 	live := map[string]bool{}
@@ -72,22 +64,16 @@ func (q *Quotas) Flush(st *store.Store, now time.Time) (int, error) {
 	if len(dirty) == 0 && len(drop) == 0 {
 		return 0, nil
 	}
-	err := st.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(BucketUsage)
-		if err != nil {
-			return err
-		}
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx store.Tx) error {
+		qs := tx.Quota()
 		for _, it := range dirty {
-			v, err := json.Marshal(it.r)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(it.key), v); err != nil {
+			if err := qs.Put(ctx, it.key, it.r); err != nil {
 				return err
 			}
 		}
 		for _, k := range drop {
-			if err := b.Delete([]byte(k)); err != nil {
+			if err := qs.Delete(ctx, k); err != nil {
 				return err
 			}
 		}

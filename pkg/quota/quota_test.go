@@ -8,7 +8,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
-	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
 )
 
 func obj(kind spec.Kind, ns, name string, s spec.Spec) *spec.Object {
@@ -218,7 +218,7 @@ func TestConcurrentExact(t *testing.T) {
 
 func TestPersistence(t *testing.T) {
 	dir := t.TempDir()
-	s, err := store.Open(dir)
+	s, err := boltstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestPersistence(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = store.Open(dir)
+	s, err = boltstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
 // window counts the calls of one period (a day or a month). The count is
@@ -78,15 +80,9 @@ type Usage struct {
 	flushed Record
 }
 
-// Record is the stored form of a subscription's usage.
-type Record struct {
-	Day            int64 `json:"day"`
-	DayCount       int64 `json:"dayCount"`
-	Month          int64 `json:"month"`
-	MonthCount     int64 `json:"monthCount"`
-	DayExhausted   int64 `json:"dayExhausted,omitempty"`
-	MonthExhausted int64 `json:"monthExhausted,omitempty"`
-}
+// Record is the stored form of a subscription's usage (the store owns
+// the type, so every backend stores the same fields).
+type Record = store.QuotaUsage
 
 func (u *Usage) record() Record {
 	return Record{

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
 )
 
 var start = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
@@ -79,7 +79,7 @@ func TestBodyCut(t *testing.T) {
 func openStore(t testing.TB) (*Store, string) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir)
+	st, err := boltstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestRecorder(t *testing.T) {
 		t.Fatalf("stored %d", r.Stored.Load())
 	}
 	// Nothing planted reached the database file.
-	raw, err := os.ReadFile(filepath.Join(dir, store.FileName))
+	raw, err := os.ReadFile(filepath.Join(dir, boltstore.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,24 +1,13 @@
 package snapshot
 
 import (
-	"encoding/binary"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/stoa-gateway/stoa/pkg/store"
-)
-
-// Store buckets: one nested bucket per tenant under BucketSnapshots,
-// keyed by the big-endian snapshot number, and an index number → tenant.
-var (
-	BucketSnapshots = []byte("snapshots")
-	bucketIndex     = []byte("snapshot_index")
 )
 
 // Policy bounds what is kept per tenant.
@@ -35,133 +24,67 @@ var DefaultPolicy = Policy{MaxCount: 100, MaxAge: 7 * 24 * time.Hour, MaxBodyByt
 var ErrNotFound = errors.New("not found")
 
 // Store keeps snapshots in the daemon's store.
-type Store struct{ st *store.Store }
+type Store struct{ st store.Store }
 
-// OpenStore creates the buckets.
-func OpenStore(st *store.Store) (*Store, error) {
-	err := st.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{BucketSnapshots, bucketIndex} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open snapshot store: %w", err)
-	}
-	return &Store{st: st}, nil
-}
-
-func u64(n int64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	return b[:]
-}
+// OpenStore returns the snapshots kept in st.
+func OpenStore(st store.Store) (*Store, error) { return &Store{st: st}, nil }
 
 // ParseID accepts "snp_12" or "12".
-func ParseID(id string) (int64, bool) {
-	n, err := strconv.ParseInt(strings.TrimPrefix(id, "snp_"), 10, 64)
-	return n, err == nil && n > 0
-}
+func ParseID(id string) (int64, bool) { return store.SnapshotIDs.Parse(id) }
 
-func tenantBucket(t string) []byte {
-	if t == "" {
-		return []byte("-")
+// before is the age bound of pol at now (zero: none).
+func (pol Policy) before(now time.Time) time.Time {
+	if pol.MaxAge <= 0 {
+		return time.Time{}
 	}
-	return []byte(t)
+	return now.Add(-pol.MaxAge)
 }
 
 // put stores snapshots (assigning ids) in one transaction and applies the
 // per-tenant bounds to the tenants written to.
 func (s *Store) put(snaps []*Snapshot, pol Policy, now time.Time) error {
-	return s.st.Update(func(tx *bolt.Tx) error {
-		root, idx := tx.Bucket(BucketSnapshots), tx.Bucket(bucketIndex)
+	ctx := context.Background()
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		ss := tx.Snapshots()
 		touched := map[string]bool{}
 		for _, sn := range snaps {
-			seq, err := root.NextSequence()
+			id, err := ss.NextID(ctx)
 			if err != nil {
 				return err
 			}
-			sn.ID = "snp_" + strconv.FormatUint(seq, 10)
+			sn.ID = store.SnapshotIDs.Format(id)
 			v, err := json.Marshal(sn)
 			if err != nil {
 				return err
 			}
-			tb, err := root.CreateBucketIfNotExists(tenantBucket(sn.Tenant))
-			if err != nil {
+			if err := ss.Put(ctx, store.SnapshotRecord{ID: id, Tenant: sn.Tenant, Tool: sn.Tool, Time: sn.Time, Data: v}); err != nil {
 				return err
 			}
-			if err := tb.Put(u64(int64(seq)), v); err != nil {
-				return err
-			}
-			if err := idx.Put(u64(int64(seq)), tenantBucket(sn.Tenant)); err != nil {
-				return err
-			}
-			touched[string(tenantBucket(sn.Tenant))] = true
+			touched[sn.Tenant] = true
 		}
 		for t := range touched {
-			if _, err := trim(root.Bucket([]byte(t)), idx, pol, now); err != nil {
+			if _, err := ss.Trim(ctx, t, pol.MaxCount, pol.before(now)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-}
-
-// trim drops the oldest snapshots of one tenant beyond MaxCount and those
-// older than MaxAge.
-func trim(tb, idx *bolt.Bucket, pol Policy, now time.Time) (int, error) {
-	if tb == nil {
-		return 0, nil
-	}
-	excess := 0
-	if pol.MaxCount > 0 {
-		// Stats does not see this transaction's writes: count.
-		n := 0
-		c := tb.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			n++
-		}
-		excess = n - pol.MaxCount
-	}
-	dropped := 0
-	c := tb.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.First() {
-		if excess <= 0 {
-			if pol.MaxAge <= 0 {
-				break
-			}
-			var hdr struct {
-				Time time.Time `json:"time"`
-			}
-			if err := json.Unmarshal(v, &hdr); err == nil && now.Sub(hdr.Time) < pol.MaxAge {
-				break
-			}
-		}
-		key := append([]byte(nil), k...)
-		if err := tb.Delete(key); err != nil {
-			return dropped, err
-		}
-		if err := idx.Delete(key); err != nil {
-			return dropped, err
-		}
-		excess--
-		dropped++
-	}
-	return dropped, nil
 }
 
 // Prune applies the bounds to every tenant (age limits need a clock, not
 // an insert) and returns how many snapshots it dropped.
 func (s *Store) Prune(pol Policy, now time.Time) (int, error) {
 	total := 0
-	err := s.st.Update(func(tx *bolt.Tx) error {
-		root, idx := tx.Bucket(BucketSnapshots), tx.Bucket(bucketIndex)
-		var tenants [][]byte
-		_ = root.ForEachBucket(func(k []byte) error { tenants = append(tenants, append([]byte(nil), k...)); return nil })
+	ctx := context.Background()
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		total = 0
+		ss := tx.Snapshots()
+		tenants, err := ss.Tenants(ctx)
+		if err != nil {
+			return err
+		}
 		for _, t := range tenants {
-			n, err := trim(root.Bucket(t), idx, pol, now)
+			n, err := ss.Trim(ctx, t, pol.MaxCount, pol.before(now))
 			if err != nil {
 				return err
 			}
@@ -179,21 +102,16 @@ func (s *Store) Get(id string) (*Snapshot, error) {
 		return nil, fmt.Errorf("snapshot %q: %w", id, ErrNotFound)
 	}
 	var sn *Snapshot
-	err := s.st.View(func(tx *bolt.Tx) error {
-		t := tx.Bucket(bucketIndex).Get(u64(n))
-		if t == nil {
+	ctx := context.Background()
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		rec, err := tx.Snapshots().Get(ctx, n)
+		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("snapshot %s: %w", id, ErrNotFound)
-		}
-		tb := tx.Bucket(BucketSnapshots).Bucket(t)
-		var v []byte
-		if tb != nil {
-			v = tb.Get(u64(n))
-		}
-		if v == nil {
-			return fmt.Errorf("snapshot %s: %w", id, ErrNotFound)
+		} else if err != nil {
+			return err
 		}
 		sn = new(Snapshot)
-		return json.Unmarshal(v, sn)
+		return json.Unmarshal(rec.Data, sn)
 	})
 	return sn, err
 }
@@ -212,22 +130,15 @@ func (s *Store) List(f Filter) ([]Summary, error) {
 		f.Limit = 100
 	}
 	var out []Summary
-	err := s.st.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketIndex).Cursor()
-		root := tx.Bucket(BucketSnapshots)
-		for k, t := c.Last(); k != nil && len(out) < f.Limit; k, t = c.Prev() {
-			if f.Tenant != "" && string(t) != string(tenantBucket(f.Tenant)) {
-				continue
-			}
-			tb := root.Bucket(t)
-			if tb == nil {
-				continue
-			}
+	ctx := context.Background()
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.Snapshots().List(ctx, store.SnapshotFilter{Tenant: f.Tenant, Tool: f.Tool, Since: f.Since, Limit: f.Limit})
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
 			var sn Snapshot
-			if v := tb.Get(k); v == nil || json.Unmarshal(v, &sn) != nil {
-				continue
-			}
-			if (!f.Since.IsZero() && sn.Time.Before(f.Since)) || (f.Tool != "" && sn.Tool != f.Tool) {
+			if json.Unmarshal(r.Data, &sn) != nil {
 				continue
 			}
 			out = append(out, sn.Summary())
@@ -242,29 +153,29 @@ func (s *Store) List(f Filter) ([]Summary, error) {
 // (trimmed), so the next repeat starts a new one.
 func (s *Store) addRepeats(tenant string, id int64, n int64, last time.Time) (bool, error) {
 	found := false
-	err := s.st.Update(func(tx *bolt.Tx) error {
-		tb := tx.Bucket(BucketSnapshots).Bucket(tenantBucket(tenant))
-		if tb == nil {
+	ctx := context.Background()
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		found = false
+		ss := tx.Snapshots()
+		rec, err := ss.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.Tenant != tenant) {
 			return nil
-		}
-		v := tb.Get(u64(id))
-		if v == nil {
-			return nil
+		} else if err != nil {
+			return err
 		}
 		var sn Snapshot
-		if err := json.Unmarshal(v, &sn); err != nil {
+		if err := json.Unmarshal(rec.Data, &sn); err != nil {
 			return err
 		}
 		sn.Count = max(sn.Count, 1) + n
 		if last.After(sn.LastSeen) {
 			sn.LastSeen = last.UTC()
 		}
-		nv, err := json.Marshal(&sn)
-		if err != nil {
+		if rec.Data, err = json.Marshal(&sn); err != nil {
 			return err
 		}
 		found = true
-		return tb.Put(u64(id), nv)
+		return ss.Put(ctx, rec)
 	})
 	return found, err
 }

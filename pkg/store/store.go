@@ -1,104 +1,71 @@
-// Package store is stoad's embedded, crash-safe state: the live objects,
-// every revision (with the changes that made it, so any revision can be
-// restored), and the event log. It is a single bbolt file under the state
-// directory; every acknowledged write is fsynced in one transaction, so a
-// kill -9 can never leave a half-applied revision (see docs/store.md).
+// Package store is stoad's persistence contract: the live objects, every
+// revision (with the changes that made it, so any revision can be
+// restored), the event log, API keys, the audit chain, error snapshots,
+// the webhook outbox, quota usage and small metadata — each domain behind
+// an interface defined here, all reached through one transaction type so
+// that writes which belong together commit together (a revision, the
+// events it emits and the keys it revokes).
+//
+// Implementations live in subpackages (pkg/store/boltstore, the embedded
+// bbolt file) and pass the conformance suite in pkg/store/storetest. No
+// package outside pkg/store imports a database driver (see docs/store.md).
 package store
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
+	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
-// FileName is the database file inside the state directory.
-const FileName = "stoa.db"
-
+// Sentinel errors. Implementations wrap them (test with errors.Is) and
+// never return a driver's own error types for these conditions.
 var (
-	bucketObjects   = []byte("objects")
-	bucketRevisions = []byte("revisions")        // id → header with change refs (small)
-	bucketChanges   = []byte("revision_changes") // id → the changes with their objects
-	bucketMeta      = []byte("meta")
-	bucketEvents    = []byte("events")
-	keyCurrent      = []byte("current")
-	keySchema       = []byte("schema")
+	// ErrNotFound: the record asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the write raced another one (a revision committed on a
+	// base that is no longer current, an audit entry or delivery claimed
+	// by someone else); nothing was written by the call.
+	ErrConflict = errors.New("conflict")
+	// ErrReadOnly: a write was attempted in a View transaction.
+	ErrReadOnly = errors.New("write in a read-only transaction")
+	// ErrCorrupt: a stored record does not decode.
+	ErrCorrupt = errors.New("stored record does not decode")
 )
 
-// schemaVersion is bumped when the on-disk layout changes incompatibly.
-const schemaVersion = "1"
-
-// ErrNotFound is returned for missing revisions.
-var ErrNotFound = errors.New("not found")
-
-// Store is the embedded database.
-type Store struct {
-	db   *bolt.DB
-	path string
+// Store is one state backend.
+type Store interface {
+	// Update runs fn in a read-write transaction. Everything fn writes is
+	// committed, durably, when fn returns nil, and nothing is when fn (or
+	// the commit) fails; fn's own error is returned unchanged. fn runs
+	// once: an implementation that detects a serialization failure (two
+	// replicas writing the same rows) returns ErrConflict rather than
+	// running fn again, and the caller decides whether to retry.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction: a consistent snapshot.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Location says where the state lives, for logs and status (a file
+	// path; never credentials).
+	Location() string
+	// Close releases the store; transactions in flight finish first.
+	Close() error
 }
 
-// Open opens (creating if needed) the database in dir. It fails fast, with
-// a clear error, when another stoad holds the file.
-func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state dir: %w", err)
-	}
-	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      2 * time.Second,
-		FreelistType: bolt.FreelistMapType,
-		// Reserve address space up front: growing the mapping makes bbolt
-		// copy every cached node (seconds and hundreds of MB for an apply
-		// of 10,000 tools). It costs no memory until pages are touched.
-		InitialMmapSize: 1 << 30,
-	})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open state %s: locked by another process (is another stoad running with --state-dir %s?)", path, dir)
-		}
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
-	s := &Store{db: db, path: path}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketObjects, bucketRevisions, bucketChanges, bucketMeta, bucketEvents} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		m := tx.Bucket(bucketMeta)
-		if v := m.Get(keySchema); v != nil && string(v) != schemaVersion {
-			return fmt.Errorf("state schema %s is not supported by this stoad (want %s)", v, schemaVersion)
-		}
-		return m.Put(keySchema, []byte(schemaVersion))
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
-	return s, nil
+// Tx is one transaction: every domain, in the same atomic unit of work.
+// A Tx (and what its accessors return) is valid only inside the function
+// it was passed to.
+type Tx interface {
+	Revisions() Revisions
+	Events() Events
+	Keys() Keys
+	Audit() Audit
+	Snapshots() Snapshots
+	Outbox() Outbox
+	Quota() Quota
+	Meta() Meta
 }
-
-// Path is the database file.
-func (s *Store) Path() string { return s.path }
-
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
-
-// Update runs fn in a read-write transaction (committed and fsynced when fn
-// returns nil). Other packages keep their own buckets through it.
-func (s *Store) Update(fn func(*bolt.Tx) error) error { return s.db.Update(fn) }
-
-// View runs fn in a read-only transaction.
-func (s *Store) View(fn func(*bolt.Tx) error) error { return s.db.View(fn) }
 
 // Revision is one stored revision.
 type Revision struct {
@@ -108,9 +75,10 @@ type Revision struct {
 	Action  string       `json:"action"`
 	Message string       `json:"message,omitempty"`
 	Summary plan.Summary `json:"summary"`
-	// Refs lists what changed, without the objects (always filled).
+	// Refs lists what changed, without the objects (filled by Get).
 	Refs []ChangeRef `json:"refs,omitempty"`
-	// Changes carries the objects; only Revision fills it.
+	// Changes carries the objects; only the Revision shortcut with
+	// changes fills it.
 	Changes []plan.Change `json:"-"`
 }
 
@@ -120,216 +88,28 @@ type ChangeRef struct {
 	Ref spec.Ref `json:"ref"`
 }
 
-func refKey(r spec.Ref) []byte {
-	return []byte(string(r.Kind) + "\x00" + r.Namespace + "\x00" + r.Name)
-}
-
-func u64(n int64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	return b[:]
-}
-
-// Load returns every live object and the current revision.
-func (s *Store) Load() ([]*spec.Object, int64, error) {
-	var (
-		objs []*spec.Object
-		cur  int64
-	)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keyCurrent); v != nil {
-			cur = int64(binary.BigEndian.Uint64(v))
-		}
-		return tx.Bucket(bucketObjects).ForEach(func(k, v []byte) error {
-			o := new(spec.Object)
-			if err := json.Unmarshal(v, o); err != nil {
-				return fmt.Errorf("decode object %q: %w", bytes.ReplaceAll(k, []byte{0}, []byte{'/'}), err)
-			}
-			objs = append(objs, o)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("load state: %w", err)
-	}
-	plan.SortObjects(objs)
-	return objs, cur, nil
-}
-
-// Commit writes changes and a new revision record in one transaction and
-// returns the new revision id. Nothing is written when it fails.
-func (s *Store) Commit(rev Revision, changes []plan.Change) (int64, error) {
-	return s.CommitWith(rev, changes, nil)
-}
-
-// CommitWith is Commit that also runs also(tx, id) in the same
-// transaction, for state that must change with the revision (keys revoked
-// with the consumer they belong to); its error aborts the whole commit.
-func (s *Store) CommitWith(rev Revision, changes []plan.Change, also func(tx *bolt.Tx, id int64) error) (int64, error) {
-	var id int64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		objects := tx.Bucket(bucketObjects)
-		var buf bytes.Buffer
-		for _, c := range changes {
-			k := refKey(c.Ref)
-			if c.Op == plan.Delete {
-				if err := objects.Delete(k); err != nil {
-					return err
-				}
-				continue
-			}
-			buf.Reset()
-			if err := plan.Canonical(&buf, c.After); err != nil {
-				return fmt.Errorf("encode %s: %w", c.Ref, err)
-			}
-			if err := objects.Put(k, bytes.Clone(buf.Bytes())); err != nil {
-				return err
-			}
-		}
-		revs := tx.Bucket(bucketRevisions)
-		seq, err := revs.NextSequence()
-		if err != nil {
-			return err
-		}
-		id = int64(seq)
-		rev.ID = id
-		rev.Summary = plan.Summarize(changes)
-		rev.Refs = make([]ChangeRef, len(changes))
-		for i, c := range changes {
-			rev.Refs[i] = ChangeRef{Op: c.Op, Ref: c.Ref}
-		}
-		b, err := json.Marshal(rev)
-		if err != nil {
-			return err
-		}
-		if err := revs.Put(u64(id), b); err != nil {
-			return err
-		}
-		cb, err := json.Marshal(changes)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketChanges).Put(u64(id), cb); err != nil {
-			return err
-		}
-		if also != nil {
-			if err := also(tx, id); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keyCurrent, u64(id))
-	})
-	if err != nil {
-		return 0, fmt.Errorf("commit revision: %w", err)
-	}
-	return id, nil
-}
-
-// revisionHeader decodes a revision without its change list.
-type revisionHeader struct {
-	ID      int64        `json:"id"`
-	Time    time.Time    `json:"time"`
-	Actor   string       `json:"actor"`
-	Action  string       `json:"action"`
-	Message string       `json:"message,omitempty"`
-	Summary plan.Summary `json:"summary"`
-}
-
-// Revisions lists the newest revisions first (at most limit; 0 = all),
-// without their changes.
-func (s *Store) Revisions(limit int) ([]Revision, error) {
-	var out []Revision
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketRevisions).Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			var h revisionHeader
-			if err := json.Unmarshal(v, &h); err != nil {
-				return err
-			}
-			out = append(out, Revision{ID: h.ID, Time: h.Time, Actor: h.Actor, Action: h.Action, Message: h.Message, Summary: h.Summary})
-			if limit > 0 && len(out) >= limit {
-				break
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// Revision returns one revision with its changes and their objects.
-func (s *Store) Revision(id int64) (*Revision, error) {
-	return s.revision(id, true)
-}
-
-// RevisionInfo returns one revision with the references of its changes
-// but not their objects: cheap even for a revision of 10,000 tools.
-func (s *Store) RevisionInfo(id int64) (*Revision, error) {
-	return s.revision(id, false)
-}
-
-func (s *Store) revision(id int64, withObjects bool) (*Revision, error) {
-	var rev *Revision
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketRevisions).Get(u64(id))
-		if v == nil {
-			return fmt.Errorf("revision %d: %w", id, ErrNotFound)
-		}
-		rev = new(Revision)
-		if err := json.Unmarshal(v, rev); err != nil {
-			return err
-		}
-		if !withObjects {
-			return nil
-		}
-		if cv := tx.Bucket(bucketChanges).Get(u64(id)); cv != nil {
-			return json.Unmarshal(cv, &rev.Changes)
-		}
-		return nil
-	})
-	return rev, err
-}
-
-// StateAt reconstructs the objects that were live right after revision id,
-// by undoing every later revision on top of the current state. Revision 0 is
-// the empty state before the first apply.
-func (s *Store) StateAt(id int64) ([]*spec.Object, error) {
-	live, cur, err := s.Load()
-	if err != nil {
-		return nil, err
-	}
-	if id > cur || id < 0 {
-		return nil, fmt.Errorf("revision %d: %w (current is %d)", id, ErrNotFound, cur)
-	}
-	by := make(map[spec.Ref]*spec.Object, len(live))
-	for _, o := range live {
-		by[o.Ref()] = o
-	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketChanges).Cursor()
-		for k, v := c.Last(); k != nil && int64(binary.BigEndian.Uint64(k)) > id; k, v = c.Prev() {
-			var changes []plan.Change
-			if err := json.Unmarshal(v, &changes); err != nil {
-				return err
-			}
-			for i := len(changes) - 1; i >= 0; i-- {
-				ch := changes[i]
-				switch ch.Op {
-				case plan.Create:
-					delete(by, ch.Ref)
-				case plan.Update, plan.Delete:
-					by[ch.Ref] = ch.Before
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reconstruct revision %d: %w", id, err)
-	}
-	out := make([]*spec.Object, 0, len(by))
-	for _, o := range by {
-		out = append(out, o)
-	}
-	plan.SortObjects(out)
-	return out, nil
+// Revisions are the live objects and the revision log.
+type Revisions interface {
+	// Current is the live revision (0 before the first commit).
+	Current(ctx context.Context) (int64, error)
+	// Objects returns every live object, in plan.SortObjects order.
+	Objects(ctx context.Context) ([]*spec.Object, error)
+	// Commit writes changes to the live objects and records them as a new
+	// revision, returning its id. base is the revision the changes were
+	// planned against: if it is no longer current, Commit returns
+	// ErrConflict and writes nothing. Ids are assigned in commit order,
+	// each greater than every earlier one. rev's ID, Summary and Refs are
+	// filled from changes.
+	Commit(ctx context.Context, base int64, rev Revision, changes []plan.Change) (int64, error)
+	// List returns revision headers (no Refs, no Changes), newest first,
+	// at most limit (0: all).
+	List(ctx context.Context, limit int) ([]Revision, error)
+	// Get returns one revision with its Refs but not the objects: cheap
+	// even for a revision of 10,000 tools. ErrNotFound if unknown.
+	Get(ctx context.Context, id int64) (*Revision, error)
+	// Changes returns a revision's changes with their objects.
+	Changes(ctx context.Context, id int64) ([]plan.Change, error)
+	// ChangesAfter calls fn with the changes of every revision after id,
+	// newest first (what undoing back to id takes).
+	ChangesAfter(ctx context.Context, id int64, fn func(id int64, changes []plan.Change) error) error
 }

@@ -8,11 +8,13 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -20,8 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/stoa-gateway/stoa/pkg/store"
 )
@@ -56,8 +56,12 @@ const TestEventType = "webhook.test"
 
 // Options configure a Dispatcher.
 type Options struct {
-	Store *store.Store
+	Store store.Store
 	Log   *slog.Logger
+	// Owner names this dispatcher in the outbox's claims (dispatchers of
+	// replicas sharing a store claim each delivery before attempting it);
+	// default a random name.
+	Owner string
 	// AllowPrivate lets every webhook reach non-public addresses (the
 	// daemon-wide switch; Hook.AllowPrivate is the per-webhook one).
 	AllowPrivate bool
@@ -88,6 +92,8 @@ type Dispatcher struct {
 	hooks         atomic.Pointer[map[string]*Hook]
 	guarded, open *http.Client
 
+	lease atomic.Int64 // claimLease of the live hooks
+
 	mu       sync.Mutex
 	sched    map[int64]time.Time // pending delivery → next attempt
 	inflight map[int64]bool
@@ -107,7 +113,7 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.Backoff == nil {
 		opts.Backoff = func(n int) time.Duration {
 			d := DefaultBackoff(n)
-			return d + time.Duration(rand.Int64N(int64(d)/10+1))
+			return d + time.Duration(mrand.Int64N(int64(d)/10+1))
 		}
 	}
 	if opts.Workers <= 0 {
@@ -119,6 +125,11 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if opts.Owner == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:]) // never fails (crashes instead)
+		opts.Owner = "dispatcher-" + hex.EncodeToString(b[:])
+	}
 	d := &Dispatcher{
 		opts: opts, log: opts.Log,
 		sched: map[int64]time.Time{}, inflight: map[int64]bool{}, waiters: map[int64][]chan Delivery{},
@@ -128,32 +139,31 @@ func New(opts Options) (*Dispatcher, error) {
 	d.open = newClient(false)
 	empty := map[string]*Hook{}
 	d.hooks.Store(&empty)
-	err := opts.Store.Update(func(tx *bolt.Tx) error {
-		if err := createBuckets(tx); err != nil {
-			return err
+	ctx := context.Background()
+	err := opts.Store.View(ctx, func(tx store.Tx) error {
+		due, err := tx.Outbox().Pending(ctx)
+		for _, p := range due {
+			d.sched[p.ID] = p.NextAttemptAt
 		}
-		return tx.Bucket(BucketPending).ForEach(func(k, _ []byte) error {
-			n := int64(beUint(k))
-			del, err := get(tx, formatID(n))
-			if err != nil {
-				return err
-			}
-			d.sched[n] = del.NextAttemptAt
-			return nil
-		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open webhook outbox: %w", err)
 	}
+	d.lease.Store(int64(claimLease(nil)))
 	return d, nil
 }
 
-func beUint(k []byte) uint64 {
-	var n uint64
-	for _, c := range k {
-		n = n<<8 | uint64(c)
+// claimLease is how long a claim on a delivery lasts: longer than any
+// attempt to the hooks can take, so a live dispatcher never loses a claim
+// mid-attempt, while one that died releases its deliveries a minute after
+// its slowest attempt would have ended.
+func claimLease(hooks []*Hook) time.Duration {
+	longest := 10 * time.Second // the default attempt timeout
+	for _, h := range hooks {
+		longest = max(longest, h.Timeout)
 	}
-	return n
+	return longest + time.Minute
 }
 
 func newClient(guarded bool) *http.Client {
@@ -180,6 +190,7 @@ func (d *Dispatcher) SetHooks(hooks []*Hook) {
 		m[h.Key()] = h
 	}
 	d.hooks.Store(&m)
+	d.lease.Store(int64(claimLease(hooks)))
 	d.poke()
 }
 
@@ -289,11 +300,14 @@ func (d *Dispatcher) dispatchDue(ctx context.Context, sem chan struct{}) time.Ti
 	return next
 }
 
-// attempt makes one delivery attempt and records its outcome.
+// attempt claims delivery n, makes one attempt and records its outcome.
 func (d *Dispatcher) attempt(ctx context.Context, n int64) {
-	id := formatID(n)
-	del, err := d.Get(id)
-	if err != nil || del.State != StatePending {
+	del, err := d.claim(n)
+	if err != nil {
+		// Gone, finished, or another dispatcher's now: not ours to attempt.
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
+			d.log.Error("claim webhook delivery", "delivery", formatID(n), "err", err)
+		}
 		d.unschedule(n)
 		return
 	}
@@ -425,16 +439,27 @@ func (d *Dispatcher) unschedule(n int64) {
 	d.mu.Unlock()
 }
 
-// finish stores del after an attempt and wakes waiters.
+// claim takes delivery n for this dispatcher.
+func (d *Dispatcher) claim(n int64) (Delivery, error) {
+	var del Delivery
+	ctx := context.Background()
+	err := d.opts.Store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		del, err = tx.Outbox().Claim(ctx, n, d.opts.Owner, time.Duration(d.lease.Load()))
+		return err
+	})
+	return del, err
+}
+
+// finish stores del after an attempt (releasing the claim) and wakes
+// waiters.
 func (d *Dispatcher) finish(n int64, del *Delivery) {
-	err := d.opts.Store.Update(func(tx *bolt.Tx) error {
-		if err := put(tx, del); err != nil {
-			return err
+	ctx := context.Background()
+	err := d.opts.Store.Update(ctx, func(tx store.Tx) error {
+		if del.State == StatePending {
+			return tx.Outbox().Retry(ctx, d.opts.Owner, *del)
 		}
-		if del.State != StatePending {
-			return tx.Bucket(BucketPending).Delete(u64(n))
-		}
-		return nil
+		return tx.Outbox().Ack(ctx, d.opts.Owner, *del)
 	})
 	if err != nil {
 		d.log.Error("store webhook delivery", "delivery", del.ID, "err", err)

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
 )
 
 type received struct {
@@ -52,7 +52,7 @@ func newReceiver(t *testing.T, plan ...int) *receiver {
 	return r
 }
 
-func newDispatcher(t *testing.T, st *store.Store) *Dispatcher {
+func newDispatcher(t *testing.T, st store.Store) *Dispatcher {
 	t.Helper()
 	d, err := New(Options{Store: st, Backoff: func(int) time.Duration { return 20 * time.Millisecond }})
 	if err != nil {
@@ -61,9 +61,9 @@ func newDispatcher(t *testing.T, st *store.Store) *Dispatcher {
 	return d
 }
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t *testing.T, dir string) *boltstore.Store {
 	t.Helper()
-	st, err := store.Open(dir)
+	st, err := boltstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +199,11 @@ func TestSurvivesRestart(t *testing.T) {
 	st := openStore(t, dir)
 	d := newDispatcher(t, st)
 	d.SetHooks([]*Hook{hook(rcv.URL, "*")})
-	cursor := []byte("cursor")
+	ctx := context.Background()
 	ds, err := d.Enqueue([]Event{{ID: "evt_1", Type: "key.created", Tenant: "acme"}, {ID: "evt_2", Type: "key.revoked", Tenant: "acme"}},
-		func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(cursor, []byte("2")) })
+		func(tx store.Tx) error {
+			return tx.Meta().Put(ctx, store.MetaWebhookFeed, "cursor", store.EncodeSeq(2))
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,8 +221,8 @@ func TestSurvivesRestart(t *testing.T) {
 	for _, del := range ds {
 		waitState(t, d, del.ID, StateSucceeded)
 	}
-	st.View(func(tx *bolt.Tx) error {
-		if string(tx.Bucket(bucketMeta).Get(cursor)) != "2" {
+	st.View(ctx, func(tx store.Tx) error {
+		if v, _ := tx.Meta().Get(ctx, store.MetaWebhookFeed, "cursor"); string(v) != string(store.EncodeSeq(2)) {
 			t.Error("cursor not committed with the deliveries")
 		}
 		return nil
@@ -277,4 +279,52 @@ func TestTrimKeepsPending(t *testing.T) {
 	if len(list) > 7 || list[len(list)-1].ID != "dlv_1" {
 		t.Fatalf("kept %d deliveries, oldest %s; want about 5 plus the pending dlv_1", len(list), list[len(list)-1].ID)
 	}
+}
+
+// TestTwoDispatchersDeliverOnce: dispatchers sharing one store (replicas
+// on one database) both see every pending delivery, and each delivery is
+// attempted by whichever claims it first, once.
+func TestTwoDispatchersDeliverOnce(t *testing.T) {
+	rcv := newReceiver(t, 200)
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	a := newDispatcher(t, st)
+	a.SetHooks([]*Hook{hook(rcv.URL, "*")})
+	var evs []Event
+	for i := range 20 {
+		evs = append(evs, Event{ID: fmt.Sprintf("evt_%d", i), Type: "key.created", Tenant: "acme"})
+	}
+	ds, err := a.Enqueue(evs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newDispatcher(t, st) // loads the same pending deliveries
+	b.SetHooks([]*Hook{hook(rcv.URL, "*")})
+	if a.Pending() != 20 || b.Pending() != 20 {
+		t.Fatalf("pending: %d and %d", a.Pending(), b.Pending())
+	}
+	a.Start()
+	defer a.Stop()
+	b.Start()
+	defer b.Stop()
+	for _, del := range ds {
+		waitState(t, a, del.ID, StateSucceeded)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for (a.Pending() > 0 || b.Pending() > 0) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := rcv.calls.Load(); n != 20 {
+		t.Fatalf("%d requests for 20 deliveries", n)
+	}
+	seen := map[string]bool{}
+	rcv.mu.Lock()
+	for _, r := range rcv.got {
+		id := r.header.Get(HeaderDelivery)
+		if seen[id] {
+			t.Errorf("delivery %s sent twice", id)
+		}
+		seen[id] = true
+	}
+	rcv.mu.Unlock()
 }

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"slices"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
 // Enqueue stores one delivery per live webhook that subscribes to each
 // event (same tenant, matching type), all in one transaction together with
 // commit (if not nil), e.g. a consumer's cursor.
-func (d *Dispatcher) Enqueue(events []Event, commit func(*bolt.Tx) error) ([]Delivery, error) {
+func (d *Dispatcher) Enqueue(events []Event, commit func(store.Tx) error) ([]Delivery, error) {
 	hooks := *d.hooks.Load()
 	now := d.opts.Now().UTC()
 	var ds []*Delivery
@@ -59,13 +59,20 @@ func sortedHooks(m map[string]*Hook) []*Hook {
 	return out
 }
 
-func (d *Dispatcher) store(ds []*Delivery, commit func(*bolt.Tx) error) ([]Delivery, error) {
+func (d *Dispatcher) store(ds []*Delivery, commit func(store.Tx) error) ([]Delivery, error) {
 	if len(ds) == 0 && commit == nil {
 		return nil, nil
 	}
-	err := d.opts.Store.Update(func(tx *bolt.Tx) error {
+	ctx := context.Background()
+	err := d.opts.Store.Update(ctx, func(tx store.Tx) error {
 		if len(ds) > 0 {
-			if err := insert(tx, ds, d.opts.Keep); err != nil {
+			ob := tx.Outbox()
+			if err := ob.Insert(ctx, ds); err != nil {
+				return err
+			}
+			// Trim a little more than was added, so one insert never does
+			// much work (pending deliveries are never dropped).
+			if _, err := ob.Trim(ctx, d.opts.Keep, 2*len(ds)+8); err != nil {
 				return err
 			}
 		}
@@ -118,12 +125,7 @@ func (d *Dispatcher) SendTest(tenant, name, actor string) (Delivery, error) {
 // Redeliver queues the event of delivery id again, as a new delivery (same
 // event id and body, a fresh attempt count), whatever the old one's state.
 func (d *Dispatcher) Redeliver(id string) (Delivery, error) {
-	var orig *Delivery
-	err := d.opts.Store.View(func(tx *bolt.Tx) error {
-		var err error
-		orig, err = get(tx, id)
-		return err
-	})
+	orig, err := d.Get(id)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -141,16 +143,21 @@ func (d *Dispatcher) Redeliver(id string) (Delivery, error) {
 
 // Get returns one delivery, with its body.
 func (d *Dispatcher) Get(id string) (Delivery, error) {
-	var del *Delivery
-	err := d.opts.Store.View(func(tx *bolt.Tx) error {
+	n, ok := ParseID(id)
+	if !ok {
+		return Delivery{}, fmt.Errorf("delivery %q: %w", id, ErrNotFound)
+	}
+	var del Delivery
+	ctx := context.Background()
+	err := d.opts.Store.View(ctx, func(tx store.Tx) error {
 		var err error
-		del, err = get(tx, id)
+		del, err = tx.Outbox().Get(ctx, n)
 		return err
 	})
-	if err != nil {
-		return Delivery{}, err
+	if errors.Is(err, store.ErrNotFound) {
+		return Delivery{}, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
 	}
-	return *del, nil
+	return del, err
 }
 
 // Filter selects deliveries for List.
@@ -165,20 +172,11 @@ func (d *Dispatcher) List(f Filter) ([]Delivery, error) {
 		f.Limit = 50
 	}
 	var out []Delivery
-	err := d.opts.Store.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(BucketDeliveries).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < f.Limit; k, v = c.Prev() {
-			var del Delivery
-			if err := json.Unmarshal(v, &del); err != nil {
-				continue
-			}
-			if (f.Tenant != "" && del.Tenant != f.Tenant) || (f.Webhook != "" && del.Webhook != f.Webhook) || (f.State != "" && del.State != f.State) {
-				continue
-			}
-			del.Body = nil
-			out = append(out, del)
-		}
-		return nil
+	ctx := context.Background()
+	err := d.opts.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.Outbox().List(ctx, store.DeliveryFilter{Tenant: f.Tenant, Webhook: f.Webhook, State: f.State, Limit: f.Limit})
+		return err
 	})
 	return out, err
 }

@@ -3,15 +3,14 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
 )
 
 // auditLine mirrors an exported entry, in the documented field order, so
@@ -153,23 +152,20 @@ func TestAPIMgmtAuditTrail(t *testing.T) {
 
 	// Tamper with entry 3 in the file while stoad is stopped.
 	d.Stop()
-	db, err := bolt.Open(filepath.Join(d.StateDir, "stoa.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	st, err := boltstore.Open(d.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("audit"))
-		var k [8]byte
-		binary.BigEndian.PutUint64(k[:], 3)
+	err = st.Tamper("audit", store.EncodeSeq(3), func(v []byte) []byte {
 		var e map[string]any
-		if err := json.Unmarshal(b.Get(k[:]), &e); err != nil {
-			return err
+		if err := json.Unmarshal(v, &e); err != nil {
+			t.Fatalf("entry 3: %v", err)
 		}
 		e["actor"] = "mallory (uid 666)"
-		v, _ := json.Marshal(e)
-		return b.Put(k[:], v)
+		nv, _ := json.Marshal(e)
+		return nv
 	})
-	db.Close()
+	st.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,168 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/plan"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/store"
+)
+
+type revisions struct{ t *txn }
+
+func refKey(r spec.Ref) []byte {
+	return []byte(string(r.Kind) + "\x00" + r.Namespace + "\x00" + r.Name)
+}
+
+func (r revisions) Current(context.Context) (int64, error) {
+	n, _ := store.DecodeSeq(r.t.bucket(bucketMeta).Get(keyCurrent))
+	return n, nil
+}
+
+func (r revisions) Objects(context.Context) ([]*spec.Object, error) {
+	var objs []*spec.Object
+	err := r.t.bucket(bucketObjects).ForEach(func(k, v []byte) error {
+		o := new(spec.Object)
+		if err := json.Unmarshal(v, o); err != nil {
+			return corrupt(fmt.Sprintf("object %q", bytes.ReplaceAll(k, []byte{0}, []byte{'/'})), err)
+		}
+		objs = append(objs, o)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	plan.SortObjects(objs)
+	return objs, nil
+}
+
+func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, changes []plan.Change) (int64, error) {
+	if err := r.t.writable(); err != nil {
+		return 0, err
+	}
+	if cur, _ := r.Current(ctx); cur != base {
+		return 0, fmt.Errorf("commit on revision %d: %w: the live revision is %d", base, store.ErrConflict, cur)
+	}
+	tx := r.t.tx
+	objects := tx.Bucket(bucketObjects)
+	// Each object is encoded once, canonically, into one reused buffer.
+	var buf bytes.Buffer
+	for _, c := range changes {
+		k := refKey(c.Ref)
+		if c.Op == plan.Delete {
+			if err := objects.Delete(k); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		buf.Reset()
+		if err := plan.Canonical(&buf, c.After); err != nil {
+			return 0, fmt.Errorf("encode %s: %w", c.Ref, err)
+		}
+		if err := objects.Put(k, bytes.Clone(buf.Bytes())); err != nil {
+			return 0, err
+		}
+	}
+	revs := tx.Bucket(bucketRevisions)
+	seq, err := revs.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	id := int64(seq)
+	rev.ID = id
+	rev.Summary = plan.Summarize(changes)
+	rev.Refs = make([]store.ChangeRef, len(changes))
+	for i, c := range changes {
+		rev.Refs[i] = store.ChangeRef{Op: c.Op, Ref: c.Ref}
+	}
+	b, err := json.Marshal(rev)
+	if err != nil {
+		return 0, err
+	}
+	if err := revs.Put(seqKey(id), b); err != nil {
+		return 0, err
+	}
+	cb, err := json.Marshal(changes)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Bucket(bucketChanges).Put(seqKey(id), cb); err != nil {
+		return 0, err
+	}
+	if err := tx.Bucket(bucketMeta).Put(keyCurrent, seqKey(id)); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// revisionHeader decodes a revision without its change list.
+type revisionHeader struct {
+	ID      int64        `json:"id"`
+	Time    time.Time    `json:"time"`
+	Actor   string       `json:"actor"`
+	Action  string       `json:"action"`
+	Message string       `json:"message,omitempty"`
+	Summary plan.Summary `json:"summary"`
+}
+
+func (r revisions) List(_ context.Context, limit int) ([]store.Revision, error) {
+	var out []store.Revision
+	c := r.t.bucket(bucketRevisions).Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		var h revisionHeader
+		if err := json.Unmarshal(v, &h); err != nil {
+			return nil, corrupt(fmt.Sprintf("revision %d", seqOf(k)), err)
+		}
+		out = append(out, store.Revision{ID: h.ID, Time: h.Time, Actor: h.Actor, Action: h.Action, Message: h.Message, Summary: h.Summary})
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (r revisions) Get(_ context.Context, id int64) (*store.Revision, error) {
+	v := r.t.bucket(bucketRevisions).Get(seqKey(id))
+	if v == nil {
+		return nil, fmt.Errorf("revision %d: %w", id, store.ErrNotFound)
+	}
+	rev := new(store.Revision)
+	if err := json.Unmarshal(v, rev); err != nil {
+		return nil, corrupt(fmt.Sprintf("revision %d", id), err)
+	}
+	return rev, nil
+}
+
+func (r revisions) Changes(_ context.Context, id int64) ([]plan.Change, error) {
+	if r.t.bucket(bucketRevisions).Get(seqKey(id)) == nil {
+		return nil, fmt.Errorf("revision %d: %w", id, store.ErrNotFound)
+	}
+	var changes []plan.Change
+	if cv := r.t.bucket(bucketChanges).Get(seqKey(id)); cv != nil {
+		if err := json.Unmarshal(cv, &changes); err != nil {
+			return nil, corrupt(fmt.Sprintf("changes of revision %d", id), err)
+		}
+	}
+	return changes, nil
+}
+
+func (r revisions) ChangesAfter(ctx context.Context, id int64, fn func(int64, []plan.Change) error) error {
+	c := r.t.bucket(bucketChanges).Cursor()
+	for k, v := c.Last(); k != nil && seqOf(k) > id; k, v = c.Prev() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var changes []plan.Change
+		if err := json.Unmarshal(v, &changes); err != nil {
+			return corrupt(fmt.Sprintf("changes of revision %d", seqOf(k)), err)
+		}
+		if err := fn(seqOf(k), changes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
