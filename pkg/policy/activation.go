@@ -113,8 +113,8 @@ func jsonNumber(n json.Number) (float64, bool) {
 type headerMap struct{ h Headers }
 
 var (
-	headerMapType = types.NewMapType(types.StringType, types.StringType)
-	_ traits.Mapper = (*headerMap)(nil)
+	headerMapType               = types.NewMapType(types.StringType, types.StringType)
+	_             traits.Mapper = (*headerMap)(nil)
 )
 
 func (m *headerMap) get(k ref.Val) (string, bool, ref.Val) {

@@ -244,7 +244,7 @@ func (c *Compiler) compileRule(owner Owner, index int, field, expr string) (*Rul
 	r.maxCost = est.Max
 	r.prog, err = c.env.Program(checked, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(c.limits.Cost))
 	if err == nil {
-		r.partial, err = c.env.Program(checked, cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(c.limits.Cost))
+		r.partial, err = c.env.Program(checked, cel.EvalOptions(cel.OptOptimize, cel.OptPartialEval), cel.CostLimit(c.limits.Cost))
 	}
 	if err != nil {
 		at(nil, "plan expression: "+err.Error(), "")
@@ -291,8 +291,8 @@ func byteOffset(expr string, line, col int) int {
 
 // disabledMacro recognises a call of a macro the environment leaves out.
 func disabledMacro(msg string) (string, bool) {
-	for _, m := range []string{"map", "filter", "transformList", "transformMap", "all", "exists"} {
-		if msg == "undeclared reference to '"+m+"' (in container '')" {
+	for _, m := range []string{"map", "filter", "transformList", "transformMap"} {
+		if strings.HasPrefix(msg, "undeclared reference to '"+m+"'") {
 			return m, true
 		}
 	}

@@ -55,8 +55,8 @@ type val struct {
 	la []any
 	lc []val
 	// Maps: hm or mm (or neither for an empty map).
-	hm Headers
-	mm map[string]any
+	hm   Headers
+	mm   map[string]any
 	isHM bool
 }
 
@@ -194,6 +194,11 @@ func (fc *fastCompiler) call(e ast.Expr) (node, bool) {
 	case fn == operators.NotEquals && len(args) == 2:
 		return &eqNode{l: args[0], r: args[1], neg: true}, true
 	case fn == operators.In && len(args) == 2:
+		if c, ok := args[1].(*constNode); ok && c.v.k == kList && len(c.v.lc) == 0 {
+			// cel-go's OptOptimize folds "x in []" to false without
+			// evaluating x, even when x would fail; do the same.
+			return &constNode{v: vFalse}, true
+		}
 		return &inNode{elem: args[0], coll: args[1], maxStr: fc.limits.MaxString}, true
 	case fn == operators.Index && len(args) == 2:
 		return &indexNode{operand: args[0], key: args[1], maxStr: fc.limits.MaxString, maxList: fc.limits.MaxList}, true
@@ -401,7 +406,9 @@ func (n *indexNode) eval(in *Input) val {
 	return vErr
 }
 
-// hasNode is has(m.f).
+// hasNode is has(m.f). cel-go resolves m as usual (a missing key on the
+// way is an error) and tests the last field in presence mode: false when m
+// has no such key or is a value without fields, an error on a list.
 type hasNode struct {
 	operand node
 	field   string
@@ -412,18 +419,21 @@ func (n *hasNode) eval(in *Input) val {
 	if m.k <= kBail {
 		return m
 	}
-	if m.k != kMap {
+	switch m.k {
+	case kMap:
+		if m.isHM {
+			if m.hm == nil {
+				return vFalse
+			}
+			_, ok := m.hm.Header(n.field)
+			return boolVal(ok)
+		}
+		_, ok := m.mm[n.field]
+		return boolVal(ok)
+	case kList:
 		return vErr
 	}
-	if m.isHM {
-		if m.hm == nil {
-			return vFalse
-		}
-		_, ok := m.hm.Header(n.field)
-		return boolVal(ok)
-	}
-	_, ok := m.mm[n.field]
-	return boolVal(ok)
+	return vFalse
 }
 
 // ---------------------------------------------------------------- logic
