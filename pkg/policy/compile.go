@@ -181,6 +181,19 @@ func (c *Compiler) compileRule(owner Owner, index int, field, expr string) (*Rul
 			}
 			msg, hint := explainCELError(e.Message)
 			at(e.Location, msg, hint)
+			if name, ok := strings.CutPrefix(msg, "unknown variable or function "); ok {
+				// cel-go points at the last dot of a dotted name; point at
+				// its start.
+				name, _ = strconv.Unquote(name)
+				d := &diags[len(diags)-1]
+				for i := d.Offset; i >= 0 && i >= d.Offset-len(name); i-- {
+					if strings.HasPrefix(expr[i:], name) {
+						d.Column -= utf8.RuneCountInString(expr[i:d.Offset])
+						d.Offset = i
+						break
+					}
+				}
+			}
 		}
 		return nil, diags
 	}

@@ -25,7 +25,8 @@ import (
 //     allowed.
 //
 // A rule that fails to evaluate (a missing claim, a type error, the cost
-// limit) denies at once: policies fail closed.
+// limit) never allows: a failing deny rule denies, a failing allow rule
+// grants nothing. Policies fail closed.
 type Chain struct {
 	deny       []*Rule    // every level's deny rules, Tenant → ToolSets → Tool
 	allow      []*Rule    // the deciding level's allow rules
@@ -163,31 +164,44 @@ func policiesString(ps []*Program) string {
 	return strings.Join(names, ", ") + " policies"
 }
 
-// Decide evaluates the chain for one request.
+// Decide evaluates the chain for one request. Rules of one kind combine
+// like CEL's ||: a deny rule that is true denies whatever the others say,
+// a failing deny rule denies unless a true one names itself first; an
+// allow rule that is true allows even if another allow rule fails, since
+// a failing rule never grants anything. Without a true allow rule a
+// failure is reported as the reason for the denial.
 func (c *Chain) Decide(in *Input) Decision {
 	if c == nil {
 		return Decision{}
 	}
+	var failed *Rule
+	var failure error
 	for _, r := range c.deny {
 		hit, err := r.Eval(in)
-		if err != nil {
-			return Decision{Outcome: OutcomeError, Rule: r, Err: err}
-		}
 		if hit {
 			return Decision{Outcome: OutcomeDenied, Rule: r}
 		}
+		if err != nil && failed == nil {
+			failed, failure = r, err
+		}
+	}
+	if failed != nil {
+		return Decision{Outcome: OutcomeError, Rule: failed, Err: failure}
 	}
 	if len(c.allow) == 0 {
 		return Decision{}
 	}
 	for _, r := range c.allow {
 		hit, err := r.Eval(in)
-		if err != nil {
-			return Decision{Outcome: OutcomeError, Rule: r, Err: err}
-		}
 		if hit {
 			return Decision{Outcome: OutcomeAllowed, Rule: r}
 		}
+		if err != nil && failed == nil {
+			failed, failure = r, err
+		}
+	}
+	if failed != nil {
+		return Decision{Outcome: OutcomeError, Rule: failed, Err: failure}
 	}
 	return Decision{Outcome: OutcomeNoMatch, Policies: c.allowLevel}
 }

@@ -73,29 +73,37 @@ func (c *Chain) Visible(in *Input, known Known) (bool, Decision) {
 	if c.Empty() {
 		return true, Decision{}
 	}
-	// A deny rule that may or may not apply leaves the tool visible.
+	// A deny rule that may or may not apply leaves the tool visible; one
+	// that surely applies or surely fails hides it.
+	var failed *Rule
+	var failure error
 	for _, r := range c.deny {
 		t, err := r.partialEval(in, known)
-		switch t {
-		case triTrue:
+		switch {
+		case t == triTrue:
 			return false, Decision{Outcome: OutcomeDenied, Rule: r}
-		case triError:
-			return false, Decision{Outcome: OutcomeError, Rule: r, Err: err}
+		case t == triError && failed == nil:
+			failed, failure = r, err
 		}
+	}
+	if failed != nil {
+		return false, Decision{Outcome: OutcomeError, Rule: failed, Err: failure}
 	}
 	if len(c.allow) == 0 {
 		return true, Decision{}
 	}
-	// Allow rules run in order and the first error denies, so an allow rule
-	// is reachable only if no rule before it is surely true or an error.
+	// Any allow rule that is or may be true makes the tool callable.
 	for _, r := range c.allow {
 		t, err := r.partialEval(in, known)
-		switch t {
-		case triTrue, triUnknown:
+		switch {
+		case t == triTrue || t == triUnknown:
 			return true, Decision{}
-		case triError:
-			return false, Decision{Outcome: OutcomeError, Rule: r, Err: err}
+		case t == triError && failed == nil:
+			failed, failure = r, err
 		}
+	}
+	if failed != nil {
+		return false, Decision{Outcome: OutcomeError, Rule: failed, Err: failure}
 	}
 	return false, Decision{Outcome: OutcomeNoMatch, Policies: c.allowLevel}
 }
