@@ -158,7 +158,7 @@ func (c *Compiler) compileRule(owner Owner, index int, field, expr string) (*Rul
 	at := func(loc common.Location, msg, hint string) {
 		line, col := 1, 1
 		if loc != nil && loc.Line() > 0 {
-			line, col = loc.Line(), loc.Column()+1
+			line, col = loc.Line(), max(loc.Column()+1, 1)
 		}
 		off := byteOffset(expr, line, col)
 		diags = append(diags, Diagnostic{Rule: index, Field: field, Offset: off, Line: line, Column: col, Message: msg, Hint: hint})
