@@ -173,4 +173,3 @@ func FuzzMapOffset(f *testing.F) {
 		checkMapOffset(t, src)
 	})
 }
-
