@@ -112,3 +112,24 @@ func BenchmarkCompile(b *testing.B) {
 		}
 	}
 }
+
+// The typical shapes cost no allocation on the fast path. Counting
+// allocations is deterministic, unlike timing, so a test can hold it.
+func TestFastPathZeroAllocs(t *testing.T) {
+	for _, bp := range benchPolicies {
+		if bp.name == "exists-macro" {
+			continue // a macro: cel-go's path
+		}
+		p := mustCompile(t, nil, toolOwner, bp.rules...)
+		for _, r := range p.Rules {
+			if !r.Fast() {
+				t.Fatalf("%s: %s is not on the fast path", bp.name, r.Describe())
+			}
+		}
+		chain := NewChain(nil, nil, p)
+		in := benchInput()
+		if n := testing.AllocsPerRun(100, func() { chain.Decide(in) }); n != 0 {
+			t.Errorf("%s: %v allocations per decision, want 0", bp.name, n)
+		}
+	}
+}

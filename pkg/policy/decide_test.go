@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -215,6 +216,44 @@ func TestFastPathEligibility(t *testing.T) {
 	}
 	if hit, err := p.Rules[0].Eval(in); !hit || err != nil {
 		t.Fatalf("Eval = %v, %v", hit, err)
+	}
+	// Far beyond the bounds, cel-go's runtime cost limit stops it: the
+	// fast path never evaluates what the limit would refuse.
+	huge := make([]string, 1000)
+	huge[999] = "a"
+	if _, err := p.Rules[0].Eval(&Input{Caller: &Caller{Groups: huge}}); !errors.Is(err, ErrCostLimit) {
+		t.Fatalf("Eval over 1000 groups with cost limit 100: %v, want %v", err, ErrCostLimit)
+	}
+}
+
+// Rules that need cel-go's library beyond the fast path's shapes work.
+func TestCELLibrary(t *testing.T) {
+	cases := []struct {
+		expr string
+		in   *Input
+		want bool
+	}{
+		{`cidr("10.0.0.0/8").containsIP(ip(source.ip))`, &Input{SourceIP: "10.1.2.3"}, true},
+		{`cidr("10.0.0.0/8").containsIP(ip(source.ip))`, &Input{SourceIP: "192.0.2.1"}, false},
+		{`caller.claims.?tier.orValue("free") == "free"`, &Input{}, true},
+		{`caller.claims.?tier.orValue("free") == "gold"`, &Input{Caller: &Caller{Claims: map[string]any{"tier": "gold"}}}, true},
+		{`caller.groups.exists(g, g.startsWith("fin-"))`, &Input{Caller: &Caller{Groups: []string{"x", "fin-ops"}}}, true},
+		{`request.headers.exists(k, k.startsWith("x-debug"))`, &Input{Headers: HeaderMap{"x-debug-level": "1"}}, true},
+		{`size(request.headers) == 2`, &Input{Headers: HeaderMap{"a": "1", "b": "2"}}, true},
+		{`caller.claims.level >= 3`, &Input{Caller: &Caller{Claims: map[string]any{"level": json.Number("3")}}}, true},
+		{`caller.claims.roles.exists(r, r == "admin")`, &Input{Caller: &Caller{Claims: map[string]any{"roles": []any{"user", "admin"}}}}, true},
+		{`caller.claims.realm_access.roles[0] == "user"`, &Input{Caller: &Caller{Claims: map[string]any{"realm_access": map[string]any{"roles": []any{"user"}}}}}, true},
+	}
+	for _, tc := range cases {
+		p := mustCompile(t, nil, toolOwner, RuleSpec{Allow: tc.expr})
+		got, err := p.Rules[0].Eval(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %v, %v; want %v", tc.expr, got, err, tc.want)
+		}
+		// cel-go alone agrees.
+		if cg, err := p.Rules[0].EvalCEL(tc.in); err != nil || cg != tc.want {
+			t.Errorf("%s on cel-go: got %v, %v; want %v", tc.expr, cg, err, tc.want)
+		}
 	}
 }
 
