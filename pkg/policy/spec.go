@@ -79,3 +79,17 @@ func (d Diagnostic) String() string {
 	}
 	return s
 }
+
+// Locate returns the file position the diagnostic points at. start is
+// where the YAML value at "spec.policy." + d.Path() begins (pkg/spec's
+// Source.Position), src the file's text and value the expression as
+// decoded. A diagnostic about a whole value points at its start; one
+// inside an expression at the character, through MapOffset, or at the
+// value's start if the scalar cannot be re-read.
+func (d Diagnostic) Locate(src string, start Position, value string) Position {
+	if d.Offset < 0 {
+		return start
+	}
+	p, _ := MapOffset(src, start, value, d.Offset)
+	return p
+}

@@ -173,3 +173,23 @@ func FuzzMapOffset(f *testing.F) {
 		checkMapOffset(t, src)
 	})
 }
+
+// A compile diagnostic inside a block scalar lands on the right file line.
+func TestDiagnosticLocate(t *testing.T) {
+	src := "kind: Tool\nspec:\n  policy:\n    rules:\n      - name: x\n        allow: >-\n          request.method == \"GET\" &&\n          caller.scopes == \"billing:read\"\n"
+	value, start, ok := yamlScalar(t, src)
+	if !ok {
+		t.Fatal("goccy did not parse the document")
+	}
+	_, diags := Compile(toolOwner, Spec{Rules: []RuleSpec{{Name: "x", Allow: value}}})
+	if len(diags) != 1 {
+		t.Fatalf("diagnostics: %v", diags)
+	}
+	if got, want := diags[0].Locate(src, start, value), (Position{Line: 8, Column: 25}); got != want {
+		t.Fatalf("located at %v, want %v (%s)", got, want, diags[0])
+	}
+	whole := Diagnostic{Rule: 0, Field: "allow", Offset: -1}
+	if got := whole.Locate(src, start, value); got != start {
+		t.Fatalf("whole-value diagnostic at %v, want the value's start %v", got, start)
+	}
+}
