@@ -163,10 +163,12 @@ func (c *Compiler) compileRule(owner Owner, index int, field, expr string) (*Rul
 		off := byteOffset(expr, line, col)
 		diags = append(diags, Diagnostic{Rule: index, Field: field, Offset: off, Line: line, Column: col, Message: msg, Hint: hint})
 	}
+	whole := func(msg, hint string) {
+		diags = append(diags, Diagnostic{Rule: index, Field: field, Offset: -1, Message: msg, Hint: hint})
+	}
 	if n := utf8.RuneCountInString(expr); n > c.limits.MaxExprLen {
-		diags = append(diags, Diagnostic{Rule: index, Field: field, Offset: -1,
-			Message: fmt.Sprintf("expression is %d characters long, more than the limit of %d", n, c.limits.MaxExprLen),
-			Hint:    "a policy rule is a condition, not a program: split it into several rules"})
+		whole(fmt.Sprintf("expression is %d characters long, more than the limit of %d", n, c.limits.MaxExprLen),
+			"a policy rule is a condition, not a program: split it into several rules")
 		return nil, diags
 	}
 	checked, iss := c.env.Compile(expr)
@@ -246,11 +248,11 @@ func (c *Compiler) compileRule(owner Owner, index int, field, expr string) (*Rul
 	}
 	est, err := c.env.EstimateCost(checked, sizeEstimator{c.limits})
 	if err != nil {
-		at(nil, "estimate cost: "+err.Error(), "")
+		whole("estimate cost: "+err.Error(), "")
 		return nil, diags
 	}
 	if est.Min > c.limits.Cost {
-		at(nil, fmt.Sprintf("expression costs at least %d, more than the limit of %d", est.Min, c.limits.Cost),
+		whole(fmt.Sprintf("expression costs at least %d, more than the limit of %d", est.Min, c.limits.Cost),
 			"simplify the expression: it would fail, and deny, on every request")
 		return nil, diags
 	}
@@ -260,7 +262,7 @@ func (c *Compiler) compileRule(owner Owner, index int, field, expr string) (*Rul
 		r.partial, err = c.env.Program(checked, cel.EvalOptions(cel.OptOptimize, cel.OptPartialEval), cel.CostLimit(c.limits.Cost))
 	}
 	if err != nil {
-		at(nil, "plan expression: "+err.Error(), "")
+		whole("plan expression: "+err.Error(), "")
 		return nil, diags
 	}
 	if est.Max <= c.limits.Cost {

@@ -201,3 +201,16 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+// A rule that could never finish within the cost limit is a spec error,
+// not a denial of every request.
+func TestCompileCostFloor(t *testing.T) {
+	c := testCompiler(t, Limits{Cost: 1})
+	_, diags := c.Compile(toolOwner, Spec{Rules: []RuleSpec{{Allow: `request.path.startsWith("/a") && request.method == "GET"`}}})
+	if len(diags) != 1 || !strings.HasPrefix(diags[0].Message, "expression costs at least") || diags[0].Offset != -1 {
+		t.Fatalf("diagnostics %v, want one about the cost floor of the whole expression", diags)
+	}
+	if _, diags := c.Compile(toolOwner, Spec{Rules: []RuleSpec{{Allow: `true`}}}); diags != nil {
+		t.Fatalf("a constant rule: %v", diags)
+	}
+}
