@@ -389,7 +389,9 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-func equalFilter(a, b *Filter) bool { return equalStrings(a.Allow, b.Allow) && equalStrings(a.Deny, b.Deny) }
+func equalFilter(a, b *Filter) bool {
+	return equalStrings(a.Allow, b.Allow) && equalStrings(a.Deny, b.Deny)
+}
 
 func contains(list []string, s string) bool {
 	for _, v := range list {

@@ -304,7 +304,9 @@ func TestSessionExpiryReinitializes(t *testing.T) {
 	u.OnChange(func() { changes.Add(1) })
 	eventually(t, "list_changed on the new session", func() bool {
 		f.srv.AddTool(&mcp.Tool{Name: "late" + time.Now().Format("150405.000000"), InputSchema: json.RawMessage(`{"type":"object"}`)},
-			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil })
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return &mcp.CallToolResult{}, nil
+			})
 		time.Sleep(50 * time.Millisecond)
 		return changes.Load() > 0
 	})
