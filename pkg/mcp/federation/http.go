@@ -545,7 +545,12 @@ func (t *httpTransport) listenOnce(ctx context.Context, s *httpSession, reopened
 		// ... or else return HTTP 405": no stream is offered.
 		t.hk.log.Debug("mcp upstream offers no notification stream")
 		return false, false
-	case resp.StatusCode == http.StatusNotFound && s.id != "":
+	case reopened && s.id != "" && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusBadRequest):
+		// The stream worked before and the session is refused now: the
+		// upstream forgot it (restarted). Calls would find out too, but
+		// nobody may call for a while and list_changed must keep flowing.
+		// Only after a stream that worked, so a server that never offers
+		// one cannot make this loop.
 		go func() {
 			rctx, cancel := context.WithTimeout(context.Background(), t.cfg.connectTimeout())
 			defer cancel()
