@@ -53,6 +53,10 @@ var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26"}
 const (
 	DefaultTimeout        = 30 * time.Second
 	DefaultConnectTimeout = 5 * time.Second
+	// DefaultStartTimeout is a stdio upstream's default ConnectTimeout:
+	// starting a runtime (node, python, a JVM) and initializing takes longer
+	// than a TCP connect.
+	DefaultStartTimeout = 30 * time.Second
 )
 
 // Config is one upstream: the mcp section of a Tool with protocol: mcp,
@@ -99,8 +103,8 @@ type Config struct {
 	// default DefaultTimeout.
 	Timeout time.Duration
 	// ConnectTimeout bounds a TCP/TLS connect and the whole handshake
-	// (initialize or server/discover, and a process start); default
-	// DefaultConnectTimeout.
+	// (initialize or server/discover; for stdio the process start too);
+	// default DefaultConnectTimeout, DefaultStartTimeout for stdio.
 	ConnectTimeout time.Duration
 }
 
@@ -171,6 +175,9 @@ func (c *Config) timeout() time.Duration {
 func (c *Config) connectTimeout() time.Duration {
 	if c.ConnectTimeout > 0 {
 		return c.ConnectTimeout
+	}
+	if c.Transport == TransportStdio {
+		return DefaultStartTimeout
 	}
 	return DefaultConnectTimeout
 }
@@ -281,6 +288,8 @@ func (c *Config) Validate() error {
 	if c.Auth != nil {
 		if h := c.Auth.Header; h != "" && !isToken(h) {
 			add(".upstreamAuth.header", fmt.Sprintf("%q is not a header name", h), "for example header: X-Api-Key")
+		} else if reservedHeader(h) {
+			add(".upstreamAuth.header", fmt.Sprintf("header %s is set by the transport and cannot carry a credential", h), "for example header: X-Api-Key")
 		}
 		if strings.ContainsAny(c.Auth.Prefix, "\r\n\x00") {
 			add(".upstreamAuth.prefix", "prefix contains a control character", "remove it")
@@ -398,6 +407,17 @@ func contains(list []string, s string) bool {
 		if v == s {
 			return true
 		}
+	}
+	return false
+}
+
+// reservedHeader reports whether h frames the HTTP request or carries MCP
+// transport state, so a credential there would break or spoof the exchange.
+func reservedHeader(h string) bool {
+	switch l := strings.ToLower(h); {
+	case strings.HasPrefix(l, "mcp-"), l == "host", l == "content-length", l == "content-type", l == "transfer-encoding",
+		l == "connection", l == "accept", l == "last-event-id", l == "te", l == "upgrade", l == "trailer", l == "expect":
+		return true
 	}
 	return false
 }

@@ -104,7 +104,7 @@ type upstreamFixture struct {
 	headers []http.Header
 }
 
-func newFixture(t *testing.T, stateless bool) *upstreamFixture {
+func newFixture(t testing.TB, stateless bool) *upstreamFixture {
 	t.Helper()
 	f := &upstreamFixture{srv: newSDKServer(), stateless: stateless}
 	f.reset()

@@ -74,7 +74,7 @@ func newHTTPTransport(cfg *Config, opts *Options, hk hooks) *httpTransport {
 		// Upstreams are reached directly: an HTTP_PROXY meant for stoad's
 		// other traffic must not silently sit in front of them.
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: ct, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: ct, KeepAlive: 30 * time.Second, Control: opts.DialControl}).DialContext,
 		TLSHandshakeTimeout:   ct,
 		TLSClientConfig:       opts.TLSClientConfig,
 		MaxIdleConns:          256,

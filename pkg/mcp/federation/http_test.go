@@ -3,11 +3,13 @@ package federation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -399,6 +401,23 @@ func TestUpstreamAuthRejected(t *testing.T) {
 	u := startUpstream(t, cfg, testOptions(t))
 	if st := u.Status(); st.State != StateDown || !strings.Contains(st.LastError, "HTTP 401") {
 		t.Fatalf("status = %+v", st)
+	}
+}
+
+func TestDialControlVetsAddresses(t *testing.T) {
+	f := newFixture(t, false)
+	opts := testOptions(t)
+	var vetted atomic.Int32
+	opts.DialControl = func(network, address string, _ syscall.RawConn) error {
+		vetted.Add(1)
+		return errors.New("destination refused by policy")
+	}
+	u := startUpstream(t, httpConfig(f.ts.URL), opts)
+	if st := u.Status(); st.State != StateDown || !strings.Contains(st.LastError, "destination refused by policy") || vetted.Load() == 0 {
+		t.Fatalf("status = %+v", st)
+	}
+	if len(f.seenHeaders()) != 0 {
+		t.Fatal("a request reached the upstream")
 	}
 }
 

@@ -167,6 +167,13 @@ func (m *Manager) Prepare(ctx context.Context, cfgs []Config) (*Pending, error) 
 		}()
 	}
 	wg.Wait()
+	for i, err := range startErrs {
+		// Still starting when ctx ended: not a reason to refuse the
+		// revision; the upstream's tools appear when it is up (OnChange).
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			startErrs[i] = nil
+		}
+	}
 	if err := errors.Join(startErrs...); err != nil {
 		p.Discard()
 		return nil, fmt.Errorf("start mcp upstreams: %w", err)

@@ -99,6 +99,7 @@ func TestConfigValidate(t *testing.T) {
 		}, []string{"spec.mcp.env[0]", "spec.mcp.env[2]: variable X is set twice"}},
 		{"version", func(c *Config) { c.ProtocolVersion = "2024-01-01" }, []string{"unsupported protocol version"}},
 		{"auth header", func(c *Config) { c.Auth = &Auth{Header: "Bad Header", SecretRef: spec.SecretRef{Env: "X"}} }, []string{"spec.mcp.upstreamAuth.header"}},
+		{"auth reserved header", func(c *Config) { c.Auth = &Auth{Header: "Mcp-Session-Id", SecretRef: spec.SecretRef{Env: "X"}} }, []string{"set by the transport"}},
 		{"auth secret", func(c *Config) { c.Auth = &Auth{} }, []string{"spec.mcp.upstreamAuth.secretRef: set exactly one"}},
 		{"rename invalid", func(c *Config) { c.Tools.Rename = map[string]string{"a": "b.c"} }, []string{"spec.mcp.tools.rename.a", "not a valid tool name"}},
 		{"rename too long", func(c *Config) { c.Tools.Rename = map[string]string{"a": strings.Repeat("y", 60)} }, []string{"use at most 54 such characters"}},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/secret"
@@ -22,6 +23,10 @@ type Options struct {
 	// TLSClientConfig for https upstreams (custom roots, client
 	// certificates); nil uses the system roots.
 	TLSClientConfig *tls.Config
+	// DialControl, when set, vets every resolved address before an HTTP
+	// upstream connection is made (net.Dialer.Control), e.g. the webhook
+	// package's SSRF guard for Gateways that refuse private destinations.
+	DialControl func(network, address string, c syscall.RawConn) error
 	// ReadSecret resolves secretRefs; default pkg/secret.Read.
 	ReadSecret func(spec.SecretRef) (string, error)
 	// Backoff between reconnects (HTTP) and restarts (stdio): it starts at
