@@ -209,3 +209,25 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestStopDuringFirstAttemptReleasesStart(t *testing.T) {
+	// A "server" that never answers initialize.
+	cfg := Config{Tenant: "acme", Tool: "mute", Transport: TransportStdio, Command: []string{"sleep", "300"}, ConnectTimeout: time.Hour}
+	u, err := New(cfg, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- u.Start(context.Background()) }()
+	eventually(t, "child started", func() bool { return u.Status().PID != 0 })
+	pid := u.Status().PID
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := u.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-started; err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	eventually(t, "child gone", func() bool { return syscall.Kill(pid, 0) != nil })
+}

@@ -228,6 +228,11 @@ func (u *Upstream) run(ctx context.Context) {
 	initial, maxWait, stable := u.opts.backoff()
 	attempt, attempts := 0, 0
 	firstDone := false
+	defer func() {
+		if !firstDone { // stopped during the first attempt: release Start
+			close(u.first)
+		}
+	}()
 	for ctx.Err() == nil {
 		select { // drop signals about the previous session
 		case <-u.kick:
@@ -240,18 +245,23 @@ func (u *Upstream) run(ctx context.Context) {
 		}
 		attempts++
 		hs, err := u.connect(ctx)
-		if !firstDone {
-			firstDone = true
-			close(u.first)
-		}
 		if ctx.Err() != nil {
 			return
 		}
+		var gen uint64
 		if err != nil {
 			u.setDown(err)
+		} else {
+			gen = u.setReady(hs)
+		}
+		if !firstDone {
+			// Start returns once the first attempt's outcome is visible.
+			firstDone = true
+			close(u.first)
+		}
+		if err != nil {
 			attempt++
 		} else {
-			gen := u.setReady(hs)
 			upAt := time.Now()
 			var down kickMsg
 			for down.gen != gen {
