@@ -98,15 +98,16 @@ type upstreamFixture struct {
 	srv       *mcp.Server
 	ts        *httptest.Server
 	stateless bool
+	json      bool // answer with application/json instead of SSE
 	handler   atomic.Pointer[http.Handler]
 
 	mu      sync.Mutex
 	headers []http.Header
 }
 
-func newFixture(t testing.TB, stateless bool) *upstreamFixture {
+func newFixture(t testing.TB, stateless bool, jsonResponse ...bool) *upstreamFixture {
 	t.Helper()
-	f := &upstreamFixture{srv: newSDKServer(), stateless: stateless}
+	f := &upstreamFixture{srv: newSDKServer(), stateless: stateless, json: len(jsonResponse) > 0 && jsonResponse[0]}
 	f.reset()
 	f.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -122,7 +123,7 @@ func newFixture(t testing.TB, stateless bool) *upstreamFixture {
 // forgotten, as after an upstream restart.
 func (f *upstreamFixture) reset() {
 	var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return f.srv },
-		&mcp.StreamableHTTPOptions{Stateless: f.stateless, PropagateRequestCancellation: true})
+		&mcp.StreamableHTTPOptions{Stateless: f.stateless, JSONResponse: f.json, PropagateRequestCancellation: true})
 	f.handler.Store(&h)
 }
 

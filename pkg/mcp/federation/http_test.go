@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -26,16 +28,19 @@ var eras = []struct {
 	pin       string
 	want      string
 	session   bool
+	json      bool
 }{
-	{"legacy-session", false, "", "2025-11-25", true},
-	{"modern", true, "", VersionModern, false},
-	{"legacy-pinned-stateless", true, VersionLegacy, "2025-11-25", false},
+	{"legacy-session", false, "", "2025-11-25", true, false},
+	{"modern", true, "", VersionModern, false, false},
+	{"legacy-pinned-stateless", true, VersionLegacy, "2025-11-25", false, false},
+	{"legacy-session-json", false, "", "2025-11-25", true, true},
+	{"modern-json", true, "", VersionModern, false, true},
 }
 
 func TestCallBothEras(t *testing.T) {
 	for _, era := range eras {
 		t.Run(era.name, func(t *testing.T) {
-			f := newFixture(t, era.stateless)
+			f := newFixture(t, era.stateless, era.json)
 			cfg := httpConfig(f.ts.URL)
 			cfg.ProtocolVersion = era.pin
 			u := startUpstream(t, cfg, testOptions(t))
@@ -229,6 +234,46 @@ func TestUpstreamDownFailsFastThenRecovers(t *testing.T) {
 	eventually(t, "down", func() bool { return u.Status().State == StateDown })
 	if _, err := u.Call(context.Background(), "echo", nil); !isKind(err, ErrUnavailable) {
 		t.Fatalf("call while down: %v", err)
+	}
+}
+
+func TestSilentUpstreamBoundedByConnectTimeout(t *testing.T) {
+	// Accepts TCP connections and never answers: the handshake must give
+	// up after connectTimeout, not hang.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	cfg := httpConfig("http://" + l.Addr().String() + "/mcp")
+	cfg.ConnectTimeout = 300 * time.Millisecond
+	cfg.Timeout = time.Hour
+	u := startUpstream(t, cfg, testOptions(t))
+	if st := u.Status(); st.State != StateDown || !strings.Contains(st.LastError, "deadline exceeded") {
+		t.Fatalf("status = %+v", st)
+	}
+	if _, err := u.Call(context.Background(), "echo", nil); !isKind(err, ErrUnknownTool) && !isKind(err, ErrUnavailable) {
+		t.Fatalf("call: %v", err)
 	}
 }
 
