@@ -51,7 +51,7 @@ func TestCallBothEras(t *testing.T) {
 			if st.Server != "fed-test" {
 				t.Errorf("server = %q", st.Server)
 			}
-			want := []string{"acme__up__add", "acme__up__echo", "acme__up__env", "acme__up__fail", "acme__up__hidden_admin", "acme__up__slow", "acme__up__weird_name_v2"}
+			want := []string{"acme__up__add", "acme__up__echo", "acme__up__env", "acme__up__fail", "acme__up__hidden_admin", "acme__up__regional", "acme__up__slow", "acme__up__weird_name_v2"}
 			if got := toolNames(u); !slices.Equal(got, want) {
 				t.Fatalf("tools = %v; want %v", got, want)
 			}
@@ -86,7 +86,19 @@ func TestCallBothEras(t *testing.T) {
 			if u.Status().State != StateReady {
 				t.Errorf("state after calls = %s", u.Status().State)
 			}
+			// x-mcp-header arguments are mirrored into Mcp-Param-* (2026-07-28;
+			// the SDK server checks them).
+			if res := mustCall(t, u, "regional", `{"region":"eu-wést","n":1}`); text(t, res.Raw) != "region eu-wést" {
+				t.Errorf("regional = %s", res.Raw)
+			}
 			if era.stateless && era.pin == "" {
+				var sawParam bool
+				for _, h := range f.seenHeaders() {
+					sawParam = sawParam || h.Get("Mcp-Param-Region") == "=?base64?ZXUtd8Opc3Q=?="
+				}
+				if !sawParam {
+					t.Error("no request carried Mcp-Param-Region")
+				}
 				// 2026-07-28 requests carry the per-request metadata headers.
 				var sawName bool
 				for _, h := range f.seenHeaders() {

@@ -427,7 +427,9 @@ func (p *process) dispatch(line []byte) {
 			ch <- &m
 		}
 	case m.isRequest():
-		p.write(replyTo(&m))
+		// Not on the reader goroutine: a child blocked writing stdout would
+		// never read this reply from a full stdin pipe.
+		go p.write(replyTo(&m))
 	case m.Method != "":
 		p.t.hk.notify(m.Method)
 	}
