@@ -73,14 +73,15 @@ type HTTPServer struct {
 
 // SetHTTPServer sets a server span's HTTP attributes and names it
 // "{method} {route}" (or "{method}"), as the HTTP conventions ask.
-func (s Span) SetHTTPServer(r *HTTPServer) {
+func (s *Span) SetHTTPServer(r *HTTPServer) {
 	if s.rec != nil {
 		s.setHTTPServer(r)
 	}
 }
 
-func (s Span) setHTTPServer(r *HTTPServer) {
-	kv := make([]attribute.KeyValue, 0, 12)
+func (s *Span) setHTTPServer(r *HTTPServer) {
+	var buf [12]attribute.KeyValue
+	kv := buf[:0]
 	method, known := knownMethod(r.Method)
 	kv = append(kv, attribute.String(AttrHTTPMethod, method))
 	if !known {
@@ -121,8 +122,8 @@ func (s Span) setHTTPServer(r *HTTPServer) {
 		kv = append(kv, attribute.String(AttrHTTPRoute, r.Route))
 		name = method + " " + r.Route
 	}
-	s.rec.span.SetAttributes(kv...)
-	s.rec.span.SetName(name)
+	s.rec.add(kv...)
+	s.rec.rename(name)
 }
 
 // HTTPClient describes one upstream attempt for its client span.
@@ -139,14 +140,15 @@ type HTTPClient struct {
 
 // SetHTTPClient sets an upstream attempt's HTTP attributes and names it
 // "{method}", as the HTTP client conventions ask.
-func (s Span) SetHTTPClient(r *HTTPClient) {
+func (s *Span) SetHTTPClient(r *HTTPClient) {
 	if s.rec != nil {
 		s.setHTTPClient(r)
 	}
 }
 
-func (s Span) setHTTPClient(r *HTTPClient) {
-	kv := make([]attribute.KeyValue, 0, 7)
+func (s *Span) setHTTPClient(r *HTTPClient) {
+	var buf [7]attribute.KeyValue
+	kv := buf[:0]
 	method, known := knownMethod(r.Method)
 	kv = append(kv, attribute.String(AttrHTTPMethod, method))
 	if !known {
@@ -166,27 +168,33 @@ func (s Span) setHTTPClient(r *HTTPClient) {
 	if r.ResendCount > 0 {
 		kv = append(kv, attribute.Int(AttrHTTPResendCount, r.ResendCount))
 	}
-	s.rec.span.SetAttributes(kv...)
-	s.rec.span.SetName(method)
+	s.rec.add(kv...)
+	s.rec.rename(method)
 }
 
 // SetHTTPStatus records the response status. Per the HTTP conventions a
 // server span fails on 5xx, a client span on 4xx and 5xx; error.type is
 // then the status code unless SetError gave a more specific class.
-func (s Span) SetHTTPStatus(code int) {
+func (s *Span) SetHTTPStatus(code int) {
 	if s.rec != nil {
 		s.setHTTPStatus(code)
 	}
 }
 
-func (s Span) setHTTPStatus(code int) {
+func (s *Span) setHTTPStatus(code int) {
 	r := s.rec
-	r.span.SetAttributes(attribute.Int(AttrHTTPStatus, code))
 	failed := code >= 500 || (code >= 400 && r.kind == KindClient)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return
+	}
+	r.grow()
+	r.attrs = append(r.attrs, attribute.Int(AttrHTTPStatus, code))
 	if failed && !r.errType {
 		r.errType = true
-		r.span.SetAttributes(attribute.String(AttrErrorType, strconv.Itoa(code)))
-		r.span.SetStatus(codes.Error, "")
+		r.attrs = append(r.attrs, attribute.String(AttrErrorType, strconv.Itoa(code)))
+		r.status, r.statusMsg = codes.Error, ""
 	}
 }
 
@@ -217,14 +225,15 @@ type MCP struct {
 }
 
 // SetMCP sets an MCP span's attributes and names it "{method} {tool}".
-func (s Span) SetMCP(m *MCP) {
+func (s *Span) SetMCP(m *MCP) {
 	if s.rec != nil {
 		s.setMCP(m)
 	}
 }
 
-func (s Span) setMCP(m *MCP) {
-	kv := make([]attribute.KeyValue, 0, 10)
+func (s *Span) setMCP(m *MCP) {
+	var buf [10]attribute.KeyValue
+	kv := buf[:0]
 	kv = append(kv, attribute.String(AttrMCPMethod, m.Method))
 	name := m.Method
 	if m.Tool != "" {
@@ -255,27 +264,23 @@ func (s Span) setMCP(m *MCP) {
 			kv = append(kv, attribute.Int(AttrServerPort, port))
 		}
 	}
-	s.rec.span.SetAttributes(kv...)
-	s.rec.span.SetName(name)
+	s.rec.add(kv...)
+	s.rec.rename(name)
 }
 
 // SetRPCError records a JSON-RPC error answer: error.type and
 // rpc.response.status_code are the code, the status message the error's.
-func (s Span) SetRPCError(code int, message string) {
+func (s *Span) SetRPCError(code int, message string) {
 	if s.rec != nil {
 		c := strconv.Itoa(code)
-		s.rec.errType = true
-		s.rec.span.SetAttributes(attribute.String(AttrErrorType, c), attribute.String(AttrRPCStatusCode, c))
-		s.rec.span.SetStatus(codes.Error, message)
+		s.rec.fail(c, message, attribute.String(AttrRPCStatusCode, c))
 	}
 }
 
 // SetToolError records a tools/call result with isError: true.
-func (s Span) SetToolError() {
+func (s *Span) SetToolError() {
 	if s.rec != nil {
-		s.rec.errType = true
-		s.rec.span.SetAttributes(attribute.String(AttrErrorType, ErrorTypeToolError))
-		s.rec.span.SetStatus(codes.Error, ErrorTypeToolError)
+		s.rec.fail(ErrorTypeToolError, ErrorTypeToolError)
 	}
 }
 

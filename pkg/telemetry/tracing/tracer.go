@@ -76,7 +76,8 @@ type pipeline struct {
 	tp       *sdktrace.TracerProvider
 	tracer   trace.Tracer
 	client   *http.Client
-	inflight atomic.Int64 // recording spans not yet ended
+	inflight atomic.Int64 // recording spans not yet ended (see record)
+	closed   atomic.Bool  // retiring: no new recording span
 }
 
 // Prepare validates c, reads its secrets and builds its exporter without
@@ -169,13 +170,20 @@ func (t *Tracer) retire(ctx context.Context, old *pipeline) {
 	deadline := time.Now().Add(old.cfg.drainTimeout)
 	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()
-	for old.inflight.Load() > 0 && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			deadline = time.Time{}
-		case <-tick.C:
+	drain := func() {
+		for old.inflight.Load() > 0 && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				deadline = time.Time{}
+			case <-tick.C:
+			}
 		}
 	}
+	// Spans still open may start children: close only once they are done,
+	// then wait out any start that raced with the close (record).
+	drain()
+	old.closed.Store(true)
+	drain()
 	if n := old.inflight.Load(); n > 0 {
 		t.log.Warn("tracing: replaced configuration shut down with spans still open; they are not exported", "spans", n)
 	}
@@ -217,6 +225,9 @@ func (t *Tracer) Stop(ctx context.Context) error {
 // ForceFlush exports every finished span now (tests, and `stoad` before a
 // planned exit).
 func (t *Tracer) ForceFlush(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
 	if p := t.cur.Load(); p != nil {
 		return p.tp.ForceFlush(ctx)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -408,7 +409,7 @@ func TestProblems(t *testing.T) {
 	c := base()
 	c.Endpoint = "https://collector.example"
 	r, err := c.resolve()
-	if err != nil || r.endpoint != "https://collector.example/v1/traces" || r.accept != AcceptTrusted || r.service != "stoad" || !r.gzip {
+	if err != nil || r.endpoint != "https://collector.example/v1/traces" || r.accept != AcceptTrusted || r.service != "stoad" || r.gzip {
 		t.Errorf("defaults: %+v %v", r, err)
 	}
 	c.CAFile = filepath.Join(t.TempDir(), "none.pem")
@@ -449,6 +450,56 @@ func TestExportFailureReported(t *testing.T) {
 	}
 }
 
+// TestConcurrentReload: requests on several goroutines while the
+// configuration flips between two collectors; every span ended before
+// Stop reaches one of them, whole (with its child), none twice.
+func TestConcurrentReload(t *testing.T) {
+	a, b := otlptest.NewServer(t), otlptest.NewServer(t)
+	cfgs := [2]Config{testConfig(a), testConfig(b)}
+	for i := range cfgs {
+		cfgs[i].QueueSize = 1 << 14
+	}
+	tr := New(nil)
+	apply(t, tr, cfgs[0])
+	const workers, perWorker = 4, 150
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf [TraceparentLen]byte
+			for i := 0; i < perWorker; i++ {
+				hotPath(tr, &Incoming{Peer: netip.MustParseAddr("10.0.0.1"), Traceparent: sampledTP}, buf[:0])
+			}
+		}()
+	}
+	for i := 1; i <= 6; i++ {
+		apply(t, tr, cfgs[i%2])
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := tr.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spans := append(a.Spans(), b.Spans()...)
+	if want := workers * perWorker * 4; len(spans) != want {
+		t.Fatalf("%d spans exported, want %d", len(spans), want)
+	}
+	seen := map[string]bool{}
+	for _, s := range spans {
+		if seen[s.SpanID] {
+			t.Fatalf("span %s exported twice", s.SpanID)
+		}
+		seen[s.SpanID] = true
+	}
+	for _, s := range spans {
+		if s.Kind != "server" && !seen[s.ParentSpanID] {
+			t.Fatalf("child %s lost its parent %s", s.Name, s.ParentSpanID)
+		}
+	}
+}
+
 func TestContextWithSpan(t *testing.T) {
 	srv := otlptest.NewServer(t)
 	tr := newTracer(t, testConfig(srv))
@@ -462,7 +513,7 @@ func TestContextWithSpan(t *testing.T) {
 	if ctx := ContextWithSpan(context.Background(), Span{}); ctx != context.Background() {
 		t.Error("zero span stored in context")
 	}
-	if SpanFromContext(context.Background()).IsValid() {
+	if empty := SpanFromContext(context.Background()); empty.IsValid() {
 		t.Error("span from empty context")
 	}
 }
