@@ -246,7 +246,7 @@ func (c *Config) resolve() (*resolved, error) {
 		accept:        orString(c.Accept, AcceptTrusted),
 		service:       orString(c.ServiceName, DefaultServiceName),
 		version:       c.ServiceVersion,
-		resource:      c.ResourceAttributes,
+		resource:      make(map[string]string, len(c.ResourceAttributes)),
 		gzip:          c.Compression == CompressionGzip,
 		caFile:        c.CAFile,
 		exportTimeout: orDuration(c.ExportTimeout, DefaultExportTimeout),
@@ -262,6 +262,9 @@ func (c *Config) resolve() (*resolved, error) {
 	}
 	for k, v := range c.Headers {
 		r.headers[k] = v
+	}
+	for k, v := range c.ResourceAttributes {
+		r.resource[k] = v
 	}
 	for _, name := range sortedKeys(c.SecretHeaders) {
 		v, err := secret.Read(c.SecretHeaders[name])

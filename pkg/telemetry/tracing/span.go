@@ -125,7 +125,9 @@ func (r *recording) fail(errType, message string, kv ...attribute.KeyValue) {
 
 func (r *recording) rename(name string) {
 	r.mu.Lock()
-	r.name = name
+	if !r.ended {
+		r.name = name
+	}
 	r.mu.Unlock()
 }
 
