@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/limits"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/xdp"
@@ -37,7 +37,7 @@ type xdpRuntime struct {
 	plan     *xdpPlan // the live revision's; nil before the first swap
 	applyErr string   // why the last swap could not apply its plan
 
-	esc    atomic.Pointer[limits.Escalator]
+	esc    atomic.Pointer[escalator]
 	escPol escalation // the Escalator's policy; guarded by mu
 
 	opMu   sync.Mutex // one attributed block change at a time
@@ -56,13 +56,34 @@ type xdpPlan struct {
 }
 
 // escalation is the L7 → kernel escalation policy; after 0 means off.
+// Rejections are counted, and blocks made, per v4Bits / v6Bits prefix of
+// the source (32 and 64 by default).
 type escalation struct {
-	after         int
-	within, block time.Duration
+	after          int
+	within, block  time.Duration
+	v4Bits, v6Bits int
 }
 
 func (e escalation) String() string {
-	return fmt.Sprintf("after %d rejections within %s, block for %s", e.after, e.within, e.block)
+	return fmt.Sprintf("after %d rejections within %s, block for %s, per IPv4 /%d and IPv6 /%d", e.after, e.within, e.block, e.v4Bits, e.v6Bits)
+}
+
+// prefix is the block, and the counting key, that src falls in. Zero
+// lengths mean the defaults, never /0.
+func (e escalation) prefix(src netip.Addr) netip.Prefix {
+	src = src.Unmap()
+	bits := cmp.Or(e.v6Bits, 64)
+	if src.Is4() {
+		bits = cmp.Or(e.v4Bits, 32)
+	}
+	p, _ := src.Prefix(bits)
+	return p
+}
+
+// escalator is the live Escalator with the policy it was built from.
+type escalator struct {
+	*limits.Escalator
+	pol escalation
 }
 
 // newXDPRuntime builds the runtime, registers its collector on the
@@ -82,8 +103,13 @@ func (r *xdpRuntime) Name() string { return "xdp" }
 // off; while XDP is attached it passes connections straight on.
 func (r *xdpRuntime) wrapListener(ln net.Listener) net.Listener { return r.l.Wrap(ln) }
 
-// onReject is the proxy's OnReject: one 429 for src.
-func (r *xdpRuntime) onReject(src netip.Addr) { r.esc.Load().Reject(src) }
+// onReject is the proxy's OnReject: one 429 for src, counted for its
+// escalation prefix (its /64, by default, for IPv6).
+func (r *xdpRuntime) onReject(src netip.Addr) {
+	if e := r.esc.Load(); e != nil {
+		e.Reject(e.pol.prefix(src).Addr())
+	}
+}
 
 // Prepare compiles the Gateway's xdp block and checks, without changing
 // anything, that the Limiter can apply it; the swap applies it.
@@ -121,10 +147,10 @@ func (r *xdpRuntime) swap(p *xdpPlan) {
 			r.esc.Store(nil)
 		} else {
 			pol := p.esc
-			r.esc.Store(limits.NewEscalator(limits.EscalatorOptions{
+			r.esc.Store(&escalator{pol: pol, Escalator: limits.NewEscalator(limits.EscalatorOptions{
 				After: pol.after, Within: pol.within, Block: pol.block,
 				OnEscalate: func(src netip.Addr, n int) { r.escalate(src, n, pol) },
-			}))
+			})})
 		}
 	}
 }
@@ -182,7 +208,11 @@ func (r *xdpRuntime) compile(gw *spec.GatewaySpec) (*xdpPlan, error) {
 		if err != nil || block <= 0 {
 			return nil, fmt.Errorf("spec.xdp.escalation.block %q must be a positive duration", e.Block)
 		}
-		p.esc = escalation{after: e.After, within: within, block: block}
+		v4, v6 := cmp.Or(e.IPv4PrefixLength, 32), cmp.Or(e.IPv6PrefixLength, 64)
+		if v4 < 16 || v4 > 32 || v6 < 32 || v6 > 128 {
+			return nil, fmt.Errorf("spec.xdp.escalation: prefix lengths /%d (IPv4) and /%d (IPv6) must be 16 to 32 and 32 to 128", v4, v6)
+		}
+		p.esc = escalation{after: e.After, within: within, block: block, v4Bits: v4, v6Bits: v6}
 	}
 	if err := p.cfg.Validate(); err != nil {
 		return nil, err
@@ -225,7 +255,12 @@ func canonicalSource(p netip.Prefix) netip.Prefix {
 	return netip.PrefixFrom(a, p.Bits()).Masked()
 }
 
-func (r *xdpRuntime) Start(context.Context) error { return nil }
+// Start puts back the runtime blocks of the last run (the revision's XDP
+// config is applied already; the proxy starts listening after this).
+func (r *xdpRuntime) Start(ctx context.Context) error {
+	r.restoreBlocks(ctx)
+	return nil
+}
 
 // Stop detaches the program (the kernel would on exit anyway) and flushes
 // the block events.
@@ -235,14 +270,14 @@ func (r *xdpRuntime) Stop(context.Context) error {
 	return err
 }
 
-// escalate blocks src in the kernel for the cool-down, unless a block at
-// least as long already covers it (an operator's longer block is never
-// shortened).
+// escalate blocks src's escalation prefix in the kernel for the cool-down,
+// unless a block at least as long already covers it (an operator's longer
+// block is never shortened).
 func (r *xdpRuntime) escalate(src netip.Addr, n int, pol escalation) {
-	pfx := netip.PrefixFrom(src, src.BitLen())
+	pfx := pol.prefix(src)
 	until := time.Now().Add(pol.block)
 	for _, b := range r.l.Blocks() {
-		if b.Prefix.Contains(src) && !b.Until.Before(until) {
+		if b.Prefix.Bits() <= pfx.Bits() && b.Prefix.Contains(pfx.Addr()) && !b.Until.Before(until) {
 			return
 		}
 	}
@@ -306,6 +341,7 @@ func (r *xdpRuntime) onBlockChange(b xdp.Block, added bool) {
 	default:
 		data["by"], data["actor"] = "expiry", "stoad"
 	}
+	r.events.do(func() { r.recordBlock(b, added) })
 	if added {
 		msg := fmt.Sprintf("blocked %s until %s", b.Prefix, b.Until.Local().Format(time.DateTime))
 		if b.Reason != "" {
@@ -321,28 +357,30 @@ func (r *xdpRuntime) onBlockChange(b xdp.Block, added bool) {
 		msg += " (cool-down over)"
 	}
 	r.events.push("xdp.unblock", msg, data)
-	if b.Prefix.IsSingleIP() {
-		// Count its rejections afresh, whatever ended the block.
-		r.esc.Load().Forget(b.Prefix.Addr())
+	if e := r.esc.Load(); e != nil && e.pol.prefix(b.Prefix.Addr()) == b.Prefix {
+		// An escalation-sized block ended: count its rejections afresh,
+		// whatever ended it.
+		e.Forget(b.Prefix.Addr())
 	}
 }
 
-// eventQueue emits events in order on its own goroutine, so that a block
-// made on a request's goroutine does not wait for the store.
+// eventQueue runs the side effects of block changes — their events and
+// their records in the store — in order on its own goroutine, so that a
+// block made on a request's goroutine never waits for the store.
 type eventQueue struct {
 	d      *Daemon
 	mu     sync.Mutex
-	ch     chan api.Event
+	ch     chan func()
 	closed bool
 	done   chan struct{}
 }
 
 func newEventQueue(d *Daemon) *eventQueue {
-	q := &eventQueue{d: d, ch: make(chan api.Event, 1024), done: make(chan struct{})}
+	q := &eventQueue{d: d, ch: make(chan func(), 1024), done: make(chan struct{})}
 	go func() {
 		defer close(q.done)
-		for e := range q.ch {
-			d.Emit(e.Type, e.Tenant, e.Message, e.Data)
+		for fn := range q.ch {
+			fn()
 		}
 	}()
 	return q
@@ -351,15 +389,20 @@ func newEventQueue(d *Daemon) *eventQueue {
 // push queues an event; it waits when 1024 are queued rather than lose
 // one (the audit trail is built from them).
 func (q *eventQueue) push(typ, msg string, data map[string]any) {
+	q.do(func() { q.d.Emit(typ, "", msg, data) })
+}
+
+// do queues fn behind everything queued before.
+func (q *eventQueue) do(fn func()) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return
 	}
-	q.ch <- api.Event{Type: typ, Message: msg, Data: data}
+	q.ch <- fn
 }
 
-// close emits what is queued and stops.
+// close runs what is queued and stops.
 func (q *eventQueue) close() {
 	q.mu.Lock()
 	if !q.closed {

@@ -70,7 +70,8 @@ func (r *xdpRuntime) xdpStatus() api.XDPStatus {
 		out.PerSource = &api.XDPRate{Rate: string(p.perSource), PerSecond: p.cfg.Rate, Burst: burst, Count: count}
 	}
 	if p.esc.after > 0 {
-		out.Escalation = &api.XDPEscalation{After: p.esc.after, WithinSeconds: p.esc.within.Seconds(), BlockSeconds: p.esc.block.Seconds()}
+		out.Escalation = &api.XDPEscalation{After: p.esc.after, WithinSeconds: p.esc.within.Seconds(), BlockSeconds: p.esc.block.Seconds(),
+			IPv4PrefixLength: p.esc.v4Bits, IPv6PrefixLength: p.esc.v6Bits}
 	}
 	for _, s := range r.l.TopSources(topSourcesShown) {
 		out.TopSources = append(out.TopSources, api.XDPSource{Addr: s.Addr.String(), Passed: s.Passed, Dropped: s.Dropped})
@@ -125,8 +126,8 @@ func (r *xdpRuntime) Status() api.Component {
 			c.Data["deny"] = s.Deny
 		}
 		if e := s.Escalation; e != nil {
-			c.Data["escalation"] = fmt.Sprintf("after %d rejections within %s, block %s", e.After,
-				time.Duration(e.WithinSeconds*float64(time.Second)), time.Duration(e.BlockSeconds*float64(time.Second)))
+			c.Data["escalation"] = fmt.Sprintf("after %d rejections within %s, block %s per IPv4 /%d and IPv6 /%d", e.After,
+				time.Duration(e.WithinSeconds*float64(time.Second)), time.Duration(e.BlockSeconds*float64(time.Second)), e.IPv4PrefixLength, e.IPv6PrefixLength)
 		}
 	}
 	k := s.Counters

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,13 @@ func TestXDPCompile(t *testing.T) {
 			Interfaces: []string{"eth0", "eth1"}, Mode: xdp.ModeGeneric, Count: xdp.CountConnections,
 			Rate: 2000, Burst: 4000, Ports: []uint16{443, 8443},
 			Deny: []netip.Prefix{pfx("203.0.113.0/24"), pfx("2001:db8::1/128"), pfx("198.51.100.0/24")},
-		}, esc: escalation{after: 50, within: time.Minute, block: 10 * time.Minute}},
+		}, esc: escalation{after: 50, within: time.Minute, block: 10 * time.Minute, v4Bits: 32, v6Bits: 64}},
+		{name: "escalation prefixes", listen: ":80", x: &spec.XDPConfig{Enabled: true,
+			Escalation: &spec.Escalation{After: 3, Within: "1m", Block: "1m", IPv4PrefixLength: 24, IPv6PrefixLength: 56}},
+			want: xdp.Config{Interfaces: []string{"lo"}, Ports: []uint16{80}},
+			esc:  escalation{after: 3, within: time.Minute, block: time.Minute, v4Bits: 24, v6Bits: 56}},
+		{name: "escalation prefix too wide", listen: ":80", x: &spec.XDPConfig{Enabled: true,
+			Escalation: &spec.Escalation{After: 3, Within: "1m", Block: "1m", IPv6PrefixLength: 8}}, err: "spec.xdp.escalation: prefix lengths"},
 		{name: "per minute", listen: ":8080", x: &spec.XDPConfig{Enabled: true, PerSource: &spec.RateLimit{Rate: "120/min"}},
 			want: xdp.Config{Interfaces: []string{"lo"}, Ports: []uint16{8080}, Rate: 2}},
 		{name: "ephemeral listen", listen: "127.0.0.1:0", x: &spec.XDPConfig{Enabled: true}, err: "no fixed port"},
@@ -107,12 +114,19 @@ func TestParseSource(t *testing.T) {
 // interfaces.
 func xdpTestDaemon(t *testing.T) (*Daemon, *xdpRuntime) {
 	t.Helper()
-	cfg := &Config{StateDir: t.TempDir(), Socket: "/nonexistent.sock", Listen: "127.0.0.1:8080"}
+	d, r, _ := xdpTestDaemonIn(t, t.TempDir())
+	return d, r
+}
+
+// xdpTestDaemonIn is xdpTestDaemon on the state directory dir; stop stops
+// its xdp runtime and closes its store (also done when the test ends).
+func xdpTestDaemonIn(t *testing.T, dir string) (d *Daemon, r *xdpRuntime, stop func()) {
+	t.Helper()
+	cfg := &Config{StateDir: dir, Socket: "/nonexistent.sock", Listen: "127.0.0.1:8080"}
 	d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Runtimes: DefaultRuntimes})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r *xdpRuntime
 	for _, rt := range d.runtimes {
 		if x, ok := rt.(*xdpRuntime); ok {
 			r = x
@@ -121,11 +135,15 @@ func xdpTestDaemon(t *testing.T) (*Daemon, *xdpRuntime) {
 	if r == nil {
 		t.Fatal("DefaultRuntimes has no xdp runtime")
 	}
-	t.Cleanup(func() {
-		r.Stop(context.Background())
-		d.store.Close()
-	})
-	return d, r
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			r.Stop(context.Background())
+			d.store.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return d, r, stop
 }
 
 // waitEvents waits until the store holds n events of the given types.
@@ -190,6 +208,162 @@ func TestXDPEscalation(t *testing.T) {
 	}
 	if len(r.l.Blocks()) != 0 {
 		t.Fatal("escalation still on after it was turned off")
+	}
+}
+
+// TestXDPEscalationPrefix: IPv6 sources are counted and blocked per /64
+// by default, so moving to another address of the same /64 neither
+// restarts the count nor escapes the block; the prefix lengths are
+// configurable for both families.
+func TestXDPEscalationPrefix(t *testing.T) {
+	addr := netip.MustParseAddr
+	for _, tc := range []struct {
+		name      string
+		pol       escalation
+		srcs      []string // the rejections, in order
+		want      string   // the block made, "" for none
+		inside    string   // another address the block must cover
+		outside   string   // an address it must not
+		wantCount int      // blocks after the rejections
+	}{
+		{name: "IPv6 /64 by default", pol: escalation{after: 5, within: time.Minute, block: time.Hour},
+			srcs: []string{"2001:db8:5::1", "2001:db8:5::2", "2001:db8:5::3:4", "2001:db8:5:0:ffff::9", "2001:db8:5::1"},
+			want: "2001:db8:5::/64", inside: "2001:db8:5::77", outside: "2001:db8:5:1::1", wantCount: 1},
+		{name: "IPv6 other /64s count apart", pol: escalation{after: 3, within: time.Minute, block: time.Hour},
+			srcs:      []string{"2001:db8:5::1", "2001:db8:5:1::1", "2001:db8:5:2::1", "2001:db8:5:3::1"},
+			wantCount: 0},
+		{name: "IPv6 /128 when configured", pol: escalation{after: 2, within: time.Minute, block: time.Hour, v4Bits: 32, v6Bits: 128},
+			srcs: []string{"2001:db8:5::1", "2001:db8:5::2", "2001:db8:5::1"},
+			want: "2001:db8:5::1/128", inside: "2001:db8:5::1", outside: "2001:db8:5::2", wantCount: 1},
+		{name: "IPv4 /32 by default", pol: escalation{after: 2, within: time.Minute, block: time.Hour},
+			srcs: []string{"198.51.100.1", "198.51.100.2", "::ffff:198.51.100.1"},
+			want: "198.51.100.1/32", inside: "198.51.100.1", outside: "198.51.100.2", wantCount: 1},
+		{name: "IPv4 /24 when configured", pol: escalation{after: 3, within: time.Minute, block: time.Hour, v4Bits: 24, v6Bits: 64},
+			srcs: []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"},
+			want: "198.51.100.0/24", inside: "198.51.100.200", outside: "198.51.101.1", wantCount: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, r := xdpTestDaemon(t)
+			r.swap(&xdpPlan{esc: tc.pol})
+			for _, s := range tc.srcs {
+				r.onReject(addr(s))
+			}
+			bs := r.l.Blocks()
+			if len(bs) != tc.wantCount || (tc.want != "" && bs[0].Prefix.String() != tc.want) {
+				t.Fatalf("blocks %+v, want %d: %s", bs, tc.wantCount, tc.want)
+			}
+			if tc.want == "" {
+				return
+			}
+			if v := r.l.Fallback().Allow(addr(tc.inside)); v != xdp.RejectBlock {
+				t.Errorf("%s inside the block: %v", tc.inside, v)
+			}
+			if v := r.l.Fallback().Allow(addr(tc.outside)); v == xdp.RejectBlock {
+				t.Errorf("%s outside the block was blocked", tc.outside)
+			}
+			// Lifting the block resets its count: after-1 rejections later
+			// nothing is blocked again.
+			if err := r.l.Unblock(bs[0].Prefix); err != nil {
+				t.Fatal(err)
+			}
+			for range tc.pol.after - 1 {
+				r.onReject(addr(tc.inside))
+			}
+			if bs := r.l.Blocks(); len(bs) != 0 {
+				t.Fatalf("blocked again before the threshold: %+v", bs)
+			}
+		})
+	}
+}
+
+// TestXDPBlocksSurviveRestart: runtime blocks are kept in the store and
+// put back, with their expiry and reason, by the next stoad on the same
+// state; lifted and expired ones are not.
+func TestXDPBlocksSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	d, r, stop := xdpTestDaemonIn(t, dir)
+	r.swap(&xdpPlan{esc: escalation{after: 1, within: time.Minute, block: 400 * time.Millisecond}})
+	block := func(cidr string, dur time.Duration, reason string) {
+		t.Helper()
+		pfx := netip.MustParsePrefix(cidr)
+		if _, err := r.attributed(blockOrigin{prefix: pfx, added: true, by: "operator", actor: "test"},
+			func() error { return r.l.Block(pfx, dur, reason) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	block("198.51.100.7/32", time.Hour, "stuffing")
+	block("203.0.113.0/24", time.Hour, "lifted")
+	r.onReject(netip.MustParseAddr("2001:db8:6::1")) // escalated for 400ms
+	if err := r.l.Unblock(netip.MustParsePrefix("203.0.113.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]xdp.Block{}
+	for _, b := range r.l.Blocks() {
+		want[b.Prefix.String()] = b
+	}
+	if len(want) != 2 {
+		t.Fatalf("blocks before the restart: %+v", want)
+	}
+	waitEvents(t, d, 4, "xdp.block", "xdp.unblock")
+	stop()
+	time.Sleep(500 * time.Millisecond) // the escalation's block expires while stoad is down
+
+	d2, r2, _ := xdpTestDaemonIn(t, dir)
+	r2.swap(&xdpPlan{})
+	if err := r2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := r2.l.Blocks()
+	if len(got) != 1 || got[0].Prefix.String() != "198.51.100.7/32" || got[0].Reason != "stuffing" ||
+		!got[0].Until.Equal(want["198.51.100.7/32"].Until) {
+		t.Fatalf("blocks after the restart: %+v, want %+v", got, want["198.51.100.7/32"])
+	}
+	if v := r2.l.Fallback().Allow(netip.MustParseAddr("198.51.100.7")); v != xdp.RejectBlock {
+		t.Fatalf("restored block not enforced: %v", v)
+	}
+	evs := waitEvents(t, d2, 4, "xdp.block") // three from the first run
+	if len(evs) != 4 || evs[3].Data["by"] != "restore" || evs[3].Data["source"] != "198.51.100.7/32" {
+		t.Fatalf("restore event: %+v", evs)
+	}
+	// The expired escalation and the lifted block are gone from the store.
+	var keys []string
+	err := d2.store.View(context.Background(), func(tx store.Tx) error {
+		return tx.Meta().List(context.Background(), store.MetaXDPBlocks, func(k string, _ []byte) error {
+			keys = append(keys, k)
+			return nil
+		})
+	})
+	if err != nil || !reflect.DeepEqual(keys, []string{"198.51.100.7/32"}) {
+		t.Fatalf("stored blocks: %q %v", keys, err)
+	}
+}
+
+// TestXDPRestoreSkipsBadEntries: an unreadable or malformed stored block is
+// logged and dropped; it does not stop the rest from being restored.
+func TestXDPRestoreSkipsBadEntries(t *testing.T) {
+	dir := t.TempDir()
+	d, _, stop := xdpTestDaemonIn(t, dir)
+	future, _ := json.Marshal(storedBlock{Until: time.Now().Add(time.Hour).UTC(), Reason: "ok"})
+	ctx := context.Background()
+	err := d.store.Update(ctx, func(tx store.Tx) error {
+		for k, v := range map[string][]byte{"not a cidr": future, "198.51.100.0/24": []byte("{"), "2001:db8::/48": future} {
+			if err := tx.Meta().Put(ctx, store.MetaXDPBlocks, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	_, r2, _ := xdpTestDaemonIn(t, dir)
+	r2.swap(&xdpPlan{})
+	if err := r2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r2.l.Blocks(); len(got) != 1 || got[0].Prefix.String() != "2001:db8::/48" {
+		t.Fatalf("blocks: %+v", got)
 	}
 }
 

@@ -331,6 +331,13 @@ type Escalation struct {
 	Within Duration `json:"within"`
 	// Block is the cool-down: how long the source stays blocked.
 	Block Duration `json:"block"`
+	// IPv4PrefixLength is how much of an IPv4 source is counted and
+	// blocked as one: 32 (the default) is the address itself.
+	IPv4PrefixLength int `json:"ipv4PrefixLength,omitempty"`
+	// IPv6PrefixLength is the same for IPv6; default 64, the smallest
+	// network a site is usually given, so that a source cannot dodge the
+	// block by moving to another address of its own /64.
+	IPv6PrefixLength int `json:"ipv6PrefixLength,omitempty"`
 }
 
 // AccessLog configures the access log.

@@ -102,6 +102,16 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 					v.duration(o, "spec.xdp.escalation."+f.name, f.d)
 				}
 			}
+			// Wider blocks would shut out whole providers for one
+			// client's misbehaviour.
+			if b := e.IPv4PrefixLength; b != 0 && (b < 16 || b > 32) {
+				v.errorf(o, "spec.xdp.escalation.ipv4PrefixLength", "16 to 32; 32 (the default) blocks the address alone",
+					"ipv4PrefixLength %d out of range", b)
+			}
+			if b := e.IPv6PrefixLength; b != 0 && (b < 32 || b > 128) {
+				v.errorf(o, "spec.xdp.escalation.ipv6PrefixLength", "32 to 128; 64 (the default) blocks the source's /64, 128 the address alone",
+					"ipv6PrefixLength %d out of range", b)
+			}
 		}
 	}
 	v.oneOf(o, "spec.crossTenant", "crossTenant mode", s.CrossTenant, crossTenantModes...)

@@ -56,6 +56,8 @@ var generated = &Model{
 			{Name: "after", Doc: "After is the number of 429 rejections that triggers a block.", Type: Ref{Kind: "integer"}, Required: true, Minimum: intp(1)},
 			{Name: "within", Doc: "Within is the window in which those rejections must occur.", Type: Ref{Kind: "scalar", Name: "Duration"}, Required: true},
 			{Name: "block", Doc: "Block is the cool-down: how long the source stays blocked.", Type: Ref{Kind: "scalar", Name: "Duration"}, Required: true},
+			{Name: "ipv4PrefixLength", Doc: "IPv4PrefixLength is how much of an IPv4 source is counted and blocked as one: 32 (the default) is the address itself.", Type: Ref{Kind: "integer"}, Minimum: intp(16), Maximum: intp(32)},
+			{Name: "ipv6PrefixLength", Doc: "IPv6PrefixLength is the same for IPv6; default 64, the smallest network a site is usually given, so that a source cannot dodge the block by moving to another address of its own /64.", Type: Ref{Kind: "integer"}, Minimum: intp(32), Maximum: intp(128)},
 		}},
 		"GatewayLimits": {Name: "GatewayLimits", Doc: "GatewayLimits bounds what a client may send and how slowly.", Fields: []Field{
 			{Name: "maxRequestLineBytes", Doc: "MaxRequestLineBytes caps method + URI + version (414 beyond).", Type: Ref{Kind: "integer"}},

@@ -218,11 +218,14 @@ const (
 	// MetaSubscriptionState: each subscription's last announced state,
 	// "tenant/name" → JSON.
 	MetaSubscriptionState Namespace = "subscription_state"
+	// MetaXDPBlocks: each runtime XDP block (operator or escalation),
+	// its CIDR → JSON with its expiry, so that it outlives a restart.
+	MetaXDPBlocks Namespace = "xdp_blocks"
 )
 
 // Namespaces lists every Meta namespace.
 func Namespaces() []Namespace {
-	return []Namespace{MetaMCP, MetaWebhookFeed, MetaConsumerUIDs, MetaSubscriptionState}
+	return []Namespace{MetaMCP, MetaWebhookFeed, MetaConsumerUIDs, MetaSubscriptionState, MetaXDPBlocks}
 }
 
 // Meta is small keyed state of other parts. Keys are arbitrary bytes

@@ -189,6 +189,9 @@ func xdpGatewayIn(t *testing.T, mode string) {
 	t.Logf("stoa status:\n%s", r.Stdout)
 	if r := d.Stoa("xdp", "status"); r.Code == 0 {
 		t.Logf("stoa xdp status:\n%s", r.Stdout)
+		if !strings.Contains(r.Stdout, "block for 5s, per IPv4 /32 and IPv6 /64") {
+			t.Errorf("stoa xdp status lacks the escalation prefixes:\n%s", r.Stdout)
+		}
 	}
 	for _, want := range []string{"xdp", mode + " on s-c, s-a, s-h", "packets:", "dropped_rate=", "trackedSources:"} {
 		if !strings.Contains(r.Stdout, want) {
@@ -204,12 +207,19 @@ func xdpGatewayIn(t *testing.T, mode string) {
 
 	// A crash (SIGKILL) leaves nothing attached either: the bpf_links die
 	// with the process. The restarted stoad attaches again from its stored
-	// revision.
+	// revision, and puts back the runtime blocks with their expiry.
+	expect(t, d.Stoa("xdp", "block", "198.18.2.0/24", "--for", "10m", "--reason", "kept across restarts"), 0, "stoa xdp block")
+	before := xdpBlocksOf(t, d)
 	d.Kill()
 	noXDPLeft(t, n.server, "s-c", "s-a", "s-h")
 	xdpStartIn(d, n.server, filepath.Join(binDir, "stoad"))
 	if st := xdpStatusOf(t, d); !st.Attached || st.Mode != mode || st.Escalation == nil {
 		t.Fatalf("after a crash and restart: %+v", st)
+	}
+	after := xdpBlocksOf(t, d)
+	if len(before) != 1 || len(after) != 1 || after[0].Source != "198.18.2.0/24" || after[0].Reason != "kept across restarts" ||
+		!after[0].Until.Equal(before[0].Until) {
+		t.Fatalf("runtime blocks before the crash %+v, after the restart %+v", before, after)
 	}
 
 	// SIGTERM: a clean exit, and nothing left attached.
