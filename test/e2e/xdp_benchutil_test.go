@@ -135,7 +135,8 @@ func (g *benchGroupSet) read() benchGroupSample {
 	return s
 }
 
-// since returns each group's CPU use since before, in percent of one CPU.
+// since returns each group's CPU use since before, in percent of one CPU,
+// and each CPU's busy share ("cpu0", "cpu1", from /proc/stat).
 func (g *benchGroupSet) since(before benchGroupSample, el time.Duration) map[string]float64 {
 	after := g.read()
 	out := map[string]float64{}
@@ -149,8 +150,11 @@ func (g *benchGroupSet) since(before benchGroupSample, el time.Duration) map[str
 		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, out[n]))
 	}
 	for c := 0; c < 2; c++ {
+		// /proc/stat counts in USER_HZ (100) ticks: 1e9/el turns ticks into percent.
+		busy := (after.cpu[c][0] - before.cpu[c][0]) * 1e9 / float64(el)
+		out[fmt.Sprintf("cpu%d", c)] = busy
 		parts = append(parts, fmt.Sprintf("cpu%d busy %.0f%% softirq %.0f%%", c,
-			(after.cpu[c][0]-before.cpu[c][0])*1e9/float64(el), (after.cpu[c][1]-before.cpu[c][1])*1e9/float64(el)))
+			busy, (after.cpu[c][1]-before.cpu[c][1])*1e9/float64(el)))
 	}
 	if os.Getenv("STOA_BENCH_DEBUG") != "" {
 		g.t.Log(strings.Join(parts, ", "))
@@ -190,10 +194,11 @@ func benchPinThreads(t *testing.T, cpu int) {
 
 // benchNAPI makes dev (in ns) receive like a NIC: GRO and threaded NAPI
 // with interrupt coalescing (polls every 50µs while traffic flows rather
-// than a wake-up per packet), the NAPI thread pinned to cpu and scheduled
-// like a softirq (SCHED_FIFO: it preempts tasks). TSO goes off so that
-// every packet dev sends takes that path at its peer.
-func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int) {
+// than a wake-up per packet), the NAPI thread pinned to cpu and, if
+// softirq, scheduled like a softirq (SCHED_FIFO: it preempts tasks);
+// otherwise at nice 19. TSO goes off so that every packet dev sends takes
+// that path at its peer.
+func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int, softirq bool) {
 	t.Helper()
 	ctx := context.Background()
 	run := func(name string, args ...string) {
@@ -221,6 +226,12 @@ func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int) {
 	set.Set(cpu)
 	if err := unix.SchedSetaffinity(pid, &set); err != nil {
 		t.Fatalf("pin napi/%s: %v", dev, err)
+	}
+	if !softirq {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, pid, 19); err != nil {
+			t.Fatalf("renice napi/%s: %v", dev, err)
+		}
+		return
 	}
 	if out, err := exec.Command("chrt", "-f", "-p", "10", strconv.Itoa(pid)).CombinedOutput(); err != nil {
 		t.Fatalf("chrt napi/%s: %v: %s", dev, err, out)
@@ -262,17 +273,21 @@ func benchThreadCPU() float64 {
 	return float64(ts.Nano())
 }
 
-// benchKsoftirqd lists the ksoftirqd threads.
-func benchKsoftirqd(t *testing.T) []int {
+// benchKsoftirqd lists the ksoftirqd thread of cpu: softirq work that the
+// kernel defers from a thread pinned there lands in it.
+func benchKsoftirqd(t *testing.T, cpu int) []int {
 	t.Helper()
 	var out []int
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {
 		comm, err := os.ReadFile("/proc/" + p.Name() + "/comm")
-		if err == nil && strings.HasPrefix(string(comm), "ksoftirqd/") {
+		if err == nil && strings.TrimSpace(string(comm)) == fmt.Sprintf("ksoftirqd/%d", cpu) {
 			pid, _ := strconv.Atoi(p.Name())
 			out = append(out, pid)
 		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no ksoftirqd/%d thread", cpu)
 	}
 	return out
 }
@@ -342,6 +357,31 @@ func benchMedian(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// benchMedianOf is the median of f over rs.
+func benchMedianOf[T any](rs []T, f func(T) float64) float64 {
+	v := make([]float64, len(rs))
+	for i := range rs {
+		v[i] = f(rs[i])
+	}
+	return benchMedian(v)
+}
+
+// benchRangeOf is the smallest and largest of f over rs.
+func benchRangeOf[T any](rs []T, f func(T) float64) (lo, hi float64) {
+	v := make([]float64, len(rs))
+	for i := range rs {
+		v[i] = f(rs[i])
+	}
+	return benchRange(v)
+}
+
+func benchRange(v []float64) (lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	return slices.Min(v), slices.Max(v)
 }
 
 func benchLoadavg() string {

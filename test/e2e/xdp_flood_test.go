@@ -28,7 +28,8 @@ type xdpSYNFlood struct {
 	dport    uint16
 	stop     atomic.Bool
 	// PPS, when set, paces the flood to about that many packets per
-	// second (in batches every 10ms); 0 sends as fast as possible.
+	// second, in batches every millisecond (a flood reaches a server
+	// spread out, not in bursts); 0 sends as fast as possible.
 	PPS int
 	// Attempts counts sendto calls in the last Run, refused ones included
 	// (a packet dropped on the way out fails its sendto).
@@ -93,7 +94,7 @@ func (f *xdpSYNFlood) Run(d time.Duration) int {
 	end := start.Add(d)
 	batch := 1024
 	if f.PPS > 0 {
-		batch = max(1, f.PPS/100)
+		batch = max(1, f.PPS/1000)
 	}
 	for i := 0; sent < xdpMaxFloodPackets; i++ {
 		if i%batch == 0 {
