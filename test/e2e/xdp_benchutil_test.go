@@ -110,14 +110,17 @@ func benchGroups(t *testing.T, stoad int) *benchGroupSet {
 }
 
 type benchGroupSample struct {
-	rt  map[string]map[int]float64
-	cpu [2][2]float64 // busy, softirq ticks of cpu0, cpu1
+	rt    map[string]map[int]float64
+	slots map[string]map[int]float64 // times each thread was scheduled in
+	cpu   [2][2]float64              // busy, softirq ticks of cpu0, cpu1
 }
 
 func (g *benchGroupSet) read() benchGroupSample {
-	s := benchGroupSample{rt: map[string]map[int]float64{}}
+	s := benchGroupSample{rt: map[string]map[int]float64{}, slots: map[string]map[int]float64{}}
 	for _, n := range g.names {
-		s.rt[n] = benchRuntime(g.tids[n]())
+		tids := g.tids[n]()
+		s.rt[n] = benchRuntime(tids)
+		s.slots[n] = benchSchedField(tids, 2)
 	}
 	b, _ := os.ReadFile("/proc/stat")
 	for _, line := range strings.Split(string(b), "\n") {
@@ -136,7 +139,8 @@ func (g *benchGroupSet) read() benchGroupSample {
 }
 
 // since returns each group's CPU use since before, in percent of one CPU,
-// and each CPU's busy share ("cpu0", "cpu1", from /proc/stat).
+// how often per second its threads were scheduled in (NAME+" runs/s"), and
+// each CPU's busy share ("cpu0", "cpu1", from /proc/stat).
 func (g *benchGroupSet) since(before benchGroupSample, el time.Duration) map[string]float64 {
 	after := g.read()
 	out := map[string]float64{}
@@ -147,7 +151,12 @@ func (g *benchGroupSet) since(before benchGroupSample, el time.Duration) map[str
 			sum += v - before.rt[n][tid]
 		}
 		out[n] = sum / float64(el) * 100
-		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, out[n]))
+		var slots float64
+		for tid, v := range after.slots[n] {
+			slots += v - before.slots[n][tid]
+		}
+		out[n+" runs/s"] = slots / el.Seconds()
+		parts = append(parts, fmt.Sprintf("%s %.0f%% (%.0f runs/s)", n, out[n], out[n+" runs/s"]))
 	}
 	for c := 0; c < 2; c++ {
 		// /proc/stat counts in USER_HZ (100) ticks: 1e9/el turns ticks into percent.
@@ -308,15 +317,19 @@ func benchTasks(t *testing.T, pid int) []int {
 }
 
 // benchRuntime reads how long (ns) each thread has run so far.
-func benchRuntime(tids []int) map[int]float64 {
+func benchRuntime(tids []int) map[int]float64 { return benchSchedField(tids, 0) }
+
+// benchSchedField reads field i of each thread's /proc/PID/schedstat: 0 is
+// the time run (ns), 2 the number of times it was scheduled in.
+func benchSchedField(tids []int, i int) map[int]float64 {
 	out := make(map[int]float64, len(tids))
 	for _, tid := range tids {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", tid))
 		if err != nil {
 			continue // a thread that ended
 		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			out[tid], _ = strconv.ParseFloat(f[0], 64)
+		if f := strings.Fields(string(b)); len(f) > i {
+			out[tid], _ = strconv.ParseFloat(f[i], 64)
 		}
 	}
 	return out
