@@ -5,8 +5,8 @@ package netnstest
 import (
 	"context"
 	"encoding/binary"
-	"net"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
