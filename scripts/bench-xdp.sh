@@ -16,7 +16,7 @@
 # nice -20 so that other jobs on the machine do not decide the client figures.
 # Takes about six minutes with the defaults. STOA_BENCH_ROUNDS (3),
 # STOA_BENCH_DURATION (3s), STOA_BENCH_FLOOD_PPS (25000,50000) and
-# STOA_BENCH_FLOOD_SOURCES (stack,frames) tune it.
+# STOA_BENCH_FLOOD_SOURCES (stack,frames) tune it; more in the doc comment.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ "$(id -u)" -ne 0 ]; then

@@ -202,12 +202,12 @@ func benchPinThreads(t *testing.T, cpu int) {
 }
 
 // benchNAPI makes dev (in ns) receive like a NIC: GRO and threaded NAPI
-// with interrupt coalescing (polls every 50µs while traffic flows rather
-// than a wake-up per packet), the NAPI thread pinned to cpu and, if
+// with interrupt coalescing (polls every rxUsecs µs while traffic flows
+// rather than a wake-up per packet), the NAPI thread pinned to cpu and, if
 // softirq, scheduled like a softirq (SCHED_FIFO: it preempts tasks);
 // otherwise at nice 19. TSO goes off so that every packet dev sends takes
 // that path at its peer.
-func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int, softirq bool) {
+func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int, softirq bool, rxUsecs int) {
 	t.Helper()
 	ctx := context.Background()
 	run := func(name string, args ...string) {
@@ -217,7 +217,7 @@ func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int, softirq bool
 		}
 	}
 	run("ethtool", "-K", dev, "gro", "on", "tso", "off")
-	run("sh", "-c", fmt.Sprintf("cd /sys/class/net/%s && echo 50000 > gro_flush_timeout && echo 100 > napi_defer_hard_irqs && echo 1 > threaded", dev))
+	run("sh", "-c", fmt.Sprintf("cd /sys/class/net/%s && echo %d > gro_flush_timeout && echo 100 > napi_defer_hard_irqs && echo 1 > threaded", dev, rxUsecs*1000))
 	var pid int
 	for deadline := time.Now().Add(5 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		procs, _ := os.ReadDir("/proc")
