@@ -14,7 +14,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
-
 func newBundleCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bundle",

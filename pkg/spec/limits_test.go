@@ -110,13 +110,13 @@ func TestFileCaps(t *testing.T) {
 	f.Close()
 	for _, paths := range [][]string{{big}, {dir}} {
 		_, diags := Load(paths, nil)
-		if len(diags) != 1 || diags[0].File != big || !strings.Contains(diags[0].Message, "file too large: 16 MiB; at most 16 MiB per file") ||
+		if len(diags) != 1 || diags[0].File != big || !strings.Contains(diags[0].Message, "file too large: 64 MiB; at most 64 MiB per file") ||
 			!strings.Contains(diags[0].Hint, "split") {
 			t.Errorf("Load(%v): %v", paths, diags)
 		}
 	}
 	_, diags := Load([]string{"-"}, bytes.NewReader(make([]byte, MaxFileBytes+1)))
-	if len(diags) != 1 || !strings.Contains(diags[0].Message, "more than 16 MiB") {
+	if len(diags) != 1 || !strings.Contains(diags[0].Message, "more than 64 MiB") {
 		t.Errorf("stdin: %v", diags)
 	}
 	if _, diags := Parse("p.yaml", make([]byte, MaxFileBytes+1)); len(diags) != 1 || !strings.Contains(diags[0].Message, "file too large") {
