@@ -243,15 +243,10 @@ func (l *Limiter) Status() Status {
 	}
 	st.FailMode = l.opts.FailMode.String()
 	st.Peers = l.peers()
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		st.Keys += len(s.m)
-		for _, ls := range s.m {
-			st.Tokens += ls.tokens
-		}
-		s.mu.Unlock()
-	}
+	l.eachLease(func(ls *lease) {
+		st.Keys++
+		st.Tokens += ls.tokens
+	})
 	st.Calls = l.stats.calls.Load()
 	st.SyncCalls = l.stats.syncCalls.Load()
 	st.Errors = l.stats.errors.Load()

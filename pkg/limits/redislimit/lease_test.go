@@ -102,30 +102,65 @@ func TestLeaseAllOrNone(t *testing.T) {
 // inFlight counts leases with a call in flight.
 func inFlight(l *Limiter) int {
 	n := 0
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		for _, ls := range s.m {
-			if ls.fetch != nil {
-				n++
-			}
+	l.eachLease(func(ls *lease) {
+		if ls.fetch != nil {
+			n++
 		}
-		s.mu.Unlock()
-	}
+	})
 	return n
 }
 
 // TestLeaseAccuracy is the fleet's accuracy target: three data planes
 // (three Limiters in this process, one Redis) share a 300/s limit under
 // twice that load, spread over the three at random times. Past the first
-// burst, the fleet must admit 300/s within 5% (the design bound is 1%:
-// Accuracy 0.01), measured over three seconds, second by second.
+// burst, the fleet must admit 300/s within 5% over three seconds (the
+// design bound is 1%: Accuracy 0.01).
+//
+// A machine that starves the test's goroutines (the arrival loop falls
+// more than 100ms behind) lets tokens pile up in the bucket and spends
+// them in a rush later: the count over a window then says nothing about
+// the limiter. Such a run is retried, twice at most; if every run was
+// disturbed the figures are logged and only the upper bound over the
+// whole run is checked.
 func TestLeaseAccuracy(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs for five seconds")
+		t.Skip("runs for five seconds or more")
 	}
 	addr := testAddr(t)
-	prefix := testPrefix(t, addr)
+	for attempt := 1; ; attempt++ {
+		r := fleetRun(t, addr, testPrefix(t, addr))
+		got, want := float64(r.admitted), 300*r.window.Seconds()
+		t.Logf("attempt %d: admitted %d of %d offered in %v (want %.0f ±5%%): %.1f/s; per second %v; %.2f script calls per admitted request (%d on the request path); arrivals up to %v late",
+			attempt, r.admitted, r.offered, r.window, want, got/r.window.Seconds(), r.perSec, float64(r.calls)/max(1, got), r.sync, r.late)
+		if r.late <= 100*time.Millisecond {
+			if got > want*1.05 || got < want*0.95 {
+				t.Fatalf("admitted %.0f in %v, want %.0f ±5%%", got, r.window, want)
+			}
+			return
+		}
+		if attempt == 3 {
+			// Whatever the stalls, the fleet never admits more than the
+			// limit allows over the whole run: burst + rate × time.
+			if most := 300 + 300*r.total.Seconds(); float64(r.admittedAll) > most*1.05 {
+				t.Fatalf("admitted %d over %v, more than %.0f +5%%", r.admittedAll, r.total, most)
+			}
+			t.Logf("machine too loaded for a clean run: the window was not checked")
+			return
+		}
+	}
+}
+
+type fleetResult struct {
+	admitted, offered, admittedAll int64
+	perSec                         [3]int64
+	window, total                  time.Duration
+	calls, sync                    uint64
+	late                           time.Duration
+}
+
+// fleetRun offers twice a 300/s limit to three Limiters for two seconds of
+// warm-up and a three-second window.
+func fleetRun(t *testing.T, addr, prefix string) fleetResult {
 	const (
 		planes  = 3
 		rate    = 300
@@ -143,7 +178,7 @@ func TestLeaseAccuracy(t *testing.T) {
 	start := time.Now()
 	end := start.Add(warm + window)
 	var perSec [3]atomic.Int64
-	var offeredIn, admittedIn atomic.Int64
+	var offeredIn, admittedIn, admittedAll, late atomic.Int64
 	var wg sync.WaitGroup
 	for p := range planes {
 		for w := range workers {
@@ -160,10 +195,16 @@ func TestLeaseAccuracy(t *testing.T) {
 					if now.After(end) {
 						return
 					}
+					if d := int64(now.Sub(next)); d > late.Load() {
+						late.Store(d) // racy max: good enough for a threshold
+					}
 					d := lims[p].AllowAll([]limits.Key{key}, []limits.Limit{lim})
 					if d.Unavailable {
 						t.Errorf("unavailable: %+v", lims[p].Status())
 						return
+					}
+					if d.Allowed {
+						admittedAll.Add(1)
 					}
 					if el := now.Sub(start); el >= warm {
 						offeredIn.Add(1)
@@ -177,25 +218,15 @@ func TestLeaseAccuracy(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	var calls, sync uint64
+	r := fleetResult{admitted: admittedIn.Load(), offered: offeredIn.Load(), admittedAll: admittedAll.Load(),
+		window: window, total: time.Since(start), late: time.Duration(late.Load())}
+	for i := range perSec {
+		r.perSec[i] = perSec[i].Load()
+	}
 	for _, l := range lims {
 		st := l.Status()
-		calls += st.Calls
-		sync += st.SyncCalls
+		r.calls += st.Calls
+		r.sync += st.SyncCalls
 	}
-	got, want := float64(admittedIn.Load()), rate*window.Seconds()
-	t.Logf("admitted %d of %d offered in %v (want %.0f ±5%%): %.1f/s; per second %d, %d, %d; %.2f script calls per admitted request (%d on the request path)",
-		admittedIn.Load(), offeredIn.Load(), window, want, got/window.Seconds(), perSec[0].Load(), perSec[1].Load(), perSec[2].Load(),
-		float64(calls)/max(1, got), sync)
-	if got > want*1.05 {
-		t.Fatalf("admitted %.0f, more than %.0f +5%%", got, want)
-	}
-	// Below: only when the machine kept the offered load above the limit.
-	if float64(offeredIn.Load()) < 1.3*want {
-		t.Logf("offered only %d (machine too loaded to saturate the limit): lower bound not checked", offeredIn.Load())
-		return
-	}
-	if got < want*0.95 {
-		t.Fatalf("admitted %.0f, less than %.0f −5%%", got, want)
-	}
+	return r
 }

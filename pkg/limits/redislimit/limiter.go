@@ -2,7 +2,6 @@ package redislimit
 
 import (
 	"context"
-	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -120,8 +119,8 @@ type Limiter struct {
 // shard is one lock and the leases of the keys that hash to it.
 type shard struct {
 	mu sync.Mutex
-	m  map[limits.Key]*lease
-	_  [40]byte // keep neighbouring shards off one cache line
+	t  leaseTable
+	_  [16]byte // one cache line per shard
 }
 
 type stats struct {
@@ -164,7 +163,7 @@ func New(opts Options) *Limiter {
 	}
 	l.perShard = max(1, l.opts.MaxKeys/nShards)
 	for i := range l.shards {
-		l.shards[i].m = map[limits.Key]*lease{}
+		l.shards[i].t = newLeaseTable(minLeaseSlots)
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.health.init(l)
@@ -220,10 +219,7 @@ func (l *Limiter) peers() int {
 	return max(1, l.opts.Peers())
 }
 
-func (l *Limiter) shardOf(k limits.Key) uint32 {
-	hi, lo := bits.Mul64(k.A^l.seed, k.B^uint64(k.Kind)<<56^0x9e3779b97f4a7c15)
-	return uint32((hi ^ lo) % nShards)
-}
+func (l *Limiter) shardOf(k limits.Key) uint32 { return uint32(hash(k, l.seed) % nShards) }
 
 // conn returns the current client, or nil while there is none.
 func (l *Limiter) conn() rueidis.Client {
@@ -237,9 +233,12 @@ func (l *Limiter) conn() rueidis.Client {
 type pend struct {
 	shape limits.Shape
 	ls    *lease
+	h     uint64 // the key's hash: shard and table slot
 	si    uint32
 	state uint8
-	own   bool // this call asks Redis for the key's tokens
+	own   bool          // this call asks Redis for the key's tokens …
+	want  int64         // … this many (the lease size, read under the lock)
+	wait  chan struct{} // or waits for the call another request has in flight
 }
 
 const (
@@ -300,7 +299,8 @@ func (l *Limiter) local(keys []limits.Key, lims []limits.Limit, p []pend, first 
 	for i := range keys {
 		p[i] = pend{}
 		if s, ok := lims[i].Shape(); ok {
-			p[i].shape, p[i].si, p[i].state = s, l.shardOf(keys[i]), pFetch
+			h := hash(keys[i], l.seed)
+			p[i].shape, p[i].h, p[i].si, p[i].state = s, h, uint32(h%nShards), pFetch
 			locks = insertSorted(locks, p[i].si)
 		}
 	}
@@ -317,7 +317,7 @@ func (l *Limiter) local(keys []limits.Key, lims []limits.Limit, p []pend, first 
 		if pe.state == pSkip {
 			continue
 		}
-		ls := l.leaseFor(&l.shards[pe.si], keys[i], pe.shape, now)
+		ls := l.leaseFor(&l.shards[pe.si], keys[i], pe.h, pe.shape, now)
 		pe.ls = ls
 		if first {
 			ls.seen++
@@ -349,6 +349,9 @@ func (l *Limiter) local(keys []limits.Key, lims []limits.Limit, p []pend, first 
 				pe.ls.fetch = make(chan struct{})
 				pe.own = true
 				pe.ls.size(now, l)
+				pe.want = pe.ls.want
+			} else if !pe.own {
+				pe.wait = pe.ls.fetch
 			}
 		}
 	default:
@@ -374,14 +377,14 @@ func (l *Limiter) local(keys []limits.Key, lims []limits.Limit, p []pend, first 
 }
 
 // leaseFor finds or makes key's lease. Called with s.mu held.
-func (l *Limiter) leaseFor(s *shard, key limits.Key, shape limits.Shape, now int64) *lease {
-	ls := s.m[key]
+func (l *Limiter) leaseFor(s *shard, key limits.Key, h uint64, shape limits.Shape, now int64) *lease {
+	ls := s.t.get(key, h)
 	if ls == nil {
-		if len(s.m) >= l.perShard {
-			evict(s)
+		if s.t.n >= l.perShard {
+			l.evict(s, now)
 		}
 		ls = &lease{key: key, shape: shape, rateAt: now, used: now}
-		s.m[key] = ls
+		s.t.put(key, h, ls, l.seed)
 		return ls
 	}
 	if ls.shape != shape {
@@ -391,17 +394,17 @@ func (l *Limiter) leaseFor(s *shard, key limits.Key, shape limits.Shape, now int
 }
 
 // evict drops one lease that holds nothing and waits for nothing, if one
-// of the first few it looks at does; otherwise the shard goes over its
-// bound until the sweep. Called with s.mu held.
-func evict(s *shard) {
-	n := 0
-	for k, ls := range s.m {
-		if ls.tokens == 0 && ls.fetch == nil && !ls.scheduled {
+// of the first few from a random slot does; otherwise the shard goes over
+// its bound until the sweep. Dropping such a lease loses nothing: its
+// state is in Redis. Called with s.mu held.
+func (l *Limiter) evict(s *shard, now int64) {
+	mask := len(s.t.slots) - 1
+	for i, n := rand.IntN(len(s.t.slots)), 0; n < 16; i, n = (i+1)&mask, n+1 {
+		ls := s.t.slots[i].ls
+		// used == now: another key of the request being decided.
+		if ls != nil && ls.tokens == 0 && ls.fetch == nil && !ls.scheduled && ls.used != now {
 			ls.dead = true
-			delete(s.m, k)
-			return
-		}
-		if n++; n == 8 {
+			s.t.del(ls.key, hash(ls.key, l.seed), l.seed)
 			return
 		}
 	}
@@ -445,10 +448,10 @@ func (l *Limiter) fetch(p []pend) bool {
 					need++
 				}
 			}
-			ops = append(ops, op{name: keyName(l.prefix, pe.ls.key), shape: pe.shape, want: max(need, pe.ls.want), need: need})
+			ops = append(ops, op{name: keyName(l.prefix, pe.ls.key), shape: pe.shape, want: max(need, pe.want), need: need})
 			idx = append(idx, i)
-		case pe.ls.fetch != nil:
-			waits = append(waits, pe.ls.fetch)
+		case pe.wait != nil:
+			waits = append(waits, pe.wait)
 		}
 	}
 	ok := true

@@ -197,22 +197,28 @@ func (l *Limiter) refillBatch(batch []*lease) {
 func (l *Limiter) sweep() {
 	now := l.clock()
 	var back []op
+	var drop []*lease
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		for k, ls := range s.m {
-			if ls.fetch != nil || ls.scheduled {
+		drop = drop[:0]
+		for _, sl := range s.t.slots {
+			ls := sl.ls
+			if ls == nil || ls.fetch != nil || ls.scheduled {
 				continue
 			}
 			idle := time.Duration(now - ls.used)
 			if ls.tokens > 0 && idle > l.ttl {
-				back = append(back, op{name: keyName(l.prefix, k), shape: ls.shape, want: -ls.tokens})
+				back = append(back, op{name: keyName(l.prefix, ls.key), shape: ls.shape, want: -ls.tokens})
 				ls.tokens = 0
 			}
 			if ls.tokens == 0 && idle > idleTTL {
-				ls.dead = true
-				delete(s.m, k)
+				drop = append(drop, ls)
 			}
+		}
+		for _, ls := range drop {
+			ls.dead = true
+			s.t.del(ls.key, hash(ls.key, l.seed), l.seed)
 		}
 		s.mu.Unlock()
 	}
@@ -222,18 +228,27 @@ func (l *Limiter) sweep() {
 // returnAll hands every unspent token back (on Close).
 func (l *Limiter) returnAll() {
 	var back []op
+	l.eachLease(func(ls *lease) {
+		if ls.tokens > 0 {
+			back = append(back, op{name: keyName(l.prefix, ls.key), shape: ls.shape, want: -ls.tokens})
+			ls.tokens = 0
+		}
+	})
+	l.giveBack(back)
+}
+
+// eachLease calls fn for every lease, with its shard locked.
+func (l *Limiter) eachLease(fn func(*lease)) {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		for k, ls := range s.m {
-			if ls.tokens > 0 {
-				back = append(back, op{name: keyName(l.prefix, k), shape: ls.shape, want: -ls.tokens})
-				ls.tokens = 0
+		for _, sl := range s.t.slots {
+			if sl.ls != nil {
+				fn(sl.ls)
 			}
 		}
 		s.mu.Unlock()
 	}
-	l.giveBack(back)
 }
 
 // giveBack returns tokens in batches. Returning is best effort: tokens
@@ -255,10 +270,11 @@ func (l *Limiter) giveBack(back []op) {
 
 // leaseState is for tests: the lease held for key.
 func (l *Limiter) leaseState(k limits.Key) (tokens, want int64, ok bool) {
-	s := &l.shards[l.shardOf(k)]
+	h := hash(k, l.seed)
+	s := &l.shards[h%nShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ls := s.m[k]
+	ls := s.t.get(k, h)
 	if ls == nil {
 		return 0, 0, false
 	}
