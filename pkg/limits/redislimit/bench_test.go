@@ -44,7 +44,7 @@ func BenchmarkChecker(b *testing.B) {
 			return l, func() { l.Close() }
 		}},
 		{"redis-exact", func() (limits.Checker, func()) {
-			l := New(Options{Conn: Conn{Addr: addr}, Prefix: testPrefix(b, addr), LeaseWindow: -1})
+			l := New(Options{Conn: Conn{Addr: addr}, Prefix: testPrefix(b, addr), LeaseWindow: -1, Timeout: 2 * time.Second})
 			return l, func() { l.Close() }
 		}},
 	}
