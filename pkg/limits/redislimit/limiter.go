@@ -456,10 +456,11 @@ func (l *Limiter) fetch(p []pend) bool {
 	}
 	ok := true
 	if len(ops) > 0 {
-		res := resBuf[:len(ops)]
+		res := resBuf[:]
 		if len(ops) > maxStackKeys {
 			res = make([]result, len(ops))
 		}
+		res = res[:len(ops)]
 		start := l.clock()
 		_, err := l.call(ops, true, res, true)
 		for j, i := range idx {
@@ -601,10 +602,11 @@ func (l *Limiter) allowExact(keys []limits.Key, lims []limits.Limit) limits.Deci
 	if l.down.Load() {
 		return l.failed(keys, lims)
 	}
-	res := resBuf[:len(ops)]
+	res := resBuf[:]
 	if len(ops) > maxStackKeys {
 		res = make([]result, len(ops))
 	}
+	res = res[:len(ops)]
 	ok, err := l.call(ops, true, res, true)
 	if err != nil {
 		return l.failed(keys, lims)

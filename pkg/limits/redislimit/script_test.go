@@ -204,6 +204,34 @@ func TestScriptMatchesLocalRandom(t *testing.T) {
 	}
 }
 
+// TestManyKeys: more keys than AllowAll keeps on the stack, through the
+// script and through leases.
+func TestManyKeys(t *testing.T) {
+	p := newPair(t)
+	var keys []limits.Key
+	var lims []limits.Limit
+	for i := range 11 {
+		keys = append(keys, limits.NameKey(limits.KindOperation, fmt.Sprint("operation/acme/t/", i)))
+		lims = append(lims, limits.LimitFrom(int64(10+i), time.Second, 2+i%3))
+	}
+	for i := range 6 {
+		p.check(t, fmt.Sprintf("call %d", i), keys, lims)
+		p.clock.advance(30 * time.Millisecond)
+	}
+	addr := testAddr(t)
+	l := New(Options{Conn: Conn{Addr: addr}, Prefix: testPrefix(t, addr), Timeout: 5 * time.Second})
+	defer l.Close()
+	admitted := 0
+	for range 5 {
+		if l.AllowAll(keys, lims).Allowed {
+			admitted++
+		}
+	}
+	if admitted != 2 { // the smallest burst among the keys
+		t.Fatalf("leases: admitted %d of 5 at once, want 2", admitted)
+	}
+}
+
 // TestScriptLongDebts covers debts past 2^53 ns (104 days), where the
 // script's doubles round: decisions still agree, durations within a
 // microsecond.
