@@ -230,3 +230,44 @@ func fleetRun(t *testing.T, addr, prefix string) fleetResult {
 	}
 	return r
 }
+
+// TestLeaseBelowLimitRefusesNothing: three data planes offered half of a
+// shared limit, unevenly (60/30/10%), must admit every request: leases
+// never make a data plane refuse what the fleet's bucket holds.
+func TestLeaseBelowLimitRefusesNothing(t *testing.T) {
+	addr := testAddr(t)
+	prefix := testPrefix(t, addr)
+	lim := limits.LimitFrom(300, time.Second, 0)
+	key := limits.NameKey(limits.KindTenant, "tenant/acme")
+	share := []float64{0.6, 0.3, 0.1}
+	var refused, admitted atomic.Int64
+	var wg sync.WaitGroup
+	end := time.Now().Add(1500 * time.Millisecond)
+	for p, f := range share {
+		l := New(Options{Conn: Conn{Addr: addr}, Prefix: prefix, Peers: func() int { return 3 }, Timeout: 2 * time.Second})
+		defer l.Close()
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(p), uint64(w)))
+				mean := float64(time.Second) / (150 * f / 2) // 150/s over the fleet
+				for next := time.Now(); ; {
+					next = next.Add(time.Duration(rng.ExpFloat64() * mean))
+					time.Sleep(time.Until(next))
+					if time.Now().After(end) {
+						return
+					}
+					if d := l.AllowAll([]limits.Key{key}, []limits.Limit{lim}); d.Allowed {
+						admitted.Add(1)
+					} else {
+						refused.Add(1)
+						t.Errorf("plane %d refused %+v", p, d)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	t.Logf("admitted %d, refused %d", admitted.Load(), refused.Load())
+}
