@@ -45,8 +45,8 @@ type Admission struct {
 
 	exhausted chan quota.Exhaustion
 	poke      chan struct{}
-	flushed   map[string]time.Time // key id → last-used time last written
-	rejected  [5]atomic.Int64      // by quota.Verdict
+	flushed   map[string]time.Time            // key id → last-used time last written
+	rejected  [quota.NumVerdicts]atomic.Int64 // by quota.Verdict
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -141,6 +141,9 @@ func (a *Admission) decide(tenant, tool string, id quota.Identity, now time.Time
 		return &proxy.Rejection{Status: http.StatusTooManyRequests, Code: "quota_exceeded", RetryAfter: d.RetryAfter,
 			Message: fmt.Sprintf("%s quota of %d calls used up (subscription %s, plan %s); it resets at %s",
 				periodWord(d.Period), d.Limit, d.Sub.Name, d.Sub.Plan, quota.ResetAt(d.Period, now.Add(a.offset)).Format(time.RFC3339))}
+	case quota.Unavailable:
+		return &proxy.Rejection{Status: http.StatusServiceUnavailable, Code: "quota_unavailable", RetryAfter: d.RetryAfter,
+			Message: "quotas cannot be checked: the fleet's shared counters are unreachable (fail-closed)"}
 	}
 	if d.Consumer == "" {
 		return &proxy.Rejection{Status: http.StatusForbidden, Code: "no_subscription",
