@@ -285,4 +285,3 @@ func errLocalContext(name string) error {
 		hint: "pick a control plane's context with --context NAME (list them with: stoa context list)",
 	}
 }
-

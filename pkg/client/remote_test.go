@@ -241,7 +241,9 @@ func TestRemoteAnswers(t *testing.T) {
 				t.Errorf("%T %v", err, err)
 			}
 		}},
-		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "https://elsewhere.example/v1/status", 302) }, false, 1, func(t *testing.T, err error) {
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://elsewhere.example/v1/status", 302)
+		}, false, 1, func(t *testing.T, err error) {
 			var h interface{ Hint() string }
 			if err == nil || !strings.Contains(err.Error(), "redirecting to https://elsewhere.example/v1/status") || !errors.As(err, &h) || !strings.Contains(h.Hint(), "--server URL") {
 				t.Errorf("%T %v", err, err)
@@ -391,7 +393,9 @@ func TestRemoteCertificates(t *testing.T) {
 	srv := tlsServer(t, c)
 	presented := tlspin.Of(srv.Certificate().Raw)
 
-	r := newRemote(t, RemoteOptions{Server: srv.URL, PinCommand: func(fp string) string { return "stoa context add prod --server " + srv.URL + " --fingerprint " + fp + " --overwrite" }})
+	r := newRemote(t, RemoteOptions{Server: srv.URL, PinCommand: func(fp string) string {
+		return "stoa context add prod --server " + srv.URL + " --fingerprint " + fp + " --overwrite"
+	}})
 	_, err := r.Status(ctx)
 	var ce *CertificateError
 	if !errors.As(err, &ce) || ce.Pinned || ce.Presented != presented || !strings.Contains(err.Error(), "the server presented "+presented.String()) {
