@@ -306,7 +306,7 @@ func TestRemoteContextMatchesLocal(t *testing.T) {
 	// status and version differ in the context line (and the daemon's
 	// pid, uptime and directories).
 	r := e.run(nil, "--context", "cp", "status")
-	if r.code != 0 || !strings.Contains(r.out, "context:     cp ("+e.cp.srv.URL+")\n") || !strings.Contains(r.out, "revision:    3") {
+	if r.code != 0 || !strings.Contains(r.out, "context:     cp ("+e.cp.srv.URL+")\n") || !strings.Contains(r.out, "revision:    4") {
 		t.Errorf("status:\n%s%s", r.out, r.errOut)
 	}
 	r = e.run(nil, "--context", "cp", "version", "-o", "json")
@@ -522,4 +522,3 @@ func TestRemoteRenewsBeforeExpiry(t *testing.T) {
 		t.Fatalf("after logout: exit %d", r.code)
 	}
 }
-
