@@ -261,3 +261,21 @@ func logoutCases() []cmdCase {
 		{name: "stray argument", vars: withConfig(sampleConfig), args: []string{"prod"}, code: ExitFailure, flagErr: true},
 	}
 }
+
+// TestNoHomeMeansLocal: a bare environment (no HOME, no XDG_CONFIG_HOME:
+// a service, cron) has no configuration, and commands talk to the local
+// stoad as they always did.
+func TestNoHomeMeansLocal(t *testing.T) {
+	t.Setenv("HOME", "") // os.UserHomeDir fails
+	env := map[string]string{}
+	f := &Factory{IO: &IOStreams{}, Getenv: func(k string) string { return env[k] }}
+	tg, err := f.resolveTarget()
+	if err != nil || tg.remote() || tg.ctx.Name != cliconfig.LocalContext || tg.socket != client.ResolveSocket("") {
+		t.Fatalf("%+v %v", tg, err)
+	}
+	env["STOA_CONTEXT"] = "prod"
+	f = &Factory{IO: &IOStreams{}, Getenv: func(k string) string { return env[k] }}
+	if _, err := f.resolveTarget(); err == nil {
+		t.Fatal("a context named without a configuration directory must be an error")
+	}
+}

@@ -120,6 +120,12 @@ func (f *Factory) doResolveTarget() (target, error) {
 	case envSocket != "":
 		return local(sourceSocketEnv, envSocket), nil
 	}
+	// Without HOME or XDG_CONFIG_HOME (a service's or cron's bare
+	// environment) there is no configuration and nothing selects a
+	// context: the local stoad, as before contexts existed.
+	if _, err := cliconfig.DefaultPath(f.getenv); err != nil {
+		return local(string(cliconfig.SourceDefault), ""), nil
+	}
 	return fromConfig("")
 }
 
@@ -267,14 +273,16 @@ type ContextInfo struct {
 // contextInfo describes the client's target.
 func (f *Factory) contextInfo() ContextInfo {
 	t, err := f.resolveTarget()
-	info := ContextInfo{Name: t.ctx.Name, Endpoint: f.Client().Endpoint(), Source: t.source}
 	if err != nil {
-		info.Name, info.Source = "?", "error"
+		return ContextInfo{}
 	}
-	return info
+	return ContextInfo{Name: t.ctx.Name, Endpoint: f.Client().Endpoint(), Source: t.source}
 }
 
 func (c ContextInfo) String() string {
+	if c.Name == "" {
+		return "none (it could not be selected)"
+	}
 	return fmt.Sprintf("%s (%s)", c.Name, c.Endpoint)
 }
 
