@@ -279,3 +279,22 @@ func TestNoHomeMeansLocal(t *testing.T) {
 		t.Fatal("a context named without a configuration directory must be an error")
 	}
 }
+
+// TestContextCompletion: context names complete for --context and for
+// the commands that take one, with where each points.
+func TestContextCompletion(t *testing.T) {
+	for _, args := range [][]string{
+		{"__complete", "context", "use", ""},
+		{"__complete", "context", "delete", ""},
+		{"__complete", "get", "tools", "--context", ""},
+	} {
+		c := cmdCase{vars: withConfig(sampleConfig)}
+		r := runCmd(t, newFake(t, c), c, args)
+		lines := strings.Split(strings.TrimSpace(r.out), "\n")
+		for _, want := range []string{"local\tthe local stoad's socket", "prod\thttps://cp.example.com:7443", "other\tunix:///run/stoa/other.sock"} {
+			if !slices.Contains(lines, want) {
+				t.Errorf("%v: no %q in:\n%s", args, want, r.out)
+			}
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -152,7 +153,7 @@ func NewRemote(o RemoteOptions) (*Remote, error) {
 	r.rc = resty.NewWithClient(hc).
 		SetLogger(discardLogger{}).
 		SetDisableWarn(true).
-		SetHeader("User-Agent", version.String("stoa")).
+		SetHeader("User-Agent", "stoa/"+version.Version+" ("+runtime.GOOS+"/"+runtime.GOARCH+")").
 		SetResponseBodyLimit(maxAnswer).
 		SetRetryCount(o.Retries).
 		SetRetryWaitTime(o.RetryWait).
