@@ -13,6 +13,7 @@ require (
 	github.com/creack/pty v1.1.24
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-jose/go-jose/v4 v4.1.9
+	github.com/go-resty/resty/v2 v2.17.2
 	github.com/goccy/go-yaml v1.19.2
 	github.com/int128/oauth2cli v1.15.1
 	github.com/modelcontextprotocol/go-sdk v1.8.0
