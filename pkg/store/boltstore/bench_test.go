@@ -21,3 +21,6 @@ func BenchmarkCommit10kTools(b *testing.B) { storetest.BenchCommit10kTools(b, ne
 
 // BenchmarkLoad10kTools: see storetest.BenchLoad10kTools.
 func BenchmarkLoad10kTools(b *testing.B) { storetest.BenchLoad10kTools(b, newBenchStore) }
+
+// BenchmarkAppendEvent: see storetest.BenchAppendEvent.
+func BenchmarkAppendEvent(b *testing.B) { storetest.BenchAppendEvent(b, newBenchStore) }

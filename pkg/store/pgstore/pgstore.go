@@ -165,7 +165,13 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return classify(ctx, "commit", err)
+		err = classify(ctx, "commit", err)
+		if errors.Is(err, store.ErrUnavailable) {
+			// The COMMIT may have reached the server before the connection
+			// went: whole or not at all, but which is unknown here.
+			err = fmt.Errorf("%w (the connection was lost during the commit: it landed whole or not at all; read the state to know which)", err)
+		}
+		return err
 	}
 	t.done = true
 	return nil

@@ -80,3 +80,20 @@ func BenchLoad10kTools(b *testing.B, newStore NewBenchStore) {
 		}
 	}
 }
+
+// BenchAppendEvent is the smallest write: one event in its own
+// transaction, from several goroutines at once (writers take turns on
+// either store, so this is the write throughput of the store).
+func BenchAppendEvent(b *testing.B, newStore NewBenchStore) {
+	s := newStore(b)
+	defer s.Close()
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := store.AppendEvent(ctx, s, api.Event{Type: "key.created", Tenant: "acme", Message: "key k1"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
