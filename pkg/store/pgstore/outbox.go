@@ -87,10 +87,10 @@ func (o outbox) List(ctx context.Context, f store.DeliveryFilter) ([]store.Deliv
 		where []string
 		args  []any
 	)
-	for col, v := range map[string]string{"tenant": f.Tenant, "webhook": f.Webhook, "state": f.State} {
-		if v != "" {
-			args = append(args, v)
-			where = append(where, fmt.Sprintf("%s = $%d", col, len(args)))
+	for _, c := range [...]struct{ col, v string }{{"tenant", f.Tenant}, {"webhook", f.Webhook}, {"state", f.State}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
 		}
 	}
 	q := `SELECT id, record FROM deliveries`
