@@ -208,11 +208,7 @@ type RateLimit struct {
 }
 
 // IsZero reports whether no limit is set.
-func (r *RateLimit) IsZero() bool { return r == nil || r.Rate == "" }
-
-// Duration is a Go duration string such as "250ms", "5s", "10m" or "24h";
-// "d" (days) is accepted too.
-type Duration string
+func (r *RateLimit) IsZero() bool { return r == nil || r.Rate.IsZero() }
 
 // ---------------------------------------------------------------- Gateway
 
@@ -288,13 +284,13 @@ type GatewayLimits struct {
 	// is cut off and the client connection closed.
 	MaxResponseBytes int64 `json:"maxResponseBytes,omitempty"`
 	// ReadHeaderTimeout is how long a client may take to send headers.
-	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitempty"`
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitzero"`
 	// ReadTimeout is how long a client may take to send a whole request.
-	ReadTimeout Duration `json:"readTimeout,omitempty"`
+	ReadTimeout Duration `json:"readTimeout,omitzero"`
 	// WriteTimeout is how long writing a response may take.
-	WriteTimeout Duration `json:"writeTimeout,omitempty"`
+	WriteTimeout Duration `json:"writeTimeout,omitzero"`
 	// IdleTimeout closes keep-alive connections idle this long.
-	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	IdleTimeout Duration `json:"idleTimeout,omitzero"`
 	// MaxConnsPerSource caps concurrent connections from one client address.
 	MaxConnsPerSource int `json:"maxConnsPerSource,omitempty"`
 }
@@ -387,7 +383,7 @@ type SnapshotPolicy struct {
 	// MaxCount is the number of snapshots kept per tenant.
 	MaxCount int `json:"maxCount,omitempty"`
 	// MaxAge drops snapshots older than this.
-	MaxAge Duration `json:"maxAge,omitempty"`
+	MaxAge Duration `json:"maxAge,omitzero"`
 	// MaxBodyBytes is how much of each body is kept.
 	MaxBodyBytes int `json:"maxBodyBytes,omitempty"`
 	// RedactHeaders are extra header names to redact.
@@ -533,11 +529,11 @@ type UpstreamAuth struct {
 // Timeouts for upstream calls.
 type Timeouts struct {
 	// Connect is the TCP connect timeout.
-	Connect Duration `json:"connect,omitempty"`
+	Connect Duration `json:"connect,omitzero"`
 	// Header is how long to wait for the upstream's response headers.
-	Header Duration `json:"header,omitempty"`
+	Header Duration `json:"header,omitzero"`
 	// Total bounds the whole upstream exchange.
-	Total Duration `json:"total,omitempty"`
+	Total Duration `json:"total,omitzero"`
 }
 
 // Retries for idempotent requests.
@@ -554,9 +550,9 @@ type HealthCheck struct {
 	// Path requested with GET; a 2xx or 3xx answer is healthy.
 	Path string `json:"path"`
 	// Interval between probes.
-	Interval Duration `json:"interval,omitempty"`
+	Interval Duration `json:"interval,omitzero"`
 	// Timeout of one probe.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
 	// HealthyThreshold successes mark an upstream healthy again.
 	HealthyThreshold int `json:"healthyThreshold,omitempty"`
 	// UnhealthyThreshold failures mark it unhealthy.
@@ -568,7 +564,7 @@ type CircuitBreaker struct {
 	// ConsecutiveFailures (connect errors, timeouts, 5xx) that eject.
 	ConsecutiveFailures int `json:"consecutiveFailures,omitempty"`
 	// Ejection is how long an ejected upstream sits out.
-	Ejection Duration `json:"ejection,omitempty"`
+	Ejection Duration `json:"ejection,omitzero"`
 }
 
 // Operation is one API operation, exposed as one MCP tool.
@@ -601,7 +597,7 @@ type Operation struct {
 	// RateLimit applies to this operation's MCP tool.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 	// Timeout overrides the tool's total timeout for this operation.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
 }
 
 // Annotations are MCP tool hints.
@@ -720,7 +716,7 @@ type WebhookSpec struct {
 	// (refused by default against SSRF).
 	AllowPrivate bool `json:"allowPrivate,omitempty"`
 	// Timeout of one delivery attempt.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
 	// MaxAttempts before a delivery is marked failed.
 	MaxAttempts int `json:"maxAttempts,omitempty"`
 	// Disabled pauses delivery (events still queue).
