@@ -13,12 +13,11 @@ import (
 
 // Duration is a Go duration string such as "250ms", "5s", "10m" or "24h";
 // "d" (days) is accepted too.
-//
-// The text is parsed once, when the spec is decoded (YAML or JSON), and
-// kept as written: it is what JSON, YAML, diffs and digests show, so a
-// stored "1d" stays "1d" and is not rewritten as "24h0m0s". The zero
-// Duration is an unset field.
 type Duration struct {
+	// The text is parsed once, when the spec is decoded (YAML or JSON),
+	// and kept as written: it is what JSON, YAML, diffs and digests show,
+	// so a stored "1d" stays "1d" and is not rewritten as "24h0m0s". The
+	// zero Duration is an unset field.
 	text string
 	d    time.Duration
 }

@@ -13,10 +13,9 @@ import (
 
 // Rate is a sustained rate written "N/s", "N/min", "N/h" or "N/d" with N a
 // positive integer.
-//
-// Like Duration it is parsed once, when decoded, and keeps its text for
-// JSON, YAML, diffs and digests. The zero Rate is an unset field.
 type Rate struct {
+	// Like Duration, a Rate is parsed once, when decoded, and keeps its
+	// text for JSON, YAML, diffs and digests. The zero Rate is unset.
 	text  string
 	count int64
 	per   time.Duration
