@@ -398,7 +398,22 @@ func tool(tenant, name, upstreamURL, extra string) string {
 	if upstreamURL != "" {
 		s += "  upstream: " + upstreamURL + "\n"
 	}
+	// A Tool without auth requires an API key; a test that gives none
+	// means a public tool, which has to say so.
+	if !hasTopKey(extra, "auth") {
+		s += "  auth: {type: none}\n"
+	}
 	return s + indent(extra, "  ")
+}
+
+// hasTopKey reports whether the YAML snippet s sets key at its top level.
+func hasTopKey(s, key string) bool {
+	for _, l := range strings.Split(strings.Trim(s, "\n"), "\n") {
+		if strings.HasPrefix(l, key+":") {
+			return true
+		}
+	}
+	return false
 }
 
 // tenant renders a Tenant spec; extra is YAML indented under spec.

@@ -6,7 +6,7 @@ import "strings"
 // is in force.
 const (
 	defaultProtocol            = "rest"
-	defaultAuthType            = "none"
+	defaultAuthType            = "apiKey" // secure by default: public is auth: {type: none}
 	defaultRetryAttempts       = 2
 	defaultConsecutiveFailures = 5
 	defaultHealthyThreshold    = 2

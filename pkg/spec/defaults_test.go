@@ -18,7 +18,7 @@ func TestDefaultTool(t *testing.T) {
     - {name: post, method: POST, path: /z, rateLimit: 90/min}
 `)
 	s := objs[0].Spec.(*ToolSpec)
-	if s.Protocol != "rest" || s.Auth == nil || s.Auth.Type != "none" {
+	if s.Protocol != "rest" || s.Auth == nil || s.Auth.Type != "apiKey" {
 		t.Errorf("protocol %q auth %+v", s.Protocol, s.Auth)
 	}
 	if s.Route == nil || s.Route.PathPrefix != "/acme/billing" {

@@ -54,7 +54,18 @@ func TestStoredObjectsReencodeIdentically(t *testing.T) {
 			}
 		}
 		spec.Default(fresh[i])
-		if got, want := plan.DigestOf(fresh[i]), plan.DigestOf(&o); got != want {
+		got, want := plan.DigestOf(fresh[i]), plan.DigestOf(&o)
+		if o.Ref().Name == "public" {
+			// The one intended change: a Tool written without auth was
+			// public and is now apiKey-protected. Its stored form keeps
+			// auth: {type: none} (the default was written into it), so
+			// it stays public until re-applied, and that diff shows it.
+			if got == want || o.Spec.(*spec.ToolSpec).Auth.Type != "none" || fresh[i].Spec.(*spec.ToolSpec).Auth.Type != "apiKey" {
+				t.Errorf("%s: stored auth %+v, loaded afresh %+v", o.Ref(), o.Spec.(*spec.ToolSpec).Auth, fresh[i].Spec.(*spec.ToolSpec).Auth)
+			}
+			continue
+		}
+		if got != want {
 			t.Errorf("%s: loading the YAML gives digest %s, the stored object %s", o.Ref(), got, want)
 		}
 	}

@@ -455,7 +455,8 @@ type ToolSpec struct {
 	// Route says where the gateway serves the tool; default path prefix
 	// /{tenant}/{tool}.
 	Route *Route `json:"route,omitempty"`
-	// Auth is what callers must present.
+	// Auth is what callers must present; default {type: apiKey}. A public
+	// Tool says so: auth: {type: none}.
 	Auth *ToolAuth `json:"auth,omitempty"`
 	// UpstreamAuth is the credential the gateway sends upstream.
 	UpstreamAuth *UpstreamAuth `json:"upstreamAuth,omitempty"`

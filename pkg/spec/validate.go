@@ -69,6 +69,7 @@ func Validate(objs []*Object, opts ValidateOptions) Diagnostics {
 	}
 	v.crossObject(objs)
 	v.routeOwnership(objs)
+	v.publicTools(objs)
 	return v.finish()
 }
 

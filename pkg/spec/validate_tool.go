@@ -147,6 +147,47 @@ func (v *validator) toolAuth(o *Object, s *ToolSpec) {
 	v.stringList(o, "spec.auth.audiences", "audience", a.Audiences)
 }
 
+// publicTools notes, for stoa validate, every Tool anyone who reaches the
+// gateway may call without a credential: auth type none, in no ToolSet
+// whose policies require auth. A Tool without auth requires an API key, so
+// a public Tool is always an explicit choice; the note keeps every such
+// choice in view. It sits at the Tool's auth line, or at its name when
+// the auth is not written (an object read back from stoad).
+func (v *validator) publicTools(objs []*Object) {
+	if !v.opts.Offline {
+		return
+	}
+	guarded := map[Ref]bool{}
+	guard := func(o *Object) {
+		if ts, ok := o.Spec.(*ToolSetSpec); ok && ts.Policies != nil && ts.Policies.Auth == "required" {
+			for _, t := range ts.Tools {
+				guarded[Ref{Kind: KindTool, Namespace: o.Metadata.Namespace, Name: t}] = true
+			}
+		}
+	}
+	for _, o := range objs {
+		if o != nil && !v.shadowed[o] {
+			guard(o)
+		}
+	}
+	for _, o := range v.live {
+		guard(o)
+	}
+	for _, o := range objs {
+		ts, ok := o.Spec.(*ToolSpec)
+		if !ok || v.shadowed[o] || ts.Auth == nil || ts.Auth.Type != "none" || guarded[o.Ref()] {
+			continue
+		}
+		path := "spec.auth.type"
+		if !o.Source.has(path) {
+			path = "metadata.name"
+		}
+		v.add(o, SeverityNote, false, path,
+			"if it should not be, remove auth (an API key is the default) or choose jwt or oauth2",
+			fmt.Sprintf("Tool %s/%s is public: its route needs no credential", o.Metadata.Namespace, o.Metadata.Name))
+	}
+}
+
 // operations checks every operation of a tool.
 func (v *validator) operations(o *Object, s *ToolSpec) {
 	names := make(map[string]int, len(s.Operations))

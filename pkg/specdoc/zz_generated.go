@@ -208,7 +208,7 @@ var generated = &Model{
 			{Name: "upstream", Doc: "Upstream is the base URL of the API. Exactly one of upstream and upstreams is set.", Type: Ref{Kind: "string"}},
 			{Name: "upstreams", Doc: "Upstreams are weighted base URLs (canary releases, traffic shifting).", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "WeightedUpstream"}}},
 			{Name: "route", Doc: "Route says where the gateway serves the tool; default path prefix /{tenant}/{tool}.", Type: Ref{Kind: "object", Name: "Route"}},
-			{Name: "auth", Doc: "Auth is what callers must present.", Type: Ref{Kind: "object", Name: "ToolAuth"}},
+			{Name: "auth", Doc: "Auth is what callers must present; default {type: apiKey}. A public Tool says so: auth: {type: none}.", Type: Ref{Kind: "object", Name: "ToolAuth"}},
 			{Name: "upstreamAuth", Doc: "UpstreamAuth is the credential the gateway sends upstream.", Type: Ref{Kind: "object", Name: "UpstreamAuth"}},
 			{Name: "timeouts", Doc: "Timeouts for upstream calls.", Type: Ref{Kind: "object", Name: "Timeouts"}},
 			{Name: "retries", Doc: "Retries for failed idempotent requests (never POST or PATCH).", Type: Ref{Kind: "object", Name: "Retries"}},
