@@ -319,7 +319,19 @@ func (s *snapshotRuntime) serveReplay(w http.ResponseWriter, r *http.Request, p 
 	}
 	rt.Timeout = ts.Timeouts.Total.D()
 	red := s.rec.Config().Redactor(sn.Tenant, sn.Tool)
-	res, err := snapshot.Replay(r.Context(), sn, rt, red, replayClient)
+	client := replayClient
+	if ts.UpstreamTLS != nil {
+		// The upstream's own trust (a private CA, its server name), as
+		// the proxy has it.
+		cfg, err := proxy.UpstreamTLSConfig(nil, ts.UpstreamTLS)
+		if err != nil {
+			return apiError(api.CodeUnavailable, fmt.Sprintf("tool %s/%s: %v", sn.Tenant, sn.Tool, err), "")
+		}
+		tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+		defer tr.CloseIdleConnections()
+		client = &http.Client{Transport: tr, CheckRedirect: replayClient.CheckRedirect}
+	}
+	res, err := snapshot.Replay(r.Context(), sn, rt, red, client)
 	if err != nil {
 		return err
 	}

@@ -86,16 +86,13 @@ func newEnv(t testing.TB, specs string, opts ...envOption) *testEnv {
 	return e
 }
 
-// snapshot parses YAML specs into a defaulted, sorted snapshot, failing the
-// test on any diagnostic error.
+// snapshot parses YAML specs into a sorted snapshot, failing the test on
+// any diagnostic error. state.New defaults the objects, as for the daemon.
 func snapshot(t testing.TB, rev int64, specs string) *state.Snapshot {
 	t.Helper()
 	objs, diags := spec.Parse("test.yaml", []byte(specs))
 	if diags.HasErrors() {
 		t.Fatalf("parse specs: %v\n%s", diags, specs)
-	}
-	for _, o := range objs {
-		spec.Default(o)
 	}
 	slices.SortStableFunc(objs, func(a, b *spec.Object) int {
 		if a.Ref().Less(b.Ref()) {

@@ -193,6 +193,14 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 	if len(targets) > 255 {
 		return nil, fmt.Errorf("at most 255 upstreams per tool")
 	}
+	tt, err := compileUpstreamTLS(p.tls, ts.UpstreamTLS)
+	if err != nil {
+		return nil, err
+	}
+	tlsConfig := p.tls
+	if tt.config != nil {
+		tlsConfig = tt.config
+	}
 	// The spec is defaulted: timeouts and the circuit breaker are set.
 	connect, header := ts.Timeouts.Connect.D(), ts.Timeouts.Header.D()
 	ejectAfter, ejection := ts.CircuitBreaker.ConsecutiveFailures, ts.CircuitBreaker.Ejection.D()
@@ -208,6 +216,9 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 			hc = fmt.Sprintf("%+v", *ts.HealthCheck)
 		}
 		key := fmt.Sprintf("%s|c=%s|h=%s|e=%d/%s|hc=%s", t.url, connect, header, ejectAfter, ejection, hc)
+		if isTLS {
+			key += "|tls=" + tt.key
+		}
 		p.mu.Lock()
 		u := p.pools[key]
 		if u == nil {
@@ -216,7 +227,7 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 				ejectAfter: int32(ejectAfter), ejection: ejection, check: ts.HealthCheck,
 				ejecting: p.onEject, restoring: p.onRestore,
 			}
-			u.client = newHostClient(addr, isTLS, p.tls, connect, header)
+			u.client = newHostClient(addr, isTLS, tlsConfig, connect, header)
 			p.pools[key] = u
 		}
 		p.mu.Unlock()

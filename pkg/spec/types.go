@@ -460,6 +460,10 @@ type ToolSpec struct {
 	Auth *ToolAuth `json:"auth,omitempty"`
 	// UpstreamAuth is the credential the gateway sends upstream.
 	UpstreamAuth *UpstreamAuth `json:"upstreamAuth,omitempty"`
+	// UpstreamTLS says how https upstreams are verified: a private CA to
+	// trust and the name their certificates carry. Default: the system's
+	// roots and the upstream URL's host.
+	UpstreamTLS *UpstreamTLS `json:"upstreamTLS,omitempty"`
 	// Timeouts for upstream calls.
 	Timeouts *Timeouts `json:"timeouts,omitempty"`
 	// Retries for failed idempotent requests (never POST or PATCH).
@@ -525,6 +529,24 @@ type UpstreamAuth struct {
 	Prefix string `json:"prefix,omitempty"`
 	// SecretRef holds the credential.
 	SecretRef SecretRef `json:"secretRef"`
+}
+
+// UpstreamTLS configures TLS to a Tool's https upstreams.
+type UpstreamTLS struct {
+	// CAFile is an absolute path, read by stoad, of PEM CA certificates
+	// trusted instead of the system's roots (a private CA). At most one of
+	// caFile and ca.
+	CAFile string `json:"caFile,omitempty"`
+	// CA holds the PEM CA certificates in an environment variable of
+	// stoad or a file, as a secretRef does.
+	CA *SecretRef `json:"ca,omitempty"`
+	// ServerName is the name the upstream's certificate must carry (and
+	// the TLS SNI); default: the host of the upstream URL. The Host header
+	// sent upstream is unchanged.
+	ServerName string `json:"serverName,omitempty"`
+	// InsecureSkipVerify accepts any certificate: anyone on the path could
+	// impersonate the upstream. For tests only; validation warns.
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
 }
 
 // Timeouts for upstream calls.
