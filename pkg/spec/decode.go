@@ -215,7 +215,7 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 			r, ok := d.rate(n, s)
 			d.pop()
 			if ok {
-				v.Set(reflect.ValueOf(RateLimit{Rate: r}))
+				setValue(v, RateLimit{Rate: r})
 			}
 			return
 		}
@@ -238,7 +238,7 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 			d.markBad("")
 			return
 		}
-		v.Set(reflect.ValueOf(dur))
+		setValue(v, dur)
 		return
 	case rateType:
 		s, ok := scalarString(n, forceStr)
@@ -247,7 +247,7 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 			return
 		}
 		if r, ok := d.rate(n, s); ok {
-			v.Set(reflect.ValueOf(r))
+			setValue(v, r)
 		}
 		return
 	case anyMapType:
@@ -356,6 +356,16 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 	default:
 		d.report(n, fmt.Sprintf("cannot decode into %s", t), "")
 	}
+}
+
+// setValue stores x in v, through its address when it has one: boxing x
+// for reflect.ValueOf would allocate for every duration and rate decoded.
+func setValue[T any](v reflect.Value, x T) {
+	if v.CanAddr() {
+		*(v.Addr().Interface().(*T)) = x
+		return
+	}
+	v.Set(reflect.ValueOf(x))
 }
 
 // rate parses the rate s written at n, reporting it when it does not

@@ -1,8 +1,6 @@
 package spec
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -62,7 +60,8 @@ func (d Duration) IsZero() bool { return d.text == "" }
 // digested) form is the same string a `type Duration string` had.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.text), nil }
 
-// UnmarshalText parses b; an empty string is an unset Duration.
+// UnmarshalText parses b; an empty string is an unset Duration. JSON
+// decodes strings through it, and leaves the field unset for null.
 func (d *Duration) UnmarshalText(b []byte) error {
 	if len(b) == 0 {
 		*d = Duration{}
@@ -74,19 +73,6 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	}
 	*d = v
 	return nil
-}
-
-// UnmarshalJSON reads a JSON string; null leaves the field unset, as it
-// did for a string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("invalid duration %s: expected a string such as \"5s\"", b)
-	}
-	return d.UnmarshalText([]byte(s))
 }
 
 // parseDuration parses Go duration syntax ("250ms", "1h30m", "-5s") plus

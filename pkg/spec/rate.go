@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,7 +63,8 @@ func (r Rate) PerSecond() float64 {
 // MarshalText returns the rate as written.
 func (r Rate) MarshalText() ([]byte, error) { return []byte(r.text), nil }
 
-// UnmarshalText parses b; an empty string is an unset Rate.
+// UnmarshalText parses b; an empty string is an unset Rate. JSON decodes
+// strings through it, and leaves the field unset for null.
 func (r *Rate) UnmarshalText(b []byte) error {
 	if len(b) == 0 {
 		*r = Rate{}
@@ -76,18 +76,6 @@ func (r *Rate) UnmarshalText(b []byte) error {
 	}
 	*r = v
 	return nil
-}
-
-// UnmarshalJSON reads a JSON string; null leaves the field unset.
-func (r *Rate) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("invalid rate %s: expected a string such as \"100/s\"", b)
-	}
-	return r.UnmarshalText([]byte(s))
 }
 
 // rateUnits maps the unit after the slash to its period.
@@ -179,8 +167,11 @@ func defaultBurst(perSecond float64) int {
 // UnmarshalJSON accepts the bare rate string ("100/s") as well as the
 // mapping form ({"rate": "100/s", "burst": 20}).
 func (r *RateLimit) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("decode rate limit: %w", err)
+		}
 		var rate Rate
 		if err := rate.UnmarshalText([]byte(s)); err != nil {
 			return err
