@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
-	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/specload"
 )
 
 // GitOps mode: --specs DIR is applied at start, whenever its contents change
@@ -108,33 +108,21 @@ func (d *Daemon) syncSpecs(ctx context.Context, force bool) (err error) {
 		return nil
 	}
 	defer func() { d.noteSync(now, d.State().Revision, err) }()
-	objs, diags := spec.Load([]string{dir}, nil)
-	// Tools with `openapi: FILE` get their operations; no network here.
-	diags = openapi.Expand(ctx, objs, diags, openapi.ExpandOptions{})
-	if !diags.HasErrors() {
-		for _, o := range objs {
-			spec.Default(o)
-		}
-		diags = append(diags, spec.Validate(objs, spec.ValidateOptions{SkipReferences: true})...)
+	// The same loader as the CLI's, without the network: the directory
+	// alone is the source of truth.
+	res, err := specload.Load(ctx, []string{dir}, specload.Options{References: specload.ReferencesLive})
+	if err != nil {
+		d.specsHash = fp
+		return err
 	}
+	objs, diags := res.Objects, res.Diagnostics
 	if diags.HasErrors() {
 		d.specsHash = fp // do not retry the same broken content every poll
 		d.Emit("error", "", fmt.Sprintf("gitops: specs in %s are invalid; keeping revision %d", dir, d.State().Revision),
 			map[string]any{"diagnostics": diags.Error()})
 		return fmt.Errorf("specs invalid:\n%s", diags.Error())
 	}
-	scope := api.PruneScope{}
-	seen := map[string]bool{}
-	for _, o := range objs {
-		ns := o.Metadata.Namespace
-		if o.Kind == spec.KindTenant {
-			ns = o.Metadata.Name
-		}
-		if ns != "" && !seen[ns] {
-			seen[ns] = true
-			scope.Namespaces = append(scope.Namespaces, ns)
-		}
-	}
+	scope := specload.PruneScope(objs, false, nil)
 	resp, err := d.Apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, "gitops")
 	if err != nil {
 		d.specsHash = fp

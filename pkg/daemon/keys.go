@@ -193,11 +193,11 @@ func (ks *keyService) serveCreate(w http.ResponseWriter, r *http.Request, p Peer
 	}
 	var ttl time.Duration
 	if req.ExpiresIn != "" {
-		d, err := spec.ParseDuration(spec.Duration(req.ExpiresIn))
-		if err != nil || d <= 0 {
+		d, err := spec.NewDuration(req.ExpiresIn)
+		if err != nil || d.D() <= 0 {
 			return apiError(api.CodeBadRequest, fmt.Sprintf("bad expiry %q", req.ExpiresIn), "use a duration such as 90d or 720h")
 		}
-		ttl = d
+		ttl = d.D()
 	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
@@ -267,21 +267,21 @@ func (ks *keyService) serveRotate(w http.ResponseWriter, r *http.Request, p Peer
 	}
 	var grace time.Duration
 	if req.Grace != "" {
-		d, err := spec.ParseDuration(spec.Duration(req.Grace))
-		if err != nil || d < 0 {
+		d, err := spec.NewDuration(req.Grace)
+		if err != nil || d.D() < 0 {
 			return apiError(api.CodeBadRequest, fmt.Sprintf("bad grace period %q", req.Grace), "use a duration such as 24h")
 		}
-		grace = d
+		grace = d.D()
 	}
 	var ttl time.Duration // the new key's lifetime; 0 means none
 	switch req.ExpiresIn {
 	case "", "never":
 	default:
-		d, err := spec.ParseDuration(spec.Duration(req.ExpiresIn))
-		if err != nil || d <= 0 {
+		d, err := spec.NewDuration(req.ExpiresIn)
+		if err != nil || d.D() <= 0 {
 			return apiError(api.CodeBadRequest, fmt.Sprintf("bad expiry %q", req.ExpiresIn), "use a duration such as 90d or 720h, or never")
 		}
-		ttl = d
+		ttl = d.D()
 	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()

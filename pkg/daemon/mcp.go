@@ -251,16 +251,8 @@ func newHandle(t *mcp.Tool) *mcpHandle {
 	h := &mcpHandle{tenant: t.Ref.Namespace, tool: t.Ref.Name, mcpTenant: t.Tenant, mcpName: t.Name}
 	op := t.Operation
 	if op != nil {
-		if rl := op.RateLimit; !rl.IsZero() {
-			if n, per, err := spec.ParseRate(rl.Rate); err == nil {
-				h.opLimit = limits.LimitFrom(n, per, rl.Burst)
-			}
-		}
-		if op.Timeout != "" {
-			if d, err := spec.ParseDuration(op.Timeout); err == nil && d > 0 {
-				h.timeout = d
-			}
-		}
+		h.opLimit = limits.FromRate(op.RateLimit)
+		h.timeout = op.Timeout.D() // 0 (unset): the tool's total timeout
 	}
 	f := fnv.New64a()
 	f.Write([]byte("mcp-op\x00" + t.Name))

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,7 +63,7 @@ func (s *snapshotRuntime) Prepare(st *State) (func(), error) {
 		if sp.MaxCount > 0 {
 			pol.MaxCount = sp.MaxCount
 		}
-		if d, err := spec.ParseDuration(sp.MaxAge); err == nil && d > 0 {
+		if d := sp.MaxAge.D(); d > 0 {
 			pol.MaxAge = d
 		}
 		if sp.MaxBodyBytes > 0 {
@@ -79,10 +78,7 @@ func (s *snapshotRuntime) Prepare(st *State) (func(), error) {
 		if ua == nil {
 			continue
 		}
-		hdr := ua.Header
-		if hdr == "" {
-			hdr = "Authorization"
-		}
+		hdr := ua.Header // defaulted: Authorization
 		var secrets [][]byte
 		if v, err := secret.Read(ua.SecretRef); err == nil {
 			secrets = append(secrets, []byte(v))
@@ -154,7 +150,7 @@ func (s *snapshotRuntime) OnFailure(ctx *fasthttp.RequestCtx, f proxy.Failure) {
 		c.Injected = append([]string(nil), injectedHeaders...)
 		if o := s.d.State().Get(spec.Ref{Kind: spec.KindTool, Namespace: f.Tenant, Name: f.Tool}); o != nil {
 			if ua := o.Spec.(*spec.ToolSpec).UpstreamAuth; ua != nil {
-				c.Injected = append(c.Injected, cmp.Or(ua.Header, "Authorization"))
+				c.Injected = append(c.Injected, ua.Header) // defaulted: Authorization
 			}
 		}
 	} else if u, err := proxy.UpstreamURL(f.Upstream, f.Rest, query); err == nil {
@@ -318,19 +314,24 @@ func (s *snapshotRuntime) serveReplay(w http.ResponseWriter, r *http.Request, p 
 		if err != nil {
 			return apiError(api.CodeUnavailable, fmt.Sprintf("tool %s/%s: upstream credential: %v", sn.Tenant, sn.Tool, err), "")
 		}
+		// Header and prefix are defaulted (Authorization, "Bearer ").
 		rt.Header, rt.Value = ua.Header, ua.Prefix+v
-		if rt.Header == "" {
-			rt.Header = "Authorization"
-		}
-		if ua.Prefix == "" && strings.EqualFold(rt.Header, "Authorization") {
-			rt.Value = "Bearer " + v
-		}
 	}
-	if ts.Timeouts != nil {
-		rt.Timeout, _ = spec.ParseDuration(ts.Timeouts.Total)
-	}
+	rt.Timeout = ts.Timeouts.Total.D()
 	red := s.rec.Config().Redactor(sn.Tenant, sn.Tool)
-	res, err := snapshot.Replay(r.Context(), sn, rt, red, replayClient)
+	client := replayClient
+	if ts.UpstreamTLS != nil {
+		// The upstream's own trust (a private CA, its server name), as
+		// the proxy has it.
+		cfg, err := proxy.UpstreamTLSConfig(nil, ts.UpstreamTLS)
+		if err != nil {
+			return apiError(api.CodeUnavailable, fmt.Sprintf("tool %s/%s: %v", sn.Tenant, sn.Tool, err), "")
+		}
+		tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+		defer tr.CloseIdleConnections()
+		client = &http.Client{Transport: tr, CheckRedirect: replayClient.CheckRedirect}
+	}
+	res, err := snapshot.Replay(r.Context(), sn, rt, red, client)
 	if err != nil {
 		return err
 	}

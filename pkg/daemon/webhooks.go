@@ -111,10 +111,9 @@ func (w *webhookRuntime) Prepare(st *State) (func(), error) {
 		if err != nil {
 			return nil, fmt.Errorf("webhook %s/%s: %w", o.Metadata.Namespace, o.Metadata.Name, err)
 		}
-		to, _ := spec.ParseDuration(ws.Timeout)
 		hooks = append(hooks, &webhook.Hook{
 			Tenant: o.Metadata.Namespace, Name: o.Metadata.Name, URL: ws.URL, Events: ws.Events, Secret: []byte(sec),
-			AllowPrivate: ws.AllowPrivate, Timeout: to, MaxAttempts: ws.MaxAttempts, Disabled: ws.Disabled,
+			AllowPrivate: ws.AllowPrivate, Timeout: ws.Timeout.D(), MaxAttempts: ws.MaxAttempts, Disabled: ws.Disabled,
 		})
 	}
 	return func() {

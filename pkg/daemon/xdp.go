@@ -137,20 +137,15 @@ func (r *xdpRuntime) compile(gw *spec.GatewaySpec) (*xdpPlan, error) {
 	}
 	x := gw.XDP
 	p.enabled = true
+	// The Gateway is defaulted: interfaces, mode, count and the burst are set.
 	p.cfg = xdp.Config{Interfaces: x.Interfaces, Mode: xdp.Mode(x.Mode), Count: xdp.Count(x.Count)}
-	if len(p.cfg.Interfaces) == 0 {
-		p.cfg.Interfaces = []string{"lo"}
-	}
 	if !x.PerSource.IsZero() {
-		n, per, err := spec.ParseRate(x.PerSource.Rate)
-		if err != nil {
-			return nil, fmt.Errorf("spec.xdp.perSource: %w", err)
+		p.cfg.Rate = x.PerSource.PerSecond()
+		burst := x.PerSource.EffectiveBurst()
+		if burst < 1 || int64(burst) > math.MaxUint32 {
+			return nil, fmt.Errorf("spec.xdp.perSource.burst %d must be 1 to %d", burst, uint32(math.MaxUint32))
 		}
-		p.cfg.Rate = float64(n) / per.Seconds()
-		if x.PerSource.Burst < 0 || int64(x.PerSource.Burst) > math.MaxUint32 {
-			return nil, fmt.Errorf("spec.xdp.perSource.burst %d must be 0 to %d", x.PerSource.Burst, uint32(math.MaxUint32))
-		}
-		p.cfg.Burst = uint32(x.PerSource.Burst)
+		p.cfg.Burst = uint32(burst)
 		p.perSource = x.PerSource.Rate
 	}
 	for _, port := range x.Ports {
@@ -174,12 +169,11 @@ func (r *xdpRuntime) compile(gw *spec.GatewaySpec) (*xdpPlan, error) {
 		p.cfg.Deny = append(p.cfg.Deny, pfx)
 	}
 	if e := x.Escalation; e != nil && e.After > 0 {
-		within, err := spec.ParseDuration(e.Within)
-		if err != nil || within <= 0 {
+		within, block := e.Within.D(), e.Block.D()
+		if within <= 0 {
 			return nil, fmt.Errorf("spec.xdp.escalation.within %q must be a positive duration", e.Within)
 		}
-		block, err := spec.ParseDuration(e.Block)
-		if err != nil || block <= 0 {
+		if block <= 0 {
 			return nil, fmt.Errorf("spec.xdp.escalation.block %q must be a positive duration", e.Block)
 		}
 		p.esc = escalation{after: e.After, within: within, block: block}

@@ -43,7 +43,8 @@ func (r *xdpRuntime) serveBlock(w http.ResponseWriter, req *http.Request, p Peer
 	if in.For == "" {
 		return apiError(api.CodeBadRequest, "block: missing duration", "say how long, e.g. --for 10m")
 	}
-	d, err := spec.ParseDuration(spec.Duration(in.For))
+	dur, err := spec.NewDuration(in.For)
+	d := dur.D()
 	if err != nil || d <= 0 || d > maxBlockFor {
 		return apiError(api.CodeBadRequest, fmt.Sprintf("block: duration %q must be positive and at most 366d", in.For),
 			"e.g. 10m, 2h or 7d; to drop a source for good, add it to spec.xdp.deny in the Gateway")

@@ -30,7 +30,7 @@ func TestXDPSwapInNamespace(t *testing.T) {
 	d, r := xdpTestDaemon(t)
 	swap := func(p *xdpPlan) { _ = ns.Do(func() error { r.swap(p); return nil }) }
 	good, err := r.compile(&spec.GatewaySpec{XDP: &spec.XDPConfig{Enabled: true, Interfaces: []string{"d0"}, Mode: "generic",
-		PerSource: &spec.RateLimit{Rate: "100/s", Burst: 100}}})
+		PerSource: &spec.RateLimit{Rate: spec.MustRate("100/s"), Burst: 100}}})
 	if err != nil {
 		t.Fatal(err)
 	}

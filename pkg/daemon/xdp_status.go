@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -59,15 +58,7 @@ func (r *xdpRuntime) xdpStatus() api.XDPStatus {
 		out.Deny = append(out.Deny, d.String())
 	}
 	if p.cfg.Rate > 0 {
-		count := string(p.cfg.Count)
-		if count == "" {
-			count = string(xdp.CountPackets)
-		}
-		burst := int(p.cfg.Burst)
-		if burst == 0 {
-			burst = int(max(1, math.Ceil(p.cfg.Rate)))
-		}
-		out.PerSource = &api.XDPRate{Rate: string(p.perSource), PerSecond: p.cfg.Rate, Burst: burst, Count: count}
+		out.PerSource = &api.XDPRate{Rate: p.perSource.String(), PerSecond: p.cfg.Rate, Burst: int(p.cfg.Burst), Count: string(p.cfg.Count)}
 	}
 	if p.esc.after > 0 {
 		out.Escalation = &api.XDPEscalation{After: p.esc.after, WithinSeconds: p.esc.within.Seconds(), BlockSeconds: p.esc.block.Seconds()}

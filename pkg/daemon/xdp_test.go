@@ -33,33 +33,36 @@ func TestXDPCompile(t *testing.T) {
 		{name: "absent", x: nil},
 		{name: "disabled", x: &spec.XDPConfig{Enabled: false, Interfaces: []string{"eth0"}}},
 		{name: "defaults", listen: "127.0.0.1:8080", x: &spec.XDPConfig{Enabled: true},
-			want: xdp.Config{Interfaces: []string{"lo"}, Ports: []uint16{8080}}},
+			want: xdp.Config{Interfaces: []string{"lo"}, Mode: xdp.ModeAuto, Count: xdp.CountPackets, Ports: []uint16{8080}}},
 		{name: "full", listen: "[::]:443", x: &spec.XDPConfig{
 			Enabled: true, Interfaces: []string{"eth0", "eth1"}, Mode: "generic", Count: "connections",
-			PerSource: &spec.RateLimit{Rate: "2000/s", Burst: 4000}, Ports: []int{443, 8443},
+			PerSource: &spec.RateLimit{Rate: spec.MustRate("2000/s"), Burst: 4000}, Ports: []int{443, 8443},
 			Deny:       []string{"203.0.113.0/24", "2001:db8::1", "198.51.100.7/24"},
-			Escalation: &spec.Escalation{After: 50, Within: "1m", Block: "10m"},
+			Escalation: &spec.Escalation{After: 50, Within: spec.MustDuration("1m"), Block: spec.MustDuration("10m")},
 		}, want: xdp.Config{
 			Interfaces: []string{"eth0", "eth1"}, Mode: xdp.ModeGeneric, Count: xdp.CountConnections,
 			Rate: 2000, Burst: 4000, Ports: []uint16{443, 8443},
 			Deny: []netip.Prefix{pfx("203.0.113.0/24"), pfx("2001:db8::1/128"), pfx("198.51.100.0/24")},
 		}, esc: escalation{after: 50, within: time.Minute, block: 10 * time.Minute}},
-		{name: "per minute", listen: ":8080", x: &spec.XDPConfig{Enabled: true, PerSource: &spec.RateLimit{Rate: "120/min"}},
-			want: xdp.Config{Interfaces: []string{"lo"}, Ports: []uint16{8080}, Rate: 2}},
+		{name: "per minute", listen: ":8080", x: &spec.XDPConfig{Enabled: true, PerSource: &spec.RateLimit{Rate: spec.MustRate("120/min")}},
+			want: xdp.Config{Interfaces: []string{"lo"}, Mode: xdp.ModeAuto, Count: xdp.CountPackets, Ports: []uint16{8080}, Rate: 2, Burst: 2}},
 		{name: "ephemeral listen", listen: "127.0.0.1:0", x: &spec.XDPConfig{Enabled: true}, err: "no fixed port"},
 		{name: "ephemeral listen, ports given", listen: "127.0.0.1:0", x: &spec.XDPConfig{Enabled: true, Ports: []int{80}},
-			want: xdp.Config{Interfaces: []string{"lo"}, Ports: []uint16{80}}},
+			want: xdp.Config{Interfaces: []string{"lo"}, Mode: xdp.ModeAuto, Count: xdp.CountPackets, Ports: []uint16{80}}},
 		{name: "bad mode", listen: ":80", x: &spec.XDPConfig{Enabled: true, Mode: "turbo"}, err: "mode"},
 		{name: "bad deny", listen: ":80", x: &spec.XDPConfig{Enabled: true, Deny: []string{"10.0.0.300/8"}}, err: "spec.xdp.deny"},
-		{name: "bad escalation", listen: ":80", x: &spec.XDPConfig{Enabled: true, Escalation: &spec.Escalation{After: 3, Within: "soon", Block: "1m"}},
+		{name: "bad escalation", listen: ":80", x: &spec.XDPConfig{Enabled: true, Escalation: &spec.Escalation{After: 3, Within: spec.MustDuration("-1m"), Block: spec.MustDuration("1m")}},
 			err: "escalation.within"},
 		{name: "escalation off", listen: ":80", x: &spec.XDPConfig{Enabled: true, Escalation: &spec.Escalation{After: 0}},
-			want: xdp.Config{Interfaces: []string{"lo"}, Ports: []uint16{80}}},
+			want: xdp.Config{Interfaces: []string{"lo"}, Mode: xdp.ModeAuto, Count: xdp.CountPackets, Ports: []uint16{80}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &xdpRuntime{d: &Daemon{cfg: &Config{Listen: tt.listen}}}
-			p, err := r.compile(&spec.GatewaySpec{XDP: tt.x})
+			// The runtime compiles defaulted specs, as state.New gives it.
+			gw := &spec.GatewaySpec{XDP: tt.x}
+			spec.Default(&spec.Object{Kind: spec.KindGateway, Spec: gw})
+			p, err := r.compile(gw)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)

@@ -24,6 +24,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
 )
@@ -64,7 +65,7 @@ type Options struct {
 	WrapListener func(net.Listener) net.Listener
 	// MaxHeaderBytes is fixed at start (fasthttp's read buffer). Zero
 	// takes the Gateway spec's limits.maxHeaderBytes of the revision
-	// loaded at start (default 16 KiB).
+	// loaded at start (spec.DefaultGatewayLimits before one is loaded).
 	MaxHeaderBytes int
 	// AccessLog receives JSON access-log lines when the Gateway enables it.
 	AccessLog io.Writer
@@ -206,11 +207,12 @@ func (p *Proxy) Start(ctx context.Context) error {
 		ExpectHandler:  p.expect,
 		ConnState:      connStateHook,
 		Logger:         fasthttpLogger{p.log},
-		ReadBufferSize: 16 << 10,
+		// Until a revision is loaded, the spec's default Gateway limits.
+		ReadBufferSize: spec.DefaultGatewayLimits.MaxHeaderBytes,
 		// No ReadTimeout or IdleTimeout: trackedConn sets every read
 		// deadline from the live revision (fasthttp's are fixed at start).
-		WriteTimeout:                 60 * time.Second,
-		MaxRequestBodySize:           10 << 20,
+		WriteTimeout:                 spec.DefaultGatewayLimits.WriteTimeout.D(),
+		MaxRequestBodySize:           int(spec.DefaultGatewayLimits.MaxBodyBytes),
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
@@ -343,7 +345,8 @@ func (p *Proxy) connTimeouts() connTimeouts {
 	if t := p.table.Load(); t != nil {
 		return t.gw.connTimeouts()
 	}
-	return connTimeouts{header: 10 * time.Second, read: 30 * time.Second, idle: 120 * time.Second}
+	dl := &spec.DefaultGatewayLimits
+	return connTimeouts{header: dl.ReadHeaderTimeout.D(), read: dl.ReadTimeout.D(), idle: dl.IdleTimeout.D()}
 }
 
 func (g *gatewayPolicy) connTimeouts() connTimeouts {

@@ -110,28 +110,6 @@ type retryPolicy struct {
 	connectFailure, reset, status5xx, timeout bool
 }
 
-func rateLimit(r *spec.RateLimit) limits.Limit {
-	if r.IsZero() {
-		return limits.Limit{}
-	}
-	n, per, err := spec.ParseRate(r.Rate)
-	if err != nil {
-		return limits.Limit{}
-	}
-	return limits.LimitFrom(n, per, r.Burst)
-}
-
-func duration(d spec.Duration, def time.Duration) time.Duration {
-	if d == "" {
-		return def
-	}
-	v, err := spec.ParseDuration(d)
-	if err != nil || v <= 0 {
-		return def
-	}
-	return v
-}
-
 // compile builds the table for a snapshot. pools supplies upstream pools
 // (reused across revisions so keep-alive connections survive reloads).
 func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
@@ -156,7 +134,7 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 		ts := o.Spec.(*spec.ToolSetSpec)
 		info := tsInfo{id: id("toolset/" + o.Metadata.Namespace + "/" + o.Metadata.Name)}
 		if p := ts.Policies; p != nil {
-			info.limit = rateLimit(p.RateLimit)
+			info.limit = limits.FromRate(p.RateLimit)
 			info.authRequire = p.Auth == "required"
 		}
 		for _, tool := range ts.Tools {
@@ -220,22 +198,16 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 			if err != nil {
 				return nil, fmt.Errorf("tool %s/%s: upstreamAuth: %w", r.Tenant, r.Tool, err)
 			}
+			// Header and prefix are defaulted (Authorization, "Bearer ").
 			r.upstreamHeader = ua.Header
-			if r.upstreamHeader == "" {
-				r.upstreamHeader = "Authorization"
-			}
 			r.upstreamHeaderFold = strings.ToLower(strings.ReplaceAll(r.upstreamHeader, "_", "-"))
-			prefix := ua.Prefix
-			if prefix == "" && strings.EqualFold(r.upstreamHeader, "Authorization") {
-				prefix = "Bearer "
-			}
-			r.upstreamValue = []byte(prefix + value)
+			r.upstreamValue = []byte(ua.Prefix + value)
 		}
 		// Limits.
-		r.toolLimit = rateLimit(ts.RateLimit)
+		r.toolLimit = limits.FromRate(ts.RateLimit)
 		if ten != nil && ten.Defaults != nil {
-			r.tenantLimit = rateLimit(ten.Defaults.RateLimit)
-			r.sourceLimit = rateLimit(ten.Defaults.PerSource)
+			r.tenantLimit = limits.FromRate(ten.Defaults.RateLimit)
+			r.sourceLimit = limits.FromRate(ten.Defaults.PerSource)
 		}
 		r.planLimits = plans[o.Ref()]
 		// Upstreams.
@@ -266,11 +238,7 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 				}
 			}
 		}
-		r.totalTimeout, r.headerTimeout = 60*time.Second, defaultHeaderTimeout
-		if tm := ts.Timeouts; tm != nil {
-			r.totalTimeout = duration(tm.Total, r.totalTimeout)
-			r.headerTimeout = duration(tm.Header, r.headerTimeout)
-		}
+		r.totalTimeout, r.headerTimeout = ts.Timeouts.Total.D(), ts.Timeouts.Header.D()
 		r.stats = reg.Get(telemetry.KindHTTP, r.Tenant, r.Tool)
 
 		rs := t.hosts[r.Host]
@@ -349,7 +317,7 @@ func planLimitsByTool(st *state.Snapshot, id func(string) uint64) map[spec.Ref]m
 		if po == nil {
 			continue
 		}
-		l := planLimit{id: id("subscription/" + ns + "/" + o.Metadata.Name), limit: rateLimit(po.Spec.(*spec.PlanSpec).RateLimit)}
+		l := planLimit{id: id("subscription/" + ns + "/" + o.Metadata.Name), limit: limits.FromRate(po.Spec.(*spec.PlanSpec).RateLimit)}
 		if sub.Tool != "" {
 			add(spec.Ref{Kind: spec.KindTool, Namespace: ns, Name: sub.Tool}, sub.Consumer, l)
 		}
@@ -376,32 +344,20 @@ func compileGateway(gw *spec.GatewaySpec) gatewayPolicy {
 	if gw.CrossTenant == "notFound" {
 		p.crossTenantStatus = 404
 	}
+	// The Gateway is defaulted (state.New): every limit is set.
 	l := gw.Limits
-	if l == nil {
-		l = &spec.GatewayLimits{}
-	}
-	p.maxRequestLine = orInt(l.MaxRequestLineBytes, 8192)
-	p.maxHeaders = orInt(l.MaxHeaders, 100)
-	p.maxHeaderBytes = orInt(l.MaxHeaderBytes, 16<<10)
+	p.maxRequestLine = l.MaxRequestLineBytes
+	p.maxHeaders = l.MaxHeaders
+	p.maxHeaderBytes = l.MaxHeaderBytes
 	p.maxBody = int(l.MaxBodyBytes)
-	if p.maxBody <= 0 {
-		p.maxBody = 10 << 20
-	}
 	p.maxResponse = max(0, l.MaxResponseBytes)
-	p.readHeaderTimeout = duration(l.ReadHeaderTimeout, 10*time.Second)
-	p.readTimeout = duration(l.ReadTimeout, 30*time.Second)
-	p.writeTimeout = duration(l.WriteTimeout, 60*time.Second)
-	p.idleTimeout = duration(l.IdleTimeout, 120*time.Second)
-	p.maxConnsPerSource = orInt(l.MaxConnsPerSource, 256)
+	p.readHeaderTimeout = l.ReadHeaderTimeout.D()
+	p.readTimeout = l.ReadTimeout.D()
+	p.writeTimeout = l.WriteTimeout.D()
+	p.idleTimeout = l.IdleTimeout.D()
+	p.maxConnsPerSource = l.MaxConnsPerSource
 	p.accessLog = gw.AccessLog != nil && gw.AccessLog.Enabled
 	return p
-}
-
-func orInt(v, def int) int {
-	if v <= 0 {
-		return def
-	}
-	return v
 }
 
 // lookup finds the route for host and path (both already normalised)

@@ -209,13 +209,47 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 	switch t {
 	case rateLimitType:
 		if s, ok := scalarString(n, forceStr); ok {
-			v.Set(reflect.ValueOf(RateLimit{Rate: Rate(s)}))
+			// The short form is the mapping's rate: report it there, as
+			// for {rate: ...}.
+			d.push(pathSeg{key: "rate", index: -1})
+			r, ok := d.rate(n, s)
+			d.pop()
+			if ok {
+				setValue(v, RateLimit{Rate: r})
+			}
 			return
 		}
 		if _, ok := n.(*ast.MappingNode); !ok {
 			d.typeError(n, "a rate such as 100/s or a mapping {rate: 100/s, burst: 20}", "")
 			return
 		}
+	case durationType:
+		s, ok := scalarString(n, forceStr)
+		if !ok {
+			d.typeError(n, expectedString(t), stringHint(n, t))
+			return
+		}
+		if s == "" || d.tooLong(n, s) {
+			return
+		}
+		dur, err := NewDuration(s)
+		if err != nil {
+			d.report(n, fmt.Sprintf("invalid duration %q", s), durationHint)
+			d.markBad("")
+			return
+		}
+		setValue(v, dur)
+		return
+	case rateType:
+		s, ok := scalarString(n, forceStr)
+		if !ok {
+			d.typeError(n, expectedString(t), stringHint(n, t))
+			return
+		}
+		if r, ok := d.rate(n, s); ok {
+			setValue(v, r)
+		}
+		return
 	case anyMapType:
 		if _, ok := n.(*ast.MappingNode); !ok {
 			d.typeError(n, "a mapping (a JSON Schema object)", "")
@@ -322,6 +356,31 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 	default:
 		d.report(n, fmt.Sprintf("cannot decode into %s", t), "")
 	}
+}
+
+// setValue stores x in v, through its address when it has one: boxing x
+// for reflect.ValueOf would allocate for every duration and rate decoded.
+func setValue[T any](v reflect.Value, x T) {
+	if v.CanAddr() {
+		*(v.Addr().Interface().(*T)) = x
+		return
+	}
+	v.Set(reflect.ValueOf(x))
+}
+
+// rate parses the rate s written at n, reporting it when it does not
+// parse. An empty rate is left for validation ("missing rate").
+func (d *decoder) rate(n ast.Node, s string) (Rate, bool) {
+	if s == "" || d.tooLong(n, s) {
+		return Rate{}, false
+	}
+	r, err := NewRate(s)
+	if err != nil {
+		d.report(n, fmt.Sprintf("invalid rate %q: %s", s, rateReason(err)), rateHint(s))
+		d.markBad("")
+		return Rate{}, false
+	}
+	return r, true
 }
 
 // structValue decodes a mapping into the struct v.

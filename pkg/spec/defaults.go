@@ -6,21 +6,14 @@ import "strings"
 // is in force.
 const (
 	defaultProtocol            = "rest"
-	defaultAuthType            = "none"
-	defaultConnectTimeout      = Duration("2s")
-	defaultHeaderTimeout       = Duration("30s")
-	defaultTotalTimeout        = Duration("60s")
+	defaultAuthType            = "apiKey" // secure by default: public is auth: {type: none}
 	defaultRetryAttempts       = 2
 	defaultConsecutiveFailures = 5
-	defaultEjection            = Duration("30s")
-	defaultHealthInterval      = Duration("10s")
-	defaultHealthTimeout       = Duration("2s")
 	defaultHealthyThreshold    = 2
 	defaultUnhealthyThreshold  = 3
 	defaultUpstreamAuthHeader  = "Authorization"
 	defaultBearerPrefix        = "Bearer "
 	defaultSubscriptionState   = "active"
-	defaultWebhookTimeout      = Duration("10s")
 	defaultWebhookMaxAttempts  = 8
 	defaultCrossTenant         = "forbidden"
 	defaultXDPMode             = "auto"
@@ -28,6 +21,17 @@ const (
 	defaultXDPInterface        = "lo"
 	defaultMCPPageSize         = 100
 	defaultToolMetadata        = "warn"
+)
+
+// Default durations, written as a person would write them.
+var (
+	defaultConnectTimeout = MustDuration("2s")
+	defaultHeaderTimeout  = MustDuration("30s")
+	defaultTotalTimeout   = MustDuration("60s")
+	defaultEjection       = MustDuration("30s")
+	defaultHealthInterval = MustDuration("10s")
+	defaultHealthTimeout  = MustDuration("2s")
+	defaultWebhookTimeout = MustDuration("10s")
 )
 
 // defaultRetryOn are the failures retried by default.
@@ -40,10 +44,10 @@ var DefaultGatewayLimits = GatewayLimits{
 	MaxHeaderBytes:      16384,
 	MaxHeaders:          100,
 	MaxBodyBytes:        10 << 20,
-	ReadHeaderTimeout:   "10s",
-	ReadTimeout:         "30s",
-	WriteTimeout:        "60s",
-	IdleTimeout:         "120s",
+	ReadHeaderTimeout:   MustDuration("10s"),
+	ReadTimeout:         MustDuration("30s"),
+	WriteTimeout:        MustDuration("60s"),
+	IdleTimeout:         MustDuration("120s"),
 	MaxConnsPerSource:   256,
 }
 
@@ -194,12 +198,9 @@ func defaultGateway(s *GatewaySpec) {
 }
 
 // defaultRate writes the default burst, max(1, ceil(rate per second)), when
-// the rate parses and no burst is set.
+// a rate is set and no burst is.
 func defaultRate(r *RateLimit) {
 	if r.IsZero() || r.Burst != 0 {
-		return
-	}
-	if _, _, err := ParseRate(r.Rate); err != nil {
 		return
 	}
 	r.Burst = defaultBurst(r.PerSecond())
@@ -212,7 +213,7 @@ func setStr(p *string, v string) {
 }
 
 func setDur(p *Duration, v Duration) {
-	if *p == "" {
+	if p.IsZero() {
 		*p = v
 	}
 }

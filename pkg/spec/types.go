@@ -208,11 +208,7 @@ type RateLimit struct {
 }
 
 // IsZero reports whether no limit is set.
-func (r *RateLimit) IsZero() bool { return r == nil || r.Rate == "" }
-
-// Duration is a Go duration string such as "250ms", "5s", "10m" or "24h";
-// "d" (days) is accepted too.
-type Duration string
+func (r *RateLimit) IsZero() bool { return r == nil || r.Rate.IsZero() }
 
 // ---------------------------------------------------------------- Gateway
 
@@ -288,13 +284,13 @@ type GatewayLimits struct {
 	// is cut off and the client connection closed.
 	MaxResponseBytes int64 `json:"maxResponseBytes,omitempty"`
 	// ReadHeaderTimeout is how long a client may take to send headers.
-	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitempty"`
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitzero"`
 	// ReadTimeout is how long a client may take to send a whole request.
-	ReadTimeout Duration `json:"readTimeout,omitempty"`
+	ReadTimeout Duration `json:"readTimeout,omitzero"`
 	// WriteTimeout is how long writing a response may take.
-	WriteTimeout Duration `json:"writeTimeout,omitempty"`
+	WriteTimeout Duration `json:"writeTimeout,omitzero"`
 	// IdleTimeout closes keep-alive connections idle this long.
-	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	IdleTimeout Duration `json:"idleTimeout,omitzero"`
 	// MaxConnsPerSource caps concurrent connections from one client address.
 	MaxConnsPerSource int `json:"maxConnsPerSource,omitempty"`
 }
@@ -393,7 +389,7 @@ type SnapshotPolicy struct {
 	// MaxCount is the number of snapshots kept per tenant.
 	MaxCount int `json:"maxCount,omitempty"`
 	// MaxAge drops snapshots older than this.
-	MaxAge Duration `json:"maxAge,omitempty"`
+	MaxAge Duration `json:"maxAge,omitzero"`
 	// MaxBodyBytes is how much of each body is kept.
 	MaxBodyBytes int `json:"maxBodyBytes,omitempty"`
 	// RedactHeaders are extra header names to redact.
@@ -465,10 +461,15 @@ type ToolSpec struct {
 	// Route says where the gateway serves the tool; default path prefix
 	// /{tenant}/{tool}.
 	Route *Route `json:"route,omitempty"`
-	// Auth is what callers must present.
+	// Auth is what callers must present; default {type: apiKey}. A public
+	// Tool says so: auth: {type: none}.
 	Auth *ToolAuth `json:"auth,omitempty"`
 	// UpstreamAuth is the credential the gateway sends upstream.
 	UpstreamAuth *UpstreamAuth `json:"upstreamAuth,omitempty"`
+	// UpstreamTLS says how https upstreams are verified: a private CA to
+	// trust and the name their certificates carry. Default: the system's
+	// roots and the upstream URL's host.
+	UpstreamTLS *UpstreamTLS `json:"upstreamTLS,omitempty"`
 	// Timeouts for upstream calls.
 	Timeouts *Timeouts `json:"timeouts,omitempty"`
 	// Retries for failed idempotent requests (never POST or PATCH).
@@ -536,14 +537,32 @@ type UpstreamAuth struct {
 	SecretRef SecretRef `json:"secretRef"`
 }
 
+// UpstreamTLS configures TLS to a Tool's https upstreams.
+type UpstreamTLS struct {
+	// CAFile is an absolute path, read by stoad, of PEM CA certificates
+	// trusted instead of the system's roots (a private CA). At most one of
+	// caFile and ca.
+	CAFile string `json:"caFile,omitempty"`
+	// CA holds the PEM CA certificates in an environment variable of
+	// stoad or a file, as a secretRef does.
+	CA *SecretRef `json:"ca,omitempty"`
+	// ServerName is the name the upstream's certificate must carry (and
+	// the TLS SNI); default: the host of the upstream URL. The Host header
+	// sent upstream is unchanged.
+	ServerName string `json:"serverName,omitempty"`
+	// InsecureSkipVerify accepts any certificate: anyone on the path could
+	// impersonate the upstream. For tests only; validation warns.
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
 // Timeouts for upstream calls.
 type Timeouts struct {
 	// Connect is the TCP connect timeout.
-	Connect Duration `json:"connect,omitempty"`
+	Connect Duration `json:"connect,omitzero"`
 	// Header is how long to wait for the upstream's response headers.
-	Header Duration `json:"header,omitempty"`
+	Header Duration `json:"header,omitzero"`
 	// Total bounds the whole upstream exchange.
-	Total Duration `json:"total,omitempty"`
+	Total Duration `json:"total,omitzero"`
 }
 
 // Retries for idempotent requests.
@@ -560,9 +579,9 @@ type HealthCheck struct {
 	// Path requested with GET; a 2xx or 3xx answer is healthy.
 	Path string `json:"path"`
 	// Interval between probes.
-	Interval Duration `json:"interval,omitempty"`
+	Interval Duration `json:"interval,omitzero"`
 	// Timeout of one probe.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
 	// HealthyThreshold successes mark an upstream healthy again.
 	HealthyThreshold int `json:"healthyThreshold,omitempty"`
 	// UnhealthyThreshold failures mark it unhealthy.
@@ -574,7 +593,7 @@ type CircuitBreaker struct {
 	// ConsecutiveFailures (connect errors, timeouts, 5xx) that eject.
 	ConsecutiveFailures int `json:"consecutiveFailures,omitempty"`
 	// Ejection is how long an ejected upstream sits out.
-	Ejection Duration `json:"ejection,omitempty"`
+	Ejection Duration `json:"ejection,omitzero"`
 }
 
 // Operation is one API operation, exposed as one MCP tool.
@@ -609,7 +628,7 @@ type Operation struct {
 	// RateLimit applies to this operation's MCP tool.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 	// Timeout overrides the tool's total timeout for this operation.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
 }
 
 // Annotations are MCP tool hints.
@@ -728,7 +747,7 @@ type WebhookSpec struct {
 	// (refused by default against SSRF).
 	AllowPrivate bool `json:"allowPrivate,omitempty"`
 	// Timeout of one delivery attempt.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
 	// MaxAttempts before a delivery is marked failed.
 	MaxAttempts int `json:"maxAttempts,omitempty"`
 	// Disabled pauses delivery (events still queue).

@@ -69,6 +69,7 @@ func Validate(objs []*Object, opts ValidateOptions) Diagnostics {
 	}
 	v.crossObject(objs)
 	v.routeOwnership(objs)
+	v.publicTools(objs)
 	return v.finish()
 }
 
@@ -412,22 +413,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// rate checks a rate limit at path.
+// rate checks a rate limit at path. The rate itself was parsed when it
+// was decoded (an invalid one is the decoder's error).
 func (v *validator) rate(o *Object, path string, r *RateLimit) {
 	if r == nil {
 		return
 	}
-	if r.Rate == "" {
+	if r.Rate.IsZero() {
 		v.errorf(o, path+".rate", "write a rate as N/s, N/min, N/h or N/d, e.g. 100/s", "missing rate")
-	} else if _, _, err := ParseRate(r.Rate); err != nil {
-		v.errorf(o, path+".rate", rateHint(r.Rate), "invalid rate %q: %s", r.Rate, rateReason(err))
 	}
 	if r.Burst < 0 {
 		v.errorf(o, path+".burst", "burst is a count of requests, 0 or more", "burst must not be negative")
 	}
 }
 
-// rateReason strips the rate itself from a ParseRate error (the message
+// rateReason strips the rate itself from a parseRate error (the message
 // already quotes it).
 func rateReason(err error) string {
 	msg := err.Error()
@@ -437,17 +437,14 @@ func rateReason(err error) string {
 	return msg
 }
 
-// duration checks an optional positive duration at path.
+// duration checks an optional duration at path: when set, it must be
+// positive (its syntax was checked when it was decoded).
 func (v *validator) duration(o *Object, path string, d Duration) {
-	if d == "" {
+	if d.IsZero() {
 		return
 	}
-	if _, err := positiveDuration(d); err != nil {
-		if err == errNotPositive {
-			v.errorf(o, path, "use a positive duration such as 5s", "duration %q must be positive", d)
-			return
-		}
-		v.errorf(o, path, "use Go duration syntax with a unit, e.g. 500ms, 30s, 5m, 2h or 1d", "invalid duration %q", d)
+	if d.D() <= 0 {
+		v.errorf(o, path, "use a positive duration such as 5s", "duration %q %s", d, errNotPositive)
 	}
 }
 

@@ -96,7 +96,7 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 				name string
 				d    Duration
 			}{{"within", e.Within}, {"block", e.Block}} {
-				if f.d == "" {
+				if f.d.IsZero() {
 					v.errorf(o, "spec.xdp.escalation."+f.name, "for example 1m", "missing escalation.%s", f.name)
 				} else {
 					v.duration(o, "spec.xdp.escalation."+f.name, f.d)

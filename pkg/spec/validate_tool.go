@@ -2,7 +2,9 @@ package spec
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -59,6 +61,7 @@ func (v *validator) tool(o *Object, s *ToolSpec) {
 		}
 	}
 	v.toolAuth(o, s)
+	v.upstreamTLS(o, s)
 	if u := s.UpstreamAuth; u != nil {
 		if u.Header != "" && !isToken(u.Header) {
 			v.errorf(o, "spec.upstreamAuth.header", "a header name such as Authorization or X-Api-Key", "invalid header name %q", u.Header)
@@ -145,6 +148,102 @@ func (v *validator) toolAuth(o *Object, s *ToolSpec) {
 	}
 	v.stringList(o, "spec.auth.scopes", "scope", a.Scopes)
 	v.stringList(o, "spec.auth.audiences", "audience", a.Audiences)
+}
+
+// upstreamTLS checks how https upstreams are verified.
+func (v *validator) upstreamTLS(o *Object, s *ToolSpec) {
+	t := s.UpstreamTLS
+	if t == nil {
+		return
+	}
+	const p = "spec.upstreamTLS"
+	switch {
+	case t.CAFile != "" && t.CA != nil:
+		v.errorf(o, p+".ca", "keep either caFile or ca", "upstreamTLS sets both caFile and ca; set at most one")
+	case t.CAFile != "" && !filepath.IsAbs(t.CAFile):
+		v.errorf(o, p+".caFile", "stoad reads it from its own working directory otherwise; write e.g. /etc/stoa/orders-ca.pem",
+			"caFile %q must be an absolute path", t.CAFile)
+	case t.CA != nil:
+		v.secretRef(o, p+".ca", *t.CA)
+	}
+	if n := t.ServerName; n != "" && !validServerName(n) {
+		v.errorf(o, p+".serverName", "the DNS name (or IP address) in the upstream's certificate, without port, e.g. orders.internal",
+			"invalid serverName %q", n)
+	}
+	if t.InsecureSkipVerify {
+		hint := "trust the upstream's CA with caFile or ca instead"
+		if t.CAFile != "" || t.CA != nil {
+			hint = "remove insecureSkipVerify: with it, the CA given is not used either"
+		}
+		v.warnf(o, p+".insecureSkipVerify", hint,
+			"insecureSkipVerify accepts any certificate: anyone on the path can impersonate the upstream")
+	}
+	https := strings.HasPrefix(strings.ToLower(s.Upstream), "https://")
+	for _, u := range s.Upstreams {
+		https = https || strings.HasPrefix(strings.ToLower(u.URL), "https://")
+	}
+	if !https && (s.Upstream != "" || len(s.Upstreams) > 0) {
+		v.warnf(o, p, "use https:// upstream URLs, or remove upstreamTLS", "upstreamTLS has no effect: no upstream is https")
+	}
+}
+
+// validServerName reports whether n is a DNS name or an IP address (what
+// a certificate names), without port.
+func validServerName(n string) bool {
+	if _, err := netip.ParseAddr(n); err == nil {
+		return true
+	}
+	n = strings.TrimSuffix(strings.ToLower(n), ".")
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	for _, part := range strings.Split(n, ".") {
+		if checkDNSName(part) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// publicTools notes, for stoa validate, every Tool anyone who reaches the
+// gateway may call without a credential: auth type none, in no ToolSet
+// whose policies require auth. A Tool without auth requires an API key, so
+// a public Tool is always an explicit choice; the note keeps every such
+// choice in view. It sits at the Tool's auth line, or at its name when
+// the auth is not written (an object read back from stoad).
+func (v *validator) publicTools(objs []*Object) {
+	if !v.opts.Offline {
+		return
+	}
+	guarded := map[Ref]bool{}
+	guard := func(o *Object) {
+		if ts, ok := o.Spec.(*ToolSetSpec); ok && ts.Policies != nil && ts.Policies.Auth == "required" {
+			for _, t := range ts.Tools {
+				guarded[Ref{Kind: KindTool, Namespace: o.Metadata.Namespace, Name: t}] = true
+			}
+		}
+	}
+	for _, o := range objs {
+		if o != nil && !v.shadowed[o] {
+			guard(o)
+		}
+	}
+	for _, o := range v.live {
+		guard(o)
+	}
+	for _, o := range objs {
+		ts, ok := o.Spec.(*ToolSpec)
+		if !ok || v.shadowed[o] || ts.Auth == nil || ts.Auth.Type != "none" || guarded[o.Ref()] {
+			continue
+		}
+		path := "spec.auth.type"
+		if !o.Source.has(path) {
+			path = "metadata.name"
+		}
+		v.add(o, SeverityNote, false, path,
+			"if it should not be, remove auth (an API key is the default) or choose jwt or oauth2",
+			fmt.Sprintf("Tool %s/%s is public: its route needs no credential", o.Metadata.Namespace, o.Metadata.Name))
+	}
 }
 
 // operations checks every operation of a tool.

@@ -209,8 +209,9 @@ var generated = &Model{
 			{Name: "upstream", Doc: "Upstream is the base URL of the API. Exactly one of upstream and upstreams is set.", Type: Ref{Kind: "string"}},
 			{Name: "upstreams", Doc: "Upstreams are weighted base URLs (canary releases, traffic shifting).", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "WeightedUpstream"}}},
 			{Name: "route", Doc: "Route says where the gateway serves the tool; default path prefix /{tenant}/{tool}.", Type: Ref{Kind: "object", Name: "Route"}},
-			{Name: "auth", Doc: "Auth is what callers must present.", Type: Ref{Kind: "object", Name: "ToolAuth"}},
+			{Name: "auth", Doc: "Auth is what callers must present; default {type: apiKey}. A public Tool says so: auth: {type: none}.", Type: Ref{Kind: "object", Name: "ToolAuth"}},
 			{Name: "upstreamAuth", Doc: "UpstreamAuth is the credential the gateway sends upstream.", Type: Ref{Kind: "object", Name: "UpstreamAuth"}},
+			{Name: "upstreamTLS", Doc: "UpstreamTLS says how https upstreams are verified: a private CA to trust and the name their certificates carry. Default: the system's roots and the upstream URL's host.", Type: Ref{Kind: "object", Name: "UpstreamTLS"}},
 			{Name: "timeouts", Doc: "Timeouts for upstream calls.", Type: Ref{Kind: "object", Name: "Timeouts"}},
 			{Name: "retries", Doc: "Retries for failed idempotent requests (never POST or PATCH).", Type: Ref{Kind: "object", Name: "Retries"}},
 			{Name: "healthCheck", Doc: "HealthCheck probes upstreams actively.", Type: Ref{Kind: "object", Name: "HealthCheck"}},
@@ -223,6 +224,12 @@ var generated = &Model{
 			{Name: "header", Doc: "Header to set; default \"Authorization\".", Type: Ref{Kind: "string"}},
 			{Name: "prefix", Doc: "Prefix put before the secret, e.g. \"Bearer \" (default for Authorization).", Type: Ref{Kind: "string"}},
 			{Name: "secretRef", Doc: "SecretRef holds the credential.", Type: Ref{Kind: "object", Name: "SecretRef"}, Required: true},
+		}},
+		"UpstreamTLS": {Name: "UpstreamTLS", Doc: "UpstreamTLS configures TLS to a Tool's https upstreams.", Fields: []Field{
+			{Name: "caFile", Doc: "CAFile is an absolute path, read by stoad, of PEM CA certificates trusted instead of the system's roots (a private CA). At most one of caFile and ca.", Type: Ref{Kind: "string"}, Pattern: "^/"},
+			{Name: "ca", Doc: "CA holds the PEM CA certificates in an environment variable of stoad or a file, as a secretRef does.", Type: Ref{Kind: "object", Name: "SecretRef"}},
+			{Name: "serverName", Doc: "ServerName is the name the upstream's certificate must carry (and the TLS SNI); default: the host of the upstream URL. The Host header sent upstream is unchanged.", Type: Ref{Kind: "string"}},
+			{Name: "insecureSkipVerify", Doc: "InsecureSkipVerify accepts any certificate: anyone on the path could impersonate the upstream. For tests only; validation warns.", Type: Ref{Kind: "boolean"}},
 		}},
 		"WebhookSpec": {Name: "WebhookSpec", Doc: "WebhookSpec delivers lifecycle events to a URL, HMAC-signed.", Fields: []Field{
 			{Name: "url", Doc: "URL receiving POSTed events.", Type: Ref{Kind: "string"}, Required: true},

@@ -20,10 +20,15 @@ type Snapshot struct {
 	gateway *spec.GatewaySpec
 }
 
-// New indexes objs (already sorted and defaulted) as revision rev.
+// New indexes objs (already sorted) as revision rev. Runtimes compile
+// from defaulted specs and hold no defaults of their own, so New defaults
+// every object in place. Default is idempotent and writes nothing to an
+// object already defaulted, as every object stoad stores is: for those
+// this only checks, and it is safe while other revisions read them.
 func New(rev int64, objs []*spec.Object) *Snapshot {
 	s := &Snapshot{Revision: rev, Objects: objs, by: make(map[spec.Ref]*spec.Object, len(objs))}
 	for _, o := range objs {
+		spec.Default(o)
 		s.by[o.Ref()] = o
 		if o.Kind == spec.KindGateway {
 			s.gateway = o.Spec.(*spec.GatewaySpec)

@@ -39,6 +39,7 @@ var fieldRules = map[string]rule{
 	"Retries.on":                {enumVar: "retryOn"},
 	"HealthCheck.path":          {required: true},
 	"UpstreamAuth.secretRef":    {required: true},
+	"UpstreamTLS.caFile":        {pattern: `^/`},
 	"RateLimit.rate":            {required: true},
 	"RateLimit.burst":           {min: n(0)},
 	"ToolSetSpec.tools":         {required: true},
