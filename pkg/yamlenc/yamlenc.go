@@ -372,7 +372,7 @@ func plainOK(s string) bool {
 // the plain scalar s as null, a boolean, a number, a timestamp, a merge key
 // or a value key. It errs on the side of quoting: any string that starts
 // like a number and holds only characters a number can have is quoted
-// (so 1.2.3 and 10:30 are, and 1s and 100/s are not).
+// (so 10:30 and 1e3 are, and 1s, 4xx, 1.2.3 and 100/s are not).
 func resolvesAsNonString(s string) bool {
 	switch s {
 	case "~", "<<", "=":
@@ -403,19 +403,34 @@ func resolvesAsNonString(s string) bool {
 	if isTimestamp(s) {
 		return true
 	}
-	digits := false
+	// A base prefix makes the rest hex, octal or binary digits (goccy
+	// lets '_' stand before it too); otherwise only decimal digits and
+	// the marks of floats and YAML 1.1's base-60 numbers (1:30) may
+	// follow. Either way '_' may stand anywhere.
+	digitOK := func(c byte) bool {
+		return isDigit(c) || c == '_' || c == '.' || c == ':' || c == '+' || c == '-' || c == 'e' || c == 'E'
+	}
+	if !strings.ContainsAny(t, "0123456789") {
+		return false // _, ._ and the like
+	}
+	if strings.Count(t, ".") > 1 {
+		return false // 1.2.3 and 198.51.100.7: no reader takes them for a number
+	}
+	if u := strings.TrimLeft(t, "_"); len(u) >= 2 && u[0] == '0' {
+		switch u[1] {
+		case 'x', 'X', 'o', 'O', 'b', 'B':
+			t = u[2:]
+			digitOK = func(c byte) bool {
+				return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '_'
+			}
+		}
+	}
 	for i := 0; i < len(t); i++ {
-		switch c := t[i]; {
-		case isDigit(c):
-			digits = true
-		case c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
-		case c == '_', c == ':', c == '.', c == '+', c == '-':
-		case c == 'x', c == 'X', c == 'o', c == 'O':
-		default:
+		if !digitOK(t[i]) {
 			return false
 		}
 	}
-	return digits
+	return true
 }
 
 // isTimestamp reports whether s starts like a YAML 1.1 timestamp:
