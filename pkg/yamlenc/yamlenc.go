@@ -384,10 +384,8 @@ func resolvesAsNonString(s string) bool {
 			return true
 		}
 	}
-	t := s
-	if t[0] == '+' || t[0] == '-' {
-		t = t[1:]
-	}
+	// goccy reads +-1 as 1, so every leading sign goes, not just one.
+	t := strings.TrimLeft(s, "+-")
 	if t == "" {
 		return false
 	}
@@ -403,27 +401,26 @@ func resolvesAsNonString(s string) bool {
 	if isTimestamp(s) {
 		return true
 	}
-	// A base prefix makes the rest hex, octal or binary digits (goccy
-	// lets '_' stand before it too); otherwise only decimal digits and
-	// the marks of floats and YAML 1.1's base-60 numbers (1:30) may
-	// follow. Either way '_' may stand anywhere.
-	digitOK := func(c byte) bool {
-		return isDigit(c) || c == '_' || c == '.' || c == ':' || c == '+' || c == '-' || c == 'e' || c == 'E'
+	// goccy ignores '_' anywhere in a number (0_x1 is 1), so the shape is
+	// judged without them. A base prefix makes the rest hex, octal or
+	// binary digits; otherwise only decimal digits and the marks of floats
+	// and YAML 1.1's base-60 numbers (1:30) may follow.
+	if strings.IndexByte(t, '_') >= 0 {
+		t = strings.ReplaceAll(t, "_", "")
 	}
 	if !strings.ContainsAny(t, "0123456789") {
 		return false // _, ._ and the like
 	}
-	if strings.Count(t, ".") > 1 {
-		return false // 1.2.3 and 198.51.100.7: no reader takes them for a number
+	digitOK := func(c byte) bool {
+		return isDigit(c) || c == '.' || c == ':' || c == '+' || c == '-' || c == 'e' || c == 'E'
 	}
-	if u := strings.TrimLeft(t, "_"); len(u) >= 2 && u[0] == '0' {
-		switch u[1] {
-		case 'x', 'X', 'o', 'O', 'b', 'B':
-			t = u[2:]
-			digitOK = func(c byte) bool {
-				return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '_'
-			}
+	if len(t) >= 2 && t[0] == '0' && strings.IndexByte("xXoObB", t[1]) >= 0 {
+		t = t[2:]
+		digitOK = func(c byte) bool {
+			return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 		}
+	} else if strings.Count(t, ".") > 1 {
+		return false // 1.2.3 and 198.51.100.7: no reader takes them for a number
 	}
 	for i := 0; i < len(t); i++ {
 		if !digitOK(t[i]) {
