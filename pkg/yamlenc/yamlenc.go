@@ -114,8 +114,8 @@ func decode(dec *json.Decoder) (any, error) {
 }
 
 // yamlNumber rewrites the JSON number s so that YAML readers resolve it as
-// the same number. YAML 1.1 (and goccy/go-yaml) reads a float only with a
-// '.' in the mantissa and a sign in the exponent, so 1e3 becomes 1.0e+3;
+// the same number. goccy/go-yaml reads a float only with a '.' in the
+// mantissa, and YAML 1.1 also wants a sign in the exponent: 1e3 becomes 1.0e+3;
 // integers past 64 bits are read back as strings by goccy, so they get a
 // ".0" and become floats, which is what encoding/json makes of them too.
 func yamlNumber(s string) (string, error) {
