@@ -41,6 +41,7 @@ var (
 	rateLimitType = reflect.TypeFor[RateLimit]()
 	durationType  = reflect.TypeFor[Duration]()
 	rateType      = reflect.TypeFor[Rate]()
+	quantityType  = reflect.TypeFor[Quantity]()
 	anyMapType    = reflect.TypeFor[map[string]any]()
 )
 
@@ -240,6 +241,24 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 		}
 		setValue(v, dur)
 		return
+	case quantityType:
+		// A byte count may be written as a plain integer.
+		s, ok := scalarString(n, true)
+		if _, isBool := n.(*ast.BoolNode); !ok || isBool {
+			d.typeError(n, "a byte quantity such as 512Mi", "")
+			return
+		}
+		if s == "" || d.tooLong(n, s) {
+			return
+		}
+		q, err := NewQuantity(s)
+		if err != nil {
+			d.report(n, strings.Replace(err.Error(), "invalid quantity", "invalid byte quantity", 1), quantityHint)
+			d.markBad("")
+			return
+		}
+		setValue(v, q)
+		return
 	case rateType:
 		s, ok := scalarString(n, forceStr)
 		if !ok {
@@ -339,6 +358,37 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float64:
+		var f float64
+		switch x := n.(type) {
+		case *ast.FloatNode:
+			f = x.Value
+		case *ast.IntegerNode:
+			switch i := x.Value.(type) {
+			case int64:
+				f = float64(i)
+			case uint64:
+				f = float64(i)
+			}
+		case *ast.InfinityNode, *ast.NanNode:
+			d.report(n, fmt.Sprintf("wrong value for %s: infinity and NaN are not numbers here", d.pathString()), "write a number such as 0.5")
+			d.markBad("")
+			return
+		default:
+			hint := ""
+			if s, ok := n.(*ast.StringNode); ok {
+				if _, err := strconv.ParseFloat(s.Value, 64); err == nil {
+					hint = "remove the quotes: " + s.Value
+				}
+			}
+			d.typeError(n, "a number", hint)
+			return
+		}
+		if forceStr {
+			d.typeError(n, "a number", "")
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		b, ok := n.(*ast.BoolNode)
 		if !ok || forceStr {

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/stoa-gateway/stoa/pkg/policy"
 )
 
 // ValidateOptions tunes Validate.
@@ -69,6 +71,7 @@ func Validate(objs []*Object, opts ValidateOptions) Diagnostics {
 	}
 	v.crossObject(objs)
 	v.routeOwnership(objs)
+	v.stdioGrants(objs)
 	v.publicTools(objs)
 	return v.finish()
 }
@@ -144,6 +147,8 @@ type validator struct {
 
 	noted    map[Ref]int // missing objects noted offline -> index of the note in diags
 	noteRefs map[int]int // note index -> references to the object
+
+	policyCache map[string][]policy.Diagnostic // compiled policies by their text
 }
 
 type pending struct {
@@ -152,6 +157,9 @@ type pending struct {
 	key     bool
 	find    string    // text to point at, when it is found after the field's position
 	related []relSite // other places involved
+	// refine moves the diagnostic from the field's position to a place
+	// inside its value (a character of a policy expression).
+	refine func(d *Diagnostic, s *Source)
 }
 
 // relSite is a Related place before it is positioned.
@@ -193,6 +201,9 @@ func (v *validator) finish() Diagnostics {
 			continue
 		}
 		locate(p.d, p.obj, p.key)
+		if p.refine != nil && p.d.Line > 0 && p.obj.Source != nil {
+			p.refine(p.d, p.obj.Source)
+		}
 		if p.find != "" && p.d.Line > 0 && p.obj.Source != nil {
 			if line, col, text, ok := p.obj.Source.find(p.d.Line, p.d.Column, p.find); ok {
 				p.d.Line, p.d.Column, p.d.SourceLine = line, col, text
