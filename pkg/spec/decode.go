@@ -199,6 +199,7 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 		d.tooDeep(n)
 		return
 	}
+	orig := n
 	n, forceStr := d.unwrap(n)
 	if n == nil {
 		return
@@ -285,7 +286,9 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 		if p, ok := nv.Interface().(presetter); ok {
 			p.preset()
 		}
-		d.value(n, nv.Elem(), depth+1)
+		// The node as written: a !!str tag must reach the pointed-to
+		// value's check.
+		d.value(orig, nv.Elem(), depth+1)
 		v.Set(nv)
 	case reflect.Struct:
 		d.structValue(n, v, depth)
@@ -374,14 +377,22 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 			d.report(n, fmt.Sprintf("wrong value for %s: infinity and NaN are not numbers here", d.pathString()), "write a number such as 0.5")
 			d.markBad("")
 			return
-		default:
+		case *ast.StringNode:
+			// goccy reads some YAML 1.2 floats (1e-3) as plain strings.
+			g, err := strconv.ParseFloat(x.Value, 64)
+			plain := x.Token != nil && x.Token.Type == token.StringType
+			if err == nil && plain && !forceStr && !math.IsInf(g, 0) && !math.IsNaN(g) {
+				f = g
+				break
+			}
 			hint := ""
-			if s, ok := n.(*ast.StringNode); ok {
-				if _, err := strconv.ParseFloat(s.Value, 64); err == nil {
-					hint = "remove the quotes: " + s.Value
-				}
+			if err == nil && !plain {
+				hint = "remove the quotes: " + x.Value
 			}
 			d.typeError(n, "a number", hint)
+			return
+		default:
+			d.typeError(n, "a number", "")
 			return
 		}
 		if forceStr {

@@ -183,6 +183,12 @@ func (v *validator) errorf(o *Object, path, hint, format string, args ...any) {
 	v.add(o, SeverityError, false, path, hint, fmt.Sprintf(format, args...))
 }
 
+// keyErrorf adds an error at the key of the field at path: for a field
+// that should not be there at all.
+func (v *validator) keyErrorf(o *Object, path, hint, format string, args ...any) {
+	v.add(o, SeverityError, true, path, hint, fmt.Sprintf(format, args...))
+}
+
 // warnf adds a warning at path of o.
 func (v *validator) warnf(o *Object, path, hint, format string, args ...any) {
 	v.add(o, SeverityWarning, false, path, hint, fmt.Sprintf(format, args...))

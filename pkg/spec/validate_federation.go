@@ -44,7 +44,7 @@ var restOnly = []struct {
 func (v *validator) mcpTool(o *Object, s *ToolSpec) {
 	for _, f := range restOnly {
 		if f.set(s) {
-			v.errorf(o, f.path, f.hint, "a Tool with protocol: mcp has no %s: its tools come from the MCP server", strings.TrimPrefix(f.path, "spec."))
+			v.keyErrorf(o, f.path, f.hint, "a Tool with protocol: mcp has no %s: its tools come from the MCP server", strings.TrimPrefix(f.path, "spec."))
 		}
 	}
 	m := s.MCP
@@ -91,7 +91,7 @@ func (v *validator) mcpTool(o *Object, s *ToolSpec) {
 		v.globs(o, p+".resources.allow", "URI", r.Allow)
 		v.globs(o, p+".resources.deny", "URI", r.Deny)
 		if !r.Expose && (len(r.Allow) > 0 || len(r.Deny) > 0) {
-			v.warnf(o, p+".resources", "add expose: true to publish the resources these patterns select",
+			v.add(o, SeverityWarning, true, p+".resources", "add expose: true to publish the resources these patterns select",
 				"resources.allow and deny have no effect: resources are not exposed")
 		}
 	}
@@ -118,7 +118,7 @@ func (v *validator) mcpHTTP(o *Object, s *ToolSpec, m *MCPUpstream) {
 		{"dir", m.Dir != ""}, {"env", len(m.Env) > 0}, {"inheritEnv", len(m.InheritEnv) > 0}, {"limits", m.Limits != nil},
 	} {
 		if f.set {
-			v.errorf(o, p+"."+f.name, "remove it, or run the server with command (transport: stdio)",
+			v.keyErrorf(o, p+"."+f.name, "remove it, or run the server with command (transport: stdio)",
 				"%s applies to transport: stdio only", f.name)
 		}
 	}
@@ -152,7 +152,7 @@ func (v *validator) mcpStdio(o *Object, s *ToolSpec, m *MCPUpstream) {
 		}
 	}
 	if s.UpstreamAuth != nil {
-		v.errorf(o, "spec.upstreamAuth", "pass a stdio server its credential in mcp.env with a secretRef",
+		v.keyErrorf(o, "spec.upstreamAuth", "pass a stdio server its credential in mcp.env with a secretRef",
 			"upstreamAuth applies to transport: streamable-http only")
 	}
 	if m.ProtocolVersion == mcpModernVersion {

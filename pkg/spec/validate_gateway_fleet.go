@@ -111,16 +111,14 @@ func (v *validator) limitsBackend(o *Object, s *GatewaySpec) {
 	if s.Limits != nil {
 		backend = s.Limits.Backend
 	}
-	if !v.oneOf(o, "spec.limits.backend", "limits backend", backend, limitsBackends...) {
-		return
-	}
 	switch {
+	case !v.oneOf(o, "spec.limits.backend", "limits backend", backend, limitsBackends...):
 	case backend == "redis" && s.Redis == nil:
 		v.errorf(o, "spec.limits.backend", "add spec.redis: {address: redis.internal:6379} (or sentinel), or use backend: local",
 			"limits backend redis needs spec.redis")
 	case backend != "redis" && s.Redis != nil:
-		v.warnf(o, "spec.redis", "set spec.limits.backend: redis to share limits and quotas through it",
-			"spec.redis is not used: limits.backend is %s", s.LimitsBackend())
+		v.add(o, SeverityWarning, true, "spec.redis", "set spec.limits.backend: redis to share limits and quotas through it",
+			fmt.Sprintf("spec.redis is not used: limits.backend is %s", s.LimitsBackend()))
 	}
 	v.redis(o, s.Redis)
 }

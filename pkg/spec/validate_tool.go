@@ -22,7 +22,7 @@ func (v *validator) tool(o *Object, s *ToolSpec) {
 	switch s.Protocol {
 	case "", ProtocolREST:
 		if s.MCP != nil {
-			v.errorf(o, "spec.mcp", "set protocol: mcp to federate an MCP server, or remove mcp",
+			v.keyErrorf(o, "spec.mcp", "set protocol: mcp to federate an MCP server, or remove mcp",
 				"mcp applies to Tools with protocol: mcp only")
 		}
 	case ProtocolMCP:
