@@ -1,9 +1,12 @@
 package spec
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/stoa-gateway/stoa/pkg/policy"
 )
 
 // wantAt returns the 1-based line and column (in characters) of the first
@@ -105,22 +108,21 @@ func TestPolicyValueProblems(t *testing.T) {
 }
 
 // TestPolicyCompiledOncePerText: generated specs repeat one policy on many
-// objects; it is compiled once, and every object still gets its own
-// diagnostics at its own position.
+// objects, and stoad validates every apply; a policy text is compiled once,
+// and every object still gets its own diagnostics at its own position.
 func TestPolicyCompiledOncePerText(t *testing.T) {
 	var b strings.Builder
+	const marker = `caller.grups == ["compiled-once"]`
 	for _, n := range []string{"a", "b", "c"} {
-		b.WriteString("---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata: {name: " + n + ", namespace: acme}\nspec:\n  upstream: http://127.0.0.1:1\n  policy:\n    rules:\n      - allow: 'caller.grups == []'\n")
+		b.WriteString("---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata: {name: " + n + ", namespace: acme}\nspec:\n  upstream: http://127.0.0.1:1\n  policy:\n    rules:\n      - allow: '" + marker + "'\n")
 	}
 	objs := mustParse(t, b.String())
-	v := &validator{byRef: map[Ref]*Object{}, shadowed: map[*Object]bool{}}
-	for _, o := range objs {
-		v.policyField(o, "spec.policy", o.Spec.(*ToolSpec).Policy)
+	_, before := compiledPolicies.counts()
+	diags := Validate(objs, ValidateOptions{SkipReferences: true})
+	Validate(objs, ValidateOptions{SkipReferences: true})
+	if _, after := compiledPolicies.counts(); after-before > 1 {
+		t.Errorf("%d compilations of one policy text", after-before)
 	}
-	if len(v.policyCache) != 1 {
-		t.Errorf("%d compilations for one policy text", len(v.policyCache))
-	}
-	diags := v.finish()
 	if len(diags) != 3 || diags[0].Line == diags[1].Line || diags[1].Line == diags[2].Line {
 		t.Fatalf("want three errors on three lines:\n%v", diags)
 	}
@@ -128,5 +130,14 @@ func TestPolicyCompiledOncePerText(t *testing.T) {
 		if d.Column != strings.Index(d.SourceLine, "caller.grups")+1 {
 			t.Errorf("%d:%d points at %q", d.Line, d.Column, d.SourceLine)
 		}
+	}
+	// The memo stays bounded.
+	var r policyResults
+	big := strings.Repeat("x", maxPolicyMemoBytes/2)
+	for i := range 3 {
+		r.check(objs[0], policy.Spec{Rules: []policy.RuleSpec{{Name: strconv.Itoa(i), Allow: "true || '" + big + "' == ''"}}})
+	}
+	if n, compiles := r.counts(); r.bytes > maxPolicyMemoBytes || n == 0 || compiles != 3 {
+		t.Errorf("memo holds %d bytes in %d entries after %d compilations", r.bytes, n, compiles)
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/stoa-gateway/stoa/pkg/policy"
 )
 
 // ValidateOptions tunes Validate.
@@ -147,8 +145,6 @@ type validator struct {
 
 	noted    map[Ref]int // missing objects noted offline -> index of the note in diags
 	noteRefs map[int]int // note index -> references to the object
-
-	policyCache map[string][]policy.Diagnostic // compiled policies by their text
 }
 
 type pending struct {

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/stoa-gateway/stoa/pkg/policy"
 )
@@ -24,15 +25,7 @@ func (v *validator) policyField(o *Object, path string, p *Policy) {
 		return
 	}
 	ps := p.PolicySpec()
-	diags, ok := v.policyCache[policyKey(ps)]
-	if !ok {
-		owner := policy.Owner{Kind: string(o.Kind), Namespace: o.Metadata.Namespace, Name: o.Metadata.Name}
-		_, diags = policy.Compile(owner, ps)
-		if v.policyCache == nil {
-			v.policyCache = map[string][]policy.Diagnostic{}
-		}
-		v.policyCache[policyKey(ps)] = diags
-	}
+	diags := compiledPolicies.check(o, ps)
 	for _, d := range diags {
 		pe := v.add(o, SeverityError, false, path+"."+d.Path(), d.Hint, d.Message)
 		if d.Offset < 0 || d.Rule < 0 || d.Rule >= len(p.Rules) {
@@ -68,4 +61,52 @@ func policyKey(p policy.Spec) string {
 		b.WriteByte(1)
 	}
 	return b.String()
+}
+
+// policyResults remembers what compiling a policy text reported. The
+// result depends on the text alone, and stoad validates the whole desired
+// state on every apply, so a policy is compiled once per process rather
+// than once per apply (about 0.1 ms a rule). Bounded: the memo is dropped
+// when it holds too much text.
+type policyResults struct {
+	mu       sync.Mutex
+	m        map[string][]policy.Diagnostic
+	bytes    int
+	compiles int // for tests
+}
+
+const maxPolicyMemoBytes = 16 << 20
+
+var compiledPolicies policyResults
+
+// check returns the diagnostics of compiling ps (owned by o).
+func (r *policyResults) check(o *Object, ps policy.Spec) []policy.Diagnostic {
+	key := policyKey(ps)
+	r.mu.Lock()
+	diags, ok := r.m[key]
+	r.mu.Unlock()
+	if ok {
+		return diags
+	}
+	owner := policy.Owner{Kind: string(o.Kind), Namespace: o.Metadata.Namespace, Name: o.Metadata.Name}
+	_, diags = policy.Compile(owner, ps)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.compiles++
+	if r.m == nil || r.bytes+len(key) > maxPolicyMemoBytes {
+		r.m, r.bytes = map[string][]policy.Diagnostic{}, 0
+	}
+	if _, dup := r.m[key]; !dup {
+		r.m[key] = diags
+		r.bytes += len(key)
+	}
+	return diags
+}
+
+// counts reports how many policy texts are remembered and how many
+// compilations were run.
+func (r *policyResults) counts() (size, compiles int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m), r.compiles
 }
