@@ -238,6 +238,9 @@ func scalarPair(n ast.Node) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	if isNull(values[0].Value) {
+		return "", false // "k:" is rather a key missing its value
+	}
 	v, ok := scalarString(values[0].Value, true)
 	if !ok {
 		return "", false
