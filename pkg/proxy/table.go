@@ -146,6 +146,11 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 
 	for _, o := range st.OfKind(spec.KindTool) {
 		ts := o.Spec.(*spec.ToolSpec)
+		if ts.Protocol == spec.ProtocolMCP {
+			// A federated MCP server is reached through the MCP endpoint,
+			// never as an HTTP route.
+			continue
+		}
 		ten := st.Tenant(o.Metadata.Namespace)
 		r := &Route{
 			Tenant:   o.Metadata.Namespace,
