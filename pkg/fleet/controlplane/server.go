@@ -293,7 +293,9 @@ func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request) error {
 			return &api.Error{Code: api.CodeForbidden, Message: fmt.Sprintf("join: data plane %q is revoked; the join token was not spent", name),
 				Hint: fmt.Sprintf("to admit the name again, make a token for it after the revocation: stoa fleet join-token create --name %s", name)}
 		}
-		if live != nil && !retry && found && !id.Revoked {
+		// A name whose certificates all expired is free, however recent
+		// its last heartbeat.
+		if live != nil && !retry && found && !id.Revoked && now.Before(id.NotAfter) {
 			return &api.Error{Code: api.CodeConflict,
 				Message: fmt.Sprintf("join: a data plane named %q is connected (last seen %s ago from %s); the join token was not spent", name, now.Sub(live.LastSeen).Round(time.Second), orNone(live.RemoteAddr)),
 				Hint:    fmt.Sprintf("choose another name with --name, or revoke the old one first: stoa fleet dataplane revoke %s", name)}

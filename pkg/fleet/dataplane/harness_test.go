@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -204,7 +205,7 @@ func newCP(t testing.TB, o cpOptions) *cp {
 	})
 	c.https = httptest.NewUnstartedServer(mux)
 	c.https.EnableHTTP2 = true
-	c.https.Config.ErrorLog = nil
+	c.https.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	c.counter = &counting{Listener: c.https.Listener}
 	c.https.Listener = c.counter
 	// The control plane's listener: its own server certificate (StartTLS
@@ -376,7 +377,7 @@ func (a *applyLog) when(rev int64) time.Time {
 // generous deadline (a failure bound, not a performance assertion).
 func (a *applyLog) wait(t testing.TB, rev int64) {
 	t.Helper()
-	deadline := time.After(60 * time.Second)
+	deadline := time.After(120 * time.Second)
 	for {
 		a.mu.Lock()
 		for _, r := range a.revs {
@@ -393,7 +394,7 @@ func (a *applyLog) wait(t testing.TB, rev int64) {
 		select {
 		case <-ch:
 		case <-deadline:
-			t.Fatalf("revision %d was not applied in 60s; applied %v", rev, a.all())
+			t.Fatalf("revision %d was not applied in 120s; applied %v", rev, a.all())
 		}
 	}
 }
@@ -422,10 +423,10 @@ func (e *eventLog) ofType(typ string) []api.Event {
 	return out
 }
 
-// eventually polls cond until it holds, failing after 60s.
+// eventually polls cond until it holds, failing after 120s.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

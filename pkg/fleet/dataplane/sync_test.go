@@ -130,9 +130,7 @@ func TestRestartUsesIdentityAndDisk(t *testing.T) {
 // travels as a delta of a few kilobytes; the first sync of a new data
 // plane moves the whole configuration.
 func TestDeltaOf10kTools(t *testing.T) {
-	if testing.Short() {
-		t.Skip("10,000 tools: skipped with -short")
-	}
+	skipBig(t)
 	c := newCP(t, cpOptions{heartbeat: time.Hour})
 	objs := bigConfig(t)
 	s1 := c.publish(1, objs)
@@ -177,9 +175,7 @@ func TestDeltaOf10kTools(t *testing.T) {
 // takes to be applied by all three (reported, not asserted: the machine
 // is shared).
 func TestPropagationToThreeDataPlanes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("10,000 tools: skipped with -short")
-	}
+	skipBig(t)
 	c := newCP(t, cpOptions{heartbeat: time.Hour})
 	objs := bigConfig(t)
 	cur := c.publish(1, objs).Bundle
@@ -244,4 +240,16 @@ func next(t testing.TB, prev *bundle.Bundle, rev int64, up *spec.Object) *bundle
 		t.Fatal(err)
 	}
 	return b
+}
+
+// skipBig skips the 10,000-tool tests with -short and under the race
+// detector.
+func skipBig(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("10,000 tools: skipped with -short")
+	}
+	if raceEnabled {
+		t.Skip("10,000 tools: skipped under the race detector (the small tests cover the same paths)")
+	}
 }

@@ -102,8 +102,9 @@ type Syncer struct {
 
 	mu         sync.Mutex
 	id         *identity
-	client     *http.Client
+	client     *http.Client // presents the identity's certificate
 	transport  *http.Transport
+	anonymous  *http.Client // presents none: for joining
 	serving    *bundle.Bundle
 	status     fleet.SyncStatus
 	skip       bundle.Digest // refused: not to be sent again
@@ -444,8 +445,23 @@ func (s *Syncer) url(path string, q url.Values) string {
 	return u
 }
 
+// joinClient presents no certificate: an expired or refused one would
+// fail the handshake before the join token is even read.
+func (s *Syncer) joinClient() *http.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.anonymous == nil {
+		s.anonymous = newClient(s.newTransport(nil))
+	}
+	return s.anonymous
+}
+
 // post sends a JSON request and decodes a JSON answer.
 func (s *Syncer) post(ctx context.Context, path string, in, out any) error {
+	return s.postWith(ctx, s.httpClient(), path, in, out)
+}
+
+func (s *Syncer) postWith(ctx context.Context, hc *http.Client, path string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -457,7 +473,7 @@ func (s *Syncer) post(ctx context.Context, path string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.httpClient().Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -483,6 +499,16 @@ func (s *Syncer) unreachable(err error) error {
 		if ae.refused() {
 			s.setState(fleet.StateUnauthorized, ae.body.Hint)
 		}
+		return err
+	}
+	if tlsRefused(err) {
+		s.setError(fmt.Sprintf("the control plane %s refused the data plane's certificate: %v", s.cfg.ControlPlane, err))
+		s.setState(fleet.StateUnauthorized, "the certificate expired or comes from another fleet CA (was the control plane's CA replaced?): join again: stoa fleet join-token create --name NAME on the control plane, then restart with --join-token")
+		return err
+	}
+	if errors.Is(err, tlspin.ErrMismatch) {
+		s.setError(fmt.Sprintf("refused the control plane's certificate at %s: %v", s.cfg.ControlPlane, err))
+		s.setState(fleet.StatePartitioned, "the control plane's certificate does not match the pinned fingerprint: nothing was sent; if it was replaced on purpose, update the data plane's pin")
 		return err
 	}
 	s.setError(fmt.Sprintf("reach the control plane %s: %v", s.cfg.ControlPlane, err))
@@ -527,7 +553,7 @@ func (s *Syncer) join(ctx context.Context, pending *identity) error {
 		return err
 	}
 	var resp fleet.JoinResponse
-	err = s.post(ctx, fleet.PathJoin, fleet.JoinRequest{Token: s.cfg.JoinToken, Name: s.cfg.Name, CSR: string(csr), KeyID: s.keyID, Address: s.cfg.Address}, &resp)
+	err = s.postWith(ctx, s.joinClient(), fleet.PathJoin, fleet.JoinRequest{Token: s.cfg.JoinToken, Name: s.cfg.Name, CSR: string(csr), KeyID: s.keyID, Address: s.cfg.Address}, &resp)
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
@@ -903,4 +929,18 @@ func (s *Syncer) heartbeat(ctx context.Context) {
 		s.hbInterval = iv
 		s.mu.Unlock()
 	}
+}
+
+// tlsRefused: the control plane's TLS layer refused the client
+// certificate (crypto/tls reports the peer's alert only as text).
+func tlsRefused(err error) bool {
+	msg := err.Error()
+	for _, a := range []string{"remote error: tls: bad certificate", "remote error: tls: expired certificate",
+		"remote error: tls: unknown certificate authority", "remote error: tls: certificate required",
+		"remote error: tls: revoked certificate", "remote error: tls: unsupported certificate"} {
+		if strings.Contains(msg, a) {
+			return true
+		}
+	}
+	return false
 }
