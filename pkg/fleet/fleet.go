@@ -4,8 +4,8 @@
 // data plane listing of `stoa get dataplanes`, join tokens and a data
 // plane's sync status for `stoa status`.
 //
-// It links nothing but the standard library and pkg/api, so both binaries
-// can import it.
+// It links nothing but the standard library, so both binaries (and
+// pkg/api) can import it.
 package fleet
 
 import (

@@ -223,8 +223,9 @@ func (t *Tokens) Revoke(ctx context.Context, id string) error {
 // and the second sees the first's mark. It returns the token's record
 // and whether this is a retry: keyHash is the joining key, which may
 // spend the token again within retryWindow (a join whose answer was
-// lost). name is the data plane's name, "" if it gave none.
-func consume(ctx context.Context, m store.Meta, secret, keyHash, name string, now time.Time) (tokenRecord, bool, error) {
+// lost). name is the data plane's name, "" if it gave none. dryRun
+// checks without spending.
+func consume(ctx context.Context, m store.Meta, secret, keyHash, name string, now time.Time, dryRun bool) (tokenRecord, bool, error) {
 	unauth := func(msg, hint string) error {
 		return &api.Error{Code: api.CodeUnauthorized, Message: "join: " + msg, Hint: hint}
 	}
@@ -262,6 +263,9 @@ func consume(ctx context.Context, m store.Meta, secret, keyHash, name string, no
 	if r.Name != "" && r.Name != name {
 		return tokenRecord{}, false, &api.Error{Code: api.CodeForbidden, Message: fmt.Sprintf("join: the join token admits only data plane %q, not %q; the token was not spent", r.Name, name), Hint: fmt.Sprintf("start the data plane with --name %s, or use a token made for %s", r.Name, name)}
 	}
+	if dryRun {
+		return r, false, nil
+	}
 	r.UsedAt, r.UsedBy, r.UsedKey = now, name, keyHash
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -270,20 +274,16 @@ func consume(ctx context.Context, m store.Meta, secret, keyHash, name string, no
 	return r, false, m.Put(ctx, store.MetaFleet, key, b)
 }
 
-// tokenName peeks at the name a token admits, before the transaction
-// that spends it (so a join without --name takes the token's).
-func tokenName(ctx context.Context, st store.Store, secret string) (string, error) {
-	var name string
+// checkToken runs consume's checks in a read-only transaction, so that
+// a join with a bad token (anyone can send one) costs a read, not a
+// write transaction that would queue behind applies. It returns the
+// token's record.
+func checkToken(ctx context.Context, st store.Store, secret, keyHash, name string, now time.Time) (tokenRecord, error) {
+	var rec tokenRecord
 	err := st.View(ctx, func(tx store.Tx) error {
-		v, err := tx.Meta().Get(ctx, store.MetaFleet, tokenKeyPrefix+hashToken(secret))
-		if err != nil {
-			return nil // consume reports it
-		}
-		var r tokenRecord
-		if json.Unmarshal(v, &r) == nil {
-			name = r.Name
-		}
-		return nil
+		var err error
+		rec, _, err = consume(ctx, tx.Meta(), secret, keyHash, name, now, true)
+		return err
 	})
-	return name, err
+	return rec, err
 }

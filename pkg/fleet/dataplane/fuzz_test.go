@@ -93,7 +93,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add(uint8(2), "", "", "", []byte("junk"))
 	f.Fuzz(func(t *testing.T, kind uint8, rev, digest, sig string, body []byte) {
 		s := &Syncer{cfg: Config{Verifier: v, StateDir: t.TempDir(), Apply: func(int64, []*spec.Object) error { return nil },
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}, metrics: newMetrics(), hbNow: make(chan struct{}, 1)}
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}, metrics: newMetrics(), hbNow: make(chan struct{}, 1), persistKick: make(chan struct{}, 1)}
 		s.serving = b1
 		h := http.Header{}
 		h.Set(fleet.HeaderRevision, rev)
