@@ -62,8 +62,9 @@ func (s *Syncer) watch(ctx context.Context) error {
 	}
 	s.contact()
 	s.connected()
-	s.receive(resp.Header, resp.Header.Get("Content-Type"), wire, raw)
-	return nil
+	// A refused or failing revision is an error for the loop's backoff:
+	// a bundle damaged on every attempt is not fetched in a tight loop.
+	return s.receive(resp.Header, resp.Header.Get("Content-Type"), wire, raw)
 }
 
 // connected marks the control plane reachable.
@@ -100,8 +101,9 @@ func (s *Syncer) readBody(resp *http.Response) (int, []byte, error) {
 	return wire, body, nil
 }
 
-// receive verifies an answer and, if it passes, applies it.
-func (s *Syncer) receive(h http.Header, ctype string, wire int, raw []byte) {
+// receive verifies an answer and, if it passes, applies it. The error is
+// the refusal or the apply failure, already reported.
+func (s *Syncer) receive(h http.Header, ctype string, wire int, raw []byte) error {
 	s.mu.Lock()
 	serving := s.serving
 	s.mu.Unlock()
@@ -135,12 +137,12 @@ func (s *Syncer) receive(h http.Header, ctype string, wire int, raw []byte) {
 	s.metrics.receivedBytes.WithLabelValues(kind).Add(float64(wire))
 	if err != nil {
 		s.refuse(err, rev, announced)
-		return
+		return err
 	}
 	if serving != nil && next.Digest() == serving.Digest() {
-		return
+		return nil
 	}
-	s.accept(next, sig, kind)
+	return s.accept(next, sig, kind)
 }
 
 // refuse records a bundle that failed verification; what is served does
@@ -189,7 +191,7 @@ func digestString(d bundle.Digest) string {
 // accept hands a verified bundle to the daemon and, once it serves it,
 // keeps it as the last good bundle (written in the background: a 10 MB
 // write and two fsyncs need not delay the next revision).
-func (s *Syncer) accept(next *bundle.Bundle, sig []byte, kind string) {
+func (s *Syncer) accept(next *bundle.Bundle, sig []byte, kind string) error {
 	start := time.Now()
 	if err := s.cfg.Apply(next.Revision(), next.Objects()); err != nil {
 		s.metrics.applyFailures.Inc()
@@ -203,7 +205,7 @@ func (s *Syncer) accept(next *bundle.Bundle, sig []byte, kind string) {
 		s.emit("fleet.bundle.apply_failed", fmt.Sprintf("revision %d failed to apply: %v; still serving revision %d", next.Revision(), err, serving),
 			map[string]any{"revision": next.Revision(), "digest": next.Digest().String(), "serving": serving})
 		s.kickHeartbeat()
-		return
+		return fmt.Errorf("apply revision %d: %w", next.Revision(), err)
 	}
 	s.mu.Lock()
 	s.serving = next
@@ -218,6 +220,7 @@ func (s *Syncer) accept(next *bundle.Bundle, sig []byte, kind string) {
 	s.emit("fleet.bundle.applied", fmt.Sprintf("serving revision %d (%s)", next.Revision(), kind),
 		map[string]any{"revision": next.Revision(), "digest": next.Digest().String(), "via": kind})
 	s.kickHeartbeat()
+	return nil
 }
 
 // loadLastGood serves the bundle kept on disk, verified again, while the
