@@ -370,3 +370,48 @@ func callPlain(hc *http.Client, url string) (int, []byte, error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Malformed requests get the error envelope with the right status, not
+// a panic or a plain-text error.
+func TestFleetRoutesBadRequests(t *testing.T) {
+	c := newCP(t, cpOptions{})
+	j := newJoiner(t)
+	if st, ae := c.join(t, j, c.token("edge-1"), "edge-1"); st != http.StatusOK {
+		t.Fatalf("join: %d %v", st, ae)
+	}
+	hc := c.client(j.cert)
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		status       int
+	}{
+		{http.MethodGet, fleet.PathJoin, nil, http.StatusMethodNotAllowed},
+		{http.MethodPost, fleet.PathWatch, nil, http.StatusMethodNotAllowed},
+		{http.MethodGet, "/v1/fleet/nope", nil, http.StatusNotFound},
+		{http.MethodGet, fleet.PathWatch + "?have=-1", nil, http.StatusBadRequest},
+		{http.MethodGet, fleet.PathWatch + "?have=x", nil, http.StatusBadRequest},
+		{http.MethodGet, fleet.PathWatch + "?digest=md5:00", nil, http.StatusBadRequest},
+		{http.MethodGet, fleet.PathWatch + "?skip=sha256:zz", nil, http.StatusBadRequest},
+		{http.MethodGet, fleet.PathWatch + "?wait=forever", nil, http.StatusBadRequest},
+		{http.MethodPost, fleet.PathHeartbeat, fleet.Heartbeat{Health: "great"}, http.StatusUnprocessableEntity},
+		{http.MethodPost, fleet.PathHeartbeat, fleet.Heartbeat{Health: "ok", Revision: -1}, http.StatusUnprocessableEntity},
+		{http.MethodPost, fleet.PathHeartbeat, fleet.Heartbeat{Health: "ok", Digest: "sha256:1"}, http.StatusUnprocessableEntity},
+		{http.MethodPost, fleet.PathHeartbeat, fleet.Heartbeat{Health: "ok", Address: "a b"}, http.StatusUnprocessableEntity},
+		{http.MethodPost, fleet.PathHeartbeat, map[string]any{"health": "ok", "name": "edge-2"}, http.StatusBadRequest},
+		{http.MethodPost, fleet.PathHeartbeat, map[string]string{"health": strings.Repeat("x", 100<<10)}, http.StatusBadRequest},
+		{http.MethodPost, fleet.PathRenew, fleet.RenewRequest{CSR: "junk"}, http.StatusBadRequest},
+	} {
+		st, ae, _ := call(t, hc, tc.method, c.direct(tc.path), tc.body)
+		if st != tc.status || ae == nil || ae.Message == "" {
+			t.Errorf("%s %s: %d %+v, want %d", tc.method, tc.path, st, ae, tc.status)
+		}
+	}
+	// A heartbeat names only the data plane whose certificate sent it.
+	if st, ae, _ := call(t, hc, http.MethodPost, c.direct(fleet.PathHeartbeat), fleet.Heartbeat{Health: "ok", Revision: 7}); st != http.StatusOK {
+		t.Fatalf("heartbeat: %d %+v", st, ae)
+	}
+	l, _ := c.srv.DataPlanes(t.Context())
+	if len(l.Items) != 1 || l.Items[0].Name != "edge-1" || l.Items[0].Revision != 7 {
+		t.Fatalf("listing: %+v", l.Items)
+	}
+}
