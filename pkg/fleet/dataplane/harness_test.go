@@ -271,12 +271,12 @@ type dp struct {
 }
 
 type dpOptions struct {
-	name   string
-	token  string
-	dir    string
-	wait   time.Duration
-	apply  func(rev int64, objs []*spec.Object) error
-	noStop bool
+	name     string
+	token    string
+	dir      string
+	wait     time.Duration
+	apply    func(rev int64, objs []*spec.Object) error
+	maxBytes int64
 }
 
 // startDP runs a Syncer until the test ends (or stop).
@@ -302,7 +302,7 @@ func (c *cp) startDP(t testing.TB, o dpOptions) *dp {
 		ControlPlane: c.url(), JoinToken: o.token, Name: o.name, Address: "https://" + o.name + ".example:8443",
 		StateDir: o.dir, Verifier: c.verifier, Fingerprint: c.fingerprint(), Apply: apply, OnEvent: d.events.add,
 		Version: "test", Wait: o.wait, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		Now: c.clock.Now, Log: quietLog(),
+		Now: c.clock.Now, Log: quietLog(), MaxBundleBytes: o.maxBytes,
 	})
 	if err != nil {
 		t.Fatal(err)

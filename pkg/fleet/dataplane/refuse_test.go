@@ -219,3 +219,15 @@ func TestDamagedLastGoodOnDisk(t *testing.T) {
 		t.Fatalf("origin %q", st.Origin)
 	}
 }
+
+// A bundle over the data plane's size limit is not a partition: the
+// control plane answered, and status says what to raise.
+func TestBundleOverSizeLimit(t *testing.T) {
+	c := newCP(t, cpOptions{})
+	c.publish(1, smallConfig(t, 50, ""))
+	d := c.startDP(t, dpOptions{name: "edge-1", token: c.token("edge-1"), maxBytes: 4 << 10})
+	eventually(t, "the size error", func() bool { return strings.Contains(d.Status().LastError, "bundle size limit") })
+	if st := d.Status(); st.State != fleet.StateConnected || len(d.applied.all()) != 0 {
+		t.Fatalf("status: %+v, applied %v", st, d.applied.all())
+	}
+}

@@ -58,6 +58,15 @@ func (s *Syncer) watch(ctx context.Context) error {
 	}
 	wire, raw, err := s.readBody(resp)
 	if err != nil {
+		var le *limitError
+		if errors.As(err, &le) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) {
+			// The control plane answered; the answer is unusable.
+			s.setError(err.Error())
+			s.mu.Lock()
+			s.forceFull = true
+			s.mu.Unlock()
+			return err
+		}
 		return s.unreachable(err)
 	}
 	s.contact()
@@ -89,16 +98,26 @@ func (s *Syncer) readBody(resp *http.Response) (int, []byte, error) {
 	if resp.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {
-			return wire, nil, fmt.Errorf("read bundle: %w", err)
+			return wire, nil, fmt.Errorf("read bundle: inflate: %w", err)
 		}
 		if body, err = io.ReadAll(io.LimitReader(zr, limit+1)); err != nil {
-			return wire, nil, fmt.Errorf("read bundle: %w", err)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = gzip.ErrChecksum // truncated in the answer, not on the wire
+			}
+			return wire, nil, fmt.Errorf("read bundle: inflate: %w", err)
 		}
 	}
 	if int64(len(body)) > limit {
-		return wire, nil, fmt.Errorf("read bundle: larger than %d bytes (raise the data plane's bundle size limit)", limit)
+		return wire, nil, &limitError{limit}
 	}
 	return wire, body, nil
+}
+
+// limitError is an answer larger than MaxBundleBytes.
+type limitError struct{ limit int64 }
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("read bundle: larger than %d bytes; raise the data plane's bundle size limit", e.limit)
 }
 
 // receive verifies an answer and, if it passes, applies it. The error is
