@@ -208,11 +208,17 @@ func (s *Server) authenticate(r *http.Request) (peer, error) {
 	return peer{name: name, leaf: leaf, serial: serial}, nil
 }
 
+// unavailable turns a failure that is not a refusal into the envelope:
+// 503 when the store cannot be reached or the write raced another (the
+// data plane retries), 500 otherwise.
 func unavailable(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return err
+	case errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrConflict):
+		return &api.Error{Code: api.CodeUnavailable, Message: "fleet: " + err.Error(), Hint: "the control plane's store is unavailable or busy; the data plane retries"}
 	}
-	return &api.Error{Code: api.CodeUnavailable, Message: "fleet: read state: " + err.Error(), Hint: "the control plane's store is unavailable; the data plane retries"}
+	return &api.Error{Code: api.CodeInternal, Message: "fleet: " + err.Error()}
 }
 
 func remoteHost(r *http.Request) string {

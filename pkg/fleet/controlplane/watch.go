@@ -101,6 +101,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request) error {
 	h.Set(fleet.HeaderDigest, cur.Bundle.Digest().String())
 	h.Set(fleet.HeaderKeyID, s.cfg.KeyID)
 	h.Set("Cache-Control", "no-store")
+	h.Set("Vary", "Accept-Encoding")
 	if kind == "full" {
 		h.Set("Content-Type", fleet.ContentTypeBundle)
 		h.Set(fleet.HeaderSignature, strings.TrimSpace(string(cur.Signature)))
