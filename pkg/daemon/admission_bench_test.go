@@ -26,7 +26,7 @@ func benchObj(kind spec.Kind, ns, name string, s spec.Spec) *spec.Object {
 
 // admissionState is one API-key tool with a subscription under a plan
 // with a (never reached) daily and monthly quota.
-func admissionState(upstream string) *state.Snapshot {
+func admissionState(upstream string) *state.Revision {
 	return state.New(1, []*spec.Object{
 		benchObj(spec.KindTenant, "", "acme", &spec.TenantSpec{}),
 		benchObj(spec.KindTool, "acme", "api", &spec.ToolSpec{Upstream: upstream, Auth: &spec.ToolAuth{Type: "apiKey"}}),

@@ -26,7 +26,7 @@ import (
 )
 
 // State is one immutable revision of the live objects (see pkg/state).
-type State = state.Snapshot
+type State = state.Revision
 
 // NewState indexes objs as revision rev.
 func NewState(rev int64, objs []*spec.Object) *State { return state.New(rev, objs) }

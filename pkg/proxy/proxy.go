@@ -165,7 +165,7 @@ func (p *Proxy) Mount(path string, h fasthttp.RequestHandler) {
 func (p *Proxy) Name() string { return "proxy" }
 
 // Prepare compiles a revision; the returned swap makes it live.
-func (p *Proxy) Prepare(st *state.Snapshot) (func(), error) {
+func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
 	t, err := compile(st, p.pools, p.opts.Stats)
 	if err != nil {
 		return nil, err

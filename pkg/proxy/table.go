@@ -112,7 +112,7 @@ type retryPolicy struct {
 
 // compile builds the table for a snapshot. pools supplies upstream pools
 // (reused across revisions so keep-alive connections survive reloads).
-func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
+func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
 	gw := st.Gateway()
 	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}, byTool: map[toolKey]*Route{}}
 	t.gw = compileGateway(gw)
@@ -265,7 +265,7 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 // ever get here without it: no route at or under the paths stoad serves
 // itself, none in another tenant's /{tenant}/ space, no catch-all beside
 // other tenants, none on a host granted to another tenant.
-func checkRouteOwner(st *state.Snapshot, gw *spec.GatewaySpec, r *Route) error {
+func checkRouteOwner(st *state.Revision, gw *spec.GatewaySpec, r *Route) error {
 	if r.Prefix != "" && spec.ReservedPath(r.Prefix) {
 		return fmt.Errorf("tool %s/%s: route %s is reserved for stoad", r.Tenant, r.Tool, r.Prefix)
 	}
@@ -294,7 +294,7 @@ func checkRouteOwner(st *state.Snapshot, gw *spec.GatewaySpec, r *Route) error {
 // planLimitsByTool maps every tool to the plan limits of the consumers
 // subscribed to it (directly or through a ToolSet) with an active
 // subscription.
-func planLimitsByTool(st *state.Snapshot, id func(string) uint64) map[spec.Ref]map[string]planLimit {
+func planLimitsByTool(st *state.Revision, id func(string) uint64) map[spec.Ref]map[string]planLimit {
 	out := map[spec.Ref]map[string]planLimit{}
 	add := func(tool spec.Ref, consumer string, l planLimit) {
 		if l.limit.IsZero() {
