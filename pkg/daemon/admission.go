@@ -192,7 +192,7 @@ func (a *Admission) Start(context.Context) error {
 		// A reload is announced after its config.applied event (so the
 		// trail reads "apply, then what it changed"), or at the next tick
 		// when there is none (the first load) or it was missed.
-		live, unsubscribe := a.d.events.subscribe()
+		live, unsubscribe := a.d.events.Subscribe()
 		defer unsubscribe()
 		var (
 			next    time.Time // the next expiresAt to act on

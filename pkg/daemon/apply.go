@@ -183,7 +183,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	d.log.Info("revision committed", "revision", id, "action", c.action, "actor", c.actor,
 		"create", sum.Create, "update", sum.Update, "delete", sum.Delete, "keysRevoked", fx.revoked)
 	for _, e := range fx.events {
-		d.events.publish(e)
+		d.events.Publish(e)
 	}
 	return resp, nil
 }

@@ -48,7 +48,7 @@ func newAuditRuntime(d *Daemon) (*auditRuntime, error) {
 	} else if !ok {
 		// A new trail takes events from now on, and every revision
 		// already made (they are kept, with their actors).
-		seq, err := d.lastEventSeq()
+		seq, err := d.events.LastSeq()
 		if err != nil {
 			return nil, err
 		}
@@ -69,7 +69,7 @@ func (a *auditRuntime) Start(context.Context) error {
 	a.cancel, a.done = cancel, make(chan struct{})
 	go func() {
 		defer close(a.done)
-		runFeed(ctx, a.d, a.kick, a.catchUp)
+		a.d.events.Follow(ctx, a.kick, a.catchUp)
 	}()
 	return nil
 }

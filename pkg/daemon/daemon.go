@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/events"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
@@ -57,7 +58,7 @@ type Daemon struct {
 	state   atomic.Pointer[State]
 	applyMu sync.Mutex // serialises changes to the live state
 
-	events     *eventHub
+	events     *events.Log
 	runtimes   []Runtime
 	extensions []extension
 	metrics    *prometheus.Registry
@@ -93,7 +94,7 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: log, store: st, started: time.Now(), metrics: prometheus.NewRegistry()}
 	d.registerMetrics()
-	d.events = newEventHub(st, log)
+	d.events = events.NewLog(st, log)
 	objs, rev, err := store.Load(context.Background(), st)
 	if err != nil {
 		st.Close()
@@ -136,7 +137,7 @@ func (d *Daemon) State() *State { return d.state.Load() }
 
 // Emit records an event and pushes it to followers.
 func (d *Daemon) Emit(typ, tenant, msg string, data map[string]any) {
-	d.events.emit(api.Event{Time: time.Now().UTC(), Type: typ, Tenant: tenant, Message: msg, Data: data})
+	d.events.Emit(typ, tenant, msg, data)
 }
 
 // Run serves until ctx is cancelled or SIGTERM/SIGINT arrives; SIGHUP
@@ -220,7 +221,7 @@ loop:
 	d.ready.Store(false)
 	// End event streams first: a follower (stoa events -f, the dashboard)
 	// would otherwise hold the LocalAPI's graceful shutdown open.
-	d.events.close()
+	d.events.Close()
 	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	for i := len(d.servers) - 1; i >= 0; i-- {

@@ -123,7 +123,7 @@ func (ks *keyService) change(fn func(ctx context.Context, tx store.Tx, emit func
 		return err
 	}
 	for _, e := range events {
-		ks.d.events.publish(e)
+		ks.d.events.Publish(e)
 	}
 	return nil
 }

@@ -84,7 +84,7 @@ func (ks *keyService) bindLegacyKeys() error {
 	}
 	ks.d.log.Info("API keys bound to consumer identities", "bound", bound, "revoked", revoked)
 	for _, e := range events {
-		ks.d.events.publish(e)
+		ks.d.events.Publish(e)
 	}
 	return nil
 }

@@ -401,7 +401,7 @@ func (l *localAPI) serveEvents(w http.ResponseWriter, r *http.Request, p Peer) e
 		cancel func()
 	)
 	if follow {
-		live, cancel = l.d.events.subscribe()
+		live, cancel = l.d.events.Subscribe()
 		defer cancel()
 	}
 	backlog, err := store.ReadEvents(r.Context(), l.d.store, since, last)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/pubsub"
 )
 
 // statsInterval is how often the live stats stream samples.
@@ -37,7 +38,7 @@ type XDPReading struct {
 // registerStats adds GET /v1/stats (one sample) and GET /v1/stats?follow=1
 // (NDJSON, one sample a second) to the LocalAPI. Call it before Run.
 func (d *Daemon) registerStats() {
-	h := &statsHub{d: d, interval: statsInterval, subs: map[chan []byte]struct{}{}}
+	h := &statsHub{d: d, interval: statsInterval}
 	d.HandleAPI("GET "+api.PathStats, h.serve)
 }
 
@@ -48,36 +49,30 @@ func (d *Daemon) registerStats() {
 type statsHub struct {
 	d        *Daemon
 	interval time.Duration
+	hub      pubsub.Hub[[]byte] // encoded samples (NDJSON lines)
 
-	mu      sync.Mutex
-	subs    map[chan []byte]struct{}
+	mu      sync.Mutex // running, last and lastAt; held across each decision to stop
 	running bool
-	last    []byte    // latest encoded sample (NDJSON line)
+	last    []byte    // latest encoded sample
 	lastAt  time.Time // when it was taken
 }
 
 // subscribe registers a listener, starting the sampler if it is idle. The
-// channel receives encoded samples; it is closed when the daemon stops.
-func (h *statsHub) subscribe() (chan []byte, func()) {
-	ch := make(chan []byte, 2)
+// channel receives encoded samples, the latest first when it is recent;
+// it is closed when the sampler stops.
+func (h *statsHub) subscribe() (<-chan []byte, func()) {
 	h.mu.Lock()
-	h.subs[ch] = struct{}{}
+	defer h.mu.Unlock()
+	var first [][]byte
 	if h.last != nil && time.Since(h.lastAt) < 2*h.interval {
-		ch <- h.last
+		first = append(first, h.last)
 	}
+	ch, cancel := h.hub.Subscribe(2, first...)
 	if !h.running {
 		h.running = true
 		go h.loop()
 	}
-	h.mu.Unlock()
-	return ch, func() {
-		h.mu.Lock()
-		if _, ok := h.subs[ch]; ok {
-			delete(h.subs, ch)
-			close(ch)
-		}
-		h.mu.Unlock()
-	}
+	return ch, cancel
 }
 
 // loop samples until nobody listens or the daemon shuts down.
@@ -93,24 +88,16 @@ func (h *statsHub) loop() {
 		}
 		line := h.encode(sampler.sample(h.d, now))
 		h.mu.Lock()
-		if len(h.subs) == 0 || (seenReady && !ready) {
+		if h.hub.Len() == 0 || (seenReady && !ready) {
 			// Idle, or shutting down: end every stream so the LocalAPI's
 			// graceful shutdown is not held up by followers.
-			for ch := range h.subs {
-				delete(h.subs, ch)
-				close(ch)
-			}
+			h.hub.EndAll()
 			h.running, h.last = false, nil
 			h.mu.Unlock()
 			return
 		}
 		h.last, h.lastAt = line, now
-		for ch := range h.subs {
-			select {
-			case ch <- line:
-			default: // slow listener: it misses this sample
-			}
-		}
+		h.hub.Publish(line)
 		h.mu.Unlock()
 	}
 }

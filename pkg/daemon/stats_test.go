@@ -165,7 +165,7 @@ func TestStatsHubStream(t *testing.T) {
 	// First, so that it reports rather than the default xdp runtime.
 	d.runtimes = append([]Runtime{&fakeXDPRuntime{fakeXDP{XDPReading{Mode: "native", Attached: true}}}}, d.runtimes...)
 	d.ready.Store(true)
-	h := &statsHub{d: d, interval: 20 * time.Millisecond, subs: map[chan []byte]struct{}{}}
+	h := &statsHub{d: d, interval: 20 * time.Millisecond}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h.serve(w, r, Peer{}); err != nil {
 			WriteError(w, err)

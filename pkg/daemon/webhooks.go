@@ -15,6 +15,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/audit"
+	"github.com/stoa-gateway/stoa/pkg/events"
 	"github.com/stoa-gateway/stoa/pkg/secret"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
@@ -36,7 +37,7 @@ var webhookEvents = append(slices.Clone(spec.EventTypes),
 type webhookRuntime struct {
 	d     *Daemon
 	disp  *webhook.Dispatcher
-	feed  *eventFeed
+	feed  *events.Feed
 	audit *auditRuntime
 	kick  chan struct{}
 
@@ -77,7 +78,7 @@ func newWebhookRuntime(d *Daemon, au *auditRuntime) (*webhookRuntime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open webhook feed: %w", err)
 	}
-	w.feed = &eventFeed{d: d, name: "webhooks", fn: w.consume, cursor: w.cursor}
+	w.feed = events.NewFeed(d.events, "webhooks", w.cursor, w.consume)
 	d.HandleAPI("GET "+api.PathWebhookDeliveries, w.serveList)
 	d.HandleAPI("GET "+api.PathWebhookDeliveries+"/{id}", w.serveGet)
 	d.HandleAPI("POST "+api.PathWebhookDeliveries+"/{id}/redeliver", w.serveRedeliver)
@@ -131,7 +132,7 @@ func (w *webhookRuntime) Start(context.Context) error {
 	w.cancel, w.done = cancel, make(chan struct{})
 	go func() {
 		defer close(w.done)
-		w.feed.run(ctx, w.kick)
+		w.feed.Run(ctx, w.kick)
 	}()
 	return nil
 }
@@ -243,7 +244,7 @@ func webhookError(err error) error {
 func (w *webhookRuntime) serveList(rw http.ResponseWriter, r *http.Request, p Peer) error {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	w.feed.catchUp()
+	w.feed.CatchUp()
 	ds, err := w.disp.List(webhook.Filter{Tenant: q.Get("namespace"), Webhook: q.Get("webhook"), State: q.Get("state"), Limit: limit})
 	if err != nil {
 		return err
