@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/audit"
@@ -110,7 +109,7 @@ var injectedHeaders = []string{"X-Stoa-Tenant", "X-Stoa-Consumer", "X-Request-Id
 // OnFailure implements proxy.Options.OnFailure: it copies the exchange
 // (bounded) and hands it to the recorder; it never blocks the proxy. A
 // repeat of a failure already captured is only counted.
-func (s *snapshotRuntime) OnFailure(ctx *fasthttp.RequestCtx, f proxy.Failure) {
+func (s *snapshotRuntime) OnFailure(f *proxy.Failure) {
 	origin, reason := snapshot.OriginUpstream, f.Reason
 	if errors.Is(f.Err, proxy.ErrNoHealthyUpstream) {
 		reason = "no_healthy_upstream"
@@ -118,19 +117,18 @@ func (s *snapshotRuntime) OnFailure(ctx *fasthttp.RequestCtx, f proxy.Failure) {
 			origin = snapshot.OriginGateway // no upstream was tried
 		}
 	}
-	method := string(ctx.Request.Header.Method())
-	if s.rec.Repeat(snapshot.GroupKey{Source: "proxy", Tenant: f.Tenant, Tool: f.Tool, Route: f.Prefix, Method: method,
+	if s.rec.Repeat(snapshot.GroupKey{Source: "proxy", Tenant: f.Tenant, Tool: f.Tool, Route: f.Prefix, Method: f.Method,
 		Reason: reason, Origin: origin, Status: f.Status}, f.Start) {
 		return
 	}
 	if !s.rec.Want() {
 		return
 	}
-	limit := s.rec.CaptureBodyLimit()
+	x := f.Exchange(s.rec.CaptureBodyLimit())
 	c := &snapshot.Capture{
 		Source: "proxy", Tenant: f.Tenant, Tool: f.Tool, Consumer: f.Consumer, Revision: f.Revision, RequestID: f.RequestID,
 		Upstream: f.Upstream, Reason: reason, Origin: origin, Route: f.Prefix, Start: f.Start, Duration: f.Duration, Status: f.Status,
-		Method: method,
+		Method: f.Method,
 	}
 	if f.Err != nil {
 		c.Err = f.Err.Error()
@@ -140,54 +138,45 @@ func (s *snapshotRuntime) OnFailure(ctx *fasthttp.RequestCtx, f proxy.Failure) {
 	}
 	// The target below the upstream's base path is the proxy's own
 	// mapping of the request (Rest): a replay sends exactly that.
-	query := string(ctx.URI().QueryString())
 	c.Target = f.Rest
-	if query != "" {
-		c.Target += "?" + query
+	if x.Query != "" {
+		c.Target += "?" + x.Query
 	}
 	if origin == snapshot.OriginGateway {
-		c.URL = s.gatewayURL(ctx, f.Prefix+f.Rest, query)
+		c.URL = gatewayURL(&x, f.Prefix+f.Rest)
 		c.Injected = append([]string(nil), injectedHeaders...)
 		if o := s.d.State().Get(spec.Ref{Kind: spec.KindTool, Namespace: f.Tenant, Name: f.Tool}); o != nil {
 			if ua := o.Spec.(*spec.ToolSpec).UpstreamAuth; ua != nil {
 				c.Injected = append(c.Injected, ua.Header) // defaulted: Authorization
 			}
 		}
-	} else if u, err := proxy.UpstreamURL(f.Upstream, f.Rest, query); err == nil {
+	} else if u, err := proxy.UpstreamURL(f.Upstream, f.Rest, x.Query); err == nil {
 		c.URL = u
 	} else {
-		c.URL = schemeHost(f.Upstream) + string(ctx.Request.URI().RequestURI())
+		c.URL = schemeHost(f.Upstream) + x.RequestURI
 	}
-	for k, v := range ctx.Request.Header.All() {
-		c.ReqHeaders = append(c.ReqHeaders, snapshot.Header{Name: string(k), Value: string(v)})
+	for _, h := range x.RequestHeaders {
+		c.ReqHeaders = append(c.ReqHeaders, snapshot.Header{Name: h[0], Value: h[1]})
 	}
-	body := ctx.Request.Body()
-	c.ReqBodyLen, c.ReqBody = len(body), clip(body, limit)
-	c.ReqContentType = string(ctx.Request.Header.ContentType())
-	for k, v := range ctx.Response.Header.All() {
-		c.RespHeaders = append(c.RespHeaders, snapshot.Header{Name: string(k), Value: string(v)})
+	c.ReqBodyLen, c.ReqBody, c.ReqContentType = x.RequestBodyLen, x.RequestBody, x.RequestContentType
+	for _, h := range x.ResponseHeaders {
+		c.RespHeaders = append(c.RespHeaders, snapshot.Header{Name: h[0], Value: h[1]})
 	}
-	body = ctx.Response.Body()
-	c.RespBodyLen, c.RespBody = len(body), clip(body, limit)
-	c.RespContentType = string(ctx.Response.Header.ContentType())
+	c.RespBodyLen, c.RespBody, c.RespContentType = x.ResponseBodyLen, x.ResponseBody, x.ResponseContentType
 	s.rec.Capture(c)
 }
 
 // gatewayURL is the URL the client called: the gateway's scheme, the Host
 // it asked for (routes may depend on it; the listen address without one),
 // the path and the query.
-func (s *snapshotRuntime) gatewayURL(ctx *fasthttp.RequestCtx, path, query string) string {
+func gatewayURL(x *proxy.Exchange, path string) string {
 	scheme := "http"
-	if ctx.IsTLS() {
+	if x.TLS {
 		scheme = "https"
 	}
-	host := string(ctx.Request.Header.Host())
-	if host == "" {
-		host = ctx.LocalAddr().String()
-	}
-	u := scheme + "://" + host + path
-	if query != "" {
-		u += "?" + query
+	u := scheme + "://" + x.Host + path
+	if x.Query != "" {
+		u += "?" + x.Query
 	}
 	return u
 }

@@ -59,8 +59,8 @@ type Options struct {
 	Refund func(tenant, tool string, p *auth.Principal, now time.Time)
 	// OnFailure is called after the response for every failed upstream
 	// exchange (5xx, timeout, connection failure), e.g. to capture an error
-	// snapshot. ctx holds the request as sent upstream and the response.
-	OnFailure func(ctx *fasthttp.RequestCtx, f Failure)
+	// snapshot. f is valid only during the call.
+	OnFailure func(f *Failure)
 	// WrapListener wraps the TCP listener (the XDP userspace fallback).
 	WrapListener func(net.Listener) net.Listener
 	// MaxHeaderBytes is fixed at start (fasthttp's read buffer). Zero
@@ -80,7 +80,9 @@ type Rejection struct {
 	RetryAfter time.Duration
 }
 
-// Failure describes a failed upstream exchange for OnFailure.
+// Failure describes a failed upstream exchange for OnFailure: the route's
+// facts, and through Exchange the messages themselves, copied only when a
+// hook asks (one that merely counts a repeat pays for no copy).
 type Failure struct {
 	Tenant, Tool, Upstream string
 	Consumer               string
@@ -95,6 +97,10 @@ type Failure struct {
 	// below it: the client asked for Prefix+Rest, an upstream is sent its
 	// base path + Rest (see UpstreamURL).
 	Prefix, Rest string
+	// Method is the request's method.
+	Method string
+
+	ctx *fasthttp.RequestCtx // the exchange, during OnFailure only
 }
 
 // Proxy is the data-plane runtime.
