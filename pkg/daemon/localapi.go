@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/user"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/unixsock"
 )
 
 // maxRequestBody bounds LocalAPI request bodies (an apply of 10,000 tools is
@@ -52,18 +52,18 @@ type localAPI struct {
 }
 
 func newLocalAPI(d *Daemon) (*localAPI, error) {
-	ln, gid, err := listenUnix(d.cfg.Socket, d.cfg.SocketGroup, "--socket", d.log)
+	ln, err := unixsock.Listen(d.cfg.Socket, d.cfg.SocketGroup, "--socket", d.log)
 	if err != nil {
 		return nil, err
 	}
-	l := &localAPI{d: d, ln: ln, mux: http.NewServeMux(), groupGID: gid}
+	l := &localAPI{d: d, ln: ln, mux: http.NewServeMux(), groupGID: ln.GID}
 	l.routes()
 	l.srv = &http.Server{
 		Handler:           l,
 		ReadHeaderTimeout: 10 * time.Second,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			p := Peer{UID: ^uint32(0)}
-			if uid, gid, pid, err := peerCred(c); err == nil {
+			if uid, gid, pid, err := unixsock.PeerCred(c); err == nil {
 				p = Peer{UID: uid, GID: gid, PID: pid}
 				if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
 					p.User = u.Username
@@ -149,7 +149,7 @@ func (l *localAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // --socket-group. The socket's mode already restricts who can connect; this
 // is the second, independent check.
 func (l *localAPI) authorize(p Peer) error {
-	if p.UID == 0 || p.UID == uint32(os.Geteuid()) {
+	if unixsock.Trusted(p.UID) {
 		return nil
 	}
 	if l.groupGID != "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
+	"github.com/stoa-gateway/stoa/pkg/unixsock"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
 
@@ -274,7 +275,7 @@ func (r *mcpRuntime) Start(context.Context) error {
 	if path == "" {
 		return nil
 	}
-	ln, _, err := listenUnix(path, "", "--mcp-socket", r.log)
+	ln, err := unixsock.Listen(path, "", "--mcp-socket", r.log)
 	if err != nil {
 		return fmt.Errorf("mcp socket: %w", err)
 	}

@@ -1,6 +1,10 @@
 package daemon
 
-import "net"
+import (
+	"net"
+
+	"github.com/stoa-gateway/stoa/pkg/unixsock"
+)
 
 // peerListener wraps the MCP unix socket's listener: every accepted
 // connection carries its peer's credentials (SO_PEERCRED, read once) and
@@ -20,11 +24,11 @@ func (l peerListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	pc := &peerConn{Conn: c, peer: Peer{UID: ^uint32(0)}}
-	if uid, gid, pid, err := peerCred(c); err == nil {
+	if uid, gid, pid, err := unixsock.PeerCred(c); err == nil {
 		pc.peer = Peer{UID: uid, GID: gid, PID: pid}
 		// The same check as the LocalAPI's, without --socket-group: the MCP
 		// socket is always 0600.
-		pc.trusted = (&localAPI{}).authorize(pc.peer) == nil
+		pc.trusted = unixsock.Trusted(uid)
 	}
 	return pc, nil
 }

@@ -1,4 +1,4 @@
-package daemon
+package unixsock
 
 import (
 	"bytes"
@@ -39,12 +39,12 @@ func staleSocket(t *testing.T, path string) {
 	}
 }
 
-func TestListenUnixReplacesOnlyStaleSockets(t *testing.T) {
+func TestListenReplacesOnlyStaleSockets(t *testing.T) {
 	dir := sockDir(t)
 	path := filepath.Join(dir, "s.sock")
 
 	t.Run("missing", func(t *testing.T) {
-		ln, _, err := listenUnix(path, "", "--socket", nil)
+		ln, err := Listen(path, "", "--socket", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestListenUnixReplacesOnlyStaleSockets(t *testing.T) {
 
 	t.Run("stale socket", func(t *testing.T) {
 		staleSocket(t, path)
-		ln, _, err := listenUnix(path, "", "--socket", nil)
+		ln, err := Listen(path, "", "--socket", nil)
 		if err != nil {
 			t.Fatalf("stale socket not replaced: %v", err)
 		}
@@ -73,12 +73,12 @@ func TestListenUnixReplacesOnlyStaleSockets(t *testing.T) {
 	})
 
 	t.Run("live socket", func(t *testing.T) {
-		live, _, err := listenUnix(path, "", "--socket", nil)
+		live, err := Listen(path, "", "--socket", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer live.Close()
-		_, _, err = listenUnix(path, "", "--socket", nil)
+		_, err = Listen(path, "", "--socket", nil)
 		if err == nil || !strings.Contains(err.Error(), "another stoad is serving on "+path) {
 			t.Fatalf("live socket: %v", err)
 		}
@@ -123,9 +123,9 @@ func TestListenUnixReplacesOnlyStaleSockets(t *testing.T) {
 				t.Fatal(err)
 			}
 			before, _ := os.Lstat(p)
-			_, _, err := listenUnix(p, "", tc.flag, nil)
+			_, err := Listen(p, "", tc.flag, nil)
 			if err == nil {
-				t.Fatal("listenUnix replaced something that is not a stale socket")
+				t.Fatal("Listen replaced something that is not a stale socket")
 			}
 			msg := err.Error()
 			if !strings.Contains(msg, tc.flag+" "+p) || !strings.Contains(msg, tc.what) || !strings.Contains(msg, "not a socket") {
@@ -147,10 +147,10 @@ func TestListenUnixReplacesOnlyStaleSockets(t *testing.T) {
 
 // A socket whose path was taken over after start (by a second stoad that
 // found ours stale, or by anyone) is not removed by our Close.
-func TestUnixSocketCloseRemovesOnlyItsOwnFile(t *testing.T) {
+func TestCloseRemovesOnlyItsOwnFile(t *testing.T) {
 	dir := sockDir(t)
 	path := filepath.Join(dir, "s.sock")
-	ln, _, err := listenUnix(path, "", "--socket", nil)
+	ln, err := Listen(path, "", "--socket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestUnixSocketCloseRemovesOnlyItsOwnFile(t *testing.T) {
 	}
 }
 
-func TestListenUnixWarnsAboutWritableDirectories(t *testing.T) {
+func TestListenWarnsAboutWritableDirectories(t *testing.T) {
 	base := sockDir(t)
 	for _, tc := range []struct {
 		name string
@@ -188,7 +188,7 @@ func TestListenUnixWarnsAboutWritableDirectories(t *testing.T) {
 			}
 			var buf bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&buf, nil))
-			ln, _, err := listenUnix(filepath.Join(dir, "s.sock"), "", "--socket", log)
+			ln, err := Listen(filepath.Join(dir, "s.sock"), "", "--socket", log)
 			if err != nil {
 				t.Fatal(err)
 			}

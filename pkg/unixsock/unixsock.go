@@ -1,4 +1,6 @@
-package daemon
+// Package unixsock makes the unix sockets stoad serves on (the LocalAPI,
+// MCP for local agents) safely, and reads who is on the other end.
+package unixsock
 
 import (
 	"errors"
@@ -14,18 +16,20 @@ import (
 	"time"
 )
 
-// unixSocket is a listening unix socket that, when closed, removes its
+// Listener is a listening unix socket that, when closed, removes its
 // file only if the path still names the socket it created: a file put
 // there since (by another stoad, or anyone who could write to the
 // directory) is left alone.
-type unixSocket struct {
+type Listener struct {
 	*net.UnixListener
+	// GID is the numeric id of the group the socket was opened to, if any.
+	GID  string
 	path string
 	made fs.FileInfo
 }
 
 // Close stops listening and removes the socket file if it is still ours.
-func (s *unixSocket) Close() error {
+func (s *Listener) Close() error {
 	err := s.UnixListener.Close()
 	if fi, lerr := os.Lstat(s.path); lerr == nil && os.SameFile(fi, s.made) {
 		os.Remove(s.path)
@@ -33,7 +37,7 @@ func (s *unixSocket) Close() error {
 	return err
 }
 
-// listenUnix creates the socket at path with mode 0600 (0660 and the group
+// Listen creates the socket at path with mode 0600 (0660 and the group
 // when group is set). flag names the option that set path, for errors.
 //
 // Only a stale socket is ever replaced: one that is a socket (lstat, so a
@@ -42,17 +46,17 @@ func (s *unixSocket) Close() error {
 // regular file, a symbolic link, a directory) is someone's data and is an
 // error naming what it is. A directory others may write to is logged as a
 // warning: whoever can write there can replace the socket under stoad.
-func listenUnix(path, group, flag string, log *slog.Logger) (*unixSocket, string, error) {
+func Listen(path, group, flag string, log *slog.Logger) (*Listener, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", fmt.Errorf("create socket directory %s: %w", dir, err)
+		return nil, fmt.Errorf("create socket directory %s: %w", dir, err)
 	}
 	if risk := socketDirRisk(dir); risk != "" && log != nil {
 		log.Warn("socket directory is unsafe: other users can replace the socket", "flag", flag, "path", path, "dir", dir, "why", risk,
 			"hint", "put the socket in a directory only stoad's user (or root) can write, e.g. $XDG_RUNTIME_DIR or /run/stoa")
 	}
 	if err := clearStaleSocket(path, flag); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	mode := os.FileMode(0o600)
 	var gid string
@@ -62,7 +66,7 @@ func listenUnix(path, group, flag string, log *slog.Logger) (*unixSocket, string
 			if g2, err2 := user.LookupGroupId(group); err2 == nil {
 				g = g2
 			} else {
-				return nil, "", fmt.Errorf("--socket-group %q: %w", group, err)
+				return nil, fmt.Errorf("--socket-group %q: %w", group, err)
 			}
 		}
 		gid = g.Gid
@@ -72,7 +76,7 @@ func listenUnix(path, group, flag string, log *slog.Logger) (*unixSocket, string
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	syscall.Umask(old)
 	if err != nil {
-		return nil, "", fmt.Errorf("listen on %s: %w", path, err)
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
 	// Removal is ours (Close), checked against the file we made; the
 	// listener's own unlink would remove whatever the path names by then.
@@ -80,21 +84,21 @@ func listenUnix(path, group, flag string, log *slog.Logger) (*unixSocket, string
 	made, err := os.Lstat(path)
 	if err != nil {
 		ln.Close()
-		return nil, "", fmt.Errorf("listen on %s: %w", path, err)
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	s := &unixSocket{UnixListener: ln, path: path, made: made}
+	s := &Listener{UnixListener: ln, GID: gid, path: path, made: made}
 	if gid != "" {
 		n, _ := strconv.Atoi(gid)
 		if err := os.Chown(path, -1, n); err != nil {
 			s.Close()
-			return nil, "", fmt.Errorf("chown socket to group %s: %w", group, err)
+			return nil, fmt.Errorf("chown socket to group %s: %w", group, err)
 		}
 	}
 	if err := os.Chmod(path, mode); err != nil {
 		s.Close()
-		return nil, "", fmt.Errorf("chmod socket: %w", err)
+		return nil, fmt.Errorf("chmod socket: %w", err)
 	}
-	return s, gid, nil
+	return s, nil
 }
 
 // clearStaleSocket makes path free for a new socket, or says why it
@@ -166,3 +170,8 @@ func socketDirRisk(dir string) string {
 	}
 	return ""
 }
+
+// Trusted reports whether uid is root or the user this process runs as:
+// the peers a socket of mode 0600 admits anyway, and whom stoad trusts on
+// its sockets without further credentials.
+func Trusted(uid uint32) bool { return uid == 0 || uid == uint32(os.Geteuid()) }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package daemon
+package unixsock
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peerCred returns the uid, gid and pid of the process at the other end of
+// PeerCred returns the uid, gid and pid of the process at the other end of
 // a unix socket connection (SO_PEERCRED), as the kernel recorded them at
 // connect time.
-func peerCred(c net.Conn) (uid, gid uint32, pid int32, err error) {
+func PeerCred(c net.Conn) (uid, gid uint32, pid int32, err error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return 0, 0, 0, fmt.Errorf("not a unix socket")
