@@ -12,11 +12,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/fasthttp"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
@@ -36,11 +34,6 @@ const (
 	mcpPath         = "/mcp"
 	mcpMetadataPath = "/.well-known/oauth-protected-resource"
 	mcpMaxBodyBytes = 4 << 20
-	// mcpSocketBodyCap is above the proxy's default maxBody (10 MiB), so
-	// bodies the proxy reads on --listen are read here too and get the
-	// handler's 413; bigger ones get the same answer from ErrorHandler
-	// (possibly after a client still writing sees the connection close).
-	mcpSocketBodyCap = 16 << 20
 )
 
 // keyCursorKey (in the store's MetaMCP) is the HMAC key of MCP list
@@ -60,12 +53,10 @@ type mcpRuntime struct {
 	backend   *mcpBackend
 	cursorKey []byte
 
-	srv     atomic.Pointer[mcp.Server]
-	optsSig string // options srv was built with; used by Prepare/swap only (serialised by applyMu)
+	ep      *mcp.Endpoint
+	optsSig string // options the endpoint's server was built with; used by Prepare/swap only (serialised by applyMu)
 
-	sock    *fasthttp.Server
-	sockLn  net.Listener
-	sockWG  sync.WaitGroup
+	sock    *mcp.SocketServer
 	started atomic.Bool
 }
 
@@ -80,9 +71,9 @@ func newMCPRuntime(d *Daemon, dp *dataPlane) (*mcpRuntime, error) {
 	r.backend = &mcpBackend{d: d, auth: dp.auth, proxy: dp.proxy, snapshots: dp.Snapshots(), admission: dp.Admission()}
 	r.backend.index.Store(&mcpIndex{})
 	// An empty server until the first revision is swapped in.
-	r.srv.Store(mcp.NewServer(r.options(NewState(0, nil)), r.backend))
+	r.ep = mcp.NewEndpoint(mcp.NewServer(r.options(NewState(0, nil)), r.backend))
 	for _, p := range []string{mcpPath, mcpMetadataPath, mcpMetadataPath + mcpPath} {
-		dp.proxy.Mount(p, r.handle)
+		dp.proxy.Mount(p, r.ep.Handler)
 	}
 	return r, nil
 }
@@ -109,8 +100,6 @@ func loadCursorKey(d *Daemon) ([]byte, error) {
 	})
 	return key, err
 }
-
-func (r *mcpRuntime) handle(ctx *fasthttp.RequestCtx) { r.srv.Load().Handler(ctx) }
 
 // Name implements Runtime.
 func (r *mcpRuntime) Name() string { return "mcp" }
@@ -176,7 +165,7 @@ func loopbackListen(listen string) bool {
 // metadata: every tenant's identity issuer, Tools' own issuers and the
 // Gateway's admin issuers.
 func (r *mcpRuntime) authorizationServers(tenant string) []string {
-	out := slices.Clone(r.srv.Load().Catalog().AuthorizationServers(tenant))
+	out := slices.Clone(r.ep.Server().Catalog().AuthorizationServers(tenant))
 	for _, iss := range r.backend.index.Load().adminIssuers {
 		if !slices.Contains(out, iss) {
 			out = append(out, iss)
@@ -216,13 +205,13 @@ func (r *mcpRuntime) Prepare(st *State) (func(), error) {
 		r.backend.index.Store(idx)
 		if next != nil {
 			next.SetCatalog(cat)
-			old := r.srv.Swap(next)
+			old := r.ep.Swap(next)
 			r.optsSig = sig
 			if old != nil {
 				old.Close()
 			}
 		} else {
-			r.srv.Load().SetCatalog(cat)
+			r.ep.Server().SetCatalog(cat)
 		}
 		keep := map[[2]string]bool{}
 		for _, o := range st.OfKind(spec.KindTool) {
@@ -279,45 +268,19 @@ func (r *mcpRuntime) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mcp socket: %w", err)
 	}
-	r.sockLn = ln
-	r.sock = &fasthttp.Server{
-		Handler:                      r.handle,
-		ErrorHandler:                 func(ctx *fasthttp.RequestCtx, err error) { r.srv.Load().ErrorHandler(ctx, err) },
-		Name:                         "stoad-mcp",
-		Logger:                       fasthttpLogger{r.log},
-		ReadTimeout:                  30 * time.Second,
-		WriteTimeout:                 60 * time.Second,
-		IdleTimeout:                  120 * time.Second,
-		MaxRequestBodySize:           mcpSocketBodyCap,
-		DisablePreParseMultipartForm: true,
-		NoDefaultServerHeader:        true,
-		CloseOnShutdown:              true,
-		SecureErrorLogMessage:        true,
-	}
-	r.sockWG.Add(1)
-	go func() {
-		defer r.sockWG.Done()
-		if err := r.sock.Serve(peerListener{ln}); err != nil {
-			r.log.Error("mcp socket stopped serving", "err", err)
-		}
-	}()
+	r.sock = r.ep.ServeSocket(ln, r.log)
 	r.started.Store(true)
 	return nil
 }
 
 // Stop ends notification streams and the socket server.
 func (r *mcpRuntime) Stop(ctx context.Context) error {
-	r.srv.Load().Close()
+	r.ep.Server().Close()
 	if !r.started.Load() {
 		return nil
 	}
-	err := r.sock.ShutdownWithContext(ctx)
-	// Shutdown closes only listeners Serve has registered; a Stop racing
-	// Start would otherwise leave Serve blocked in Accept.
-	r.sockLn.Close()
-	r.sockWG.Wait()
-	// fasthttp closed the listener, which removed the file if still ours.
-	if errors.Is(err, context.DeadlineExceeded) {
+	// Closing the listener removes the socket file if it is still ours.
+	if err := r.sock.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("mcp socket: %w", err)
 	}
 	return nil
@@ -325,7 +288,7 @@ func (r *mcpRuntime) Stop(ctx context.Context) error {
 
 // Status is the runtime's line in `stoa status`.
 func (r *mcpRuntime) Status() api.Component {
-	cat := r.srv.Load().Catalog()
+	cat := r.ep.Server().Catalog()
 	c := api.Component{Name: "mcp", State: "ok",
 		Detail: fmt.Sprintf("%d tools (revision %d) on %s", cat.Len(), cat.Revision(), mcpPath),
 		Data:   map[string]any{"tools": cat.Len()}}
@@ -336,10 +299,3 @@ func (r *mcpRuntime) Status() api.Component {
 	return c
 }
 
-// fasthttpLogger (pkg/proxy has its own) sends fasthttp's messages to
-// debug level.
-type fasthttpLogger struct{ l *slog.Logger }
-
-func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
-}

@@ -4,33 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
+	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/mcp"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/unixsock"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
-
-// Tenant selection: an admin caller (the MCP socket's owner, or an admin
-// token) may narrow its view to one tenant with this header or with
-// ?tenant= on the endpoint URL; `stoa mcp --tenant` sets the header.
-const (
-	headerTenant = "X-Stoa-Tenant"
-	queryTenant  = "tenant"
-)
-
-// principalKey is the RequestCtx user value holding the caller's
-// *auth.Principal between Authenticate and Call.
-const principalKey = "stoa.mcp.principal"
 
 // mcpIndex is what authentication needs from one revision.
 type mcpIndex struct {
@@ -140,30 +126,19 @@ func (b *mcpBackend) grantsFor(p *auth.Principal, idx *mcpIndex) *mcpGrants {
 // Authenticate maps the request's credential to a Caller. On the unix
 // socket a request without credential is the socket owner's: the admin view,
 // or one tenant's when selected.
-func (b *mcpBackend) Authenticate(ctx *fasthttp.RequestCtx) (mcp.Caller, error) {
-	h := &ctx.Request.Header
-	authz, key := h.Peek(auth.HeaderAuthorization), h.Peek(auth.HeaderAPIKey)
-	sel := selectedTenant(ctx)
-	pc, onSocket := ctx.Conn().(*peerConn)
-	if onSocket {
-		// The proxy refuses repeated credential headers before routing; the
-		// socket server must do it itself.
-		if len(h.PeekAll(auth.HeaderAuthorization)) > 1 || len(h.PeekAll(auth.HeaderAPIKey)) > 1 {
-			return mcp.Caller{}, &mcp.AuthError{Status: fasthttp.StatusBadRequest, Code: "invalid_request",
-				TokenPresent: true, Description: "repeated credential header"}
+func (b *mcpBackend) Authenticate(ctx context.Context, cr mcp.Credentials) (mcp.Caller, error) {
+	authz, key, sel := cr.Authorization, cr.APIKey, cr.Tenant
+	if cr.Peer != nil && len(authz) == 0 && len(key) == 0 {
+		if !unixsock.Trusted(cr.Peer.UID) {
+			return mcp.Caller{}, &mcp.AuthError{Description: fmt.Sprintf("uid %d is not the socket's owner; present a credential", cr.Peer.UID)}
 		}
-		if len(authz) == 0 && len(key) == 0 {
-			if !pc.trusted {
-				return mcp.Caller{}, &mcp.AuthError{Description: fmt.Sprintf("uid %d is not the socket's owner; present a credential", pc.peer.UID)}
-			}
-			c := mcp.Caller{Admin: true, Via: "socket", Subject: pc.peer.Actor()}
-			if sel != "" {
-				c.Admin, c.Tenant = false, sel
-			}
-			return c, nil
+		c := mcp.Caller{Admin: true, Via: "socket", Subject: fmt.Sprintf("uid %d", cr.Peer.UID)}
+		if sel != "" {
+			c.Admin, c.Tenant = false, sel
 		}
+		return c, nil
 	}
-	pr, err := b.auth.Authenticate(ctx, authz, key, ctx.Time())
+	pr, err := b.auth.Authenticate(ctx, authz, key, cr.Time)
 	if err != nil {
 		return mcp.Caller{}, authError(err)
 	}
@@ -190,26 +165,15 @@ func (b *mcpBackend) Authenticate(ctx *fasthttp.RequestCtx) (mcp.Caller, error) 
 		case pr.Admin:
 			c.Admin, c.Tenant = false, sel
 		case sel != pr.Tenant:
-			return mcp.Caller{}, &mcp.AuthError{Status: fasthttp.StatusForbidden, Code: "insufficient_scope", TokenPresent: true,
+			return mcp.Caller{}, &mcp.AuthError{Status: http.StatusForbidden, Code: "insufficient_scope", TokenPresent: true,
 				Description: "the credential does not belong to the selected tenant"}
 		}
 	}
-	ctx.SetUserValue(principalKey, pr)
+	c.Principal = pr
 	if !pr.Admin {
 		c.Grants = b.grantsFor(pr, b.index.Load())
 	}
 	return c, nil
-}
-
-// selectedTenant reads the tenant selection (header, else query).
-func selectedTenant(ctx *fasthttp.RequestCtx) string {
-	if v := ctx.Request.Header.Peek(headerTenant); len(v) > 0 {
-		return strings.TrimSpace(string(v))
-	}
-	if len(ctx.URI().QueryString()) == 0 {
-		return ""
-	}
-	return string(ctx.QueryArgs().Peek(queryTenant))
 }
 
 // authError maps an authentication failure to the MCP answer without
@@ -217,12 +181,12 @@ func selectedTenant(ctx *fasthttp.RequestCtx) string {
 func authError(err error) *mcp.AuthError {
 	ae := &mcp.AuthError{TokenPresent: !errors.Is(err, auth.ErrNoCredential)}
 	switch auth.HTTPStatus(err) {
-	case fasthttp.StatusBadRequest:
-		ae.Status, ae.Code, ae.Description = fasthttp.StatusBadRequest, "invalid_request", "malformed or ambiguous credentials"
-	case fasthttp.StatusForbidden:
-		ae.Status, ae.Code, ae.Description = fasthttp.StatusForbidden, "insufficient_scope", "the credential does not grant access"
-	case fasthttp.StatusServiceUnavailable:
-		ae.Status, ae.TokenPresent, ae.Description = fasthttp.StatusServiceUnavailable, false, "identity provider keys are unavailable; retry later"
+	case http.StatusBadRequest:
+		ae.Status, ae.Code, ae.Description = http.StatusBadRequest, "invalid_request", "malformed or ambiguous credentials"
+	case http.StatusForbidden:
+		ae.Status, ae.Code, ae.Description = http.StatusForbidden, "insufficient_scope", "the credential does not grant access"
+	case http.StatusServiceUnavailable:
+		ae.Status, ae.TokenPresent, ae.Description = http.StatusServiceUnavailable, false, "identity provider keys are unavailable; retry later"
 	}
 	return ae
 }
@@ -240,17 +204,11 @@ func (b *mcpBackend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *m
 		Tenant: h.tenant, Tool: h.tool, OpLimit: h.opLimit, OpKey: h.opKey, Timeout: h.timeout,
 		Method: req.Method, Path: req.Path, Query: req.Query, Body: req.Body,
 	}
-	if rc, ok := ctx.(*fasthttp.RequestCtx); ok {
-		cr.Principal, _ = rc.UserValue(principalKey).(*auth.Principal)
-		if ta, ok := rc.RemoteAddr().(*net.TCPAddr); ok {
-			if a, ok := netip.AddrFromSlice(ta.IP); ok {
-				cr.Client = a.Unmap()
-			}
-		}
-	}
+	cr.Principal, _ = c.Principal.(*auth.Principal)
+	cr.Client = c.Remote
 	if cr.Principal != nil && h.req != nil {
 		if err := cr.Principal.Check(h.req); err != nil {
-			h.series.Observe(fasthttp.StatusForbidden, time.Since(start))
+			h.series.Observe(http.StatusForbidden, time.Since(start))
 			h.series.Errors.Add(1)
 			return mcp.UpstreamResponse{}, fmt.Errorf("not sent: this tool does not accept the credential used (%s)", auth.Reason(err))
 		}
@@ -276,9 +234,9 @@ func (b *mcpBackend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *m
 	case errors.Is(err, proxy.ErrNoRoute):
 		return mcp.UpstreamResponse{}, mcp.ErrUnknownTool
 	case err != nil:
-		status := fasthttp.StatusBadGateway
+		status := http.StatusBadGateway
 		if strings.Contains(err.Error(), "did not answer") {
-			status = fasthttp.StatusGatewayTimeout
+			status = http.StatusGatewayTimeout
 		}
 		h.series.Observe(status, elapsed)
 		h.series.Errors.Add(1)
@@ -288,7 +246,7 @@ func (b *mcpBackend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *m
 		resp.Release()
 		h.series.Observe(rej.Status, elapsed)
 		h.series.Errors.Add(1)
-		if rej.Status == fasthttp.StatusTooManyRequests {
+		if rej.Status == http.StatusTooManyRequests {
 			h.series.Limited.Add(1)
 		}
 		return mcp.UpstreamResponse{}, refusal(rej)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,8 +246,17 @@ func (s *Server) originAllowed(origin []byte) bool {
 // authenticate runs the backend's authentication and answers failures. ok is
 // false when a response was written.
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (Caller, bool) {
-	caller, err := s.backend.Authenticate(ctx)
+	cr, err := credentials(ctx)
+	var caller Caller
 	if err == nil {
+		caller, err = s.backend.Authenticate(ctx, cr)
+	}
+	if err == nil {
+		if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+			if a, ok := netip.AddrFromSlice(ta.IP); ok {
+				caller.Remote = a.Unmap()
+			}
+		}
 		return caller, true
 	}
 	var ae *AuthError
