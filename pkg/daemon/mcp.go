@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/limits"
@@ -298,4 +297,3 @@ func (r *mcpRuntime) Status() api.Component {
 	}
 	return c
 }
-

@@ -80,7 +80,9 @@ func (e *Endpoint) Handler(ctx *fasthttp.RequestCtx) { e.cur.Load().Handler(ctx)
 
 // ErrorHandler answers a request fasthttp could not read, as the current
 // server does.
-func (e *Endpoint) ErrorHandler(ctx *fasthttp.RequestCtx, err error) { e.cur.Load().ErrorHandler(ctx, err) }
+func (e *Endpoint) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	e.cur.Load().ErrorHandler(ctx, err)
+}
 
 // SocketServer serves an Endpoint on a unix socket for local agents.
 // Every connection carries its peer's kernel credentials (read once, at
