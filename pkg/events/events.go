@@ -7,7 +7,9 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
@@ -92,4 +94,24 @@ func (l *Log) Follow(ctx context.Context, kick <-chan struct{}, step func()) {
 		case <-poll.C:
 		}
 	}
+}
+
+// Int reads an integer from event data: int64 when the event is fresh,
+// float64 once it went through JSON (where fmt.Sprint would give 1e+06).
+func Int(v any) int64 {
+	switch v := v.(type) {
+	case int64:
+		return v
+	case int:
+		return int64(v)
+	case float64:
+		return int64(v)
+	case json.Number:
+		n, _ := v.Int64()
+		return n
+	case string:
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return n
+	}
+	return 0
 }
