@@ -270,9 +270,9 @@ func (p *Proxy) Stop(ctx context.Context) error {
 		p.cancel()
 	}
 	err := p.srv.ShutdownWithContext(ctx)
-	// Fix (tests): ShutdownWithContext does nothing when Serve has not
-	// yet registered the listener (Stop right after Start); Serve then
-	// blocked in Accept and Stop waited forever. Close it here too.
+	// ShutdownWithContext does nothing when Serve has not yet registered
+	// the listener (Stop right after Start): closing it here too keeps
+	// Serve from blocking in Accept, and Stop from waiting for it.
 	_ = p.ln.Close()
 	p.wg.Wait()
 	return err
@@ -429,12 +429,11 @@ func (p *Proxy) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
-// fasthttpLogger sends fasthttp's own messages to debug level.
-//
-// Fix (tests): SecureErrorLogMessage does not cover every parse error —
-// "malformed mime header: missing colon: %q" quotes the request's header
-// line — so error arguments are replaced by a fixed description and no
-// request byte reaches the log.
+// fasthttpLogger sends fasthttp's own messages to debug level. Error
+// arguments are replaced by a fixed description, so no request byte
+// reaches the log: SecureErrorLogMessage does not cover every parse error
+// ("malformed mime header: missing colon: %q" quotes the request's header
+// line).
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
