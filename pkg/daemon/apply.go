@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
-	"github.com/stoa-gateway/stoa/pkg/auth/keys"
+	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"

@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
-	"github.com/stoa-gateway/stoa/pkg/auth/keys"
 	"github.com/stoa-gateway/stoa/pkg/events"
+	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/localapi"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/state"

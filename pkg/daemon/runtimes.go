@@ -10,7 +10,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/audit"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/auth/identity"
-	"github.com/stoa-gateway/stoa/pkg/auth/keys"
+	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/limits"
 	"github.com/stoa-gateway/stoa/pkg/localapi"
 	"github.com/stoa-gateway/stoa/pkg/mcp/mcprt"

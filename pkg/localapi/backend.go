@@ -8,7 +8,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/audit"
 	"github.com/stoa-gateway/stoa/pkg/auth"
-	"github.com/stoa-gateway/stoa/pkg/auth/keys"
+	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/quota"
 	"github.com/stoa-gateway/stoa/pkg/snapshot"
 	"github.com/stoa-gateway/stoa/pkg/state"

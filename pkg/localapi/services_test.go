@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
-	"github.com/stoa-gateway/stoa/pkg/auth/keys"
 	"github.com/stoa-gateway/stoa/pkg/events"
+	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/quota"
 	"github.com/stoa-gateway/stoa/pkg/snapshot"
 	"github.com/stoa-gateway/stoa/pkg/state"
