@@ -53,7 +53,7 @@ type Services struct {
 	Stats     Stats
 }
 
-// Keys is API key management (pkg/auth/keys).
+// Keys is API key management (pkg/keys).
 type Keys interface {
 	List(ctx context.Context, tenant, consumer string) ([]auth.KeyRecord, error)
 	Create(ctx context.Context, tenant, consumer, name string, ttl time.Duration, actor string) (string, auth.KeyRecord, error)
