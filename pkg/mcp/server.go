@@ -325,7 +325,7 @@ func (s *Server) writeHTTPError(ctx *fasthttp.RequestCtx, id []byte, e *rpcError
 }
 
 // ErrorHandler is for fasthttp.Server.ErrorHandler of a server dedicated to
-// MCP (the daemon's unix socket): requests fasthttp could not read get the
+// MCP (the unix socket, SocketServer): requests fasthttp could not read get the
 // answers /mcp itself gives — a body over the server's MaxRequestBodySize
 // is 413 with the same JSON-RPC error as one over MaxBodyBytes — instead of
 // fasthttp's plain-text ones. Nothing of the request is echoed.

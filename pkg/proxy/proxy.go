@@ -167,7 +167,7 @@ func (p *Proxy) Mount(path string, h fasthttp.RequestHandler) {
 	p.mounts[path] = h
 }
 
-// Name implements the daemon's Runtime.
+// Name implements state.Runtime.
 func (p *Proxy) Name() string { return "proxy" }
 
 // Prepare compiles a revision; the returned swap makes it live.
