@@ -262,7 +262,7 @@ func (d *Daemon) newLocalAPI() (localAPIServer, error) {
 		return localAPIServer{}, err
 	}
 	srv := localapi.New(localapi.Options{Daemon: d, Services: d.services, Identity: localapi.UnixPeers{},
-		Authorizer: localapi.SocketOwners{GID: ln.GID}, Log: d.log})
+		Authorizer: localapi.SocketOwners{GID: ln.GID}})
 	return localAPIServer{Server: srv, ln: ln, addr: d.cfg.Socket}, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -33,7 +32,6 @@ type Options struct {
 	// it may use a route; both required.
 	Identity   Identity
 	Authorizer Authorizer
-	Log        *slog.Logger
 }
 
 // Server is the LocalAPI on one listener.
