@@ -10,6 +10,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/specload"
 )
 
 // ValidateOptions are the inputs of `stoa validate`.
@@ -44,10 +45,15 @@ func (o *ValidateOptions) Run() error {
 	if err := o.Files.required(); err != nil {
 		return err
 	}
-	objs, _, diags, err := load(o.F, o.Files.Paths, spec.ValidateOptions{Offline: true, StrictRefs: o.StrictRefs}, false, !o.F.structured())
+	refs := specload.ReferencesOffline
+	if o.StrictRefs {
+		refs = specload.ReferencesStrict
+	}
+	res, err := load(o.F, o.Files.Paths, specload.Options{References: refs}, !o.F.structured())
 	if err != nil {
 		return err
 	}
+	objs, diags := res.Objects, res.Diagnostics
 	if o.F.structured() {
 		if diags == nil {
 			diags = spec.Diagnostics{}

@@ -58,11 +58,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	d, err := spec.ParseDuration(spec.Duration(s))
-	if err != nil || d < 0 {
+	d, err := spec.NewDuration(s)
+	if err != nil || d.D() < 0 {
 		return time.Time{}, fmt.Errorf("--since %q: want a duration such as 1h or 7d, or an RFC 3339 time", s)
 	}
-	return now.Add(-d), nil
+	return now.Add(-d.D()), nil
 }
 
 // Run lists the entries.

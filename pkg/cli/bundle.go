@@ -12,8 +12,8 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/bundle"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/specload"
 )
-
 
 func newBundleCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
@@ -82,11 +82,11 @@ func (o *BundleBuildOptions) Run() error {
 	}
 	// A bundle is a whole configuration: every reference must resolve
 	// within the files.
-	objs, _, _, err := load(o.F, o.Files.Paths, spec.ValidateOptions{Offline: true, StrictRefs: true}, false, true)
+	res, err := load(o.F, o.Files.Paths, specload.Options{References: specload.ReferencesStrict}, true)
 	if err != nil {
 		return err
 	}
-	b, err := bundle.Build(o.Revision, objs)
+	b, err := bundle.Build(o.Revision, res.Objects)
 	if err != nil {
 		return err
 	}

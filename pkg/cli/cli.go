@@ -14,22 +14,38 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stoa-gateway/stoa/pkg/client"
+	"github.com/stoa-gateway/stoa/pkg/login"
 )
 
 // Factory carries what every command needs: streams, global flags, the
 // clock and a lazily built API client.
 type Factory struct {
-	IO     *IOStreams
-	Socket string // --socket / STOA_SOCKET
-	Output string // -o
-	Now    func() time.Time
+	IO          *IOStreams
+	Socket      string // --socket (else $STOA_SOCKET)
+	ContextName string // --context (else $STOA_CONTEXT, current-context)
+	Output      string // -o
+	Now         func() time.Time
+
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
 
 	// NewClient builds the client commands call stoad through, once flags
-	// are parsed. Nil means the LocalAPI over the unix socket named by
-	// Socket; tests put an in-memory fake here (pkg/cli/clitest).
+	// are parsed. Nil means the client of the selected context: the
+	// LocalAPI over a unix socket, or a control plane over HTTPS; tests
+	// put an in-memory fake here (pkg/cli/clitest).
 	NewClient func() client.API
+	// TokenStore returns the store of logins kept under dir (stoa's
+	// configuration directory); nil means the OS keyring with a file
+	// fallback. Tests keep tokens in files only.
+	TokenStore func(dir string) *login.Store
+	// OpenBrowser opens a login URL; nil means the desktop's browser
+	// (the URL is printed when there is none).
+	OpenBrowser func(url string) error
 
-	client client.API
+	client    client.API
+	resolved  bool
+	target    target
+	targetErr error
 }
 
 // Client returns the API client, built on first use.
@@ -38,7 +54,7 @@ func (f *Factory) Client() client.API {
 		if f.NewClient != nil {
 			f.client = f.NewClient()
 		} else {
-			f.client = client.New(client.ResolveSocket(f.Socket))
+			f.client = f.newClient()
 		}
 	}
 	return f.client
@@ -84,7 +100,11 @@ func NewRootCmd(f *Factory) *cobra.Command {
 which serves them as an HTTP reverse proxy and as MCP tools for AI agents.
 
 Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
-4 not authorized, 5 stoad unreachable.`,
+4 not authorized, 5 stoad or the control plane unreachable.
+
+Commands talk to the context chosen by --context, $STOA_CONTEXT or
+"stoa context use": the local stoad over its unix socket (local), or a
+remote control plane over HTTPS (log in with: stoa login).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -96,7 +116,9 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.PersistentFlags().StringVar(&f.Socket, "socket", os.Getenv("STOA_SOCKET"), "stoad LocalAPI socket (env STOA_SOCKET)")
+	root.PersistentFlags().StringVar(&f.Socket, "socket", "", "stoad LocalAPI socket: talk to the local daemon there (env STOA_SOCKET)")
+	root.PersistentFlags().StringVar(&f.ContextName, "context", "", "the context to talk to: local or a control plane (env STOA_CONTEXT; see: stoa context list)")
+	_ = root.RegisterFlagCompletionFunc("context", f.completeContexts)
 	root.PersistentFlags().VarP(newEnum(&f.Output, "", OutputFormats...), "output", "o",
 		"output format: table, wide, yaml, json (one document) or ndjson (one JSON value per line)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(OutputFormats, cobra.ShellCompDirectiveNoFileComp))
@@ -128,6 +150,9 @@ Exit codes: 0 ok, 1 error, 2 diff found changes, 3 specs invalid,
 		newXDPCmd(f),
 		newMCPCmd(f),
 		newBundleCmd(f),
+		newContextCmd(f),
+		newLoginCmd(f),
+		newLogoutCmd(f),
 	)
 	root.SetHelpCommand(newHelpCmd())
 	root.InitDefaultHelpCmd()

@@ -34,7 +34,21 @@ var update = flag.Bool("update", false, "rewrite the golden files of TestCommand
 func TestMain(m *testing.M) {
 	// Tables print local times; the golden files are written in UTC.
 	time.Local = time.UTC
-	os.Exit(m.Run())
+	// The user's own contexts, logins and keyring stay out of the tests:
+	// an empty configuration directory, no selection from the
+	// environment, and no D-Bus session (no keyring: token files only).
+	cfg, err := os.MkdirTemp("", "stoa-cli-config")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", cfg)
+	os.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/stoa-test-bus")
+	for _, k := range []string{"STOA_CONTEXT", "STOA_SOCKET", "STOA_TOKEN", "STOA_CONFIG", "STOA_CLIENT_SECRET"} {
+		os.Unsetenv(k)
+	}
+	code := m.Run()
+	os.RemoveAll(cfg)
+	os.Exit(code)
 }
 
 // cmdCase is one command line run against a fake stoad.
@@ -106,7 +120,8 @@ func runCmd(t *testing.T, fa *clitest.FakeAPI, c cmdCase, args []string) runResu
 	var out, errOut bytes.Buffer
 	io := &IOStreams{In: strings.NewReader(c.stdin), Out: &out, ErrOut: &errOut,
 		InTTY: c.tty, OutTTY: c.tty, ErrTTY: c.tty, NoColor: true}
-	f := &Factory{IO: io, Now: func() time.Time { return clitest.T0 }, NewClient: func() client.API { return fa }}
+	f := &Factory{IO: io, Now: func() time.Time { return clitest.T0 }, NewClient: func() client.API { return fa },
+		TokenStore: fileTokens}
 	before := len(fa.Calls())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -114,6 +129,10 @@ func runCmd(t *testing.T, fa *clitest.FakeAPI, c cmdCase, args []string) runResu
 	r := runResult{code: code, out: out.String(), errOut: errOut.String(), dir: dir}
 	for k, v := range vars {
 		r.out, r.errOut = strings.ReplaceAll(r.out, v, k), strings.ReplaceAll(r.errOut, v, k)
+	}
+	// Outputs never depend on where the checkout lives.
+	if wd, err := os.Getwd(); err == nil {
+		r.out, r.errOut = strings.ReplaceAll(r.out, wd, "$PWD"), strings.ReplaceAll(r.errOut, wd, "$PWD")
 	}
 	r.calls = fa.CallStrings()[before:]
 	return r
@@ -199,6 +218,14 @@ func commandCases() map[string][]cmdCase {
 		"stoa bundle sign":           bundleSignCases(),
 		"stoa bundle verify":         bundleVerifyCases(),
 		"stoa bundle keygen":         bundleKeygenCases(),
+		"stoa context":               groupCases("context", "current"),
+		"stoa context add":           contextAddCases(),
+		"stoa context use":           contextUseCases(),
+		"stoa context list":          contextListCases(),
+		"stoa context current":       contextCurrentCases(),
+		"stoa context delete":        contextDeleteCases(),
+		"stoa login":                 loginCases(),
+		"stoa logout":                logoutCases(),
 	}
 }
 
@@ -208,7 +235,10 @@ var offlineCommands = []string{"stoa", "stoa help", "stoa completion", "stoa com
 	"stoa import openapi", "stoa keys", "stoa bundle", "stoa bundle build", "stoa bundle sign",
 	"stoa bundle verify", "stoa bundle keygen", "stoa snapshots", "stoa webhooks", "stoa xdp",
 	// stoa mcp bridges to stoad's MCP endpoint, not to its LocalAPI.
-	"stoa mcp"}
+	"stoa mcp",
+	// Contexts are local configuration; login talks to the issuer only.
+	"stoa context", "stoa context add", "stoa context use", "stoa context list", "stoa context current",
+	"stoa context delete", "stoa login", "stoa logout"}
 
 // TestEveryCommandIsTested walks the command tree: every command must have
 // unit tests, with at least a happy path in every output format (when it

@@ -80,6 +80,8 @@ func contractSamples() map[string][]sample {
 		"stoa xdp block":           {{args: []string{"198.51.100.9", "--for", "10m"}}},
 		"stoa xdp unblock":         {{args: []string{"198.51.100.7"}}},
 		"stoa bundle verify":       {{args: []string{filepath.Join("testdata", "bundle", "bundle.json"), "--key", filepath.Join("testdata", "bundle", "cosign.pub")}}},
+		"stoa context list":        {{shape: shapeList}},
+		"stoa context current":     {{}},
 	}
 }
 

@@ -175,7 +175,6 @@ func (d *changeDaemon) run(answer *string, args ...string) cliRun {
 	return cliRun{code, out.String(), errb.String()}
 }
 
-
 func mustHave(t *testing.T, what, got string, want ...string) {
 	t.Helper()
 	for _, w := range want {

@@ -17,7 +17,7 @@ const (
 	ExitChanges     = 2 // stoa diff found changes
 	ExitInvalid     = 3 // specs invalid
 	ExitForbidden   = 4 // not authorized
-	ExitUnreachable = 5 // daemon or control plane unreachable
+	ExitUnreachable = 5 // daemon or control plane unreachable, or its certificate refused
 )
 
 // ExitError carries an exit code through cobra. A nil Err means the
@@ -49,11 +49,16 @@ func exitCode(err error) int {
 		return ee.Code
 	}
 	var fe *client.ForbiddenError
-	if errors.As(err, &fe) {
+	var auth *client.AuthError
+	if errors.As(err, &fe) || errors.As(err, &auth) {
 		return ExitForbidden
 	}
+	// A refused certificate is 5 too: the server cannot be reached
+	// safely, and nothing was sent to it.
 	var ue *client.UnreachableError
-	if errors.As(err, &ue) {
+	var rue *client.RemoteUnreachableError
+	var ce *client.CertificateError
+	if errors.As(err, &ue) || errors.As(err, &rue) || errors.As(err, &ce) {
 		return ExitUnreachable
 	}
 	var ae *api.Error

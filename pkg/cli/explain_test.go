@@ -5,7 +5,7 @@ import "path/filepath"
 func explainCases() []cmdCase {
 	return []cmdCase{
 		{name: "a field", args: []string{"tool.auth"}, formats: formats(shapeObject), calls: []string{},
-			out: []string{"KIND:     Tool", "FIELD:    spec.auth <ToolAuth>", "Auth is what callers must present."}},
+			out: []string{"KIND:     Tool", "FIELD:    spec.auth <ToolAuth>", "Auth is what callers must present; default {type: apiKey}."}},
 		{name: "recursive", args: []string{"gateway.xdp", "--recursive"}, out: []string{"interfaces", "perSource"}},
 		{name: "through lists", args: []string{"tool.operations.method", "-o", "json"}, out: []string{`"kind": "Tool"`, `"path": "spec.operations.method"`}},
 		{name: "unknown field", args: []string{"tool.bogus"}, code: ExitFailure, flagErr: true,

@@ -8,25 +8,23 @@ import (
 	"testing"
 
 	"github.com/stoa-gateway/stoa/pkg/cli/clitest"
-	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/specload"
 )
 
 // loadExport loads exported specs the way stoa apply does (defaults,
 // validation) and fails on any diagnostic.
 func loadExport(t *testing.T, paths ...string) []*spec.Object {
 	t.Helper()
-	objs, diags := spec.Load(paths, nil)
-	diags = openapi.Expand(t.Context(), objs, diags, openapi.ExpandOptions{})
-	for _, o := range objs {
-		spec.Default(o)
+	res, err := specload.Load(t.Context(), paths, specload.Options{References: specload.ReferencesStrict})
+	if err != nil {
+		t.Fatal(err)
 	}
-	diags = append(diags, spec.Validate(objs, spec.ValidateOptions{})...)
-	if len(diags) > 0 {
-		t.Fatalf("export does not load cleanly: %v", diags)
+	if len(res.Diagnostics) > 0 {
+		t.Fatalf("export does not load cleanly: %v", res.Diagnostics)
 	}
-	return objs
+	return res.Objects
 }
 
 // TestExportAppliesUnchanged: the export holds no defaults, and planning it

@@ -18,6 +18,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/specload"
 )
 
 // fakeAPI is a LocalAPI on a unix socket with canned, plausible answers for
@@ -41,15 +42,14 @@ var t0 = time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
 
 func quickstartObjects(t testing.TB) []*spec.Object {
 	t.Helper()
-	objs, diags := spec.Load([]string{filepath.Join("..", "..", "examples", "quickstart")}, nil)
-	if diags.HasErrors() {
-		t.Fatalf("load quickstart: %v", diags)
+	res, err := specload.Load(context.Background(), []string{filepath.Join("..", "..", "examples", "quickstart")}, specload.Options{})
+	if err != nil || res.Diagnostics.HasErrors() {
+		t.Fatalf("load quickstart: %v %v", err, res.Diagnostics)
 	}
-	for _, o := range objs {
-		spec.Default(o)
+	for _, o := range res.Objects {
 		o.Source = nil
 	}
-	return objs
+	return res.Objects
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {

@@ -269,7 +269,7 @@ func rate(r *spec.RateLimit) string {
 	if r.Burst > 0 {
 		return fmt.Sprintf("%s (burst %d)", r.Rate, r.Burst)
 	}
-	return string(r.Rate)
+	return r.Rate.String()
 }
 
 func columnsFor(k spec.Kind) []column {

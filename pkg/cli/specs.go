@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
-	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/specload"
 )
 
 // fileFlags are the -f flags shared by validate, diff, apply and delete.
@@ -33,50 +33,43 @@ func (ff *fileFlags) required() error {
 // loadSpecs reads, defaults and validates specs locally. With
 // refs=false, references to objects outside the files are left for the
 // daemon, which knows the live state; with refs=true they are checked
-// within the files, offline (see spec.ValidateOptions.Offline).
+// within the files, offline.
 func loadSpecs(f *Factory, paths []string, refs bool) ([]*spec.Object, error) {
-	objs, _, _, err := load(f, paths, spec.ValidateOptions{SkipReferences: !refs, Offline: refs}, false, true)
-	return objs, err
+	r := specload.ReferencesLive
+	if refs {
+		r = specload.ReferencesOffline
+	}
+	res, err := load(f, paths, specload.Options{References: r}, true)
+	return res.Objects, err
 }
 
 // loadForApply is loadSpecs that also returns the objects as written
 // (before defaults) encoded as a JSON array, which is what apply sends:
 // stoad applies the same defaults, and the request is about 40% smaller.
 func loadForApply(f *Factory, paths []string) (validated []*spec.Object, wire json.RawMessage, err error) {
-	objs, raw, _, err := load(f, paths, spec.ValidateOptions{SkipReferences: true}, true, true)
-	return objs, raw, err
+	res, err := load(f, paths, specload.Options{References: specload.ReferencesLive, KeepRaw: true}, true)
+	return res.Objects, res.Raw, err
 }
 
-// load reads, defaults and validates specs with opts. Errors are printed
-// (see invalidSpecs); warnings and notes are printed to stderr when
-// printNonFatal is set, and returned either way.
-func load(f *Factory, paths []string, opts spec.ValidateOptions, keepRaw, printNonFatal bool) ([]*spec.Object, json.RawMessage, spec.Diagnostics, error) {
-	objs, diags := spec.Load(paths, f.IO.In)
-	// Tools with `openapi: FILE` get their operations (pkg/openapi).
-	diags = openapi.Expand(context.Background(), objs, diags, openapi.ExpandOptions{Load: openapi.LoadOptions{AllowRemote: true}})
-	var raw json.RawMessage
-	if keepRaw {
-		var err error
-		if raw, err = json.Marshal(objs); err != nil {
-			return nil, nil, nil, fmt.Errorf("encode specs: %w", err)
-		}
+// load reads specs through the one loader (pkg/specload), remote OpenAPI
+// documents allowed. Errors are printed (see invalidSpecs); warnings and
+// notes are printed to stderr when printNonFatal is set, and returned
+// either way. The result is never nil.
+func load(f *Factory, paths []string, opts specload.Options, printNonFatal bool) (*specload.Result, error) {
+	opts.Stdin, opts.RemoteOpenAPI = f.IO.In, true
+	res, err := specload.Load(context.Background(), paths, opts)
+	if err != nil {
+		return &specload.Result{}, err
 	}
-	// Validate what did decode even when some documents had problems, so
-	// one run reports every problem.
-	for _, o := range objs {
-		spec.Default(o)
-	}
-	diags = append(diags, spec.Validate(objs, opts)...)
-	if len(diags) > 0 {
-		diags.Sort()
+	if diags := res.Diagnostics; len(diags) > 0 {
 		if diags.HasErrors() {
-			return objs, raw, diags, invalidSpecs(f, diags)
+			return res, invalidSpecs(f, diags)
 		}
 		if printNonFatal {
 			diags.Format(f.IO.ErrOut, f.IO.ColorErr())
 		}
 	}
-	return objs, raw, diags, nil
+	return res, nil
 }
 
 // invalidSpecs prints diagnostics (stderr, or on stdout for -o
@@ -120,22 +113,9 @@ func serverInvalid(f *Factory, objs []*spec.Object, err error) error {
 	return err
 }
 
-// pruneScope derives the namespaces the files cover: every tenant-scoped
-// object's namespace and every Tenant the files define.
+// pruneScope derives the namespaces the files cover (specload.PruneScope).
 func pruneScope(objs []*spec.Object, all bool, selector map[string]string) api.PruneScope {
-	sc := api.PruneScope{All: all, Selector: selector}
-	seen := map[string]bool{}
-	for _, o := range objs {
-		ns := o.Metadata.Namespace
-		if o.Kind == spec.KindTenant {
-			ns = o.Metadata.Name
-		}
-		if ns != "" && !seen[ns] {
-			seen[ns] = true
-			sc.Namespaces = append(sc.Namespaces, ns)
-		}
-	}
-	return sc
+	return specload.PruneScope(objs, all, selector)
 }
 
 func plural(n int, one, many string) string {

@@ -25,7 +25,7 @@ func newStatusCmd(f *Factory) *cobra.Command {
 	o := &StatusOptions{F: f}
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show the daemon: version, uptime, revision, objects, listeners, components",
+		Short: "Show the daemon: context, version, uptime, revision, objects, listeners, components",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
@@ -37,10 +37,12 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if done, err := printed(o.F, s); done {
+	cur := o.F.contextInfo()
+	if done, err := printed(o.F, StatusOutput{Status: s, Context: cur}); done {
 		return err
 	}
 	w := tabwriter.NewWriter(o.F.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "context:\t%s\n", cur)
 	fmt.Fprintf(w, "stoad:\t%s", s.Version)
 	if s.Commit != "" {
 		fmt.Fprintf(w, " (%s)", s.Commit)
@@ -102,6 +104,13 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	return w.Flush()
 }
 
+// StatusOutput is what `stoa status -o json` prints: the daemon's status
+// and the context it was read through.
+type StatusOutput struct {
+	*api.Status
+	Context ContextInfo `json:"context"`
+}
+
 // dataValue renders one value of a component's Data as decoded from JSON:
 // whole numbers without exponent, lists comma-separated, objects as sorted
 // key=value pairs.
@@ -140,7 +149,7 @@ func newVersionCmd(f *Factory) *cobra.Command {
 	o := &VersionOptions{F: f}
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the CLI's and the daemon's versions",
+		Short: "Print the CLI's and the daemon's versions, and the context asked",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
 	}
@@ -151,6 +160,8 @@ func newVersionCmd(f *Factory) *cobra.Command {
 type Versions struct {
 	Client VersionInfo  `json:"client"`
 	Server *VersionInfo `json:"server,omitempty"`
+	// Context is where the server was asked.
+	Context ContextInfo `json:"context"`
 }
 
 // VersionInfo is one binary's version.
@@ -165,8 +176,9 @@ func (o *VersionOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	s, err := o.F.Client().Status(ctx)
+	cur := o.F.contextInfo()
 	if o.F.structured() {
-		out := Versions{Client: VersionInfo{Version: version.Version, Commit: version.Commit, Date: version.Date}}
+		out := Versions{Client: VersionInfo{Version: version.Version, Commit: version.Commit, Date: version.Date}, Context: cur}
 		if err == nil {
 			out.Server = &VersionInfo{Version: s.Version, Commit: s.Commit}
 		} else {
@@ -184,6 +196,7 @@ func (o *VersionOptions) Run(ctx context.Context) error {
 	} else {
 		fmt.Fprintf(o.F.IO.ErrOut, "stoad: not reachable (%v)\n", err)
 	}
+	fmt.Fprintf(o.F.IO.Out, "context: %s\n", cur)
 	return nil
 }
 

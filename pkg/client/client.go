@@ -23,11 +23,15 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 )
 
-// Client is a LocalAPI client.
+// Client is a LocalAPI client over the unix socket. Its API methods are
+// the routes every transport shares (routes.go).
 type Client struct {
+	routes
 	socket string
 	hc     *http.Client
 }
+
+var _ transport = (*Client)(nil)
 
 // UnreachableError means no stoad answered on the socket.
 type UnreachableError struct {
@@ -175,19 +179,6 @@ func describeFile(fi fs.FileInfo) string {
 	return "not a socket (" + fi.Mode().String() + ")"
 }
 
-// statusCodes maps HTTP statuses to error codes for answers that carry no
-// JSON error envelope (a proxy in between, an older stoad).
-var statusCodes = map[int]string{
-	http.StatusBadRequest:          api.CodeBadRequest,
-	http.StatusUnauthorized:        api.CodeUnauthorized,
-	http.StatusForbidden:           api.CodeForbidden,
-	http.StatusNotFound:            api.CodeNotFound,
-	http.StatusMethodNotAllowed:    api.CodeMethod,
-	http.StatusConflict:            api.CodeConflict,
-	http.StatusUnprocessableEntity: api.CodeInvalid,
-	http.StatusServiceUnavailable:  api.CodeUnavailable,
-}
-
 // ResolveSocket picks the socket: an explicit path wins; otherwise the
 // user's default, falling back to the system socket when only that exists.
 func ResolveSocket(explicit string) string {
@@ -214,7 +205,9 @@ func New(path string) *Client {
 		IdleConnTimeout:    30 * time.Second,
 		DisableCompression: true,
 	}
-	return &Client{socket: path, hc: &http.Client{Transport: tr}}
+	c := &Client{socket: path, hc: &http.Client{Transport: tr}}
+	c.routes = routes{tr: c}
+	return c
 }
 
 // Socket is the path this client dials.
@@ -226,6 +219,10 @@ func (c *Client) Endpoint() string { return c.socket }
 // Do sends a JSON request (in may be nil) and decodes a JSON answer into out
 // (may be nil). It is exported for commands that use extension routes.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	return c.do(ctx, method, path, in, out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
@@ -270,64 +267,65 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
-		var eb api.ErrorBody
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		if err := json.Unmarshal(b, &eb); err != nil || eb.Error == nil || eb.Error.Code == "" {
-			code, ok := statusCodes[resp.StatusCode]
-			if !ok {
-				code = api.CodeInternal
-			}
-			return nil, &api.Error{Code: code, Message: fmt.Sprintf("stoad answered %s: %s", resp.Status, bytes.TrimSpace(b))}
-		}
-		return nil, eb.Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return nil, errorFromAnswer("stoad", resp.StatusCode, resp.Status, b)
 	}
 	return resp, nil
 }
 
+// stream sends a GET whose answer is read as it arrives (NDJSON).
+func (c *Client) stream(ctx context.Context, path string) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
 // Status returns the daemon's status.
-func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+func (c routes) Status(ctx context.Context) (*api.Status, error) {
 	var s api.Status
-	return &s, c.Do(ctx, http.MethodGet, api.PathStatus, nil, &s)
+	return &s, c.tr.do(ctx, http.MethodGet, api.PathStatus, nil, &s)
 }
 
 // Apply applies (or, with DryRun, plans) desired objects.
-func (c *Client) Apply(ctx context.Context, req *api.ApplyRequest) (*api.ApplyResponse, error) {
+func (c routes) Apply(ctx context.Context, req *api.ApplyRequest) (*api.ApplyResponse, error) {
 	var r api.ApplyResponse
-	return &r, c.Do(ctx, http.MethodPost, api.PathApply, req, &r)
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathApply, req, &r)
 }
 
 // ApplyEncoded is Apply with the objects already encoded as a JSON array
 // (req.Objects is ignored), so callers that hold the encoding need not
 // build objects twice.
-func (c *Client) ApplyEncoded(ctx context.Context, req *api.ApplyRequest, objects json.RawMessage) (*api.ApplyResponse, error) {
+func (c routes) ApplyEncoded(ctx context.Context, req *api.ApplyRequest, objects json.RawMessage) (*api.ApplyResponse, error) {
 	body := struct {
 		*api.ApplyRequest
 		Objects json.RawMessage `json:"objects"`
 	}{req, objects}
 	var r api.ApplyResponse
-	return &r, c.Do(ctx, http.MethodPost, api.PathApply, body, &r)
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathApply, body, &r)
 }
 
 // Digests returns the digest of every live object.
-func (c *Client) Digests(ctx context.Context) (*api.DigestList, error) {
+func (c routes) Digests(ctx context.Context) (*api.DigestList, error) {
 	var l api.DigestList
-	return &l, c.Do(ctx, http.MethodGet, api.PathDigests, nil, &l)
+	return &l, c.tr.do(ctx, http.MethodGet, api.PathDigests, nil, &l)
 }
 
 // Delete deletes objects by reference.
-func (c *Client) Delete(ctx context.Context, req *api.DeleteRequest) (*api.ApplyResponse, error) {
+func (c routes) Delete(ctx context.Context, req *api.DeleteRequest) (*api.ApplyResponse, error) {
 	var r api.ApplyResponse
-	return &r, c.Do(ctx, http.MethodPost, api.PathDelete, req, &r)
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathDelete, req, &r)
 }
 
 // Rollback returns to an earlier revision.
-func (c *Client) Rollback(ctx context.Context, req *api.RollbackRequest) (*api.ApplyResponse, error) {
+func (c routes) Rollback(ctx context.Context, req *api.RollbackRequest) (*api.ApplyResponse, error) {
 	var r api.ApplyResponse
-	return &r, c.Do(ctx, http.MethodPost, api.PathRollback, req, &r)
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathRollback, req, &r)
 }
 
 // Objects lists live objects; empty filters match everything.
-func (c *Client) Objects(ctx context.Context, kind, namespace, name string) (*api.ObjectList, error) {
+func (c routes) Objects(ctx context.Context, kind, namespace, name string) (*api.ObjectList, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"kind": kind, "namespace": namespace, "name": name} {
 		if v != "" {
@@ -339,19 +337,19 @@ func (c *Client) Objects(ctx context.Context, kind, namespace, name string) (*ap
 		p += "?" + q.Encode()
 	}
 	var l api.ObjectList
-	return &l, c.Do(ctx, http.MethodGet, p, nil, &l)
+	return &l, c.tr.do(ctx, http.MethodGet, p, nil, &l)
 }
 
 // Revisions lists revisions, newest first.
-func (c *Client) Revisions(ctx context.Context, limit int) (*api.RevisionList, error) {
+func (c routes) Revisions(ctx context.Context, limit int) (*api.RevisionList, error) {
 	var l api.RevisionList
-	return &l, c.Do(ctx, http.MethodGet, api.PathRevisions+"?limit="+strconv.Itoa(limit), nil, &l)
+	return &l, c.tr.do(ctx, http.MethodGet, api.PathRevisions+"?limit="+strconv.Itoa(limit), nil, &l)
 }
 
 // Revision returns one revision with its changes.
-func (c *Client) Revision(ctx context.Context, id int64) (*api.Revision, error) {
+func (c routes) Revision(ctx context.Context, id int64) (*api.Revision, error) {
 	var r api.Revision
-	return &r, c.Do(ctx, http.MethodGet, api.PathRevisions+"/"+strconv.FormatInt(id, 10), nil, &r)
+	return &r, c.tr.do(ctx, http.MethodGet, api.PathRevisions+"/"+strconv.FormatInt(id, 10), nil, &r)
 }
 
 // EventsOptions select which events to read.
@@ -367,7 +365,7 @@ type EventsOptions struct {
 
 // Events streams events to fn until the stream ends, ctx is cancelled or
 // fn returns an error.
-func (c *Client) Events(ctx context.Context, o EventsOptions, fn func(api.Event) error) error {
+func (c routes) Events(ctx context.Context, o EventsOptions, fn func(api.Event) error) error {
 	q := url.Values{}
 	if o.Since > 0 {
 		q.Set("since", strconv.FormatInt(o.Since, 10))
@@ -378,17 +376,17 @@ func (c *Client) Events(ctx context.Context, o EventsOptions, fn func(api.Event)
 	if o.Follow {
 		q.Set("follow", "1")
 	}
-	resp, err := c.send(ctx, http.MethodGet, api.PathEvents+"?"+q.Encode(), nil)
+	body, err := c.tr.stream(ctx, api.PathEvents+"?"+q.Encode())
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer body.Close()
 	if o.Connected != nil {
 		if err := o.Connected(); err != nil {
 			return err
 		}
 	}
-	return DecodeNDJSON(resp.Body, fn)
+	return DecodeNDJSON(body, fn)
 }
 
 // DecodeNDJSON reads newline-delimited JSON values of type T, skipping

@@ -14,7 +14,7 @@ type KeysOptions struct {
 }
 
 // Keys lists API keys.
-func (c *Client) Keys(ctx context.Context, o KeysOptions) (*api.KeyList, error) {
+func (c routes) Keys(ctx context.Context, o KeysOptions) (*api.KeyList, error) {
 	q := url.Values{}
 	if o.Namespace != "" {
 		q.Set("namespace", o.Namespace)
@@ -27,25 +27,25 @@ func (c *Client) Keys(ctx context.Context, o KeysOptions) (*api.KeyList, error) 
 		p += "?" + q.Encode()
 	}
 	var l api.KeyList
-	return &l, c.Do(ctx, http.MethodGet, p, nil, &l)
+	return &l, c.tr.do(ctx, http.MethodGet, p, nil, &l)
 }
 
 // CreateKey creates an API key; the answer carries the key, the only time
 // it is ever returned.
-func (c *Client) CreateKey(ctx context.Context, req *api.KeyCreateRequest) (*api.KeyCreateResponse, error) {
+func (c routes) CreateKey(ctx context.Context, req *api.KeyCreateRequest) (*api.KeyCreateResponse, error) {
 	var r api.KeyCreateResponse
-	return &r, c.Do(ctx, http.MethodPost, api.PathKeys, req, &r)
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathKeys, req, &r)
 }
 
 // RevokeKey revokes a key at once.
-func (c *Client) RevokeKey(ctx context.Context, id string) (*api.KeyInfo, error) {
+func (c routes) RevokeKey(ctx context.Context, id string) (*api.KeyInfo, error) {
 	var info api.KeyInfo
-	return &info, c.Do(ctx, http.MethodPost, api.PathKeys+"/"+url.PathEscape(id)+"/revoke", struct{}{}, &info)
+	return &info, c.tr.do(ctx, http.MethodPost, api.PathKeys+"/"+url.PathEscape(id)+"/revoke", struct{}{}, &info)
 }
 
 // RotateKey creates the successor of a key; the old one keeps working for
 // req.Grace.
-func (c *Client) RotateKey(ctx context.Context, id string, req *api.KeyRotateRequest) (*api.KeyRotateResponse, error) {
+func (c routes) RotateKey(ctx context.Context, id string, req *api.KeyRotateRequest) (*api.KeyRotateResponse, error) {
 	var r api.KeyRotateResponse
-	return &r, c.Do(ctx, http.MethodPost, api.PathKeys+"/"+url.PathEscape(id)+"/rotate", req, &r)
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathKeys+"/"+url.PathEscape(id)+"/rotate", req, &r)
 }

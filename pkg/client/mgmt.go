@@ -11,13 +11,13 @@ import (
 )
 
 // Quotas lists subscriptions with their effective state and quota usage.
-func (c *Client) Quotas(ctx context.Context, namespace string) (*api.QuotaList, error) {
+func (c routes) Quotas(ctx context.Context, namespace string) (*api.QuotaList, error) {
 	q := url.Values{}
 	if namespace != "" {
 		q.Set("namespace", namespace)
 	}
 	var l api.QuotaList
-	return &l, c.Do(ctx, http.MethodGet, api.PathQuotas+"?"+q.Encode(), nil, &l)
+	return &l, c.tr.do(ctx, http.MethodGet, api.PathQuotas+"?"+q.Encode(), nil, &l)
 }
 
 // DeliveriesOptions select webhook deliveries.
@@ -27,7 +27,7 @@ type DeliveriesOptions struct {
 }
 
 // WebhookDeliveries lists deliveries, newest first.
-func (c *Client) WebhookDeliveries(ctx context.Context, o DeliveriesOptions) (*api.WebhookDeliveryList, error) {
+func (c routes) WebhookDeliveries(ctx context.Context, o DeliveriesOptions) (*api.WebhookDeliveryList, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"namespace": o.Namespace, "webhook": o.Webhook, "state": o.State} {
 		if v != "" {
@@ -38,26 +38,26 @@ func (c *Client) WebhookDeliveries(ctx context.Context, o DeliveriesOptions) (*a
 		q.Set("limit", strconv.Itoa(o.Limit))
 	}
 	var l api.WebhookDeliveryList
-	return &l, c.Do(ctx, http.MethodGet, api.PathWebhookDeliveries+"?"+q.Encode(), nil, &l)
+	return &l, c.tr.do(ctx, http.MethodGet, api.PathWebhookDeliveries+"?"+q.Encode(), nil, &l)
 }
 
 // WebhookDelivery returns one delivery with its payload.
-func (c *Client) WebhookDelivery(ctx context.Context, id string) (*api.WebhookDelivery, error) {
+func (c routes) WebhookDelivery(ctx context.Context, id string) (*api.WebhookDelivery, error) {
 	var d api.WebhookDelivery
-	return &d, c.Do(ctx, http.MethodGet, api.PathWebhookDeliveries+"/"+url.PathEscape(id), nil, &d)
+	return &d, c.tr.do(ctx, http.MethodGet, api.PathWebhookDeliveries+"/"+url.PathEscape(id), nil, &d)
 }
 
 // Redeliver queues a delivery's event again.
-func (c *Client) Redeliver(ctx context.Context, id string, noWait bool) (*api.WebhookAttemptResponse, error) {
+func (c routes) Redeliver(ctx context.Context, id string, noWait bool) (*api.WebhookAttemptResponse, error) {
 	var r api.WebhookAttemptResponse
-	return &r, c.Do(ctx, http.MethodPost, api.PathWebhookDeliveries+"/"+url.PathEscape(id)+"/redeliver",
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathWebhookDeliveries+"/"+url.PathEscape(id)+"/redeliver",
 		api.WebhookRedeliverRequest{NoWait: noWait}, &r)
 }
 
 // TestWebhook sends a webhook.test event to one webhook.
-func (c *Client) TestWebhook(ctx context.Context, req api.WebhookTestRequest) (*api.WebhookAttemptResponse, error) {
+func (c routes) TestWebhook(ctx context.Context, req api.WebhookTestRequest) (*api.WebhookAttemptResponse, error) {
 	var r api.WebhookAttemptResponse
-	return &r, c.Do(ctx, http.MethodPost, api.PathWebhookTest, req, &r)
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathWebhookTest, req, &r)
 }
 
 // SnapshotsOptions select error snapshots.
@@ -68,7 +68,7 @@ type SnapshotsOptions struct {
 }
 
 // Snapshots lists error snapshots, newest first.
-func (c *Client) Snapshots(ctx context.Context, o SnapshotsOptions) (*api.SnapshotList, error) {
+func (c routes) Snapshots(ctx context.Context, o SnapshotsOptions) (*api.SnapshotList, error) {
 	q := url.Values{}
 	if o.Namespace != "" {
 		q.Set("namespace", o.Namespace)
@@ -83,20 +83,20 @@ func (c *Client) Snapshots(ctx context.Context, o SnapshotsOptions) (*api.Snapsh
 		q.Set("limit", strconv.Itoa(o.Limit))
 	}
 	var l api.SnapshotList
-	return &l, c.Do(ctx, http.MethodGet, api.PathSnapshots+"?"+q.Encode(), nil, &l)
+	return &l, c.tr.do(ctx, http.MethodGet, api.PathSnapshots+"?"+q.Encode(), nil, &l)
 }
 
 // Snapshot returns one snapshot, with its curl command.
-func (c *Client) Snapshot(ctx context.Context, id string) (*api.Snapshot, error) {
+func (c routes) Snapshot(ctx context.Context, id string) (*api.Snapshot, error) {
 	var s api.Snapshot
-	return &s, c.Do(ctx, http.MethodGet, api.PathSnapshots+"/"+url.PathEscape(id), nil, &s)
+	return &s, c.tr.do(ctx, http.MethodGet, api.PathSnapshots+"/"+url.PathEscape(id), nil, &s)
 }
 
 // ReplaySnapshot re-sends a snapshot's request through the tool's current
 // route.
-func (c *Client) ReplaySnapshot(ctx context.Context, id string) (*api.ReplayResult, error) {
+func (c routes) ReplaySnapshot(ctx context.Context, id string) (*api.ReplayResult, error) {
 	var r api.ReplayResult
-	return &r, c.Do(ctx, http.MethodPost, api.PathSnapshots+"/"+url.PathEscape(id)+"/replay", struct{}{}, &r)
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathSnapshots+"/"+url.PathEscape(id)+"/replay", struct{}{}, &r)
 }
 
 // AuditOptions select audit entries.
@@ -107,7 +107,7 @@ type AuditOptions struct {
 }
 
 // Audit streams audit entries, oldest first, to fn.
-func (c *Client) Audit(ctx context.Context, o AuditOptions, fn func(api.AuditEntry) error) error {
+func (c routes) Audit(ctx context.Context, o AuditOptions, fn func(api.AuditEntry) error) error {
 	q := url.Values{}
 	if !o.Since.IsZero() {
 		q.Set("since", o.Since.UTC().Format(time.RFC3339Nano))
@@ -120,16 +120,16 @@ func (c *Client) Audit(ctx context.Context, o AuditOptions, fn func(api.AuditEnt
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
 	}
-	resp, err := c.send(ctx, http.MethodGet, api.PathAudit+"?"+q.Encode(), nil)
+	body, err := c.tr.stream(ctx, api.PathAudit+"?"+q.Encode())
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	return DecodeNDJSON(resp.Body, fn)
+	defer body.Close()
+	return DecodeNDJSON(body, fn)
 }
 
 // AuditVerify checks the audit chain.
-func (c *Client) AuditVerify(ctx context.Context) (*api.AuditVerify, error) {
+func (c routes) AuditVerify(ctx context.Context) (*api.AuditVerify, error) {
 	var v api.AuditVerify
-	return &v, c.Do(ctx, http.MethodGet, api.PathAuditVerify, nil, &v)
+	return &v, c.tr.do(ctx, http.MethodGet, api.PathAuditVerify, nil, &v)
 }

@@ -9,20 +9,20 @@ import (
 
 // Stats returns one stats sample; stoad answers within about a second,
 // once it has rates over a full interval.
-func (c *Client) Stats(ctx context.Context) (*api.StatsSample, error) {
+func (c routes) Stats(ctx context.Context) (*api.StatsSample, error) {
 	var s api.StatsSample
-	return &s, c.Do(ctx, http.MethodGet, api.PathStats, nil, &s)
+	return &s, c.tr.do(ctx, http.MethodGet, api.PathStats, nil, &s)
 }
 
 // FollowStats streams a stats sample about once a second to fn until the
 // stream ends (stoad stopped), ctx is cancelled or fn returns an error.
 // The first sample arrives at once and may carry no rates yet
 // (IntervalSeconds 0).
-func (c *Client) FollowStats(ctx context.Context, fn func(*api.StatsSample) error) error {
-	resp, err := c.send(ctx, http.MethodGet, api.PathStats+"?follow=1", nil)
+func (c routes) FollowStats(ctx context.Context, fn func(*api.StatsSample) error) error {
+	body, err := c.tr.stream(ctx, api.PathStats+"?follow=1")
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	return DecodeNDJSON(resp.Body, func(s api.StatsSample) error { return fn(&s) })
+	defer body.Close()
+	return DecodeNDJSON(body, func(s api.StatsSample) error { return fn(&s) })
 }

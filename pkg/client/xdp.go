@@ -9,26 +9,26 @@ import (
 
 // XDPStatus returns the XDP limiter's status: mode, interfaces, policy,
 // counters, blocks, top sources, and why XDP is off when it is.
-func (c *Client) XDPStatus(ctx context.Context) (*api.XDPStatus, error) {
+func (c routes) XDPStatus(ctx context.Context) (*api.XDPStatus, error) {
 	var s api.XDPStatus
-	return &s, c.Do(ctx, http.MethodGet, api.PathXDPStatus, nil, &s)
+	return &s, c.tr.do(ctx, http.MethodGet, api.PathXDPStatus, nil, &s)
 }
 
 // XDPBlocks lists the timed blocks in force.
-func (c *Client) XDPBlocks(ctx context.Context) (*api.XDPBlockList, error) {
+func (c routes) XDPBlocks(ctx context.Context) (*api.XDPBlockList, error) {
 	var l api.XDPBlockList
-	return &l, c.Do(ctx, http.MethodGet, api.PathXDPBlocks, nil, &l)
+	return &l, c.tr.do(ctx, http.MethodGet, api.PathXDPBlocks, nil, &l)
 }
 
 // XDPBlock blocks a source prefix (or one address) for req.For.
-func (c *Client) XDPBlock(ctx context.Context, req *api.XDPBlockRequest) (*api.XDPBlock, error) {
+func (c routes) XDPBlock(ctx context.Context, req *api.XDPBlockRequest) (*api.XDPBlock, error) {
 	var b api.XDPBlock
-	return &b, c.Do(ctx, http.MethodPost, api.PathXDPBlocks, req, &b)
+	return &b, c.tr.do(ctx, http.MethodPost, api.PathXDPBlocks, req, &b)
 }
 
 // XDPUnblock lifts the block on a prefix; Removed is false when there was
 // none.
-func (c *Client) XDPUnblock(ctx context.Context, cidr string) (*api.XDPUnblockResponse, error) {
+func (c routes) XDPUnblock(ctx context.Context, cidr string) (*api.XDPUnblockResponse, error) {
 	var r api.XDPUnblockResponse
-	return &r, c.Do(ctx, http.MethodPost, api.PathXDPUnblock, api.XDPUnblockRequest{CIDR: cidr}, &r)
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathXDPUnblock, api.XDPUnblockRequest{CIDR: cidr}, &r)
 }

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
-	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/specload"
 )
 
 // GitOps mode: --specs DIR is applied at start, whenever its contents change
@@ -107,38 +107,26 @@ func (d *Daemon) syncSpecs(ctx context.Context, force bool) (err error) {
 	if !force && fp == d.specsHash {
 		return nil
 	}
-	defer func() { d.noteSync(now, d.State().Revision, err) }()
-	objs, diags := spec.Load([]string{dir}, nil)
-	// Tools with `openapi: FILE` get their operations; no network here.
-	diags = openapi.Expand(ctx, objs, diags, openapi.ExpandOptions{})
-	if !diags.HasErrors() {
-		for _, o := range objs {
-			spec.Default(o)
-		}
-		diags = append(diags, spec.Validate(objs, spec.ValidateOptions{SkipReferences: true})...)
+	defer func() { d.noteSync(now, d.Live().Revision, err) }()
+	// The same loader as the CLI's, without the network: the directory
+	// alone is the source of truth.
+	res, err := specload.Load(ctx, []string{dir}, specload.Options{References: specload.ReferencesLive})
+	if err != nil {
+		d.specsHash = fp
+		return err
 	}
+	objs, diags := res.Objects, res.Diagnostics
 	if diags.HasErrors() {
 		d.specsHash = fp // do not retry the same broken content every poll
-		d.Emit("error", "", fmt.Sprintf("gitops: specs in %s are invalid; keeping revision %d", dir, d.State().Revision),
+		d.events.Emit("error", "", fmt.Sprintf("gitops: specs in %s are invalid; keeping revision %d", dir, d.Live().Revision),
 			map[string]any{"diagnostics": diags.Error()})
 		return fmt.Errorf("specs invalid:\n%s", diags.Error())
 	}
-	scope := api.PruneScope{}
-	seen := map[string]bool{}
-	for _, o := range objs {
-		ns := o.Metadata.Namespace
-		if o.Kind == spec.KindTenant {
-			ns = o.Metadata.Name
-		}
-		if ns != "" && !seen[ns] {
-			seen[ns] = true
-			scope.Namespaces = append(scope.Namespaces, ns)
-		}
-	}
-	resp, err := d.Apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, "gitops")
+	scope := specload.PruneScope(objs, false, nil)
+	resp, err := d.apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, "gitops")
 	if err != nil {
 		d.specsHash = fp
-		d.Emit("error", "", fmt.Sprintf("gitops: apply of %s failed: %v", dir, err), nil)
+		d.events.Emit("error", "", fmt.Sprintf("gitops: apply of %s failed: %v", dir, err), nil)
 		if ae, ok := err.(*api.Error); ok && len(ae.Diagnostics) > 0 {
 			spec.Locate(objs, ae.Diagnostics)
 			return fmt.Errorf("%s:\n%s", ae.Message, ae.Diagnostics.Error())

@@ -79,7 +79,7 @@ func TestSnapshotOfGatewayError(t *testing.T) {
 			ctx := context.Background()
 			dead := deadURL(t)
 			tool := func(up string) string {
-				return doc("Tenant", "", "acme", "") + doc("Tool", "acme", "billing-api", "upstream: "+up+"/billing"+tc.route+
+				return doc("Tenant", "", "acme", "") + doc("Tool", "acme", "billing-api", "upstream: "+up+"/billing"+tc.route+"\nauth: {type: none}"+
 					"\ncircuitBreaker: {consecutiveFailures: 1, ejection: 1h}\nupstreamAuth: {header: X-Up-Token, secretRef: {env: HOME}}")
 			}
 			ld.apply(tool(dead))
@@ -157,7 +157,7 @@ func TestSnapshotOfUpstreamError(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
 	defer srv.Close()
 	ld := startDaemon(t, nil)
-	ld.apply(doc("Tenant", "", "acme", "") + doc("Tool", "acme", "orders", "upstream: "+srv.URL+"/v2"))
+	ld.apply(doc("Tenant", "", "acme", "") + doc("Tool", "acme", "orders", "upstream: "+srv.URL+"/v2\nauth: {type: none}"))
 	for i := 0; i < 3; i++ {
 		ld.get("/acme/orders/items/7?x=1")
 	}

@@ -43,7 +43,7 @@ func TestUpstreamRestoredEvents(t *testing.T) {
 		ln.Close()
 		ld := startDaemon(t, nil)
 		ld.apply(doc("Tenant", "", "acme", "") +
-			doc("Tool", "acme", "api", "upstream: "+dead+"\ncircuitBreaker: {consecutiveFailures: 1, ejection: 1s}"))
+			doc("Tool", "acme", "api", "upstream: "+dead+"\nauth: {type: none}\ncircuitBreaker: {consecutiveFailures: 1, ejection: 1s}"))
 		// 502, or 503 when the connect-failure retry finds it ejected.
 		if st, _ := ld.get("/acme/api/x"); st != 502 && st != 503 {
 			t.Fatalf("dead upstream: %d", st)
@@ -80,7 +80,7 @@ func TestUpstreamRestoredEvents(t *testing.T) {
 		defer srv.Close()
 		ld := startDaemon(t, nil)
 		ld.apply(doc("Tenant", "", "acme", "") +
-			doc("Tool", "acme", "api", "upstream: "+srv.URL+"\ncircuitBreaker: {consecutiveFailures: 1, ejection: 1h}\n"+
+			doc("Tool", "acme", "api", "upstream: "+srv.URL+"\nauth: {type: none}\ncircuitBreaker: {consecutiveFailures: 1, ejection: 1h}\n"+
 				"healthCheck: {path: /healthz, interval: 1s, healthyThreshold: 1}"))
 		if st, _ := ld.get("/acme/api/x"); st != 500 {
 			t.Fatalf("failing upstream: %d", st)

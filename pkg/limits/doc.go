@@ -26,6 +26,11 @@
 //		// 429
 //	}
 //
+// Checker is AllowAll as an interface: the proxy holds a Checker, either
+// this Limiter or the fleet backend in pkg/limits/redislimit, which shares
+// limits between data planes through Redis (its keys must be built with
+// NameKey or AddrKey, the same on every machine).
+//
 // docs/limits.md describes the algorithm, the key design, sharding, the
-// multi-key semantics, reload behaviour and the memory bounds.
+// multi-key semantics, reload behaviour, the memory bounds and fleet mode.
 package limits

@@ -24,6 +24,11 @@ type Decision struct {
 	// Index is, for AllowAll, the index of the key this decision describes
 	// (the one that rejected, or the most exhausted one); 0 otherwise.
 	Index int
+	// Unavailable reports a refusal because the limit's shared state could
+	// not be reached (a fleet backend configured to fail closed): not the
+	// client's fault, so the answer is 503, not 429. Limit is then 0 (no
+	// RateLimit-* headers) and RetryAfter says when to try again.
+	Unavailable bool
 }
 
 // Header names, canonical as written on the wire.

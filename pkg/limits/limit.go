@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/bits"
 	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
 // Limit is a sustained rate with a burst. Build it with LimitFrom from the
@@ -51,6 +53,17 @@ func LimitFrom(count int64, per time.Duration, burst int) Limit {
 		}
 	}
 	return Limit{Rate: rate, Burst: burst, Period: per, Count: count}
+}
+
+// FromRate returns the limit a spec sets: its rate (parsed when the spec
+// was decoded) with the burst in force (spec.RateLimit.EffectiveBurst).
+// Nil or an unset rate gives the zero Limit. Every runtime builds its
+// limits here, so the proxy, MCP and the daemon cannot disagree.
+func FromRate(r *spec.RateLimit) Limit {
+	if r.IsZero() {
+		return Limit{}
+	}
+	return LimitFrom(r.Rate.Count(), r.Rate.Per(), r.EffectiveBurst())
 }
 
 // IsZero reports whether l limits nothing.

@@ -266,6 +266,10 @@ func (d *Document) convertOp(method, path string, item *openapi3.PathItem, op *o
 	if defs := c.forms.defs(deps); len(defs) > 0 {
 		input["$defs"] = defs
 	}
+	input, w := c.forms.fitInput(name, input)
+	if w != "" {
+		warns = append(warns, w)
+	}
 	o := spec.Operation{
 		Name:        name,
 		Title:       strings.TrimSpace(op.Summary),

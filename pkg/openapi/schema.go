@@ -33,6 +33,11 @@ type refForms struct {
 	forms map[string]*refForm
 	names map[string]string // $ref → $defs name, unique in the document
 	taken map[string]string // $defs name → $ref
+	// info holds, by $defs name, the entries' stripped forms and sizes
+	// for inputs over spec.MaxSchemaBytes (fit.go).
+	info map[string]*defInfo
+	// limit replaces spec.MaxSchemaBytes when set (tests).
+	limit int
 }
 
 type refForm struct {

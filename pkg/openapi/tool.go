@@ -67,7 +67,10 @@ func (d *Document) Tool(opts ImportOptions) (*spec.Object, []string, error) {
 	if len(imported) == 0 {
 		return nil, warns, fmt.Errorf("no operations selected from %s", d.Location)
 	}
-	ts := &spec.ToolSpec{Protocol: "rest", Upstream: upstream}
+	// Written out, although it is the default, so the printed Tool says
+	// that callers need an API key (and keeps needing one on an older
+	// stoad, whose default was public). auth: {type: none} makes it public.
+	ts := &spec.ToolSpec{Protocol: "rest", Upstream: upstream, Auth: &spec.ToolAuth{Type: "apiKey"}}
 	if info := d.T.Info; info != nil {
 		ts.Description = strings.TrimSpace(info.Title)
 		if desc := strings.TrimSpace(info.Description); desc != "" {

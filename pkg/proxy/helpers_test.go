@@ -86,16 +86,13 @@ func newEnv(t testing.TB, specs string, opts ...envOption) *testEnv {
 	return e
 }
 
-// snapshot parses YAML specs into a defaulted, sorted snapshot, failing the
-// test on any diagnostic error.
-func snapshot(t testing.TB, rev int64, specs string) *state.Snapshot {
+// snapshot parses YAML specs into a sorted snapshot, failing the test on
+// any diagnostic error. state.New defaults the objects, as for the daemon.
+func snapshot(t testing.TB, rev int64, specs string) *state.Revision {
 	t.Helper()
 	objs, diags := spec.Parse("test.yaml", []byte(specs))
 	if diags.HasErrors() {
 		t.Fatalf("parse specs: %v\n%s", diags, specs)
-	}
-	for _, o := range objs {
-		spec.Default(o)
 	}
 	slices.SortStableFunc(objs, func(a, b *spec.Object) int {
 		if a.Ref().Less(b.Ref()) {
@@ -136,7 +133,7 @@ func (e *testEnv) tryApply(specs string) error {
 
 // resolverConfig mirrors the daemon's identity runtime: tenants' identity
 // issuers and the Gateway's admin rules.
-func resolverConfig(st *state.Snapshot, ks *auth.KeySets) auth.ResolverConfig {
+func resolverConfig(st *state.Revision, ks *auth.KeySets) auth.ResolverConfig {
 	cfg := auth.ResolverConfig{KeySets: ks, DefaultAudiences: []string{testAudience}}
 	for _, o := range st.OfKind(spec.KindTenant) {
 		id := o.Spec.(*spec.TenantSpec).Identity
@@ -398,7 +395,22 @@ func tool(tenant, name, upstreamURL, extra string) string {
 	if upstreamURL != "" {
 		s += "  upstream: " + upstreamURL + "\n"
 	}
+	// A Tool without auth requires an API key; a test that gives none
+	// means a public tool, which has to say so.
+	if !hasTopKey(extra, "auth") {
+		s += "  auth: {type: none}\n"
+	}
 	return s + indent(extra, "  ")
+}
+
+// hasTopKey reports whether the YAML snippet s sets key at its top level.
+func hasTopKey(s, key string) bool {
+	for _, l := range strings.Split(strings.Trim(s, "\n"), "\n") {
+		if strings.HasPrefix(l, key+":") {
+			return true
+		}
+	}
+	return false
 }
 
 // tenant renders a Tenant spec; extra is YAML indented under spec.

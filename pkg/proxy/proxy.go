@@ -24,6 +24,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
 )
@@ -58,13 +59,13 @@ type Options struct {
 	Refund func(tenant, tool string, p *auth.Principal, now time.Time)
 	// OnFailure is called after the response for every failed upstream
 	// exchange (5xx, timeout, connection failure), e.g. to capture an error
-	// snapshot. ctx holds the request as sent upstream and the response.
-	OnFailure func(ctx *fasthttp.RequestCtx, f Failure)
+	// snapshot. f is valid only during the call.
+	OnFailure func(f *Failure)
 	// WrapListener wraps the TCP listener (the XDP userspace fallback).
 	WrapListener func(net.Listener) net.Listener
 	// MaxHeaderBytes is fixed at start (fasthttp's read buffer). Zero
 	// takes the Gateway spec's limits.maxHeaderBytes of the revision
-	// loaded at start (default 16 KiB).
+	// loaded at start (spec.DefaultGatewayLimits before one is loaded).
 	MaxHeaderBytes int
 	// AccessLog receives JSON access-log lines when the Gateway enables it.
 	AccessLog io.Writer
@@ -79,7 +80,9 @@ type Rejection struct {
 	RetryAfter time.Duration
 }
 
-// Failure describes a failed upstream exchange for OnFailure.
+// Failure describes a failed upstream exchange for OnFailure: the route's
+// facts, and through Exchange the messages themselves, copied only when a
+// hook asks (one that merely counts a repeat pays for no copy).
 type Failure struct {
 	Tenant, Tool, Upstream string
 	Consumer               string
@@ -94,6 +97,10 @@ type Failure struct {
 	// below it: the client asked for Prefix+Rest, an upstream is sent its
 	// base path + Rest (see UpstreamURL).
 	Prefix, Rest string
+	// Method is the request's method.
+	Method string
+
+	ctx *fasthttp.RequestCtx // the exchange, during OnFailure only
 }
 
 // Proxy is the data-plane runtime.
@@ -160,11 +167,11 @@ func (p *Proxy) Mount(path string, h fasthttp.RequestHandler) {
 	p.mounts[path] = h
 }
 
-// Name implements the daemon's Runtime.
+// Name implements state.Runtime.
 func (p *Proxy) Name() string { return "proxy" }
 
 // Prepare compiles a revision; the returned swap makes it live.
-func (p *Proxy) Prepare(st *state.Snapshot) (func(), error) {
+func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
 	t, err := compile(st, p.pools, p.opts.Stats)
 	if err != nil {
 		return nil, err
@@ -206,11 +213,12 @@ func (p *Proxy) Start(ctx context.Context) error {
 		ExpectHandler:  p.expect,
 		ConnState:      connStateHook,
 		Logger:         fasthttpLogger{p.log},
-		ReadBufferSize: 16 << 10,
+		// Until a revision is loaded, the spec's default Gateway limits.
+		ReadBufferSize: spec.DefaultGatewayLimits.MaxHeaderBytes,
 		// No ReadTimeout or IdleTimeout: trackedConn sets every read
 		// deadline from the live revision (fasthttp's are fixed at start).
-		WriteTimeout:                 60 * time.Second,
-		MaxRequestBodySize:           10 << 20,
+		WriteTimeout:                 spec.DefaultGatewayLimits.WriteTimeout.D(),
+		MaxRequestBodySize:           int(spec.DefaultGatewayLimits.MaxBodyBytes),
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
@@ -262,9 +270,9 @@ func (p *Proxy) Stop(ctx context.Context) error {
 		p.cancel()
 	}
 	err := p.srv.ShutdownWithContext(ctx)
-	// Fix (tests): ShutdownWithContext does nothing when Serve has not
-	// yet registered the listener (Stop right after Start); Serve then
-	// blocked in Accept and Stop waited forever. Close it here too.
+	// ShutdownWithContext does nothing when Serve has not yet registered
+	// the listener (Stop right after Start): closing it here too keeps
+	// Serve from blocking in Accept, and Stop from waiting for it.
 	_ = p.ln.Close()
 	p.wg.Wait()
 	return err
@@ -343,7 +351,8 @@ func (p *Proxy) connTimeouts() connTimeouts {
 	if t := p.table.Load(); t != nil {
 		return t.gw.connTimeouts()
 	}
-	return connTimeouts{header: 10 * time.Second, read: 30 * time.Second, idle: 120 * time.Second}
+	dl := &spec.DefaultGatewayLimits
+	return connTimeouts{header: dl.ReadHeaderTimeout.D(), read: dl.ReadTimeout.D(), idle: dl.IdleTimeout.D()}
 }
 
 func (g *gatewayPolicy) connTimeouts() connTimeouts {
@@ -420,12 +429,11 @@ func (p *Proxy) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
-// fasthttpLogger sends fasthttp's own messages to debug level.
-//
-// Fix (tests): SecureErrorLogMessage does not cover every parse error —
-// "malformed mime header: missing colon: %q" quotes the request's header
-// line — so error arguments are replaced by a fixed description and no
-// request byte reaches the log.
+// fasthttpLogger sends fasthttp's own messages to debug level. Error
+// arguments are replaced by a fixed description, so no request byte
+// reaches the log: SecureErrorLogMessage does not cover every parse error
+// ("malformed mime header: missing colon: %q" quotes the request's header
+// line).
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {

@@ -110,40 +110,17 @@ type retryPolicy struct {
 	connectFailure, reset, status5xx, timeout bool
 }
 
-func rateLimit(r *spec.RateLimit) limits.Limit {
-	if r.IsZero() {
-		return limits.Limit{}
-	}
-	n, per, err := spec.ParseRate(r.Rate)
-	if err != nil {
-		return limits.Limit{}
-	}
-	return limits.LimitFrom(n, per, r.Burst)
-}
-
-func duration(d spec.Duration, def time.Duration) time.Duration {
-	if d == "" {
-		return def
-	}
-	v, err := spec.ParseDuration(d)
-	if err != nil || v <= 0 {
-		return def
-	}
-	return v
-}
-
 // compile builds the table for a snapshot. pools supplies upstream pools
 // (reused across revisions so keep-alive connections survive reloads).
-func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
+func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
 	gw := st.Gateway()
 	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}, byTool: map[toolKey]*Route{}}
 	t.gw = compileGateway(gw)
 
-	// Fix (tests): limiter ids were numbered in compile order, so a
-	// revision adding an object that sorts earlier shifted every id: spent
-	// budgets were reset or handed to another tool on reload. They are now
-	// a keyed hash of the name, stable for the life of the process (as is
-	// the limiter's state).
+	// Limiter ids are a keyed hash of the name, stable for the life of the
+	// process (as is the limiter's state): numbered in compile order, a
+	// revision adding an object that sorts earlier would shift every id,
+	// resetting spent budgets or handing them to another tool on reload.
 	id := func(s string) uint64 { return maphash.String(limiterIDSeed, s) }
 	// ToolSets and subscriptions, indexed by tool.
 	type tsInfo struct {
@@ -156,7 +133,7 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 		ts := o.Spec.(*spec.ToolSetSpec)
 		info := tsInfo{id: id("toolset/" + o.Metadata.Namespace + "/" + o.Metadata.Name)}
 		if p := ts.Policies; p != nil {
-			info.limit = rateLimit(p.RateLimit)
+			info.limit = limits.FromRate(p.RateLimit)
 			info.authRequire = p.Auth == "required"
 		}
 		for _, tool := range ts.Tools {
@@ -168,6 +145,11 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 
 	for _, o := range st.OfKind(spec.KindTool) {
 		ts := o.Spec.(*spec.ToolSpec)
+		if ts.Protocol == spec.ProtocolMCP {
+			// A federated MCP server is reached through the MCP endpoint,
+			// never as an HTTP route.
+			continue
+		}
 		ten := st.Tenant(o.Metadata.Namespace)
 		r := &Route{
 			Tenant:   o.Metadata.Namespace,
@@ -182,9 +164,9 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 			if ts.Route.PathPrefix != "" {
 				r.Prefix = ts.Route.PathPrefix
 			}
-			// Fix (tests): requests are matched on their Host without
-			// the port (hostOnly), so a route host written with ":port"
-			// (which validation allows) never matched; drop it here too.
+			// Requests are matched on their Host without the port
+			// (hostOnly), so the port of a route host written with
+			// ":port" (which validation allows) is dropped here too.
 			r.Host = strings.ToLower(string(hostOnly([]byte(ts.Route.Host), new([64]byte))))
 		}
 		r.Prefix = strings.TrimSuffix(r.Prefix, "/")
@@ -208,10 +190,10 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 				r.toolSets = append(r.toolSets, toolSetLimit{id: info.id, limit: info.limit})
 			}
 		}
-		// Fix (tests): admit checks at most maxLimitKeys limits and
-		// silently skipped the rest, so a tool in many rate-limited
-		// ToolSets lost its plan and per-source limits. Refuse instead;
-		// the other five slots are operation, tool, tenant, plan, source.
+		// admit checks at most maxLimitKeys limits: a tool in more
+		// rate-limited ToolSets than fit is refused, rather than losing
+		// its plan and per-source limits. The other five slots are
+		// operation, tool, tenant, plan, source.
 		if n := len(r.toolSets); n > maxLimitKeys-5 {
 			return nil, fmt.Errorf("tool %s/%s is in %d rate-limited ToolSets; at most %d are supported", r.Tenant, r.Tool, n, maxLimitKeys-5)
 		}
@@ -220,22 +202,16 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 			if err != nil {
 				return nil, fmt.Errorf("tool %s/%s: upstreamAuth: %w", r.Tenant, r.Tool, err)
 			}
+			// Header and prefix are defaulted (Authorization, "Bearer ").
 			r.upstreamHeader = ua.Header
-			if r.upstreamHeader == "" {
-				r.upstreamHeader = "Authorization"
-			}
 			r.upstreamHeaderFold = strings.ToLower(strings.ReplaceAll(r.upstreamHeader, "_", "-"))
-			prefix := ua.Prefix
-			if prefix == "" && strings.EqualFold(r.upstreamHeader, "Authorization") {
-				prefix = "Bearer "
-			}
-			r.upstreamValue = []byte(prefix + value)
+			r.upstreamValue = []byte(ua.Prefix + value)
 		}
 		// Limits.
-		r.toolLimit = rateLimit(ts.RateLimit)
+		r.toolLimit = limits.FromRate(ts.RateLimit)
 		if ten != nil && ten.Defaults != nil {
-			r.tenantLimit = rateLimit(ten.Defaults.RateLimit)
-			r.sourceLimit = rateLimit(ten.Defaults.PerSource)
+			r.tenantLimit = limits.FromRate(ten.Defaults.RateLimit)
+			r.sourceLimit = limits.FromRate(ten.Defaults.PerSource)
 		}
 		r.planLimits = plans[o.Ref()]
 		// Upstreams.
@@ -266,11 +242,7 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 				}
 			}
 		}
-		r.totalTimeout, r.headerTimeout = 60*time.Second, defaultHeaderTimeout
-		if tm := ts.Timeouts; tm != nil {
-			r.totalTimeout = duration(tm.Total, r.totalTimeout)
-			r.headerTimeout = duration(tm.Header, r.headerTimeout)
-		}
+		r.totalTimeout, r.headerTimeout = ts.Timeouts.Total.D(), ts.Timeouts.Header.D()
 		r.stats = reg.Get(telemetry.KindHTTP, r.Tenant, r.Tool)
 
 		rs := t.hosts[r.Host]
@@ -297,7 +269,7 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 // ever get here without it: no route at or under the paths stoad serves
 // itself, none in another tenant's /{tenant}/ space, no catch-all beside
 // other tenants, none on a host granted to another tenant.
-func checkRouteOwner(st *state.Snapshot, gw *spec.GatewaySpec, r *Route) error {
+func checkRouteOwner(st *state.Revision, gw *spec.GatewaySpec, r *Route) error {
 	if r.Prefix != "" && spec.ReservedPath(r.Prefix) {
 		return fmt.Errorf("tool %s/%s: route %s is reserved for stoad", r.Tenant, r.Tool, r.Prefix)
 	}
@@ -326,7 +298,7 @@ func checkRouteOwner(st *state.Snapshot, gw *spec.GatewaySpec, r *Route) error {
 // planLimitsByTool maps every tool to the plan limits of the consumers
 // subscribed to it (directly or through a ToolSet) with an active
 // subscription.
-func planLimitsByTool(st *state.Snapshot, id func(string) uint64) map[spec.Ref]map[string]planLimit {
+func planLimitsByTool(st *state.Revision, id func(string) uint64) map[spec.Ref]map[string]planLimit {
 	out := map[spec.Ref]map[string]planLimit{}
 	add := func(tool spec.Ref, consumer string, l planLimit) {
 		if l.limit.IsZero() {
@@ -349,7 +321,7 @@ func planLimitsByTool(st *state.Snapshot, id func(string) uint64) map[spec.Ref]m
 		if po == nil {
 			continue
 		}
-		l := planLimit{id: id("subscription/" + ns + "/" + o.Metadata.Name), limit: rateLimit(po.Spec.(*spec.PlanSpec).RateLimit)}
+		l := planLimit{id: id("subscription/" + ns + "/" + o.Metadata.Name), limit: limits.FromRate(po.Spec.(*spec.PlanSpec).RateLimit)}
 		if sub.Tool != "" {
 			add(spec.Ref{Kind: spec.KindTool, Namespace: ns, Name: sub.Tool}, sub.Consumer, l)
 		}
@@ -376,32 +348,20 @@ func compileGateway(gw *spec.GatewaySpec) gatewayPolicy {
 	if gw.CrossTenant == "notFound" {
 		p.crossTenantStatus = 404
 	}
+	// The Gateway is defaulted (state.New): every limit is set.
 	l := gw.Limits
-	if l == nil {
-		l = &spec.GatewayLimits{}
-	}
-	p.maxRequestLine = orInt(l.MaxRequestLineBytes, 8192)
-	p.maxHeaders = orInt(l.MaxHeaders, 100)
-	p.maxHeaderBytes = orInt(l.MaxHeaderBytes, 16<<10)
+	p.maxRequestLine = l.MaxRequestLineBytes
+	p.maxHeaders = l.MaxHeaders
+	p.maxHeaderBytes = l.MaxHeaderBytes
 	p.maxBody = int(l.MaxBodyBytes)
-	if p.maxBody <= 0 {
-		p.maxBody = 10 << 20
-	}
 	p.maxResponse = max(0, l.MaxResponseBytes)
-	p.readHeaderTimeout = duration(l.ReadHeaderTimeout, 10*time.Second)
-	p.readTimeout = duration(l.ReadTimeout, 30*time.Second)
-	p.writeTimeout = duration(l.WriteTimeout, 60*time.Second)
-	p.idleTimeout = duration(l.IdleTimeout, 120*time.Second)
-	p.maxConnsPerSource = orInt(l.MaxConnsPerSource, 256)
+	p.readHeaderTimeout = l.ReadHeaderTimeout.D()
+	p.readTimeout = l.ReadTimeout.D()
+	p.writeTimeout = l.WriteTimeout.D()
+	p.idleTimeout = l.IdleTimeout.D()
+	p.maxConnsPerSource = l.MaxConnsPerSource
 	p.accessLog = gw.AccessLog != nil && gw.AccessLog.Enabled
 	return p
-}
-
-func orInt(v, def int) int {
-	if v <= 0 {
-		return def
-	}
-	return v
 }
 
 // lookup finds the route for host and path (both already normalised)

@@ -17,19 +17,13 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
-// Defaults for upstream behaviour (documented in docs/proxy.md).
+// Fixed upstream pool settings. The spec's defaults (timeouts, circuit
+// breaker, health checks) live in pkg/spec: the route table is compiled
+// from defaulted specs.
 const (
-	defaultConnectTimeout   = 2 * time.Second
-	defaultHeaderTimeout    = 30 * time.Second
-	defaultEjectAfter       = 5
-	defaultEjection         = 30 * time.Second
-	defaultHealthInterval   = 10 * time.Second
-	defaultHealthTimeout    = 2 * time.Second
-	defaultHealthyThreshold = 2
-	defaultUnhealthyThresh  = 3
-	maxConnsPerUpstream     = 1024
-	idleConnDuration        = 90 * time.Second
-	healthBodyMax           = 64 << 10
+	maxConnsPerUpstream = 1024
+	idleConnDuration    = 90 * time.Second
+	healthBodyMax       = 64 << 10
 )
 
 // upstream is one upstream server: a keep-alive pool plus its health.
@@ -199,18 +193,17 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 	if len(targets) > 255 {
 		return nil, fmt.Errorf("at most 255 upstreams per tool")
 	}
-	connect, header := defaultConnectTimeout, defaultHeaderTimeout
-	if t := ts.Timeouts; t != nil {
-		connect = duration(t.Connect, connect)
-		header = duration(t.Header, header)
+	tt, err := compileUpstreamTLS(p.tls, ts.UpstreamTLS)
+	if err != nil {
+		return nil, err
 	}
-	ejectAfter, ejection := defaultEjectAfter, defaultEjection
-	if cb := ts.CircuitBreaker; cb != nil {
-		if cb.ConsecutiveFailures > 0 {
-			ejectAfter = cb.ConsecutiveFailures
-		}
-		ejection = duration(cb.Ejection, ejection)
+	tlsConfig := p.tls
+	if tt.config != nil {
+		tlsConfig = tt.config
 	}
+	// The spec is defaulted: timeouts and the circuit breaker are set.
+	connect, header := ts.Timeouts.Connect.D(), ts.Timeouts.Header.D()
+	ejectAfter, ejection := ts.CircuitBreaker.ConsecutiveFailures, ts.CircuitBreaker.Ejection.D()
 	set := &upstreamSet{}
 	var weights []int
 	for _, t := range targets {
@@ -223,6 +216,9 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 			hc = fmt.Sprintf("%+v", *ts.HealthCheck)
 		}
 		key := fmt.Sprintf("%s|c=%s|h=%s|e=%d/%s|hc=%s", t.url, connect, header, ejectAfter, ejection, hc)
+		if isTLS {
+			key += "|tls=" + tt.key
+		}
 		p.mu.Lock()
 		u := p.pools[key]
 		if u == nil {
@@ -231,7 +227,7 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 				ejectAfter: int32(ejectAfter), ejection: ejection, check: ts.HealthCheck,
 				ejecting: p.onEject, restoring: p.onRestore,
 			}
-			u.client = newHostClient(addr, isTLS, p.tls, connect, header)
+			u.client = newHostClient(addr, isTLS, tlsConfig, connect, header)
 			p.pools[key] = u
 		}
 		p.mu.Unlock()
@@ -334,7 +330,7 @@ func (p *poolRegistry) healthLoop(ctx context.Context, onChange func(u *upstream
 				if hc == nil {
 					continue
 				}
-				if now.Sub(lastRun[u]) < duration(hc.Interval, defaultHealthInterval) {
+				if now.Sub(lastRun[u]) < hc.Interval.D() {
 					continue
 				}
 				lastRun[u] = now
@@ -357,7 +353,7 @@ func (p *poolRegistry) healthLoop(ctx context.Context, onChange func(u *upstream
 				// most healthBodyMax of it read (so the connection can be
 				// reused), never buffered whole.
 				resp.StreamBody = true
-				err := u.client.DoTimeout(req, resp, duration(hc.Timeout, defaultHealthTimeout))
+				err := u.client.DoTimeout(req, resp, hc.Timeout.D())
 				good := err == nil && resp.StatusCode() < 400
 				if body := resp.BodyStream(); body != nil {
 					_, _ = io.CopyN(io.Discard, body, healthBodyMax)
@@ -367,19 +363,19 @@ func (p *poolRegistry) healthLoop(ctx context.Context, onChange func(u *upstream
 					st.ok, st.bad = st.ok+1, 0
 					// A passing probe ends a passive ejection early (as
 					// Envoy's outlier detection does by default).
-					if u.ejected.Load() && st.ok >= orInt(hc.HealthyThreshold, defaultHealthyThreshold) {
+					if u.ejected.Load() && st.ok >= hc.HealthyThreshold {
 						if until := u.ejectedUntil.Load(); until > 0 {
 							u.ejectedUntil.CompareAndSwap(until, 0)
 						}
 						u.restore("health check passed")
 					}
-					if u.unhealthy.Load() && st.ok >= orInt(hc.HealthyThreshold, defaultHealthyThreshold) {
+					if u.unhealthy.Load() && st.ok >= hc.HealthyThreshold {
 						u.unhealthy.Store(false)
 						onChange(u, true)
 					}
 				} else {
 					st.bad, st.ok = st.bad+1, 0
-					if !u.unhealthy.Load() && st.bad >= orInt(hc.UnhealthyThreshold, defaultUnhealthyThresh) {
+					if !u.unhealthy.Load() && st.bad >= hc.UnhealthyThreshold {
 						u.unhealthy.Store(true)
 						onChange(u, false)
 					}

@@ -36,6 +36,13 @@ const (
 	// tool is used up; Decision.Sub, Period and RetryAfter say which and
 	// until when.
 	QuotaExceeded
+	// Unavailable: in fleet mode, failing closed, the shared counters
+	// cannot be reached, so a quota cannot be checked (503, not 429);
+	// RetryAfter says when to try again.
+	Unavailable
+
+	// NumVerdicts counts the verdicts, for arrays indexed by Verdict.
+	NumVerdicts
 )
 
 // Identity is the caller as admission sees it: an API key's consumer, or a
@@ -90,6 +97,8 @@ type Quotas struct {
 	usage map[string]*Usage
 
 	flushMu sync.Mutex // serialises Flush and Load
+
+	fleet atomic.Pointer[fleet] // fleet mode (fleet.go); nil on one machine
 }
 
 // New returns an empty Quotas; Compile and Swap load a revision.
@@ -110,7 +119,7 @@ func (q *Quotas) usageFor(key string) *Usage {
 }
 
 // Compile builds the admission table of st without making it live.
-func (q *Quotas) Compile(st *state.Snapshot) *Table { return compile(st, q.usageFor) }
+func (q *Quotas) Compile(st *state.Revision) *Table { return compile(st, q.usageFor) }
 
 // Swap makes t live.
 func (q *Quotas) Swap(t *Table) { q.table.Store(t) }
@@ -247,12 +256,16 @@ func (q *Quotas) Refund(tenant, tool string, id Identity, now time.Time) {
 func (q *Quotas) charge(s *Subscription, now time.Time) (Decision, bool) {
 	p := q.periods.at(now)
 	u := s.usage
-	if !u.day.charge(p.day, s.Daily) {
+	f := q.fleet.Load()
+	if f != nil && f.closed && f.down.Load() && (s.Daily > 0 || s.Monthly > 0) {
+		return Decision{Verdict: Unavailable, Sub: s, RetryAfter: time.Second}, false
+	}
+	if !u.day.charge(p.day, s.Daily, f) {
 		q.exhausted(s, &u.day, p.day, PeriodDay, s.Daily, p.dayEnd)
 		return Decision{Verdict: QuotaExceeded, Sub: s, Period: PeriodDay, Limit: s.Daily,
 			RetryAfter: time.Duration(p.dayEnd - now.UnixNano())}, false
 	}
-	if !u.month.charge(p.month, s.Monthly) {
+	if !u.month.charge(p.month, s.Monthly, f) {
 		u.day.refund(p.day)
 		q.exhausted(s, &u.month, p.month, PeriodMonth, s.Monthly, p.monthEnd)
 		return Decision{Verdict: QuotaExceeded, Sub: s, Period: PeriodMonth, Limit: s.Monthly,

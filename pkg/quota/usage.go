@@ -15,18 +15,39 @@ type window struct {
 	n         atomic.Int64
 	exhausted atomic.Int64 // period index last reported as exhausted (+1; 0 = never)
 	mu        sync.Mutex
+
+	// Fleet mode (fleet.go): base is what the other data planes counted
+	// in this period as of the last exchange with the shared store, sent
+	// how much of n this process has added to it.
+	base, sent atomic.Int64
+	// active: exchanges left during which the window is synced even with
+	// nothing to send (touched only by the exchanging goroutine).
+	active int
 }
 
-// charge counts one call in period idx if that keeps the count within
-// limit (0: no limit, the call is only counted), and reports whether it
-// did.
-func (w *window) charge(idx, limit int64) bool {
+// charge counts one call in period idx if that keeps the count — this
+// process's, plus the other data planes' in fleet mode — within limit (0:
+// no limit, the call is only counted), and reports whether it did.
+func (w *window) charge(idx, limit int64, f *fleet) bool {
 	if w.idx.Load() != idx {
 		w.roll(idx)
 	}
-	if w.n.Add(1) > limit && limit > 0 {
-		w.n.Add(-1)
-		return false
+	n := w.n.Add(1)
+	if limit > 0 {
+		used := n + w.base.Load()
+		if f != nil && f.down.Load() {
+			// The store is unreachable: count the others as spending as
+			// fast as this process since the last exchange, so that the
+			// fleet shares what was left instead of each spending all of it.
+			used += int64(f.peers()-1) * (n - w.sent.Load())
+		}
+		if used > limit {
+			w.n.Add(-1)
+			return false
+		}
+	}
+	if f != nil && n-w.sent.Load() >= f.units {
+		f.signal()
 	}
 	return true
 }
@@ -44,6 +65,8 @@ func (w *window) roll(idx int64) {
 	w.mu.Lock()
 	if w.idx.Load() < idx {
 		w.n.Store(0)
+		w.base.Store(0)
+		w.sent.Store(0)
 		w.idx.Store(idx)
 	}
 	w.mu.Unlock()

@@ -41,6 +41,7 @@ var (
 	rateLimitType = reflect.TypeFor[RateLimit]()
 	durationType  = reflect.TypeFor[Duration]()
 	rateType      = reflect.TypeFor[Rate]()
+	quantityType  = reflect.TypeFor[Quantity]()
 	anyMapType    = reflect.TypeFor[map[string]any]()
 )
 
@@ -198,6 +199,7 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 		d.tooDeep(n)
 		return
 	}
+	orig := n
 	n, forceStr := d.unwrap(n)
 	if n == nil {
 		return
@@ -209,13 +211,65 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 	switch t {
 	case rateLimitType:
 		if s, ok := scalarString(n, forceStr); ok {
-			v.Set(reflect.ValueOf(RateLimit{Rate: Rate(s)}))
+			// The short form is the mapping's rate: report it there, as
+			// for {rate: ...}.
+			d.push(pathSeg{key: "rate", index: -1})
+			r, ok := d.rate(n, s)
+			d.pop()
+			if ok {
+				setValue(v, RateLimit{Rate: r})
+			}
 			return
 		}
 		if _, ok := n.(*ast.MappingNode); !ok {
 			d.typeError(n, "a rate such as 100/s or a mapping {rate: 100/s, burst: 20}", "")
 			return
 		}
+	case durationType:
+		s, ok := scalarString(n, forceStr)
+		if !ok {
+			d.typeError(n, expectedString(t), stringHint(n, t))
+			return
+		}
+		if s == "" || d.tooLong(n, s) {
+			return
+		}
+		dur, err := NewDuration(s)
+		if err != nil {
+			d.report(n, fmt.Sprintf("invalid duration %q", s), durationHint)
+			d.markBad("")
+			return
+		}
+		setValue(v, dur)
+		return
+	case quantityType:
+		// A byte count may be written as a plain integer.
+		s, ok := scalarString(n, true)
+		if _, isBool := n.(*ast.BoolNode); !ok || isBool {
+			d.typeError(n, "a byte quantity such as 512Mi", "")
+			return
+		}
+		if s == "" || d.tooLong(n, s) {
+			return
+		}
+		q, err := NewQuantity(s)
+		if err != nil {
+			d.report(n, strings.Replace(err.Error(), "invalid quantity", "invalid byte quantity", 1), quantityHint)
+			d.markBad("")
+			return
+		}
+		setValue(v, q)
+		return
+	case rateType:
+		s, ok := scalarString(n, forceStr)
+		if !ok {
+			d.typeError(n, expectedString(t), stringHint(n, t))
+			return
+		}
+		if r, ok := d.rate(n, s); ok {
+			setValue(v, r)
+		}
+		return
 	case anyMapType:
 		if _, ok := n.(*ast.MappingNode); !ok {
 			d.typeError(n, "a mapping (a JSON Schema object)", "")
@@ -232,7 +286,9 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 		if p, ok := nv.Interface().(presetter); ok {
 			p.preset()
 		}
-		d.value(n, nv.Elem(), depth+1)
+		// The node as written: a !!str tag must reach the pointed-to
+		// value's check.
+		d.value(orig, nv.Elem(), depth+1)
 		v.Set(nv)
 	case reflect.Struct:
 		d.structValue(n, v, depth)
@@ -305,6 +361,45 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float64:
+		var f float64
+		switch x := n.(type) {
+		case *ast.FloatNode:
+			f = x.Value
+		case *ast.IntegerNode:
+			switch i := x.Value.(type) {
+			case int64:
+				f = float64(i)
+			case uint64:
+				f = float64(i)
+			}
+		case *ast.InfinityNode, *ast.NanNode:
+			d.report(n, fmt.Sprintf("wrong value for %s: infinity and NaN are not numbers here", d.pathString()), "write a number such as 0.5")
+			d.markBad("")
+			return
+		case *ast.StringNode:
+			// goccy reads some YAML 1.2 floats (1e-3) as plain strings.
+			g, err := strconv.ParseFloat(x.Value, 64)
+			plain := x.Token != nil && x.Token.Type == token.StringType
+			if err == nil && plain && !forceStr && !math.IsInf(g, 0) && !math.IsNaN(g) {
+				f = g
+				break
+			}
+			hint := ""
+			if err == nil && !plain {
+				hint = "remove the quotes: " + x.Value
+			}
+			d.typeError(n, "a number", hint)
+			return
+		default:
+			d.typeError(n, "a number", "")
+			return
+		}
+		if forceStr {
+			d.typeError(n, "a number", "")
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		b, ok := n.(*ast.BoolNode)
 		if !ok || forceStr {
@@ -322,6 +417,31 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 	default:
 		d.report(n, fmt.Sprintf("cannot decode into %s", t), "")
 	}
+}
+
+// setValue stores x in v, through its address when it has one: boxing x
+// for reflect.ValueOf would allocate for every duration and rate decoded.
+func setValue[T any](v reflect.Value, x T) {
+	if v.CanAddr() {
+		*(v.Addr().Interface().(*T)) = x
+		return
+	}
+	v.Set(reflect.ValueOf(x))
+}
+
+// rate parses the rate s written at n, reporting it when it does not
+// parse. An empty rate is left for validation ("missing rate").
+func (d *decoder) rate(n ast.Node, s string) (Rate, bool) {
+	if s == "" || d.tooLong(n, s) {
+		return Rate{}, false
+	}
+	r, err := NewRate(s)
+	if err != nil {
+		d.report(n, fmt.Sprintf("invalid rate %q: %s", s, rateReason(err)), rateHint(s))
+		d.markBad("")
+		return Rate{}, false
+	}
+	return r, true
 }
 
 // structValue decodes a mapping into the struct v.

@@ -9,13 +9,76 @@ import (
 	"time"
 )
 
-// String returns the duration as written.
-func (d Duration) String() string { return string(d) }
+// Duration is a Go duration string such as "250ms", "5s", "10m" or "24h";
+// "d" (days) is accepted too.
+type Duration struct {
+	// The text is parsed once, when the spec is decoded (YAML or JSON),
+	// and kept as written: it is what JSON, YAML, diffs and digests show,
+	// so a stored "1d" stays "1d" and is not rewritten as "24h0m0s". The
+	// zero Duration is an unset field.
+	text string
+	d    time.Duration
+}
 
-// ParseDuration parses Go duration syntax ("250ms", "1h30m", "-5s") plus "d"
-// for days of 24 hours, anywhere in the sequence ("90d", "1d12h", "1.5d").
-func ParseDuration(d Duration) (time.Duration, error) {
-	s := string(d)
+// NewDuration parses text that does not come from a spec document: a
+// command-line flag or a LocalAPI request field. Spec fields are parsed by
+// the decoder; runtimes read them with D.
+func NewDuration(text string) (Duration, error) {
+	d, err := parseDuration(text)
+	if err != nil {
+		return Duration{}, err
+	}
+	return Duration{text: text, d: d}, nil
+}
+
+// DurationOf returns d as a Duration, written the way time.Duration prints
+// it ("1m30s"). It is for specs built in code.
+func DurationOf(d time.Duration) Duration {
+	return Duration{text: d.String(), d: d}
+}
+
+// MustDuration is NewDuration for literals in code and tests; it panics
+// on a bad duration.
+func MustDuration(text string) Duration {
+	d, err := NewDuration(text)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// D is the parsed duration (0 when unset).
+func (d Duration) D() time.Duration { return d.d }
+
+// String returns the duration as written.
+func (d Duration) String() string { return d.text }
+
+// IsZero reports whether the field is unset.
+func (d Duration) IsZero() bool { return d.text == "" }
+
+// MarshalText returns the text as written: the JSON (and so the stored and
+// digested) form is the same string a `type Duration string` had.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.text), nil }
+
+// UnmarshalText parses b; an empty string is an unset Duration. JSON
+// decodes strings through it, and leaves the field unset for null.
+func (d *Duration) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*d = Duration{}
+		return nil
+	}
+	v, err := NewDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// parseDuration parses Go duration syntax ("250ms", "1h30m", "-5s") plus
+// "d" for days of 24 hours, anywhere in the sequence ("90d", "1d12h",
+// "1.5d").
+func parseDuration(s string) (time.Duration, error) {
 	if !strings.Contains(s, "d") {
 		v, err := time.ParseDuration(s)
 		if err != nil {
@@ -83,14 +146,5 @@ func ParseDuration(d Duration) (time.Duration, error) {
 // errNotPositive is returned by positiveDuration for zero or negative values.
 var errNotPositive = errors.New("must be positive")
 
-// positiveDuration parses d and requires it to be greater than zero.
-func positiveDuration(d Duration) (time.Duration, error) {
-	v, err := ParseDuration(d)
-	if err != nil {
-		return 0, err
-	}
-	if v <= 0 {
-		return 0, errNotPositive
-	}
-	return v, nil
-}
+// durationHint is the hint of an unparsable duration.
+const durationHint = "use Go duration syntax with a unit, e.g. 500ms, 30s, 5m, 2h or 1d"

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -82,40 +83,52 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzParseRate checks ParseRate never panics and accepts only what it can
-// render back.
+// FuzzParseRate checks NewRate never panics, accepts only what it can
+// render back, and keeps the text as written.
 func FuzzParseRate(f *testing.F) {
 	for _, s := range []string{"100/s", "5/min", "1000/h", "10/d", "0/s", "1/m", "", "/", "9223372036854775807/s", "-1/s", "1e3/s"} {
 		f.Add(s)
 	}
 	units := map[time.Duration]string{time.Second: "s", time.Minute: "min", time.Hour: "h", 24 * time.Hour: "d"}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, per, err := ParseRate(Rate(s))
+		r, err := NewRate(s)
 		if err != nil {
+			var back Rate
+			if json.Unmarshal([]byte(strconv.Quote(s)), &back) == nil && s != "" {
+				t.Fatalf("NewRate(%q) fails (%v) but JSON decodes it", s, err)
+			}
 			return
 		}
+		n, per := r.Count(), r.Per()
 		u, ok := units[per]
 		if n <= 0 || !ok {
-			t.Fatalf("ParseRate(%q) = %d, %v", s, n, per)
+			t.Fatalf("NewRate(%q) = %d, %v", s, n, per)
 		}
 		if back := strconv.FormatInt(n, 10) + "/" + u; strings.TrimLeft(s, "0") != strings.TrimLeft(back, "0") {
-			t.Fatalf("ParseRate(%q) renders as %q", s, back)
+			t.Fatalf("NewRate(%q) renders as %q", s, back)
 		}
-		r := &RateLimit{Rate: Rate(s)}
-		if r.PerSecond() <= 0 || r.EffectiveBurst() < 1 {
-			t.Fatalf("%q: per second %v burst %d", s, r.PerSecond(), r.EffectiveBurst())
+		if r.String() != s {
+			t.Fatalf("NewRate(%q).String() = %q", s, r.String())
+		}
+		rl := &RateLimit{Rate: r}
+		if rl.PerSecond() <= 0 || rl.EffectiveBurst() < 1 {
+			t.Fatalf("%q: per second %v burst %d", s, rl.PerSecond(), rl.EffectiveBurst())
 		}
 	})
 }
 
-// FuzzParseDuration checks ParseDuration never panics and agrees with
-// time.ParseDuration on inputs without days.
+// FuzzParseDuration checks NewDuration never panics, agrees with
+// time.ParseDuration on inputs without days, and keeps the text.
 func FuzzParseDuration(f *testing.F) {
 	for _, s := range []string{"250ms", "1h30m", "90d", "1d12h", "1.5d", "-1d", "", "d", "5", "1dd", "2562047h", "106751d23h47m16s854775807ns"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := ParseDuration(Duration(s))
+		d, err := NewDuration(s)
+		got := d.D()
+		if err == nil && d.String() != s {
+			t.Fatalf("NewDuration(%q).String() = %q", s, d.String())
+		}
 		if strings.Contains(s, "d") {
 			if err == nil && strings.Count(s, "d") == 1 && strings.HasSuffix(s, "d") && !strings.ContainsAny(s, "hmsuµn") {
 				num := strings.TrimSuffix(strings.TrimLeft(s, "+-"), "d")
@@ -125,7 +138,7 @@ func FuzzParseDuration(f *testing.F) {
 						want = -want
 					}
 					if got != want {
-						t.Fatalf("ParseDuration(%q) = %v, want %v", s, got, want)
+						t.Fatalf("NewDuration(%q) = %v, want %v", s, got, want)
 					}
 				}
 			}
@@ -133,7 +146,7 @@ func FuzzParseDuration(f *testing.F) {
 		}
 		want, werr := time.ParseDuration(s)
 		if (err == nil) != (werr == nil) || got != want {
-			t.Fatalf("ParseDuration(%q) = %v, %v; time.ParseDuration = %v, %v", s, got, err, want, werr)
+			t.Fatalf("NewDuration(%q) = %v, %v; time.ParseDuration = %v, %v", s, got, err, want, werr)
 		}
 	})
 }

@@ -11,8 +11,9 @@ import (
 // a hand-written or generated spec needs; docs/specs.md lists them.
 const (
 	// MaxFileBytes caps one spec file (or stdin). A file of 10,000 Tools
-	// with two operations each is about 6 MB.
-	MaxFileBytes = 16 << 20
+	// with two operations each is about 6 MB; stoa import openapi of
+	// GitHub's published description writes about 23 MiB of YAML.
+	MaxFileBytes = 64 << 20
 	// MaxDescriptionBytes caps every description (about 2,000 tokens: what
 	// a model reads on every tools/list).
 	MaxDescriptionBytes = 8 << 10

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -109,13 +110,13 @@ func TestFileCaps(t *testing.T) {
 	f.Close()
 	for _, paths := range [][]string{{big}, {dir}} {
 		_, diags := Load(paths, nil)
-		if len(diags) != 1 || diags[0].File != big || !strings.Contains(diags[0].Message, "file too large: 16 MiB; at most 16 MiB per file") ||
+		if len(diags) != 1 || diags[0].File != big || !strings.Contains(diags[0].Message, "file too large: 64 MiB; at most 64 MiB per file") ||
 			!strings.Contains(diags[0].Hint, "split") {
 			t.Errorf("Load(%v): %v", paths, diags)
 		}
 	}
 	_, diags := Load([]string{"-"}, bytes.NewReader(make([]byte, MaxFileBytes+1)))
-	if len(diags) != 1 || !strings.Contains(diags[0].Message, "more than 16 MiB") {
+	if len(diags) != 1 || !strings.Contains(diags[0].Message, "more than 64 MiB") {
 		t.Errorf("stdin: %v", diags)
 	}
 	if _, diags := Parse("p.yaml", make([]byte, MaxFileBytes+1)); len(diags) != 1 || !strings.Contains(diags[0].Message, "file too large") {
@@ -197,5 +198,22 @@ func TestSchemaSizeAgrees(t *testing.T) {
 	size := 0
 	if !schemaOK(in, 0, &size) || size != jsonSize(in, 1<<20) {
 		t.Errorf("schemaOK counted %d, jsonSize %d", size, jsonSize(in, 1<<20))
+	}
+}
+
+// TestSchemaSizeGoNumbers: schemas built in memory (the OpenAPI importer)
+// hold Go integers; they count as the numbers they are once printed and
+// read back, so an importer measuring with SchemaSize produces what a
+// spec file of its output still validates.
+func TestSchemaSizeGoNumbers(t *testing.T) {
+	for _, v := range []any{uint64(1234), int(-56), int64(7), uint32(0), float32(2.5)} {
+		read := map[string]any{}
+		b, _ := json.Marshal(map[string]any{"maxLength": v})
+		if err := json.Unmarshal(b, &read); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := SchemaSize(map[string]any{"maxLength": v}, 1<<20), SchemaSize(read, 1<<20); got != want {
+			t.Errorf("%T %v counts %d, read back %d", v, v, got, want)
+		}
 	}
 }

@@ -259,7 +259,7 @@ metadata:
   labels: {"example.com/team": x}
 spec:
   upstream: http://127.0.0.1:1
-  rateLimit: 5/m
+  rateLimit: 5/min
   route:
   operations:
     - name: a

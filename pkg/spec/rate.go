@@ -12,10 +12,71 @@ import (
 
 // Rate is a sustained rate written "N/s", "N/min", "N/h" or "N/d" with N a
 // positive integer.
-type Rate string
+type Rate struct {
+	// Like Duration, a Rate is parsed once, when decoded, and keeps its
+	// text for JSON, YAML, diffs and digests. The zero Rate is unset.
+	text  string
+	count int64
+	per   time.Duration
+}
+
+// NewRate parses text that does not come from a spec document (a flag, a
+// LocalAPI request field); spec fields are parsed by the decoder.
+func NewRate(text string) (Rate, error) {
+	n, per, err := parseRate(text)
+	if err != nil {
+		return Rate{}, err
+	}
+	return Rate{text: text, count: n, per: per}, nil
+}
+
+// MustRate is NewRate for literals in code and tests; it panics on a bad
+// rate.
+func MustRate(text string) Rate {
+	r, err := NewRate(text)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
 
 // String returns the rate as written.
-func (r Rate) String() string { return string(r) }
+func (r Rate) String() string { return r.text }
+
+// IsZero reports whether the field is unset.
+func (r Rate) IsZero() bool { return r.text == "" }
+
+// Count is N of "N/per" (0 when unset).
+func (r Rate) Count() int64 { return r.count }
+
+// Per is the period of "N/per" (0 when unset).
+func (r Rate) Per() time.Duration { return r.per }
+
+// PerSecond is the sustained rate in requests per second (0 when unset).
+func (r Rate) PerSecond() float64 {
+	if r.per <= 0 {
+		return 0
+	}
+	return float64(r.count) / r.per.Seconds()
+}
+
+// MarshalText returns the rate as written.
+func (r Rate) MarshalText() ([]byte, error) { return []byte(r.text), nil }
+
+// UnmarshalText parses b; an empty string is an unset Rate. JSON decodes
+// strings through it, and leaves the field unset for null.
+func (r *Rate) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*r = Rate{}
+		return nil
+	}
+	v, err := NewRate(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
 
 // rateUnits maps the unit after the slash to its period.
 var rateUnits = map[string]time.Duration{
@@ -25,10 +86,9 @@ var rateUnits = map[string]time.Duration{
 	"d":   24 * time.Hour,
 }
 
-// ParseRate splits a rate such as "100/s" into its count and period. Units
+// parseRate splits a rate such as "100/s" into its count and period. Units
 // are s, min, h and d; the count is a positive integer.
-func ParseRate(s Rate) (count int64, per time.Duration, err error) {
-	str := string(s)
+func parseRate(str string) (count int64, per time.Duration, err error) {
 	if str == "" {
 		return 0, 0, errors.New("empty rate")
 	}
@@ -54,8 +114,8 @@ func ParseRate(s Rate) (count int64, per time.Duration, err error) {
 }
 
 // rateHint suggests a fix for an unparsable rate.
-func rateHint(s Rate) string {
-	num, unit, ok := strings.Cut(string(s), "/")
+func rateHint(s string) string {
+	num, unit, ok := strings.Cut(s, "/")
 	if ok {
 		switch strings.ToLower(unit) {
 		case "m", "mn", "mins", "minute", "minutes":
@@ -72,16 +132,12 @@ func rateHint(s Rate) string {
 }
 
 // PerSecond is the sustained rate in requests per second (0 when r is nil
-// or does not parse).
+// or unset).
 func (r *RateLimit) PerSecond() float64 {
 	if r.IsZero() {
 		return 0
 	}
-	n, per, err := ParseRate(r.Rate)
-	if err != nil {
-		return 0
-	}
-	return float64(n) / per.Seconds()
+	return r.Rate.PerSecond()
 }
 
 // EffectiveBurst is the burst in force: Burst when set, else the rate per
@@ -111,9 +167,16 @@ func defaultBurst(perSecond float64) int {
 // UnmarshalJSON accepts the bare rate string ("100/s") as well as the
 // mapping form ({"rate": "100/s", "burst": 20}).
 func (r *RateLimit) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*r = RateLimit{Rate: Rate(s)}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("decode rate limit: %w", err)
+		}
+		var rate Rate
+		if err := rate.UnmarshalText([]byte(s)); err != nil {
+			return err
+		}
+		*r = RateLimit{Rate: rate}
 		return nil
 	}
 	type plain RateLimit
@@ -130,7 +193,11 @@ func (r *RateLimit) UnmarshalJSON(b []byte) error {
 func (r *RateLimit) UnmarshalYAML(unmarshal func(any) error) error {
 	var s string
 	if err := unmarshal(&s); err == nil {
-		*r = RateLimit{Rate: Rate(s)}
+		var rate Rate
+		if err := rate.UnmarshalText([]byte(s)); err != nil {
+			return err
+		}
+		*r = RateLimit{Rate: rate}
 		return nil
 	}
 	type plain RateLimit

@@ -9,9 +9,9 @@ import (
 	yaml "github.com/goccy/go-yaml"
 )
 
-func TestParseRate(t *testing.T) {
+func TestNewRate(t *testing.T) {
 	tests := []struct {
-		in    Rate
+		in    string
 		count int64
 		per   time.Duration
 		err   string
@@ -34,21 +34,21 @@ func TestParseRate(t *testing.T) {
 		{"1/s/s", 0, 0, "unknown unit"},
 	}
 	for _, tt := range tests {
-		n, per, err := ParseRate(tt.in)
+		r, err := NewRate(tt.in)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("ParseRate(%q) error = %v, want %q", tt.in, err, tt.err)
+				t.Errorf("NewRate(%q) error = %v, want %q", tt.in, err, tt.err)
 			}
 			continue
 		}
-		if err != nil || n != tt.count || per != tt.per {
-			t.Errorf("ParseRate(%q) = %d, %v, %v; want %d, %v", tt.in, n, per, err, tt.count, tt.per)
+		if err != nil || r.Count() != tt.count || r.Per() != tt.per || r.String() != tt.in {
+			t.Errorf("NewRate(%q) = %d, %v, %q, %v; want %d, %v", tt.in, r.Count(), r.Per(), r, err, tt.count, tt.per)
 		}
 	}
 }
 
 func TestRateHint(t *testing.T) {
-	for in, want := range map[Rate]string{
+	for in, want := range map[string]string{
 		"1000/m":   `did you mean "1000/min"?`,
 		"5/sec":    `did you mean "5/s"?`,
 		"2/hour":   `did you mean "2/h"?`,
@@ -69,11 +69,10 @@ func TestRateLimitPerSecondAndBurst(t *testing.T) {
 	}{
 		{nil, 0, 1},
 		{&RateLimit{}, 0, 1},
-		{&RateLimit{Rate: "100/s"}, 100, 100},
-		{&RateLimit{Rate: "100/s", Burst: 7}, 100, 7},
-		{&RateLimit{Rate: "90/min"}, 1.5, 2},
-		{&RateLimit{Rate: "10/d"}, 10.0 / 86400, 1},
-		{&RateLimit{Rate: "bad"}, 0, 1},
+		{&RateLimit{Rate: MustRate("100/s")}, 100, 100},
+		{&RateLimit{Rate: MustRate("100/s"), Burst: 7}, 100, 7},
+		{&RateLimit{Rate: MustRate("90/min")}, 1.5, 2},
+		{&RateLimit{Rate: MustRate("10/d")}, 10.0 / 86400, 1},
 	}
 	for _, tt := range tests {
 		if got := tt.r.PerSecond(); got != tt.perS {
@@ -88,7 +87,7 @@ func TestRateLimitPerSecondAndBurst(t *testing.T) {
 func TestRateLimitEncoding(t *testing.T) {
 	for _, in := range []string{`"100/s"`, `{"rate":"100/s"}`} {
 		var r RateLimit
-		if err := json.Unmarshal([]byte(in), &r); err != nil || r.Rate != "100/s" || r.Burst != 0 {
+		if err := json.Unmarshal([]byte(in), &r); err != nil || r.Rate != MustRate("100/s") || r.Burst != 0 {
 			t.Errorf("unmarshal %s = %+v, %v", in, r, err)
 		}
 	}
@@ -99,25 +98,30 @@ func TestRateLimitEncoding(t *testing.T) {
 	if err := json.Unmarshal([]byte(`12`), &r); err == nil {
 		t.Error("a number must not decode as a rate limit")
 	}
-	b, _ := json.Marshal(&RateLimit{Rate: "100/s", Burst: 20})
+	for _, in := range []string{`"100/m"`, `{"rate":"0/s"}`, `{"rate":5}`} {
+		if err := json.Unmarshal([]byte(in), &r); err == nil {
+			t.Errorf("unmarshal %s: want an error", in)
+		}
+	}
+	b, _ := json.Marshal(&RateLimit{Rate: MustRate("100/s"), Burst: 20})
 	if string(b) != `{"rate":"100/s","burst":20}` {
 		t.Errorf("marshal JSON = %s", b)
 	}
-	y, err := yaml.Marshal(&RateLimit{Rate: "100/s", Burst: 20})
+	y, err := yaml.Marshal(&RateLimit{Rate: MustRate("100/s"), Burst: 20})
 	if err != nil || string(y) != "rate: 100/s\nburst: 20\n" {
 		t.Errorf("marshal YAML = %q, %v", y, err)
 	}
 	for _, in := range []string{"100/s", "{rate: 100/s, burst: 2}"} {
 		var r RateLimit
-		if err := yaml.Unmarshal([]byte(in), &r); err != nil || r.Rate != "100/s" {
+		if err := yaml.Unmarshal([]byte(in), &r); err != nil || r.Rate != MustRate("100/s") {
 			t.Errorf("goccy unmarshal %q = %+v, %v", in, r, err)
 		}
 	}
 }
 
-func TestParseDuration(t *testing.T) {
+func TestNewDuration(t *testing.T) {
 	tests := []struct {
-		in   Duration
+		in   string
 		want time.Duration
 		err  bool
 	}{
@@ -143,9 +147,42 @@ func TestParseDuration(t *testing.T) {
 		{"106751d23h47m16s854775808ns", 0, true},
 	}
 	for _, tt := range tests {
-		got, err := ParseDuration(tt.in)
-		if (err != nil) != tt.err || (!tt.err && got != tt.want) {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.err)
+		got, err := NewDuration(tt.in)
+		if (err != nil) != tt.err || (!tt.err && (got.D() != tt.want || got.String() != tt.in)) {
+			t.Errorf("NewDuration(%q) = %v (%q), %v; want %v (error %v)", tt.in, got.D(), got, err, tt.want, tt.err)
 		}
+	}
+}
+
+// TestDurationEncoding: JSON and YAML carry the text as written, an empty
+// or null value is an unset Duration, and a bad one is an error.
+func TestDurationEncoding(t *testing.T) {
+	type holder struct {
+		D Duration `json:"d,omitzero"`
+		E Duration `json:"e"`
+	}
+	var h holder
+	if err := json.Unmarshal([]byte(`{"d":"1d12h","e":null}`), &h); err != nil || h.D.D() != 36*time.Hour || h.D.String() != "1d12h" || !h.E.IsZero() {
+		t.Fatalf("unmarshal = %+v, %v", h, err)
+	}
+	b, err := json.Marshal(h)
+	if err != nil || string(b) != `{"d":"1d12h","e":""}` {
+		t.Errorf("marshal = %s, %v", b, err)
+	}
+	b, _ = json.Marshal(holder{})
+	if string(b) != `{"e":""}` {
+		t.Errorf("marshal of unset = %s, want omitted d and empty e", b)
+	}
+	for _, in := range []string{`{"d":"5x"}`, `{"d":"5"}`, `{"d":5}`, `{"d":true}`} {
+		if err := json.Unmarshal([]byte(in), &h); err == nil {
+			t.Errorf("unmarshal %s: want an error", in)
+		}
+	}
+	y, err := yaml.Marshal(holder{D: MustDuration("90d")})
+	if err != nil || !strings.Contains(string(y), "d: 90d") {
+		t.Errorf("marshal YAML = %q, %v", y, err)
+	}
+	if d := DurationOf(90 * time.Second); d.String() != "1m30s" || d.D() != 90*time.Second {
+		t.Errorf("DurationOf = %q %v", d, d.D())
 	}
 }

@@ -225,6 +225,15 @@ func (s *Source) Position(path string, key bool) (line, col int, lineText string
 	return s.doc.position(d, path, key)
 }
 
+// text returns the whole text of the object's file, in which its
+// positions count lines and columns; false for objects not read from text.
+func (s *Source) text() (string, bool) {
+	if s == nil || s.doc == nil || s.doc.file == nil {
+		return "", false
+	}
+	return s.doc.file.data, true
+}
+
 // find looks for text at or after line:col (col in runes) in the rest of
 // the object's document and returns where it starts. Diagnostics about a
 // part of a value (a hidden character in a description) use it to point
@@ -252,11 +261,11 @@ func (s *Source) find(line, col int, text string) (int, int, string, bool) {
 	return 0, 0, "", false
 }
 
-// position resolves path in the document AST a.
-func (s *docState) position(d *docAST, path string, key bool) (line, col int, lineText string) {
-	node := d.resolve(d.root, 0)
-	var keyNode ast.Node // the key of the entry holding node, if any
-	found := true
+// walk follows path in the document AST d as far as it exists: the node
+// reached, the key of the entry holding it (if any), and whether the whole
+// path was found.
+func (d *docAST) walk(path string) (node, keyNode ast.Node, found bool) {
+	node = d.resolve(d.root, 0)
 	for _, seg := range splitPath(path) {
 		var next, nextKey ast.Node
 		if seg.index != -1 {
@@ -267,11 +276,35 @@ func (s *docState) position(d *docAST, path string, key bool) (line, col int, li
 			next, nextKey = mv.Value, mv.Key
 		}
 		if next == nil {
-			found = false
-			break
+			return node, keyNode, false
 		}
 		node, keyNode = d.resolve(next, 0), nextKey
 	}
+	return node, keyNode, true
+}
+
+// has reports whether path is written in the object's source (not only
+// filled in by defaults). Objects without a source have nothing written.
+func (s *Source) has(path string) bool {
+	if s == nil || s.doc == nil {
+		return false
+	}
+	s.doc.mu.Lock()
+	defer s.doc.mu.Unlock()
+	d := s.doc.parsed()
+	if d.root == nil {
+		return false
+	}
+	if s.prefix != "" {
+		path = s.prefix + "." + path
+	}
+	_, _, found := d.walk(path)
+	return found
+}
+
+// position resolves path in the document AST a.
+func (s *docState) position(d *docAST, path string, key bool) (line, col int, lineText string) {
+	node, keyNode, found := d.walk(path)
 	target := node
 	if keyNode != nil && (key || isNull(node) || !found && isContainer(node)) {
 		target = keyNode

@@ -208,11 +208,7 @@ type RateLimit struct {
 }
 
 // IsZero reports whether no limit is set.
-func (r *RateLimit) IsZero() bool { return r == nil || r.Rate == "" }
-
-// Duration is a Go duration string such as "250ms", "5s", "10m" or "24h";
-// "d" (days) is accepted too.
-type Duration string
+func (r *RateLimit) IsZero() bool { return r == nil || r.Rate.IsZero() }
 
 // ---------------------------------------------------------------- Gateway
 
@@ -242,6 +238,16 @@ type GatewaySpec struct {
 	Snapshots *SnapshotPolicy `json:"snapshots,omitempty"`
 	// Routing grants tenants paths and hosts outside their own space.
 	Routing *GatewayRouting `json:"routing,omitempty"`
+	// Access says who administers the whole cluster through the control
+	// plane (the cluster admin role), and which token claim holds groups
+	// for every access rule, the Tenants' included.
+	Access *GatewayAccess `json:"access,omitempty"`
+	// Tracing exports OpenTelemetry traces of requests, MCP calls and
+	// applies over OTLP/HTTP. Off by default.
+	Tracing *Tracing `json:"tracing,omitempty"`
+	// Redis is the store of limits and quotas shared by a fleet of data
+	// planes; used when limits.backend is redis.
+	Redis *RedisConfig `json:"redis,omitempty"`
 }
 
 // Kind implements Spec.
@@ -288,15 +294,19 @@ type GatewayLimits struct {
 	// is cut off and the client connection closed.
 	MaxResponseBytes int64 `json:"maxResponseBytes,omitempty"`
 	// ReadHeaderTimeout is how long a client may take to send headers.
-	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitempty"`
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitzero"`
 	// ReadTimeout is how long a client may take to send a whole request.
-	ReadTimeout Duration `json:"readTimeout,omitempty"`
+	ReadTimeout Duration `json:"readTimeout,omitzero"`
 	// WriteTimeout is how long writing a response may take.
-	WriteTimeout Duration `json:"writeTimeout,omitempty"`
+	WriteTimeout Duration `json:"writeTimeout,omitzero"`
 	// IdleTimeout closes keep-alive connections idle this long.
-	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	IdleTimeout Duration `json:"idleTimeout,omitzero"`
 	// MaxConnsPerSource caps concurrent connections from one client address.
 	MaxConnsPerSource int `json:"maxConnsPerSource,omitempty"`
+	// Backend is where rate limits and quotas are counted: "local" (this
+	// stoad alone, the default) or "redis" (shared by every data plane
+	// through spec.redis, so a limit holds for the fleet).
+	Backend string `json:"backend,omitempty"`
 }
 
 // XDPConfig configures the XDP program.
@@ -393,6 +403,9 @@ type GatewayMCP struct {
 	// descriptions, titles, tags, input schemas): "warn" (default) or
 	// "error".
 	ToolMetadata string `json:"toolMetadata,omitempty"`
+	// Federation says what Tools with protocol: mcp may do that only
+	// cluster admins may allow.
+	Federation *MCPFederation `json:"federation,omitempty"`
 }
 
 // SnapshotPolicy bounds error snapshots per tenant.
@@ -400,7 +413,7 @@ type SnapshotPolicy struct {
 	// MaxCount is the number of snapshots kept per tenant.
 	MaxCount int `json:"maxCount,omitempty"`
 	// MaxAge drops snapshots older than this.
-	MaxAge Duration `json:"maxAge,omitempty"`
+	MaxAge Duration `json:"maxAge,omitzero"`
 	// MaxBodyBytes is how much of each body is kept.
 	MaxBodyBytes int `json:"maxBodyBytes,omitempty"`
 	// RedactHeaders are extra header names to redact.
@@ -424,6 +437,12 @@ type TenantSpec struct {
 	Defaults *TenantDefaults `json:"defaults,omitempty"`
 	// Suspended rejects every request for the tenant's tools (403).
 	Suspended bool `json:"suspended,omitempty"`
+	// Access grants control-plane roles on the tenant to the tokens each
+	// entry matches: viewer, editor or admin.
+	Access []AccessEntry `json:"access,omitempty"`
+	// Policy holds CEL rules that apply to every tool of the tenant; their
+	// deny rules are guardrails no ToolSet or Tool can lift.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // Kind implements Spec.
@@ -458,7 +477,8 @@ type TenantDefaults struct {
 // ToolSpec is one upstream API, served as an HTTP route and, per operation,
 // as MCP tools.
 type ToolSpec struct {
-	// Protocol of the upstream; only "rest" today.
+	// Protocol of the upstream: "rest" (an HTTP API, the default) or "mcp"
+	// (an MCP server whose tools join the tenant's catalog; see mcp).
 	Protocol string `json:"protocol"`
 	// Description of the API as a whole.
 	Description string `json:"description,omitempty"`
@@ -472,10 +492,15 @@ type ToolSpec struct {
 	// Route says where the gateway serves the tool; default path prefix
 	// /{tenant}/{tool}.
 	Route *Route `json:"route,omitempty"`
-	// Auth is what callers must present.
+	// Auth is what callers must present; default {type: apiKey}. A public
+	// Tool says so: auth: {type: none}.
 	Auth *ToolAuth `json:"auth,omitempty"`
 	// UpstreamAuth is the credential the gateway sends upstream.
 	UpstreamAuth *UpstreamAuth `json:"upstreamAuth,omitempty"`
+	// UpstreamTLS says how https upstreams are verified: a private CA to
+	// trust and the name their certificates carry. Default: the system's
+	// roots and the upstream URL's host.
+	UpstreamTLS *UpstreamTLS `json:"upstreamTLS,omitempty"`
 	// Timeouts for upstream calls.
 	Timeouts *Timeouts `json:"timeouts,omitempty"`
 	// Retries for failed idempotent requests (never POST or PATCH).
@@ -491,6 +516,14 @@ type ToolSpec struct {
 	OpenAPI string `json:"openapi,omitempty"`
 	// Operations each become one MCP tool.
 	Operations []Operation `json:"operations,omitempty"`
+	// MCP names the upstream MCP server of a Tool with protocol: mcp, and
+	// which of its tools are exposed. Such a Tool has no upstream(s),
+	// operations, openapi, route, upstreamTLS, timeouts, retries,
+	// healthCheck or circuitBreaker.
+	MCP *MCPUpstream `json:"mcp,omitempty"`
+	// Policy holds CEL rules for calls of this tool. Its allow rules,
+	// when it has any, replace those of its ToolSets and Tenant.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // Kind implements Spec.
@@ -543,14 +576,32 @@ type UpstreamAuth struct {
 	SecretRef SecretRef `json:"secretRef"`
 }
 
+// UpstreamTLS configures TLS to a Tool's https upstreams.
+type UpstreamTLS struct {
+	// CAFile is an absolute path, read by stoad, of PEM CA certificates
+	// trusted instead of the system's roots (a private CA). At most one of
+	// caFile and ca.
+	CAFile string `json:"caFile,omitempty"`
+	// CA holds the PEM CA certificates in an environment variable of
+	// stoad or a file, as a secretRef does.
+	CA *SecretRef `json:"ca,omitempty"`
+	// ServerName is the name the upstream's certificate must carry (and
+	// the TLS SNI); default: the host of the upstream URL. The Host header
+	// sent upstream is unchanged.
+	ServerName string `json:"serverName,omitempty"`
+	// InsecureSkipVerify accepts any certificate: anyone on the path could
+	// impersonate the upstream. For tests only; validation warns.
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
 // Timeouts for upstream calls.
 type Timeouts struct {
 	// Connect is the TCP connect timeout.
-	Connect Duration `json:"connect,omitempty"`
+	Connect Duration `json:"connect,omitzero"`
 	// Header is how long to wait for the upstream's response headers.
-	Header Duration `json:"header,omitempty"`
+	Header Duration `json:"header,omitzero"`
 	// Total bounds the whole upstream exchange.
-	Total Duration `json:"total,omitempty"`
+	Total Duration `json:"total,omitzero"`
 }
 
 // Retries for idempotent requests.
@@ -567,9 +618,9 @@ type HealthCheck struct {
 	// Path requested with GET; a 2xx or 3xx answer is healthy.
 	Path string `json:"path"`
 	// Interval between probes.
-	Interval Duration `json:"interval,omitempty"`
+	Interval Duration `json:"interval,omitzero"`
 	// Timeout of one probe.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
 	// HealthyThreshold successes mark an upstream healthy again.
 	HealthyThreshold int `json:"healthyThreshold,omitempty"`
 	// UnhealthyThreshold failures mark it unhealthy.
@@ -581,7 +632,7 @@ type CircuitBreaker struct {
 	// ConsecutiveFailures (connect errors, timeouts, 5xx) that eject.
 	ConsecutiveFailures int `json:"consecutiveFailures,omitempty"`
 	// Ejection is how long an ejected upstream sits out.
-	Ejection Duration `json:"ejection,omitempty"`
+	Ejection Duration `json:"ejection,omitzero"`
 }
 
 // Operation is one API operation, exposed as one MCP tool.
@@ -616,7 +667,7 @@ type Operation struct {
 	// RateLimit applies to this operation's MCP tool.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 	// Timeout overrides the tool's total timeout for this operation.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
 }
 
 // Annotations are MCP tool hints.
@@ -641,6 +692,10 @@ type ToolSetSpec struct {
 	Tools []string `json:"tools"`
 	// Policies apply to every tool in the set.
 	Policies *ToolSetPolicies `json:"policies,omitempty"`
+	// Policy holds CEL rules for calls of the set's tools. The allow rules
+	// of all the sets a tool is in apply together, unless the tool has
+	// allow rules of its own.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // Kind implements Spec.
@@ -735,7 +790,7 @@ type WebhookSpec struct {
 	// (refused by default against SSRF).
 	AllowPrivate bool `json:"allowPrivate,omitempty"`
 	// Timeout of one delivery attempt.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
 	// MaxAttempts before a delivery is marked failed.
 	MaxAttempts int `json:"maxAttempts,omitempty"`
 	// Disabled pauses delivery (events still queue).

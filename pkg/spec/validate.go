@@ -69,6 +69,8 @@ func Validate(objs []*Object, opts ValidateOptions) Diagnostics {
 	}
 	v.crossObject(objs)
 	v.routeOwnership(objs)
+	v.stdioGrants(objs)
+	v.publicTools(objs)
 	return v.finish()
 }
 
@@ -151,6 +153,9 @@ type pending struct {
 	key     bool
 	find    string    // text to point at, when it is found after the field's position
 	related []relSite // other places involved
+	// refine moves the diagnostic from the field's position to a place
+	// inside its value (a character of a policy expression).
+	refine func(d *Diagnostic, s *Source)
 }
 
 // relSite is a Related place before it is positioned.
@@ -174,6 +179,12 @@ func (v *validator) errorf(o *Object, path, hint, format string, args ...any) {
 	v.add(o, SeverityError, false, path, hint, fmt.Sprintf(format, args...))
 }
 
+// keyErrorf adds an error at the key of the field at path: for a field
+// that should not be there at all.
+func (v *validator) keyErrorf(o *Object, path, hint, format string, args ...any) {
+	v.add(o, SeverityError, true, path, hint, fmt.Sprintf(format, args...))
+}
+
 // warnf adds a warning at path of o.
 func (v *validator) warnf(o *Object, path, hint, format string, args ...any) {
 	v.add(o, SeverityWarning, false, path, hint, fmt.Sprintf(format, args...))
@@ -192,6 +203,9 @@ func (v *validator) finish() Diagnostics {
 			continue
 		}
 		locate(p.d, p.obj, p.key)
+		if p.refine != nil && p.d.Line > 0 && p.obj.Source != nil {
+			p.refine(p.d, p.obj.Source)
+		}
 		if p.find != "" && p.d.Line > 0 && p.obj.Source != nil {
 			if line, col, text, ok := p.obj.Source.find(p.d.Line, p.d.Column, p.find); ok {
 				p.d.Line, p.d.Column, p.d.SourceLine = line, col, text
@@ -412,22 +426,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// rate checks a rate limit at path.
+// rate checks a rate limit at path. The rate itself was parsed when it
+// was decoded (an invalid one is the decoder's error).
 func (v *validator) rate(o *Object, path string, r *RateLimit) {
 	if r == nil {
 		return
 	}
-	if r.Rate == "" {
+	if r.Rate.IsZero() {
 		v.errorf(o, path+".rate", "write a rate as N/s, N/min, N/h or N/d, e.g. 100/s", "missing rate")
-	} else if _, _, err := ParseRate(r.Rate); err != nil {
-		v.errorf(o, path+".rate", rateHint(r.Rate), "invalid rate %q: %s", r.Rate, rateReason(err))
 	}
 	if r.Burst < 0 {
 		v.errorf(o, path+".burst", "burst is a count of requests, 0 or more", "burst must not be negative")
 	}
 }
 
-// rateReason strips the rate itself from a ParseRate error (the message
+// rateReason strips the rate itself from a parseRate error (the message
 // already quotes it).
 func rateReason(err error) string {
 	msg := err.Error()
@@ -437,17 +450,14 @@ func rateReason(err error) string {
 	return msg
 }
 
-// duration checks an optional positive duration at path.
+// duration checks an optional duration at path: when set, it must be
+// positive (its syntax was checked when it was decoded).
 func (v *validator) duration(o *Object, path string, d Duration) {
-	if d == "" {
+	if d.IsZero() {
 		return
 	}
-	if _, err := positiveDuration(d); err != nil {
-		if err == errNotPositive {
-			v.errorf(o, path, "use a positive duration such as 5s", "duration %q must be positive", d)
-			return
-		}
-		v.errorf(o, path, "use Go duration syntax with a unit, e.g. 500ms, 30s, 5m, 2h or 1d", "invalid duration %q", d)
+	if d.D() <= 0 {
+		v.errorf(o, path, "use a positive duration such as 5s", "duration %q %s", d, errNotPositive)
 	}
 }
 

@@ -64,6 +64,9 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 		v.duration(o, "spec.limits.writeTimeout", l.WriteTimeout)
 		v.duration(o, "spec.limits.idleTimeout", l.IdleTimeout)
 	}
+	v.limitsBackend(o, s)
+	v.gatewayAccess(o, s.Access)
+	v.tracing(o, s.Tracing)
 	if x := s.XDP; x != nil {
 		v.oneOf(o, "spec.xdp.mode", "xdp mode", x.Mode, xdpModes...)
 		v.oneOf(o, "spec.xdp.count", "xdp count", x.Count, xdpCounts...)
@@ -96,7 +99,7 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 				name string
 				d    Duration
 			}{{"within", e.Within}, {"block", e.Block}} {
-				if f.d == "" {
+				if f.d.IsZero() {
 					v.errorf(o, "spec.xdp.escalation."+f.name, "for example 1m", "missing escalation.%s", f.name)
 				} else {
 					v.duration(o, "spec.xdp.escalation."+f.name, f.d)
@@ -156,6 +159,7 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 					"invalid host %q", h)
 			}
 		}
+		v.federationGrants(o, m.Federation)
 	}
 	if sp := s.Snapshots; sp != nil {
 		if sp.MaxCount < 0 || sp.MaxBodyBytes < 0 {
@@ -229,6 +233,8 @@ func (v *validator) tenant(o *Object, s *TenantSpec) {
 		v.rate(o, "spec.defaults.rateLimit", d.RateLimit)
 		v.rate(o, "spec.defaults.perSource", d.PerSource)
 	}
+	v.tenantAccess(o, s.Access)
+	v.policyField(o, "spec.policy", s.Policy)
 	v.description(o, "spec.description", s.Description)
 }
 
@@ -248,6 +254,7 @@ func (v *validator) toolSet(o *Object, s *ToolSetSpec) {
 		v.oneOf(o, "spec.policies.auth", "auth policy", p.Auth, toolSetAuth...)
 		v.rate(o, "spec.policies.rateLimit", p.RateLimit)
 	}
+	v.policyField(o, "spec.policy", s.Policy)
 	v.description(o, "spec.description", s.Description)
 }
 

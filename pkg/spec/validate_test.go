@@ -37,7 +37,7 @@ func TestValidSetIsClean(t *testing.T) {
 	for _, o := range objs {
 		count[o.Kind]++
 	}
-	want := map[Kind]int{KindGateway: 1, KindTenant: 2, KindTool: 3, KindToolSet: 1, KindPlan: 2, KindConsumer: 2, KindSubscription: 2, KindWebhook: 1}
+	want := map[Kind]int{KindGateway: 1, KindTenant: 2, KindTool: 5, KindToolSet: 1, KindPlan: 2, KindConsumer: 2, KindSubscription: 2, KindWebhook: 1}
 	for k, n := range want {
 		if count[k] != n {
 			t.Errorf("%d %s objects, want %d", count[k], k, n)

@@ -434,6 +434,12 @@ func (v *validator) unknownKeyword(o *Object, path, k string, val any) {
 		fmt.Sprintf("unknown JSON Schema keyword %q in input schema", k))
 }
 
+// SchemaSize is the size Validate holds to MaxSchemaBytes: about how many
+// bytes the input schema m takes as JSON, stopping once it passes limit.
+// Importers that build schemas measure with it, so what they produce
+// validates.
+func SchemaSize(m map[string]any, limit int) int { return jsonSize(m, limit) }
+
 // jsonSize returns about how many bytes v takes as JSON, stopping once it
 // passes limit.
 func jsonSize(v any, limit int) int {
@@ -457,6 +463,11 @@ func jsonSize(v any, limit int) int {
 			}
 		case string:
 			n += len(x) + 2
+		case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32:
+			// Schemas built in memory (the OpenAPI importer's minLength,
+			// maxItems, …) hold Go integers; as JSON, and once a spec
+			// file is read back, they are numbers of this length.
+			n += len(fmt.Sprint(x))
 		case []any:
 			n += 2 + len(x)
 			for _, e := range x {

@@ -2,7 +2,9 @@ package spec
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -17,8 +19,22 @@ var (
 
 // tool checks a Tool.
 func (v *validator) tool(o *Object, s *ToolSpec) {
-	if s.Protocol != "" && s.Protocol != defaultProtocol {
-		v.errorf(o, "spec.protocol", `only "rest" is supported`, "unsupported protocol %q", s.Protocol)
+	switch s.Protocol {
+	case "", ProtocolREST:
+		if s.MCP != nil {
+			v.keyErrorf(o, "spec.mcp", "set protocol: mcp to federate an MCP server, or remove mcp",
+				"mcp applies to Tools with protocol: mcp only")
+		}
+	case ProtocolMCP:
+		v.mcpTool(o, s)
+		v.toolCommon(o, s)
+		return
+	default:
+		hint := `"rest" for an HTTP API, "mcp" for an MCP server`
+		if sg := suggest(s.Protocol, toolProtocols); sg != "" {
+			hint = fmt.Sprintf("did you mean %q?", sg)
+		}
+		v.errorf(o, "spec.protocol", hint, "unsupported protocol %q", s.Protocol)
 	}
 	switch {
 	case s.Upstream == "" && len(s.Upstreams) == 0:
@@ -58,13 +74,7 @@ func (v *validator) tool(o *Object, s *ToolSpec) {
 				"invalid route host %q", r.Host)
 		}
 	}
-	v.toolAuth(o, s)
-	if u := s.UpstreamAuth; u != nil {
-		if u.Header != "" && !isToken(u.Header) {
-			v.errorf(o, "spec.upstreamAuth.header", "a header name such as Authorization or X-Api-Key", "invalid header name %q", u.Header)
-		}
-		v.secretRef(o, "spec.upstreamAuth.secretRef", u.SecretRef)
-	}
+	v.upstreamTLS(o, s)
 	if t := s.Timeouts; t != nil {
 		v.duration(o, "spec.timeouts.connect", t.Connect)
 		v.duration(o, "spec.timeouts.header", t.Header)
@@ -94,15 +104,29 @@ func (v *validator) tool(o *Object, s *ToolSpec) {
 		}
 		v.duration(o, "spec.circuitBreaker.ejection", c.Ejection)
 	}
-	v.rate(o, "spec.rateLimit", s.RateLimit)
 	if s.OpenAPI != "" && strings.Contains(s.OpenAPI, "://") {
 		if u, err := url.Parse(s.OpenAPI); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			v.errorf(o, "spec.openapi", "a path relative to the spec file, or an http(s) URL", "invalid openapi location %q", s.OpenAPI)
 		}
 	}
-	v.stringList(o, "spec.tags", "tag", s.Tags)
 	v.operations(o, s)
+	v.toolCommon(o, s)
+}
+
+// toolCommon checks what Tools of every protocol have: caller auth, the
+// upstream credential, the rate limit, tags, texts and the policy.
+func (v *validator) toolCommon(o *Object, s *ToolSpec) {
+	v.toolAuth(o, s)
+	if u := s.UpstreamAuth; u != nil {
+		if u.Header != "" && !isToken(u.Header) {
+			v.errorf(o, "spec.upstreamAuth.header", "a header name such as Authorization or X-Api-Key", "invalid header name %q", u.Header)
+		}
+		v.secretRef(o, "spec.upstreamAuth.secretRef", u.SecretRef)
+	}
+	v.rate(o, "spec.rateLimit", s.RateLimit)
+	v.stringList(o, "spec.tags", "tag", s.Tags)
 	v.toolText(o, s)
+	v.policyField(o, "spec.policy", s.Policy)
 }
 
 // toolAuth checks what callers must present.
@@ -145,6 +169,104 @@ func (v *validator) toolAuth(o *Object, s *ToolSpec) {
 	}
 	v.stringList(o, "spec.auth.scopes", "scope", a.Scopes)
 	v.stringList(o, "spec.auth.audiences", "audience", a.Audiences)
+}
+
+// upstreamTLS checks how https upstreams are verified.
+func (v *validator) upstreamTLS(o *Object, s *ToolSpec) {
+	t := s.UpstreamTLS
+	if t == nil {
+		return
+	}
+	const p = "spec.upstreamTLS"
+	switch {
+	case t.CAFile != "" && t.CA != nil:
+		v.errorf(o, p+".ca", "keep either caFile or ca", "upstreamTLS sets both caFile and ca; set at most one")
+	case t.CAFile != "" && !filepath.IsAbs(t.CAFile):
+		v.errorf(o, p+".caFile", "stoad reads it from its own working directory otherwise; write e.g. /etc/stoa/orders-ca.pem",
+			"caFile %q must be an absolute path", t.CAFile)
+	case t.CA != nil:
+		v.secretRef(o, p+".ca", *t.CA)
+	}
+	if n := t.ServerName; n != "" && !validServerName(n) {
+		v.errorf(o, p+".serverName", "the DNS name (or IP address) in the upstream's certificate, without port, e.g. orders.internal",
+			"invalid serverName %q", n)
+	}
+	if t.InsecureSkipVerify {
+		hint := "trust the upstream's CA with caFile or ca instead"
+		if t.CAFile != "" || t.CA != nil {
+			hint = "remove insecureSkipVerify: with it, the CA given is not used either"
+		}
+		v.warnf(o, p+".insecureSkipVerify", hint,
+			"insecureSkipVerify accepts any certificate: anyone on the path can impersonate the upstream")
+	}
+	https := strings.HasPrefix(strings.ToLower(s.Upstream), "https://")
+	for _, u := range s.Upstreams {
+		https = https || strings.HasPrefix(strings.ToLower(u.URL), "https://")
+	}
+	if !https && (s.Upstream != "" || len(s.Upstreams) > 0) {
+		v.warnf(o, p, "use https:// upstream URLs, or remove upstreamTLS", "upstreamTLS has no effect: no upstream is https")
+	}
+}
+
+// validServerName reports whether n is a DNS name or an IP address (what
+// a certificate names), without port.
+func validServerName(n string) bool {
+	if _, err := netip.ParseAddr(n); err == nil {
+		return true
+	}
+	n = strings.TrimSuffix(strings.ToLower(n), ".")
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	for _, part := range strings.Split(n, ".") {
+		if checkDNSName(part) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// publicTools notes, for stoa validate, every Tool anyone who reaches the
+// gateway may call without a credential: auth type none, in no ToolSet
+// whose policies require auth. A Tool without auth requires an API key, so
+// a public Tool is always an explicit choice; the note keeps every such
+// choice in view. It sits at the Tool's auth line, or at its name when
+// the auth is not written (an object read back from stoad).
+func (v *validator) publicTools(objs []*Object) {
+	if !v.opts.Offline {
+		return
+	}
+	guarded := map[Ref]bool{}
+	guard := func(o *Object) {
+		if ts, ok := o.Spec.(*ToolSetSpec); ok && ts.Policies != nil && ts.Policies.Auth == "required" {
+			for _, t := range ts.Tools {
+				guarded[Ref{Kind: KindTool, Namespace: o.Metadata.Namespace, Name: t}] = true
+			}
+		}
+	}
+	for _, o := range objs {
+		if o != nil && !v.shadowed[o] {
+			guard(o)
+		}
+	}
+	for _, o := range v.live {
+		guard(o)
+	}
+	for _, o := range objs {
+		ts, ok := o.Spec.(*ToolSpec)
+		// A federated Tool has no HTTP route, and the MCP endpoint always
+		// wants a credential.
+		if !ok || v.shadowed[o] || ts.Protocol == ProtocolMCP || ts.Auth == nil || ts.Auth.Type != "none" || guarded[o.Ref()] {
+			continue
+		}
+		path := "spec.auth.type"
+		if !o.Source.has(path) {
+			path = "metadata.name"
+		}
+		v.add(o, SeverityNote, false, path,
+			"if it should not be, remove auth (an API key is the default) or choose jwt or oauth2",
+			fmt.Sprintf("Tool %s/%s is public: its route needs no credential", o.Metadata.Namespace, o.Metadata.Name))
+	}
 }
 
 // operations checks every operation of a tool.

@@ -44,7 +44,7 @@ func TestOnlyStoreImportsDrivers(t *testing.T) {
 		}
 		for _, imp := range f[1:] {
 			if isDriver(imp) {
-				t.Errorf("%s imports %s: use the interfaces of pkg/store (and open a store with pkg/store/boltstore)", f[0], imp)
+				t.Errorf("%s imports %s: use the interfaces of pkg/store (and open a store with pkg/store/boltstore or pkg/store/pgstore)", f[0], imp)
 			}
 		}
 	}
@@ -55,7 +55,7 @@ func TestOnlyStoreImportsDrivers(t *testing.T) {
 func TestDomainsLinkNoDriver(t *testing.T) {
 	for _, p := range []string{"pkg/store", "pkg/store/storetest", "pkg/audit", "pkg/webhook", "pkg/snapshot", "pkg/quota"} {
 		for _, dep := range strings.Fields(goList(t, "-deps", "./"+p)) {
-			if isDriver(dep) || dep == module+"/pkg/store/boltstore" {
+			if isDriver(dep) || dep == module+"/pkg/store/boltstore" || dep == module+"/pkg/store/pgstore" {
 				t.Errorf("%s links %s", p, dep)
 			}
 		}

@@ -191,12 +191,41 @@ type QuotaUsage struct {
 	MonthExhausted int64 `json:"monthExhausted,omitempty"`
 }
 
+// Plus returns the stored usage u with delta added: delta's DayCount
+// calls counted in day delta.Day, its MonthCount in month delta.Month.
+// A count of the stored period adds to it; a count of a later period
+// starts that period; a count of a period already over is dropped (the
+// stored period has moved on). The exhaustion marks keep the latest.
+func (u QuotaUsage) Plus(delta QuotaUsage) QuotaUsage {
+	u.Day, u.DayCount = addPeriod(u.Day, u.DayCount, delta.Day, delta.DayCount)
+	u.Month, u.MonthCount = addPeriod(u.Month, u.MonthCount, delta.Month, delta.MonthCount)
+	u.DayExhausted = max(u.DayExhausted, delta.DayExhausted)
+	u.MonthExhausted = max(u.MonthExhausted, delta.MonthExhausted)
+	return u
+}
+
+func addPeriod(p, n, dp, dn int64) (int64, int64) {
+	switch {
+	case dp == p:
+		return p, n + dn
+	case dp > p:
+		return dp, dn
+	default:
+		return p, n
+	}
+}
+
 // Quota is the quota usage counters, keyed "tenant/subscription".
 type Quota interface {
 	// List returns every stored counter.
 	List(ctx context.Context) (map[string]QuotaUsage, error)
 	// Put stores (inserts or replaces) one counter.
 	Put(ctx context.Context, key string, u QuotaUsage) error
+	// Add adds the calls one process counted since its last flush and
+	// returns the stored total, so that processes sharing the store add
+	// up their counts instead of overwriting each other's (see
+	// QuotaUsage.Plus for the rules).
+	Add(ctx context.Context, key string, delta QuotaUsage) (QuotaUsage, error)
 	// Delete drops one counter (no error if absent).
 	Delete(ctx context.Context, key string) error
 }
@@ -218,6 +247,10 @@ const (
 	// MetaSubscriptionState: each subscription's last announced state,
 	// "tenant/name" → JSON.
 	MetaSubscriptionState Namespace = "subscription_state"
+	// MetaFleet: a control plane's fleet state (pkg/fleet/controlplane):
+	// "ca" (the fleet CA), "token/<sha256>" (join tokens), "id/<name>"
+	// (data plane identities) and "dp/<name>" (their last heartbeat).
+	MetaFleet Namespace = "fleet"
 	// MetaXDPBlocks: each runtime XDP block (operator or escalation),
 	// its CIDR → JSON with its expiry, so that it outlives a restart.
 	MetaXDPBlocks Namespace = "xdp_blocks"
@@ -225,7 +258,7 @@ const (
 
 // Namespaces lists every Meta namespace.
 func Namespaces() []Namespace {
-	return []Namespace{MetaMCP, MetaWebhookFeed, MetaConsumerUIDs, MetaSubscriptionState, MetaXDPBlocks}
+	return []Namespace{MetaMCP, MetaWebhookFeed, MetaConsumerUIDs, MetaSubscriptionState, MetaFleet, MetaXDPBlocks}
 }
 
 // Meta is small keyed state of other parts. Keys are arbitrary bytes

@@ -147,3 +147,13 @@ func ReadEvents(ctx context.Context, s Store, after int64, last int) ([]api.Even
 	})
 	return out, err
 }
+
+// Ping checks that the store answers (a read of the current revision): a
+// readiness probe. A database store that cannot be reached returns
+// ErrUnavailable.
+func Ping(ctx context.Context, s Store) error {
+	return s.View(ctx, func(tx Tx) error {
+		_, err := tx.Revisions().Current(ctx)
+		return err
+	})
+}

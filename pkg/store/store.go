@@ -33,6 +33,13 @@ var (
 	ErrReadOnly = errors.New("write in a read-only transaction")
 	// ErrCorrupt: a stored record does not decode.
 	ErrCorrupt = errors.New("stored record does not decode")
+	// ErrUnavailable: the database cannot be reached (refused, lost,
+	// shutting down). The transaction did not commit — except when the
+	// connection was lost during the commit itself, when its outcome is
+	// unknown (but never half: a transaction commits whole or not at
+	// all). The store reconnects by itself; a caller answers 503 and
+	// tries again later. An embedded store never returns it.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Store is one state backend.
@@ -46,12 +53,68 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction: a consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
+	// Watch sends a Change for every transaction that writes and commits
+	// from now on, by this process or by any other sharing the store, in
+	// commit order, until ctx is done or the store closes (the channel is
+	// then closed). Watch before reading the state it keeps fresh, or a
+	// commit in between goes unnoticed. A consumer that falls behind gets
+	// what it missed merged into one Change; one that must see every
+	// revision or event reads them from its own position (Revisions.List,
+	// Events.Since) when told: a Change says that something was written,
+	// the logs say what.
+	Watch(ctx context.Context) <-chan Change
 	// Location says where the state lives, for logs and status (a file
 	// path; never credentials).
 	Location() string
 	// Close releases the store; transactions in flight finish first.
 	Close() error
 }
+
+// Change is what one committed transaction wrote.
+type Change struct {
+	// Revision is the revision it committed (0: none).
+	Revision int64 `json:"r,omitempty"`
+	// Event is the sequence number of the last event it appended (0:
+	// none).
+	Event int64 `json:"e,omitempty"`
+	// Domains are the domains it wrote.
+	Domains Domains `json:"d,omitempty"`
+	// Resync says that changes may have been missed (a database store's
+	// notification connection was lost and is back): Revision and Event
+	// are then the current ones and Domains all of them — reread
+	// everything.
+	Resync bool `json:"resync,omitempty"`
+}
+
+// Merge folds a later change into c: the highest ids, every domain.
+func (c Change) Merge(later Change) Change {
+	return Change{
+		Revision: max(c.Revision, later.Revision),
+		Event:    max(c.Event, later.Event),
+		Domains:  c.Domains | later.Domains,
+		Resync:   c.Resync || later.Resync,
+	}
+}
+
+// Domains is a set of domains (one bit each).
+type Domains uint16
+
+// The domains of a Tx.
+const (
+	DomainRevisions Domains = 1 << iota
+	DomainEvents
+	DomainKeys
+	DomainAudit
+	DomainSnapshots
+	DomainOutbox
+	DomainQuota
+	DomainMeta
+
+	AllDomains = DomainRevisions | DomainEvents | DomainKeys | DomainAudit | DomainSnapshots | DomainOutbox | DomainQuota | DomainMeta
+)
+
+// Has reports whether every domain of d2 is in d.
+func (d Domains) Has(d2 Domains) bool { return d&d2 == d2 }
 
 // Tx is one transaction: every domain, in the same atomic unit of work.
 // A Tx (and what its accessors return) is valid only inside the function

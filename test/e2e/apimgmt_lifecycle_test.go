@@ -250,7 +250,7 @@ func TestAPIMgmtSnapshotGatewayError(t *testing.T) {
 	defer srv.Close()
 	tool := func(up string) string {
 		return doc("Tenant", "", "acme", "") + doc("Tool", "acme", "billing-api",
-			"upstream: http://"+up+"/billing\ncircuitBreaker: {consecutiveFailures: 1, ejection: 1h}")
+			"upstream: http://"+up+"/billing\nauth: {type: none}\ncircuitBreaker: {consecutiveFailures: 1, ejection: 1h}")
 	}
 	apply(t, d, tool(dead))
 	call(t, d, "GET", "/acme/billing-api/invoices/INV-1", "") // ejects the dead upstream

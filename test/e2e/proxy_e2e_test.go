@@ -180,7 +180,7 @@ func TestProxyUpstreamsE2E(t *testing.T) {
 	failing.fail.Store(true)
 	dead := freePort(t) // nothing listens there
 	tool := func(name, body string) string {
-		return "---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata: {name: " + name + ", namespace: lab}\nspec:\n  protocol: rest\n" + body
+		return "---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata: {name: " + name + ", namespace: lab}\nspec:\n  protocol: rest\n  auth: {type: none}\n" + body
 	}
 	specs := "apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata: {name: lab}\nspec: {displayName: Lab}\n" +
 		tool("canary", "  upstreams:\n    - {url: "+stable.srv.URL+", weight: 3}\n    - {url: "+canary.srv.URL+", weight: 1}\n") +
@@ -245,8 +245,8 @@ func TestProxyReloadUnderLoadE2E(t *testing.T) {
 	// fail a request; every revision adds one tool and prunes another.
 	lab := func(i int) string {
 		return "apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata: {name: lab}\nspec: {displayName: Lab}\n" +
-			"---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata: {name: steady, namespace: lab}\nspec:\n  protocol: rest\n  upstream: http://UPSTREAM/weather\n" +
-			fmt.Sprintf("---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata: {name: churn-%d, namespace: lab}\nspec:\n  protocol: rest\n  upstream: http://UPSTREAM/weather/v%d\n  timeouts: {total: %dms}\n", i, i, 10000+i)
+			"---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata: {name: steady, namespace: lab}\nspec:\n  protocol: rest\n  auth: {type: none}\n  upstream: http://UPSTREAM/weather\n" +
+			fmt.Sprintf("---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata: {name: churn-%d, namespace: lab}\nspec:\n  protocol: rest\n  auth: {type: none}\n  upstream: http://UPSTREAM/weather/v%d\n  timeouts: {total: %dms}\n", i, i, 10000+i)
 	}
 	e := newProxyEnv(t, map[string]string{"lab.yaml": lab(0)})
 

@@ -194,6 +194,12 @@ func (b *builder) addType(name string) error {
 	if ts == nil {
 		return fmt.Errorf("type %s not found in pkg/spec", name)
 	}
+	// A named scalar is a string in YAML and JSON whatever its Go shape:
+	// Duration and Rate are structs that keep their text.
+	if _, ok := scalarPatterns[name]; ok {
+		b.m.Scalars[name] = &specdoc.Scalar{Name: name, Doc: b.src.docs[name], Pattern: scalarPatterns[name]}
+		return nil
+	}
 	switch t := ts.Type.(type) {
 	case *ast.Ident: // a named scalar: type Duration string
 		b.m.Scalars[name] = &specdoc.Scalar{Name: name, Doc: b.src.docs[name], Pattern: scalarPatterns[name]}

@@ -18,6 +18,8 @@ const (
 	dnsLabel        = `^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`
 	operationName   = `^[a-z0-9_-]+$`
 	mcpName         = `^[A-Za-z0-9_-]{1,64}$`
+	quantityPattern = `^[0-9]+(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`
+	absPath         = `^/`
 )
 
 // fieldRules are keyed Type.jsonField. A rule naming a field that does not
@@ -26,7 +28,7 @@ var fieldRules = map[string]rule{
 	"Metadata.name":      {required: true, pattern: dnsLabel},
 	"Metadata.namespace": {pattern: dnsLabel},
 
-	"ToolSpec.protocol":           {enum: []string{"rest"}},
+	"ToolSpec.protocol":           {enumVar: "toolProtocols"},
 	"ToolAuth.type":               {required: true, enumVar: "authTypes"},
 	"WeightedUpstream.url":        {required: true},
 	"WeightedUpstream.weight":     {min: n(0)},
@@ -39,6 +41,7 @@ var fieldRules = map[string]rule{
 	"Retries.on":                  {enumVar: "retryOn"},
 	"HealthCheck.path":            {required: true},
 	"UpstreamAuth.secretRef":      {required: true},
+	"UpstreamTLS.caFile":          {pattern: absPath},
 	"RateLimit.rate":              {required: true},
 	"RateLimit.burst":             {min: n(0)},
 	"ToolSetSpec.tools":           {required: true},
@@ -69,6 +72,30 @@ var fieldRules = map[string]rule{
 	"WebhookSpec.secretRef":       {required: true},
 	"Quota.daily":                 {min: n(0)},
 	"Quota.monthly":               {min: n(0)},
+
+	"AccessEntry.role":            {required: true, enumVar: "accessRoles"},
+	"Policy.rules":                {required: true},
+	"MCPUpstream.transport":       {enumVar: "mcpTransports"},
+	"MCPUpstream.protocolVersion": {enumVar: "mcpProtocolVersions"},
+	"MCPUpstream.dir":             {pattern: absPath},
+	"NamedValue.name":             {required: true},
+	"ProcessLimits.openFiles":     {min: n(1)},
+	"ProcessLimits.processes":     {min: n(1)},
+	"StdioGrant.tenant":           {required: true, pattern: dnsLabel},
+	"StdioGrant.commands":         {required: true},
+	"Tracing.accept":              {enumVar: "tracingAccept"},
+	"Tracing.compression":         {enumVar: "tracingCompression"},
+	"Tracing.sampleRatio":         {min: n(0), max: n(1)},
+	"Tracing.caFile":              {pattern: absPath},
+	"Tracing.queueSize":           {min: n(0)},
+	"GatewayLimits.backend":       {enumVar: "limitsBackends"},
+	"RedisConfig.failMode":        {enumVar: "redisFailModes"},
+	"RedisConfig.db":              {min: n(0)},
+	"RedisConfig.caFile":          {pattern: absPath},
+	"RedisConfig.accuracy":        {min: n(0), max: n(1)},
+	"RedisSentinel.master":        {required: true},
+	"RedisSentinel.addresses":     {required: true},
+	"RedisPassword.secretRef":     {required: true},
 }
 
 // typeRules shape whole types.
@@ -76,12 +103,14 @@ var typeRules = map[string]struct {
 	stringForm string   // may be written as a string matching this
 	oneOf      []string // exactly one of these fields
 }{
-	"RateLimit": {stringForm: ratePattern},
-	"SecretRef": {oneOf: []string{"env", "file"}},
+	"RateLimit":  {stringForm: ratePattern},
+	"SecretRef":  {oneOf: []string{"env", "file"}},
+	"PolicyRule": {oneOf: []string{"allow", "deny"}},
 }
 
 // scalarPatterns are the syntax of named string types.
 var scalarPatterns = map[string]string{
 	"Rate":     ratePattern,
 	"Duration": durationPattern,
+	"Quantity": quantityPattern,
 }

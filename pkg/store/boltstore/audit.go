@@ -25,7 +25,7 @@ func (a auditLog) Head(context.Context) (store.AuditHead, error) {
 }
 
 func (a auditLog) Append(_ context.Context, recs []store.AuditRecord, head store.AuditHead) error {
-	if err := a.t.writable(); err != nil {
+	if err := a.t.writable(store.DomainAudit); err != nil {
 		return err
 	}
 	b := a.t.bucket(bucketAudit)
@@ -70,7 +70,7 @@ func (a auditLog) Cursor(_ context.Context, name string) (int64, bool, error) {
 }
 
 func (a auditLog) SetCursor(_ context.Context, name string, n int64) error {
-	if err := a.t.writable(); err != nil {
+	if err := a.t.writable(store.DomainAudit); err != nil {
 		return err
 	}
 	return a.t.bucket(bucketAuditMeta).Put(cursorKey(name), seqKey(n))

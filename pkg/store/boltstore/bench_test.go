@@ -1,86 +1,26 @@
 package boltstore
 
 import (
-	"context"
-	"fmt"
 	"testing"
-	"time"
 
-	"github.com/stoa-gateway/stoa/pkg/api"
-	"github.com/stoa-gateway/stoa/pkg/plan"
-	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/storetest"
 )
 
-// tools10k is the first apply of make bench-apply: 20 tenants, 10,000
-// tools.
-func tools10k() []plan.Change {
-	var objs []*spec.Object
-	for t := range 20 {
-		ten := &spec.Object{APIVersion: spec.APIVersion, Kind: spec.KindTenant, Metadata: spec.Metadata{Name: fmt.Sprintf("tenant-%02d", t)}, Spec: spec.NewSpec(spec.KindTenant)}
-		objs = append(objs, ten)
-		for i := t; i < 10000; i += 20 {
-			o := &spec.Object{APIVersion: spec.APIVersion, Kind: spec.KindTool,
-				Metadata: spec.Metadata{Name: fmt.Sprintf("tool-%05d", i), Namespace: ten.Metadata.Name}, Spec: spec.NewSpec(spec.KindTool)}
-			ts := o.Spec.(*spec.ToolSpec)
-			ts.Upstream, ts.Description = fmt.Sprintf("http://127.0.0.1:18081/t%d", i), fmt.Sprintf("Generated tool %d.", i)
-			objs = append(objs, o)
-		}
-	}
-	for _, o := range objs {
-		spec.Default(o)
-	}
-	changes, _ := plan.Compute(nil, objs, plan.Options{})
-	return changes
-}
-
-// BenchmarkCommit10kTools is the store's share of a first apply: the
-// objects, the revision, its changes and its event, in one transaction.
-func BenchmarkCommit10kTools(b *testing.B) {
-	ctx := context.Background()
-	changes := tools10k()
-	for b.Loop() {
-		b.StopTimer()
-		s, err := Open(b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		err = s.Update(ctx, func(tx store.Tx) error {
-			id, err := tx.Revisions().Commit(ctx, 0, store.Revision{Time: time.Now(), Actor: "bench", Action: "apply"}, changes)
-			if err != nil {
-				return err
-			}
-			_, err = tx.Events().Append(ctx, api.Event{Type: "config.applied", Data: map[string]any{"revision": id}})
-			return err
-		})
-		b.StopTimer()
-		if err != nil {
-			b.Fatal(err)
-		}
-		s.Close()
-		b.StartTimer()
-	}
-}
-
-// BenchmarkLoad10kTools is stoad's start: every live object decoded.
-func BenchmarkLoad10kTools(b *testing.B) {
-	ctx := context.Background()
+func newBenchStore(b *testing.B) store.Store {
 	s, err := Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	if err := s.Update(ctx, func(tx store.Tx) error {
-		_, err := tx.Revisions().Commit(ctx, 0, store.Revision{Time: time.Now()}, tools10k())
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		objs, _, err := store.Load(ctx, s)
-		if err != nil || len(objs) != 10020 {
-			b.Fatalf("%d objects, %v", len(objs), err)
-		}
-	}
+	return s
 }
+
+// BenchmarkCommit10kTools: see storetest.BenchCommit10kTools (the same
+// workload runs on pgstore).
+func BenchmarkCommit10kTools(b *testing.B) { storetest.BenchCommit10kTools(b, newBenchStore) }
+
+// BenchmarkLoad10kTools: see storetest.BenchLoad10kTools.
+func BenchmarkLoad10kTools(b *testing.B) { storetest.BenchLoad10kTools(b, newBenchStore) }
+
+// BenchmarkAppendEvent: see storetest.BenchAppendEvent.
+func BenchmarkAppendEvent(b *testing.B) { storetest.BenchAppendEvent(b, newBenchStore) }

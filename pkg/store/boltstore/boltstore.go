@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/store/internal/changefeed"
 )
 
 // FileName is the database file inside the state directory.
@@ -55,6 +56,13 @@ type Store struct {
 	// so a claim cannot outlive its holder anyway (a restart is a lapse).
 	claimMu sync.Mutex
 	claims  map[int64]claim
+
+	// writeMu orders publishing: bbolt runs commit handlers after it
+	// releases its writer lock, so without it two commits could reach
+	// the watchers out of order. Writers are one at a time in bbolt
+	// anyway, so it costs nothing.
+	writeMu sync.Mutex
+	feed    *changefeed.Hub
 }
 
 type claim struct {
@@ -85,7 +93,7 @@ func Open(dir string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, claims: map[int64]claim{}}
+	s := &Store{db: db, path: path, claims: map[int64]claim{}, feed: changefeed.New()}
 	err = db.Update(func(tx *bolt.Tx) error {
 		m, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -116,8 +124,15 @@ func Open(dir string) (*Store, error) {
 // Location is the database file.
 func (s *Store) Location() string { return s.path }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database and ends every watch.
+func (s *Store) Close() error {
+	s.feed.Close()
+	return s.db.Close()
+}
+
+// Watch sends the changes this process commits: the file is locked to
+// one process, so there is no other writer to hear of.
+func (s *Store) Watch(ctx context.Context) <-chan store.Change { return s.feed.Subscribe(ctx) }
 
 // Update runs fn in one read-write bbolt transaction, committed and
 // fsynced when fn returns nil.
@@ -126,14 +141,20 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		return err
 	}
 	t := &txn{s: s}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		t.tx = tx
 		return fn(t)
 	})
 	if err != nil {
 		t.undoClaims()
+		return err
 	}
-	return err
+	if t.change.Domains != 0 {
+		s.feed.Publish(t.change)
+	}
+	return nil
 }
 
 // View runs fn in one read-only bbolt transaction.
@@ -172,6 +193,8 @@ type txn struct {
 	tx *bolt.Tx
 	// undo restores claims this transaction took, should it roll back.
 	undo []func()
+	// change is what the transaction wrote, for the watchers.
+	change store.Change
 }
 
 func (t *txn) Revisions() store.Revisions { return revisions{t} }
@@ -184,11 +207,13 @@ func (t *txn) Quota() store.Quota         { return quota{t} }
 func (t *txn) Meta() store.Meta           { return meta{t} }
 
 // writable refuses writes in a View with store.ErrReadOnly (bbolt's own
-// error would otherwise leak).
-func (t *txn) writable() error {
+// error would otherwise leak); otherwise it notes, for the watchers,
+// that the transaction writes domain d.
+func (t *txn) writable(d store.Domains) error {
 	if !t.tx.Writable() {
 		return store.ErrReadOnly
 	}
+	t.change.Domains |= d
 	return nil
 }
 

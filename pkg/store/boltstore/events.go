@@ -12,7 +12,7 @@ import (
 type events struct{ t *txn }
 
 func (e events) Append(_ context.Context, ev api.Event) (api.Event, error) {
-	if err := e.t.writable(); err != nil {
+	if err := e.t.writable(store.DomainEvents); err != nil {
 		return ev, err
 	}
 	b := e.t.bucket(bucketEvents)
@@ -21,6 +21,7 @@ func (e events) Append(_ context.Context, ev api.Event) (api.Event, error) {
 		return ev, err
 	}
 	ev.Seq = int64(seq)
+	e.t.change.Event = ev.Seq
 	v, err := json.Marshal(ev)
 	if err != nil {
 		return ev, err

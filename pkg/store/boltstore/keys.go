@@ -25,7 +25,7 @@ func (k keys) Get(_ context.Context, id string) (auth.KeyRecord, error) {
 }
 
 func (k keys) Put(_ context.Context, recs ...auth.KeyRecord) error {
-	if err := k.t.writable(); err != nil {
+	if err := k.t.writable(store.DomainKeys); err != nil {
 		return err
 	}
 	b := k.t.bucket(bucketKeys)

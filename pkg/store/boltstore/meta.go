@@ -33,7 +33,7 @@ func (m meta) Get(_ context.Context, ns store.Namespace, key string) ([]byte, er
 }
 
 func (m meta) Put(_ context.Context, ns store.Namespace, key string, value []byte) error {
-	if err := m.t.writable(); err != nil {
+	if err := m.t.writable(store.DomainMeta); err != nil {
 		return err
 	}
 	b, err := m.ns(ns)
@@ -47,7 +47,7 @@ func (m meta) Put(_ context.Context, ns store.Namespace, key string, value []byt
 }
 
 func (m meta) Delete(_ context.Context, ns store.Namespace, key string) error {
-	if err := m.t.writable(); err != nil {
+	if err := m.t.writable(store.DomainMeta); err != nil {
 		return err
 	}
 	b, err := m.ns(ns)

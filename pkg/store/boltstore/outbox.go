@@ -28,7 +28,7 @@ func (o outbox) put(d *store.Delivery) (int64, error) {
 }
 
 func (o outbox) Insert(_ context.Context, ds []*store.Delivery) error {
-	if err := o.t.writable(); err != nil {
+	if err := o.t.writable(store.DomainOutbox); err != nil {
 		return err
 	}
 	b, p := o.t.bucket(bucketDeliveries), o.t.bucket(bucketPending)
@@ -123,7 +123,7 @@ func (o outbox) take(n int64, owner string, c *claim) error {
 }
 
 func (o outbox) Claim(ctx context.Context, id int64, owner string, lease time.Duration) (store.Delivery, error) {
-	if err := o.t.writable(); err != nil {
+	if err := o.t.writable(store.DomainOutbox); err != nil {
 		return store.Delivery{}, err
 	}
 	if owner == "" || lease <= 0 {
@@ -143,7 +143,7 @@ func (o outbox) Claim(ctx context.Context, id int64, owner string, lease time.Du
 }
 
 func (o outbox) finish(owner string, d store.Delivery, pending bool) error {
-	if err := o.t.writable(); err != nil {
+	if err := o.t.writable(store.DomainOutbox); err != nil {
 		return err
 	}
 	if (d.State == store.DeliveryPending) != pending {
@@ -177,7 +177,7 @@ func (o outbox) Retry(_ context.Context, owner string, d store.Delivery) error {
 }
 
 func (o outbox) Trim(_ context.Context, keep, limit int) (int, error) {
-	if err := o.t.writable(); err != nil {
+	if err := o.t.writable(store.DomainOutbox); err != nil {
 		return 0, err
 	}
 	b, p := o.t.bucket(bucketDeliveries), o.t.bucket(bucketPending)

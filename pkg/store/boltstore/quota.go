@@ -24,7 +24,7 @@ func (q quota) List(context.Context) (map[string]store.QuotaUsage, error) {
 }
 
 func (q quota) Put(_ context.Context, key string, u store.QuotaUsage) error {
-	if err := q.t.writable(); err != nil {
+	if err := q.t.writable(store.DomainQuota); err != nil {
 		return err
 	}
 	v, err := json.Marshal(u)
@@ -34,8 +34,27 @@ func (q quota) Put(_ context.Context, key string, u store.QuotaUsage) error {
 	return q.t.bucket(bucketQuota).Put([]byte(key), v)
 }
 
+func (q quota) Add(_ context.Context, key string, delta store.QuotaUsage) (store.QuotaUsage, error) {
+	if err := q.t.writable(store.DomainQuota); err != nil {
+		return store.QuotaUsage{}, err
+	}
+	b := q.t.bucket(bucketQuota)
+	var u store.QuotaUsage
+	if v := b.Get([]byte(key)); v != nil {
+		if err := json.Unmarshal(v, &u); err != nil {
+			return u, corrupt("quota usage "+key, err)
+		}
+	}
+	u = u.Plus(delta)
+	v, err := json.Marshal(u)
+	if err != nil {
+		return u, err
+	}
+	return u, b.Put([]byte(key), v)
+}
+
 func (q quota) Delete(_ context.Context, key string) error {
-	if err := q.t.writable(); err != nil {
+	if err := q.t.writable(store.DomainQuota); err != nil {
 		return err
 	}
 	return q.t.bucket(bucketQuota).Delete([]byte(key))

@@ -41,7 +41,7 @@ func (r revisions) Objects(context.Context) ([]*spec.Object, error) {
 }
 
 func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, changes []plan.Change) (int64, error) {
-	if err := r.t.writable(); err != nil {
+	if err := r.t.writable(store.DomainRevisions); err != nil {
 		return 0, err
 	}
 	if cur, _ := r.Current(ctx); cur != base {
@@ -96,6 +96,7 @@ func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, c
 	if err := tx.Bucket(bucketMeta).Put(keyCurrent, seqKey(id)); err != nil {
 		return 0, err
 	}
+	r.t.change.Revision = id
 	return id, nil
 }
 

@@ -47,7 +47,7 @@ func snapshotRecord(id int64, bucket, v []byte) (store.SnapshotRecord, error) {
 }
 
 func (s snapshots) NextID(context.Context) (int64, error) {
-	if err := s.t.writable(); err != nil {
+	if err := s.t.writable(store.DomainSnapshots); err != nil {
 		return 0, err
 	}
 	seq, err := s.t.bucket(bucketSnapshots).NextSequence()
@@ -55,7 +55,7 @@ func (s snapshots) NextID(context.Context) (int64, error) {
 }
 
 func (s snapshots) Put(_ context.Context, rec store.SnapshotRecord) error {
-	if err := s.t.writable(); err != nil {
+	if err := s.t.writable(store.DomainSnapshots); err != nil {
 		return err
 	}
 	if rec.ID <= 0 {
@@ -125,7 +125,7 @@ func (s snapshots) List(_ context.Context, f store.SnapshotFilter) ([]store.Snap
 }
 
 func (s snapshots) Trim(_ context.Context, tenant string, keep int, before time.Time) (int, error) {
-	if err := s.t.writable(); err != nil {
+	if err := s.t.writable(store.DomainSnapshots); err != nil {
 		return 0, err
 	}
 	tb := s.t.bucket(bucketSnapshots).Bucket(tenantBucket(tenant))

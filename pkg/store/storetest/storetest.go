@@ -63,7 +63,10 @@ var cases = []struct {
 	{"OutboxClaimRolledBack", testOutboxClaimRollback},
 	{"OutboxTrimKeepsPending", testOutboxTrim},
 	{"QuotaUsageUpsert", testQuota},
+	{"QuotaUsageAdds", testQuotaAdd},
 	{"MetaGetPut", testMeta},
+	{"UpdateReadsItsOwnWrites", testOwnWrites},
+	{"WatchSeesCommitsInOrder", testWatch},
 }
 
 var ctx = context.Background()
@@ -181,7 +184,11 @@ func testReadOnly(t *testing.T, s store.Store) {
 			return tx.Outbox().Insert(ctx, []*store.Delivery{{State: store.DeliveryPending}})
 		},
 		"quota": func(tx store.Tx) error { return tx.Quota().Put(ctx, "a/b", store.QuotaUsage{}) },
-		"meta":  func(tx store.Tx) error { return tx.Meta().Put(ctx, store.MetaMCP, "k", []byte("v")) },
+		"quota add": func(tx store.Tx) error {
+			_, err := tx.Quota().Add(ctx, "a/b", store.QuotaUsage{Day: 1, DayCount: 1})
+			return err
+		},
+		"meta": func(tx store.Tx) error { return tx.Meta().Put(ctx, store.MetaMCP, "k", []byte("v")) },
 	}
 	for name, w := range writes {
 		if err := s.View(ctx, w); !errors.Is(err, store.ErrReadOnly) {
@@ -959,4 +966,195 @@ func testMeta(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+}
+
+// testQuotaAdd: processes sharing a store flush what they counted since
+// their last flush, and the counts add up.
+func testQuotaAdd(t *testing.T, s store.Store) {
+	add := func(key string, d store.QuotaUsage) store.QuotaUsage {
+		t.Helper()
+		var u store.QuotaUsage
+		update(t, s, func(tx store.Tx) error {
+			var err error
+			u, err = tx.Quota().Add(ctx, key, d)
+			return err
+		})
+		return u
+	}
+	steps := []struct {
+		name        string
+		delta, want store.QuotaUsage
+	}{
+		{"first flush", store.QuotaUsage{Day: 10, DayCount: 3, Month: 1, MonthCount: 3},
+			store.QuotaUsage{Day: 10, DayCount: 3, Month: 1, MonthCount: 3}},
+		{"another process, same day", store.QuotaUsage{Day: 10, DayCount: 4, Month: 1, MonthCount: 4, DayExhausted: 11},
+			store.QuotaUsage{Day: 10, DayCount: 7, Month: 1, MonthCount: 7, DayExhausted: 11}},
+		{"a late count of an earlier day", store.QuotaUsage{Day: 9, DayCount: 5, Month: 1, MonthCount: 5, DayExhausted: 10},
+			store.QuotaUsage{Day: 10, DayCount: 7, Month: 1, MonthCount: 12, DayExhausted: 11}},
+		{"a new day", store.QuotaUsage{Day: 11, DayCount: 1, Month: 1, MonthCount: 1},
+			store.QuotaUsage{Day: 11, DayCount: 1, Month: 1, MonthCount: 13, DayExhausted: 11}},
+		{"a new month", store.QuotaUsage{Day: 40, DayCount: 2, Month: 2, MonthCount: 2, MonthExhausted: 3},
+			store.QuotaUsage{Day: 40, DayCount: 2, Month: 2, MonthCount: 2, DayExhausted: 11, MonthExhausted: 3}},
+	}
+	for _, st := range steps {
+		if got := add("acme/s1", st.delta); got != st.want {
+			t.Fatalf("%s: stored %+v, want %+v", st.name, got, st.want)
+		}
+	}
+	// Writers at once lose no count.
+	const writers, each = 4, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for range writers {
+		wg.Go(func() {
+			for range each {
+				for attempt := 0; ; attempt++ {
+					err := s.Update(ctx, func(tx store.Tx) error {
+						_, err := tx.Quota().Add(ctx, "acme/s2", store.QuotaUsage{Day: 40, DayCount: 1, Month: 2, MonthCount: 1})
+						return err
+					})
+					if errors.Is(err, store.ErrConflict) && attempt < 100 {
+						continue
+					}
+					if err != nil {
+						errs <- err
+					}
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent add: %v", err)
+	}
+	view(t, s, func(tx store.Tx) error {
+		all, err := tx.Quota().List(ctx)
+		if err != nil || all["acme/s2"].DayCount != writers*each || all["acme/s2"].MonthCount != writers*each || all["acme/s1"] != steps[len(steps)-1].want {
+			t.Errorf("after concurrent adds: %+v %v", all, err)
+		}
+		return nil
+	})
+}
+
+// testOwnWrites: reads in an Update see what it wrote before them.
+func testOwnWrites(t *testing.T, s store.Store) {
+	ten := obj(spec.KindTenant, "", "acme", "")
+	update(t, s, func(tx store.Tx) error {
+		changes, _ := plan.Compute(nil, []*spec.Object{ten}, plan.Options{})
+		id, err := tx.Revisions().Commit(ctx, 0, store.Revision{Time: time.Now()}, changes)
+		if err != nil {
+			return err
+		}
+		if cur, _ := tx.Revisions().Current(ctx); cur != id {
+			t.Errorf("current after commit in the same transaction: %d, want %d", cur, id)
+		}
+		if objs, _ := tx.Revisions().Objects(ctx); names(objs) != "Tenant/acme" {
+			t.Errorf("objects after commit in the same transaction: %s", names(objs))
+		}
+		if rev, err := tx.Revisions().Get(ctx, id); err != nil || len(rev.Refs) != 1 {
+			t.Errorf("revision after commit in the same transaction: %+v %v", rev, err)
+		}
+		for i := range 3 {
+			if _, err := tx.Events().Append(ctx, api.Event{Type: "t", Message: fmt.Sprint(i)}); err != nil {
+				return err
+			}
+		}
+		if evs, _ := tx.Events().Since(ctx, 0, 0); len(evs) != 3 || evs[2].Message != "2" {
+			t.Errorf("events appended in the same transaction: %+v", evs)
+		}
+		if evs, _ := tx.Events().Last(ctx, 1); len(evs) != 1 || evs[0].Message != "2" {
+			t.Errorf("last event appended in the same transaction: %+v", evs)
+		}
+		if err := tx.Keys().Put(ctx, auth.KeyRecord{ID: "k1", Tenant: "acme"}); err != nil {
+			return err
+		}
+		if k, err := tx.Keys().Get(ctx, "k1"); err != nil || k.Tenant != "acme" {
+			t.Errorf("key put in the same transaction: %+v %v", k, err)
+		}
+		if err := tx.Meta().Put(ctx, store.MetaMCP, "cursor-key", []byte{0, 1, 2}); err != nil {
+			return err
+		}
+		if v, err := tx.Meta().Get(ctx, store.MetaMCP, "cursor-key"); err != nil || !bytes.Equal(v, []byte{0, 1, 2}) {
+			t.Errorf("meta put in the same transaction: %v %v", v, err)
+		}
+		ds := []*store.Delivery{delivery("acme", "a", time.Now())}
+		if err := tx.Outbox().Insert(ctx, ds); err != nil {
+			return err
+		}
+		if due, _ := tx.Outbox().Pending(ctx); len(due) != 1 {
+			t.Errorf("delivery inserted in the same transaction: %+v", due)
+		}
+		if err := tx.Audit().Append(ctx, []store.AuditRecord{{Seq: 1, Data: []byte("a")}}, store.AuditHead{Seq: 1, Hash: "h1"}); err != nil {
+			return err
+		}
+		if h, _ := tx.Audit().Head(ctx); h.Seq != 1 || h.Hash != "h1" {
+			t.Errorf("audit head in the same transaction: %+v", h)
+		}
+		return nil
+	})
+}
+
+// next waits for the next change on ch; a database store delivers them
+// asynchronously, so the bound is generous.
+func next(t *testing.T, ch <-chan store.Change) store.Change {
+	t.Helper()
+	select {
+	case c, ok := <-ch:
+		if !ok {
+			t.Fatal("watch channel closed")
+		}
+		return c
+	case <-time.After(30 * time.Second):
+		t.Fatal("no change within 30s")
+	}
+	return store.Change{}
+}
+
+// testWatch: every committed write is one Change, in commit order; reads
+// and failed writes are none.
+func testWatch(t *testing.T, s store.Store) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := s.Watch(wctx)
+	view(t, s, func(tx store.Tx) error { _, err := tx.Revisions().Objects(ctx); return err })
+	_ = s.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.Events().Append(ctx, api.Event{Type: "t"}); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	var seq int64
+	id := commit(t, s, []*spec.Object{obj(spec.KindTenant, "", "acme", "")}, false, func(tx store.Tx, id int64) error {
+		e, err := tx.Events().Append(ctx, api.Event{Type: "config.applied", Data: map[string]any{"revision": id}})
+		seq = e.Seq
+		return err
+	})
+	update(t, s, func(tx store.Tx) error { return tx.Keys().Put(ctx, auth.KeyRecord{ID: "k1"}) })
+	var ids []int64
+	for range 3 {
+		ids = append(ids, commit(t, s, []*spec.Object{obj(spec.KindTenant, "", "acme", ""), obj(spec.KindTool, "acme", "a", fmt.Sprint(len(ids)))}, false, nil))
+	}
+	update(t, s, func(tx store.Tx) error {
+		_, err := tx.Quota().Add(ctx, "acme/s", store.QuotaUsage{Day: 1, DayCount: 1})
+		return err
+	})
+	if c := next(t, ch); c != (store.Change{Revision: id, Event: seq, Domains: store.DomainRevisions | store.DomainEvents}) {
+		t.Fatalf("first change %+v, want revision %d and event %d (a read and a failed write are no change)", c, id, seq)
+	}
+	if c := next(t, ch); c != (store.Change{Domains: store.DomainKeys}) {
+		t.Fatalf("second change %+v, want keys", c)
+	}
+	for _, want := range ids {
+		if c := next(t, ch); c.Revision != want || c.Domains != store.DomainRevisions {
+			t.Fatalf("change %+v, want revision %d", c, want)
+		}
+	}
+	if c := next(t, ch); c != (store.Change{Domains: store.DomainQuota}) {
+		t.Fatalf("last change %+v, want quota", c)
+	}
+	cancel()
+	for range ch { //nolint:revive // drain until closed
+	}
 }

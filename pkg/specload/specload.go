@@ -1,0 +1,128 @@
+// Package specload is the one path from spec files to the objects stoa
+// applies: read and decode them (pkg/spec), import the operations of Tools
+// that name an OpenAPI document (pkg/openapi), fill in the defaults and
+// validate. Every command that reads specs (validate, diff, apply,
+// delete -f, bundle build), stoad's GitOps mode and the tests load through
+// Load, so a file means the same to each of them — as decK has one
+// file-to-state loader for all its commands.
+//
+// It lives apart from pkg/spec because pkg/openapi imports pkg/spec.
+package specload
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/openapi"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+)
+
+// References says how references between objects (a Subscription's Plan,
+// a ToolSet's Tools) are checked.
+type References int
+
+const (
+	// ReferencesLive leaves them to stoad, which checks them against the
+	// live state (diff, apply, delete -f, GitOps).
+	ReferencesLive References = iota
+	// ReferencesOffline checks them within the files; a reference to an
+	// object the files do not define is a note, since it may exist in
+	// stoad (stoa validate).
+	ReferencesOffline
+	// ReferencesStrict checks them within the files and makes such a
+	// reference an error: the files must be complete (validate
+	// --strict-refs, bundle build).
+	ReferencesStrict
+)
+
+// Options configure Load.
+type Options struct {
+	// Stdin is read for the path "-".
+	Stdin io.Reader
+	// References says how references between objects are checked.
+	References References
+	// RemoteOpenAPI lets `openapi:` name http(s) URLs (and documents
+	// $ref remote files). The CLI allows it; stoad's GitOps mode does not:
+	// its directory is the source of truth and must not depend on the
+	// network.
+	RemoteOpenAPI bool
+	// HTTPClient fetches remote OpenAPI documents; nil: pkg/openapi's
+	// default client.
+	HTTPClient *http.Client
+	// KeepRaw also returns the objects as written — OpenAPI operations
+	// imported, no defaults — encoded as a JSON array: what apply sends,
+	// since stoad applies the same defaults and the request is about 40%
+	// smaller.
+	KeepRaw bool
+}
+
+// Result is what Load read.
+type Result struct {
+	// Objects are the decoded objects, defaulted. Objects whose documents
+	// had problems are left out; the others are validated all the same, so
+	// one run reports every problem.
+	Objects []*spec.Object
+	// Raw is the objects as written (Options.KeepRaw).
+	Raw json.RawMessage
+	// Diagnostics are every error, warning and note, sorted by position.
+	Diagnostics spec.Diagnostics
+}
+
+// Load reads the spec files and directories at paths ("-": Options.Stdin)
+// and returns the objects with every diagnostic. The error is for failures
+// that are not the specs' fault; problems in the specs are diagnostics
+// (Result.Diagnostics.HasErrors).
+func Load(ctx context.Context, paths []string, opts Options) (*Result, error) {
+	objs, diags := spec.Load(paths, opts.Stdin)
+	diags = openapi.Expand(ctx, objs, diags, openapi.ExpandOptions{
+		Load: openapi.LoadOptions{AllowRemote: opts.RemoteOpenAPI, Client: opts.HTTPClient},
+	})
+	res := &Result{Objects: objs}
+	if opts.KeepRaw {
+		raw, err := json.Marshal(objs)
+		if err != nil {
+			return nil, fmt.Errorf("encode specs: %w", err)
+		}
+		res.Raw = raw
+	}
+	for _, o := range objs {
+		spec.Default(o)
+	}
+	diags = append(diags, spec.Validate(objs, opts.References.validateOptions())...)
+	diags.Sort()
+	res.Diagnostics = diags
+	return res, nil
+}
+
+func (r References) validateOptions() spec.ValidateOptions {
+	switch r {
+	case ReferencesOffline:
+		return spec.ValidateOptions{Offline: true}
+	case ReferencesStrict:
+		return spec.ValidateOptions{Offline: true, StrictRefs: true}
+	}
+	return spec.ValidateOptions{SkipReferences: true}
+}
+
+// PruneScope is what `apply --prune` and GitOps may prune for objs: every
+// tenant-scoped object's namespace and every Tenant they define (all:
+// every namespace; selector: only objects carrying these labels).
+func PruneScope(objs []*spec.Object, all bool, selector map[string]string) api.PruneScope {
+	sc := api.PruneScope{All: all, Selector: selector}
+	seen := map[string]bool{}
+	for _, o := range objs {
+		ns := o.Metadata.Namespace
+		if o.Kind == spec.KindTenant {
+			ns = o.Metadata.Name
+		}
+		if ns != "" && !seen[ns] {
+			seen[ns] = true
+			sc.Namespaces = append(sc.Namespaces, ns)
+		}
+	}
+	return sc
+}
