@@ -155,6 +155,11 @@ type UpstreamResponse struct {
 	Status      int
 	ContentType string
 	Body        []byte
+	// Truncated says the upstream sent more than the backend read: Body
+	// holds only its first bytes. Size is then the declared length
+	// (Content-Length), or -1 when the upstream did not declare one.
+	Truncated bool
+	Size      int64
 	// Release, when set, is called once the server no longer needs Body
 	// (lets the backend return pooled buffers).
 	Release func()

@@ -252,7 +252,8 @@ func (b *backend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *mcp.
 	if resp.Status < 200 || resp.Status > 299 {
 		h.series.Errors.Add(1)
 	}
-	return mcp.UpstreamResponse{Status: resp.Status, ContentType: resp.ContentType, Body: resp.Body, Release: resp.Release}, nil
+	return mcp.UpstreamResponse{Status: resp.Status, ContentType: resp.ContentType, Body: resp.Body,
+		Truncated: resp.Truncated, Size: resp.BodyLen, Release: resp.Release}, nil
 }
 
 // refusal turns the gateway's own refusal into the text the model sees
