@@ -284,6 +284,14 @@ func TestRemoteContextMatchesLocal(t *testing.T) {
 	for _, args := range lines {
 		local := e.run(nil, append([]string{"--socket", e.local}, args...)...)
 		remote := e.run(nil, append([]string{"--context", "cp"}, args...)...)
+		// Subscription events follow their config.applied event from a
+		// background loop, so the two daemons' trails agree only once both
+		// have announced the last change: ask again until they do.
+		for deadline := time.Now().Add(30 * time.Second); args[0] == "events" && time.Now().Before(deadline) &&
+			normalizeRun(local.out) != normalizeRun(remote.out); time.Sleep(200 * time.Millisecond) {
+			local = e.run(nil, append([]string{"--socket", e.local}, args...)...)
+			remote = e.run(nil, append([]string{"--context", "cp"}, args...)...)
+		}
 		name := strings.Join(args, " ")
 		if local.code != remote.code {
 			t.Errorf("stoa %s: exit %d locally, %d remotely\nlocal stderr:\n%s\nremote stderr:\n%s", name, local.code, remote.code, local.errOut, remote.errOut)
