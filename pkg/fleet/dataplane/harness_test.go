@@ -124,7 +124,12 @@ type cp struct {
 	clock    *clock
 	events   *eventLog
 	// tamper, when set, rewrites the body of watch answers in transit.
-	tamper atomic.Pointer[func([]byte) []byte]
+	// While tampering is on, every watch answer is buffered uncompressed
+	// and tamper is read when the answer is ready, not when the request
+	// came in: a long poll already waiting when a test sets tamper is
+	// rewritten too.
+	tamper    atomic.Pointer[func([]byte) []byte]
+	tampering atomic.Bool
 }
 
 // source is the control plane's bundle source: a MemorySource, or a
@@ -179,14 +184,17 @@ func newCP(t testing.TB, o cpOptions) *cp {
 	mux := http.NewServeMux()
 	fleetHandler := c.srv.Handler()
 	mux.Handle(fleet.PathPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if f := c.tamper.Load(); f != nil && r.URL.Path == fleet.PathWatch {
+		if c.tampering.Load() && r.URL.Path == fleet.PathWatch {
 			rec := httptest.NewRecorder()
 			r.Header.Del("Accept-Encoding") // tamper with plain bytes
 			fleetHandler.ServeHTTP(rec, r)
 			for k, vs := range rec.Header() {
 				w.Header()[k] = vs
 			}
-			body := (*f)(rec.Body.Bytes())
+			body := rec.Body.Bytes()
+			if f := c.tamper.Load(); f != nil {
+				body = (*f)(body)
+			}
 			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 			w.WriteHeader(rec.Code)
 			w.Write(body)

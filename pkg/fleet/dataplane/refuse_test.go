@@ -95,6 +95,7 @@ func TestRefuseWrongDigestInTransit(t *testing.T) {
 		}
 		return out
 	}
+	c.tampering.Store(true)
 	c.tamper.Store(&flip)
 	d := c.startDP(t, dpOptions{name: "edge-1", token: c.token("edge-1")})
 	if r := waitRefusal(t, d, 1); r != "digest" {
