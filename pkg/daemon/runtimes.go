@@ -101,7 +101,7 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	// MCP mounts on the proxy, so it is built before the proxy starts and
 	// swapped after it (its tools call the proxy's routes).
 	mcpRT, err := mcprt.New(mcprt.Options{Store: d.store, Log: d.log, Listen: d.cfg.Listen, Socket: d.cfg.MCPSocket,
-		Auth: dp.auth, Proxy: dp.proxy, Stats: dp.stats, Snapshots: snapshots, Admission: admission, Platform: d})
+		Auth: dp.auth, Proxy: dp.proxy, Stats: dp.stats, Snapshots: snapshots, Admission: admission, Platform: d, Metrics: d.metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	// listens, and detached only after the proxy has stopped.
 	// API management before the proxy: started before it serves, stopped
 	// (flushing quota counters) after it has drained.
-	return []state.Runtime{ident, xdpRT, admission, trail, snapshots, webhooks, dp.proxy, limits.NewSweeper(dp.limiter), mcpRT}, nil
+	return []state.Runtime{ident, xdpRT, admission, trail, snapshots, webhooks, dp.proxy, limits.NewSweeper(dp.limiter), mcpRT, mcpRT.Federation()}, nil
 }
 
 // envTrue reports whether the environment variable name is 1 or true.

@@ -114,6 +114,7 @@ func (o *Options) setDefaults() {
 type Server struct {
 	opts    Options
 	backend Backend
+	fed     FederationBackend // backend, when it serves federated MCP servers
 	cat     atomic.Pointer[Catalog]
 	streams streamSet
 	cursors cursorCodec
@@ -142,6 +143,7 @@ type reqState struct {
 func NewServer(opts Options, backend Backend) *Server {
 	opts.setDefaults()
 	s := &Server{opts: opts, backend: backend}
+	s.fed, _ = backend.(FederationBackend)
 	s.ttlMs = opts.ListTTL.Milliseconds()
 	if s.ttlMs < 0 {
 		s.ttlMs = 0

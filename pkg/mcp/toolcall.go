@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
 	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
 )
 
@@ -52,6 +53,9 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 		if herr := checkParamHeaders(ctx, t, args); herr != nil {
 			return b, herr
 		}
+	}
+	if t.UpstreamName != "" {
+		return s.callFederated(ctx, b, caller, t, st, args, e)
 	}
 	if err := t.plan.Map(args, &st.up); err != nil {
 		return b, &rpcError{code: rpc.CodeInvalidParams, message: "Invalid params: " + err.Error()}
@@ -172,4 +176,31 @@ func isTextMedia(m string) bool {
 // validUTF8 reports whether b is text: valid UTF-8 without NUL bytes.
 func validUTF8(b []byte) bool {
 	return bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
+}
+
+// callFederated calls a federated MCP server's tool. Its result is the
+// upstream's, verbatim; gateway refusals and upstream failures are isError
+// results (so the model reads them), an unknown tool is the same JSON-RPC
+// error as a tool that does not exist, and the upstream's own -32602 is
+// passed on as invalid params.
+func (s *Server) callFederated(ctx *fasthttp.RequestCtx, b []byte, caller Caller, t *Tool, st *reqState, args []byte, e era) ([]byte, *rpcError) {
+	if s.fed == nil {
+		return b, unknownTool(st.par.Name)
+	}
+	raw, err := s.fed.CallUpstream(ctx, caller, t, args)
+	var rpcErr *federation.RPCError
+	switch {
+	case errors.Is(err, ErrUnknownTool) || errors.Is(err, federation.ErrUnknownTool):
+		return b, unknownTool(st.par.Name)
+	case errors.As(err, &rpcErr) && rpcErr.Code == rpc.CodeInvalidParams:
+		return b, &rpcError{code: rpc.CodeInvalidParams, message: "Invalid params: " + truncateUTF8(rpcErr.Message, maxErrorExcerpt)}
+	case err == nil && !isObject(raw):
+		err = errors.New("upstream " + t.Ref.Namespace + "/" + t.Ref.Name + " sent a result that is not a JSON object")
+	}
+	if err != nil {
+		b = beginResult(b, st.req.ID)
+		b = appendTextResult(b, "Upstream request failed: "+truncateUTF8(err.Error(), maxErrorExcerpt), true)
+		return s.endResult(b, e, true), nil
+	}
+	return appendFederatedResult(b, st.req.ID, raw, e), nil
 }

@@ -192,13 +192,20 @@ type Tool struct {
 	Tags []string
 	// InputSchema is the encoded JSON Schema of the arguments.
 	InputSchema json.RawMessage
+	// OutputSchema is the encoded JSON Schema of the structured result, if
+	// declared (federated tools).
+	OutputSchema json.RawMessage
 	// Annotations are the resolved hints.
 	Annotations Annotations
 	// Ref names the Tool object; Spec and Operation are the spec the tool was
-	// compiled from (nil for platform tools).
+	// compiled from (nil for platform tools; Operation nil for federated
+	// tools).
 	Ref       spec.Ref
 	Spec      *spec.ToolSpec
 	Operation *spec.Operation
+	// UpstreamName is set for a tool of a federated MCP server (a Tool with
+	// protocol: mcp): the tool's name at that server.
+	UpstreamName string
 	// Handle is free for the daemon (see WithHandles), e.g. its route.
 	Handle any
 

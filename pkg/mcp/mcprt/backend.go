@@ -12,6 +12,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/mcp"
+	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
@@ -63,6 +64,10 @@ func newIndex(st *state.Revision) *index {
 type backend struct {
 	o     *Options
 	index atomic.Pointer[index]
+	// live is the revision being served; fed the federated MCP servers.
+	live       atomic.Pointer[state.Revision]
+	fed        *federation.Manager
+	fedMetrics *fedMetrics
 }
 
 // grants is what a non-admin principal may call, so that tools/list
@@ -280,6 +285,16 @@ func (b *backend) Info(c mcp.Caller) mcp.PlatformInfo {
 	st := p.Status()
 	comps := map[string]any{}
 	for _, s := range st.Components {
+		if s.Name == "federation" && !c.Admin && b.fed != nil {
+			// A tenant sees the health of its own federated servers only:
+			// another tenant's server being down is neither its
+			// business nor its degradation.
+			state, any := tenantFederationState(b.fed.Upstreams(), c.Tenant)
+			if !any {
+				continue
+			}
+			s.State = state
+		}
 		// "off" (e.g. XDP without privileges) is a choice, not a fault.
 		if s.State != "ok" && s.State != "off" && health == "ok" {
 			health = "degraded"
