@@ -424,7 +424,7 @@ type FederatedCall struct {
 func (s *Runtime) CaptureFederated(f *FederatedCall) {
 	c := &Capture{Source: "mcp", Tenant: f.Tenant, Tool: f.Tool, Operation: f.Name, Consumer: f.Consumer, Revision: s.o.Live().Revision,
 		Start: f.Start, Duration: f.Duration, Method: http.MethodPost, Reason: f.Reason, Origin: OriginUpstream, Err: f.Err, Status: f.Status,
-		URL: f.URL, Upstream: f.URL, ReqContentType: "application/json"}
+		URL: f.URL, Upstream: f.URL, ReqContentType: "application/json", Target: "tools/call " + f.Name}
 	if f.URL == "" {
 		c.Method, c.Upstream = "", "stdio: "+f.Command
 	}

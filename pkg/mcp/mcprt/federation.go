@@ -2,6 +2,7 @@ package mcprt
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -270,12 +271,14 @@ func (r *Runtime) reportProblems(st *state.Revision, cat *mcp.Catalog) {
 	r.problems = next
 }
 
+var _ mcp.FederationBackend = (*backend)(nil)
+
 // CallUpstream implements mcp.FederationBackend: the call is admitted like
 // an operation's (the Tool's credential requirement, subscription and
 // quota, every rate limit), then goes to the upstream with stoad's own
 // credential — the caller's request never reaches it, the engine's API
 // does not even take it.
-func (b *backend) CallUpstream(ctx context.Context, c mcp.Caller, t *mcp.Tool, args []byte) ([]byte, error) {
+func (b *backend) CallUpstream(ctx context.Context, c mcp.Caller, t *mcp.Tool, args []byte) (json.RawMessage, error) {
 	h, _ := t.Handle.(*handle)
 	if h == nil || h.fed == nil {
 		return nil, mcp.ErrUnknownTool
@@ -380,7 +383,7 @@ func (b *backend) admit(c mcp.Caller, h *handle) (p *auth.Principal, rej error, 
 
 // ReadUpstreamResource implements mcp.FederationBackend: admitted like a
 // call of the Tool, read from its upstream.
-func (b *backend) ReadUpstreamResource(ctx context.Context, c mcp.Caller, ref spec.Ref, uri string) ([]byte, error) {
+func (b *backend) ReadUpstreamResource(ctx context.Context, c mcp.Caller, ref spec.Ref, uri string) (json.RawMessage, error) {
 	if b.fed == nil {
 		return nil, federation.ErrUnknownResource
 	}
