@@ -289,8 +289,8 @@ func (b *backend) Info(c mcp.Caller) mcp.PlatformInfo {
 			// A tenant sees the health of its own federated servers only:
 			// another tenant's server being down is neither its
 			// business nor its degradation.
-			state, any := tenantFederationState(b.fed.Upstreams(), c.Tenant)
-			if !any {
+			state, has := tenantFederationState(b.fed.Upstreams(), c.Tenant)
+			if !has {
 				continue
 			}
 			s.State = state

@@ -458,18 +458,18 @@ func federationStatus(ups []*federation.Upstream) (state, detail string, data ma
 // tenantFederationState is the federation health a tenant's agents see in
 // stoa_platform_info: its own servers only.
 func tenantFederationState(ups []*federation.Upstream, tenant string) (string, bool) {
-	state, any := "ok", false
+	state, has := "ok", false
 	for _, u := range ups {
 		cfg := u.Config()
 		if cfg.Tenant != tenant {
 			continue
 		}
-		any = true
+		has = true
 		if u.Status().State == federation.StateDown {
 			state = "degraded"
 		}
 	}
-	return state, any
+	return state, has
 }
 
 // Federation returns the runtime's "federation" line of `stoa status`: the
