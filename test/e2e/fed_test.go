@@ -39,6 +39,9 @@ type fedUpstream struct {
 	ts  *httptest.Server
 	URL string
 
+	// calls counts the tools/call requests that reached the server.
+	calls atomic.Int32
+
 	mu      sync.Mutex
 	headers []http.Header
 	results []json.RawMessage
@@ -99,6 +102,7 @@ func newFedUpstream(t *testing.T) *fedUpstream {
 			h.ServeHTTP(w, r)
 			return
 		}
+		u.calls.Add(1)
 		rec := &teeWriter{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
 		u.mu.Lock()
@@ -188,6 +192,11 @@ upstreamAuth:
 		doc("Subscription", "acme", "shop-gh", "consumer: shop\nplan: open\ntool: gh") +
 		doc("Subscription", "acme", "shop-slow", "consumer: shop\nplan: open\ntool: ghslow") +
 		doc("Subscription", "acme", "tight-gh", "consumer: tight-bot\nplan: tight\ntool: gh") +
+		doc("Plan", "acme", "metered", "rateLimit: 100/s\nquota: {daily: 2}") +
+		doc("Consumer", "acme", "metered-bot", "displayName: Metered") +
+		doc("Subscription", "acme", "metered-gh", "consumer: metered-bot\nplan: metered\ntool: gh") +
+		doc("Consumer", "acme", "slow-only", "displayName: Slow only") +
+		doc("Subscription", "acme", "slow-only-slow", "consumer: slow-only\nplan: open\ntool: ghslow") +
 		doc("Consumer", "globex", "bot", "displayName: Bot")
 }
 
@@ -312,7 +321,13 @@ func TestFedSDKUpstream(t *testing.T) {
 		if err := json.Unmarshal(body, &resp); err != nil || status != 200 {
 			t.Fatalf("%d %s", status, body)
 		}
-		_, after := up.seen()
+		// The upstream's handler records its result after stoad may
+		// already have read it.
+		var after []json.RawMessage
+		waitUntil(t, 10*time.Second, "the upstream's result recorded", func() bool {
+			_, after = up.seen()
+			return len(after) >= len(before)+1
+		})
 		if len(after) != len(before)+1 {
 			t.Fatalf("upstream answered %d calls, want 1", len(after)-len(before))
 		}
@@ -334,6 +349,40 @@ func TestFedSDKUpstream(t *testing.T) {
 			if i == 3 && (!isErr || !strings.Contains(txt, "rate limit exceeded (plan limit)") || !strings.Contains(txt, "HTTP 429")) {
 				t.Fatalf("third call: %q (isError %v), want the plan's 429", txt, isErr)
 			}
+		}
+	})
+
+	t.Run("quota and subscriptions", func(t *testing.T) {
+		// The plan's daily quota of 2 counts federated calls; the third is
+		// refused before anything reaches the upstream.
+		cs := fedClient(t, d, createKey(t, d, "acme", "metered-bot"), "2025-11-25", nil, "")
+		before := up.calls.Load()
+		for i := 1; i <= 3; i++ {
+			txt, isErr := fedCallText(t, cs, "acme__gh__echo", map[string]any{"text": "q"})
+			if i <= 2 && isErr {
+				t.Fatalf("call %d refused: %s", i, txt)
+			}
+			if i == 3 && (!isErr || !strings.Contains(txt, "quota_exceeded") || !strings.Contains(txt, "daily quota of 2 calls used up (subscription metered-gh, plan metered)")) {
+				t.Fatalf("third call: %q (isError %v), want the quota's 429", txt, isErr)
+			}
+		}
+		if n := up.calls.Load() - before; n != 2 {
+			t.Errorf("the upstream got %d calls, want 2 (the refused one must not be sent)", n)
+		}
+		// A consumer subscribed to ghslow only: gh's tools are neither
+		// listed nor callable, and the refusal says why.
+		so := fedClient(t, d, createKey(t, d, "acme", "slow-only"), "2025-11-25", nil, "")
+		names, _ := listAll(t, so)
+		if !slices.Contains(names, "acme__ghslow__slow") || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "acme__gh__") }) {
+			t.Errorf("slow-only lists %v", names)
+		}
+		before = up.calls.Load()
+		txt, isErr := fedCallText(t, so, "acme__gh__echo", map[string]any{"text": "x"})
+		if !isErr || !strings.Contains(txt, "no_subscription") || !strings.Contains(txt, "no active subscription to gh for consumer slow-only") {
+			t.Errorf("unsubscribed call: %q (isError %v)", txt, isErr)
+		}
+		if up.calls.Load() != before {
+			t.Error("an unsubscribed call reached the upstream")
 		}
 	})
 
@@ -475,7 +524,8 @@ func TestFedSDKUpstream(t *testing.T) {
 		resp.Body.Close()
 		for _, want := range []string{`stoa_mcp_upstream_up{tenant="acme",tool="gh"} 0`, `stoa_mcp_upstream_up{tenant="acme",tool="ghslow"}`,
 			`stoa_mcp_upstream_call_duration_seconds_count{outcome="ok",tenant="acme",tool="gh"}`,
-			`stoa_mcp_upstream_call_duration_seconds_count{outcome="refused",tenant="acme",tool="gh"} 1`,
+			// refused: the plan limit, the quota and the missing subscription.
+			`stoa_mcp_upstream_call_duration_seconds_count{outcome="refused",tenant="acme",tool="gh"} 3`,
 			`stoa_mcp_upstream_call_duration_seconds_count{outcome="timeout",tenant="acme",tool="ghslow"} 1`} {
 			if !strings.Contains(string(met), want) {
 				t.Errorf("metrics lack %s", want)
