@@ -101,7 +101,8 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	// MCP mounts on the proxy, so it is built before the proxy starts and
 	// swapped after it (its tools call the proxy's routes).
 	mcpRT, err := mcprt.New(mcprt.Options{Store: d.store, Log: d.log, Listen: d.cfg.Listen, Socket: d.cfg.MCPSocket,
-		Auth: dp.auth, Proxy: dp.proxy, Stats: dp.stats, Snapshots: snapshots, Admission: admission, Platform: d, Metrics: d.metrics})
+		Auth: dp.auth, Proxy: dp.proxy, Stats: dp.stats, Snapshots: snapshots, Admission: admission, Platform: d, Metrics: d.metrics,
+		Events: d.events.Emit})
 	if err != nil {
 		return nil, err
 	}

@@ -55,10 +55,20 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 		}
 	}
 	if t.UpstreamName != "" {
+		if az, ok := s.backend.(Authorizer); ok {
+			if err := az.Authorize(ctx, caller, t, callInfo(ctx, args, nil)); err != nil {
+				return s.refused(b, st, err, e), nil
+			}
+		}
 		return s.callFederated(ctx, b, caller, t, st, args, e)
 	}
 	if err := t.plan.Map(args, &st.up); err != nil {
 		return b, &rpcError{code: rpc.CodeInvalidParams, message: "Invalid params: " + err.Error()}
+	}
+	if az, ok := s.backend.(Authorizer); ok {
+		if err := az.Authorize(ctx, caller, t, callInfo(ctx, args, &st.up)); err != nil {
+			return s.refused(b, st, err, e), nil
+		}
 	}
 	resp, err := s.backend.Call(ctx, caller, t, &st.up)
 	if errors.Is(err, ErrUnknownTool) {
@@ -74,6 +84,14 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 		resp.Release()
 	}
 	return s.endResult(b, e, true), nil
+}
+
+// refused answers a call the Authorizer refused: an isError result with
+// its reason (the tool exists for this caller; the policy said no).
+func (s *Server) refused(b []byte, st *reqState, err error, e era) []byte {
+	b = beginResult(b, st.req.ID)
+	b = appendTextResult(b, truncateUTF8(err.Error(), maxErrorExcerpt), true)
+	return s.endResult(b, e, true)
 }
 
 // appendUpstreamResult turns an upstream answer into CallToolResult members:

@@ -115,6 +115,29 @@ type Backend interface {
 	Info(caller Caller) PlatformInfo
 }
 
+// Authorizer is implemented by a Backend that decides each tools/call of
+// a catalog tool before anything is sent (after its arguments passed the
+// input schema): the daemon evaluates the CEL policies there. A non-nil
+// error refuses the call: its text becomes the isError result the model
+// reads, so it must say which rule refused and be safe for the tenant to
+// read.
+type Authorizer interface {
+	Authorize(ctx context.Context, caller Caller, tool *Tool, call *CallInfo) error
+}
+
+// CallInfo is what an Authorizer sees of one tools/call. Its slices are
+// valid only during Authorize.
+type CallInfo struct {
+	// Arguments are the call's arguments (a JSON object, or nil).
+	Arguments []byte
+	// Upstream is the mapped upstream request of an operation; nil for a
+	// federated tool.
+	Upstream *UpstreamRequest
+	// Host is the MCP request's Host, lower case; Headers its HTTP headers.
+	Host    string
+	Headers *HTTPHeaders
+}
+
 // ErrUnknownTool may be returned by Backend.Call to answer exactly as if the
 // tool did not exist (for example when a consumer is not subscribed).
 var ErrUnknownTool = errors.New("unknown tool")

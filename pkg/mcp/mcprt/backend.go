@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/mcp"
 	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
+	"github.com/stoa-gateway/stoa/pkg/policy"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
@@ -29,6 +31,9 @@ type index struct {
 	// ns, sorted) of its active subscriptions: what a consumer may call
 	// changes at those instants without a reload.
 	expiries map[[2]string][]int64
+	// policies is set when some Tool has a policy chain: tools/list views
+	// then depend on the caller's whole identity (claims included).
+	policies bool
 }
 
 func newIndex(st *state.Revision) *index {
@@ -68,6 +73,7 @@ type backend struct {
 	live       atomic.Pointer[state.Revision]
 	fed        *federation.Manager
 	fedMetrics *fedMetrics
+	denials    denialLog
 }
 
 // grants is what a non-admin principal may call, so that tools/list
@@ -79,6 +85,10 @@ type grants struct {
 	b   *backend
 	p   *auth.Principal
 	key string
+
+	pcOnce sync.Once
+	pc     *policy.Caller
+	caller mcp.Caller
 }
 
 func (g *grants) Key() string { return g.key }
@@ -90,6 +100,14 @@ func (g *grants) Allows(t *mcp.Tool) bool {
 	}
 	if h.req != nil && g.p.Check(h.req) != nil {
 		return false
+	}
+	if h.chain != nil {
+		// Hidden when the policy can never allow this caller, whatever
+		// the request (docs/policy.md "Hiding tools in tools/list").
+		g.pcOnce.Do(func() { g.pc = policyCaller(g.caller) })
+		if ok, _ := h.chain.Visible(&policy.Input{Caller: g.pc, Target: h.target}, policy.KnownIdentity); !ok {
+			return false
+		}
 	}
 	a := g.b.o.Admission
 	return a == nil || a.Covers(h.tenant, h.tool, g.p)
@@ -121,6 +139,9 @@ func (b *backend) grantsFor(p *auth.Principal, idx *index) *grants {
 		if i, _ := slices.BinarySearch(exp, now+1); i < len(exp) {
 			fmt.Fprintf(&k, "\x00%d", exp[i])
 		}
+	}
+	if idx.policies {
+		k.WriteString("\x00p" + identityKey(p))
 	}
 	return &grants{b: b, p: p, key: k.String()}
 }
@@ -173,7 +194,9 @@ func (b *backend) Authenticate(ctx context.Context, cr mcp.Credentials) (mcp.Cal
 	}
 	c.Principal = pr
 	if !pr.Admin {
-		c.Grants = b.grantsFor(pr, b.index.Load())
+		g := b.grantsFor(pr, b.index.Load())
+		g.caller = c
+		c.Grants = g
 	}
 	return c, nil
 }

@@ -243,7 +243,7 @@ func (r *Runtime) rebuild() {
 	if st == nil {
 		return
 	}
-	cat, handles, err := r.buildCatalog(st, liveUpstreams{r.fed})
+	cat, handles, err := r.buildCatalog(st, liveUpstreams{r.fed}, r.livePols.Load())
 	if err != nil {
 		// The revision built before; only its federated part changed,
 		// which never fails a build.

@@ -30,6 +30,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/mcp"
 	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
 	"github.com/stoa-gateway/stoa/pkg/openapi"
+	"github.com/stoa-gateway/stoa/pkg/policy"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/quota"
 	"github.com/stoa-gateway/stoa/pkg/snapshot"
@@ -74,6 +75,9 @@ type Options struct {
 	// Metrics registers the federated MCP servers' metrics
 	// (stoa_mcp_upstream_*); optional.
 	Metrics prometheus.Registerer
+	// Events records policy denials (policy.denied, which the audit
+	// trail keeps); optional. The daemon's events.Log.Emit.
+	Events func(typ, tenant, msg string, data map[string]any)
 }
 
 // Platform is the daemon as stoa_platform_info reports it.
@@ -115,6 +119,11 @@ type Runtime struct {
 	rbStopped    bool
 	probMu       sync.Mutex
 	problems     map[string]bool
+
+	// Policies: compiled programs kept across reloads (Prepare only), and
+	// the chains of the live revision, for catalog rebuilds.
+	polCache policyCache
+	livePols atomic.Pointer[policies]
 }
 
 // New builds the runtime and mounts its handler on the proxy. Call it
@@ -244,13 +253,18 @@ func (r *Runtime) authorizationServers(tenant string) []string {
 // serves. Federated MCP servers that are new or changed are started (and
 // stopped again if the revision is not swapped in).
 func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
+	pols, err := r.polCache.compilePolicies(st)
+	if err != nil {
+		return nil, err
+	}
 	idx := newIndex(st)
+	idx.policies = len(pols.chains) > 0
 	fp, err := r.prepareFederation(st)
 	if err != nil {
 		return nil, err
 	}
 	changes := r.changes.Load()
-	cat, handles, err := r.buildCatalog(st, pendingUpstreams{fp.pending})
+	cat, handles, err := r.buildCatalog(st, pendingUpstreams{fp.pending}, pols)
 	if err != nil {
 		fp.discard()
 		return nil, err
@@ -267,6 +281,7 @@ func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
 		r.install(cat, handles)
 		r.backend.index.Store(idx)
 		r.live.Store(st)
+		r.livePols.Store(pols)
 		r.backend.live.Store(st)
 		if next != nil {
 			next.SetCatalog(cat)
@@ -289,13 +304,16 @@ func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
 
 // buildCatalog compiles st with the federated tools ups exposes; handles
 // are the catalog's tool handles, whose statistics series install sets.
-func (r *Runtime) buildCatalog(st *state.Revision, ups upstreams) (*mcp.Catalog, []*handle, error) {
+func (r *Runtime) buildCatalog(st *state.Revision, ups upstreams, pols *policies) (*mcp.Catalog, []*handle, error) {
 	var handles []*handle
 	cat, err := mcp.BuildCatalog(st.Revision, st.Objects,
 		mcp.WithOpenAPI(func(ref spec.Ref) ([]byte, bool) { return openapi.StoredDocument(st.Get(ref)) }),
 		mcp.WithFederation(ups),
 		mcp.WithHandles(func(t *mcp.Tool) any {
 			h := newHandle(t)
+			if h.chain = pols.chain(t.Ref); h.chain != nil {
+				h.target = policyTarget(t)
+			}
 			if t.UpstreamName != "" {
 				h.upstreamName = t.UpstreamName
 				h.fed = ups.upstream(t.Ref.Namespace, t.Ref.Name)
@@ -340,6 +358,10 @@ type handle struct {
 	timeout            time.Duration
 	req                *auth.Requirement // nil: any credential of the tenant
 	series             *telemetry.Series
+	// chain is the Tool's policy chain (nil: no rule applies) and target
+	// the tool as policies see it.
+	chain  *policy.Chain
+	target *policy.Target
 
 	// A federated tool's upstream and its name there; url or command
 	// say where it is, for error snapshots.
