@@ -143,6 +143,24 @@ func (s *Server) handleMessage(ctx *fasthttp.RequestCtx, caller Caller, st *reqS
 	if e := rpc.DecodeParams(st.req.Params, &st.par); e != nil {
 		return fail(id, &rpcError{status: fasthttp.StatusBadRequest, code: e.Code, message: e.Message})
 	}
+	if tr := s.opts.Tracer; tr.Enabled() {
+		return s.handleTraced(ctx, tr, caller, st, b, inBatch)
+	}
+	return s.handleRequest(ctx, caller, st, b, inBatch)
+}
+
+// handleRequest answers a JSON-RPC request whose params are decoded.
+func (s *Server) handleRequest(ctx *fasthttp.RequestCtx, caller Caller, st *reqState, b []byte, inBatch bool) (_ []byte, status int, streamed bool) {
+	st.rerr = nil
+	fail := func(id []byte, e *rpcError) ([]byte, int, bool) {
+		st.rerr = e
+		status := e.status
+		if status == 0 {
+			status = fasthttp.StatusOK
+		}
+		return appendError(b, id, e), status, false
+	}
+	id := st.req.ID
 	method := st.req.Method
 	if string(method) == "initialize" && !(st.par.HasMetaVersion && !isLegacyVersion(st.par.MetaVersion)) {
 		if inBatch {

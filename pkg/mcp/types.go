@@ -24,6 +24,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // Caller is the authenticated identity behind one MCP request.
@@ -52,6 +53,10 @@ type Caller struct {
 	// Remote is the client's address (zero on the unix socket); the server
 	// sets it after Authenticate.
 	Remote netip.Addr
+	// Span is the server span of the JSON-RPC request being answered (the
+	// zero Span when tracing is off or the request is not sampled): the
+	// Backend starts its child spans (limits, the upstream call) from it.
+	Span tracing.Span
 }
 
 // Credentials are what one request presents: its credential headers, the

@@ -43,6 +43,7 @@ type fedUpstream struct {
 	calls atomic.Int32
 
 	mu      sync.Mutex
+	metas   []sdk.Meta // params._meta of each echo call
 	headers []http.Header
 	results []json.RawMessage
 }
@@ -56,6 +57,9 @@ func newFedUpstream(t *testing.T) *fedUpstream {
 		func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 			var in struct{ Text string }
 			json.Unmarshal(req.Params.Arguments, &in)
+			u.mu.Lock()
+			u.metas = append(u.metas, req.Params.Meta)
+			u.mu.Unlock()
 			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "echo: " + in.Text}}}, nil
 		})
 	u.srv.AddTool(&sdk.Tool{Name: "add", Description: "Add two integers.",

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // maxErrorBody bounds what is read of a non-JSON-RPC error answer.
@@ -284,6 +286,16 @@ func (t *httpTransport) encode(s *httpSession, id int64, r *request) []byte {
 	b = append(b, r.method...)
 	b = append(b, `","params":`...)
 	switch {
+	case s.hs.modern && len(r.trace) > 0:
+		// s.meta ends with _meta's closing brace: the trace members go
+		// inside it.
+		b = append(b, s.meta[:len(s.meta)-1]...)
+		b = append(append(append(b, ','), r.trace...), '}')
+		if len(r.inner) > 0 {
+			b = append(b, ',')
+			b = append(b, r.inner...)
+		}
+		b = append(b, '}')
 	case s.hs.modern:
 		b = append(b, s.meta...)
 		if len(r.inner) > 0 {
@@ -292,10 +304,22 @@ func (t *httpTransport) encode(s *httpSession, id int64, r *request) []byte {
 		}
 		b = append(b, '}')
 	default:
-		b = append(b, '{')
-		b = append(b, r.inner...)
-		b = append(b, '}')
+		b = appendParams(b, r)
 	}
+	return append(b, '}')
+}
+
+// appendParams appends the params object of an initialize-era (or stdio)
+// request: its members, behind a _meta carrying the trace context if any.
+func appendParams(b []byte, r *request) []byte {
+	b = append(b, '{')
+	if len(r.trace) > 0 {
+		b = append(append(append(b, `"_meta":{`...), r.trace...), '}')
+		if len(r.inner) > 0 {
+			b = append(b, ',')
+		}
+	}
+	b = append(b, r.inner...)
 	return append(b, '}')
 }
 
@@ -406,6 +430,13 @@ func (t *httpTransport) post(ctx context.Context, s *httpSession, body []byte, m
 	}
 	req.Header["Content-Type"] = []string{"application/json"}
 	t.setHeaders(req.Header, s, method, name, params)
+	if sp := tracing.SpanFromContext(ctx); sp.IsValid() {
+		var tb [tracing.TraceparentLen]byte
+		req.Header.Set(tracing.HeaderTraceparent, string(sp.AppendTraceparent(tb[:0])))
+		if ts := sp.Tracestate(); len(ts) > 0 {
+			req.Header.Set(tracing.HeaderTracestate, string(ts))
+		}
+	}
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return nil, nil, err

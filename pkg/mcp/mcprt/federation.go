@@ -17,6 +17,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // Federated MCP servers (Tools with protocol: mcp, docs/federation.md) in
@@ -284,16 +285,44 @@ func (b *backend) CallUpstream(ctx context.Context, c mcp.Caller, t *mcp.Tool, a
 		return nil, mcp.ErrUnknownTool
 	}
 	start := time.Now()
+	lim := c.Span.StartChild("limits", tracing.KindInternal)
 	p, rejErr, err := b.admit(c, h)
+	switch {
+	case err != nil:
+		lim.SetError("error", err.Error())
+	case rejErr != nil:
+		lim.SetError("refused", rejErr.Error())
+	}
+	lim.End()
 	if err != nil {
 		return nil, err
 	}
 	if rejErr != nil {
 		return nil, rejErr
 	}
-	res, err := h.fed.Call(ctx, h.upstreamName, args)
+	// The federated call's client span: its context goes upstream in
+	// params._meta and the traceparent header (pkg/mcp/federation).
+	fsp := c.Span.StartChild("tools/call", tracing.KindClient)
+	callCtx := ctx
+	if fsp.IsValid() {
+		if fsp.Recording() {
+			fsp.SetMCP(&tracing.MCP{Method: "tools/call", Tool: h.upstreamName, Transport: h.transport, Server: h.server,
+				ProtocolVersion: h.fed.Status().Protocol})
+			fsp.SetString(tracing.AttrTenant, h.tenant)
+			fsp.SetString(tracing.AttrTool, h.tool)
+		}
+		callCtx = tracing.ContextWithSpan(ctx, fsp)
+	}
+	res, err := h.fed.Call(callCtx, h.upstreamName, args)
 	elapsed := time.Since(start)
 	outcome, status := federatedOutcome(res, err, ctx)
+	switch {
+	case err != nil:
+		fsp.SetError(outcome, err.Error())
+	case res.IsError:
+		fsp.SetToolError()
+	}
+	fsp.End()
 	if b.fedMetrics != nil {
 		b.fedMetrics.observe(h.tenant, h.tool, outcome, elapsed)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/policy"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // CEL policies (docs/policy.md) on MCP tools/call and tools/list: each
@@ -212,7 +213,18 @@ func (b *backend) Authorize(ctx context.Context, c mcp.Caller, t *mcp.Tool, call
 			in.Arguments = m
 		}
 	}
+	psp := c.Span.StartChild("policy", tracing.KindInternal)
 	d := h.chain.Decide(&in)
+	if psp.Recording() {
+		psp.SetString("stoa.policy.outcome", d.Outcome.String())
+		if d.Rule != nil {
+			psp.SetString("stoa.policy.rule", d.Rule.String())
+		}
+		if !d.Allowed() {
+			psp.SetError("policy_denied", d.Reason())
+		}
+	}
+	psp.End()
 	if d.Allowed() {
 		return nil
 	}

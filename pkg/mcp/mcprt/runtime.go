@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -38,6 +39,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 	"github.com/stoa-gateway/stoa/pkg/unixsock"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
@@ -78,6 +80,9 @@ type Options struct {
 	// Events records policy denials (policy.denied, which the audit
 	// trail keeps); optional. The daemon's events.Log.Emit.
 	Events func(typ, tenant, msg string, data map[string]any)
+	// Tracer records MCP spans (a server span per JSON-RPC request, child
+	// spans for limits, the policy and the upstream call); optional.
+	Tracer *tracing.Tracer
 }
 
 // Platform is the daemon as stoa_platform_info reports it.
@@ -185,6 +190,7 @@ func (r *Runtime) options(st *state.Revision) mcp.Options {
 		ServerName:           "stoa",
 		ServerVersion:        version.Version,
 		CursorKey:            r.cursorKey,
+		Tracer:               r.o.Tracer,
 		MaxBodyBytes:         mcpMaxBodyBytes,
 		AuthorizationServers: r.authorizationServers,
 		Instructions: "Tools are named {tenant}__{tool}__{operation} (or the tool's name at a federated MCP server in place of {operation}). stoa_tools searches the tools you may call " +
@@ -320,8 +326,12 @@ func (r *Runtime) buildCatalog(st *state.Revision, ups upstreams, pols *policies
 				if h.fed != nil {
 					c := h.fed.Config()
 					h.url = c.URL
+					h.transport = "tcp"
 					if len(c.Command) > 0 {
 						h.command = c.Command[0]
+						h.transport = "pipe"
+					} else if u, err := url.Parse(c.URL); err == nil {
+						h.server = u.Host
 					}
 				}
 			}
@@ -368,6 +378,9 @@ type handle struct {
 	fed          *federation.Upstream
 	upstreamName string
 	url, command string
+	// For the federated call's span: network.transport ("tcp", "pipe" for
+	// stdio) and the upstream's host[:port] (never its path or query).
+	transport, server string
 }
 
 // snapshot describes a failed federated call for the error snapshots.
