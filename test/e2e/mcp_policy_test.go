@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/stoa-gateway/stoa/pkg/auth/oidctest"
 )
@@ -19,6 +22,10 @@ import (
 func TestMCPPolicy(t *testing.T) {
 	idp := oidctest.NewT(t, oidctest.WithHTTP())
 	up := newFedUpstream(t)
+	up.srv.AddResource(&sdk.Resource{URI: "notes://team/plan", Name: "plan", MIMEType: "text/plain"},
+		func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
+			return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: req.Params.URI, Text: "the plan"}}}, nil
+		})
 	rest := okUpstream(t)
 	d := NewDaemon(t)
 	d.Start()
@@ -33,10 +40,14 @@ auth: {type: jwt}
 mcp:
   url: `+up.URL+`
   tools: {allow: [echo, add]}
+  resources: {expose: true}
 policy:
   rules:
     - name: staff-only
       allow: '"staff" in caller.groups'
+    # Resource reads have no operation: this rule only concerns them.
+    - name: no-reads-for-eng
+      deny: operation.name == "" && "eng" in caller.groups
     - name: small-sums
       deny: operation.name == "add" && mcp.arguments.a > 100.0`)+
 		doc("Tool", "acme", "rest", `upstream: `+rest+`
@@ -133,6 +144,34 @@ policy:
 			}
 		})
 	}
+
+	t.Run("resources/read of a federated Tool", func(t *testing.T) {
+		const uri = "stoa://tools/acme/gh/upstream/notes://team/plan"
+		// bob can never call gh: its resources are neither listed nor readable.
+		res, err := bs.ListResources(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Resources {
+			if r.URI == uri {
+				t.Errorf("bob lists %s", uri)
+			}
+		}
+		if _, err := bs.ReadResource(context.Background(), &sdk.ReadResourceParams{URI: uri}); err == nil || !strings.Contains(err.Error(), "Resource not found") {
+			t.Errorf("bob reads gh's resource: %v", err)
+		}
+		// alice (groups staff, eng) may call gh but no-reads-for-eng denies reads.
+		_, err = as.ReadResource(context.Background(), &sdk.ReadResourceParams{URI: uri})
+		if err == nil || !strings.Contains(err.Error(), `denied by Tool acme/gh policy rule "no-reads-for-eng"`) {
+			t.Errorf("alice's read: %v", err)
+		}
+		// bob-at-work (staff only) reads it.
+		work := fedClient(t, d, idp.MustMint(idp.Claims("bob-at-work", aud).With("groups", []string{"staff"})), "2025-11-25", nil, "")
+		rr, err := work.ReadResource(context.Background(), &sdk.ReadResourceParams{URI: uri})
+		if err != nil || len(rr.Contents) != 1 || rr.Contents[0].Text != "the plan" {
+			t.Errorf("staff read: %+v %v", rr, err)
+		}
+	})
 
 	t.Run("events and audit", func(t *testing.T) {
 		var got []event

@@ -75,6 +75,8 @@ type backend struct {
 	fed        *federation.Manager
 	fedMetrics *fedMetrics
 	denials    denialLog
+	// pols are the live revision's policy chains (resources/read).
+	pols atomic.Pointer[policies]
 }
 
 // grants is what a non-admin principal may call, so that tools/list

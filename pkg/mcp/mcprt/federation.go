@@ -427,6 +427,9 @@ func (b *backend) ReadUpstreamResource(ctx context.Context, c mcp.Caller, ref sp
 			h.req = requirement(obj.Spec.(*spec.ToolSpec))
 		}
 	}
+	if err := b.authorizeRead(c, ref, uri); err != nil {
+		return nil, err
+	}
 	_, rej, err := b.admit(c, h)
 	switch {
 	case errors.Is(err, mcp.ErrUnknownTool):

@@ -235,8 +235,33 @@ func (b *backend) Authorize(ctx context.Context, c mcp.Caller, t *mcp.Tool, call
 	if b.fedMetrics != nil && h.fed != nil {
 		b.fedMetrics.observe(h.tenant, h.tool, "refused", time.Since(start))
 	}
-	b.denials.record(b, c, t, h, d)
+	b.denials.record(b, c, h.tenant, h.tool, "tools/call "+t.Name, t.Name, h.target.Operation, d)
+	return policyRefusal(d)
+}
+
+func policyRefusal(d policy.Decision) error {
 	return fmt.Errorf("not sent: the gateway refused the call (HTTP 403 policy_denied): %s", d.Reason())
+}
+
+// authorizeRead decides resources/read of a federated Tool's upstream
+// resource with the Tool's chain: reading is using the Tool. The input has
+// the caller, the Tool, no operation, no arguments and no request headers
+// (a rule that needs them fails, and denies).
+func (b *backend) authorizeRead(c mcp.Caller, ref spec.Ref, uri string) error {
+	ch := b.pols.Load().chain(ref)
+	if ch == nil {
+		return nil
+	}
+	in := policy.Input{Caller: policyCaller(c), Target: &policy.Target{Tenant: ref.Namespace, Tool: ref.Name}}
+	if c.Remote.IsValid() {
+		in.SourceIP = c.Remote.Unmap().String()
+	}
+	d := ch.Decide(&in)
+	if d.Allowed() {
+		return nil
+	}
+	b.denials.record(b, c, ref.Namespace, ref.Name, "resources/read "+uri, "", "", d)
+	return policyRefusal(d)
 }
 
 // denialLog emits policy.denied events, at most maxDenialEvents a second:
@@ -252,7 +277,7 @@ type denialLog struct {
 
 const maxDenialEvents = 50
 
-func (l *denialLog) record(b *backend, c mcp.Caller, t *mcp.Tool, h *handle, d policy.Decision) {
+func (l *denialLog) record(b *backend, c mcp.Caller, tenant, tool, what, mcpTool, operation string, d policy.Decision) {
 	now := time.Now().Unix()
 	l.mu.Lock()
 	if now != l.second {
@@ -269,13 +294,17 @@ func (l *denialLog) record(b *backend, c mcp.Caller, t *mcp.Tool, h *handle, d p
 	l.mu.Unlock()
 
 	data := map[string]any{
-		"target":    "Tool/" + h.tenant + "/" + h.tool,
-		"tool":      h.tool,
-		"mcpTool":   t.Name,
-		"operation": h.target.Operation,
-		"via":       "mcp",
-		"outcome":   d.Outcome.String(),
-		"decision":  d.String(),
+		"target":   "Tool/" + tenant + "/" + tool,
+		"tool":     tool,
+		"via":      "mcp",
+		"outcome":  d.Outcome.String(),
+		"decision": d.String(),
+	}
+	if mcpTool != "" {
+		data["mcpTool"] = mcpTool
+	}
+	if operation != "" {
+		data["operation"] = operation
 	}
 	if d.Rule != nil {
 		data["rule"] = d.Rule.Label()
@@ -290,8 +319,8 @@ func (l *denialLog) record(b *backend, c mcp.Caller, t *mcp.Tool, h *handle, d p
 	if suppressed > 0 {
 		data["suppressed"] = suppressed
 	}
-	b.o.Log.Info("mcp tools/call denied by policy", "tenant", h.tenant, "tool", t.Name, "reason", d.Reason(), "suppressed", suppressed)
+	b.o.Log.Info("mcp call denied by policy", "tenant", tenant, "tool", tool, "request", what, "reason", d.Reason(), "suppressed", suppressed)
 	if b.o.Events != nil {
-		b.o.Events("policy.denied", h.tenant, "tools/call "+t.Name+" "+d.Reason(), data)
+		b.o.Events("policy.denied", tenant, what+" "+d.Reason(), data)
 	}
 }

@@ -288,6 +288,7 @@ func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
 		r.backend.index.Store(idx)
 		r.live.Store(st)
 		r.livePols.Store(pols)
+		r.backend.pols.Store(pols)
 		r.backend.live.Store(st)
 		if next != nil {
 			next.SetCatalog(cat)
