@@ -21,7 +21,7 @@ import (
 func (s *Server) handleTraced(ctx *fasthttp.RequestCtx, tr *tracing.Tracer, caller Caller, st *reqState, b []byte, inBatch bool) ([]byte, int, bool) {
 	h := &ctx.Request.Header
 	in := tracing.Incoming{Traceparent: h.Peek(tracing.HeaderTraceparent), Tracestate: h.Peek(tracing.HeaderTracestate), Start: ctx.Time()}
-	m := tracing.MCP{Method: string(st.req.Method), RequestID: st.req.ID, SessionID: h.Peek("Mcp-Session-Id"), Transport: "tcp"}
+	m := tracing.MCP{Method: methodName(st.req.Method), RequestID: st.req.ID, SessionID: h.Peek("Mcp-Session-Id"), Transport: "tcp"}
 	switch a := ctx.RemoteAddr().(type) {
 	case *net.TCPAddr:
 		ap := a.AddrPort()
@@ -64,6 +64,30 @@ func (s *Server) handleTraced(ctx *fasthttp.RequestCtx, tr *tracing.Tracer, call
 		sp.SetToolError()
 	}
 	return b, status, streamed
+}
+
+// methodName returns the MCP method as a string; the common ones without
+// allocating (an unsampled request costs no allocation for its name).
+func methodName(m []byte) string {
+	switch string(m) {
+	case "tools/call":
+		return "tools/call"
+	case "tools/list":
+		return "tools/list"
+	case "resources/list":
+		return "resources/list"
+	case "resources/read":
+		return "resources/read"
+	case "initialize":
+		return "initialize"
+	case "ping":
+		return "ping"
+	case "server/discover":
+		return "server/discover"
+	case "subscriptions/listen":
+		return "subscriptions/listen"
+	}
+	return string(m)
 }
 
 // resultIsError reports whether the JSON-RPC response resp carries a
