@@ -49,7 +49,8 @@ func TestMCPTracing(t *testing.T) {
   accept: all
   batchTimeout: 100ms`)+fedSpecs(up.URL)+
 		doc("Tool", "acme", "rest", "upstream: "+rest.URL+"\nauth: {type: apiKey}\noperations:\n  - {name: items, method: GET, path: /items}")+
-		doc("Subscription", "acme", "shop-rest", "consumer: shop\nplan: open\ntool: rest"))
+		doc("Subscription", "acme", "shop-rest", "consumer: shop\nplan: open\ntool: rest")+
+		doc("ToolSet", "acme", "hosted", "tools: [gh]\npolicy:\n  rules:\n    - {name: own-tenant, allow: 'caller.tenant == tool.tenant'}"))
 	key := createKey(t, d, "acme", "shop")
 	cs := fedClient(t, d, key, "2025-11-25", nil, "")
 
@@ -82,10 +83,13 @@ func TestMCPTracing(t *testing.T) {
 			}
 		}
 		kids := otlptest.Children(spans, root)
-		if len(kids) != 2 || kids[0].Name != "limits" || kids[1].Name != "tools/call echo" {
+		if len(kids) != 3 || kids[0].Name != "policy" || kids[1].Name != "limits" || kids[2].Name != "tools/call echo" {
 			t.Fatalf("children of the server span:\n%s", otlptest.Dump(spans))
 		}
-		fed := kids[1]
+		if p := kids[0]; p.Attrs["stoa.policy.outcome"] != "allowed" || p.Attrs["stoa.policy.rule"] != `ToolSet acme/hosted policy rule "own-tenant"` {
+			t.Errorf("policy span %+v", p)
+		}
+		fed := kids[2]
 		if fed.Kind != "client" || fed.Attrs["gen_ai.tool.name"] != "echo" || fed.Attrs["server.address"] != "127.0.0.1" ||
 			fed.Attrs["network.transport"] != "tcp" || fed.Attrs["stoa.tool"] != "gh" || fed.StatusCode == "error" {
 			t.Errorf("federated span %+v", fed)
