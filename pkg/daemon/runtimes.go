@@ -33,6 +33,9 @@ type dataPlane struct {
 	stats   *telemetry.Registry
 	proxy   *proxy.Proxy
 	keys    *keys.Service
+	// tracer is shared by the runtimes that record spans; configured by
+	// the tracing runtime from the Gateway's spec.tracing.
+	tracing *tracingRuntime
 }
 
 // DefaultRuntimes builds the runtimes stoad serves, each compiled from
@@ -44,6 +47,7 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 		auth:    &auth.Authenticator{},
 		limiter: limits.New(limits.Options{IdleTTL: 10 * time.Minute}),
 		stats:   telemetry.NewRegistry(),
+		tracing: newTracingRuntime(d.log),
 	}
 	d.dp = dp
 	d.metrics.MustRegister(dp.stats.Collector())
@@ -101,7 +105,8 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	// MCP mounts on the proxy, so it is built before the proxy starts and
 	// swapped after it (its tools call the proxy's routes).
 	mcpRT, err := mcprt.New(mcprt.Options{Store: d.store, Log: d.log, Listen: d.cfg.Listen, Socket: d.cfg.MCPSocket,
-		Auth: dp.auth, Proxy: dp.proxy, Stats: dp.stats, Snapshots: snapshots, Admission: admission, Platform: d})
+		Auth: dp.auth, Proxy: dp.proxy, Stats: dp.stats, Snapshots: snapshots, Admission: admission, Platform: d, Metrics: d.metrics,
+		Events: d.events.Emit, Tracer: dp.tracing.tr})
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +117,8 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	// listens, and detached only after the proxy has stopped.
 	// API management before the proxy: started before it serves, stopped
 	// (flushing quota counters) after it has drained.
-	return []state.Runtime{ident, xdpRT, admission, trail, snapshots, webhooks, dp.proxy, limits.NewSweeper(dp.limiter), mcpRT}, nil
+	// tracing first: configured before anything records spans.
+	return []state.Runtime{dp.tracing, ident, xdpRT, admission, trail, snapshots, webhooks, dp.proxy, limits.NewSweeper(dp.limiter), mcpRT, mcpRT.Federation()}, nil
 }
 
 // envTrue reports whether the environment variable name is 1 or true.

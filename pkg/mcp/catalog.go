@@ -28,6 +28,12 @@ type Catalog struct {
 	platform  *view // callers with no tenant
 	resources map[string]*resource
 	issuers   map[string][]string // tenant -> authorization servers
+	// fedResources maps the resource prefix of each federated Tool that
+	// exposes its upstream's resources to the Tool: reads under it go to
+	// the upstream (FederationBackend), listed URIs or not (templates).
+	fedResources map[string]spec.Ref
+	// problems are the federated tools the catalog could not expose.
+	problems map[spec.Ref][]string
 
 	// granted caches the views of callers with Grants, by tenant and
 	// Grants.Key; bounded by maxGrantViews (beyond, views are computed per
@@ -94,8 +100,9 @@ func (l *encodedList) len() int { return len(l.start) }
 type CatalogOption func(*catalogConfig)
 
 type catalogConfig struct {
-	openAPI func(ref spec.Ref) ([]byte, bool)
-	handles func(*Tool) any
+	openAPI    func(ref spec.Ref) ([]byte, bool)
+	handles    func(*Tool) any
+	federation Federation
 }
 
 // WithOpenAPI supplies the OpenAPI document of a Tool that has an `openapi:`
@@ -195,7 +202,9 @@ const maxToolName = spec.MaxMCPNameLen
 // is listed as an authorization server. It fails, changing nothing, on an
 // invalid tool name, a name used twice (names must be unique across tenants
 // because admins see all of them), an invalid path or `in` mapping, or an
-// input schema that does not compile.
+// input schema that does not compile. The tools of federated MCP servers
+// (WithFederation) never fail a build: one whose name is invalid or taken
+// (an operation keeps its name) is left out and reported (Problems).
 func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*Catalog, error) {
 	var cfg catalogConfig
 	for _, o := range opts {
@@ -207,12 +216,16 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 		tenants:   map[string]*view{},
 		resources: map[string]*resource{},
 		issuers:   map[string][]string{},
+
+		fedResources: map[string]spec.Ref{},
+		problems:     map[spec.Ref][]string{},
 	}
 	sorted := slices.Clone(objs)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref().Less(sorted[j].Ref()) })
 	sc := newSchemaCompiler()
 	var all []*Tool
 	var allRes []*resource
+	var federated []fedSource
 	addIssuer := func(tenant, iss string) {
 		if iss != "" && !slices.Contains(c.issuers[tenant], iss) {
 			c.issuers[tenant] = append(c.issuers[tenant], iss)
@@ -234,6 +247,12 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 			}
 			if s.Auth != nil {
 				addIssuer(tenant, s.Auth.Issuer)
+			}
+			if s.Protocol == spec.ProtocolMCP {
+				if s.MCP != nil {
+					federated = append(federated, fedSource{o, s})
+				}
+				continue
 			}
 			for i := range s.Operations {
 				t, err := compileTool(o, s, &s.Operations[i], sc)
@@ -259,6 +278,9 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 			}
 		}
 	}
+	fedTools, fedRes := c.addFederated(federated, cfg.federation, sc, &cfg)
+	all = append(all, fedTools...)
+	allRes = append(allRes, fedRes...)
 	var everyIssuer []string
 	for _, iss := range c.issuers {
 		everyIssuer = append(everyIssuer, iss...)
@@ -441,6 +463,10 @@ func encodeTool(t *Tool) []byte {
 	b = rpc.AppendString(b, t.Description)
 	b = append(b, `,"inputSchema":`...)
 	b = append(b, t.InputSchema...)
+	if len(t.OutputSchema) > 0 {
+		b = append(b, `,"outputSchema":`...)
+		b = append(b, t.OutputSchema...)
+	}
 	b = append(b, `,"annotations":{`...)
 	if t.Title != "" {
 		b = append(b, `"title":`...)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
 	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
 )
 
@@ -141,6 +143,24 @@ func (s *Server) handleMessage(ctx *fasthttp.RequestCtx, caller Caller, st *reqS
 	if e := rpc.DecodeParams(st.req.Params, &st.par); e != nil {
 		return fail(id, &rpcError{status: fasthttp.StatusBadRequest, code: e.Code, message: e.Message})
 	}
+	if tr := s.opts.Tracer; tr.Enabled() {
+		return s.handleTraced(ctx, tr, caller, st, b, inBatch)
+	}
+	return s.handleRequest(ctx, caller, st, b, inBatch)
+}
+
+// handleRequest answers a JSON-RPC request whose params are decoded.
+func (s *Server) handleRequest(ctx *fasthttp.RequestCtx, caller Caller, st *reqState, b []byte, inBatch bool) (_ []byte, status int, streamed bool) {
+	st.rerr = nil
+	fail := func(id []byte, e *rpcError) ([]byte, int, bool) {
+		st.rerr = e
+		status := e.status
+		if status == 0 {
+			status = fasthttp.StatusOK
+		}
+		return appendError(b, id, e), status, false
+	}
+	id := st.req.ID
 	method := st.req.Method
 	if string(method) == "initialize" && !(st.par.HasMetaVersion && !isLegacyVersion(st.par.MetaVersion)) {
 		if inBatch {
@@ -169,7 +189,7 @@ func (s *Server) handleMessage(ctx *fasthttp.RequestCtx, caller Caller, st *reqS
 	case "resources/list":
 		b, rerr = s.listResources(b, cat, caller, st, e)
 	case "resources/read":
-		b, rerr = s.readResource(b, cat, caller, st, e)
+		b, rerr = s.readResource(ctx, b, cat, caller, st, e)
 	case "resources/templates/list":
 		b = beginResult(b, id)
 		b = append(b, `"resourceTemplates":[]`...)
@@ -409,12 +429,8 @@ func (s *Server) listPage(b []byte, caller Caller, st *reqState, e era, member s
 	return s.endResult(b, e, true), nil
 }
 
-func (s *Server) readResource(b []byte, cat *Catalog, caller Caller, st *reqState, e era) ([]byte, *rpcError) {
-	r, ok := cat.resources[string(st.par.URI)]
-	if ok && !caller.Admin && caller.Grants != nil && r.tenant == caller.Tenant {
-		ok = slices.Contains(cat.viewFor(caller).resources, r)
-	}
-	if !ok || (!caller.Admin && r.tenant != caller.Tenant) {
+func (s *Server) readResource(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, caller Caller, st *reqState, e era) ([]byte, *rpcError) {
+	notFound := func() ([]byte, *rpcError) {
 		// Identical for missing and foreign resources.
 		code := rpc.CodeResourceNotFound
 		if e == eraModern {
@@ -422,6 +438,37 @@ func (s *Server) readResource(b []byte, cat *Catalog, caller Caller, st *reqStat
 		}
 		data := rpc.AppendString([]byte(`{"uri":`), st.par.URI)
 		return b, &rpcError{code: code, message: "Resource not found", data: append(data, '}')}
+	}
+	r, ok := cat.resources[string(st.par.URI)]
+	if ok && !caller.Admin && caller.Grants != nil && r.tenant == caller.Tenant {
+		ok = slices.Contains(cat.viewFor(caller).resources, r)
+	}
+	if ok && !caller.Admin && r.tenant != caller.Tenant {
+		return notFound()
+	}
+	if !ok || r.federated {
+		// An upstream's resource: listed, or under a federated Tool's
+		// prefix (resource templates), read from the upstream.
+		ref, fed := cat.federatedResource(caller, string(st.par.URI))
+		if !fed || s.fed == nil {
+			return notFound()
+		}
+		raw, err := s.fed.ReadUpstreamResource(ctx, caller, ref, string(st.par.URI))
+		if errors.Is(err, federation.ErrUnknownResource) {
+			return notFound()
+		}
+		if err != nil {
+			return b, &rpcError{code: rpc.CodeInternalError, message: "Upstream request failed: " + truncateUTF8(err.Error(), maxErrorExcerpt)}
+		}
+		contents, ok := member(raw, "contents")
+		if !ok || contents[0] != '[' {
+			return b, &rpcError{code: rpc.CodeInternalError, message: "Upstream request failed: upstream " + ref.Namespace + "/" + ref.Name + " sent an invalid resource"}
+		}
+		b = beginResult(b, st.req.ID)
+		b = append(b, `"contents":`...)
+		b = append(b, contents...)
+		b = s.appendCacheable(b, e, "private")
+		return s.endResult(b, e, true), nil
 	}
 	b = beginResult(b, st.req.ID)
 	b = append(b, `"contents":[`...)

@@ -21,7 +21,11 @@ type resource struct {
 	mimeType    string
 	tenant      string
 	ref         spec.Ref // the Tool object documented
-	text        []byte
+	// federated resources are read from the Tool's upstream MCP server
+	// (FederationBackend); size is what the upstream listed.
+	federated bool
+	size      *int64
+	text      []byte
 	// gen builds text on the first read, for documents derived from the
 	// spec: a catalog of 10,000 tools need not render 10,000 documents
 	// that are rarely read.
@@ -84,13 +88,21 @@ func (r *resource) encode() {
 	b = rpc.AppendString(b, r.uri)
 	b = append(b, `,"name":`...)
 	b = rpc.AppendString(b, r.name)
-	b = append(b, `,"title":`...)
-	b = rpc.AppendString(b, r.title)
-	b = append(b, `,"description":`...)
-	b = rpc.AppendString(b, r.description)
-	b = append(b, `,"mimeType":`...)
-	b = rpc.AppendString(b, r.mimeType)
-	if r.gen == nil { // size is optional; generated documents have none yet
+	// Optional members are left out when empty (an upstream's resources
+	// may have no title, description or type).
+	for _, m := range [...]struct{ key, v string }{{"title", r.title}, {"description", r.description}, {"mimeType", r.mimeType}} {
+		if m.v != "" {
+			b = append(b, `,"`+m.key+`":`...)
+			b = rpc.AppendString(b, m.v)
+		}
+	}
+	switch {
+	case r.federated:
+		if r.size != nil {
+			b = append(b, `,"size":`...)
+			b = rpc.AppendInt(b, *r.size)
+		}
+	case r.gen == nil: // size is optional; generated documents have none yet
 		b = append(b, `,"size":`...)
 		b = rpc.AppendInt(b, int64(len(r.text)))
 	}

@@ -92,7 +92,7 @@ func (sc *schemaCompiler) compile(encoded []byte) (*compiledSchema, error) {
 // validate checks raw arguments (a JSON object or absent) and returns a
 // one-line message for the model, or "".
 func (cs *compiledSchema) validate(args []byte) string {
-	if cs.anyObject {
+	if cs == nil || cs.anyObject { // nil: a federated tool's schema stoad cannot compile
 		return ""
 	}
 	var v any = map[string]any{}

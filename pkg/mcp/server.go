@@ -16,6 +16,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
 	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // Options configure a Server. The zero value works.
@@ -71,6 +72,9 @@ type Options struct {
 	// daemon of a fleet the same key so cursors survive load balancing;
 	// default: random per Server.
 	CursorKey []byte
+	// Tracer records a server span per JSON-RPC request (docs/tracing.md);
+	// nil or off: nothing is recorded and trace context is not read.
+	Tracer *tracing.Tracer
 }
 
 func (o *Options) setDefaults() {
@@ -114,6 +118,7 @@ func (o *Options) setDefaults() {
 type Server struct {
 	opts    Options
 	backend Backend
+	fed     FederationBackend // backend, when it serves federated MCP servers
 	cat     atomic.Pointer[Catalog]
 	streams streamSet
 	cursors cursorCodec
@@ -135,6 +140,8 @@ type reqState struct {
 	up   argmap.Request
 	out  []byte
 	init []byte // initialize result
+	// rerr is the JSON-RPC error handleRequest answered, for its span.
+	rerr *rpcError
 }
 
 // NewServer returns a Server answering with an empty catalog until
@@ -142,6 +149,7 @@ type reqState struct {
 func NewServer(opts Options, backend Backend) *Server {
 	opts.setDefaults()
 	s := &Server{opts: opts, backend: backend}
+	s.fed, _ = backend.(FederationBackend)
 	s.ttlMs = opts.ListTTL.Milliseconds()
 	if s.ttlMs < 0 {
 		s.ttlMs = 0

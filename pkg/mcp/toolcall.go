@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
 	"github.com/stoa-gateway/stoa/pkg/mcp/internal/rpc"
 )
 
@@ -53,8 +54,21 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 			return b, herr
 		}
 	}
+	if t.UpstreamName != "" {
+		if az, ok := s.backend.(Authorizer); ok {
+			if err := az.Authorize(ctx, caller, t, callInfo(ctx, args, nil)); err != nil {
+				return s.refused(b, st, err, e), nil
+			}
+		}
+		return s.callFederated(ctx, b, caller, t, st, args, e)
+	}
 	if err := t.plan.Map(args, &st.up); err != nil {
 		return b, &rpcError{code: rpc.CodeInvalidParams, message: "Invalid params: " + err.Error()}
+	}
+	if az, ok := s.backend.(Authorizer); ok {
+		if err := az.Authorize(ctx, caller, t, callInfo(ctx, args, &st.up)); err != nil {
+			return s.refused(b, st, err, e), nil
+		}
 	}
 	resp, err := s.backend.Call(ctx, caller, t, &st.up)
 	if errors.Is(err, ErrUnknownTool) {
@@ -70,6 +84,14 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 		resp.Release()
 	}
 	return s.endResult(b, e, true), nil
+}
+
+// refused answers a call the Authorizer refused: an isError result with
+// its reason (the tool exists for this caller; the policy said no).
+func (s *Server) refused(b []byte, st *reqState, err error, e era) []byte {
+	b = beginResult(b, st.req.ID)
+	b = appendTextResult(b, truncateUTF8(err.Error(), maxErrorExcerpt), true)
+	return s.endResult(b, e, true)
 }
 
 // appendUpstreamResult turns an upstream answer into CallToolResult members:
@@ -186,4 +208,31 @@ func isTextMedia(m string) bool {
 // validUTF8 reports whether b is text: valid UTF-8 without NUL bytes.
 func validUTF8(b []byte) bool {
 	return bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
+}
+
+// callFederated calls a federated MCP server's tool. Its result is the
+// upstream's, verbatim; gateway refusals and upstream failures are isError
+// results (so the model reads them), an unknown tool is the same JSON-RPC
+// error as a tool that does not exist, and the upstream's own -32602 is
+// passed on as invalid params.
+func (s *Server) callFederated(ctx *fasthttp.RequestCtx, b []byte, caller Caller, t *Tool, st *reqState, args []byte, e era) ([]byte, *rpcError) {
+	if s.fed == nil {
+		return b, unknownTool(st.par.Name)
+	}
+	raw, err := s.fed.CallUpstream(ctx, caller, t, args)
+	var rpcErr *federation.RPCError
+	switch {
+	case errors.Is(err, ErrUnknownTool) || errors.Is(err, federation.ErrUnknownTool):
+		return b, unknownTool(st.par.Name)
+	case errors.As(err, &rpcErr) && rpcErr.Code == rpc.CodeInvalidParams:
+		return b, &rpcError{code: rpc.CodeInvalidParams, message: "Invalid params: " + truncateUTF8(rpcErr.Message, maxErrorExcerpt)}
+	case err == nil && !isObject(raw):
+		err = errors.New("upstream " + t.Ref.Namespace + "/" + t.Ref.Name + " sent a result that is not a JSON object")
+	}
+	if err != nil {
+		b = beginResult(b, st.req.ID)
+		b = appendTextResult(b, "Upstream request failed: "+truncateUTF8(err.Error(), maxErrorExcerpt), true)
+		return s.endResult(b, e, true), nil
+	}
+	return appendFederatedResult(b, st.req.ID, raw, e), nil
 }

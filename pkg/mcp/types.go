@@ -24,6 +24,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // Caller is the authenticated identity behind one MCP request.
@@ -52,6 +53,10 @@ type Caller struct {
 	// Remote is the client's address (zero on the unix socket); the server
 	// sets it after Authenticate.
 	Remote netip.Addr
+	// Span is the server span of the JSON-RPC request being answered (the
+	// zero Span when tracing is off or the request is not sampled): the
+	// Backend starts its child spans (limits, the upstream call) from it.
+	Span tracing.Span
 }
 
 // Credentials are what one request presents: its credential headers, the
@@ -113,6 +118,29 @@ type Backend interface {
 	Call(ctx context.Context, caller Caller, tool *Tool, req *UpstreamRequest) (UpstreamResponse, error)
 	// Info reports platform status for stoa_platform_info.
 	Info(caller Caller) PlatformInfo
+}
+
+// Authorizer is implemented by a Backend that decides each tools/call of
+// a catalog tool before anything is sent (after its arguments passed the
+// input schema): the daemon evaluates the CEL policies there. A non-nil
+// error refuses the call: its text becomes the isError result the model
+// reads, so it must say which rule refused and be safe for the tenant to
+// read.
+type Authorizer interface {
+	Authorize(ctx context.Context, caller Caller, tool *Tool, call *CallInfo) error
+}
+
+// CallInfo is what an Authorizer sees of one tools/call. Its slices are
+// valid only during Authorize.
+type CallInfo struct {
+	// Arguments are the call's arguments (a JSON object, or nil).
+	Arguments []byte
+	// Upstream is the mapped upstream request of an operation; nil for a
+	// federated tool.
+	Upstream *UpstreamRequest
+	// Host is the MCP request's Host, lower case; Headers its HTTP headers.
+	Host    string
+	Headers *HTTPHeaders
 }
 
 // ErrUnknownTool may be returned by Backend.Call to answer exactly as if the
@@ -197,13 +225,20 @@ type Tool struct {
 	Tags []string
 	// InputSchema is the encoded JSON Schema of the arguments.
 	InputSchema json.RawMessage
+	// OutputSchema is the encoded JSON Schema of the structured result, if
+	// declared (federated tools).
+	OutputSchema json.RawMessage
 	// Annotations are the resolved hints.
 	Annotations Annotations
 	// Ref names the Tool object; Spec and Operation are the spec the tool was
-	// compiled from (nil for platform tools).
+	// compiled from (nil for platform tools; Operation nil for federated
+	// tools).
 	Ref       spec.Ref
 	Spec      *spec.ToolSpec
 	Operation *spec.Operation
+	// UpstreamName is set for a tool of a federated MCP server (a Tool with
+	// protocol: mcp): the tool's name at that server.
+	UpstreamName string
 	// Handle is free for the daemon (see WithHandles), e.g. its route.
 	Handle any
 

@@ -85,7 +85,7 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 		return nil, errors.New("gateway has no configuration loaded")
 	}
 	r := t.byTool[toolKey{cr.Tenant, cr.Tool}]
-	if r == nil {
+	if r == nil || r.federated {
 		return nil, ErrNoRoute
 	}
 	if cr.Principal != nil && !cr.Principal.CanAccess(r.Tenant) {
@@ -231,4 +231,34 @@ func rejectionBody(rej *Rejection) []byte {
 		b = strconv.AppendInt(b, int64((rej.RetryAfter+time.Second-1)/time.Second), 10)
 	}
 	return append(b, '}')
+}
+
+// Admit runs the admission of a call to cr's Tool without calling an
+// upstream: the tenant's suspension, the consumer's subscription and
+// quota, and the rate limits (cr's operation limit, the Tool's, the
+// tenant's, its ToolSets', the consumer's plan, the source address's), as
+// Call does before it sends anything. The MCP runtime admits the calls of
+// federated MCP servers (Tools with protocol: mcp, which have no HTTP
+// route) this way, so they share every limit and quota with proxied
+// requests. It returns the refusal or nil, and ErrNoRoute when the tenant
+// has no such Tool. Only Tenant, Tool, Principal, Client, OpLimit and
+// OpKey of cr are read.
+func (p *Proxy) Admit(cr *CallRequest) (*Rejection, error) {
+	t := p.table.Load()
+	if t == nil {
+		return nil, errors.New("gateway has no configuration loaded")
+	}
+	r := t.byTool[toolKey{cr.Tenant, cr.Tool}]
+	if r == nil || (cr.Principal != nil && !cr.Principal.CanAccess(r.Tenant)) {
+		return nil, ErrNoRoute
+	}
+	if r.suspended {
+		return &Rejection{Status: fasthttp.StatusForbidden, Code: errForbidden, Message: "tenant is suspended"}, nil
+	}
+	var extra *extraLimit
+	if !cr.OpLimit.IsZero() {
+		extra = &extraLimit{Key: limits.Key{Kind: limits.KindOperation, A: cr.OpKey}, Limit: cr.OpLimit}
+	}
+	_, rej := p.admit(r, cr.Principal, cr.Client, time.Now(), extra)
+	return rej, nil
 }

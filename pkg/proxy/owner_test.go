@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -65,5 +67,54 @@ func TestFederatedToolHasNoRoute(t *testing.T) {
 	}
 	if r := e.get("/acme/rest/x"); r.Status != 200 {
 		t.Fatalf("rest tool beside it: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestFederatedToolAdmission: a federated Tool's calls are admitted
+// (Admit) with the limits of REST Tools — its own, and those it shares
+// with REST Tools (here a ToolSet) — while Call refuses it (it has no
+// upstream the proxy could reach).
+func TestFederatedToolAdmission(t *testing.T) {
+	up := newUpstream(t, "u")
+	fed := func(name, extra string) string {
+		return strings.Replace(tool("acme", name, "", "mcp: {url: 'http://127.0.0.1:1/mcp'}\n"+extra), "protocol: rest", "protocol: mcp", 1)
+	}
+	e := newEnv(t, tenant("acme", "")+tenant("globex", "")+tool("acme", "rest", up.URL, "")+
+		fed("fed", "")+fed("own", "rateLimit: {rate: 1/h, burst: 1}")+
+		object("ToolSet", "acme", "set", "tools: [rest, fed]\npolicies: {rateLimit: {rate: 1/h, burst: 2}}"))
+	admit := func(tool string) *Rejection {
+		t.Helper()
+		rej, err := e.p.Admit(&CallRequest{Tenant: "acme", Tool: tool})
+		if err != nil {
+			t.Fatalf("admit %s: %v", tool, err)
+		}
+		return rej
+	}
+	if r := e.get("/acme/rest/x"); r.Status != 200 {
+		t.Fatalf("rest: %d", r.Status)
+	}
+	if rej := admit("fed"); rej != nil {
+		t.Fatalf("first federated call refused: %+v", rej)
+	}
+	// The ToolSet's budget of 2 is spent by the two calls together.
+	if rej := admit("fed"); rej == nil || rej.Status != 429 || rej.Message != "toolset" {
+		t.Fatalf("third call of the set: %+v, want 429 toolset", rej)
+	}
+	if r := e.get("/acme/rest/x"); r.Status != 429 {
+		t.Fatalf("rest after the set's budget is spent: %d", r.Status)
+	}
+	if rej := admit("own"); rej != nil {
+		t.Fatalf("own: %+v", rej)
+	}
+	if rej := admit("own"); rej == nil || rej.Message != "tool" {
+		t.Fatalf("own's second call: %+v, want the tool limit", rej)
+	}
+	if _, err := e.p.Call(context.Background(), &CallRequest{Tenant: "acme", Tool: "fed", Method: "GET"}); !errors.Is(err, ErrNoRoute) {
+		t.Fatalf("Call of a federated Tool: %v, want ErrNoRoute", err)
+	}
+	for _, c := range []CallRequest{{Tenant: "acme", Tool: "missing"}, {Tenant: "globex", Tool: "fed"}} {
+		if _, err := e.p.Admit(&c); !errors.Is(err, ErrNoRoute) {
+			t.Errorf("admit %s/%s: %v, want ErrNoRoute", c.Tenant, c.Tool, err)
+		}
 	}
 }

@@ -30,7 +30,8 @@ type table struct {
 	hosts map[string]*routeSet
 	// routes in compile order (for status and health checks).
 	routes []*Route
-	// byTool finds a tool's route by tenant and name (MCP calls).
+	// byTool finds a tool's route by tenant and name (MCP calls),
+	// federated MCP servers' admission-only routes included.
 	byTool map[toolKey]*Route
 	gw     gatewayPolicy
 }
@@ -67,6 +68,7 @@ type Route struct {
 
 	tenantID, toolID uint64 // limiter key ids
 	suspended        bool   // the tenant is suspended: every call is refused
+	federated        bool   // a protocol: mcp Tool: admission only (Admit), no upstreams
 	auth             routeAuth
 	upstreams        *upstreamSet
 	forwardCreds     bool
@@ -145,11 +147,6 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 
 	for _, o := range st.OfKind(spec.KindTool) {
 		ts := o.Spec.(*spec.ToolSpec)
-		if ts.Protocol == spec.ProtocolMCP {
-			// A federated MCP server is reached through the MCP endpoint,
-			// never as an HTTP route.
-			continue
-		}
 		ten := st.Tenant(o.Metadata.Namespace)
 		r := &Route{
 			Tenant:   o.Metadata.Namespace,
@@ -197,6 +194,23 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 		if n := len(r.toolSets); n > maxLimitKeys-5 {
 			return nil, fmt.Errorf("tool %s/%s is in %d rate-limited ToolSets; at most %d are supported", r.Tenant, r.Tool, n, maxLimitKeys-5)
 		}
+		r.toolLimit = limits.FromRate(ts.RateLimit)
+		if ten != nil && ten.Defaults != nil {
+			r.tenantLimit = limits.FromRate(ten.Defaults.RateLimit)
+			r.sourceLimit = limits.FromRate(ten.Defaults.PerSource)
+		}
+		r.planLimits = plans[o.Ref()]
+		if ts.Protocol == spec.ProtocolMCP {
+			// A federated MCP server is reached through the MCP endpoint,
+			// never as an HTTP route: its calls are only admitted here
+			// (Admit), with the same limits as a REST Tool. Its traffic
+			// is counted by the MCP runtime, per tool, so its series is
+			// not registered.
+			r.federated = true
+			r.stats = &telemetry.Series{Kind: telemetry.KindHTTP, Tenant: r.Tenant, Name: r.Tool}
+			t.byTool[toolKey{r.Tenant, r.Tool}] = r
+			continue
+		}
 		if ua := ts.UpstreamAuth; ua != nil {
 			value, err := secret.Read(ua.SecretRef)
 			if err != nil {
@@ -207,13 +221,6 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 			r.upstreamHeaderFold = strings.ToLower(strings.ReplaceAll(r.upstreamHeader, "_", "-"))
 			r.upstreamValue = []byte(ua.Prefix + value)
 		}
-		// Limits.
-		r.toolLimit = limits.FromRate(ts.RateLimit)
-		if ten != nil && ten.Defaults != nil {
-			r.tenantLimit = limits.FromRate(ten.Defaults.RateLimit)
-			r.sourceLimit = limits.FromRate(ten.Defaults.PerSource)
-		}
-		r.planLimits = plans[o.Ref()]
 		// Upstreams.
 		var targets []upstreamTarget
 		if ts.Upstream != "" {

@@ -55,6 +55,11 @@ func Curl(s *Snapshot) string {
 	case s.Request.Truncated:
 		fmt.Fprintf(&b, "# the request body was cut to %d of %d bytes\n", len(s.Request.Body), s.Request.BodyBytes)
 	}
+	if s.Request.URL == "" && s.Source == "mcp" {
+		// A stdio MCP server: there is no HTTP request to repeat.
+		fmt.Fprintf(&b, "# %s talks to its MCP server over stdio; the request it sent is:\n# %s\n", s.Upstream, s.Request.Body)
+		return b.String()
+	}
 	method := s.Request.Method
 	if method == "" {
 		method = "GET"

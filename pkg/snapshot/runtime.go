@@ -1,7 +1,9 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -259,6 +261,9 @@ func (s *Runtime) Replay(ctx context.Context, id, actor string) (ReplayResult, e
 		return refuse(ErrToolGone, " no longer exists")
 	}
 	ts := o.Spec.(*spec.ToolSpec)
+	if ts.Protocol == spec.ProtocolMCP {
+		return refuse(ErrNoRoute, " is a federated MCP server: its calls are replayed by calling the tool again over MCP")
+	}
 	upstream := ts.Upstream
 	if upstream == "" {
 		for _, u := range ts.Upstreams {
@@ -388,6 +393,54 @@ func (s *Runtime) CaptureCall(cr *proxy.CallRequest, resp *proxy.CallResponse, c
 		if resp.ContentType != "" {
 			c.RespHeaders = []Header{{Name: "Content-Type", Value: resp.ContentType}}
 		}
+	}
+	s.rec.Capture(c)
+}
+
+// FederatedCall is a failed tools/call of a federated MCP server's tool (a
+// Tool with protocol: mcp): no answer in time, the server unavailable, or
+// a JSON-RPC error instead of a result.
+type FederatedCall struct {
+	// Tenant and Tool name the Tool object; Name is the tool's name at the
+	// upstream.
+	Tenant, Tool, Name string
+	Consumer           string
+	// URL is the server's endpoint (streamable-http); empty for a stdio
+	// server, whose Command names the program.
+	URL, Command string
+	// Reason is "timeout", "unavailable" or "rpc_error"; Err the text the
+	// model was shown; Status the status statistics count (502, 504).
+	Reason, Err string
+	Status      int
+	// Arguments of the call, as the client sent them.
+	Arguments []byte
+	Start     time.Time
+	Duration  time.Duration
+}
+
+// CaptureFederated records a failed call of a federated MCP tool. The
+// request kept is the JSON-RPC tools/call stoad sent (its own credential
+// is not stored; the caller's never reached the upstream).
+func (s *Runtime) CaptureFederated(f *FederatedCall) {
+	c := &Capture{Source: "mcp", Tenant: f.Tenant, Tool: f.Tool, Operation: f.Name, Consumer: f.Consumer, Revision: s.o.Live().Revision,
+		Start: f.Start, Duration: f.Duration, Method: http.MethodPost, Reason: f.Reason, Origin: OriginUpstream, Err: f.Err, Status: f.Status,
+		URL: f.URL, Upstream: f.URL, ReqContentType: "application/json", Target: "tools/call " + f.Name}
+	if f.URL == "" {
+		c.Method, c.Upstream = "", "stdio: "+f.Command
+	}
+	if s.rec.Repeat(c.Key(), f.Start) || !s.rec.Want() {
+		return
+	}
+	args := []byte("{}")
+	var buf bytes.Buffer
+	if len(f.Arguments) > 0 && json.Compact(&buf, f.Arguments) == nil {
+		args = buf.Bytes()
+	}
+	name, _ := json.Marshal(f.Name)
+	body := append(append(append(append([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":`), name...), `,"arguments":`...), args...), "}}"...)
+	c.ReqBodyLen, c.ReqBody = len(body), clip(body, s.rec.CaptureBodyLimit())
+	if f.URL != "" {
+		c.ReqHeaders = []Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Accept", Value: "application/json, text/event-stream"}}
 	}
 	s.rec.Capture(c)
 }

@@ -9,7 +9,6 @@ package spec_test
 
 import (
 	"errors"
-	"math"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -32,37 +31,10 @@ func load(t *testing.T, in string) ([]*spec.Object, spec.Diagnostics) {
 	return objs, diags
 }
 
-// federationConfig maps a federated Tool onto the engine's Config, as the
-// daemon will.
+// federationConfig maps a federated Tool onto the engine's Config with the
+// daemon's own mapping (federation.FromSpec).
 func federationConfig(o *spec.Object) federation.Config {
-	s := o.Spec.(*spec.ToolSpec)
-	m := s.MCP
-	c := federation.Config{
-		Tenant: o.Metadata.Namespace, Tool: o.Metadata.Name,
-		Transport: federation.Transport(m.Transport), URL: m.URL, ProtocolVersion: m.ProtocolVersion,
-		Command: m.Command, Dir: m.Dir, InheritEnv: m.InheritEnv,
-		Timeout: m.Timeout.D(), ConnectTimeout: m.ConnectTimeout.D(),
-	}
-	if a := s.UpstreamAuth; a != nil {
-		c.Auth = &federation.Auth{Header: a.Header, Prefix: a.Prefix, SecretRef: a.SecretRef}
-	}
-	for _, e := range m.Env {
-		c.Env = append(c.Env, federation.EnvVar{Name: e.Name, Value: e.Value, SecretRef: e.SecretRef})
-	}
-	if l := m.Limits; l != nil {
-		c.Limits = federation.Limits{
-			MemoryBytes: uint64(max(l.Memory.Bytes(), 0)),
-			CPUSeconds:  uint64(math.Ceil(l.CPU.D().Seconds())),
-			OpenFiles:   uint64(max(l.OpenFiles, 0)),
-			Processes:   uint64(max(l.Processes, 0)),
-		}
-	}
-	if f := m.Tools; f != nil {
-		c.Tools = federation.ToolFilter{Filter: federation.Filter{Allow: f.Allow, Deny: f.Deny}, Rename: f.Rename}
-	}
-	if r := m.Resources; r != nil {
-		c.Resources = federation.ResourceFilter{Expose: r.Expose, Filter: federation.Filter{Allow: r.Allow, Deny: r.Deny}}
-	}
+	c, _ := federation.FromSpec(o)
 	return c
 }
 

@@ -1,5 +1,7 @@
 package spec
 
+import "slices"
+
 // The fields of the control plane's roles (access), CEL policies, MCP
 // federation, tracing and shared limits. Every one is optional, and an
 // object that does not use them encodes exactly as before they existed.
@@ -181,6 +183,21 @@ type MCPFederation struct {
 	// (transport: stdio). Without a grant naming the command, a stdio Tool
 	// is refused.
 	AllowStdio []StdioGrant `json:"allowStdio,omitempty"`
+}
+
+// StdioGranted reports whether the grants let tenant's Tools run command
+// (their command[0], compared as written). Validation and stoad's MCP
+// runtime both decide with it.
+func (f *MCPFederation) StdioGranted(tenant, command string) bool {
+	if f == nil {
+		return false
+	}
+	for _, g := range f.AllowStdio {
+		if g.Tenant == tenant && slices.Contains(g.Commands, command) {
+			return true
+		}
+	}
+	return false
 }
 
 // StdioGrant lets one tenant's stdio Tools run the listed commands.

@@ -438,23 +438,10 @@ func (v *validator) stdioGrants(objs []*Object) {
 			continue
 		}
 		t, cmd := o.Metadata.Namespace, s.MCP.Command[0]
-		grantIndex := -1
-		granted := false
-		for i, g := range grants {
-			if g.Tenant != t {
-				continue
-			}
-			if grantIndex < 0 {
-				grantIndex = i
-			}
-			if slices.Contains(g.Commands, cmd) {
-				granted = true
-				break
-			}
-		}
-		if granted {
+		if (&MCPFederation{AllowStdio: grants}).StdioGranted(t, cmd) {
 			continue
 		}
+		grantIndex := slices.IndexFunc(grants, func(g StdioGrant) bool { return g.Tenant == t })
 		path := itemPath("spec.mcp.command", 0)
 		hint := fmt.Sprintf("have a cluster admin grant it in the Gateway: spec.mcp.federation.allowStdio: [{tenant: %s, commands: [%s]}]", t, cmd)
 		msg := fmt.Sprintf("command %q runs on the gateway host, and the Gateway does not grant it to tenant %s", cmd, t)

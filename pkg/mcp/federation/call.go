@@ -8,7 +8,29 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
+
+// traceMeta returns the params._meta members that carry the trace context
+// of ctx's span (tracing.ContextWithSpan) to the upstream, as the MCP
+// conventions for OpenTelemetry ask (W3C keys, unprefixed); nil without a
+// span. The HTTP transport also sends the traceparent header.
+func traceMeta(ctx context.Context) []byte {
+	sp := tracing.SpanFromContext(ctx)
+	if !sp.IsValid() {
+		return nil
+	}
+	var tb [tracing.TraceparentLen]byte
+	b := append([]byte(`"traceparent":"`), sp.AppendTraceparent(tb[:0])...)
+	b = append(b, '"')
+	if ts := sp.Tracestate(); len(ts) > 0 {
+		// tracestate values may hold '"' and '\\': encoded as JSON.
+		q, _ := json.Marshal(string(ts))
+		b = append(append(b, `,"tracestate":`...), q...)
+	}
+	return b
+}
 
 // ErrUnknownResource: the URI is not one of this upstream's exposed
 // resources.
@@ -28,7 +50,7 @@ func (u *Upstream) Call(ctx context.Context, upstreamName string, args json.RawM
 	if len(args) == 0 || string(args) == "null" {
 		args = json.RawMessage("{}")
 	}
-	r := request{method: "tools/call", name: upstreamName}
+	r := request{method: "tools/call", name: upstreamName, trace: traceMeta(ctx)}
 	r.inner = make([]byte, 0, len(tool.callPrefix)+len(args))
 	r.inner = append(append(r.inner, tool.callPrefix...), args...)
 	if len(tool.paramHeaders) > 0 {

@@ -88,6 +88,9 @@ type Pending struct {
 	reconf  map[string]Config
 	stop    []*Upstream // replaced or removed at Commit
 	done    bool
+
+	mu       sync.Mutex
+	previews map[string]*view // what reconfigured upstreams will expose
 }
 
 // Prepare validates cfgs and starts the upstreams that are new or changed
@@ -186,11 +189,73 @@ func (m *Manager) Prepare(ctx context.Context, cfgs []Config) (*Pending, error) 
 	return p, nil
 }
 
+// Upstream returns the upstream that serves tenant's Tool tool once p is
+// committed (a new one, or the live one kept).
+func (p *Pending) Upstream(tenant, tool string) (*Upstream, bool) {
+	mu, ok := p.next[tenant+"/"+tool]
+	if !ok {
+		return nil, false
+	}
+	return mu.u, true
+}
+
+// Tools returns what tenant's Tool tool will expose once p is committed:
+// for an upstream kept with new filters or renames, its current lists seen
+// through the new configuration (Commit applies the same), so a catalog
+// built before Commit already has the new names.
+func (p *Pending) Tools(tenant, tool string) []Tool {
+	if v := p.preview(tenant + "/" + tool); v != nil {
+		return v.tools
+	}
+	return nil
+}
+
+// Resources is Tools for resources.
+func (p *Pending) Resources(tenant, tool string) []Resource {
+	if v := p.preview(tenant + "/" + tool); v != nil {
+		return v.resources
+	}
+	return nil
+}
+
+func (p *Pending) preview(key string) *view {
+	mu, ok := p.next[key]
+	if !ok {
+		return nil
+	}
+	c, reconf := p.reconf[key]
+	if !reconf {
+		return mu.u.view.Load()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if v := p.previews[key]; v != nil {
+		return v
+	}
+	if p.previews == nil {
+		p.previews = map[string]*view{}
+	}
+	v := mu.u.viewWith(&c)
+	p.previews[key] = v
+	return v
+}
+
 // Commit installs the prepared set and stops the upstreams it replaced or
 // removed (their sessions end, their processes stop), bounded by ctx.
 func (p *Pending) Commit(ctx context.Context) {
+	if retire := p.Swap(); retire != nil {
+		retire(ctx)
+	}
+}
+
+// Swap installs the prepared set like Commit, but leaves the upstreams it
+// replaced or removed running and returns the function that stops them
+// (nil when there are none, or when p was already committed or discarded).
+// A reload calls it in its swap, which must be quick, and retires the old
+// upstreams in the background: a stdio server gets seconds to exit.
+func (p *Pending) Swap() (retire func(ctx context.Context)) {
 	if p.done {
-		return
+		return nil
 	}
 	p.done = true
 	p.m.mu.Lock()
@@ -199,7 +264,11 @@ func (p *Pending) Commit(ctx context.Context) {
 	for key, c := range p.reconf {
 		p.next[key].u.reconfigure(c)
 	}
-	stopAll(ctx, p.stop)
+	if len(p.stop) == 0 {
+		return nil
+	}
+	stop := p.stop
+	return func(ctx context.Context) { stopAll(ctx, stop) }
 }
 
 // Discard stops the upstreams Prepare started; the live set is untouched.

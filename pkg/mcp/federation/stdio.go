@@ -469,10 +469,7 @@ func (t *stdioTransport) call(ctx context.Context, r *request) (json.RawMessage,
 	if p == nil {
 		return nil, errNotConnected
 	}
-	params := make([]byte, 0, len(r.inner)+2)
-	params = append(params, '{')
-	params = append(params, r.inner...)
-	params = append(params, '}')
+	params := appendParams(make([]byte, 0, len(r.inner)+len(r.trace)+14), r)
 	return p.call(ctx, r.method, params)
 }
 

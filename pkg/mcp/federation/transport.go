@@ -34,6 +34,9 @@ type request struct {
 	name string
 	// paramHeaders are Mcp-Param-* headers (2026-07-28 x-mcp-header).
 	paramHeaders []header
+	// trace holds the _meta members carrying the caller's trace context
+	// (`"traceparent":"…"[,"tracestate":"…"]`), nil when untraced.
+	trace []byte
 }
 
 type header struct{ name, value string }

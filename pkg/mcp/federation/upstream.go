@@ -410,11 +410,7 @@ func (u *Upstream) loadLists(ctx context.Context, tools, resources bool) error {
 // rebuild recomputes the view from the raw lists and the current filters,
 // and fires OnChange when it changed.
 func (u *Upstream) rebuild() {
-	u.mu.Lock()
-	raw := u.raw
-	u.mu.Unlock()
-	tools := append([]wireTool(nil), raw.tools...)
-	v := buildView(u.cfg.Load(), tools, append([]wireResource(nil), raw.resources...), raw.truncated, u.opts.maxTools())
+	v := u.viewWith(u.cfg.Load())
 	old := u.view.Swap(v)
 	for _, p := range v.problems {
 		if !contains(old.problems, p) {
@@ -429,6 +425,15 @@ func (u *Upstream) rebuild() {
 			go fn()
 		}
 	}
+}
+
+// viewWith is what the upstream would expose under cfg (same session,
+// other filters or renames), without changing anything.
+func (u *Upstream) viewWith(cfg *Config) *view {
+	u.mu.Lock()
+	raw := u.raw
+	u.mu.Unlock()
+	return buildView(cfg, append([]wireTool(nil), raw.tools...), append([]wireResource(nil), raw.resources...), raw.truncated, u.opts.maxTools())
 }
 
 // reconfigure applies a configuration that differs from the current one

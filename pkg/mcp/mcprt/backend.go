@@ -7,14 +7,18 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/mcp"
+	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
+	"github.com/stoa-gateway/stoa/pkg/policy"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 	"github.com/stoa-gateway/stoa/pkg/unixsock"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
@@ -28,6 +32,9 @@ type index struct {
 	// ns, sorted) of its active subscriptions: what a consumer may call
 	// changes at those instants without a reload.
 	expiries map[[2]string][]int64
+	// policies is set when some Tool has a policy chain: tools/list views
+	// then depend on the caller's whole identity (claims included).
+	policies bool
 }
 
 func newIndex(st *state.Revision) *index {
@@ -63,6 +70,13 @@ func newIndex(st *state.Revision) *index {
 type backend struct {
 	o     *Options
 	index atomic.Pointer[index]
+	// live is the revision being served; fed the federated MCP servers.
+	live       atomic.Pointer[state.Revision]
+	fed        *federation.Manager
+	fedMetrics *fedMetrics
+	denials    denialLog
+	// pols are the live revision's policy chains (resources/read).
+	pols atomic.Pointer[policies]
 }
 
 // grants is what a non-admin principal may call, so that tools/list
@@ -74,6 +88,10 @@ type grants struct {
 	b   *backend
 	p   *auth.Principal
 	key string
+
+	pcOnce sync.Once
+	pc     *policy.Caller
+	caller mcp.Caller
 }
 
 func (g *grants) Key() string { return g.key }
@@ -85,6 +103,14 @@ func (g *grants) Allows(t *mcp.Tool) bool {
 	}
 	if h.req != nil && g.p.Check(h.req) != nil {
 		return false
+	}
+	if h.chain != nil {
+		// Hidden when the policy can never allow this caller, whatever
+		// the request (docs/policy.md "Hiding tools in tools/list").
+		g.pcOnce.Do(func() { g.pc = policyCaller(g.caller) })
+		if ok, _ := h.chain.Visible(&policy.Input{Caller: g.pc, Target: h.target}, policy.KnownIdentity); !ok {
+			return false
+		}
 	}
 	a := g.b.o.Admission
 	return a == nil || a.Covers(h.tenant, h.tool, g.p)
@@ -116,6 +142,9 @@ func (b *backend) grantsFor(p *auth.Principal, idx *index) *grants {
 		if i, _ := slices.BinarySearch(exp, now+1); i < len(exp) {
 			fmt.Fprintf(&k, "\x00%d", exp[i])
 		}
+	}
+	if idx.policies {
+		k.WriteString("\x00p" + identityKey(p))
 	}
 	return &grants{b: b, p: p, key: k.String()}
 }
@@ -168,7 +197,9 @@ func (b *backend) Authenticate(ctx context.Context, cr mcp.Credentials) (mcp.Cal
 	}
 	c.Principal = pr
 	if !pr.Admin {
-		c.Grants = b.grantsFor(pr, b.index.Load())
+		g := b.grantsFor(pr, b.index.Load())
+		g.caller = c
+		c.Grants = g
 	}
 	return c, nil
 }
@@ -211,13 +242,39 @@ func (b *backend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *mcp.
 		}
 	}
 	if len(req.Header) > 0 {
-		cr.Header = make([][2][]byte, len(req.Header))
+		cr.Header = make([][2][]byte, len(req.Header), len(req.Header)+2)
 		for i, f := range req.Header {
 			cr.Header[i] = [2][]byte{[]byte(f.Name), f.Value}
 		}
 	}
+	// The upstream call's client span, around the proxy's admission,
+	// retries and attempts; its context goes upstream as traceparent (and
+	// the caller's tracestate when its trace was continued).
+	usp := c.Span.StartChild("HTTP", tracing.KindClient)
+	if usp.IsValid() {
+		if usp.Recording() {
+			usp.SetString(tracing.AttrHTTPMethod, req.Method)
+			usp.SetName(req.Method)
+			usp.SetString(tracing.AttrTenant, h.tenant)
+			usp.SetString(tracing.AttrTool, h.tool)
+		}
+		var tb [tracing.TraceparentLen]byte
+		cr.Header = append(cr.Header, [2][]byte{[]byte(tracing.HeaderTraceparent), usp.AppendTraceparent(tb[:0])})
+		if ts := usp.Tracestate(); len(ts) > 0 {
+			cr.Header = append(cr.Header, [2][]byte{[]byte(tracing.HeaderTracestate), ts})
+		}
+	}
 	resp, err := b.o.Proxy.Call(ctx, &cr)
 	elapsed := time.Since(start)
+	switch {
+	case err != nil:
+		usp.SetError("upstream_error", err.Error())
+	case resp.Refused != nil:
+		usp.SetError(resp.Refused.Code, resp.Refused.Message)
+	default:
+		usp.SetHTTPStatus(resp.Status)
+	}
+	usp.End()
 	if b.o.Snapshots != nil && !errors.Is(err, proxy.ErrNoRoute) {
 		// Error snapshots of failed calls (no answer or 5xx), like the
 		// proxy's OnFailure; before resp is released.
@@ -281,6 +338,16 @@ func (b *backend) Info(c mcp.Caller) mcp.PlatformInfo {
 	st := p.Status()
 	comps := map[string]any{}
 	for _, s := range st.Components {
+		if s.Name == "federation" && !c.Admin && b.fed != nil {
+			// A tenant sees the health of its own federated servers only:
+			// another tenant's server being down is neither its
+			// business nor its degradation.
+			state, has := tenantFederationState(b.fed.Upstreams(), c.Tenant)
+			if !has {
+				continue
+			}
+			s.State = state
+		}
 		// "off" (e.g. XDP without privileges) is a choice, not a fault.
 		if s.State != "ok" && s.State != "off" && health == "ok" {
 			health = "degraded"

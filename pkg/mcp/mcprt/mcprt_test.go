@@ -1,13 +1,17 @@
 package mcprt
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
@@ -93,5 +97,101 @@ func TestLoopbackListen(t *testing.T) {
 		if got := loopbackListen(listen); got != want {
 			t.Errorf("loopbackListen(%q) = %v, want %v", listen, got, want)
 		}
+	}
+}
+
+// fedRevision is a revision with a Gateway granting grants (tenant →
+// command) and the given Tools with protocol: mcp (name → mcp block).
+func fedRevision(t *testing.T, rev int64, grants map[string]string, tools map[string]*spec.MCPUpstream) *state.Revision {
+	t.Helper()
+	gw := &spec.GatewaySpec{MCP: &spec.GatewayMCP{Federation: &spec.MCPFederation{}}}
+	for tenant, cmd := range grants {
+		gw.MCP.Federation.AllowStdio = append(gw.MCP.Federation.AllowStdio, spec.StdioGrant{Tenant: tenant, Commands: []string{cmd}})
+	}
+	objs := []*spec.Object{{APIVersion: spec.APIVersion, Kind: spec.KindGateway, Metadata: spec.Metadata{Name: "default"}, Spec: gw}}
+	for name, m := range tools {
+		objs = append(objs, &spec.Object{APIVersion: spec.APIVersion, Kind: spec.KindTool, Metadata: spec.Metadata{Name: name, Namespace: "acme"},
+			Spec: &spec.ToolSpec{Protocol: spec.ProtocolMCP, MCP: m}})
+	}
+	return state.New(rev, objs)
+}
+
+// refusedURL is an MCP endpoint nothing listens on.
+func refusedURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr + "/mcp"
+}
+
+// TestFederationConfigsStdioGrant: the runtime refuses a stdio Tool whose
+// command the Gateway does not grant its tenant, whatever validation did.
+func TestFederationConfigsStdioGrant(t *testing.T) {
+	tools := map[string]*spec.MCPUpstream{
+		"files": {Command: []string{"/usr/bin/mcp-files", "/srv"}},
+		"web":   {URL: "https://mcp.example.com/mcp"},
+	}
+	_, err := federationConfigs(fedRevision(t, 1, map[string]string{"acme": "/usr/bin/other", "globex": "/usr/bin/mcp-files"}, tools))
+	if err == nil || !strings.Contains(err.Error(), `tool acme/files: command "/usr/bin/mcp-files" runs on the gateway host`) ||
+		!strings.Contains(err.Error(), "allowStdio: [{tenant: acme, commands: [/usr/bin/mcp-files]}]") {
+		t.Fatalf("ungranted stdio: %v", err)
+	}
+	cfgs, err := federationConfigs(fedRevision(t, 1, map[string]string{"acme": "/usr/bin/mcp-files"}, tools))
+	if err != nil || len(cfgs) != 2 {
+		t.Fatalf("granted: %v %+v", err, cfgs)
+	}
+	for _, c := range cfgs {
+		if c.Tenant != "acme" || (c.Tool == "files") != (c.Transport == federation.TransportStdio) {
+			t.Errorf("config %+v", c)
+		}
+	}
+}
+
+// TestFederationPrepareSwapDiscard: a prepared revision that is never
+// swapped is discarded (its upstreams stopped) by the next Prepare; a
+// swapped one is installed and survives a later discard.
+func TestFederationPrepareSwapDiscard(t *testing.T) {
+	r := &Runtime{log: slog.New(slog.DiscardHandler),
+		fed: federation.NewManager(federation.Options{Logger: slog.New(slog.DiscardHandler), BackoffInitial: time.Hour})}
+	defer r.fed.Stop(context.Background())
+	st := fedRevision(t, 1, nil, map[string]*spec.MCPUpstream{"web": {URL: refusedURL(t)}})
+	dry, err := r.prepareFederation(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dryUp, _ := dry.pending.Upstream("acme", "web")
+	next, err := r.prepareFederation(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := dryUp.Status().State; s != federation.StateStopped {
+		t.Errorf("upstream of an abandoned Prepare: %s, want stopped", s)
+	}
+	r.swapFederation(next)
+	realUp, _ := next.pending.Upstream("acme", "web")
+	if live, ok := r.fed.Get("acme", "web"); !ok || live != realUp || realUp == dryUp {
+		t.Fatalf("live upstream after swap: %v %v", live, ok)
+	}
+	next.discard() // late: a no-op
+	if s := realUp.Status().State; s == federation.StateStopped {
+		t.Error("discard after swap stopped the live upstream")
+	}
+	// The status line names the down upstream.
+	state, detail, data := federationStatus(r.fed.Upstreams())
+	if state != "degraded" || !strings.Contains(detail, "1 MCP servers, 0 ready, 0 tools; down: acme/web") ||
+		!strings.Contains(fmt.Sprint(data["acme/web"]), "down, 0 tools, 0 restarts, last error: ") {
+		t.Errorf("status: %s %q %v", state, detail, data)
+	}
+	if s, has := tenantFederationState(r.fed.Upstreams(), "acme"); s != "degraded" || !has {
+		t.Errorf("acme's federation state: %s %v", s, has)
+	}
+	if _, has := tenantFederationState(r.fed.Upstreams(), "globex"); has {
+		t.Error("globex has no federated server")
+	}
+	if s, _, _ := federationStatus(nil); s != "off" {
+		t.Errorf("no servers: %s", s)
 	}
 }

@@ -1,8 +1,9 @@
 // Package mcprt runs pkg/mcp as one of stoad's runtimes: every Tool
-// operation of each revision compiled into the MCP catalog, served on the
-// proxy's listener (/mcp and the RFC 9728 metadata) and on the MCP unix
-// socket, with calls going through the proxy's admission, limits and
-// upstream pools.
+// operation of each revision, and every tool of each federated MCP server
+// (Tools with protocol: mcp, pkg/mcp/federation), compiled into the MCP
+// catalog, served on the proxy's listener (/mcp and the RFC 9728 metadata)
+// and on the MCP unix socket, with calls going through the proxy's
+// admission, limits and upstream pools.
 package mcprt
 
 import (
@@ -14,17 +15,23 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/limits"
 	"github.com/stoa-gateway/stoa/pkg/mcp"
+	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
 	"github.com/stoa-gateway/stoa/pkg/openapi"
+	"github.com/stoa-gateway/stoa/pkg/policy"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/quota"
 	"github.com/stoa-gateway/stoa/pkg/snapshot"
@@ -32,6 +39,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 	"github.com/stoa-gateway/stoa/pkg/unixsock"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
@@ -66,6 +74,15 @@ type Options struct {
 	Admission *quota.Admission
 	// Platform answers stoa_platform_info.
 	Platform Platform
+	// Metrics registers the federated MCP servers' metrics
+	// (stoa_mcp_upstream_*); optional.
+	Metrics prometheus.Registerer
+	// Events records policy denials (policy.denied, which the audit
+	// trail keeps); optional. The daemon's events.Log.Emit.
+	Events func(typ, tenant, msg string, data map[string]any)
+	// Tracer records MCP spans (a server span per JSON-RPC request, child
+	// spans for limits, the policy and the upstream call); optional.
+	Tracer *tracing.Tracer
 }
 
 // Platform is the daemon as stoa_platform_info reports it.
@@ -91,6 +108,27 @@ type Runtime struct {
 
 	sock    *mcp.SocketServer
 	started atomic.Bool
+
+	// Federated MCP servers. fed holds the live upstreams; live is the
+	// revision the installed catalog was built from (rebuilt with the
+	// upstreams' current tools when they change); catMu orders catalog
+	// installs of reloads and rebuilds; changes counts upstream changes,
+	// so a reload that raced one rebuilds after its swap.
+	fed          *federation.Manager
+	lastPrepared *prepared // reloads are sequential: used by Prepare only
+	live         atomic.Pointer[state.Revision]
+	catMu        sync.Mutex
+	changes      atomic.Uint64
+	rbMu         sync.Mutex
+	rbPending    bool
+	rbStopped    bool
+	probMu       sync.Mutex
+	problems     map[string]bool
+
+	// Policies: compiled programs kept across reloads (Prepare only), and
+	// the chains of the live revision, for catalog rebuilds.
+	polCache policyCache
+	livePols atomic.Pointer[policies]
 }
 
 // New builds the runtime and mounts its handler on the proxy. Call it
@@ -101,8 +139,16 @@ func New(o Options) (*Runtime, error) {
 		return nil, fmt.Errorf("mcp cursor key: %w", err)
 	}
 	r := &Runtime{o: o, log: o.Log.With("component", "mcp"), cursorKey: key}
-	r.backend = &backend{o: &r.o}
+	r.fed = federation.NewManager(federation.Options{Logger: r.log, ClientName: "stoa", ClientVersion: version.Version})
+	r.fed.OnChange(r.onUpstreamChange)
+	r.backend = &backend{o: &r.o, fed: r.fed}
 	r.backend.index.Store(&index{})
+	if o.Metrics != nil {
+		r.backend.fedMetrics = newFedMetrics(r.fed)
+		if err := o.Metrics.Register(r.backend.fedMetrics); err != nil {
+			return nil, fmt.Errorf("mcp federation metrics: %w", err)
+		}
+	}
 	// An empty server until the first revision is swapped in.
 	r.ep = mcp.NewEndpoint(mcp.NewServer(r.options(state.New(0, nil)), r.backend))
 	for _, p := range []string{mcpPath, mcpMetadataPath, mcpMetadataPath + mcpPath} {
@@ -144,9 +190,10 @@ func (r *Runtime) options(st *state.Revision) mcp.Options {
 		ServerName:           "stoa",
 		ServerVersion:        version.Version,
 		CursorKey:            r.cursorKey,
+		Tracer:               r.o.Tracer,
 		MaxBodyBytes:         mcpMaxBodyBytes,
 		AuthorizationServers: r.authorizationServers,
-		Instructions: "Tools are named {tenant}__{tool}__{operation}. stoa_tools searches the tools you may call " +
+		Instructions: "Tools are named {tenant}__{tool}__{operation} (or the tool's name at a federated MCP server in place of {operation}). stoa_tools searches the tools you may call " +
 			"and returns one tool's input schema; stoa_platform_info reports the gateway's health.",
 	}
 	o.LoopbackListen = loopbackListen(r.o.Listen)
@@ -208,18 +255,24 @@ func (r *Runtime) authorizationServers(tenant string) []string {
 	return out
 }
 
-// Prepare compiles st's tools into a catalog without touching what serves.
+// Prepare compiles st's tools into a catalog without touching what
+// serves. Federated MCP servers that are new or changed are started (and
+// stopped again if the revision is not swapped in).
 func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
-	idx := newIndex(st)
-	var handles []*handle
-	cat, err := mcp.BuildCatalog(st.Revision, st.Objects,
-		mcp.WithOpenAPI(func(ref spec.Ref) ([]byte, bool) { return openapi.StoredDocument(st.Get(ref)) }),
-		mcp.WithHandles(func(t *mcp.Tool) any {
-			h := newHandle(t)
-			handles = append(handles, h)
-			return h
-		}))
+	pols, err := r.polCache.compilePolicies(st)
 	if err != nil {
+		return nil, err
+	}
+	idx := newIndex(st)
+	idx.policies = len(pols.chains) > 0
+	fp, err := r.prepareFederation(st)
+	if err != nil {
+		return nil, err
+	}
+	changes := r.changes.Load()
+	cat, handles, err := r.buildCatalog(st, pendingUpstreams{fp.pending}, pols)
+	if err != nil {
+		fp.discard()
 		return nil, err
 	}
 	opts := r.options(st)
@@ -229,13 +282,14 @@ func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
 		next = mcp.NewServer(opts, r.backend)
 	}
 	return func() {
-		// Statistics series are created here, not in Prepare, so a dry run
-		// (stoa diff) leaves no series behind. The catalog is not yet
-		// published: no call reads h.series before this.
-		for _, h := range handles {
-			h.series = r.o.Stats.Get(telemetry.KindMCP, h.mcpTenant, h.mcpName)
-		}
+		r.swapFederation(fp)
+		r.catMu.Lock()
+		r.install(cat, handles)
 		r.backend.index.Store(idx)
+		r.live.Store(st)
+		r.livePols.Store(pols)
+		r.backend.pols.Store(pols)
+		r.backend.live.Store(st)
 		if next != nil {
 			next.SetCatalog(cat)
 			old := r.ep.Swap(next)
@@ -246,15 +300,62 @@ func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
 		} else {
 			r.ep.Server().SetCatalog(cat)
 		}
-		keep := map[[2]string]bool{}
-		for _, o := range st.OfKind(spec.KindTool) {
-			ts := o.Spec.(*spec.ToolSpec)
-			for i := range ts.Operations {
-				keep[[2]string{o.Metadata.Namespace, spec.MCPToolName(o.Metadata.Namespace, o.Metadata.Name, &ts.Operations[i])}] = true
-			}
+		r.catMu.Unlock()
+		r.reportProblems(st, cat)
+		if r.changes.Load() != changes {
+			// An upstream changed while this revision was prepared.
+			r.scheduleRebuild()
 		}
-		r.o.Stats.Retain(telemetry.KindMCP, keep)
 	}, nil
+}
+
+// buildCatalog compiles st with the federated tools ups exposes; handles
+// are the catalog's tool handles, whose statistics series install sets.
+func (r *Runtime) buildCatalog(st *state.Revision, ups upstreams, pols *policies) (*mcp.Catalog, []*handle, error) {
+	var handles []*handle
+	cat, err := mcp.BuildCatalog(st.Revision, st.Objects,
+		mcp.WithOpenAPI(func(ref spec.Ref) ([]byte, bool) { return openapi.StoredDocument(st.Get(ref)) }),
+		mcp.WithFederation(ups),
+		mcp.WithHandles(func(t *mcp.Tool) any {
+			h := newHandle(t)
+			if h.chain = pols.chain(t.Ref); h.chain != nil {
+				h.target = policyTarget(t)
+			}
+			if t.UpstreamName != "" {
+				h.upstreamName = t.UpstreamName
+				h.fed = ups.upstream(t.Ref.Namespace, t.Ref.Name)
+				if h.fed != nil {
+					c := h.fed.Config()
+					h.url = c.URL
+					h.transport = "tcp"
+					if len(c.Command) > 0 {
+						h.command = c.Command[0]
+						h.transport = "pipe"
+					} else if u, err := url.Parse(c.URL); err == nil {
+						h.server = u.Host
+					}
+				}
+			}
+			handles = append(handles, h)
+			return h
+		}))
+	return cat, handles, err
+}
+
+// install gives a catalog's handles their statistics series and drops the
+// series of tools no longer served. Series are created here, not in
+// Prepare, so a dry run (stoa diff) leaves none behind; the catalog is not
+// yet published, so no call reads h.series before this.
+func (r *Runtime) install(cat *mcp.Catalog, handles []*handle) {
+	keep := make(map[[2]string]bool, len(handles))
+	for _, h := range handles {
+		h.series = r.o.Stats.Get(telemetry.KindMCP, h.mcpTenant, h.mcpName)
+		keep[[2]string{h.mcpTenant, h.mcpName}] = true
+	}
+	r.o.Stats.Retain(telemetry.KindMCP, keep)
+	if r.backend.fedMetrics != nil {
+		r.backend.fedMetrics.retain(r.fed.Upstreams())
+	}
 }
 
 // handle is what a tools/call needs besides the catalog's tool: the
@@ -268,6 +369,26 @@ type handle struct {
 	timeout            time.Duration
 	req                *auth.Requirement // nil: any credential of the tenant
 	series             *telemetry.Series
+	// chain is the Tool's policy chain (nil: no rule applies) and target
+	// the tool as policies see it.
+	chain  *policy.Chain
+	target *policy.Target
+
+	// A federated tool's upstream and its name there; url or command
+	// say where it is, for error snapshots.
+	fed          *federation.Upstream
+	upstreamName string
+	url, command string
+	// For the federated call's span: network.transport ("tcp", "pipe" for
+	// stdio) and the upstream's host[:port] (never its path or query).
+	transport, server string
+}
+
+// snapshot describes a failed federated call for the error snapshots.
+func (h *handle) snapshot(reason string, status int, err error, consumer string, args []byte, start time.Time, elapsed time.Duration) *snapshot.FederatedCall {
+	return &snapshot.FederatedCall{Tenant: h.tenant, Tool: h.tool, Name: h.upstreamName, Consumer: consumer,
+		URL: h.url, Command: h.command, Reason: reason, Err: err.Error(), Status: status,
+		Arguments: args, Start: start, Duration: elapsed}
 }
 
 func newHandle(t *mcp.Tool) *handle {
@@ -280,15 +401,25 @@ func newHandle(t *mcp.Tool) *handle {
 	f := fnv.New64a()
 	f.Write([]byte("mcp-op\x00" + t.Name))
 	h.opKey = f.Sum64()
-	if ts := t.Spec; ts != nil && ts.Auth != nil {
-		switch ts.Auth.Type {
-		case "apiKey":
-			h.req = &auth.Requirement{Method: auth.MethodAPIKey}
-		case "jwt", "oauth2":
-			h.req = &auth.Requirement{Method: auth.MethodJWT, Issuer: ts.Auth.Issuer, Audiences: ts.Auth.Audiences, Scopes: ts.Auth.Scopes}
-		}
+	if t.Spec != nil {
+		h.req = requirement(t.Spec)
 	}
 	return h
+}
+
+// requirement is what a Tool's auth demands of callers; nil: any
+// credential of the tenant.
+func requirement(ts *spec.ToolSpec) *auth.Requirement {
+	if ts.Auth == nil {
+		return nil
+	}
+	switch ts.Auth.Type {
+	case "apiKey":
+		return &auth.Requirement{Method: auth.MethodAPIKey}
+	case "jwt", "oauth2":
+		return &auth.Requirement{Method: auth.MethodJWT, Issuer: ts.Auth.Issuer, Audiences: ts.Auth.Audiences, Scopes: ts.Auth.Scopes}
+	}
+	return nil
 }
 
 // Start serves the MCP unix socket (the proxy serves /mcp on --listen).
@@ -306,9 +437,14 @@ func (r *Runtime) Start(context.Context) error {
 	return nil
 }
 
-// Stop ends notification streams and the socket server.
+// Stop ends notification streams, the socket server and the federated
+// MCP servers' sessions and processes.
 func (r *Runtime) Stop(ctx context.Context) error {
+	r.rbMu.Lock()
+	r.rbStopped = true
+	r.rbMu.Unlock()
 	r.ep.Server().Close()
+	defer r.fed.Stop(ctx)
 	if !r.started.Load() {
 		return nil
 	}

@@ -33,8 +33,12 @@ type Params struct {
 	HasMetaCapabilities bool
 	// HasMeta reports whether params carried a _meta member.
 	HasMeta bool
+	// MetaTraceparent and MetaTracestate are _meta.traceparent and
+	// _meta.tracestate (W3C trace context, MCP's OpenTelemetry
+	// conventions), unescaped; nil when absent or not strings.
+	MetaTraceparent, MetaTracestate []byte
 
-	nameBuf, uriBuf, curBuf, verBuf, metaVerBuf [64]byte
+	nameBuf, uriBuf, curBuf, verBuf, metaVerBuf, tpBuf [64]byte
 }
 
 // Reset clears p for reuse.
@@ -158,6 +162,16 @@ func (p *Params) decodeMeta(raw []byte) *Error {
 				return typeErr("_meta."+MetaClientCapabilities, "an object")
 			}
 			p.HasMetaCapabilities = true
+		case "traceparent":
+			// Trace context is advisory: a malformed one is ignored (the
+			// tracer validates it), never an invalid-params error.
+			if IsString(val) && p.MetaTraceparent == nil {
+				p.MetaTraceparent = StringBytes(p.tpBuf[:0], val)
+			}
+		case "tracestate":
+			if IsString(val) && p.MetaTracestate == nil {
+				p.MetaTracestate = StringBytes(nil, val)
+			}
 		}
 	}
 	return nil
