@@ -133,7 +133,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	}
 	// Compile the new revision in every runtime before anything is stored:
 	// a revision the data plane cannot serve is rejected as a whole.
-	nextState := state.New(cur.Revision+1, next)
+	nextState := state.New(max(cur.Revision+1, c.revision), next)
 	swap, err := d.prepareRuntimes(nextState)
 	if err != nil {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "cannot load the new configuration: " + err.Error()}

@@ -111,7 +111,7 @@ func (c *change) checkPinned(live int64, sum plan.Summary) error {
 		return nil
 	case c.revision < live:
 		return apiError(api.CodeConflict, fmt.Sprintf("revision %d is older than the live revision %d; nothing was changed", c.revision, live),
-			"the state directory holds a newer revision than the bundle; serve a newer bundle")
+			"the state directory holds a newer revision than the bundle: serve a newer bundle, or, if the state directory was a standalone stoad's, start on a fresh --state-dir")
 	case !sum.Empty():
 		return apiError(api.CodeConflict, fmt.Sprintf("revision %d is live with other objects than the bundle's; nothing was changed", c.revision),
 			"the state directory was written by another source; start the data plane on a fresh --state-dir")

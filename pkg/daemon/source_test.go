@@ -194,6 +194,12 @@ func TestBundleFile(t *testing.T) {
 	if s.Bundle == nil || s.Bundle.Revision != 3 || s.Bundle.Digest != b3.Digest().String() || s.Bundle.Origin != api.OriginFile || s.Fleet != nil {
 		t.Fatalf("status: %+v", s.Bundle)
 	}
+	// The runtimes compiled it as revision 3 too.
+	for _, c := range s.Components {
+		if c.Name == "mcp" && !strings.Contains(c.Detail, "(revision 3)") {
+			t.Fatalf("mcp compiled another revision: %s", c.Detail)
+		}
+	}
 	checkReadOnly(t, ld, shopSpecs(up), "this stoad serves the signed bundle "+path+"; its configuration comes from that file; change it there")
 
 	// A newer revision in the file is served.
@@ -441,6 +447,38 @@ func TestDataPlane(t *testing.T) {
 	})
 	if st, _ := ld.get("/globex/pub/x"); st != http.StatusOK {
 		t.Fatalf("revision 7 not served from disk: %d", st)
+	}
+}
+
+// TestDataPlaneCannotJoin: a data plane with no identity and no join
+// token cannot ever sync; stoad stops with the Syncer's error instead of
+// serving nothing forever.
+func TestDataPlaneCannotJoin(t *testing.T) {
+	_, pub := bundleKeys(t)
+	dir := sockDir(t)
+	cfg := Config{StateDir: filepath.Join(t.TempDir(), "state"), Socket: filepath.Join(dir, "s.sock"), Listen: "127.0.0.1:0",
+		Source: SourceConfig{Join: "https://127.0.0.1:1", BundleKey: pub}}
+	d, err := New(&cfg, quietLogger(), Options{Runtimes: DefaultRuntimes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no join token was given") {
+			t.Fatalf("stoad without identity or token: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("stoad without identity or token kept running")
+	}
+
+	// A bundle key that is not one is refused before anything starts.
+	bad := filepath.Join(t.TempDir(), "cosign.pub")
+	os.WriteFile(bad, []byte("not a key"), 0o644)
+	cfg.Source.BundleKey = bad
+	if _, err := New(&cfg, quietLogger(), Options{Runtimes: DefaultRuntimes}); err == nil || !strings.Contains(err.Error(), "--bundle-key") {
+		t.Fatalf("a bad bundle key: %v", err)
 	}
 }
 
