@@ -182,7 +182,7 @@ loop:
 			break loop
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				d.log.Info("SIGHUP: re-reading specs", "dir", d.cfg.SpecsDir)
+				d.log.Info("SIGHUP: re-reading the configuration", "specs", d.cfg.SpecsDir, "bundle", d.cfg.Source.Bundle)
 				d.reloadSource()
 				if d.cfg.SpecsDir != "" {
 					if err := d.syncSpecs(ctx, true); err != nil {
