@@ -47,9 +47,10 @@ type fileSource struct {
 	poll     time.Duration
 	kick     chan struct{}
 
-	refusals *prometheus.CounterVec
-	applied  *prometheus.CounterVec
-	revision prometheus.Gauge
+	refusals      *prometheus.CounterVec
+	applied       *prometheus.CounterVec
+	applyFailures prometheus.Counter
+	revision      prometheus.Gauge
 
 	// checkMu serialises reading and serving the file; serving, read
 	// and pending are its.
@@ -83,13 +84,15 @@ func newFileSource(d *Daemon, sc *SourceConfig) (*fileSource, error) {
 			Help: "Bundles refused before anything was prepared, by reason (signature, digest, stale, conflict, malformed)."}, []string{"reason"}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoa_fleet_bundles_applied_total",
 			Help: "Revisions served, by how they arrived (file, disk)."}, []string{"via"}),
+		applyFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "stoa_fleet_apply_failures_total",
+			Help: "Verified revisions the daemon failed to prepare (the previous one stays served)."}),
 		revision: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stoa_fleet_revision", Help: "The revision served."}),
 	}
 	if f.poll <= 0 {
 		f.poll = 2 * time.Second
 	}
 	f.st = api.BundleStatus{File: path, Signature: sigPath}
-	d.metrics.MustRegister(f.refusals, f.applied, f.revision)
+	d.metrics.MustRegister(f.refusals, f.applied, f.applyFailures, f.revision)
 	return f, nil
 }
 
@@ -260,6 +263,7 @@ func (f *fileSource) apply(b *bundle.Bundle, sig []byte, origin string) {
 	}
 	serving := f.servingRevision()
 	if err := f.d.applyBundle(b.Revision(), b.Objects(), "bundle:"+f.path, fmt.Sprintf("revision %d from %s (%s)", b.Revision(), src, b.Digest())); err != nil {
+		f.applyFailures.Inc()
 		f.d.log.Error("bundle: revision failed to apply; serving the previous one", "from", src, "revision", b.Revision(), "serving", serving, "err", err)
 		f.d.events.Emit("fleet.bundle.apply_failed", "", fmt.Sprintf("revision %d of %s failed to apply: %v; still serving revision %d", b.Revision(), src, err, serving),
 			map[string]any{"revision": b.Revision(), "digest": b.Digest().String(), "serving": serving, "source": origin})

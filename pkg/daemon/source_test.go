@@ -113,6 +113,9 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, label, value stri
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if label == "" {
+				return m.GetCounter().GetValue()
+			}
 			for _, lp := range m.GetLabel() {
 				if lp.GetName() == label && lp.GetValue() == value {
 					return m.GetCounter().GetValue()
@@ -313,6 +316,49 @@ func TestBundleFileSIGHUPAndFailures(t *testing.T) {
 	}
 	if s := ld.d.Status().Bundle; !strings.Contains(s.LastError, "apply revision 2") {
 		t.Fatalf("status after a failed apply: %+v", s)
+	}
+	if n := metricValue(t, ld.d.metrics, "stoa_fleet_apply_failures_total", "", ""); n != 1 {
+		t.Fatalf("apply failures metric %v, want 1", n)
+	}
+}
+
+// TestBundleFileWaitsForThePair: a change is read only once the bundle
+// and its signature have stayed the same for a poll, so a bundle published
+// a moment before its signature is not refused half-written. The polls
+// are driven by hand (check) to make the steps exact.
+func TestBundleFileWaitsForThePair(t *testing.T) {
+	up := okServer(t)
+	signer, pub := bundleKeys(t)
+	path := filepath.Join(t.TempDir(), "bundle.json")
+	b1, sig1 := signedBundle(t, signer, 1, shopSpecs(up))
+	publishFile(t, path, b1.Bytes(), sig1)
+	ld := startDaemon(t, func(c *Config) {
+		c.Source = SourceConfig{Bundle: path, BundleKey: pub, BundlePoll: time.Hour}
+	})
+	fsrc := ld.d.source.(*fileSource)
+	b2, sig2 := signedBundle(t, signer, 2, shopSpecs(up)+publicSpecs(up))
+	write := func(p string, b []byte) {
+		if err := os.WriteFile(p+".tmp", b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(p+".tmp", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(path, b2.Bytes()) // the bundle first: the pair does not match yet
+	fsrc.check(false)
+	write(path+".sig", sig2)
+	fsrc.check(false) // changed again since the last poll: still waiting
+	if ld.d.Live().Revision != 1 || len(ld.eventsOf("fleet.bundle.refused")) != 0 {
+		t.Fatalf("read before the pair settled: revision %d, refusals %v", ld.d.Live().Revision, ld.eventsOf("fleet.bundle.refused"))
+	}
+	fsrc.check(false) // unchanged for a poll: read
+	if ld.d.Live().Revision != 2 || len(ld.eventsOf("fleet.bundle.refused")) != 0 {
+		t.Fatalf("after the pair settled: revision %d, refusals %v", ld.d.Live().Revision, ld.eventsOf("fleet.bundle.refused"))
+	}
+	fsrc.check(false) // nothing changed: nothing read
+	if n := metricValue(t, ld.d.metrics, "stoa_fleet_bundles_applied_total", "via", "file"); n != 2 {
+		t.Fatalf("applied from the file %v times, want 2", n)
 	}
 }
 
