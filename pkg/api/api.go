@@ -6,6 +6,7 @@ package api
 import (
 	"time"
 
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
@@ -69,6 +70,10 @@ type Status struct {
 	// GitOps reports the GitOps sync of SpecsDir (nil without --specs).
 	GitOps     *GitOpsStatus `json:"gitops,omitempty"`
 	Components []Component   `json:"components,omitempty"`
+	// Fleet and Bundle say where a read-only stoad's configuration comes
+	// from (dataplane.go); nil on a stoad that takes applies.
+	Fleet  *fleet.SyncStatus `json:"fleet,omitempty"`
+	Bundle *BundleStatus     `json:"bundle,omitempty"`
 }
 
 // GitOpsStatus is the state of the --specs directory sync: the last

@@ -67,6 +67,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
+	printSource(w, s)
 	var parts []string
 	for _, k := range spec.Kinds {
 		if n := s.Objects[string(k)]; n > 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/cli/clitest"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
 
@@ -20,6 +21,36 @@ func statusCases() []cmdCase {
 			fa.StatusAnswer.GitOps = &api.GitOpsStatus{Dir: "/etc/stoa/specs", LastAppliedAt: clitest.T0, LastRevision: 2,
 				LastErrorAt: clitest.T0.Add(60e9), LastError: "tool.yaml:3:1: unknown field\n  upstrem: x"}
 		}, out: []string{"gitops:", "last applied 2026-05-04 12:00:00 (revision 2)", "LAST APPLY FAILED 2026-05-04 12:01:00: tool.yaml:3:1: unknown field", "    upstrem: x"}},
+		{name: "data plane", formats: formats(shapeObject), setup: func(t *testing.T, fa *clitest.FakeAPI) {
+			fa.StatusAnswer.Fleet = &fleet.SyncStatus{ControlPlane: "https://cp.example:8443", Name: "edge-1", State: fleet.StatePartitioned, Since: clitest.T0,
+				Revision: 41, Digest: "sha256:4f2a", Origin: "disk", ControlPlaneRevision: 42, Lag: 1, LastSync: clitest.T0, LastContact: clitest.T0.Add(-60e9),
+				LastRefusal: &fleet.Refusal{Reason: "signature", Revision: 43, Message: "bundle signature does not verify", Hint: "sign with the pinned key", At: clitest.T0},
+				Hint:        "serving revision 41 (from disk) until the control plane is reachable; it catches up by itself"}
+		}, out: []string{"source:      control plane https://cp.example:8443 as data plane edge-1", "state        partitioned since 2026-05-04 12:00:00",
+			"serving      revision 41 (sha256:4f2a) from disk", "lag          1 (control plane at revision 42)", "last contact 2026-05-04 11:59:00",
+			"LAST REFUSAL 2026-05-04 12:00:00 (revision 43, signature): bundle signature does not verify", "hint: sign with the pinned key",
+			"hint         serving revision 41 (from disk)"},
+			check: func(t *testing.T, r runResult, fa *clitest.FakeAPI) {
+				if !strings.HasPrefix(strings.TrimSpace(r.out), "{") {
+					return // the table
+				}
+				var out struct {
+					Fleet *fleet.SyncStatus `json:"fleet"`
+				}
+				if err := json.Unmarshal([]byte(r.out), &out); err != nil || out.Fleet == nil || out.Fleet.ControlPlane != "https://cp.example:8443" ||
+					out.Fleet.Lag != 1 || out.Fleet.Origin != "disk" || out.Fleet.LastRefusal == nil || out.Fleet.LastRefusal.Reason != "signature" {
+					t.Errorf("status -o json of a data plane: %v\n%s", err, r.out)
+				}
+			}},
+		{name: "data plane as yaml", args: []string{"-o", "yaml"}, setup: func(t *testing.T, fa *clitest.FakeAPI) {
+			fa.StatusAnswer.Fleet = &fleet.SyncStatus{ControlPlane: "https://cp.example:8443", State: fleet.StateConnected, Revision: 42, Origin: "control-plane"}
+		}, out: []string{"fleet:", "controlPlane: https://cp.example:8443", "state: connected", "origin: control-plane", "lag: 0"}},
+		{name: "bundle file", setup: func(t *testing.T, fa *clitest.FakeAPI) {
+			fa.StatusAnswer.Bundle = &api.BundleStatus{File: "/etc/stoa/bundle.json", Signature: "/etc/stoa/bundle.json.sig", Revision: 7, Digest: "sha256:99",
+				Origin: "file", LastLoad: clitest.T0, LastError: "read bundle: open /etc/stoa/bundle.json.sig: no such file or directory"}
+		}, out: []string{"source:      bundle file /etc/stoa/bundle.json (signature /etc/stoa/bundle.json.sig)", "serving      revision 7 (sha256:99) from file",
+			"last load    2026-05-04 12:00:00", "last check   never", "LAST ERROR   read bundle: open /etc/stoa/bundle.json.sig"}},
+		{name: "standalone has no source", notOut: []string{"source:"}},
 		{name: "no objects", setup: func(t *testing.T, fa *clitest.FakeAPI) { fa.LiveObjects = nil },
 			out: []string{"none (apply specs with: stoa apply -f DIR)"}},
 		{name: "not running", fail: failAll("Status", errUnreachable), code: ExitUnreachable,

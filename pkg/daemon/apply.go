@@ -50,9 +50,13 @@ type change struct {
 	// ifRevision, when set, is the revision the caller previewed: the
 	// change applies only if it is still live.
 	ifRevision int64
-	// stored marks desired objects that come from the store (rollback):
-	// already defaulted and shared with the live state, so never mutated.
+	// stored marks desired objects that come from the store (rollback)
+	// or a verified bundle: already defaulted and shared, so never
+	// mutated.
 	stored bool
+	// revision, when set, is the id to record (a bundle's revision,
+	// source.go); 0 takes the next one.
+	revision int64
 }
 
 // apiError is an error with a LocalAPI code (and diagnostics).
@@ -116,7 +120,10 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	if len(c.desired) >= bigApply {
 		d.releaseMemorySoon()
 	}
-	if sum.Empty() {
+	if err := c.checkPinned(cur.Revision, sum); err != nil {
+		return nil, err
+	}
+	if sum.Empty() && c.revision <= cur.Revision {
 		return resp, nil
 	}
 	next := plan.Apply(cur.Objects, changes)
@@ -126,7 +133,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	}
 	// Compile the new revision in every runtime before anything is stored:
 	// a revision the data plane cannot serve is rejected as a whole.
-	nextState := state.New(cur.Revision+1, next)
+	nextState := state.New(max(cur.Revision+1, c.revision), next)
 	swap, err := d.prepareRuntimes(nextState)
 	if err != nil {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "cannot load the new configuration: " + err.Error()}
@@ -147,7 +154,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	)
 	err = d.store.Update(ctx, func(tx store.Tx) error {
 		var err error
-		id, err = tx.Revisions().Commit(ctx, cur.Revision, store.Revision{Time: now, Actor: c.actor, Action: c.action, Message: c.message}, changes)
+		id, err = tx.Revisions().Commit(ctx, cur.Revision, store.Revision{ID: c.revision, Time: now, Actor: c.actor, Action: c.action, Message: c.message}, changes)
 		if err != nil {
 			return err
 		}

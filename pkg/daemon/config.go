@@ -27,6 +27,8 @@ type Config struct {
 	LogFormat   string
 	Pprof       bool
 	ShowVersion bool
+	// Source makes stoad serve signed bundles (source_config.go).
+	Source SourceConfig
 }
 
 type flagDef struct {
@@ -60,7 +62,7 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*C
 	c := &Config{}
 	fs := flag.NewFlagSet("stoad", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	defs := c.defs()
+	defs := c.allDefs()
 	for _, d := range defs {
 		def := d.def
 		if d.env != "" {
@@ -102,6 +104,9 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*C
 		if !slices.Contains(e.values, *e.value) {
 			return nil, fmt.Errorf("%s %q (or %s): want %s%s", e.flag, *e.value, e.env, strings.Join(e.values, ", "), closest(*e.value, e.values))
 		}
+	}
+	if err := c.checkSource(fs, getenv); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -172,6 +177,9 @@ Flags (each can also be set by the environment variable shown):
 		fmt.Fprintln(w)
 	}
 	fmt.Fprint(w, `
-Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP re-reads --specs.
+Data plane (docs/fleet.md): stoad --join https://cp:8443 --join-token T --bundle-key cosign.pub
+Signed bundle file:         stoad --bundle bundle.json --bundle-key cosign.pub
+
+Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP re-reads --specs or --bundle.
 `)
 }

@@ -46,6 +46,7 @@ type Daemon struct {
 	runtimes []state.Runtime
 	metrics  *prometheus.Registry
 	dp       *dataPlane        // nil when runtimes are injected (tests)
+	source   configSource      // signed bundles, when not the LocalAPI (source.go)
 	services localapi.Services // the LocalAPI routes beyond configuration
 	servers  []server
 	ready    atomic.Bool
@@ -101,6 +102,10 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 		}
 		d.runtimes = rts
 	}
+	if err := d.openSource(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -144,7 +149,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		d.servers = append(d.servers, ops)
 	}
-	errc := make(chan error, len(d.servers))
+	errc := make(chan error, len(d.servers)+1)
 	for _, s := range d.servers {
 		go func() {
 			if err := s.Serve(); err != nil {
@@ -158,6 +163,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		go d.watchSpecs(ctx)
 	}
+	stopSource := d.startSource(ctx, errc)
 	d.ready.Store(true)
 	d.log.Info("stoad ready", "version", version.Version, "revision", d.Live().Revision,
 		"socket", d.cfg.Socket, "listen", d.cfg.Listen, "ops", d.cfg.OpsListen, "state", d.store.Location())
@@ -176,7 +182,8 @@ loop:
 			break loop
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				d.log.Info("SIGHUP: re-reading specs", "dir", d.cfg.SpecsDir)
+				d.log.Info("SIGHUP: re-reading the configuration", "specs", d.cfg.SpecsDir, "bundle", d.cfg.Source.Bundle)
+				d.reloadSource()
 				if d.cfg.SpecsDir != "" {
 					if err := d.syncSpecs(ctx, true); err != nil {
 						d.log.Error("gitops: apply failed", "err", err)
@@ -189,6 +196,7 @@ loop:
 		}
 	}
 	d.ready.Store(false)
+	stopSource()
 	// End event streams first: a follower (stoa events -f, the dashboard)
 	// would otherwise hold the LocalAPI's graceful shutdown open.
 	d.events.Close()
@@ -301,6 +309,7 @@ func (d *Daemon) Status() api.Status {
 			s.Listeners = append(s.Listeners, api.Listener{Name: c.Name, Address: addr})
 		}
 	}
+	d.sourceStatus(&s)
 	return s
 }
 

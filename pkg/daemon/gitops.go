@@ -56,6 +56,9 @@ func specsFingerprint(dir string) (string, error) {
 // made elsewhere would silently be overwritten by its next change (or
 // SIGHUP). force (--force) overrides it; dry runs (diff) always pass.
 func (d *Daemon) gitopsGuard(force, dryRun bool) error {
+	if err := d.readOnlyGuard(); err != nil {
+		return err
+	}
 	dir := d.cfg.SpecsDir
 	if dir == "" || dryRun || force {
 		return nil

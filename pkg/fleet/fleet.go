@@ -223,6 +223,11 @@ type SyncStatus struct {
 	Revision int64  `json:"revision"`
 	Digest   string `json:"digest,omitempty"`
 	Origin   string `json:"origin,omitempty"`
+	// ControlPlaneRevision is the control plane's newest revision as last
+	// heard (heartbeat answers, bundles received, refused ones included);
+	// Lag is how far the served revision is behind it.
+	ControlPlaneRevision int64 `json:"controlPlaneRevision,omitempty"`
+	Lag                  int64 `json:"lag"`
 	// LastSync is when the last revision was applied.
 	LastSync time.Time `json:"lastSync,omitzero"`
 	// LastContact is when the control plane last answered.
@@ -256,7 +261,7 @@ type Refusal struct {
 type ReadOnlyError struct{ ControlPlane string }
 
 func (e *ReadOnlyError) Error() string {
-	return fmt.Sprintf("this stoad is a data plane of %s and has no write API", e.ControlPlane)
+	return fmt.Sprintf("this stoad is a data plane; its configuration comes from %s; apply there", e.ControlPlane)
 }
 
 // Hint names where to write instead.

@@ -161,8 +161,11 @@ type Revisions interface {
 	// revision, returning its id. base is the revision the changes were
 	// planned against: if it is no longer current, Commit returns
 	// ErrConflict and writes nothing. Ids are assigned in commit order,
-	// each greater than every earlier one. rev's ID, Summary and Refs are
-	// filled from changes.
+	// each greater than every earlier one. rev's Summary and Refs are
+	// filled from changes. rev.ID, when set, is the id to record instead
+	// of the next one (a data plane records its control plane's revision
+	// numbers, which skip the revisions it never saw); it must be greater
+	// than every earlier id, else Commit returns ErrConflict.
 	Commit(ctx context.Context, base int64, rev Revision, changes []plan.Change) (int64, error)
 	// List returns revision headers (no Refs, no Changes), newest first,
 	// at most limit (0: all).

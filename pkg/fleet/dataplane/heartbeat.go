@@ -55,6 +55,7 @@ func (s *Syncer) heartbeat(ctx context.Context) {
 		s.cfg.Log.Debug("fleet: heartbeat", "err", err)
 		return
 	}
+	s.heard(resp.Revision)
 	if iv, err := time.ParseDuration(resp.Interval); err == nil && iv >= time.Second {
 		s.mu.Lock()
 		s.hbInterval = iv

@@ -29,6 +29,8 @@ func TestStartPartitionedServesLastGood(t *testing.T) {
 	if st.Revision != 1 || st.Origin != "disk" || !strings.Contains(st.Hint, "serving revision 1 (from disk)") || !strings.Contains(st.LastError, "reach the control plane") {
 		t.Fatalf("status while partitioned: %+v", st)
 	}
+	// The event follows the state change (emitted outside the lock).
+	eventually(t, "the partition event", func() bool { return len(d2.events.ofType("fleet.controlplane.partitioned")) >= 1 })
 	if len(d2.events.ofType("fleet.controlplane.partitioned")) != 1 {
 		t.Fatalf("partition events: %v", d2.events.ofType("fleet.controlplane.partitioned"))
 	}
@@ -43,6 +45,7 @@ func TestStartPartitionedServesLastGood(t *testing.T) {
 	if st.Origin != "control-plane" || st.LastError != "" || st.Hint != "" {
 		t.Fatalf("status after the partition: %+v", st)
 	}
+	eventually(t, "the reconnection event", func() bool { return len(d2.events.ofType("fleet.controlplane.connected")) >= 1 })
 	if len(d2.events.ofType("fleet.controlplane.connected")) != 1 {
 		t.Fatalf("reconnection events: %v", d2.events.ofType("fleet.controlplane.connected"))
 	}

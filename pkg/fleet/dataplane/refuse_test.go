@@ -58,6 +58,10 @@ func TestRefuseBadSignature(t *testing.T) {
 	if st.LastRefusal == nil || st.LastRefusal.Reason != "signature" || st.LastRefusal.Revision != 2 || st.LastRefusal.Hint == "" {
 		t.Fatalf("status: %+v", st.LastRefusal)
 	}
+	// The refused revision is the control plane's newest: one behind.
+	if st.ControlPlaneRevision != 2 || st.Lag != 1 {
+		t.Fatalf("status: control plane revision %d, lag %d; want 2, 1", st.ControlPlaneRevision, st.Lag)
+	}
 	if got := metric(t, d.Collector(), "stoa_fleet_bundle_refusals_total", "reason", "signature"); got != 1 {
 		t.Fatalf("refusal metric: %v", got)
 	}
@@ -75,6 +79,7 @@ func TestRefuseBadSignature(t *testing.T) {
 	// A good newer revision passes.
 	c.publish(3, smallConfig(t, 7, ""))
 	d.applied.wait(t, 3)
+	eventually(t, "lag 0", func() bool { st := d.Status(); return st.Lag == 0 && st.ControlPlaneRevision == 3 })
 	eventually(t, "a healthy heartbeat", func() bool {
 		l, _ := c.srv.DataPlanes(t.Context())
 		return len(l.Items) == 1 && l.Items[0].Health == fleet.HealthOK && l.Items[0].Revision == 3
@@ -218,9 +223,8 @@ func TestDamagedLastGoodOnDisk(t *testing.T) {
 	if len(ev) != 1 || ev[0].Data["source"] != "disk" || ev[0].Data["reason"] != "digest" {
 		t.Fatalf("events: %+v", ev)
 	}
-	if st := d2.Status(); st.Origin != "control-plane" {
-		t.Fatalf("origin %q", st.Origin)
-	}
+	// The status follows the apply callback, which the log records.
+	eventually(t, "origin control-plane", func() bool { return d2.Status().Origin == "control-plane" })
 }
 
 // A bundle over the data plane's size limit is not a partition: the

@@ -183,6 +183,7 @@ func (s *Syncer) Status() fleet.SyncStatus {
 	if l := s.id.leaf(); l != nil {
 		st.CertificateExpires = l.NotAfter
 	}
+	st.Lag = max(st.ControlPlaneRevision-st.Revision, 0)
 	return st
 }
 
@@ -220,6 +221,14 @@ func (s *Syncer) setState(state, hint string) {
 				map[string]any{"controlPlane": s.cfg.ControlPlane})
 		}
 	}
+}
+
+// heard notes a revision the control plane has (its newest, as far as
+// the data plane knows), for the lag in Status.
+func (s *Syncer) heard(rev int64) {
+	s.mu.Lock()
+	s.status.ControlPlaneRevision = max(s.status.ControlPlaneRevision, rev)
+	s.mu.Unlock()
 }
 
 func (s *Syncer) setError(msg string) {

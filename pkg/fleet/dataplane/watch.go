@@ -128,6 +128,7 @@ func (s *Syncer) receive(h http.Header, ctype string, wire int, raw []byte) erro
 	s.mu.Unlock()
 	announced, _ := bundle.ParseDigest(h.Get(fleet.HeaderDigest))
 	rev, _ := strconv.ParseInt(h.Get(fleet.HeaderRevision), 10, 64)
+	s.heard(rev)
 	var (
 		next *bundle.Bundle
 		sig  []byte

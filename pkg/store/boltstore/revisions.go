@@ -68,6 +68,15 @@ func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, c
 		}
 	}
 	revs := tx.Bucket(bucketRevisions)
+	if rev.ID != 0 {
+		// An id given by the caller: the sequence jumps to it.
+		if last := int64(revs.Sequence()); rev.ID <= last {
+			return 0, fmt.Errorf("commit revision %d: %w: revision %d is already recorded", rev.ID, store.ErrConflict, last)
+		}
+		if err := revs.SetSequence(uint64(rev.ID) - 1); err != nil {
+			return 0, err
+		}
+	}
 	seq, err := revs.NextSequence()
 	if err != nil {
 		return 0, err

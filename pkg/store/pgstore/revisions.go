@@ -108,6 +108,14 @@ func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, c
 		cols[0], cols[1], cols[2] = append(cols[0], string(rw.ref.Kind)), append(cols[1], rw.ref.Namespace), append(cols[2], rw.ref.Name)
 	}
 	id := r.t.head.revision + 1
+	if rev.ID != 0 {
+		// An id given by the caller (the head is locked: ids stay
+		// increasing).
+		if rev.ID < id {
+			return 0, fmt.Errorf("commit revision %d: %w: revision %d is already recorded", rev.ID, store.ErrConflict, id-1)
+		}
+		id = rev.ID
+	}
 	rev.ID = id
 	rev.Summary = plan.Summarize(changes)
 	rev.Refs = make([]store.ChangeRef, len(changes))

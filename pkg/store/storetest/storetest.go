@@ -51,6 +51,7 @@ var cases = []struct {
 	{"RevisionsMonotonic", testRevisionsMonotonic},
 	{"RevisionHistoryAndStateAt", testStateAt},
 	{"CommitOnStaleBaseConflicts", testStaleBase},
+	{"CommitAtGivenIDs", testCommitAt},
 	{"CommitAtomicWithKeysAndEvents", testCommitAtomic},
 	{"ConcurrentCommitsLoseNothing", testConcurrentCommits},
 	{"EventsOrderingAndSince", testEvents},
@@ -281,6 +282,63 @@ func testStateAt(t *testing.T, s store.Store) {
 	})
 	if !slices.Equal(order, []int64{id3, id2}) {
 		t.Fatalf("ChangesAfter(%d) visited %v, want newest first %v", id1, order, []int64{id3, id2})
+	}
+}
+
+// commitAt commits desired (pruning) as revision id; it returns the id
+// recorded and the error.
+func commitAt(s store.Store, id int64, desired []*spec.Object) (int64, error) {
+	var got int64
+	err := s.Update(ctx, func(tx store.Tx) error {
+		live, err := tx.Revisions().Objects(ctx)
+		if err != nil {
+			return err
+		}
+		cur, err := tx.Revisions().Current(ctx)
+		if err != nil {
+			return err
+		}
+		changes, _ := plan.Compute(live, desired, plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }})
+		got, err = tx.Revisions().Commit(ctx, cur, store.Revision{ID: id, Time: time.Now().UTC(), Actor: "fleet", Action: "sync"}, changes)
+		return err
+	})
+	return got, err
+}
+
+// testCommitAt: a data plane records its control plane's revision
+// numbers, which skip those it never saw; ids never go backwards, and the
+// history with gaps still reconstructs every recorded revision.
+func testCommitAt(t *testing.T, s store.Store) {
+	ten := obj(spec.KindTenant, "", "acme", "")
+	v1 := []*spec.Object{ten, obj(spec.KindTool, "acme", "a", "v1")}
+	v2 := []*spec.Object{ten, obj(spec.KindTool, "acme", "a", "v2")}
+	if id, err := commitAt(s, 7, v1); err != nil || id != 7 {
+		t.Fatalf("commit at 7 on an empty store: %d, %v", id, err)
+	}
+	for _, stale := range []int64{7, 3} {
+		if _, err := commitAt(s, stale, v2); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("commit at %d after 7: %v, want ErrConflict", stale, err)
+		}
+	}
+	if objs, cur, _ := store.Load(ctx, s); cur != 7 || names(objs) != "Tenant/acme,Tool/acme/a=v1" {
+		t.Fatalf("refused commits changed the state: revision %d, %s", cur, names(objs))
+	}
+	if id, err := commitAt(s, 42, v2); err != nil || id != 42 {
+		t.Fatalf("commit at 42: %d, %v", id, err)
+	}
+	// Without an id, the next one follows the last.
+	if id := commit(t, s, v1, true, nil); id != 43 {
+		t.Fatalf("the commit after 42 is revision %d, want 43", id)
+	}
+	revs, err := store.ListRevisions(ctx, s, 0)
+	if err != nil || len(revs) != 3 || revs[0].ID != 43 || revs[1].ID != 42 || revs[2].ID != 7 || revs[1].Action != "sync" {
+		t.Fatalf("revisions: %+v %v", revs, err)
+	}
+	for rev, want := range map[int64]string{7: "Tenant/acme,Tool/acme/a=v1", 42: "Tenant/acme,Tool/acme/a=v2", 20: "Tenant/acme,Tool/acme/a=v1"} {
+		st, err := store.StateAt(ctx, s, rev)
+		if err != nil || names(st) != want {
+			t.Errorf("StateAt(%d) = %s, %v; want %s", rev, names(st), err, want)
+		}
 	}
 }
 
