@@ -26,7 +26,8 @@ for bin in stoa stoad; do
 		echo "release-check: no $bin in dist/" >&2
 		exit 1
 	fi
-	"$found" --version 2>/dev/null || "$found" version 2>/dev/null | head -n1
+	# Both binaries answer --version with one line and without a daemon.
+	"$found" --version
 done
 rm -rf man # the before-hook's man pages
 echo "release-check: ok in $((SECONDS - start))s (after install)"

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"github.com/stoa-gateway/stoa/pkg/version"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -107,12 +108,17 @@ Commands talk to the context chosen by --context, $STOA_CONTEXT or
 remote control plane over HTTPS (log in with: stoa login).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints the client's line alone, as stoad --version
+		// does (scripts and release checks read it); `stoa version` also
+		// asks the daemon.
+		Version: version.String("stoa"),
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			return checkOutputFlag(cmd, f.Output)
 		},
 	}
 	// The streams are set before cobra's completion command is added: it
 	// keeps the writer it finds then.
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
