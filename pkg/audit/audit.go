@@ -138,6 +138,11 @@ type Filter struct {
 	Action string    // exact action, or a prefix ending in "*"
 	Tenant string
 	Limit  int // newest N (0: all)
+	// Keep, when set, is asked last about each entry the fields above
+	// match, and may reduce it: a control plane shows a tenant's roles
+	// only the entries (and parts of entries) of their tenants, and the
+	// limit counts what they see.
+	Keep func(*Entry) bool
 }
 
 func (f *Filter) match(e *Entry) bool {
@@ -151,12 +156,12 @@ func (f *Filter) match(e *Entry) bool {
 		return false
 	}
 	if f.Action != "" {
-		if p, ok := strings.CutSuffix(f.Action, "*"); ok {
-			return strings.HasPrefix(e.Action, p)
+		p, prefix := strings.CutSuffix(f.Action, "*")
+		if (prefix && !strings.HasPrefix(e.Action, p)) || (!prefix && e.Action != f.Action) {
+			return false
 		}
-		return e.Action == f.Action
 	}
-	return true
+	return f.Keep == nil || f.Keep(e)
 }
 
 // List calls fn with the matching entries, oldest first. Entries that do

@@ -171,7 +171,7 @@ func (a *Trail) catchUp() {
 func revisionEntry(rv *store.Revision) Entry {
 	e := Entry{Time: rv.Time, Actor: rv.Actor, Action: rv.Action, Target: fmt.Sprintf("revision %d", rv.ID),
 		Revision: rv.ID, Details: map[string]string{
-			"changes": changeList(rv.Refs, 50),
+			"changes": ChangeList(rv.Refs, 50),
 			"summary": fmt.Sprintf("%d created, %d updated, %d deleted", rv.Summary.Create, rv.Summary.Update, rv.Summary.Delete),
 		}}
 	if e.Actor == "" {
@@ -253,8 +253,9 @@ func firstOf(ss ...string) string {
 	return ""
 }
 
-// changeList renders "+ Tool/acme/x, ~ Plan/acme/y, - …" (at most max).
-func changeList(cs []store.ChangeRef, max int) string {
+// ChangeList is a revision's changes as its audit entry lists them
+// ("+ Tool acme/a, ~ Tenant acme"), at most max of them.
+func ChangeList(cs []store.ChangeRef, max int) string {
 	var b strings.Builder
 	for i, c := range cs {
 		if i == max {

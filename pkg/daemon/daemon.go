@@ -311,6 +311,11 @@ func (d *Daemon) Revisions(ctx context.Context, limit int) ([]store.Revision, er
 	return store.ListRevisions(ctx, d.store, limit)
 }
 
+// RevisionInfo returns revision id with the references of its changes.
+func (d *Daemon) RevisionInfo(ctx context.Context, id int64) (*store.Revision, error) {
+	return store.RevisionInfo(ctx, d.store, id)
+}
+
 // Revision returns revision id with its changes.
 func (d *Daemon) Revision(ctx context.Context, id int64) (*store.Revision, error) {
 	return store.RevisionWithChanges(ctx, d.store, id)
