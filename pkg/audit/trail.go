@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -124,6 +125,7 @@ func (a *Trail) catchUp() {
 			a.o.Log.Warn("audit: read cursor", "err", err)
 			return
 		}
+		from := map[string]int64{auditEvents: evCur, auditRevisions: revCur}
 		ctx := context.Background()
 		var entries []Entry
 		for id := revCur + 1; id <= revCur+100; id++ {
@@ -158,7 +160,11 @@ func (a *Trail) catchUp() {
 			return
 		}
 		sort.SliceStable(entries, func(i, j int) bool { return entries[i].Time.Before(entries[j].Time) })
-		if _, err := a.log.Append(entries, map[string]int64{auditEvents: evCur, auditRevisions: revCur}); err != nil {
+		_, err = a.log.AppendFrom(entries, from, map[string]int64{auditEvents: evCur, auditRevisions: revCur})
+		if errors.Is(err, ErrCursorMoved) {
+			continue // another stoad on the store audited these: read on from where it left off
+		}
+		if err != nil {
 			a.o.Log.Error("audit: append", "err", err)
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
@@ -26,6 +27,9 @@ type Log struct {
 	store store.Store
 	log   *slog.Logger
 	hub   pubsub.Hub[api.Event]
+	// fromStore is set by FollowStore: stored events reach followers
+	// from the store, in sequence order, whoever appended them.
+	fromStore atomic.Bool
 }
 
 // NewLog returns the event log kept in st.
@@ -46,8 +50,78 @@ func (l *Log) Emit(typ, tenant, msg string, data map[string]any) {
 }
 
 // Publish pushes an event that is already stored (in a transaction of the
-// caller's, with what it records) to followers.
-func (l *Log) Publish(stored api.Event) { l.hub.Publish(stored) }
+// caller's, with what it records) to followers. Under FollowStore a
+// stored event reaches them from the store instead.
+func (l *Log) Publish(stored api.Event) {
+	if stored.Seq != 0 && l.fromStore.Load() {
+		return
+	}
+	l.hub.Publish(stored)
+}
+
+// followBatch is how many events FollowStore reads at a time.
+const followBatch = 1000
+
+// FollowStore makes the store the source of what followers see, for a
+// store that other processes append to (control plane replicas on one
+// database): every event committed from now on, by this process or
+// another, is published once, in sequence order, as the store's change
+// notifications announce it. It returns at once; the following stops
+// when ctx ends. Events that could not be stored are still published
+// as they are (unnumbered).
+func (l *Log) FollowStore(ctx context.Context) {
+	changes := l.store.Watch(ctx) // before reading the position: nothing in between is missed
+	l.fromStore.Store(true)
+	last, err := l.LastSeq()
+	for err != nil {
+		l.log.Warn("follow the event log: read its position", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		last, err = l.LastSeq()
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c, ok := <-changes:
+				if !ok {
+					return
+				}
+				if c.Event > last || c.Resync {
+					last = l.publishAfter(ctx, last)
+				}
+			}
+		}
+	}()
+}
+
+// publishAfter publishes the stored events after seq and returns the
+// last one published. A read that fails is retried at the next change.
+func (l *Log) publishAfter(ctx context.Context, seq int64) int64 {
+	for {
+		var evs []api.Event
+		err := l.store.View(ctx, func(tx store.Tx) error {
+			var err error
+			evs, err = tx.Events().Since(ctx, seq, followBatch)
+			return err
+		})
+		if err != nil {
+			l.log.Warn("follow the event log: read events", "after", seq, "err", err)
+			return seq
+		}
+		for _, e := range evs {
+			l.hub.Publish(e)
+			seq = e.Seq
+		}
+		if len(evs) < followBatch {
+			return seq
+		}
+	}
+}
 
 // Subscribe returns a channel of new events and the function that ends
 // the subscription. The channel is closed when the log closes.
