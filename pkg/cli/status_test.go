@@ -20,6 +20,14 @@ func statusCases() []cmdCase {
 			fa.StatusAnswer.GitOps = &api.GitOpsStatus{Dir: "/etc/stoa/specs", LastAppliedAt: clitest.T0, LastRevision: 2,
 				LastErrorAt: clitest.T0.Add(60e9), LastError: "tool.yaml:3:1: unknown field\n  upstrem: x"}
 		}, out: []string{"gitops:", "last applied 2026-05-04 12:00:00 (revision 2)", "LAST APPLY FAILED 2026-05-04 12:01:00: tool.yaml:3:1: unknown field", "    upstrem: x"}},
+		{name: "control plane as a tenant role", setup: func(t *testing.T, fa *clitest.FakeAPI) {
+			// What a token without cluster admin is shown: no pid, paths,
+			// listeners or components; the development issuer labelled.
+			fa.StatusAnswer = api.Status{Role: "control-plane", Version: "v0.0.0-test", Uptime: "1h0m0s", Revision: 3,
+				Objects:  map[string]int{"Tool": 1},
+				Warnings: []string{"DEVELOPMENT ISSUER at https://127.0.0.1:8443/dev-idp mints cluster-admin tokens: not for production (--dev-issuer)"}}
+		}, out: []string{"WARNING:   DEVELOPMENT ISSUER at https://127.0.0.1:8443/dev-idp", "role:      control-plane",
+			"stoad:     v0.0.0-test, up 1h0m0s"}, notOut: []string{"pid", "state:"}},
 		{name: "no objects", setup: func(t *testing.T, fa *clitest.FakeAPI) { fa.LiveObjects = nil },
 			out: []string{"none (apply specs with: stoa apply -f DIR)"}},
 		{name: "not running", fail: failAll("Status", errUnreachable), code: ExitUnreachable,

@@ -183,8 +183,8 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit revision: %w", err)
 	}
-	if fx.Revoked > 0 && d.dp != nil && d.dp.keys != nil {
-		if err := d.dp.keys.Refresh(); err != nil {
+	if ks := d.keyService(); fx.Revoked > 0 && ks != nil {
+		if err := ks.Refresh(); err != nil {
 			d.log.Error("rebuild the key index after revoking keys", "revision", id, "err", err)
 		}
 	}
