@@ -143,7 +143,12 @@ func (b *Browser) Post(u string, form url.Values) (*Page, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.Server.URL)
+	// An origin is scheme://host[:port], without the issuer's path.
+	origin := b.Server.URL
+	if u, err := url.Parse(origin); err == nil {
+		origin = u.Scheme + "://" + u.Host
+	}
+	req.Header.Set("Origin", origin)
 	return b.do(req)
 }
 
