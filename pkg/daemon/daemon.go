@@ -165,7 +165,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var changes <-chan store.Change
 	if d.shared {
 		changes = d.store.Watch(ctx)
-		d.events.FollowStore(ctx)
+		if err := d.events.FollowStore(); err != nil {
+			return err
+		}
 	}
 	// Compile the stored revision before accepting anything.
 	d.log.Debug("compiling the stored revision", "revision", d.Live().Revision, "runtimes", len(d.runtimes))

@@ -40,7 +40,7 @@ func (d *Daemon) keyService() *keys.Service {
 // followStore applies the store's changes until ctx ends: a newer
 // revision is loaded, prepared and swapped in like a local commit, keys
 // are reindexed, the webhook outbox reloaded and quota counts merged.
-// The event stream follows the store by itself (events.Log.FollowStore).
+// Then the new events are published (events.Log.FollowStore).
 func (d *Daemon) followStore(ctx context.Context, changes <-chan store.Change) {
 	// Whatever was committed between New's load and the watch.
 	d.catchUp(ctx, store.Change{Resync: true})
@@ -83,6 +83,11 @@ func (d *Daemon) catchUp(ctx context.Context, c store.Change) {
 		if err := q.SyncUsage(); err != nil {
 			d.log.Warn("follow the store: read quota usage", "err", err)
 		}
+	}
+	// Events last: a follower reacting to one (get --watch reads the
+	// objects on a config.applied) finds the state that has it.
+	if c.Resync || c.Event > 0 {
+		d.events.PublishNew(ctx)
 	}
 }
 

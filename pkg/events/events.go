@@ -8,8 +8,10 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,8 +30,11 @@ type Log struct {
 	log   *slog.Logger
 	hub   pubsub.Hub[api.Event]
 	// fromStore is set by FollowStore: stored events reach followers
-	// from the store, in sequence order, whoever appended them.
+	// from the store (PublishNew), in sequence order, whoever appended
+	// them; published is the last one sent.
 	fromStore atomic.Bool
+	followMu  sync.Mutex
+	published int64
 }
 
 // NewLog returns the event log kept in st.
@@ -59,66 +64,52 @@ func (l *Log) Publish(stored api.Event) {
 	l.hub.Publish(stored)
 }
 
-// followBatch is how many events FollowStore reads at a time.
+// followBatch is how many events PublishNew reads at a time.
 const followBatch = 1000
 
 // FollowStore makes the store the source of what followers see, for a
 // store that other processes append to (control plane replicas on one
-// database): every event committed from now on, by this process or
-// another, is published once, in sequence order, as the store's change
-// notifications announce it. It returns at once; the following stops
-// when ctx ends. Events that could not be stored are still published
-// as they are (unnumbered).
-func (l *Log) FollowStore(ctx context.Context) {
-	changes := l.store.Watch(ctx) // before reading the position: nothing in between is missed
-	l.fromStore.Store(true)
+// database): from now on a stored event is not published when it is
+// stored but by PublishNew, which the caller runs whenever the store says
+// events were appended (store.Change.Event) — by this process or another
+// — after bringing its live state up to them, so a follower that reacts
+// to an event reads a state that has it. Events that could not be stored
+// are still published as they are (unnumbered).
+func (l *Log) FollowStore() error {
+	l.followMu.Lock()
+	defer l.followMu.Unlock()
 	last, err := l.LastSeq()
-	for err != nil {
-		l.log.Warn("follow the event log: read its position", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-		last, err = l.LastSeq()
+	if err != nil {
+		return fmt.Errorf("follow the event log: %w", err)
 	}
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case c, ok := <-changes:
-				if !ok {
-					return
-				}
-				if c.Event > last || c.Resync {
-					last = l.publishAfter(ctx, last)
-				}
-			}
-		}
-	}()
+	l.published = last
+	l.fromStore.Store(true)
+	return nil
 }
 
-// publishAfter publishes the stored events after seq and returns the
-// last one published. A read that fails is retried at the next change.
-func (l *Log) publishAfter(ctx context.Context, seq int64) int64 {
+// PublishNew publishes, in sequence order and once each, the stored
+// events after the last one it published. A read that fails is retried
+// at the next call.
+func (l *Log) PublishNew(ctx context.Context) {
+	l.followMu.Lock()
+	defer l.followMu.Unlock()
 	for {
 		var evs []api.Event
 		err := l.store.View(ctx, func(tx store.Tx) error {
 			var err error
-			evs, err = tx.Events().Since(ctx, seq, followBatch)
+			evs, err = tx.Events().Since(ctx, l.published, followBatch)
 			return err
 		})
 		if err != nil {
-			l.log.Warn("follow the event log: read events", "after", seq, "err", err)
-			return seq
+			l.log.Warn("follow the event log: read events", "after", l.published, "err", err)
+			return
 		}
 		for _, e := range evs {
 			l.hub.Publish(e)
-			seq = e.Seq
+			l.published = e.Seq
 		}
 		if len(evs) < followBatch {
-			return seq
+			return
 		}
 	}
 }

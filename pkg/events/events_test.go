@@ -149,14 +149,23 @@ func TestFeedRereadsWhenItsCursorMoved(t *testing.T) {
 
 // TestFollowStore: under FollowStore, followers see every event stored
 // by anyone on the store — here another Log on the same store, as
-// another replica would append — once each, in sequence order, and a
-// stored event Published locally is not sent twice.
+// another replica would append — once each, in sequence order, when
+// PublishNew runs on the store's changes; an event stored and Published
+// locally is not sent twice.
 func TestFollowStore(t *testing.T) {
 	l, st := openLog(t)
 	other := NewLog(st, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l.FollowStore(ctx)
+	changes := st.Watch(ctx)
+	if err := l.FollowStore(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range changes {
+			l.PublishNew(ctx)
+		}
+	}()
 	ch, stop := l.Subscribe()
 	defer stop()
 	other.Emit("from.the.other", "acme", "", nil)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stoa-gateway/stoa/pkg/devidp"
+	"github.com/stoa-gateway/stoa/pkg/devidp/devidptest"
 	"github.com/stoa-gateway/stoa/pkg/tlspin"
 )
 
@@ -340,4 +343,43 @@ func writeSpecs(t *testing.T, yaml string) string {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// extIssuer is an identity provider outside the control plane (what
+// --oidc-issuer names in production): a devidp served by the test on TLS,
+// whose certificate the control planes trust through SSL_CERT_FILE.
+type extIssuer struct {
+	*devidptest.Server
+	Audience string
+	certFile string
+}
+
+func startIssuer(t *testing.T, users ...devidp.User) *extIssuer {
+	t.Helper()
+	const aud = "https://control-plane.e2e"
+	s := devidptest.Start(t, devidp.Config{Audience: aud, Users: users})
+	f := filepath.Join(t.TempDir(), "issuer.pem")
+	if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.TLS.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &extIssuer{Server: s, Audience: aud, certFile: f}
+}
+
+// controlPlane prepares a control plane that trusts the issuer's tokens.
+func (i *extIssuer) controlPlane(t *testing.T, store string, extra ...string) *cpDaemon {
+	t.Helper()
+	cp := newControlPlane(t, store, append([]string{"--oidc-issuer", i.URL, "--oidc-audience", i.Audience}, extra...)...)
+	cp.Env = append(cp.Env, "SSL_CERT_FILE="+i.certFile)
+	return cp
+}
+
+// token is STOA_TOKEN=<an access token of user>, for the CLI's
+// environment.
+func (i *extIssuer) token(t *testing.T, user string) []string {
+	t.Helper()
+	tok, err := i.MintToken(user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"STOA_TOKEN=" + tok}
 }
