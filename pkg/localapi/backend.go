@@ -64,6 +64,9 @@ type Services struct {
 	Audit     Audit
 	XDP       XDP
 	Stats     Stats
+	// Fleet is a control plane's data planes and join tokens (nil: the
+	// lists are empty and tokens are refused).
+	Fleet Fleet
 }
 
 // Keys is API key management (pkg/keys).
@@ -161,4 +164,5 @@ func (s *Server) registerServices() {
 	if sv.Stats != nil {
 		s.handle("GET "+api.PathStats, PermRead, statsAPI{sv.Stats}.serve)
 	}
+	s.registerFleet()
 }
