@@ -50,6 +50,10 @@ type Config struct {
 	AdminGroups, AdminSubjects []string
 	// DevIssuer embeds a development OIDC issuer on the API listener.
 	DevIssuer bool
+	// BundleSigningKey is the cosign private key that signs the bundles
+	// data planes pull (its password in $COSIGN_PASSWORD); without it
+	// the control plane serves no data planes.
+	BundleSigningKey string
 }
 
 // The roles of a stoad.
@@ -127,6 +131,7 @@ func (c *Config) defs() []flagDef {
 		{name: "admin-group", env: "STOAD_ADMIN_GROUP", list: &c.AdminGroups, controlPlane: true, usage: "control plane: a group whose members are cluster admins (repeatable; ISSUER#GROUP pins an issuer)"},
 		{name: "admin-subject", env: "STOAD_ADMIN_SUBJECT", list: &c.AdminSubjects, controlPlane: true, usage: "control plane: a token subject that is cluster admin (repeatable; ISSUER#SUB pins an issuer)"},
 		{name: "dev-issuer", env: "STOAD_DEV_ISSUER", boolean: &c.DevIssuer, controlPlane: true, usage: "control plane: embed a DEVELOPMENT OIDC issuer under /dev-idp on the API listener (loopback only; never in production)"},
+		{name: "bundle-signing-key", env: "STOAD_BUNDLE_SIGNING_KEY", str: &c.BundleSigningKey, controlPlane: true, usage: "control plane: cosign private key that signs the bundles data planes pull (password in $COSIGN_PASSWORD); enables the /v1/fleet/ routes"},
 		{name: "version", boolean: &c.ShowVersion, usage: "print the version and exit"},
 	}
 }

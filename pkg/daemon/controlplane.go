@@ -17,6 +17,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/audit"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/devidp"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/localapi"
 	"github.com/stoa-gateway/stoa/pkg/quota"
@@ -59,6 +60,8 @@ type controlPlane struct {
 	dev         *devidp.Provider // nil without --dev-issuer
 	devPassword string
 	devSecret   string
+
+	fleet *cpFleet // nil without --bundle-signing-key
 }
 
 // newControlPlane opens the API listener (its address decides the
@@ -163,6 +166,11 @@ func (cp *controlPlane) server(d *Daemon) server {
 	if cp.dev != nil {
 		srv.Mount(devIssuerPath+"/", http.StripPrefix(devIssuerPath, cp.dev.Handler()))
 	}
+	if cp.fleet != nil {
+		// Data planes' routes: their own credentials (join tokens,
+		// client certificates), never a bearer token.
+		srv.Mount(fleet.PathPrefix, cp.fleet.srv.Handler())
+	}
 	return apiServer{Server: srv, ln: cp.ln, addr: cp.url}
 }
 
@@ -255,7 +263,15 @@ func ControlPlaneRuntimes(d *Daemon) ([]state.Runtime, error) {
 		// and tools with zero figures (data planes have the traffic).
 		Stats: stats.NewHub(stats.Options{Source: d, Registry: telemetry.NewRegistry(), Log: d.log})}
 	roles := &rolesRuntime{authz: cp.roles, bootstrap: cp.bootstrap, issuers: cp.issuers}
-	return []state.Runtime{roles, admission, trail, snapshots, webhooks}, nil
+	rts := []state.Runtime{roles, admission, trail, snapshots, webhooks}
+	if d.cfg.BundleSigningKey != "" {
+		if cp.fleet, err = newFleet(d, cp); err != nil {
+			return nil, err
+		}
+		d.services.Fleet = cp.fleet
+		rts = append(rts, cp.fleet)
+	}
+	return rts, nil
 }
 
 // rolesRuntime compiles the role bindings of every revision — the
