@@ -7,7 +7,8 @@ import "github.com/stoa-gateway/stoa/pkg/fleet"
 // other route; the data planes' own routes are under fleet.PathPrefix.
 const (
 	// PathDataPlanes serves GET: a fleet.DataPlaneList (empty on a stoad
-	// that is not a control plane).
+	// that is not a control plane); POST PathDataPlanes/{name}/revoke
+	// revokes one (DataPlaneRevokeResponse).
 	PathDataPlanes = "/v1/dataplanes"
 	// PathJoinTokens serves GET (JoinTokenList), POST
 	// (JoinTokenCreateRequest → fleet.NewJoinToken, the only answer
@@ -30,6 +31,13 @@ type JoinTokenCreateRequest struct {
 // JoinTokenList is the answer of GET /v1/join-tokens.
 type JoinTokenList struct {
 	Items []fleet.JoinToken `json:"items"`
+}
+
+// DataPlaneRevokeResponse is the answer of POST
+// /v1/dataplanes/{name}/revoke.
+type DataPlaneRevokeResponse struct {
+	Name    string `json:"name"`
+	Revoked bool   `json:"revoked"`
 }
 
 // JoinTokenRevokeResponse is the answer of DELETE /v1/join-tokens/{id}.

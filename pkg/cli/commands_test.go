@@ -218,6 +218,8 @@ func commandCases() map[string][]cmdCase {
 		"stoa fleet join-token create": joinTokenCreateCases(),
 		"stoa fleet join-token list":   joinTokenListCases(),
 		"stoa fleet join-token revoke": joinTokenRevokeCases(),
+		"stoa fleet dataplane":         groupCases("fleet dataplane", "revoke"),
+		"stoa fleet dataplane revoke":  dataPlaneRevokeCases(),
 		"stoa bundle":                  groupCases("bundle", "verify"),
 		"stoa bundle build":            bundleBuildCases(),
 		"stoa bundle sign":             bundleSignCases(),
@@ -238,7 +240,7 @@ func commandCases() map[string][]cmdCase {
 var offlineCommands = []string{"stoa", "stoa help", "stoa completion", "stoa completion bash", "stoa completion zsh",
 	"stoa completion fish", "stoa completion powershell", "stoa validate", "stoa explain", "stoa import",
 	"stoa import openapi", "stoa keys", "stoa bundle", "stoa bundle build", "stoa bundle sign",
-	"stoa bundle verify", "stoa bundle keygen", "stoa snapshots", "stoa webhooks", "stoa xdp", "stoa fleet", "stoa fleet join-token",
+	"stoa bundle verify", "stoa bundle keygen", "stoa snapshots", "stoa webhooks", "stoa xdp", "stoa fleet", "stoa fleet join-token", "stoa fleet dataplane",
 	// stoa mcp bridges to stoad's MCP endpoint, not to its LocalAPI.
 	"stoa mcp",
 	// Contexts are local configuration; login talks to the issuer only.

@@ -82,6 +82,7 @@ func contractSamples() map[string][]sample {
 		"stoa fleet join-token create": {{args: []string{"--name", "edge-9"}}},
 		"stoa fleet join-token list":   {{shape: shapeList}},
 		"stoa fleet join-token revoke": {{args: []string{"5bc1dc"}}},
+		"stoa fleet dataplane revoke":  {{args: []string{"edge-1"}}},
 		"stoa bundle verify":           {{args: []string{filepath.Join("testdata", "bundle", "bundle.json"), "--key", filepath.Join("testdata", "bundle", "cosign.pub")}}},
 		"stoa context list":            {{shape: shapeList}},
 		"stoa context current":         {{}},

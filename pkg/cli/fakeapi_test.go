@@ -204,6 +204,7 @@ func (fa *fakeAPI) mux() http.Handler {
 	mux.HandleFunc("GET "+api.PathJoinTokens, ok(api.JoinTokenList{Items: []fleet.JoinToken{tok}}))
 	mux.HandleFunc("POST "+api.PathJoinTokens, ok(fleet.NewJoinToken{JoinToken: tok, Token: "stoajoin_x"}))
 	mux.HandleFunc("DELETE "+api.PathJoinTokens+"/{id}", ok(api.JoinTokenRevokeResponse{ID: "5bc1dc", Revoked: true}))
+	mux.HandleFunc("POST "+api.PathDataPlanes+"/{name}/revoke", ok(api.DataPlaneRevokeResponse{Name: "edge-1", Revoked: true}))
 	mux.HandleFunc("POST "+api.PathXDPUnblock, ok(api.XDPUnblockResponse{Source: "198.51.100.7/32", Removed: true}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fa.mu.Lock()

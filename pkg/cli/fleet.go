@@ -117,13 +117,60 @@ func shortDigest(d string) string {
 func newFleetCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fleet",
-		Short: "Manage the data planes of a control plane: join tokens",
+		Short: "Manage the data planes of a control plane: join tokens, revocation",
 		Long: `A control plane started with --bundle-signing-key serves data planes: plain
 stoads that join it once with a join token, then pull its signed
 configuration. List them with: stoa get dataplanes (docs/fleet.md).`,
 	}
-	cmd.AddCommand(newJoinTokenCmd(f))
+	cmd.AddCommand(newJoinTokenCmd(f), newDataPlaneCmd(f))
 	return cmd
+}
+
+func newDataPlaneCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "dataplane",
+		Aliases: []string{"dataplanes", "dp"},
+		Short:   "Revoke data planes (list them with: stoa get dataplanes)",
+	}
+	cmd.AddCommand(newDataPlaneRevokeCmd(f))
+	return cmd
+}
+
+// DataPlaneRevokeOptions are the inputs of `stoa fleet dataplane revoke`.
+type DataPlaneRevokeOptions struct {
+	F    *Factory
+	Name string
+}
+
+func newDataPlaneRevokeCmd(f *Factory) *cobra.Command {
+	o := &DataPlaneRevokeOptions{F: f}
+	return &cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Cut a data plane off: its certificates are refused from its next request on",
+		Long: `Revoke refuses every certificate of the data plane NAME from its next
+request on, renewal included. It keeps serving its last good bundle but gets
+no new revision. It can join again only with a token made for NAME after the
+revocation (stoa fleet join-token create --name NAME).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			return o.Run(cmd.Context())
+		},
+	}
+}
+
+// Run revokes the data plane.
+func (o *DataPlaneRevokeOptions) Run(ctx context.Context) error {
+	r, err := o.F.Client().RevokeDataPlane(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	if done, err := printed(o.F, r); done {
+		return err
+	}
+	fmt.Fprintf(o.F.IO.Out, "data plane %s revoked\n", r.Name)
+	fmt.Fprintf(o.F.IO.ErrOut, "to let it join again: stoa fleet join-token create --name %s\n", r.Name)
+	return nil
 }
 
 func newJoinTokenCmd(f *Factory) *cobra.Command {

@@ -52,3 +52,18 @@ func joinTokenRevokeCases() []cmdCase {
 		{name: "no id", code: ExitFailure, flagErr: true},
 	}
 }
+
+func dataPlaneRevokeCases() []cmdCase {
+	return []cmdCase{
+		{name: "revoke", args: []string{"edge-2"}, formats: formats(shapeObject), out: []string{"data plane edge-2 revoked"},
+			errOut: []string{"stoa fleet join-token create --name edge-2"}, calls: []string{`RevokeDataPlane("edge-2")`},
+			check: func(t *testing.T, r runResult, fa *clitest.FakeAPI) {
+				if fa.DataPlaneList.Items[1].Health != "revoked" {
+					t.Errorf("edge-2 not revoked: %+v", fa.DataPlaneList.Items[1])
+				}
+			}},
+		{name: "unknown", args: []string{"edge-9"}, code: ExitFailure, errOut: []string{`no data plane "edge-9"`, "stoa get dataplanes"}},
+		{name: "not cluster admin", args: []string{"edge-1"}, fail: failAll("RevokeDataPlane", errDenied), code: ExitForbidden},
+		{name: "no name", code: ExitFailure, flagErr: true},
+	}
+}

@@ -103,6 +103,8 @@ type API interface {
 	JoinTokens(ctx context.Context) (*api.JoinTokenList, error)
 	// RevokeJoinToken deletes a join token.
 	RevokeJoinToken(ctx context.Context, id string) (*api.JoinTokenRevokeResponse, error)
+	// RevokeDataPlane revokes a data plane.
+	RevokeDataPlane(ctx context.Context, name string) (*api.DataPlaneRevokeResponse, error)
 }
 
 var _ API = (*Client)(nil)

@@ -35,3 +35,10 @@ func (c routes) RevokeJoinToken(ctx context.Context, id string) (*api.JoinTokenR
 	var r api.JoinTokenRevokeResponse
 	return &r, c.tr.do(ctx, http.MethodDelete, api.PathJoinTokens+"/"+url.PathEscape(id), nil, &r)
 }
+
+// RevokeDataPlane revokes a data plane's identity: its certificates are
+// refused from its next request on.
+func (c routes) RevokeDataPlane(ctx context.Context, name string) (*api.DataPlaneRevokeResponse, error) {
+	var r api.DataPlaneRevokeResponse
+	return &r, c.tr.do(ctx, http.MethodPost, api.PathDataPlanes+"/"+url.PathEscape(name)+"/revoke", nil, &r)
+}

@@ -140,3 +140,7 @@ func (f *cpFleet) JoinTokens(ctx context.Context) ([]fleet.JoinToken, error) {
 func (f *cpFleet) RevokeJoinToken(ctx context.Context, id string) error {
 	return f.srv.Tokens().Revoke(ctx, id)
 }
+
+func (f *cpFleet) RevokeDataPlane(ctx context.Context, name string) error {
+	return f.srv.Revoke(ctx, name)
+}

@@ -18,6 +18,9 @@ type Fleet interface {
 	CreateJoinToken(ctx context.Context, name string, ttl time.Duration, actor string) (fleet.NewJoinToken, error)
 	JoinTokens(ctx context.Context) ([]fleet.JoinToken, error)
 	RevokeJoinToken(ctx context.Context, id string) error
+	// RevokeDataPlane refuses every certificate of the data plane from
+	// its next request on.
+	RevokeDataPlane(ctx context.Context, name string) error
 }
 
 type fleetAPI struct{ f Fleet }
@@ -31,11 +34,13 @@ func (s *Server) registerFleet() {
 	s.handle("GET "+api.PathJoinTokens, PermRead, f.tokens)
 	s.handle("POST "+api.PathJoinTokens, PermWrite, f.createToken)
 	s.handle("DELETE "+api.PathJoinTokens+"/{id}", PermWrite, f.revokeToken)
+	s.handle("POST "+api.PathDataPlanes+"/{name}/revoke", PermWrite, f.revokeDataPlane)
 }
 
-// noFleet answers the join token routes of a stoad without fleet mode.
+// noFleet answers the join token and revocation routes of a stoad
+// without fleet mode.
 func noFleet() error {
-	return apiError(api.CodeConflict, "this stoad has no fleet: join tokens are made by a control plane that signs bundles",
+	return apiError(api.CodeConflict, "this stoad has no fleet: data planes join a control plane that signs bundles",
 		"start the control plane with --role control-plane --bundle-signing-key cosign.key (docs/fleet.md, \"Data planes\")")
 }
 
@@ -100,4 +105,15 @@ func (f fleetAPI) revokeToken(w http.ResponseWriter, r *http.Request, p Peer) er
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, api.JoinTokenRevokeResponse{ID: strings.ToLower(strings.TrimSpace(id)), Revoked: true})
+}
+
+func (f fleetAPI) revokeDataPlane(w http.ResponseWriter, r *http.Request, p Peer) error {
+	if f.f == nil {
+		return noFleet()
+	}
+	name := r.PathValue("name")
+	if err := f.f.RevokeDataPlane(r.Context(), name); err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, api.DataPlaneRevokeResponse{Name: name, Revoked: true})
 }

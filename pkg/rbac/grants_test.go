@@ -15,7 +15,7 @@ var (
 		ActionWebhookTest, ActionSnapshotReplay}
 	adminActions   = []Action{ActionTenantWrite, ActionRollback}
 	clusterActions = []Action{ActionGateway, ActionTenantCreate, ActionXDP, ActionDaemonStatus,
-		ActionAuditVerify, ActionForce, ActionJoinTokens}
+		ActionAuditVerify, ActionForce, ActionJoinTokens, ActionDataPlaneRevoke}
 	anyRoleActions = []Action{ActionStatus, ActionDataPlanes}
 )
 

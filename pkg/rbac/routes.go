@@ -82,6 +82,7 @@ var routes = []Route{
 	{"GET /v1/join-tokens", ActionJoinTokens, ScopeDaemon},
 	{"POST /v1/join-tokens", ActionJoinTokens, ScopeDaemon},
 	{"DELETE /v1/join-tokens/{id}", ActionJoinTokens, ScopeDaemon},
+	{"POST /v1/dataplanes/{name}/revoke", ActionDataPlaneRevoke, ScopeDaemon},
 }
 
 // Routes lists every LocalAPI route with its action and scope.

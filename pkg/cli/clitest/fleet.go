@@ -66,3 +66,20 @@ func (fa *FakeAPI) RevokeJoinToken(ctx context.Context, id string) (*api.JoinTok
 	}
 	return nil, &api.Error{Code: api.CodeNotFound, Message: "revoke join token: no token " + id, Hint: "list the tokens: stoa fleet join-token list"}
 }
+
+// RevokeDataPlane implements client.API: the data plane's health becomes
+// revoked; an unknown name is not_found.
+func (fa *FakeAPI) RevokeDataPlane(ctx context.Context, name string) (*api.DataPlaneRevokeResponse, error) {
+	if err := fa.record("RevokeDataPlane", name); err != nil {
+		return nil, err
+	}
+	fa.mu.Lock()
+	defer fa.mu.Unlock()
+	for i, dp := range fa.DataPlaneList.Items {
+		if dp.Name == name {
+			fa.DataPlaneList.Items[i].Health = fleet.HealthRevoked
+			return &api.DataPlaneRevokeResponse{Name: name, Revoked: true}, nil
+		}
+	}
+	return nil, &api.Error{Code: api.CodeNotFound, Message: "revoke data plane: no data plane \"" + name + "\"", Hint: "list them: stoa get dataplanes"}
+}
