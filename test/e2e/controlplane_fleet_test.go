@@ -174,6 +174,22 @@ func TestControlPlaneFleet(t *testing.T) {
 		t.Fatalf("a viewer listing join tokens: %s", r)
 	}
 
+	// Revoked: refused from its next request on; the listing says so.
+	if r := u.stoa(vera, "fleet", "dataplane", "revoke", "edge-1"); r.Code != 4 {
+		t.Fatalf("a viewer revoking a data plane: %s", r)
+	}
+	expect(t, u.stoa(root, "fleet", "dataplane", "revoke", "edge-1"), 0, "revoke edge-1")
+	expect(t, u.stoa(root, "apply", "-f", writeSpecs(t, tenantSpecs("gamma", 1))), 0, "apply revision 3")
+	waitUntil(t, time.Minute, "the revoked data plane to be refused", func() bool {
+		return syncer.Status().State == fleet.StateUnauthorized
+	})
+	// (A watch already waiting when the revocation landed may still
+	// bring revision 3: "from its next request on". Its heartbeat is
+	// refused, so the control plane still lists revision 2.)
+	if l, r := dataPlanes(t, u, root); len(l.Items) != 1 || l.Items[0].Health != fleet.HealthRevoked || l.Items[0].Lag != 1 {
+		t.Fatalf("get dataplanes after the revocation: %s", r)
+	}
+
 	// A standalone stoad has no data planes and makes no tokens.
 	sa := NewDaemon(t)
 	sa.Start()
