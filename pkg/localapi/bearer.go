@@ -3,7 +3,6 @@ package localapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -120,10 +119,4 @@ func forbidden(err error) (*api.Error, bool) {
 		return nil, false
 	}
 	return apiError(api.CodeForbidden, fe.Message(), fe.Hint()), true
-}
-
-// notVisible answers a record of a tenant the peer may not read as the
-// domain answers one that does not exist.
-func notVisible(what string, hint string) error {
-	return apiError(api.CodeNotFound, fmt.Sprintf("%s not found", what), hint)
 }

@@ -329,12 +329,6 @@ func (f *follower) has(s string) bool {
 	return false
 }
 
-func (f *follower) String() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return strings.Join(f.lines, "\n")
-}
-
 // writeSpecs writes YAML to a file of the test's and returns its path.
 func writeSpecs(t *testing.T, yaml string) string {
 	t.Helper()
