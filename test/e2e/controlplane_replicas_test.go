@@ -195,10 +195,28 @@ func TestControlPlaneReplicaKilled(t *testing.T) {
 		time.Sleep(time.Duration(float64(dry) * factor))
 		r.a.Kill()
 		res := <-done
-		// B serves either the revision before, or the whole new one once
-		// it has caught up: never part of it.
+		// What the database holds is the truth: B's history reads it
+		// there, while B's live state may still be catching up. The dead
+		// client's session ends at once (its socket closed with it): a
+		// COMMIT the server had received completes, anything else rolls
+		// back. Read it once that is surely over.
+		time.Sleep(time.Second)
+		h := u.stoa(tok, "--context", "b", "history", "-o", "json")
+		var hist struct{ Items []struct{ ID int64 } }
+		if h.Code != 0 || json.Unmarshal([]byte(h.Stdout), &hist) != nil {
+			t.Fatalf("history on B: %s", h)
+		}
+		var stored int64
+		for _, it := range hist.Items {
+			stored = max(stored, it.ID)
+		}
+		if stored != rev && stored != rev+1 {
+			t.Fatalf("after A was killed the database holds revision %d; want %d or %d", stored, rev, rev+1)
+		}
+		// B serves exactly that revision once it has caught up, whole:
+		// never part of it.
 		var s struct{ Revision int64 }
-		waitUntil(t, time.Minute, "B to settle", func() bool {
+		waitUntil(t, time.Minute, fmt.Sprintf("B to serve revision %d", stored), func() bool {
 			st := u.stoa(tok, "--context", "b", "status", "-o", "json")
 			json.Unmarshal([]byte(st.Stdout), &s)
 			objs := remoteObjects(t, u, tok, "b")
@@ -209,24 +227,15 @@ func TestControlPlaneReplicaKilled(t *testing.T) {
 				}
 			}
 			switch {
-			case s.Revision == rev && n == 0 && len(objs) == len(before):
-				return true // not committed (yet): checked again below
-			case s.Revision == rev+1 && n == 3000 && len(objs) == len(before)+3001:
-				return true
-			case s.Revision > rev+1 || (s.Revision == rev+1 && n > 0 && n < 3000):
-				t.Fatalf("B serves revision %d with %d of %s's 3000 tools", s.Revision, n, tenant)
+			case s.Revision > stored || (n > 0 && n < 3000) || (s.Revision <= rev && n > 0):
+				t.Fatalf("B serves revision %d with %d of %s's 3000 tools (the database holds %d)", s.Revision, n, tenant, stored)
+			case s.Revision == rev && stored == rev:
+				return n == 0 && len(objs) == len(before)
+			case s.Revision == rev+1:
+				return n == 3000 && len(objs) == len(before)+3001
 			}
 			return false
 		})
-		// A commit landing after B's first look would show as a later
-		// revision: look again once the writes have surely ended.
-		time.Sleep(time.Second)
-		var again struct{ Revision int64 }
-		st := u.stoa(tok, "--context", "b", "status", "-o", "json")
-		json.Unmarshal([]byte(st.Stdout), &again)
-		if again.Revision != s.Revision {
-			t.Fatalf("revision %d became %d after A was killed", s.Revision, again.Revision)
-		}
 		if s.Revision == rev {
 			if res.Code == 0 {
 				t.Fatalf("the apply succeeded, yet B serves revision %d: %s", rev, res)
