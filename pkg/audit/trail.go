@@ -203,6 +203,10 @@ func auditAction(typ string) (string, bool) {
 		return typ, true
 	case typ == "xdp.block" || typ == "xdp.unblock":
 		return typ, true
+	case typ == "fleet.token.created":
+		return "fleet.token.create", true
+	case typ == "fleet.token.revoked":
+		return "fleet.token.revoke", true
 	case typ == "login" || typ == "auth.login":
 		return "login", true
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/bundle"
+	"github.com/stoa-gateway/stoa/pkg/events"
 	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/fleet/ca"
 	"github.com/stoa-gateway/stoa/pkg/fleet/controlplane"
@@ -30,6 +31,7 @@ type cpFleet struct {
 	src      *controlplane.MemorySource
 	follower *controlplane.Follower
 	keyID    string
+	events   *events.Log
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -69,7 +71,7 @@ func newFleet(d *Daemon, cp *controlPlane) (*cpFleet, error) {
 		return nil, fmt.Errorf("fleet metrics: %w", err)
 	}
 	cp.tls = authority.ServerTLSConfig(cp.tls)
-	f := &cpFleet{srv: srv, src: src, keyID: keyID,
+	f := &cpFleet{srv: srv, src: src, keyID: keyID, events: d.events,
 		follower: &controlplane.Follower{Store: d.store, Signer: signer, Source: src, Log: log}}
 	d.log.Info("fleet: data planes may join", "bundle_key", keyID)
 	return f, nil
@@ -129,16 +131,33 @@ func (f *cpFleet) DataPlanes(ctx context.Context) (fleet.DataPlaneList, error) {
 	return f.srv.DataPlanes(ctx)
 }
 
+// Tokens admit data planes, which receive every tenant's configuration:
+// who made or revoked one is an event, and so in the audit trail.
+
 func (f *cpFleet) CreateJoinToken(ctx context.Context, name string, ttl time.Duration, actor string) (fleet.NewJoinToken, error) {
-	return f.srv.Tokens().Create(ctx, controlplane.CreateTokenOptions{Name: name, TTL: ttl, CreatedBy: actor})
+	t, err := f.srv.Tokens().Create(ctx, controlplane.CreateTokenOptions{Name: name, TTL: ttl, CreatedBy: actor})
+	if err == nil {
+		scope := "any data plane name"
+		if name != "" {
+			scope = "data plane " + name
+		}
+		f.events.Emit("fleet.token.created", "", fmt.Sprintf("join token %s for %s created by %s, until %s", t.ID, scope, actor, t.ExpiresAt.Format(time.RFC3339)),
+			map[string]any{"actor": actor, "target": "join token " + t.ID, "name": name, "expiresAt": t.ExpiresAt.Format(time.RFC3339)})
+	}
+	return t, err
 }
 
 func (f *cpFleet) JoinTokens(ctx context.Context) ([]fleet.JoinToken, error) {
 	return f.srv.Tokens().List(ctx)
 }
 
-func (f *cpFleet) RevokeJoinToken(ctx context.Context, id string) error {
-	return f.srv.Tokens().Revoke(ctx, id)
+func (f *cpFleet) RevokeJoinToken(ctx context.Context, id string, actor string) error {
+	err := f.srv.Tokens().Revoke(ctx, id)
+	if err == nil {
+		f.events.Emit("fleet.token.revoked", "", fmt.Sprintf("join token %s revoked by %s", id, actor),
+			map[string]any{"actor": actor, "target": "join token " + id})
+	}
+	return err
 }
 
 func (f *cpFleet) RevokeDataPlane(ctx context.Context, name string) error {

@@ -17,7 +17,7 @@ type Fleet interface {
 	DataPlanes(ctx context.Context) (fleet.DataPlaneList, error)
 	CreateJoinToken(ctx context.Context, name string, ttl time.Duration, actor string) (fleet.NewJoinToken, error)
 	JoinTokens(ctx context.Context) ([]fleet.JoinToken, error)
-	RevokeJoinToken(ctx context.Context, id string) error
+	RevokeJoinToken(ctx context.Context, id, actor string) error
 	// RevokeDataPlane refuses every certificate of the data plane from
 	// its next request on.
 	RevokeDataPlane(ctx context.Context, name string) error
@@ -101,7 +101,7 @@ func (f fleetAPI) revokeToken(w http.ResponseWriter, r *http.Request, p Peer) er
 		return noFleet()
 	}
 	id := r.PathValue("id")
-	if err := f.f.RevokeJoinToken(r.Context(), id); err != nil {
+	if err := f.f.RevokeJoinToken(r.Context(), id, p.Actor); err != nil {
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, api.JoinTokenRevokeResponse{ID: strings.ToLower(strings.TrimSpace(id)), Revoked: true})

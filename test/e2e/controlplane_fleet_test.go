@@ -163,6 +163,13 @@ func TestControlPlaneFleet(t *testing.T) {
 		t.Fatalf("join-token list after the join: %s", lr)
 	}
 
+	// Who made it is in the audit trail.
+	waitUntil(t, 30*time.Second, "the token's creation in the audit trail", func() bool {
+		r := u.stoa(root, "audit", "-o", "json")
+		return r.Code == 0 && strings.Contains(r.Stdout, `"fleet.token.create"`) && strings.Contains(r.Stdout, idp.URL+"#root") &&
+			strings.Contains(r.Stdout, "join token "+toks.Items[0].ID)
+	})
+
 	// A viewer of one tenant sees the data planes, makes no tokens.
 	if l, r := dataPlanes(t, u, vera); len(l.Items) != 1 {
 		t.Fatalf("a viewer's get dataplanes: %s", r)
