@@ -155,6 +155,10 @@ func TestControlPlaneFleet(t *testing.T) {
 		t.Fatalf("get dataplanes:\n%s", table)
 	}
 
+	if st := u.stoa(root, "status"); st.Code != 0 || !strings.Contains(st.Stdout, "revision 2 published to data planes, signed with sha256:") {
+		t.Fatalf("status of a control plane serving data planes:\n%s", st)
+	}
+
 	// The token is spent, and says by whom.
 	lr := u.stoa(root, "fleet", "join-token", "list", "-o", "json")
 	var toks struct{ Items []fleet.JoinToken }
