@@ -57,6 +57,9 @@ func (e *Error) Error() string { return e.Message }
 
 // Status describes the running daemon.
 type Status struct {
+	// Role is what this stoad is: "" for the single-machine gateway,
+	// "control-plane" for one that serves the API and no traffic.
+	Role      string         `json:"role,omitempty"`
 	Version   string         `json:"version"`
 	Commit    string         `json:"commit,omitempty"`
 	PID       int            `json:"pid"`
@@ -74,6 +77,9 @@ type Status struct {
 	// from (dataplane.go); nil on a stoad that takes applies.
 	Fleet  *fleet.SyncStatus `json:"fleet,omitempty"`
 	Bundle *BundleStatus     `json:"bundle,omitempty"`
+	// Warnings are conditions an operator must know about on every look,
+	// such as a development issuer minting tokens.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // GitOpsStatus is the state of the --specs directory sync: the last

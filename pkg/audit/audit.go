@@ -69,6 +69,19 @@ func Open(st store.Store) (*Log, error) { return &Log{st: st}, nil }
 // storing cursors (named positions in other logs) in the same transaction,
 // so a consumer of another log records exactly what it has audited.
 func (l *Log) Append(entries []Entry, cursors map[string]int64) ([]Entry, error) {
+	return l.AppendFrom(entries, nil, cursors)
+}
+
+// ErrCursorMoved: AppendFrom found a cursor other than the one the
+// entries were read from — another stoad sharing the store audited them
+// first. Nothing was appended; read the cursors again.
+var ErrCursorMoved = errors.New("audit cursor moved")
+
+// AppendFrom is Append for entries read from other logs at the positions
+// in from: it appends only if the stored cursors are still there, in the
+// same transaction, so two stoads sharing a store never audit the same
+// revision or event twice (an Update holds the writers' turn).
+func (l *Log) AppendFrom(entries []Entry, from, cursors map[string]int64) ([]Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ctx := context.Background()
@@ -76,6 +89,15 @@ func (l *Log) Append(entries []Entry, cursors map[string]int64) ([]Entry, error)
 	err := l.st.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		a := tx.Audit()
+		for k, want := range from {
+			got, _, err := a.Cursor(ctx, k)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return ErrCursorMoved
+			}
+		}
 		h, err := a.Head(ctx)
 		if err != nil {
 			return fmt.Errorf("read audit head: %w", err)
@@ -110,6 +132,9 @@ func (l *Log) Append(entries []Entry, cursors map[string]int64) ([]Entry, error)
 		}
 		return nil
 	})
+	if errors.Is(err, ErrCursorMoved) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("append audit entry: %w", err)
 	}
@@ -138,6 +163,11 @@ type Filter struct {
 	Action string    // exact action, or a prefix ending in "*"
 	Tenant string
 	Limit  int // newest N (0: all)
+	// Keep, when set, is asked last about each entry the fields above
+	// match, and may reduce it: a control plane shows a tenant's roles
+	// only the entries (and parts of entries) of their tenants, and the
+	// limit counts what they see.
+	Keep func(*Entry) bool
 }
 
 func (f *Filter) match(e *Entry) bool {
@@ -151,12 +181,12 @@ func (f *Filter) match(e *Entry) bool {
 		return false
 	}
 	if f.Action != "" {
-		if p, ok := strings.CutSuffix(f.Action, "*"); ok {
-			return strings.HasPrefix(e.Action, p)
+		p, prefix := strings.CutSuffix(f.Action, "*")
+		if (prefix && !strings.HasPrefix(e.Action, p)) || (!prefix && e.Action != f.Action) {
+			return false
 		}
-		return e.Action == f.Action
 	}
-	return true
+	return f.Keep == nil || f.Keep(e)
 }
 
 // List calls fn with the matching entries, oldest first. Entries that do

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -124,6 +125,7 @@ func (a *Trail) catchUp() {
 			a.o.Log.Warn("audit: read cursor", "err", err)
 			return
 		}
+		from := map[string]int64{auditEvents: evCur, auditRevisions: revCur}
 		ctx := context.Background()
 		var entries []Entry
 		for id := revCur + 1; id <= revCur+100; id++ {
@@ -158,7 +160,11 @@ func (a *Trail) catchUp() {
 			return
 		}
 		sort.SliceStable(entries, func(i, j int) bool { return entries[i].Time.Before(entries[j].Time) })
-		if _, err := a.log.Append(entries, map[string]int64{auditEvents: evCur, auditRevisions: revCur}); err != nil {
+		_, err = a.log.AppendFrom(entries, from, map[string]int64{auditEvents: evCur, auditRevisions: revCur})
+		if errors.Is(err, ErrCursorMoved) {
+			continue // another stoad on the store audited these: read on from where it left off
+		}
+		if err != nil {
 			a.o.Log.Error("audit: append", "err", err)
 			return
 		}
@@ -171,7 +177,7 @@ func (a *Trail) catchUp() {
 func revisionEntry(rv *store.Revision) Entry {
 	e := Entry{Time: rv.Time, Actor: rv.Actor, Action: rv.Action, Target: fmt.Sprintf("revision %d", rv.ID),
 		Revision: rv.ID, Details: map[string]string{
-			"changes": changeList(rv.Refs, 50),
+			"changes": ChangeList(rv.Refs, 50),
 			"summary": fmt.Sprintf("%d created, %d updated, %d deleted", rv.Summary.Create, rv.Summary.Update, rv.Summary.Delete),
 		}}
 	if e.Actor == "" {
@@ -197,6 +203,10 @@ func auditAction(typ string) (string, bool) {
 		return typ, true
 	case typ == "xdp.block" || typ == "xdp.unblock":
 		return typ, true
+	case typ == "fleet.token.created":
+		return "fleet.token.create", true
+	case typ == "fleet.token.revoked":
+		return "fleet.token.revoke", true
 	case typ == "login" || typ == "auth.login":
 		return "login", true
 	case typ == "policy.denied":
@@ -257,8 +267,9 @@ func firstOf(ss ...string) string {
 	return ""
 }
 
-// changeList renders "+ Tool/acme/x, ~ Plan/acme/y, - …" (at most max).
-func changeList(cs []store.ChangeRef, max int) string {
+// ChangeList is a revision's changes as its audit entry lists them
+// ("+ Tool acme/a, ~ Tenant acme"), at most max of them.
+func ChangeList(cs []store.ChangeRef, max int) string {
 	var b strings.Builder
 	for i, c := range cs {
 		if i == max {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -73,5 +74,83 @@ func TestTrailFollowsBothLogs(t *testing.T) {
 	}
 	if again := list(open()); len(again) != 3 {
 		t.Fatalf("reopened: %d entries", len(again))
+	}
+}
+
+// TestTrailsSharingAStore: two trails on one store (two control plane
+// replicas on one database) catching up at once audit every revision
+// exactly once: an append whose cursors moved since they were read is
+// refused whole and read again.
+func TestTrailsSharingAStore(t *testing.T) {
+	st, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	evl := events.NewLog(st, log)
+	newTrail := func() *Trail {
+		tr, err := NewTrail(TrailOptions{Store: st, Events: evl, Log: log, Revision: func() int64 { return 0 }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	a, b := newTrail(), newTrail()
+	const revisions = 30
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < revisions; i++ {
+			o := &spec.Object{APIVersion: spec.APIVersion, Kind: spec.KindTenant, Metadata: spec.Metadata{Name: "t" + string(rune('a'+i%26)) + string(rune('a'+i/26))}, Spec: &spec.TenantSpec{}}
+			err := st.Update(ctx, func(tx store.Tx) error {
+				_, err := tx.Revisions().Commit(ctx, int64(i), store.Revision{Time: time.Now().UTC(), Actor: "alice", Action: "apply"},
+					[]plan.Change{{Op: plan.Create, Ref: o.Ref(), After: o}})
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			evl.Emit("key.created", "acme", "key", map[string]any{"key": "k", "actor": "bob"})
+		}
+	}()
+	for _, tr := range []*Trail{a, b} {
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+					tr.catchUp()
+				}
+			}
+		}()
+	}
+	<-done
+	a.catchUp()
+	b.catchUp()
+	var revs, keys int
+	if err := a.List(Filter{}, func(e Entry) error {
+		switch e.Action {
+		case "apply":
+			revs++
+		case "key.create":
+			keys++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if revs != revisions || keys != revisions {
+		t.Fatalf("%d revision entries and %d key entries, want %d of each", revs, keys, revisions)
+	}
+	if res, err := a.Verify(); err != nil || !res.OK {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+	// A stale position appends nothing.
+	if _, err := a.log.AppendFrom([]Entry{{Actor: "x", Action: "apply"}}, map[string]int64{auditRevisions: 0}, nil); !errors.Is(err, ErrCursorMoved) {
+		t.Fatalf("append from a stale cursor: %v", err)
 	}
 }

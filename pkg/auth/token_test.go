@@ -148,6 +148,13 @@ func TestScopesAndRequirement(t *testing.T) {
 	if pr.ClientID != "cli" {
 		t.Errorf("client id %q", pr.ClientID)
 	}
+	// The whole claims set, for role bindings that match any claim.
+	if c := pr.Claims(); c["azp"] != "cli" || c["scope"] != "read write" || c["sub"] != "a" {
+		t.Errorf("claims %v", c)
+	}
+	if c := (&Principal{Method: MethodAPIKey}).Claims(); c != nil {
+		t.Errorf("an API key has claims %v", c)
+	}
 	key := &Principal{Method: MethodAPIKey, Tenant: "acme"}
 	tests := []struct {
 		name string

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/specload"
@@ -198,6 +199,12 @@ func (fa *fakeAPI) mux() http.Handler {
 	mux.HandleFunc("GET "+api.PathXDPStatus, ok(api.XDPStatus{Enabled: true, Attached: true, Mode: "generic", Ports: []int{8080}}))
 	mux.HandleFunc("GET "+api.PathXDPBlocks, ok(api.XDPBlockList{Items: []api.XDPBlock{{Source: "198.51.100.7/32", Reason: "test", Until: t0}}}))
 	mux.HandleFunc("POST "+api.PathXDPBlocks, ok(api.XDPBlock{Source: "198.51.100.9/32", Until: t0}))
+	tok := fleet.JoinToken{ID: "5bc1dc0e9a3f", Name: "edge-9", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), CreatedBy: "alice", State: fleet.TokenActive}
+	mux.HandleFunc("GET "+api.PathDataPlanes, ok(fleet.DataPlaneList{Revision: 3, Items: []fleet.DataPlane{{Name: "edge-1", Address: "10.0.4.7", Revision: 3, LastSeen: t0, Health: fleet.HealthOK}}}))
+	mux.HandleFunc("GET "+api.PathJoinTokens, ok(api.JoinTokenList{Items: []fleet.JoinToken{tok}}))
+	mux.HandleFunc("POST "+api.PathJoinTokens, ok(fleet.NewJoinToken{JoinToken: tok, Token: "stoajoin_x"}))
+	mux.HandleFunc("DELETE "+api.PathJoinTokens+"/{id}", ok(api.JoinTokenRevokeResponse{ID: "5bc1dc", Revoked: true}))
+	mux.HandleFunc("POST "+api.PathDataPlanes+"/{name}/revoke", ok(api.DataPlaneRevokeResponse{Name: "edge-1", Revoked: true}))
 	mux.HandleFunc("POST "+api.PathXDPUnblock, ok(api.XDPUnblockResponse{Source: "198.51.100.7/32", Removed: true}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fa.mu.Lock()

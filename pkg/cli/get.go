@@ -44,13 +44,17 @@ stoa apply accepts again (for a spec set without defaults, use: stoa export).
 
 -w/--watch prints the list, then every change as it is applied: table rows
 with an EVENT column (ADDED, MODIFIED, DELETED), or for -o json/ndjson one
-JSON line per change: {"type": "MODIFIED", "revision": 7, "object": {...}}.`,
+JSON line per change: {"type": "MODIFIED", "revision": 7, "object": {...}}.
+
+"get dataplanes" lists a control plane's data planes (live state, not
+specs): the revision each serves, its lag behind the control plane's, when
+it was last heard from and its health; empty on a standalone stoad.`,
 		Example: "  stoa get tools\n  stoa get tool billing-api -n acme -o yaml\n  stoa get all -n acme\n" +
-			"  stoa get tools -A -l team=billing,tier!=canary\n  stoa get subscriptions -n acme --watch",
+			"  stoa get tools -A -l team=billing,tier!=canary\n  stoa get subscriptions -n acme --watch\n  stoa get dataplanes -o wide",
 		Args: cobra.RangeArgs(1, 2),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
-				return append(kindNames(true), "all"), cobra.ShellCompDirectiveNoFileComp
+				return append(kindNames(true), "all", "dataplanes"), cobra.ShellCompDirectiveNoFileComp
 			}
 			if len(args) > 1 {
 				return nil, cobra.ShellCompDirectiveNoFileComp
@@ -63,6 +67,15 @@ JSON line per change: {"type": "MODIFIED", "revision": 7, "object": {...}}.`,
 					return fmt.Errorf("get all takes no NAME (got %q); to show one object: stoa get KIND NAME", args[1])
 				}
 				o.AllKinds = true
+			} else if isDataPlanes(args[0]) {
+				if err := checkDataPlaneFlags(cmd); err != nil {
+					return err
+				}
+				dp := &DataPlanesOptions{F: f}
+				if len(args) > 1 {
+					dp.Name = args[1]
+				}
+				return dp.Run(cmd.Context())
 			} else {
 				k, ok := spec.ParseKind(args[0])
 				if !ok {

@@ -164,6 +164,19 @@ func TestGetWatch(t *testing.T) {
 
 func getCases() []cmdCase {
 	return []cmdCase{
+		{name: "dataplanes", args: []string{"dataplanes"}, formats: formats(shapeList),
+			out:   []string{"NAME     ADDRESS                       REVISION   LAG   LAST SEEN   HEALTH", "edge-1   https://edge-1.example:8443   42         0     3s          ok", "edge-2   10.0.4.7                      41         1     2m          stale"},
+			calls: []string{"DataPlanes()"}},
+		{name: "dataplanes wide", args: []string{"dp", "-o", "wide"}, out: []string{"DIGEST", "sha256:cdcdcdcdcdcd", "watch: connection refused"}},
+		{name: "dataplanes as json", args: []string{"dataplanes", "-o", "json"}, out: []string{`"kind": "DataplaneList"`, `"revision": 42`, `"lag": 1`}},
+		{name: "one dataplane", args: []string{"dataplane", "edge-2", "-o", "yaml"}, out: []string{"name: edge-2", "health: stale"}, notOut: []string{"edge-1"}},
+		{name: "unknown dataplane", args: []string{"dataplane", "edge-9"}, code: ExitFailure, errOut: []string{`data plane "edge-9" not found`, "stoa get dataplanes"}},
+		{name: "no dataplanes (standalone)", args: []string{"dataplanes"}, setup: func(t *testing.T, fa *clitest.FakeAPI) { fa.DataPlaneList.Items = nil },
+			errOut: []string{"no data planes"}},
+		{name: "no dataplanes as json", args: []string{"dataplanes", "-o", "json"}, setup: func(t *testing.T, fa *clitest.FakeAPI) { fa.DataPlaneList.Items = nil },
+			out: []string{`"items": []`}},
+		{name: "dataplanes with -n", args: []string{"dataplanes", "-n", "acme"}, code: ExitFailure, flagErr: true, errOut: []string{"--namespace does not apply"}},
+		{name: "dataplanes unreachable", args: []string{"dataplanes"}, fail: failAll("DataPlanes", errUnreachable), code: ExitUnreachable},
 		{name: "a kind", args: []string{"tools"}, formats: formats(shapeList), out: []string{"TENANT", "UPSTREAM", "billing-api", "weather-api"},
 			notOut: []string{"Acme Corp"}, calls: []string{`Objects("Tool", "", "")`}},
 		{name: "one object", args: []string{"tool", "billing-api", "-n", "acme"}, formats: formats(shapeObject),

@@ -94,7 +94,7 @@ func TestRootListsEveryCommand(t *testing.T) {
 	want := map[string][]string{
 		"config":  {"apply", "delete", "diff", "explain", "rollback", "validate"},
 		"inspect": {"dashboard", "events", "get", "history", "status", "top"},
-		"":        {"audit", "bundle", "completion", "context", "export", "help", "import", "keys", "login", "logout", "mcp", "quotas", "snapshots", "version", "webhooks", "xdp"},
+		"":        {"audit", "bundle", "completion", "context", "export", "fleet", "help", "import", "keys", "login", "logout", "mcp", "quotas", "snapshots", "version", "webhooks", "xdp"},
 	}
 	for g, names := range want {
 		if got := groups[g]; !slices.Equal(got, names) {

@@ -43,13 +43,24 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 	w := tabwriter.NewWriter(o.F.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "context:\t%s\n", cur)
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "WARNING:\t%s\n", warn)
+	}
+	if s.Role != "" {
+		fmt.Fprintf(w, "role:\t%s\n", s.Role)
+	}
 	fmt.Fprintf(w, "stoad:\t%s", s.Version)
 	if s.Commit != "" {
 		fmt.Fprintf(w, " (%s)", s.Commit)
 	}
-	fmt.Fprintf(w, ", pid %d, up %s\n", s.PID, s.Uptime)
+	if s.PID != 0 {
+		fmt.Fprintf(w, ", pid %d", s.PID)
+	}
+	fmt.Fprintf(w, ", up %s\n", s.Uptime)
 	fmt.Fprintf(w, "revision:\t%d\n", s.Revision)
-	fmt.Fprintf(w, "state:\t%s\n", s.StateDir)
+	if s.StateDir != "" {
+		fmt.Fprintf(w, "state:\t%s\n", s.StateDir)
+	}
 	if s.SpecsDir != "" {
 		fmt.Fprintf(w, "gitops:\t%s\n", s.SpecsDir)
 		if g := s.GitOps; g != nil {

@@ -51,6 +51,14 @@ func statusCases() []cmdCase {
 		}, out: []string{"source:      bundle file /etc/stoa/bundle.json (signature /etc/stoa/bundle.json.sig)", "serving      revision 7 (sha256:99) from file",
 			"last load    2026-05-04 12:00:00", "last check   never", "LAST ERROR   read bundle: open /etc/stoa/bundle.json.sig"}},
 		{name: "standalone has no source", notOut: []string{"source:"}},
+		{name: "control plane as a tenant role", setup: func(t *testing.T, fa *clitest.FakeAPI) {
+			// What a token without cluster admin is shown: no pid, paths,
+			// listeners or components; the development issuer labelled.
+			fa.StatusAnswer = api.Status{Role: "control-plane", Version: "v0.0.0-test", Uptime: "1h0m0s", Revision: 3,
+				Objects:  map[string]int{"Tool": 1},
+				Warnings: []string{"DEVELOPMENT ISSUER at https://127.0.0.1:8443/dev-idp mints cluster-admin tokens: not for production (--dev-issuer)"}}
+		}, out: []string{"WARNING:   DEVELOPMENT ISSUER at https://127.0.0.1:8443/dev-idp", "role:      control-plane",
+			"stoad:     v0.0.0-test, up 1h0m0s"}, notOut: []string{"pid", "state:"}},
 		{name: "no objects", setup: func(t *testing.T, fa *clitest.FakeAPI) { fa.LiveObjects = nil },
 			out: []string{"none (apply specs with: stoa apply -f DIR)"}},
 		{name: "not running", fail: failAll("Status", errUnreachable), code: ExitUnreachable,

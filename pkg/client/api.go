@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 )
 
 // API is every call the CLI makes to a stoad, whatever carries it: *Client
@@ -92,6 +93,18 @@ type API interface {
 	XDPBlock(ctx context.Context, req *api.XDPBlockRequest) (*api.XDPBlock, error)
 	// XDPUnblock lifts the block on a prefix.
 	XDPUnblock(ctx context.Context, cidr string) (*api.XDPUnblockResponse, error)
+
+	// DataPlanes lists a control plane's data planes.
+	DataPlanes(ctx context.Context) (*fleet.DataPlaneList, error)
+	// CreateJoinToken makes a join token (its secret is in this answer
+	// only).
+	CreateJoinToken(ctx context.Context, req *api.JoinTokenCreateRequest) (*fleet.NewJoinToken, error)
+	// JoinTokens lists the join tokens.
+	JoinTokens(ctx context.Context) (*api.JoinTokenList, error)
+	// RevokeJoinToken deletes a join token.
+	RevokeJoinToken(ctx context.Context, id string) (*api.JoinTokenRevokeResponse, error)
+	// RevokeDataPlane revokes a data plane.
+	RevokeDataPlane(ctx context.Context, name string) (*api.DataPlaneRevokeResponse, error)
 }
 
 var _ API = (*Client)(nil)

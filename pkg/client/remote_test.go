@@ -94,6 +94,11 @@ func everyCall(ctx context.Context, c API) []error {
 	add(c.XDPBlocks(ctx))
 	add(c.XDPBlock(ctx, &api.XDPBlockRequest{CIDR: "198.51.100.0/24", For: "10m"}))
 	add(c.XDPUnblock(ctx, "198.51.100.0/24"))
+	add(c.DataPlanes(ctx))
+	add(c.CreateJoinToken(ctx, &api.JoinTokenCreateRequest{Name: "edge-1", TTL: "1h"}))
+	add(c.JoinTokens(ctx))
+	add(c.RevokeJoinToken(ctx, "0123ab"))
+	add(c.RevokeDataPlane(ctx, "edge-1"))
 	return errs
 }
 
@@ -155,8 +160,8 @@ func TestRemoteSendsTheSocketsRequests(t *testing.T) {
 		}
 	}
 	remote := rec.requests()
-	if len(local) != 29 || len(remote) != len(local) {
-		t.Fatalf("%d socket requests, %d remote ones; want 29 each", len(local), len(remote))
+	if len(local) != 34 || len(remote) != len(local) {
+		t.Fatalf("%d socket requests, %d remote ones; want 34 each", len(local), len(remote))
 	}
 	for i := range local {
 		if remote[i].Auth != "Bearer tok-1" || local[i].Auth != "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/keys"
+	"github.com/stoa-gateway/stoa/pkg/localapi"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
@@ -41,6 +42,9 @@ type change struct {
 	actor   string
 	message string
 	dryRun  bool
+	// allow, when set, checks the plan for the caller's roles; an error
+	// refuses the change whole (localapi.Caller.Allow).
+	allow func([]plan.Change) error
 
 	desired []*spec.Object
 	opts    plan.Options
@@ -116,6 +120,13 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	}
 	c.opts.LiveDigests = cur.Digests
 	changes, sum := plan.Compute(cur.Objects, c.desired, c.opts)
+	if c.allow != nil {
+		// Before anything is validated or prepared: a refusal must not
+		// depend on (or reveal) what another tenant's objects hold.
+		if err := c.allow(changes); err != nil {
+			return nil, err
+		}
+	}
 	resp := &api.ApplyResponse{Changes: changes, Summary: sum, Revision: cur.Revision, DryRun: c.dryRun}
 	if len(c.desired) >= bigApply {
 		d.releaseMemorySoon()
@@ -179,8 +190,8 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit revision: %w", err)
 	}
-	if fx.Revoked > 0 && d.dp != nil && d.dp.keys != nil {
-		if err := d.dp.keys.Refresh(); err != nil {
+	if ks := d.keyService(); fx.Revoked > 0 && ks != nil {
+		if err := ks.Refresh(); err != nil {
 			d.log.Error("rebuild the key index after revoking keys", "revision", id, "err", err)
 		}
 	}
@@ -237,18 +248,18 @@ func pruneScope(sc api.PruneScope, desired []*spec.Object) func(*spec.Object) bo
 
 // Apply makes the request's objects live (or plans it, in dry-run), as a
 // LocalAPI peer asks: refused in GitOps mode unless forced.
-func (d *Daemon) Apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse, error) {
+func (d *Daemon) Apply(req *api.ApplyRequest, c localapi.Caller) (*api.ApplyResponse, error) {
 	if err := d.gitopsGuard(req.Force, req.DryRun); err != nil {
 		return nil, err
 	}
-	return d.apply(req, actor)
+	return d.apply(req, c)
 }
 
 // apply makes the request's objects live; GitOps applies its directory
 // through it.
-func (d *Daemon) apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse, error) {
+func (d *Daemon) apply(req *api.ApplyRequest, c localapi.Caller) (*api.ApplyResponse, error) {
 	return d.commit(change{
-		action: "apply", actor: actor, message: gitopsForced(d, req.Force, req.Message), dryRun: req.DryRun,
+		action: "apply", actor: c.Actor, allow: c.Allow, message: gitopsForced(d, req.Force, req.Message), dryRun: req.DryRun,
 		desired: req.Objects,
 		opts:    plan.Options{Prune: req.Prune, PruneScope: pruneScope(req.Scope, req.Objects)},
 	})
@@ -256,7 +267,7 @@ func (d *Daemon) apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse,
 
 // Delete removes objects by reference (refused in GitOps mode unless
 // forced).
-func (d *Daemon) Delete(req *api.DeleteRequest, actor string) (*api.ApplyResponse, error) {
+func (d *Daemon) Delete(req *api.DeleteRequest, c localapi.Caller) (*api.ApplyResponse, error) {
 	if err := d.gitopsGuard(req.Force, req.DryRun); err != nil {
 		return nil, err
 	}
@@ -270,13 +281,13 @@ func (d *Daemon) Delete(req *api.DeleteRequest, actor string) (*api.ApplyRespons
 	if len(missing) > 0 && !req.IgnoreNotFound {
 		return nil, apiError(api.CodeNotFound, fmt.Sprintf("not found: %v", missing), "list what exists with: stoa get KIND -A")
 	}
-	return d.commit(change{action: "delete", actor: actor, dryRun: req.DryRun, message: gitopsForced(d, req.Force, ""), opts: plan.Options{Deletes: req.Refs},
+	return d.commit(change{action: "delete", actor: c.Actor, allow: c.Allow, dryRun: req.DryRun, message: gitopsForced(d, req.Force, ""), opts: plan.Options{Deletes: req.Refs},
 		cascade: req.Cascade, ifRevision: req.IfRevision})
 }
 
 // Rollback makes revision rev's objects live again, as a new revision
 // (refused in GitOps mode unless forced).
-func (d *Daemon) Rollback(req *api.RollbackRequest, actor string) (*api.ApplyResponse, error) {
+func (d *Daemon) Rollback(req *api.RollbackRequest, c localapi.Caller) (*api.ApplyResponse, error) {
 	if err := d.gitopsGuard(req.Force, req.DryRun); err != nil {
 		return nil, err
 	}
@@ -312,7 +323,7 @@ func (d *Daemon) Rollback(req *api.RollbackRequest, actor string) (*api.ApplyRes
 		msg += " (empty: every object deleted)"
 	}
 	return d.commit(change{
-		action: "rollback", actor: actor, dryRun: req.DryRun, message: gitopsForced(d, req.Force, msg),
+		action: "rollback", actor: c.Actor, allow: c.Allow, dryRun: req.DryRun, message: gitopsForced(d, req.Force, msg),
 		desired: target, stored: true, ifRevision: req.IfRevision,
 		opts: plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }},
 	})

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -28,6 +29,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
+	"github.com/stoa-gateway/stoa/pkg/store/pgstore"
 	"github.com/stoa-gateway/stoa/pkg/unixsock"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
@@ -45,11 +47,22 @@ type Daemon struct {
 	events   *events.Log
 	runtimes []state.Runtime
 	metrics  *prometheus.Registry
-	dp       *dataPlane        // nil when runtimes are injected (tests)
+	dp       *dataPlane        // nil when runtimes are injected (tests) and on a control plane
 	source   configSource      // signed bundles, when not the LocalAPI (source.go)
 	services localapi.Services // the LocalAPI routes beyond configuration
 	servers  []server
 	ready    atomic.Bool
+
+	// shared is set for a store other processes write too (PostgreSQL):
+	// the live revision and the event stream then follow the store
+	// (follow.go), and follow lists what else reloads on its changes.
+	shared bool
+	follow followers
+	// cp is the control plane's listener, tokens and roles (nil unless
+	// --role control-plane); keys its key service.
+	cp     *controlPlane
+	keys   *keys.Service
+	banner io.Writer
 
 	specsMu   sync.Mutex
 	specsHash string
@@ -69,16 +82,19 @@ type server interface {
 // own).
 type Options struct {
 	Runtimes func(d *Daemon) ([]state.Runtime, error)
+	// Banner receives what an operator must read at start (a control
+	// plane's certificate fingerprint, the development issuer's login
+	// commands); nil: nothing is printed.
+	Banner io.Writer
 }
 
 // New opens the state and builds the daemon; Run serves it.
 func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
-	log.Debug("opening state", "dir", cfg.StateDir)
-	st, err := boltstore.Open(cfg.StateDir)
+	st, shared, err := openStore(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, store: st, started: time.Now(), metrics: prometheus.NewRegistry()}
+	d := &Daemon{cfg: cfg, log: log, store: st, shared: shared, started: time.Now(), metrics: prometheus.NewRegistry(), banner: opts.Banner}
 	d.registerMetrics()
 	d.events = events.NewLog(st, log)
 	objs, rev, err := store.Load(context.Background(), st)
@@ -97,6 +113,9 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 	if opts.Runtimes != nil {
 		rts, err := opts.Runtimes(d)
 		if err != nil {
+			if d.cp != nil {
+				d.cp.ln.Close()
+			}
 			st.Close()
 			return nil, err
 		}
@@ -107,6 +126,30 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// openStore opens the embedded database in the state directory, or with
+// --store the PostgreSQL database several stoads share.
+func openStore(cfg *Config, log *slog.Logger) (store.Store, bool, error) {
+	if cfg.Store == "" {
+		log.Debug("opening state", "dir", cfg.StateDir)
+		st, err := boltstore.Open(cfg.StateDir)
+		return st, false, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := pgstore.Open(ctx, cfg.Store, pgstore.Options{Logger: log.With("component", "store")})
+	if err != nil {
+		return nil, false, fmt.Errorf("--store: %w", err)
+	}
+	log.Debug("opened the shared state store", "store", st.Location())
+	// The state directory still holds what is this process's own (the
+	// API listener's certificate).
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		st.Close()
+		return nil, false, fmt.Errorf("--state-dir: %w", err)
+	}
+	return st, true, nil
 }
 
 // Live returns the live revision.
@@ -122,6 +165,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancel()
 	defer d.store.Close()
 
+	// With a shared store, watch before compiling: a revision another
+	// stoad commits meanwhile is caught up with right after.
+	var changes <-chan store.Change
+	if d.shared {
+		changes = d.store.Watch(ctx)
+		if err := d.events.FollowStore(); err != nil {
+			return err
+		}
+	}
 	// Compile the stored revision before accepting anything.
 	d.log.Debug("compiling the stored revision", "revision", d.Live().Revision, "runtimes", len(d.runtimes))
 	if err := d.swapRuntimes(d.Live()); err != nil {
@@ -140,6 +192,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.servers = append(d.servers, local)
+	if d.cp != nil {
+		d.servers = append(d.servers, d.cp.server(d))
+	}
 	if d.cfg.OpsListen != "" {
 		ops, err := newOpsServer(d)
 		if err != nil {
@@ -157,6 +212,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if changes != nil {
+		go d.followStore(ctx, changes)
+	}
 	if d.cfg.SpecsDir != "" {
 		if err := d.syncSpecs(ctx, false); err != nil {
 			d.log.Error("gitops: initial apply failed; serving the last good revision", "dir", d.cfg.SpecsDir, "err", err)
@@ -165,8 +223,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	stopSource := d.startSource(ctx, errc)
 	d.ready.Store(true)
-	d.log.Info("stoad ready", "version", version.Version, "revision", d.Live().Revision,
-		"socket", d.cfg.Socket, "listen", d.cfg.Listen, "ops", d.cfg.OpsListen, "state", d.store.Location())
+	if d.cp != nil {
+		d.cp.banner(d.banner)
+		args := []any{"version", version.Version, "role", d.cfg.Role, "revision", d.Live().Revision,
+			"api", d.cp.url, "socket", d.cfg.Socket, "ops", d.cfg.OpsListen, "state", d.store.Location(), "issuers", d.cp.issuers}
+		if d.cp.selfSigned {
+			args = append(args, "fingerprint", d.cp.fingerprint.String())
+		}
+		d.log.Info("stoad ready", args...)
+		if d.cp.dev != nil {
+			d.log.Warn("DEVELOPMENT ISSUER enabled: it mints cluster-admin tokens; never use --dev-issuer in production",
+				"issuer", d.cp.url+devIssuerPath)
+		}
+	} else {
+		d.log.Info("stoad ready", "version", version.Version, "revision", d.Live().Revision,
+			"socket", d.cfg.Socket, "listen", d.cfg.Listen, "ops", d.cfg.OpsListen, "state", d.store.Location())
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -302,6 +374,17 @@ func (d *Daemon) Status() api.Status {
 	if d.cfg.OpsListen != "" {
 		s.Listeners = append(s.Listeners, api.Listener{Name: "ops", Address: d.cfg.OpsListen})
 	}
+	if cp := d.cp; cp != nil {
+		s.Role = RoleControlPlane
+		s.StateDir = d.store.Location()
+		s.Listeners = append(s.Listeners, api.Listener{Name: "api", Address: cp.url})
+		if cp.dev != nil {
+			s.Listeners = append(s.Listeners, api.Listener{Name: "dev-issuer", Address: cp.url + devIssuerPath})
+			s.Warnings = append(s.Warnings, "DEVELOPMENT ISSUER at "+cp.url+devIssuerPath+" mints cluster-admin tokens: not for production (--dev-issuer)")
+		}
+	} else if d.shared {
+		s.StateDir = d.store.Location()
+	}
 	for _, rt := range d.runtimes {
 		c := rt.Status()
 		s.Components = append(s.Components, c)
@@ -318,6 +401,11 @@ func (d *Daemon) Status() api.Status {
 // Revisions lists the newest revisions (at most limit; 0: all).
 func (d *Daemon) Revisions(ctx context.Context, limit int) ([]store.Revision, error) {
 	return store.ListRevisions(ctx, d.store, limit)
+}
+
+// RevisionInfo returns revision id with the references of its changes.
+func (d *Daemon) RevisionInfo(ctx context.Context, id int64) (*store.Revision, error) {
+	return store.RevisionInfo(ctx, d.store, id)
 }
 
 // Revision returns revision id with its changes.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/localapi"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/specload"
 )
@@ -126,7 +127,7 @@ func (d *Daemon) syncSpecs(ctx context.Context, force bool) (err error) {
 		return fmt.Errorf("specs invalid:\n%s", diags.Error())
 	}
 	scope := specload.PruneScope(objs, false, nil)
-	resp, err := d.apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, "gitops")
+	resp, err := d.apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, localapi.Caller{Actor: "gitops"})
 	if err != nil {
 		d.specsHash = fp
 		d.events.Emit("error", "", fmt.Sprintf("gitops: apply of %s failed: %v", dir, err), nil)

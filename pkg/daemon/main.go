@@ -32,7 +32,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 0
 	}
 	log := NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	d, err := New(cfg, log, Options{Runtimes: DefaultRuntimes})
+	runtimes := DefaultRuntimes
+	if cfg.ControlPlane() {
+		runtimes = ControlPlaneRuntimes
+	}
+	d, err := New(cfg, log, Options{Runtimes: runtimes, Banner: stderr})
 	if err != nil {
 		fmt.Fprintln(stderr, "stoad:", err)
 		return 1

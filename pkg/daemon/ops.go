@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
 
@@ -58,6 +59,17 @@ func newOpsServer(d *Daemon) (*opsServer, error) {
 		if !d.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready: starting or stopping")
+			return
+		}
+		// A database store that cannot be reached makes the stoad
+		// unready (a load balancer sends requests to another replica)
+		// until it answers again; no restart is needed.
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		err := store.Ping(ctx, d.store)
+		cancel()
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: state store unavailable: %v\n", err)
 			return
 		}
 		for _, rt := range d.runtimes {

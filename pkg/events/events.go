@@ -8,8 +8,11 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
@@ -26,6 +29,12 @@ type Log struct {
 	store store.Store
 	log   *slog.Logger
 	hub   pubsub.Hub[api.Event]
+	// fromStore is set by FollowStore: stored events reach followers
+	// from the store (PublishNew), in sequence order, whoever appended
+	// them; published is the last one sent.
+	fromStore atomic.Bool
+	followMu  sync.Mutex
+	published int64
 }
 
 // NewLog returns the event log kept in st.
@@ -46,8 +55,64 @@ func (l *Log) Emit(typ, tenant, msg string, data map[string]any) {
 }
 
 // Publish pushes an event that is already stored (in a transaction of the
-// caller's, with what it records) to followers.
-func (l *Log) Publish(stored api.Event) { l.hub.Publish(stored) }
+// caller's, with what it records) to followers. Under FollowStore a
+// stored event reaches them from the store instead.
+func (l *Log) Publish(stored api.Event) {
+	if stored.Seq != 0 && l.fromStore.Load() {
+		return
+	}
+	l.hub.Publish(stored)
+}
+
+// followBatch is how many events PublishNew reads at a time.
+const followBatch = 1000
+
+// FollowStore makes the store the source of what followers see, for a
+// store that other processes append to (control plane replicas on one
+// database): from now on a stored event is not published when it is
+// stored but by PublishNew, which the caller runs whenever the store says
+// events were appended (store.Change.Event) — by this process or another
+// — after bringing its live state up to them, so a follower that reacts
+// to an event reads a state that has it. Events that could not be stored
+// are still published as they are (unnumbered).
+func (l *Log) FollowStore() error {
+	l.followMu.Lock()
+	defer l.followMu.Unlock()
+	last, err := l.LastSeq()
+	if err != nil {
+		return fmt.Errorf("follow the event log: %w", err)
+	}
+	l.published = last
+	l.fromStore.Store(true)
+	return nil
+}
+
+// PublishNew publishes, in sequence order and once each, the stored
+// events after the last one it published. A read that fails is retried
+// at the next call.
+func (l *Log) PublishNew(ctx context.Context) {
+	l.followMu.Lock()
+	defer l.followMu.Unlock()
+	for {
+		var evs []api.Event
+		err := l.store.View(ctx, func(tx store.Tx) error {
+			var err error
+			evs, err = tx.Events().Since(ctx, l.published, followBatch)
+			return err
+		})
+		if err != nil {
+			l.log.Warn("follow the event log: read events", "after", l.published, "err", err)
+			return
+		}
+		for _, e := range evs {
+			l.hub.Publish(e)
+			l.published = e.Seq
+		}
+		if len(evs) < followBatch {
+			return
+		}
+	}
+}
 
 // Subscribe returns a channel of new events and the function that ends
 // the subscription. The channel is closed when the log closes.

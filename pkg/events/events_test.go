@@ -68,9 +68,12 @@ func TestFeedConsumesEverythingAfterItsCursor(t *testing.T) {
 	)
 	f := NewFeed(l, "test",
 		func() (int64, error) { mu.Lock(); defer mu.Unlock(); return cursor, nil },
-		func(evs []api.Event) error {
+		func(after int64, evs []api.Event) error {
 			mu.Lock()
 			defer mu.Unlock()
+			if after != cursor {
+				t.Errorf("consume after %d, cursor at %d", after, cursor)
+			}
 			for _, e := range evs {
 				got = append(got, e.Seq)
 			}
@@ -113,5 +116,77 @@ func TestFollowStepsOnEventsAndAtTheEnd(t *testing.T) {
 	<-done
 	if len(steps) == 0 {
 		t.Fatal("no final step when ctx ended")
+	}
+}
+
+// TestFeedRereadsWhenItsCursorMoved: a consume that finds the cursor
+// moved (another stoad took the events) writes nothing, and the feed
+// reads on from the new position.
+func TestFeedRereadsWhenItsCursorMoved(t *testing.T) {
+	l, _ := openLog(t)
+	for range 5 {
+		l.Emit("x", "", "", nil)
+	}
+	var cursor int64
+	var got []int64
+	moved := false
+	f := NewFeed(l, "test", func() (int64, error) { return cursor, nil }, func(after int64, evs []api.Event) error {
+		if !moved {
+			moved, cursor = true, 3 // someone else consumed 1 to 3 meanwhile
+			return ErrCursorMoved
+		}
+		for _, e := range evs {
+			got = append(got, e.Seq)
+		}
+		cursor = evs[len(evs)-1].Seq
+		return nil
+	})
+	f.CatchUp()
+	if len(got) != 2 || got[0] != 4 || got[1] != 5 {
+		t.Fatalf("consumed %v, want [4 5]", got)
+	}
+}
+
+// TestFollowStore: under FollowStore, followers see every event stored
+// by anyone on the store — here another Log on the same store, as
+// another replica would append — once each, in sequence order, when
+// PublishNew runs on the store's changes; an event stored and Published
+// locally is not sent twice.
+func TestFollowStore(t *testing.T) {
+	l, st := openLog(t)
+	other := NewLog(st, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes := st.Watch(ctx)
+	if err := l.FollowStore(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range changes {
+			l.PublishNew(ctx)
+		}
+	}()
+	ch, stop := l.Subscribe()
+	defer stop()
+	other.Emit("from.the.other", "acme", "", nil)
+	l.Emit("from.this.one", "acme", "", nil)
+	other.Emit("from.the.other", "acme", "", nil)
+	var seqs []int64
+	timeout := time.After(30 * time.Second)
+	for len(seqs) < 3 {
+		select {
+		case e := <-ch:
+			seqs = append(seqs, e.Seq)
+		case <-timeout:
+			t.Fatalf("followers got %v, want 3 events", seqs)
+		}
+	}
+	if seqs[0] != 1 || seqs[1] != 2 || seqs[2] != 3 {
+		t.Fatalf("sequence %v, want [1 2 3]", seqs)
+	}
+	select {
+	case e := <-ch:
+		t.Fatalf("an event twice: %+v", e)
+	case <-time.After(200 * time.Millisecond):
 	}
 }

@@ -2,11 +2,17 @@ package events
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/store"
 )
+
+// ErrCursorMoved is what a feed's consume returns when the stored
+// position is no longer the one the events were read after: another
+// stoad sharing the store consumed them first.
+var ErrCursorMoved = errors.New("feed cursor moved")
 
 // feedBatch is how many events one Consume call gets at most.
 const feedBatch = 500
@@ -18,15 +24,17 @@ type Feed struct {
 	log  *Log
 	name string
 	// cursor returns the position; consume takes the events after it and
-	// persists the new position itself (atomically with its own writes).
+	// persists the new position itself (atomically with its own writes,
+	// after checking in that transaction that the position is still
+	// after: otherwise it returns ErrCursorMoved and writes nothing).
 	cursor  func() (int64, error)
-	consume func(events []api.Event) error
+	consume func(after int64, events []api.Event) error
 
 	mu sync.Mutex // one catch-up at a time (the loop and API handlers)
 }
 
 // NewFeed returns a feed of l named name (for logs).
-func NewFeed(l *Log, name string, cursor func() (int64, error), consume func([]api.Event) error) *Feed {
+func NewFeed(l *Log, name string, cursor func() (int64, error), consume func(after int64, events []api.Event) error) *Feed {
 	return &Feed{log: l, name: name, cursor: cursor, consume: consume}
 }
 
@@ -57,7 +65,9 @@ func (f *Feed) CatchUp() {
 		if len(evs) == 0 {
 			return
 		}
-		if err := f.consume(evs); err != nil {
+		if err := f.consume(after, evs); errors.Is(err, ErrCursorMoved) {
+			continue // another stoad on the store consumed them: read on from its position
+		} else if err != nil {
 			f.log.log.Warn("event feed: consume", "feed", f.name, "err", err)
 			return
 		}

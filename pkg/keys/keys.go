@@ -204,6 +204,18 @@ func (s *Service) List(ctx context.Context, tenant, consumer string) ([]auth.Key
 	return out, nil
 }
 
+// Get returns one key's record (ErrKeyNotFound if there is none), to
+// check whose it is before acting on it.
+func (s *Service) Get(ctx context.Context, id string) (auth.KeyRecord, error) {
+	var rec auth.KeyRecord
+	err := s.o.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		rec, err = getKey(ctx, tx, id)
+		return err
+	})
+	return rec, err
+}
+
 // Create makes a key for a live Consumer and returns it (shown once) and
 // its record.
 func (s *Service) Create(ctx context.Context, tenant, consumer, name string, ttl time.Duration, actor string) (string, auth.KeyRecord, error) {

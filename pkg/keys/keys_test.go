@@ -86,6 +86,12 @@ func TestKeyLifecycle(t *testing.T) {
 	if _, err := s.Revoke(ctx, "nope", "bob", now); !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("revoking a missing key: %v", err)
 	}
+	if got, err := s.Get(ctx, rot.New.ID); err != nil || got.Tenant != "acme" || got.RevokedBy != "bob" {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("get of a missing key: %v", err)
+	}
 
 	list, err := s.List(ctx, "acme", "shop")
 	if err != nil || len(list) != 2 || list[0].ID != rec.ID {

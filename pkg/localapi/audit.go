@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -8,9 +9,13 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/audit"
+	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
-type auditAPI struct{ a Audit }
+type auditAPI struct {
+	a Audit
+	d Daemon
+}
 
 func toAPIAuditEntry(e audit.Entry) api.AuditEntry {
 	return api.AuditEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Tenant: e.Tenant,
@@ -29,6 +34,9 @@ func (a auditAPI) list(w http.ResponseWriter, r *http.Request, p Peer) error {
 		f.Since = t
 	}
 	f.Limit, _ = strconv.Atoi(q.Get("limit"))
+	if !p.seesAll() {
+		f.Keep = a.visible(r.Context(), p)
+	}
 	out := startNDJSON(w)
 	// A read failure ends the stream early; the status line is sent.
 	_ = a.a.List(f, func(e audit.Entry) error { return out.Write(toAPIAuditEntry(e)) })
@@ -41,4 +49,40 @@ func (a auditAPI) verify(w http.ResponseWriter, r *http.Request, p Peer) error {
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, api.AuditVerify{OK: res.OK, Entries: res.Entries, Head: res.Head, BrokenAt: res.BrokenAt, Problem: res.Problem})
+}
+
+// visible shows a peer that reads only some tenants their entries: those
+// of its tenants, and those of revisions that changed any of them with
+// only those changes listed and counted. Entries of no tenant (XDP,
+// daemon-wide) are for cluster admins.
+func (a auditAPI) visible(ctx context.Context, p Peer) func(*audit.Entry) bool {
+	revs := map[int64]*store.Revision{}
+	return func(e *audit.Entry) bool {
+		if e.Tenant != "" {
+			return p.sees(e.Tenant)
+		}
+		if e.Revision == 0 || e.Target != fmt.Sprintf("revision %d", e.Revision) {
+			return false
+		}
+		rv, ok := revs[e.Revision]
+		if !ok {
+			rv, _ = a.d.RevisionInfo(ctx, e.Revision)
+			revs[e.Revision] = rv
+		}
+		if rv == nil {
+			return false
+		}
+		seen, ok := visibleRevision(p, *rv)
+		if !ok {
+			return false
+		}
+		details := make(map[string]string, len(e.Details))
+		for k, v := range e.Details {
+			details[k] = v
+		}
+		details["changes"] = audit.ChangeList(seen.Refs, 50)
+		details["summary"] = fmt.Sprintf("%d created, %d updated, %d deleted", seen.Summary.Create, seen.Summary.Update, seen.Summary.Delete)
+		e.Details = details
+		return true
+	}
 }

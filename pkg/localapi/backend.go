@@ -9,6 +9,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/audit"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/keys"
+	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/quota"
 	"github.com/stoa-gateway/stoa/pkg/snapshot"
 	"github.com/stoa-gateway/stoa/pkg/state"
@@ -26,19 +27,31 @@ import (
 type Daemon interface {
 	Status() api.Status
 	Live() *state.Revision
-	// Apply, Delete and Rollback make one change as actor, through the
+	// Apply, Delete and Rollback make one change for c, through the
 	// same plan → validate → prepare → commit → swap pipeline.
-	Apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse, error)
-	Delete(req *api.DeleteRequest, actor string) (*api.ApplyResponse, error)
-	Rollback(req *api.RollbackRequest, actor string) (*api.ApplyResponse, error)
-	// Revisions lists the newest revisions (at most limit; 0: all) and
-	// Revision returns one with its changes.
+	Apply(req *api.ApplyRequest, c Caller) (*api.ApplyResponse, error)
+	Delete(req *api.DeleteRequest, c Caller) (*api.ApplyResponse, error)
+	Rollback(req *api.RollbackRequest, c Caller) (*api.ApplyResponse, error)
+	// Revisions lists the newest revisions (at most limit; 0: all),
+	// RevisionInfo returns one with the references of its changes, and
+	// Revision one with its changes and their objects.
 	Revisions(ctx context.Context, limit int) ([]store.Revision, error)
+	RevisionInfo(ctx context.Context, id int64) (*store.Revision, error)
 	Revision(ctx context.Context, id int64) (*store.Revision, error)
 	// Events reads the stored events after since, or the last ones;
 	// FollowEvents streams new ones until its cancel function is called.
 	Events(ctx context.Context, since int64, last int) ([]api.Event, error)
 	FollowEvents() (<-chan api.Event, func())
+}
+
+// Caller is who asks for a change: Actor is recorded with the revision,
+// its event and audit entry. Allow, when set (a peer with roles), is
+// given the change's plan — every create, update and delete, prune and
+// cascade included — before anything is prepared, under the lock that
+// keeps the plan current; an error refuses the change whole.
+type Caller struct {
+	Actor string
+	Allow func(changes []plan.Change) error
 }
 
 // Services are the runtimes the other routes serve. A nil service's
@@ -51,11 +64,16 @@ type Services struct {
 	Audit     Audit
 	XDP       XDP
 	Stats     Stats
+	// Fleet is a control plane's data planes and join tokens (nil: the
+	// lists are empty and tokens are refused).
+	Fleet Fleet
 }
 
 // Keys is API key management (pkg/keys).
 type Keys interface {
 	List(ctx context.Context, tenant, consumer string) ([]auth.KeyRecord, error)
+	// Get returns one key's record (keys.ErrKeyNotFound if unknown).
+	Get(ctx context.Context, id string) (auth.KeyRecord, error)
 	Create(ctx context.Context, tenant, consumer, name string, ttl time.Duration, actor string) (string, auth.KeyRecord, error)
 	Revoke(ctx context.Context, id, actor string, now time.Time) (auth.KeyRecord, error)
 	Rotate(ctx context.Context, id string, o keys.RotateOptions, actor string, now time.Time) (keys.Rotation, error)
@@ -131,7 +149,7 @@ func (s *Server) registerServices() {
 		s.handle("POST "+api.PathWebhookTest, PermWrite, wh.test)
 	}
 	if sv.Audit != nil {
-		a := auditAPI{sv.Audit}
+		a := auditAPI{sv.Audit, s.o.Daemon}
 		s.handle("GET "+api.PathAudit, PermRead, a.list)
 		s.handle("GET "+api.PathAuditVerify, PermRead, a.verify)
 	}
@@ -146,4 +164,5 @@ func (s *Server) registerServices() {
 	if sv.Stats != nil {
 		s.handle("GET "+api.PathStats, PermRead, statsAPI{sv.Stats}.serve)
 	}
+	s.registerFleet()
 }

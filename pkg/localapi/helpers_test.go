@@ -38,19 +38,22 @@ func (f *fakeDaemon) Status() api.Status {
 	return api.Status{Version: "test", Revision: f.live.Revision}
 }
 func (f *fakeDaemon) Live() *state.Revision { return f.live }
-func (f *fakeDaemon) Apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse, error) {
+func (f *fakeDaemon) Apply(req *api.ApplyRequest, c Caller) (*api.ApplyResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.applied = append(f.applied, actor)
+	f.applied = append(f.applied, c.Actor)
 	return &api.ApplyResponse{Revision: f.live.Revision}, nil
 }
-func (f *fakeDaemon) Delete(*api.DeleteRequest, string) (*api.ApplyResponse, error) {
+func (f *fakeDaemon) Delete(*api.DeleteRequest, Caller) (*api.ApplyResponse, error) {
 	return nil, apiError(api.CodeConflict, "no", "")
 }
-func (f *fakeDaemon) Rollback(*api.RollbackRequest, string) (*api.ApplyResponse, error) {
+func (f *fakeDaemon) Rollback(*api.RollbackRequest, Caller) (*api.ApplyResponse, error) {
 	return nil, apiError(api.CodeConflict, "no", "")
 }
 func (f *fakeDaemon) Revisions(context.Context, int) ([]store.Revision, error) { return nil, nil }
+func (f *fakeDaemon) RevisionInfo(context.Context, int64) (*store.Revision, error) {
+	return nil, store.ErrNotFound
+}
 func (f *fakeDaemon) Revision(context.Context, int64) (*store.Revision, error) {
 	return nil, store.ErrNotFound
 }
@@ -96,7 +99,7 @@ func (f fixedPeer) Request(_ *http.Request, p Peer) (Peer, error) { return p, ni
 // allowAll admits everyone.
 type allowAll struct{}
 
-func (allowAll) Authorize(Peer, Permission) error { return nil }
+func (allowAll) Authorize(_ *http.Request, p Peer, _ Route) (Peer, error) { return p, nil }
 
 var root = Peer{Actor: "root (uid 0)", Unix: &UnixCred{UID: 0, User: "root"}}
 

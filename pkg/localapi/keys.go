@@ -9,6 +9,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/keys"
+	"github.com/stoa-gateway/stoa/pkg/rbac"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 )
@@ -58,6 +59,9 @@ func (k keysAPI) list(w http.ResponseWriter, r *http.Request, p Peer) error {
 	now := time.Now()
 	out := api.KeyList{Items: []api.KeyInfo{}}
 	for _, rec := range recs {
+		if !p.sees(rec.Tenant) {
+			continue
+		}
 		out.Items = append(out.Items, toAPIKey(rec, now))
 	}
 	return WriteJSON(w, http.StatusOK, out)
@@ -70,6 +74,9 @@ func (k keysAPI) create(w http.ResponseWriter, r *http.Request, p Peer) error {
 	}
 	if req.Tenant == "" || req.Consumer == "" {
 		return apiError(api.CodeBadRequest, "tenant and consumer are required", "stoa keys create --consumer NAME -n TENANT")
+	}
+	if err := p.check(rbac.ActionKeysWrite, req.Tenant, fmt.Sprintf("create keys for consumer %s/%s", req.Tenant, req.Consumer)); err != nil {
+		return err
 	}
 	if k.live().Get(spec.Ref{Kind: spec.KindConsumer, Namespace: req.Tenant, Name: req.Consumer}) == nil {
 		return keysError(keys.ConsumerNotFound(req.Tenant, req.Consumer))
@@ -89,7 +96,24 @@ func (k keysAPI) create(w http.ResponseWriter, r *http.Request, p Peer) error {
 	return WriteJSON(w, http.StatusCreated, api.KeyCreateResponse{Key: key, Info: toAPIKey(rec, time.Now())})
 }
 
+// checkKey checks a key's tenant before acting on it by id.
+func (k keysAPI) checkKey(r *http.Request, p Peer, verb string) error {
+	if p.Roles == nil {
+		return nil
+	}
+	id := r.PathValue("id")
+	rec, err := k.k.Get(r.Context(), id)
+	if err != nil {
+		return keysError(err)
+	}
+	return p.checkRecord(rbac.ActionKeysWrite, rec.Tenant, verb+" key "+id,
+		keysError(&keys.Error{Kind: keys.ErrKeyNotFound, Msg: fmt.Sprintf("key %s not found", id)}))
+}
+
 func (k keysAPI) revoke(w http.ResponseWriter, r *http.Request, p Peer) error {
+	if err := k.checkKey(r, p, "revoke"); err != nil {
+		return err
+	}
 	now := time.Now().UTC()
 	rec, err := k.k.Revoke(r.Context(), r.PathValue("id"), p.Actor, now)
 	if err != nil {
@@ -101,6 +125,9 @@ func (k keysAPI) revoke(w http.ResponseWriter, r *http.Request, p Peer) error {
 func (k keysAPI) rotate(w http.ResponseWriter, r *http.Request, p Peer) error {
 	var req api.KeyRotateRequest
 	if err := DecodeBody(r, w, &req); err != nil {
+		return err
+	}
+	if err := k.checkKey(r, p, "rotate"); err != nil {
 		return err
 	}
 	var o keys.RotateOptions

@@ -9,13 +9,16 @@ package localapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/rbac"
 )
 
 // maxRequestBody bounds LocalAPI request bodies (an apply of 10,000 tools is
@@ -32,6 +35,9 @@ type Options struct {
 	// it may use a route; both required.
 	Identity   Identity
 	Authorizer Authorizer
+	// TLS, when set, serves HTTPS on the listener given to Serve (a
+	// control plane's API listener).
+	TLS *tls.Config
 }
 
 // Server is the LocalAPI on one listener.
@@ -40,6 +46,13 @@ type Server struct {
 	mux    *http.ServeMux
 	routes map[string]bool
 	srv    *http.Server
+	mounts []mount
+}
+
+// mount is a handler served under a path prefix beside the routes.
+type mount struct {
+	prefix string
+	h      http.Handler
 }
 
 // HandlerFunc is a LocalAPI handler: it returns an error and one writer
@@ -57,11 +70,24 @@ func New(o Options) *Server {
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		// Connections kept open between requests: long enough for a
+		// CLI's next request, short enough that idle remote clients do
+		// not accumulate. Streams are not idle.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, peerKey{}, o.Identity.Conn(c))
 		},
+		TLSConfig: o.TLS,
 	}
 	return s
+}
+
+// Mount serves h under prefix ("/dev-idp/"), before the routes and
+// without the Identity and Authorizer: for a handler with its own
+// authentication (the development issuer). Call it before Serve.
+func (s *Server) Mount(prefix string, h http.Handler) {
+	s.mounts = append(s.mounts, mount{prefix, h})
 }
 
 // Permission is what a route needs of its peer.
@@ -91,11 +117,12 @@ func (s *Server) handle(pattern string, perm Permission, h HandlerFunc) {
 		panic("localapi: route " + pattern + " registered twice")
 	}
 	s.routes[pattern] = true
+	route := Route{Pattern: pattern, Perm: perm, RBAC: rbac.RouteFor(pattern)}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		conn, _ := r.Context().Value(peerKey{}).(Peer)
 		p, err := s.o.Identity.Request(r, conn)
 		if err == nil {
-			err = s.o.Authorizer.Authorize(p, perm)
+			p, err = s.o.Authorizer.Authorize(r, p, route)
 		}
 		if err == nil {
 			err = h(w, r, p)
@@ -109,6 +136,12 @@ func (s *Server) handle(pattern string, perm Permission, h HandlerFunc) {
 // ServeHTTP routes, answering unknown routes and methods with the JSON
 // envelope rather than ServeMux's plain text.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, m := range s.mounts {
+		if strings.HasPrefix(r.URL.Path, m.prefix) {
+			m.h.ServeHTTP(w, r)
+			return
+		}
+	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		WriteError(w, apiError(api.CodeNotFound, fmt.Sprintf("no LocalAPI route %s %s", r.Method, r.URL.Path),
 			"is the stoa CLI newer than stoad? compare: stoa version"))
@@ -119,6 +152,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.o.TLS != nil {
+		ln = tls.NewListener(ln, s.o.TLS)
+	}
 	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

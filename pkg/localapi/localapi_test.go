@@ -41,12 +41,12 @@ func TestUnknownRouteAnswersTheEnvelope(t *testing.T) {
 // denyWrites lets peers read and refuses every change.
 type denyWrites struct{ asked []Permission }
 
-func (d *denyWrites) Authorize(p Peer, perm Permission) error {
-	d.asked = append(d.asked, perm)
-	if perm == PermWrite {
-		return apiError(api.CodeForbidden, p.Actor+" may not "+perm.String(), "")
+func (d *denyWrites) Authorize(_ *http.Request, p Peer, route Route) (Peer, error) {
+	d.asked = append(d.asked, route.Perm)
+	if route.Perm == PermWrite {
+		return p, apiError(api.CodeForbidden, p.Actor+" may not "+route.Perm.String(), "")
 	}
-	return nil
+	return p, nil
 }
 
 // TestAuthorizationComesFirst: the Authorizer is asked with the route's
@@ -112,7 +112,10 @@ func TestSocketOwners(t *testing.T) {
 		{"unknown to the kernel", SocketOwners{}, Peer{Unix: &UnixCred{UID: ^uint32(0)}}, false},
 		{"not a socket peer", SocketOwners{}, Peer{Actor: "token"}, false},
 	} {
-		err := tc.o.Authorize(tc.p, PermWrite)
+		got, err := tc.o.Authorize(nil, tc.p, Route{Pattern: "POST /v1/apply", Perm: PermWrite})
+		if err == nil && got.Roles != nil {
+			t.Errorf("%s: a socket peer was given roles", tc.name)
+		}
 		var ae *api.Error
 		if tc.ok != (err == nil) || (err != nil && (!errors.As(err, &ae) || ae.Code != api.CodeForbidden)) {
 			t.Errorf("%s: %v", tc.name, err)

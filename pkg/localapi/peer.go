@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/rbac"
 	"github.com/stoa-gateway/stoa/pkg/unixsock"
 )
 
@@ -20,6 +21,13 @@ type Peer struct {
 	Actor string
 	// Unix holds a unix-socket peer's credentials (nil for other peers).
 	Unix *UnixCred
+	// Token is a bearer-token peer's verified identity (nil for others).
+	Token *rbac.Identity
+	// Roles, when set, limit what the peer may do and see: the grants of
+	// its token under the role bindings in force, computed once per
+	// request by the Roles authorizer. Nil means every permission (a
+	// socket peer SocketOwners admitted).
+	Roles *rbac.Grants
 }
 
 // UnixCred are the credentials the kernel recorded for the process at
@@ -38,10 +46,19 @@ type Identity interface {
 	Request(r *http.Request, conn Peer) (Peer, error)
 }
 
-// Authorizer decides whether p may use a route that needs perm. It runs
-// before the route's handler.
+// Route is a registered route and what it needs: its permission on the
+// socket, its action and scope under role bindings.
+type Route struct {
+	Pattern string // "POST /v1/keys/{id}/revoke"
+	Perm    Permission
+	RBAC    rbac.Route
+}
+
+// Authorizer decides whether p may use route, before the route's handler
+// runs, and returns the peer the handler sees (with its Roles, for an
+// authorizer that limits what a peer may see).
 type Authorizer interface {
-	Authorize(p Peer, perm Permission) error
+	Authorize(r *http.Request, p Peer, route Route) (Peer, error)
 }
 
 // UnixPeers identifies peers by the unix socket's peer credentials
@@ -78,24 +95,26 @@ type SocketOwners struct {
 }
 
 // Authorize implements Authorizer.
-func (o SocketOwners) Authorize(p Peer, _ Permission) error {
+func (o SocketOwners) Authorize(_ *http.Request, p Peer, _ Route) (Peer, error) {
 	c := p.Unix
 	if c == nil {
-		return apiError(api.CodeForbidden, "only local processes may use this socket", "")
+		return p, apiError(api.CodeForbidden, "only local processes may use this socket", "")
 	}
+	// A socket peer holds every permission: no token's roles apply.
+	p.Roles = nil
 	if unixsock.Trusted(c.UID) {
-		return nil
+		return p, nil
 	}
 	if o.GID != "" {
 		if strconv.Itoa(int(c.GID)) == o.GID {
-			return nil
+			return p, nil
 		}
 		if u, err := user.LookupId(strconv.Itoa(int(c.UID))); err == nil {
 			if gids, err := u.GroupIds(); err == nil && slices.Contains(gids, o.GID) {
-				return nil
+				return p, nil
 			}
 		}
 	}
-	return apiError(api.CodeForbidden, fmt.Sprintf("uid %d may not use this stoad", c.UID),
+	return p, apiError(api.CodeForbidden, fmt.Sprintf("uid %d may not use this stoad", c.UID),
 		"run stoa as the daemon's user or root, or start stoad with --socket-group")
 }

@@ -20,7 +20,7 @@ func (q quotasAPI) list(w http.ResponseWriter, r *http.Request, p Peer) error {
 	now := q.q.Now()
 	out := api.QuotaList{Now: now.UTC(), Items: []api.QuotaStatus{}}
 	for _, s := range q.q.Statuses(now) {
-		if ns != "" && s.Tenant != ns {
+		if (ns != "" && s.Tenant != ns) || !p.sees(s.Tenant) {
 			continue
 		}
 		out.Items = append(out.Items, toAPIQuota(s))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/rbac"
 	"github.com/stoa-gateway/stoa/pkg/snapshot"
 )
 
@@ -74,6 +75,9 @@ func (s snapshotsAPI) list(w http.ResponseWriter, r *http.Request, p Peer) error
 	}
 	out := api.SnapshotList{Items: []api.SnapshotSummary{}, Dropped: s.s.Dropped()}
 	for _, sm := range list {
+		if !p.sees(sm.Tenant) {
+			continue
+		}
 		out.Items = append(out.Items, toAPISnapshotSummary(sm))
 	}
 	return WriteJSON(w, http.StatusOK, out)
@@ -84,10 +88,29 @@ func (s snapshotsAPI) get(w http.ResponseWriter, r *http.Request, p Peer) error 
 	if err != nil {
 		return snapshotError(err)
 	}
+	if err := checkSnapshot(p, r.PathValue("id"), sn, rbac.ActionSnapshots, "read"); err != nil {
+		return err
+	}
 	return WriteJSON(w, http.StatusOK, toAPISnapshot(sn))
 }
 
+// checkSnapshot checks a snapshot's tenant before it is shown or
+// replayed; one of a tenant the peer cannot read is not found.
+func checkSnapshot(p Peer, id string, sn *snapshot.Snapshot, a rbac.Action, verb string) error {
+	return p.checkRecord(a, sn.Tenant, verb+" snapshot "+id,
+		snapshotError(fmt.Errorf("snapshot %s: %w", id, snapshot.ErrNotFound)))
+}
+
 func (s snapshotsAPI) replay(w http.ResponseWriter, r *http.Request, p Peer) error {
+	if p.Roles != nil {
+		sn, err := s.s.Get(r.PathValue("id"))
+		if err != nil {
+			return snapshotError(err)
+		}
+		if err := checkSnapshot(p, r.PathValue("id"), sn, rbac.ActionSnapshotReplay, "replay"); err != nil {
+			return err
+		}
+	}
 	res, err := s.s.Replay(r.Context(), r.PathValue("id"), p.Actor)
 	if err != nil {
 		return snapshotError(err)

@@ -3,10 +3,12 @@ package localapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/rbac"
 	"github.com/stoa-gateway/stoa/pkg/webhook"
 )
 
@@ -36,6 +38,13 @@ func webhookError(err error) error {
 	return err
 }
 
+// checkDelivery checks a delivery's tenant before it is shown or sent
+// again; one of a tenant the peer cannot read is not found.
+func checkDelivery(p Peer, id string, d webhook.Delivery, a rbac.Action, verb string) error {
+	return p.checkRecord(a, d.Tenant, verb+" delivery "+id,
+		webhookError(fmt.Errorf("delivery %s: %w", id, webhook.ErrNotFound)))
+}
+
 func (h webhooksAPI) list(w http.ResponseWriter, r *http.Request, p Peer) error {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
@@ -45,6 +54,9 @@ func (h webhooksAPI) list(w http.ResponseWriter, r *http.Request, p Peer) error 
 	}
 	out := api.WebhookDeliveryList{Items: []api.WebhookDelivery{}}
 	for _, d := range ds {
+		if !p.sees(d.Tenant) {
+			continue
+		}
 		out.Items = append(out.Items, toAPIDelivery(d))
 	}
 	return WriteJSON(w, http.StatusOK, out)
@@ -55,6 +67,9 @@ func (h webhooksAPI) get(w http.ResponseWriter, r *http.Request, p Peer) error {
 	if err != nil {
 		return webhookError(err)
 	}
+	if err := checkDelivery(p, r.PathValue("id"), d, rbac.ActionWebhooksList, "read"); err != nil {
+		return err
+	}
 	return WriteJSON(w, http.StatusOK, toAPIDelivery(d))
 }
 
@@ -62,6 +77,15 @@ func (h webhooksAPI) redeliver(w http.ResponseWriter, r *http.Request, p Peer) e
 	var req api.WebhookRedeliverRequest
 	if r.ContentLength != 0 {
 		if err := DecodeBody(r, w, &req); err != nil {
+			return err
+		}
+	}
+	if p.Roles != nil {
+		d, err := h.wh.Get(r.PathValue("id"))
+		if err != nil {
+			return webhookError(err)
+		}
+		if err := checkDelivery(p, r.PathValue("id"), d, rbac.ActionWebhookRedeliver, "redeliver"); err != nil {
 			return err
 		}
 	}
@@ -79,6 +103,9 @@ func (h webhooksAPI) test(w http.ResponseWriter, r *http.Request, p Peer) error 
 	}
 	if req.Tenant == "" || req.Name == "" {
 		return apiError(api.CodeBadRequest, "tenant and webhook name are required", "stoa webhooks test NAME -n TENANT")
+	}
+	if err := p.check(rbac.ActionWebhookTest, req.Tenant, fmt.Sprintf("test Webhook %s/%s", req.Tenant, req.Name)); err != nil {
+		return err
 	}
 	d, waited, err := h.wh.Test(r.Context(), req.Tenant, req.Name, p.Actor, !req.NoWait)
 	if err != nil {

@@ -27,14 +27,28 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 // WriteError writes err as the JSON error envelope: an *api.Error as it
 // is, anything else with the code its kind calls for.
 func WriteError(w http.ResponseWriter, err error) {
-	var ae *api.Error
-	if !errors.As(err, &ae) {
+	var (
+		ae *api.Error
+		ce *challengeError
+	)
+	if errors.As(err, &ce) {
+		w.Header().Set("WWW-Authenticate", ce.challenge)
+		ae = ce.e
+	} else if fe, ok := forbidden(err); ok {
+		ae = fe
+	} else if !errors.As(err, &ae) {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
 			ae = apiError(api.CodeBadRequest, "request body too large", "")
 		case errors.Is(err, store.ErrNotFound):
 			ae = apiError(api.CodeNotFound, err.Error(), "")
+		case errors.Is(err, store.ErrUnavailable):
+			// A database that cannot be reached: nothing was changed
+			// (or, if the connection broke during a commit, all of it
+			// was or none), and the store reconnects by itself.
+			ae = apiError(api.CodeUnavailable, "state store unavailable: "+err.Error(),
+				"nothing was half-written; retry when the database is back (stoa history shows what was committed)")
 		default:
 			ae = apiError(api.CodeInternal, err.Error(), "")
 		}

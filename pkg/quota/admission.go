@@ -274,6 +274,10 @@ func (a *Admission) Status() api.Component {
 	return c
 }
 
+// SyncUsage learns the quota counts other stoads sharing the store
+// flushed (Quotas.SyncUsage).
+func (a *Admission) SyncUsage() error { return a.q.SyncUsage(a.o.Store) }
+
 func (a *Admission) flush() {
 	if _, err := a.q.Flush(a.o.Store, a.Now()); err != nil {
 		a.log.Warn("flush quota counters", "err", err)

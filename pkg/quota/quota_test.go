@@ -382,3 +382,75 @@ func TestCoversMatchesDecide(t *testing.T) {
 		t.Error("a used-up quota hides the tool")
 	}
 }
+
+// TestSharedStore: two stoads on one store (control plane replicas on
+// PostgreSQL; one bbolt file shared in-process here, with the same
+// Quota.Add contract) add their counts instead of overwriting each
+// other's, and each learns the other's at its next flush or sync: the
+// daily quota of 3 holds across both.
+func TestSharedStore(t *testing.T) {
+	s, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := fixture(sub("s", "shop", "free", "a", "", "", ""))
+	a, b := New(Options{}), New(Options{})
+	for _, q := range []*Quotas{a, b} {
+		if err := q.Load(s); err != nil {
+			t.Fatal(err)
+		}
+		load(q, st)
+	}
+	shop := Identity{Consumer: "shop"}
+	if d := a.Decide("acme", "a", shop, t0); d.Verdict != Admit {
+		t.Fatalf("a: %+v", d)
+	}
+	if d := b.Decide("acme", "a", shop, t0); d.Verdict != Admit {
+		t.Fatalf("b: %+v", d)
+	}
+	if _, err := a.Flush(s, t0); err != nil {
+		t.Fatal(err)
+	}
+	// b's flush adds its call to a's and learns a's.
+	if _, err := b.Flush(s, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.usage["acme/s"].day.used(periodsAt(t0).day); got != 2 {
+		t.Fatalf("b after its flush counts %d calls today, want 2", got)
+	}
+	// a learns b's call by syncing.
+	if err := a.SyncUsage(s); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.usage["acme/s"].day.used(periodsAt(t0).day); got != 2 {
+		t.Fatalf("a after a sync counts %d calls today, want 2", got)
+	}
+	// One call is left of 3, whichever replica takes it.
+	if d := a.Decide("acme", "a", shop, t0); d.Verdict != Admit {
+		t.Fatalf("a, third call: %+v", d)
+	}
+	if _, err := a.Flush(s, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SyncUsage(s); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.Decide("acme", "a", shop, t0); d.Verdict != QuotaExceeded {
+		t.Fatalf("b, fourth call across both: %+v", d)
+	}
+	// Nothing counted twice: the store holds 3, and flushing again adds
+	// nothing.
+	for _, q := range []*Quotas{a, b} {
+		if _, err := q.Flush(s, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := New(Options{})
+	if err := c.Load(s); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.usage["acme/s"].day.used(periodsAt(t0).day); got != 3 {
+		t.Fatalf("stored %d calls, want 3", got)
+	}
+}

@@ -74,15 +74,18 @@ const (
 	ActionRollback    // roll back (per tenant whose objects change)
 
 	// Cluster admin, whatever the tenant.
-	ActionGateway      // change the Gateway (cluster-scoped objects)
-	ActionTenantCreate // create a new tenant
-	ActionXDP          // XDP status, blocks, unblocks
-	ActionDaemonStatus // the daemon's full status: pid, paths, listeners, components, GitOps
-	ActionAuditVerify  // verify the whole audit chain
-	ActionForce        // force a change past GitOps mode (--specs)
+	ActionGateway         // change the Gateway (cluster-scoped objects)
+	ActionTenantCreate    // create a new tenant
+	ActionXDP             // XDP status, blocks, unblocks
+	ActionDaemonStatus    // the daemon's full status: pid, paths, listeners, components, GitOps
+	ActionAuditVerify     // verify the whole audit chain
+	ActionForce           // force a change past GitOps mode (--specs)
+	ActionJoinTokens      // create, list and revoke data plane join tokens
+	ActionDataPlaneRevoke // revoke a data plane's identity
 
 	// Any role on any tenant.
-	ActionStatus // the daemon's status, reduced to what the caller may see
+	ActionStatus     // the daemon's status, reduced to what the caller may see
+	ActionDataPlanes // list the data planes (every one serves every tenant's configuration)
 
 	actionCount
 )
@@ -133,8 +136,13 @@ var actions = [actionCount]actionInfo{
 	ActionDaemonStatus: {"status.full", "read the daemon's full status", RoleNone, true, false},
 	ActionAuditVerify:  {"audit.verify", "verify the audit chain", RoleNone, true, false},
 	ActionForce:        {"force", "force changes past GitOps mode", RoleNone, true, false},
+	// A join token admits a data plane, which receives every tenant's
+	// configuration.
+	ActionJoinTokens:      {"fleet.tokens", "manage join tokens", RoleNone, true, false},
+	ActionDataPlaneRevoke: {"dataplanes.revoke", "revoke data planes", RoleNone, true, false},
 
-	ActionStatus: {"status", "read the status", RoleNone, false, true},
+	ActionStatus:     {"status", "read the status", RoleNone, false, true},
+	ActionDataPlanes: {"dataplanes", "list data planes", RoleNone, false, true},
 }
 
 func (a Action) info() actionInfo {

@@ -15,8 +15,8 @@ var (
 		ActionWebhookTest, ActionSnapshotReplay}
 	adminActions   = []Action{ActionTenantWrite, ActionRollback}
 	clusterActions = []Action{ActionGateway, ActionTenantCreate, ActionXDP, ActionDaemonStatus,
-		ActionAuditVerify, ActionForce}
-	anyRoleActions = []Action{ActionStatus}
+		ActionAuditVerify, ActionForce, ActionJoinTokens, ActionDataPlaneRevoke}
+	anyRoleActions = []Action{ActionStatus, ActionDataPlanes}
 )
 
 func in(as []Action, a Action) bool {

@@ -78,6 +78,11 @@ var routes = []Route{
 	{"POST /v1/xdp/blocks", ActionXDP, ScopeDaemon},
 	{"DELETE /v1/xdp/blocks", ActionXDP, ScopeDaemon},
 	{"POST /v1/xdp/blocks/unblock", ActionXDP, ScopeDaemon},
+	{"GET /v1/dataplanes", ActionDataPlanes, ScopeDaemon},
+	{"GET /v1/join-tokens", ActionJoinTokens, ScopeDaemon},
+	{"POST /v1/join-tokens", ActionJoinTokens, ScopeDaemon},
+	{"DELETE /v1/join-tokens/{id}", ActionJoinTokens, ScopeDaemon},
+	{"POST /v1/dataplanes/{name}/revoke", ActionDataPlaneRevoke, ScopeDaemon},
 }
 
 // Routes lists every LocalAPI route with its action and scope.

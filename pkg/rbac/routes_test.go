@@ -89,7 +89,7 @@ func TestRoutesCoverEveryAPIPath(t *testing.T) {
 }
 
 func TestUnlistedRouteNeedsClusterAdmin(t *testing.T) {
-	r := RouteFor("GET /v1/dataplanes")
+	r := RouteFor("GET /v1/not-a-route")
 	b := fixture(t)
 	if b.Roles(tok(t, "alice", `{}`)).Allows(r.Action, "acme") {
 		t.Fatal("a tenant admin may use an unlisted route")
@@ -127,6 +127,9 @@ func TestRoutesDocumented(t *testing.T) {
 	}
 	var rows []string
 	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "#") {
+			break // the next section (the data planes' routes are not the LocalAPI's)
+		}
 		if strings.HasPrefix(line, "| `") {
 			rows = append(rows, line)
 		}

@@ -433,6 +433,34 @@ func printable(b []byte) string {
 	return string(out)
 }
 
+// ReloadPending schedules what the outbox holds pending that this
+// dispatcher has not scheduled — deliveries another replica sharing the
+// store queued — and moves a scheduled attempt later when the store has
+// a later one (another replica attempted it and backed off). Deliveries
+// finished elsewhere stay scheduled until their claim fails, which
+// unschedules them.
+func (d *Dispatcher) ReloadPending() error {
+	var due []store.DueDelivery
+	ctx := context.Background()
+	err := d.opts.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		due, err = tx.Outbox().Pending(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reload webhook outbox: %w", err)
+	}
+	d.mu.Lock()
+	for _, p := range due {
+		if at, ok := d.sched[p.ID]; !ok || (!d.inflight[p.ID] && p.NextAttemptAt.After(at)) {
+			d.sched[p.ID] = p.NextAttemptAt
+		}
+	}
+	d.mu.Unlock()
+	d.poke()
+	return nil
+}
+
 func (d *Dispatcher) unschedule(n int64) {
 	d.mu.Lock()
 	delete(d.sched, n)

@@ -157,14 +157,25 @@ func (w *Runtime) Status() api.Component {
 
 // consume turns stored events into deliveries, committing the cursor with
 // them.
-func (w *Runtime) consume(evs []api.Event) error {
+func (w *Runtime) consume(after int64, evs []api.Event) error {
 	var out []Event
 	for _, e := range evs {
 		out = append(out, w.convert(e)...)
 	}
 	last := evs[len(evs)-1].Seq
 	_, err := w.disp.Enqueue(out, func(tx store.Tx) error {
-		return tx.Meta().Put(context.Background(), store.MetaWebhookFeed, keyWebhookCursor, store.EncodeSeq(last))
+		ctx := context.Background()
+		// Checked in the transaction that enqueues (which holds the
+		// writers' turn on a shared store): of two replicas that read
+		// the same events, one queues their deliveries, the other none.
+		v, err := tx.Meta().Get(ctx, store.MetaWebhookFeed, keyWebhookCursor)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if cur, _ := store.DecodeSeq(v); cur != after {
+			return events.ErrCursorMoved
+		}
+		return tx.Meta().Put(ctx, store.MetaWebhookFeed, keyWebhookCursor, store.EncodeSeq(last))
 	})
 	return err
 }
@@ -220,6 +231,10 @@ func (w *Runtime) configEvents(e api.Event, id string) []Event {
 	}
 	return out
 }
+
+// ReloadPending schedules the deliveries other replicas sharing the
+// store queued (Dispatcher.ReloadPending).
+func (w *Runtime) ReloadPending() error { return w.disp.ReloadPending() }
 
 // List catches up with the event log and returns the deliveries f
 // matches.

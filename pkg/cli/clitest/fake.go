@@ -15,6 +15,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/client"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
@@ -105,6 +106,10 @@ type FakeAPI struct {
 	StatsStream []api.StatsSample
 	XDP         api.XDPStatus
 	Blocks      api.XDPBlockList
+	// DataPlaneList answers DataPlanes; JoinTokenList JoinTokens (a
+	// created token is added, a revoked one removed).
+	DataPlaneList fleet.DataPlaneList
+	JoinTokenList api.JoinTokenList
 }
 
 var _ client.API = (*FakeAPI)(nil)
@@ -173,6 +178,16 @@ func New() *FakeAPI {
 			Escalation: &api.XDPEscalation{After: 5, WithinSeconds: 60, BlockSeconds: 600}, Counters: api.XDPCounters{Passed: 1000, DroppedRate: 7, DroppedDeny: 3},
 			TrackedSources: 12, Blocks: 1, TopSources: []api.XDPSource{{Addr: "198.51.100.7", Passed: 10, Dropped: 7}}},
 		Blocks: api.XDPBlockList{Items: []api.XDPBlock{{Source: "198.51.100.7/32", Reason: "test", Until: T0.Add(10 * time.Minute), ExpiresInSeconds: 600}}},
+		DataPlaneList: fleet.DataPlaneList{Revision: 42, Items: []fleet.DataPlane{
+			{Name: "edge-1", Address: "https://edge-1.example:8443", Revision: 42, Digest: "sha256:" + strings.Repeat("ab", 32), Lag: 0,
+				LastSeen: T0.Add(-3 * time.Second), Health: fleet.HealthOK, Version: "v0.9.0", JoinedAt: T0.Add(-48 * time.Hour), CertificateExpires: T0.Add(20 * time.Hour)},
+			{Name: "edge-2", Address: "10.0.4.7", Revision: 41, Digest: "sha256:" + strings.Repeat("cd", 32), Lag: 1,
+				LastSeen: T0.Add(-2 * time.Minute), Health: fleet.HealthStale, LastError: "watch: connection refused", Version: "v0.9.0", JoinedAt: T0.Add(-24 * time.Hour), CertificateExpires: T0.Add(6 * time.Hour)},
+		}},
+		JoinTokenList: api.JoinTokenList{Items: []fleet.JoinToken{
+			{ID: "5bc1dc0e9a3f", Name: "edge-3", CreatedAt: T0.Add(-10 * time.Minute), ExpiresAt: T0.Add(50 * time.Minute), CreatedBy: "alice", State: fleet.TokenActive},
+			{ID: "77aa01bb42cd", CreatedAt: T0.Add(-2 * time.Hour), ExpiresAt: T0.Add(-time.Hour), CreatedBy: "alice", State: fleet.TokenUsed, UsedAt: T0.Add(-90 * time.Minute), UsedBy: "edge-2"},
+		}},
 	}
 }
 

@@ -29,6 +29,16 @@ type Server struct {
 	TLS *httptest.Server
 	// Fingerprint pins the server's certificate.
 	Fingerprint tlspin.Fingerprint
+	// HTTPClient, when set, is the client Client returns: for an issuer
+	// served elsewhere (Remote).
+	HTTPClient *http.Client
+}
+
+// Remote describes an issuer that something else serves (stoad
+// --dev-issuer) at url, reached with client, so a Browser can log in to
+// it. Provider and TLS are nil.
+func Remote(url string, client *http.Client) *Server {
+	return &Server{URL: url, HTTPClient: client}
 }
 
 // Start serves a provider for cfg (its Issuer is set to the server's URL)
@@ -54,7 +64,12 @@ func Start(t testing.TB, cfg devidp.Config) *Server {
 }
 
 // Client returns an HTTP client that trusts the server's certificate.
-func (s *Server) Client() *http.Client { return s.TLS.Client() }
+func (s *Server) Client() *http.Client {
+	if s.HTTPClient != nil {
+		return s.HTTPClient
+	}
+	return s.TLS.Client()
+}
 
 // CertPool returns a pool holding the server's certificate.
 func (s *Server) CertPool() *x509.CertPool {
@@ -128,7 +143,12 @@ func (b *Browser) Post(u string, form url.Values) (*Page, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.Server.URL)
+	// An origin is scheme://host[:port], without the issuer's path.
+	origin := b.Server.URL
+	if u, err := url.Parse(origin); err == nil {
+		origin = u.Scheme + "://" + u.Host
+	}
+	req.Header.Set("Origin", origin)
 	return b.do(req)
 }
 
