@@ -58,7 +58,8 @@ func (e *Error) Error() string { return e.Message }
 // Status describes the running daemon.
 type Status struct {
 	// Role is what this stoad is: "" for the single-machine gateway,
-	// "control-plane" for one that serves the API and no traffic.
+	// "control-plane" for one that serves the API and no traffic,
+	// "data-plane" for one that serves signed bundles (--join, --bundle).
 	Role      string         `json:"role,omitempty"`
 	Version   string         `json:"version"`
 	Commit    string         `json:"commit,omitempty"`

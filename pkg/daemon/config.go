@@ -62,6 +62,8 @@ type Config struct {
 const (
 	RoleStandalone   = "standalone"
 	RoleControlPlane = "control-plane"
+	// RoleDataPlane is reported, not chosen: --join or --bundle make one.
+	RoleDataPlane = "data-plane"
 )
 
 // ControlPlane reports whether c runs a control plane.

@@ -74,6 +74,7 @@ func (d *Daemon) reloadSource() {
 // sourceStatus adds the source to `stoa status`.
 func (d *Daemon) sourceStatus(s *api.Status) {
 	if d.source != nil {
+		s.Role = RoleDataPlane
 		d.source.status(s)
 	}
 }

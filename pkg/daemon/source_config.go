@@ -120,6 +120,10 @@ func (c *Config) checkSource(fs *flag.FlagSet, getenv func(string) string) error
 		return nil
 	case c.SpecsDir != "":
 		return errors.New("--specs cannot be combined with --join or --bundle: the configuration comes from the signed bundles alone")
+	case c.Role == RoleControlPlane:
+		return errors.New("--join and --bundle make a data plane, which a control plane is not: run the control plane and its data planes as separate stoads")
+	case c.Store != "":
+		return errors.New("--store cannot be combined with --join or --bundle: a data plane keeps its own embedded state in --state-dir")
 	case s.BundleKey == "":
 		return errors.New("--join and --bundle need --bundle-key cosign.pub: bundles are verified against it before anything is served")
 	case s.JoinToken != "" && s.JoinTokenFile != "":
