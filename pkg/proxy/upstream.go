@@ -30,12 +30,12 @@ const (
 // Pools are shared by every route and revision that use the same URL with
 // the same settings, so reloads keep warm connections.
 type upstream struct {
-	key    string
-	URL    string
-	addr   string
-	host   string // Host header sent upstream
-	base   string // base path, no trailing slash
-	tls    bool
+	key  string
+	URL  string
+	addr string
+	host string // Host header sent upstream
+	base string // base path, no trailing slash
+	tls  bool
 	// pool carries proxied requests; client (its own connections) the
 	// health checks.
 	pool   *connPool
