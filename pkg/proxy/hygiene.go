@@ -112,15 +112,22 @@ func classifyHeader(k []byte) hdrClass {
 			}
 		}
 	}
-	if c == 'x' {
-		switch {
-		case foldEq(k, []byte(prefixXF), true):
-			return hcXFOther
-		case foldEq(k, []byte(prefixStoa), true):
-			return hcStoa
+	// The prefix and suffix rules, each behind a one-byte test that
+	// ordinary names fail.
+	if c == 'x' && len(k) > 2 && (k[1] == '-' || k[1] == '_') {
+		switch k[2] | 0x20 {
+		case 'f':
+			if foldEq(k, []byte(prefixXF), true) {
+				return hcXFOther
+			}
+		case 's':
+			if foldEq(k, []byte(prefixStoa), true) {
+				return hcStoa
+			}
 		}
 	}
-	if len(k) > len(clientIPSuffix) && foldEq(k[len(k)-len(clientIPSuffix):], []byte(clientIPSuffix), false) {
+	if n := len(k); n > len(clientIPSuffix) && k[n-1]|0x20 == 'p' &&
+		foldEq(k[n-len(clientIPSuffix):], []byte(clientIPSuffix), false) {
 		return hcClientAddr
 	}
 	return hcOther

@@ -114,6 +114,14 @@ type Proxy struct {
 	wg      sync.WaitGroup
 	started atomic.Bool
 	access  *accessLogger
+
+	// connWG counts client connections being served (fast.go); stopping
+	// is set by Stop.
+	connWG   sync.WaitGroup
+	stopping atomic.Bool
+	// slowOnly serves every request through fasthttp's server (tests
+	// compare both paths).
+	slowOnly bool
 }
 
 type prefixMount struct {
@@ -235,7 +243,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
-		if err := p.srv.Serve(p.ln); err != nil {
+		if err := p.acceptLoop(p.ln); err != nil {
 			p.log.Error("proxy stopped serving", "err", err)
 		}
 	}()
@@ -263,11 +271,9 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	if p.cancel != nil {
 		p.cancel()
 	}
-	err := p.srv.ShutdownWithContext(ctx)
-	// Fix (tests): ShutdownWithContext does nothing when Serve has not
-	// yet registered the listener (Stop right after Start); Serve then
-	// blocked in Accept and Stop waited forever. Close it here too.
+	p.stopping.Store(true)
 	_ = p.ln.Close()
+	err := p.drain(ctx)
 	p.wg.Wait()
 	return err
 }

@@ -247,16 +247,7 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 	for n := 1; ; {
 		b, err := br.Peek(n)
 		if len(b) < n {
-			var ne net.Error
-			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-				return nil, fasthttp.ErrTimeout
-			case n == 1 && err == io.EOF:
-				return nil, fasthttp.ErrConnectionClosed
-			case n == 1:
-				return nil, err // a reset, before any byte
-			}
-			return nil, errBadResponse // closed mid-head, or head too large
+			return nil, headError(err, n)
 		}
 		b, _ = br.Peek(br.Buffered())
 		for ; scanned < len(b); scanned++ {
@@ -275,6 +266,20 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 			return nil, errBadResponse
 		}
 	}
+}
+
+// headError maps the error of a read that wanted the head's first n bytes.
+func headError(err error, n int) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return fasthttp.ErrTimeout
+	case n == 1 && err == io.EOF:
+		return fasthttp.ErrConnectionClosed
+	case n == 1:
+		return err // a reset, before any byte
+	}
+	return errBadResponse // closed mid-head, or head too large
 }
 
 // checkHead reports the framing fields of a raw response head (CRLF lines,
