@@ -414,9 +414,9 @@ func (fc *fastConn) attempt(u *upstream, d *limits.Decision, reqID []byte, now, 
 
 // plainResult is plainHead's verdict.
 type plainResult struct {
-	ok    bool  // the answer is plain: its head is in fc.out
-	err   error // the answer is refused (framing)
-	code  int
+	ok     bool  // the answer is plain: its head is in fc.out
+	err    error // the answer is refused (framing)
+	code   int
 	body   int  // body bytes to pass on
 	noBody bool // the answer cannot have a body (HEAD, 204, 304)
 	close  bool // the upstream closes the connection
