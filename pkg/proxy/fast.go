@@ -72,7 +72,7 @@ type fastConn struct {
 func (p *Proxy) serveConn(c net.Conn) {
 	defer p.connWG.Done()
 	t, ok := c.(*trackedConn)
-	if !ok || p.slowOnly {
+	if !ok || p.slowOnly.Load() {
 		_ = p.srv.ServeConn(c)
 		return
 	}
@@ -673,9 +673,13 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 		}
 		b = append(append(b, head[f.start:f.end]...), "\r\n"...)
 	}
-	// fasthttp frames every body but a GET's or HEAD's, empty ones too.
+	// fasthttp frames every body but a GET's or HEAD's, empty ones too,
+	// and gives a body without a Content-Type its default one.
 	if h.cl < 0 && !(len(h.method) == 3 && h.method[0] == 'G') && !(len(h.method) == 4 && h.method[0] == 'H') {
 		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	if h.cl > 0 && !h.contentType {
+		b = append(b, "Content-Type: application/octet-stream\r\n"...)
 	}
 	if r.upstreamValue != nil {
 		b = append(append(append(append(b, r.upstreamHeader...), ": "...), r.upstreamValue...), "\r\n"...)

@@ -25,6 +25,8 @@ type fastHead struct {
 	cl int64
 	// close: the request carries "Connection: close".
 	close bool
+	// contentType: the request has a Content-Type.
+	contentType bool
 	// fields are the header lines in order; strip marks lines never
 	// forwarded whatever the route (hop-by-hop, Host, the gateway's own
 	// and the client-address headers).
@@ -133,8 +135,8 @@ func parseFastHead(b []byte, h *fastHead) int {
 	}
 	h.line = nl - 1
 	h.host, h.authz, h.apiKey = nil, nil, nil
-	h.cl, h.close, h.nf = -1, false, 0
-	hosts := 0
+	h.cl, h.close, h.contentType, h.nf = -1, false, false, 0
+	hosts, agents := 0, 0
 	pos := nl + 1
 	for {
 		nl = bytes.IndexByte(b[pos:], '\n')
@@ -185,6 +187,12 @@ func parseFastHead(b []byte, h *fastHead) int {
 				}
 				h.host = v
 				f.strip = true
+			case 12: // Content-Type: fasthttp keeps the last of several,
+				// and drops an empty one.
+				if h.contentType || len(v) == 0 {
+					return -1
+				}
+				h.contentType = true
 			case 14: // Content-Length
 				if h.cl >= 0 || !canonicalLength(v) || (len(h.method) == 4 && h.method[0] == 'H' && v[0] != '0') {
 					return -1
@@ -223,6 +231,14 @@ func parseFastHead(b []byte, h *fastHead) int {
 				return -1
 			}
 			h.apiKey = v
+		case hcOther:
+			// User-Agent is another field fasthttp keeps once, and drops
+			// when empty.
+			if len(name) == 10 && name[0]|0x20 == 'u' && equalFoldLower(name, "user-agent") {
+				if agents++; agents > 1 || len(v) == 0 {
+					return -1
+				}
+			}
 		}
 		h.nf++
 		pos = end + 1

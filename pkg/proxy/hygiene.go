@@ -178,10 +178,14 @@ func foldEq(name, want []byte, prefix bool) bool {
 	return true
 }
 
-// scanHeaders walks the request headers once, without allocating.
+// scanHeaders walks the request headers once, without allocating. It
+// walks the fields as received (AllInOrder): All would parse the Cookie
+// fields into cookies, which fasthttp then writes back as one field of its
+// own making (unquoted, merged, invalid ones dropped); a proxy forwards
+// them as they came.
 func scanHeaders(h *fasthttp.RequestHeader) headerScan {
 	var s headerScan
-	for k := range h.All() {
+	for k := range h.AllInOrder() {
 		s.count++
 		if bytes.IndexByte(k, ' ') >= 0 || bytes.IndexByte(k, '\t') >= 0 {
 			s.bad = true
@@ -295,7 +299,7 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan, trusted bool
 // folded, but is spelt with an underscore: the twin of a header the
 // gateway sets per route (upstreamAuth's header).
 func hasUnderscoreTwin(h *fasthttp.RequestHeader, name string) bool {
-	for k := range h.All() {
+	for k := range h.AllInOrder() {
 		if len(k) != len(name) || bytes.IndexByte(k, '_') < 0 {
 			continue
 		}
@@ -310,20 +314,26 @@ func isStoaHeader(k []byte) bool       { return classifyHeader(k) == hcStoa }
 func isXFOther(k []byte) bool          { return classifyHeader(k) == hcXFOther }
 func isClientAddrHeader(k []byte) bool { return classifyHeader(k) == hcClientAddr }
 
-// delMatching deletes every header whose name match accepts. The names
-// are collected in rounds of 8 until none is left (a client may send any
-// number of them, and Set replaces only the first copy); names longer
-// than the stack buffer are copied to the heap (attackers only).
+// delMatching deletes every header whose name match accepts. It reads
+// the names as received (see scanHeaders), which deleting does not
+// change: round r deletes the matches 8r to 8r+7, until none is left (a
+// client may send any number of them, and Del removes every copy of a
+// name); names longer than the stack buffer are copied to the heap
+// (attackers only).
 func delMatching(h *fasthttp.RequestHeader, match func([]byte) bool) {
-	for more := true; more; {
+	for skip := 0; ; skip += 8 {
 		var names [8][64]byte
 		var lens [8]int
 		var long []string
-		n := 0
-		more = false
-		for k := range h.All() {
+		n, seen, more := 0, 0, false
+		for k := range h.AllInOrder() {
+			if !match(k) {
+				continue
+			}
+			if seen++; seen <= skip {
+				continue
+			}
 			switch {
-			case !match(k):
 			case len(k) > len(names[0]):
 				long = append(long, string(k))
 			case n < len(names):
@@ -338,6 +348,9 @@ func delMatching(h *fasthttp.RequestHeader, match func([]byte) bool) {
 		}
 		for _, k := range long {
 			h.Del(k)
+		}
+		if !more {
+			return
 		}
 	}
 }

@@ -119,9 +119,9 @@ type Proxy struct {
 	// is set by Stop.
 	connWG   sync.WaitGroup
 	stopping atomic.Bool
-	// slowOnly serves every request through fasthttp's server (tests
-	// compare both paths).
-	slowOnly bool
+	// slowOnly serves every new connection through fasthttp's server
+	// (tests compare both paths).
+	slowOnly atomic.Bool
 }
 
 type prefixMount struct {
