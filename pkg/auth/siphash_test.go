@@ -107,3 +107,52 @@ func TestVerifiedKeyFastPath(t *testing.T) {
 		t.Errorf("revoked key, verified: %v", err)
 	}
 }
+
+// TestGrantRenew: a Grant renews the key it was filled for while its index
+// is installed, with the key's lifecycle checked each time; any failure or
+// another kind of credential leaves it empty.
+func TestGrantRenew(t *testing.T) {
+	key, rec := newKey(t, KeyOptions{TTL: time.Hour})
+	ix, err := NewKeyIndex([]KeyRecord{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a Authenticator
+	a.SetKeys(ix)
+	var g Grant
+	if _, ok, _ := a.Renew(&g, t0); ok {
+		t.Fatal("an empty grant renews")
+	}
+	p, err := a.AuthenticateGrant(context.Background(), nil, []byte(key), t0, &g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, ok, err := a.Renew(&g, t0.Add(time.Minute)); !ok || err != nil || q != p {
+		t.Fatalf("renew: %v %v %v", q, ok, err)
+	}
+	if _, ok, err := a.Renew(&g, t0.Add(time.Hour)); !ok || !errors.Is(err, ErrKeyExpired) {
+		t.Fatalf("renew after expiry: %v %v", ok, err)
+	}
+	ix2, _ := NewKeyIndex([]KeyRecord{rec})
+	a.SetKeys(ix2)
+	if _, ok, _ := a.Renew(&g, t0); ok {
+		t.Fatal("a grant of a replaced index renews")
+	}
+	for _, tt := range []struct{ authz, key string }{
+		{"", forgeSameID(t, key)},
+		{"", "stoa_sk_short"},
+		{"Bearer x.y.z", ""},
+		{"Basic dXNlcjpwdw==", ""},
+	} {
+		g = Grant{ix: ix2, e: ix2.byID[rec.ID]}
+		if _, err := a.AuthenticateGrant(context.Background(), []byte(tt.authz), []byte(tt.key), t0, &g); err == nil {
+			t.Errorf("%+v accepted", tt)
+		}
+		if g != (Grant{}) {
+			t.Errorf("%+v left a grant", tt)
+		}
+	}
+	if _, err := a.AuthenticateGrant(context.Background(), []byte("Bearer "+key), nil, t0, &g); err != nil || g.e == nil {
+		t.Errorf("bearer API key: %v, grant %+v", err, g)
+	}
+}

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -65,6 +65,22 @@ type fastConn struct {
 	// ctx is the fasthttp context of answers written by fasthttp.
 	ctx *fasthttp.RequestCtx
 	bw  *bufio.Writer
+
+	// The route of the last request (see route), and the grant of the
+	// last credential verified, for the header block of generation
+	// grantGen (see authenticate).
+	rt       *table
+	r        *Route
+	rpath    []byte
+	grant    auth.Grant
+	grantGen uint64
+	// xff is the client's address as X-Forwarded-For writes it.
+	xff []byte
+	// idNext and idEnd are the request ids reserved for the connection.
+	idNext, idEnd uint64
+	// limitLine is the RateLimit-Limit line of limit limitOf.
+	limitLine []byte
+	limitOf   int64
 }
 
 // serveConn serves one accepted connection: on the fast path, and from the
@@ -207,8 +223,7 @@ func (fc *fastConn) request() fastAction {
 	if p.mountFor(h.path) != nil {
 		return fastHandoff
 	}
-	var scratch [64]byte
-	r := t.lookup(hostOnly(h.host, &scratch), h.path)
+	r := fc.route(t)
 	if r == nil || r.suspended || (len(t.gw.trusted) > 0 && t.gw.isTrusted(fc.peer)) {
 		return fastHandoff
 	}
@@ -217,7 +232,7 @@ func (fc *fastConn) request() fastAction {
 	if r.auth.required {
 		// A refused credential has no side effect: fasthttp's path checks
 		// it again and answers.
-		pr, err := p.opts.Auth.Authenticate(context.Background(), h.authz, h.apiKey, now)
+		pr, err := fc.authenticate(now)
 		if err != nil || pr.Check(&r.auth.req) != nil || !pr.CanAccess(r.Tenant) {
 			return fastHandoff
 		}
@@ -225,8 +240,13 @@ func (fc *fastConn) request() fastAction {
 	}
 
 	// From here on the request is the fast path's.
+	if fc.idNext == fc.idEnd {
+		fc.idNext = p.ids.reserve()
+		fc.idEnd = fc.idNext + idBlock
+	}
 	var id [20]byte
-	reqID := p.ids.next(&id)
+	reqID := p.ids.format(&id, fc.idNext)
+	fc.idNext++
 	bodyEnd := fc.start + h.n + max(0, int(h.cl))
 	closeConn := h.close || p.stopping.Load()
 	isHead := len(h.method) == 4 && h.method[0] == 'H'
@@ -270,6 +290,36 @@ func (fc *fastConn) request() fastAction {
 	r.stats.Observe(status, time.Since(now))
 	fc.start = bodyEnd
 	return fc.writeContext(ctx, t, isHead, closeConn)
+}
+
+// route finds the request's route. A request for the path and Host of the
+// one before it on the connection, under the same table, has its route.
+func (fc *fastConn) route(t *table) *Route {
+	h := &fc.h
+	if t == fc.rt && h.repeat && bytes.Equal(h.path, fc.rpath) {
+		return fc.r
+	}
+	r := t.lookup(h.hostKey[:h.hostKeyLen], h.path)
+	fc.rt, fc.r, fc.rpath = nil, nil, fc.rpath[:0]
+	if r != nil && len(h.path) <= 256 {
+		fc.rt, fc.r, fc.rpath = t, r, append(fc.rpath, h.path...)
+	}
+	return r
+}
+
+// authenticate checks the request's credential. A request repeating the
+// header block of the one before it on the connection presents the same
+// credential: the grant of that one is renewed (lifecycle checked again)
+// instead of verifying the key anew.
+func (fc *fastConn) authenticate(now time.Time) (*auth.Principal, error) {
+	a, h := fc.p.opts.Auth, &fc.h
+	if h.repeat && fc.grantGen == h.gen {
+		if p, ok, err := a.Renew(&fc.grant, now); ok {
+			return p, err
+		}
+	}
+	fc.grantGen = h.gen
+	return a.AuthenticateGrant(context.Background(), h.authz, h.apiKey, now, &fc.grant)
 }
 
 // exchange sends the request to one of the route's upstreams, retrying as
@@ -370,12 +420,7 @@ func (fc *fastConn) attempt(u *upstream, d *limits.Decision, reqID []byte, now, 
 		return false, 0, headError(err, 1)
 	}
 	b, _ = br.Peek(br.Buffered())
-	var pr plainResult
-	head := b
-	if i := bytes.Index(b, crlfcrlf); i >= 0 {
-		head = b[:i+4]
-		pr = fc.plainHead(head, d, reqID, isHead, closeConn, o, br.Size(), now)
-	}
+	pr := fc.plainHead(b, d, reqID, isHead, closeConn, o, br.Size(), now)
 	switch {
 	case pr.err != nil:
 		u.pool.closeConn(c)
@@ -386,7 +431,7 @@ func (fc *fastConn) attempt(u *upstream, d *limits.Decision, reqID []byte, now, 
 		err := u.readResponse(c, &ctx.Response, isHead, false, o)
 		return false, ctx.Response.StatusCode(), err
 	}
-	n := len(head)
+	n := pr.n
 	if pr.body > 0 {
 		b, err := br.Peek(n + pr.body)
 		if err != nil {
@@ -417,15 +462,14 @@ type plainResult struct {
 	ok     bool  // the answer is plain: its head is in fc.out
 	err    error // the answer is refused (framing)
 	code   int
+	n      int  // bytes of the head
 	body   int  // body bytes to pass on
 	noBody bool // the answer cannot have a body (HEAD, 204, 304)
 	close  bool // the upstream closes the connection
 }
 
-var crlfcrlf = []byte("\r\n\r\n")
-
-// plainHead decides whether an upstream answer's head (up to and with
-// its empty line) is plain — one the fast path passes on line by line
+// plainHead decides whether the upstream answer whose bytes head begins
+// with has a plain head, all in head — one the fast path passes on line by line
 // with the gateway's changes — and if so writes the client's response
 // head to fc.out. Plain is: "HTTP/1.1 <2xx-4xx> <reason>", CRLF lines, a
 // body framed by one canonical Content-Length that fits in the read buffer
@@ -439,6 +483,9 @@ var crlfcrlf = []byte("\r\n\r\n")
 func (fc *fastConn) plainHead(head []byte, d *limits.Decision, reqID []byte, isHead, closeConn bool,
 	o *exchangeOpts, bufSize int, now time.Time) plainResult {
 	var res plainResult
+	if len(head) < 19 {
+		return res
+	}
 	// "HTTP/1.1 200 OK\r\n"
 	nl := bytes.IndexByte(head, '\n')
 	if nl < 15 || head[nl-1] != '\r' {
@@ -461,8 +508,8 @@ func (fc *fastConn) plainHead(head []byte, d *limits.Decision, reqID []byte, isH
 	pos := nl + 1
 	for {
 		i := bytes.IndexByte(head[pos:], '\n')
-		if i < 0 || i == 0 || head[pos+i-1] != '\r' {
-			return res
+		if i <= 0 || head[pos+i-1] != '\r' {
+			return res // bare LF, or the head is still arriving
 		}
 		line := head[pos : pos+i-1]
 		pos += i + 1
@@ -531,20 +578,27 @@ func (fc *fastConn) plainHead(head []byte, d *limits.Decision, reqID []byte, isH
 			res.err = errResponseTooLarge
 			return res
 		}
-		if len(head)+int(cl) > bufSize {
+		if pos+int(cl) > bufSize {
 			return res
 		}
 		res.body = int(cl)
 	}
 	if d.Limit > 0 {
-		b = appendLimitHeaders(b, d)
+		if d.Limit != fc.limitOf || fc.limitLine == nil {
+			fc.limitOf = d.Limit
+			fc.limitLine = append(appendUint(append(fc.limitLine[:0], limits.HeaderLimit+": "...), uint64(d.Limit)), "\r\n"...)
+		}
+		b = append(b, fc.limitLine...)
+		b = appendUint(append(b, limits.HeaderRemaining+": "...), uint64(max(0, d.Remaining)))
+		b = limits.AppendSeconds(append(b, "\r\n"+limits.HeaderReset+": "...), d.Reset)
+		b = append(b, "\r\n"...)
 	}
 	b = append(append(append(b, "X-Request-Id: "...), reqID...), "\r\n"...)
 	if closeConn {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	fc.out = append(b, "\r\n"...)
-	res.ok, res.code, res.noBody = true, code, noBody
+	res.ok, res.code, res.noBody, res.n = true, code, noBody, pos
 	return res
 }
 
@@ -563,76 +617,92 @@ const (
 )
 
 func respField(name []byte) int {
-	n := len(name)
-	switch name[0] | 0x20 {
-	case 'c':
-		switch {
-		case n == 14 && equalFoldLower(name, "content-length"):
-			return rfContentLength
-		case n == 12 && equalFoldLower(name, "content-type"):
-			return rfContentType
-		case n == 10 && equalFoldLower(name, "connection"):
-			return rfConnection
-		case n == 16 && equalFoldLower(name, "content-encoding"):
-			return rfContentEncoding
-		}
-	case 'd':
-		if n == 4 && equalFoldLower(name, "date") {
-			return rfDate
-		}
-	case 's':
-		if n == 6 && equalFoldLower(name, "server") {
-			return rfServer
-		}
-	case 'x':
-		if n == 12 && equalFoldLower(name, "x-request-id") {
-			return rfRequestID
-		}
-	case 'r':
-		switch {
-		case n == 15 && (equalFoldLower(name, "ratelimit-limit") || equalFoldLower(name, "ratelimit-reset")),
-			n == 19 && equalFoldLower(name, "ratelimit-remaining"):
-			return rfRateLimit
-		case n == 7 && equalFoldLower(name, "refresh"):
-			return rfComplex
-		}
-	case 'l':
-		if n == 8 && equalFoldLower(name, "location") {
-			return rfComplex
-		}
-	case 't':
-		if n == 2 && equalFoldLower(name, "te") || n == 7 && equalFoldLower(name, "trailer") ||
-			n == 17 && equalFoldLower(name, "transfer-encoding") {
-			return rfComplex
-		}
-	case 'u':
-		if n == 7 && equalFoldLower(name, "upgrade") {
-			return rfComplex
-		}
-	case 'k':
-		if n == 10 && equalFoldLower(name, "keep-alive") {
-			return rfComplex
-		}
-	case 'p':
-		if n == 16 && equalFoldLower(name, "proxy-connection") || n == 18 && equalFoldLower(name, "proxy-authenticate") ||
-			n == 19 && equalFoldLower(name, "proxy-authorization") {
-			return rfComplex
+	a, b := foldName(name)
+	for _, f := range respFields[min(len(name), len(respFields)-1)] {
+		// The two words cover names of up to 16 bytes.
+		if f.a == a && f.b == b && (len(name) <= 16 || equalFoldLower(name, f.name)) {
+			return f.class
 		}
 	}
 	return rfOther
 }
 
-// appendLimitHeaders is writeLimitHeaders for an admitted request, as
-// header lines.
-func appendLimitHeaders(b []byte, d *limits.Decision) []byte {
-	b = append(b, limits.HeaderLimit...)
-	b = strconv.AppendInt(append(b, ": "...), d.Limit, 10)
-	b = append(append(b, "\r\n"...), limits.HeaderRemaining...)
-	b = strconv.AppendInt(append(b, ": "...), max(0, d.Remaining), 10)
-	b = append(append(b, "\r\n"...), limits.HeaderReset...)
-	b = limits.AppendSeconds(append(b, ": "...), d.Reset)
-	return append(b, "\r\n"...)
+// respFields are the response fields respField knows, by length (the
+// last slot holds none: longer names are none of them).
+var respFields = func() (t [21][]foldedName) {
+	for _, f := range []struct {
+		name  string
+		class int
+	}{
+		{"date", rfDate}, {"x-request-id", rfRequestID},
+		{"ratelimit-limit", rfRateLimit}, {"ratelimit-remaining", rfRateLimit}, {"ratelimit-reset", rfRateLimit},
+		{"connection", rfConnection}, {"content-length", rfContentLength},
+		{"content-type", rfContentType}, {"server", rfServer}, {"content-encoding", rfContentEncoding},
+		{"te", rfComplex}, {"trailer", rfComplex}, {"upgrade", rfComplex}, {"keep-alive", rfComplex},
+		{"proxy-connection", rfComplex}, {"proxy-authenticate", rfComplex}, {"proxy-authorization", rfComplex},
+		{"transfer-encoding", rfComplex}, {"location", rfComplex}, {"refresh", rfComplex},
+	} {
+		a, b := foldName([]byte(f.name))
+		t[len(f.name)] = append(t[len(f.name)], foldedName{a, b, f.class, f.name})
+	}
+	return
+}()
+
+// foldedName is a field name as foldName reads it.
+type foldedName struct {
+	a, b  uint64
+	class int
+	name  string
 }
+
+// foldName reads a token (a field name) as two words that identify it
+// among names of its length, ASCII case folded: its first and last eight
+// bytes (four, for shorter names; its bytes, for the shortest). On token
+// characters OR 0x20 folds letters and turns no other byte into a letter
+// or '-', so names of letters, digits and '-' compare exactly.
+func foldName(n []byte) (uint64, uint64) {
+	const fold8, fold4 = 0x2020202020202020, 0x20202020
+	switch l := len(n); {
+	case l >= 8:
+		return binary.LittleEndian.Uint64(n) | fold8, binary.LittleEndian.Uint64(n[l-8:]) | fold8
+	case l >= 4:
+		return uint64(binary.LittleEndian.Uint32(n) | fold4), uint64(binary.LittleEndian.Uint32(n[l-4:]) | fold4)
+	}
+	var a uint64
+	for _, c := range n {
+		a = a<<8 | uint64(c|0x20)
+	}
+	return a, 0
+}
+
+// appendUint appends v in decimal, two digits at a time.
+func appendUint(b []byte, v uint64) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for v >= 100 {
+		q := v / 100
+		p := decimalPairs[v-q*100]
+		i -= 2
+		buf[i], buf[i+1] = p[0], p[1]
+		v = q
+	}
+	if v >= 10 {
+		p := decimalPairs[v]
+		i -= 2
+		buf[i], buf[i+1] = p[0], p[1]
+	} else {
+		i--
+		buf[i] = byte('0' + v)
+	}
+	return append(b, buf[i:]...)
+}
+
+var decimalPairs = func() (t [100][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{byte('0' + i/10), byte('0' + i%10)}
+	}
+	return
+}()
 
 // buildUpstream writes the upstream request for u into fc.up: what the
 // fasthttp path sends (stripRequestHopByHop, credentials, upstreamAuth,
@@ -641,7 +711,7 @@ func appendLimitHeaders(b []byte, d *limits.Decision) []byte {
 // target and Host, as the fasthttp path's does.
 func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Principal, reqID, rest []byte) {
 	h := &fc.h
-	head := fc.buf[fc.start : fc.start+h.n]
+	block := h.block
 	b := append(fc.up[:0], h.method...)
 	b = append(b, ' ')
 	if u != nil {
@@ -668,10 +738,10 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 			continue
 		case f.class == hcAuthz && dropAuthz, f.class == hcAPIKey && dropKey:
 			continue
-		case r.upstreamValue != nil && equalFoldLower(head[f.start:f.nameEnd], r.upstreamHeaderFold):
+		case r.upstreamValue != nil && equalFoldLower(block[f.start:f.nameEnd], r.upstreamHeaderFold):
 			continue
 		}
-		b = append(append(b, head[f.start:f.end]...), "\r\n"...)
+		b = append(append(b, block[f.start:f.end]...), "\r\n"...)
 	}
 	// fasthttp frames every body but a GET's or HEAD's, empty ones too,
 	// and gives a body without a Content-Type its default one.
@@ -689,7 +759,10 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 		b = append(append(append(b, hdrConsumer+": "...), principal.Consumer...), "\r\n"...)
 	}
 	b = append(append(append(b, hdrRequestID+": "...), reqID...), "\r\n"...)
-	b = append(fc.peer.AppendTo(append(b, hdrXFF+": "...)), "\r\n"...)
+	if fc.xff == nil {
+		fc.xff = append(fc.peer.AppendTo([]byte(hdrXFF+": ")), "\r\n"...)
+	}
+	b = append(b, fc.xff...)
 	b = append(b, hdrXFProto+": http\r\n"...)
 	b = append(append(append(b, hdrXFHost+": "...), h.host...), "\r\n\r\n"...)
 	if h.cl > 0 {

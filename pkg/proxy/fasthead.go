@@ -17,26 +17,48 @@ type fastHead struct {
 	method []byte // GET, HEAD, POST, PUT, DELETE, PATCH or OPTIONS
 	path   []byte // origin-form path, already normal (see fastTarget)
 	query  []byte // after '?', nil when there is none
-	host   []byte
+	// block is the header block: the field lines and the empty line.
+	block []byte
+	host  []byte
 	// authz and apiKey are the Authorization and X-Api-Key values (each
 	// at most once).
 	authz, apiKey []byte
-	// cl is the Content-Length (-1: none).
-	cl int64
-	// close: the request carries "Connection: close".
-	close bool
-	// contentType: the request has a Content-Type.
-	contentType bool
-	// fields are the header lines in order; strip marks lines never
-	// forwarded whatever the route (hop-by-hop, Host, the gateway's own
-	// and the client-address headers).
-	fields [maxFastFields]fastField
-	nf     int
+	// repeat: block is byte for byte the last one parsed on this
+	// connection, so everything read from it (below) is too.
+	repeat bool
+	// gen counts the header blocks parsed (not repeated) on this
+	// connection.
+	gen uint64
+
+	// What the block says, kept for a request that repeats it.
+	fields                 [maxFastFields]fastField
+	nf                     int
+	hostAt, authzAt, keyAt span
+	cl                     int64 // Content-Length (-1: none)
+	close                  bool  // "Connection: close"
+	contentType            bool  // a Content-Type field
+	// hostKey is the Host as routing reads it (hostOnly).
+	hostKey    [64]byte
+	hostKeyLen int
+	// prev is a copy of the last block parsed: clients on keep-alive
+	// connections repeat theirs (only the request line changes), and a
+	// repeat is recognised by one comparison instead of being parsed.
+	prev []byte
 }
 
-// fastField is one header line of a fastHead: offsets in the head.
+// span is a value's place in the block (end 0: none).
+type span struct{ start, end uint16 }
+
+func (s span) of(b []byte) []byte {
+	if s.end == 0 {
+		return nil
+	}
+	return b[s.start:s.end]
+}
+
+// fastField is one header line of a fastHead: offsets in the block.
 type fastField struct {
-	start, nameEnd, end uint16 // the line is head[start:end], without CRLF
+	start, nameEnd, end uint16 // the line is block[start:end], without CRLF
 	class               hdrClass
 	strip               bool
 }
@@ -134,12 +156,43 @@ func parseFastHead(b []byte, h *fastHead) int {
 		return -1
 	}
 	h.line = nl - 1
-	h.host, h.authz, h.apiKey = nil, nil, nil
+	bs := nl + 1
+	h.repeat = false
+	// A block equal to the last one ends where that one did: its first
+	// empty line is its last.
+	if l := len(h.prev); l > 0 && len(b)-bs >= l && bytes.Equal(b[bs:bs+l], h.prev) {
+		h.repeat = true
+		h.n = bs + l
+	}
+	if !h.repeat {
+		h.gen++
+		h.prev = h.prev[:0]
+		n := h.fieldLines(b, bs)
+		if n <= 0 {
+			return n
+		}
+		h.n = n
+		h.prev = append(h.prev, b[bs:n]...)
+	}
+	h.block = b[bs:h.n]
+	h.host, h.authz, h.apiKey = h.hostAt.of(h.block), h.authzAt.of(h.block), h.keyAt.of(h.block)
+	// fasthttp reads a body after HEAD too; not worth the fast path's
+	// while.
+	if h.cl > 0 && len(h.method) == 4 && h.method[0] == 'H' {
+		return -1
+	}
+	return h.n
+}
+
+// fieldLines parses the field lines from b[bs:] up to the empty line and
+// returns the end of the head (0: incomplete, -1: not for the fast path).
+func (h *fastHead) fieldLines(b []byte, bs int) int {
+	h.hostAt, h.authzAt, h.keyAt = span{}, span{}, span{}
 	h.cl, h.close, h.contentType, h.nf = -1, false, false, 0
 	hosts, agents := 0, 0
-	pos := nl + 1
+	pos := bs
 	for {
-		nl = bytes.IndexByte(b[pos:], '\n')
+		nl := bytes.IndexByte(b[pos:], '\n')
 		if nl < 0 {
 			return 0
 		}
@@ -152,10 +205,9 @@ func parseFastHead(b []byte, h *fastHead) int {
 			if hosts != 1 {
 				return -1
 			}
-			h.n = end + 1
-			return h.n
+			return end + 1
 		}
-		if h.nf == maxFastFields || end > 0xffff {
+		if h.nf == maxFastFields || end-bs > 0xffff {
 			return -1
 		}
 		// The name: a token, up to the colon, with no '_' (underscore
@@ -173,19 +225,30 @@ func parseFastHead(b []byte, h *fastHead) int {
 		if !validValue(v) {
 			return -1
 		}
-		v = trimOWSBytes(v)
+		vs := pos + i + 1 - bs // the value's offset in the block
+		for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+			v, vs = v[1:], vs+1
+		}
+		for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+			v = v[:len(v)-1]
+		}
+		at := span{uint16(vs), uint16(vs + len(v))}
 		f := &h.fields[h.nf]
-		f.start, f.nameEnd, f.end = uint16(pos), uint16(pos+i), uint16(end-1)
+		f.start, f.nameEnd, f.end = uint16(pos-bs), uint16(pos-bs+i), uint16(end-1-bs)
 		f.class, f.strip = classifyHeader(name), false
 		switch f.class {
 		case hcFraming:
 			switch len(name) {
 			case 4: // Host
 				hosts++
-				if !validHost(v) {
+				if !validHost(v) || len(v) == 0 {
 					return -1
 				}
-				h.host = v
+				h.hostAt = at
+				h.hostKeyLen = len(hostOnly(v, &h.hostKey))
+				if h.hostKeyLen > len(h.hostKey) {
+					return -1 // longer than any route's host
+				}
 				f.strip = true
 			case 12: // Content-Type: fasthttp keeps the last of several,
 				// and drops an empty one.
@@ -194,7 +257,7 @@ func parseFastHead(b []byte, h *fastHead) int {
 				}
 				h.contentType = true
 			case 14: // Content-Length
-				if h.cl >= 0 || !canonicalLength(v) || (len(h.method) == 4 && h.method[0] == 'H' && v[0] != '0') {
+				if h.cl >= 0 || !canonicalLength(v) {
 					return -1
 				}
 				h.cl = 0
@@ -222,15 +285,15 @@ func parseFastHead(b []byte, h *fastHead) int {
 		case hcDrop, hcStoa, hcRequestID, hcXFF, hcXFProto, hcXFHost, hcXFOther, hcClientAddr:
 			f.strip = true
 		case hcAuthz:
-			if h.authz != nil {
+			if h.authzAt.end != 0 || len(v) == 0 {
 				return -1
 			}
-			h.authz = v
+			h.authzAt = at
 		case hcAPIKey:
-			if h.apiKey != nil {
+			if h.keyAt.end != 0 || len(v) == 0 {
 				return -1
 			}
-			h.apiKey = v
+			h.keyAt = at
 		case hcOther:
 			// User-Agent is another field fasthttp keeps once, and drops
 			// when empty.

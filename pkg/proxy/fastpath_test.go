@@ -420,13 +420,28 @@ func FuzzFastHead(f *testing.F) {
 		got := map[string][]string{}
 		for i := 0; i < h.nf; i++ {
 			fl := &h.fields[i]
-			name := strings.ToLower(string(head[fl.start:fl.nameEnd]))
-			got[name] = append(got[name], string(trimOWSBytes(head[fl.nameEnd+1:fl.end])))
+			name := strings.ToLower(string(h.block[fl.start:fl.nameEnd]))
+			got[name] = append(got[name], string(trimOWSBytes(h.block[fl.nameEnd+1:fl.end])))
 		}
 		delete(want, "connection") // fasthttp keeps "close" as a flag
 		delete(got, "connection")
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("fields of %q:\nfast path %v\nfasthttp  %v", head, got, want)
+		}
+
+		// A request repeating the header block (another request line) is
+		// read from what the first parse kept, and reads the same.
+		first := fmt.Sprintf("%q %q %q %d %v %v %v", h.host, h.authz, h.apiKey, h.cl, h.close, h.contentType, h.fields[:h.nf])
+		again := append([]byte("DELETE /other?x HTTP/1.1\r\n"), raw[h.line+2:]...)
+		gen := h.gen
+		if n2 := parseFastHead(again, &h); n2 <= 0 || !h.repeat || h.gen != gen {
+			t.Fatalf("repeated block of %q not recognised: %d %v", head, n2, h.repeat)
+		}
+		if got := fmt.Sprintf("%q %q %q %d %v %v %v", h.host, h.authz, h.apiKey, h.cl, h.close, h.contentType, h.fields[:h.nf]); got != first {
+			t.Errorf("repeated block reads\n%s\nfirst read\n%s", got, first)
+		}
+		if string(h.method) != "DELETE" || string(h.path) != "/other" || string(h.query) != "x" {
+			t.Errorf("request line of the repeat: %q %q %q", h.method, h.path, h.query)
 		}
 	})
 }
@@ -482,6 +497,50 @@ func TestCookiesForwardedVerbatim(t *testing.T) {
 		_, got := ee.exchangeRaw(t, []byte(req), false)
 		if len(got) != 1 || !strings.Contains(got[0], "\ncookie: a=\"q\"\ncookie: b=2;c; =d\n") {
 			t.Errorf("upstream got %q", got)
+		}
+	}
+}
+
+// FuzzRespField checks the word-compare classification of response field
+// names against plain case-insensitive comparison.
+func FuzzRespField(f *testing.F) {
+	for _, l := range respFields {
+		for _, n := range l {
+			f.Add(n.name)
+			f.Add(strings.ToUpper(n.name))
+			f.Add(n.name[:len(n.name)/2] + "X" + n.name[len(n.name)/2+1:])
+		}
+	}
+	f.Add("ratelimiXXXemaining")
+	f.Add("ratelimit-remainingX")
+	f.Add("x")
+	f.Fuzz(func(t *testing.T, name string) {
+		if name == "" {
+			return
+		}
+		for i := 0; i < len(name); i++ {
+			if !tokenChar[name[i]] {
+				return // names are tokens by then
+			}
+		}
+		want := rfOther
+		for _, l := range respFields {
+			for _, n := range l {
+				if strings.EqualFold(name, n.name) {
+					want = n.class
+				}
+			}
+		}
+		if got := respField([]byte(name)); got != want {
+			t.Errorf("respField(%q) = %d, want %d", name, got, want)
+		}
+	})
+}
+
+func TestAppendUint(t *testing.T) {
+	for _, v := range []uint64{0, 1, 9, 10, 99, 100, 101, 999, 1000, 123456789, 1<<63 - 1, 1<<64 - 1} {
+		if got, want := string(appendUint([]byte("x"), v)), "x"+strconv.FormatUint(v, 10); got != want {
+			t.Errorf("appendUint(%d) = %q, want %q", v, got, want)
 		}
 	}
 }

@@ -3,7 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
+	"encoding/hex"
 	"net/netip"
 	"sync/atomic"
 
@@ -410,29 +410,50 @@ func isHopByHop(name []byte) bool {
 // requestIDs generates request ids: a random per-process prefix and a
 // counter, hex-encoded into 20 bytes, without allocating.
 type requestIDs struct {
-	prefix uint32
+	prefix [8]byte // hex
 	n      atomic.Uint64
 }
 
 func newRequestIDs() *requestIDs {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &requestIDs{prefix: binary.BigEndian.Uint32(b[:])}
+	g := &requestIDs{}
+	hex.Encode(g.prefix[:], b[:])
+	return g
 }
 
 const hexDigits = "0123456789abcdef"
 
+// hexPairs holds the two hex digits of every byte value.
+var hexPairs = func() (t [256][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{hexDigits[i>>4], hexDigits[i&0xf]}
+	}
+	return
+}()
+
 // next writes a new id into dst and returns it.
 func (g *requestIDs) next(dst *[20]byte) []byte {
-	v := g.n.Add(1)
-	p := g.prefix
-	for i := 7; i >= 0; i-- {
-		dst[i] = hexDigits[p&0xf]
-		p >>= 4
-	}
-	for i := 19; i >= 8; i-- {
-		dst[i] = hexDigits[v&0xf]
-		v >>= 4
+	return g.format(dst, g.n.Add(1))
+}
+
+// idBlock is how many ids a client connection takes from the counter at
+// once (reserve): one shared atomic add per idBlock requests instead of
+// one per request.
+const idBlock = 256
+
+// reserve takes the next idBlock ids: [first, first+idBlock).
+func (g *requestIDs) reserve() uint64 {
+	return g.n.Add(idBlock) - idBlock + 1
+}
+
+// format writes the id with counter value v into dst.
+func (g *requestIDs) format(dst *[20]byte, v uint64) []byte {
+	copy(dst[:8], g.prefix[:])
+	for i := 18; i >= 8; i -= 2 {
+		p := hexPairs[v&0xff]
+		dst[i], dst[i+1] = p[0], p[1]
+		v >>= 8
 	}
 	return dst[:]
 }
