@@ -66,12 +66,14 @@ type fastConn struct {
 	ctx *fasthttp.RequestCtx
 	bw  *bufio.Writer
 
-	// The route of the last request (see route), and the grant of the
-	// last credential verified, for the header block of generation
-	// grantGen (see authenticate).
+	// The route of the last request, for its path and the header block
+	// of generation rgen (see route), and the grant of the last credential
+	// verified, for the header block of generation grantGen (see
+	// authenticate).
 	rt       *table
 	r        *Route
 	rpath    []byte
+	rgen     uint64
 	grant    auth.Grant
 	grantGen uint64
 	// xff is the client's address as X-Forwarded-For writes it.
@@ -292,17 +294,20 @@ func (fc *fastConn) request() fastAction {
 	return fc.writeContext(ctx, t, isHead, closeConn)
 }
 
-// route finds the request's route. A request for the path and Host of the
-// one before it on the connection, under the same table, has its route.
+// route finds the request's route. A request for the path of the one
+// before it on the connection, with the same header block (so the same
+// Host), under the same table, has its route. The block is known by its
+// generation, not by h.repeat: a head parsed again once its body has
+// arrived repeats itself, not the request before it.
 func (fc *fastConn) route(t *table) *Route {
 	h := &fc.h
-	if t == fc.rt && h.repeat && bytes.Equal(h.path, fc.rpath) {
+	if t == fc.rt && h.gen == fc.rgen && bytes.Equal(h.path, fc.rpath) {
 		return fc.r
 	}
 	r := t.lookup(h.hostKey[:h.hostKeyLen], h.path)
 	fc.rt, fc.r, fc.rpath = nil, nil, fc.rpath[:0]
 	if r != nil && len(h.path) <= 256 {
-		fc.rt, fc.r, fc.rpath = t, r, append(fc.rpath, h.path...)
+		fc.rt, fc.r, fc.rgen, fc.rpath = t, r, h.gen, append(fc.rpath, h.path...)
 	}
 	return r
 }

@@ -544,3 +544,44 @@ func TestAppendUint(t *testing.T) {
 		}
 	}
 }
+
+// TestFastRouteFollowsHeaderBlock: the route kept for a repeated header
+// block is the one of that block's Host. A head that is parsed again once
+// its body has arrived repeats its own block, not the one of the request
+// before it; with another Host it must not get that request's route.
+func TestFastRouteFollowsHeaderBlock(t *testing.T) {
+	fast, _, _ := newEquivEnvs(t)
+	tab := fast.e.p.table.Load()
+	fc := &fastConn{p: fast.e.p}
+	parse := func(raw string) {
+		t.Helper()
+		if n := parseFastHead([]byte(raw), &fc.h); n <= 0 {
+			t.Fatalf("fast path refuses %q: %d", raw, n)
+		}
+	}
+	parse("GET /h/x HTTP/1.1\r\nHost: api.example\r\n\r\n")
+	hosted := fc.route(tab)
+	if hosted == nil || hosted.Tool != "hosted" {
+		t.Fatalf("route for Host api.example: %v", hosted)
+	}
+	// The same block again: the same route, from what was kept.
+	parse("GET /h/x HTTP/1.1\r\nHost: api.example\r\n\r\n")
+	if r := fc.route(tab); r != hosted {
+		t.Fatalf("repeated block: route %v", r)
+	}
+	// Another Host, its head read before its body and again after it.
+	other := "POST /h/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n"
+	parse(other)
+	parse(other + "ok")
+	if !fc.h.repeat {
+		t.Fatal("a head parsed again is not recognised as a repeat")
+	}
+	if r := fc.route(tab); r != nil {
+		t.Fatalf("Host gw got the route of Host api.example's request before it: %v", r.Tool)
+	}
+	// And back: the first Host has its route again.
+	parse("GET /h/x HTTP/1.1\r\nHost: api.example\r\n\r\n")
+	if r := fc.route(tab); r != hosted {
+		t.Fatalf("route for Host api.example after Host gw: %v", r)
+	}
+}
