@@ -585,3 +585,130 @@ func TestFastRouteFollowsHeaderBlock(t *testing.T) {
 		t.Fatalf("route for Host api.example after Host gw: %v", r)
 	}
 }
+
+// seqFirst are complete keep-alive requests that open a connection in
+// FuzzFastPathSequence, before the fuzzed one; $KEY is a valid API key.
+var seqFirst = []string{
+	"GET /open/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+	"GET /h/x HTTP/1.1\r\nHost: api.example\r\n\r\n",
+	"GET /keyed/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\n\r\n",
+	"POST /open/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\nab",
+	"GET /fwd/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\n\r\n",
+	"GET /nowhere HTTP/1.1\r\nHost: gw\r\n\r\n",
+}
+
+// exchangeSeq sends first on a new connection and reads its answer, then
+// sends raw in two writes (split there) and reads the answer to that. It
+// returns both answers (normalised) and what the upstream received for
+// each. Between the writes it waits a little, so that the proxy usually
+// reads a head before its body arrives (a timing the test does not rely
+// on: it only makes the path of a head parsed twice likelier).
+func (ee equivEnv) exchangeSeq(t testing.TB, first, raw []byte, split int, head bool) (answers [2]string, ups [2][]string) {
+	t.Helper()
+	c, err := net.Dial("tcp", ee.e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	read := func(method string) (string, bool) {
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		for err == nil && resp.StatusCode < 200 {
+			resp, err = http.ReadResponse(br, &http.Request{Method: method})
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("no answer: %v", err)
+			}
+			return "no answer", false
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return normAnswer(resp, body, err), !resp.Close
+	}
+	take := func() (got []string) {
+		for _, r := range ee.up.take() {
+			got = append(got, normRequest(r))
+		}
+		return got
+	}
+	if _, err := c.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	answers[0], _ = read(http.MethodGet)
+	ups[0] = take()
+	split = min(split, len(raw))
+	if _, err := c.Write(raw[:split]); err != nil {
+		answers[1] = "write failed"
+		return answers, ups
+	}
+	if split < len(raw) {
+		time.Sleep(time.Millisecond)
+		if _, err := c.Write(raw[split:]); err != nil {
+			answers[1] = "write failed"
+			return answers, ups
+		}
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	method := http.MethodGet
+	if head {
+		method = http.MethodHead
+	}
+	answers[1], _ = read(method)
+	ups[1] = take()
+	return answers, ups
+}
+
+// FuzzFastPathSequence is FuzzFastPathEquivalence for the second request
+// on a keep-alive connection: what the fast path keeps from one request
+// for the next (a repeated header block's fields, route and credential,
+// the id block, the RateLimit line, a fasthttp context) must never make
+// it answer or forward the second otherwise than fasthttp's path does.
+func FuzzFastPathSequence(f *testing.F) {
+	for i, first := range seqFirst {
+		for j, r := range equivRequests {
+			if (i+j)%3 == 0 {
+				f.Add(uint8(i), []byte(r), uint8(len(r)/2), []byte(equivAnswers[(i+j)%len(equivAnswers)]))
+			}
+		}
+		// The same header block again, under other request lines, and
+		// another Host (or key) whose body comes after its head.
+		_, block, _ := strings.Cut(first, "\r\n")
+		for _, line := range []string{"GET /h/x HTTP/1.1", "GET /open/y HTTP/1.1", "DELETE /keyed/x HTTP/1.1", "GET /fwd/x HTTP/1.1"} {
+			f.Add(uint8(i), []byte(line+"\r\n"+block), uint8(0), []byte(equivAnswers[0]))
+		}
+		other := "POST /h/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\nok"
+		f.Add(uint8(i), []byte(other), uint8(len(other)-2), []byte(equivAnswers[0]))
+		other = "POST /keyed/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: stoa_sk_wrong\r\nContent-Length: 2\r\n\r\nok"
+		f.Add(uint8(i), []byte(other), uint8(len(other)-2), []byte(equivAnswers[1]))
+	}
+	fast, slow, key := newEquivEnvs(f)
+	f.Fuzz(func(t *testing.T, which uint8, req []byte, split uint8, answer []byte) {
+		first := []byte(strings.ReplaceAll(seqFirst[int(which)%len(seqFirst)], "$KEY", key))
+		req = bytes.ReplaceAll(req, []byte("$KEY"), []byte(key))
+		head := bytes.HasPrefix(req, []byte("HEAD "))
+		var got [2][2]string
+		var ups [2][2][]string
+		for i, ee := range []equivEnv{fast, slow} {
+			addr := ee.up.ln.Addr().String()
+			ee.up.setAnswer(bytes.ReplaceAll(answer, []byte("UP"), []byte(addr)))
+			got[i], ups[i] = ee.exchangeSeq(t, first, req, int(split), head)
+			for k := range got[i] {
+				got[i][k] = strings.ReplaceAll(got[i][k], addr, "UP")
+				for j := range ups[i][k] {
+					ups[i][k][j] = strings.ReplaceAll(ups[i][k][j], addr, "UP")
+				}
+			}
+		}
+		for k := range 2 {
+			if !slices.Equal(ups[0][k], ups[1][k]) {
+				t.Errorf("request %d: upstream received (fast path):\n%q\n(fasthttp path):\n%q", k+1, ups[0][k], ups[1][k])
+			}
+			if got[0][k] != got[1][k] {
+				t.Errorf("request %d: client got (fast path):\n%s\n(fasthttp path):\n%s", k+1, got[0][k], got[1][k])
+			}
+		}
+	})
+}
