@@ -370,14 +370,14 @@ func (p *Proxy) admit(r *Route, principal *auth.Principal, client netip.Addr, no
 	if extra != nil {
 		add(extra.Key, extra.Limit, "operation")
 	}
-	add(limits.Key{Kind: limits.KindTool, A: r.toolID}, r.toolLimit, "tool")
-	add(limits.Key{Kind: limits.KindTenant, A: r.tenantID}, r.tenantLimit, "tenant")
+	add(r.toolKey, r.toolLimit, "tool")
+	add(r.tenantKey, r.tenantLimit, "tenant")
 	for _, ts := range r.toolSets {
-		add(limits.Key{Kind: limits.KindToolSet, A: ts.id}, ts.limit, "toolset")
+		add(ts.key, ts.limit, "toolset")
 	}
 	if principal != nil && principal.Consumer != "" && r.planLimits != nil {
 		if pl, ok := r.planLimits[principal.Consumer]; ok {
-			add(limits.Key{Kind: limits.KindConsumer, A: pl.id}, pl.limit, "plan")
+			add(pl.key, pl.limit, "plan")
 		}
 	}
 	add(limits.AddrKey(limits.KindSource, client), r.sourceLimit, "source")
@@ -388,10 +388,17 @@ func (p *Proxy) admit(r *Route, principal *auth.Principal, client netip.Addr, no
 	if d.Allowed {
 		return d, nil
 	}
-	r.stats.Limited.Add(1)
 	if principal != nil && p.opts.Admit != nil && p.opts.Refund != nil {
 		p.opts.Refund(r.Tenant, r.Tool, principal, now)
 	}
+	if d.Unavailable {
+		// The shared limit store is unreachable and the Gateway fails
+		// closed: the gateway cannot tell, which is not the client's doing
+		// (no 429, no escalation, no RateLimit-* headers).
+		return limits.Decision{}, &Rejection{Status: fasthttp.StatusServiceUnavailable, Code: errLimitsUnavailable,
+			Message: "rate limits cannot be checked: the shared limit store is unreachable; retry later", RetryAfter: d.RetryAfter}
+	}
+	r.stats.Limited.Add(1)
 	// Only refusals a client earns on its own (its address's or its
 	// plan's limit) count towards escalation into the XDP block list: a
 	// tool- or tenant-wide limit is exhausted by everyone together.

@@ -40,8 +40,10 @@ type Options struct {
 	// Auth authenticates callers; its keys and resolver are swapped by
 	// the daemon.
 	Auth *auth.Authenticator
-	// Limiter holds the rate-limit state (shared with MCP).
-	Limiter *limits.Limiter
+	// Limiter decides rate limits (shared with MCP): the local
+	// *limits.Limiter, or a fleet backend (pkg/limits/redislimit) that
+	// may answer Decision.Unavailable, which becomes a 503.
+	Limiter limits.Checker
 	// Stats receives per-route statistics.
 	Stats *telemetry.Registry
 	// OnReject is called with the client address of every 429 caused by
