@@ -228,6 +228,67 @@ func TestFleetRateLimitShared(t *testing.T) {
 	t.Logf("admitted %d of 40 (A %d, B %d) in %s", total, admitted[a], admitted[b], elapsed.Round(time.Millisecond))
 }
 
+// TestFleetQuotaShared: a consumer's daily quota is one across two stoads:
+// calls counted on one are refused on the other once the quota is spent.
+func TestFleetQuotaShared(t *testing.T) {
+	addr := testRedis(t)
+	prefix := redisPrefix(t, addr)
+	up := okServer(t)
+	specs := fleetGateway(addr, prefix, "open", "") + doc("Tenant", "", "acme", "") +
+		doc("Tool", "acme", "api", "upstream: "+up+"\nauth: {type: apiKey}") +
+		doc("Plan", "acme", "basic", "quota: {daily: 6}") +
+		doc("Consumer", "acme", "shop", "") +
+		doc("Subscription", "acme", "shop-api", "consumer: shop\nplan: basic\ntool: api")
+	a, b := startDaemon(t, nil), startDaemon(t, nil)
+	a.apply(specs)
+	b.apply(specs)
+	keyA, _ := a.createKey("acme", "shop")
+	keyB, _ := b.createKey("acme", "shop")
+
+	for i := 0; i < 4; i++ {
+		if code, body := a.get("/acme/api/x", "X-Api-Key", keyA); code != 200 {
+			t.Fatalf("A call %d: %d %q", i, code, body)
+		}
+	}
+	used := func(ld *liveDaemon) int64 {
+		for _, s := range ld.d.services.Quotas.Statuses(time.Now()) {
+			if s.Name == "shop-api" {
+				return s.DailyUsed
+			}
+		}
+		return -1
+	}
+	waitFor(t, "A to share its 4 calls", func() bool { return used(a) >= 4 })
+	// B learns a subscription's count when it first serves it (an idle
+	// subscription costs no exchange): its first call is admitted, and
+	// within one exchange B knows the fleet has spent 5.
+	if code, body := b.get("/acme/api/x", "X-Api-Key", keyB); code != 200 {
+		t.Fatalf("B's first call: %d %q", code, body)
+	}
+	waitFor(t, "B to learn A's 4 calls", func() bool { return used(b) >= 5 })
+	okB := 1
+	for i := 0; i < 5; i++ {
+		code, body := b.get("/acme/api/x", "X-Api-Key", keyB)
+		switch {
+		case code == 200:
+			okB++
+		case code == 429 && errorCode(body) == "quota_exceeded":
+		default:
+			t.Fatalf("B call %d: %d %q", i, code, body)
+		}
+	}
+	if okB != 2 {
+		t.Fatalf("B admitted %d calls after A's 4 of a quota of 6, want 2", okB)
+	}
+	waitFor(t, "A to learn B's calls", func() bool { return used(a) >= 6 })
+	if code, body := a.get("/acme/api/x", "X-Api-Key", keyA); code != 429 || errorCode(body) != "quota_exceeded" {
+		t.Fatalf("A after the fleet spent the quota: %d %q", code, body)
+	}
+	if c := a.component("admission"); !strings.Contains(c.Detail, "shared through redis") {
+		t.Fatalf("admission status %+v does not say quotas are shared", c)
+	}
+}
+
 // TestFleetRedisLost: Redis killed under two stoads. Failing open, each
 // serves its share of the limit (half the burst here) and nothing gets a
 // 5xx; status and events say so; when Redis is back the limits are shared
