@@ -289,6 +289,57 @@ func TestFleetQuotaShared(t *testing.T) {
 	}
 }
 
+// TestFleetBlocksShared: an operator's XDP block made on one stoad
+// reaches the other, ending at the same instant and naming the data plane
+// that decided it; the deciding data plane is not handed its own block
+// back. (Escalation blocks take the same path: pkg/xdp/xdprt's
+// TestShareBlocks checks that they are handed over; escalating here would
+// need XDP attached to lo, shared by every test on the machine.)
+func TestFleetBlocksShared(t *testing.T) {
+	addr := testRedis(t)
+	prefix := redisPrefix(t, addr)
+	up := okServer(t)
+	specs := fleetGateway(addr, prefix, "open", "") +
+		doc("Tenant", "", "acme", "defaults: {perSource: {rate: 1/h, burst: 1}}") +
+		doc("Tool", "acme", "api", "upstream: "+up+"\nauth: {type: none}")
+	a, b := startDaemon(t, nil), startDaemon(t, nil)
+	a.apply(specs)
+	b.apply(specs)
+	blocks := func(ld *liveDaemon) map[string]api.XDPBlock {
+		var l api.XDPBlockList
+		if err := ld.c.Do(context.Background(), "GET", api.PathXDPBlocks, nil, &l); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]api.XDPBlock{}
+		for _, x := range l.Items {
+			m[x.Source] = x
+		}
+		return m
+	}
+	originA := a.d.dp.limits.Origin()
+
+	// An operator's block on A.
+	var made api.XDPBlock
+	if err := a.c.Do(context.Background(), "POST", api.PathXDPBlocks,
+		api.XDPBlockRequest{CIDR: "198.51.100.0/24", For: "10m", Reason: "credential stuffing"}, &made); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B to apply A's block", func() bool { _, ok := blocks(b)["198.51.100.0/24"]; return ok })
+	got := blocks(b)["198.51.100.0/24"]
+	if !got.Until.Truncate(time.Millisecond).Equal(made.Until.Truncate(time.Millisecond)) {
+		t.Errorf("B's block ends %s, A's %s", got.Until, made.Until)
+	}
+	if !strings.Contains(got.Reason, "credential stuffing") || !strings.Contains(got.Reason, originA) {
+		t.Errorf("B's block reason %q, want A's reason and origin %s", got.Reason, originA)
+	}
+	waitFor(t, "B's xdp.block event by fleet, actor "+originA, func() bool {
+		return b.hasEvent("xdp.block", func(e api.Event) bool { return e.Data["by"] == "fleet" && e.Data["actor"] == originA })
+	})
+	if r := blocks(a)["198.51.100.0/24"].Reason; r != "credential stuffing" {
+		t.Errorf("A's own block changed to %q (handed back to itself?)", r)
+	}
+}
+
 // TestFleetRedisLost: Redis killed under two stoads. Failing open, each
 // serves its share of the limit (half the burst here) and nothing gets a
 // 5xx; status and events say so; when Redis is back the limits are shared

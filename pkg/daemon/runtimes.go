@@ -79,9 +79,9 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	}
 
 	// Rate limits: the local limiter, or Redis shared by the fleet when
-	// the Gateway says limits.backend: redis — then quotas are shared
-	// through it too.
-	dp.limits = limitsrt.New(limitsrt.Options{Local: dp.limiter, Events: d.events, Log: d.log, Quotas: admission})
+	// the Gateway says limits.backend: redis — then quotas and XDP blocks
+	// are shared through it too.
+	dp.limits = limitsrt.New(limitsrt.Options{Local: dp.limiter, Events: d.events, Log: d.log, Quotas: admission, Blocks: xdpRT})
 	d.metrics.MustRegister(dp.limits.Collector())
 
 	dp.proxy = proxy.New(proxy.Options{
