@@ -131,9 +131,12 @@ func (r *privateRedis) stop() {
 	r.cmd = nil
 }
 
-// fleetGateway is a Gateway sharing limits through Redis at addr.
+// fleetGateway is a Gateway sharing limits through Redis at addr. The
+// timeout is generous: on a busy machine a call slower than the default
+// 100ms counts as Redis lost, and the failure mode would decide calls
+// these tests expect Redis to decide.
 func fleetGateway(addr, prefix, failMode, extra string) string {
-	return doc("Gateway", "", "default", fmt.Sprintf("limits: {backend: redis}\nredis: {address: %q, prefix: %q, failMode: %s}\n%s",
+	return doc("Gateway", "", "default", fmt.Sprintf("limits: {backend: redis}\nredis: {address: %q, prefix: %q, failMode: %s, timeout: 2s}\n%s",
 		addr, prefix, failMode, extra))
 }
 
