@@ -444,3 +444,33 @@ func TestFleetRedisLost(t *testing.T) {
 		t.Fatalf("after redis came back, failing closed: %d %q", code, body)
 	}
 }
+
+// TestFleetRedisDownAtStart: a Gateway naming a Redis that is not there is
+// applied, and stoad restarts on it: it serves at once in its failure mode
+// (closed here: 503 limits_unavailable for limited calls, others served),
+// says so in status, and shares limits as soon as Redis appears.
+func TestFleetRedisDownAtStart(t *testing.T) {
+	rd := startPrivateRedis(t)
+	rd.stop()
+	up := okServer(t)
+	ld := startDaemon(t, nil)
+	ld.apply(fleetGateway(rd.addr, "stoa:", "closed", "") + doc("Tenant", "", "acme", "") +
+		doc("Tool", "acme", "api", "upstream: "+up+"\nauth: {type: none}\nrateLimit: 100/s") +
+		doc("Tool", "acme", "free", "upstream: "+up+"\nauth: {type: none}"))
+	ld.restart()
+	waitFor(t, "the limits line to say redis is unreachable", func() bool {
+		c := ld.component("limits")
+		return c.State == "degraded" && strings.Contains(c.Detail, "UNREACHABLE") && strings.Contains(c.Detail, "failing closed")
+	})
+	if code, body := ld.get("/acme/api/x"); code != http.StatusServiceUnavailable || errorCode(body) != "limits_unavailable" {
+		t.Fatalf("limited call with redis down, failing closed: %d %q", code, body)
+	}
+	if code, body := ld.get("/acme/free/x"); code != 200 {
+		t.Fatalf("unlimited call with redis down: %d %q", code, body)
+	}
+	rd.start()
+	waitFor(t, "redis to be found", func() bool { return ld.component("limits").State == "ok" })
+	if code, body := ld.get("/acme/api/x"); code != 200 {
+		t.Fatalf("limited call with redis back: %d %q", code, body)
+	}
+}
