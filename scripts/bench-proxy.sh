@@ -5,11 +5,23 @@
 #   auth   the same with API-key auth, a rate limit high enough never to
 #          reject, and metrics (always on)
 # Other knobs (ROUNDS, DURATION, TARGETS, ...) pass through to run.sh.
+#
+# CALLGRIND=1 runs ../shared/bench/callgrind.sh instead: user-space
+# instructions per proxied request (deterministic, independent of the
+# machine's load). stoad is configured once natively, stopped, and started
+# again under valgrind on the same state directory; in auth mode every
+# request carries the API key (HEADER). N, WINDOWS, CONC pass through.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$root/bin}
 MODE=${MODE:-auth}
-HARNESS=${HARNESS:-$root/../shared/bench/run.sh}
+# The shared harness sits beside the checkout (../shared), or beside the
+# directory of worktrees (../../shared).
+bench=$root/../shared/bench
+[[ -d $bench ]] || bench=$root/../../shared/bench
+HARNESS=${HARNESS:-$bench/run.sh}
+CALLGRIND=${CALLGRIND:-0}
+CG_HARNESS=${CG_HARNESS:-$bench/callgrind.sh}
 PORT=18090
 tmp=$(mktemp -d -t stoa-benchp.XXXXXX)
 export STOA_SOCKET=$tmp/s.sock
@@ -60,11 +72,22 @@ metadata: {name: wrk-root, namespace: bench}
 spec: {consumer: wrk, plan: bench, tool: root}
 YAML
 # The harness starts its upstream itself; stoad only needs it at request time.
-${STOAD_GOMAXPROCS:+env GOMAXPROCS=$STOAD_GOMAXPROCS} "$BIN/stoad" --state-dir "$tmp/state" --socket "$STOA_SOCKET" --mcp-socket "$tmp/m.sock" \
-	--listen 127.0.0.1:$PORT --ops-listen 127.0.0.1:18091 --log-level warn &
+stoad_args=(--state-dir "$tmp/state" --socket "$STOA_SOCKET" --mcp-socket "$tmp/m.sock"
+	--listen 127.0.0.1:$PORT --ops-listen 127.0.0.1:18091 --log-level warn)
+${STOAD_GOMAXPROCS:+env GOMAXPROCS=$STOAD_GOMAXPROCS} "$BIN/stoad" "${stoad_args[@]}" &
 stoad_pid=$!
 for _ in $(seq 100); do "$BIN/stoa" status >/dev/null 2>&1 && break; sleep 0.1; done
 "$BIN/stoa" apply -f "$tmp/bench.yaml" >/dev/null
+if [[ $CALLGRIND == 1 ]]; then
+	header=""
+	if [[ $MODE == auth ]]; then
+		header="X-Api-Key: $("$BIN/stoa" keys create --consumer wrk -n bench 2>/dev/null)"
+	fi
+	kill "$stoad_pid"; wait "$stoad_pid" 2>/dev/null || true; stoad_pid=
+	echo "bench-proxy: MODE=$MODE under callgrind" >&2
+	HEADER=$header PROXY_URL=http://127.0.0.1:$PORT/ PROXY_CMD="$BIN/stoad ${stoad_args[*]}" bash "$CG_HARNESS"
+	exit
+fi
 if [[ $MODE == auth ]]; then
 	# The wrappers shadow wrk and curl, so the harness would not notice a
 	# missing wrk: install it here.

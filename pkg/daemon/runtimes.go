@@ -12,6 +12,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/auth/identity"
 	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/limits/limitsrt"
 	"github.com/stoa-gateway/stoa/pkg/localapi"
 	"github.com/stoa-gateway/stoa/pkg/mcp/mcprt"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
@@ -29,7 +30,8 @@ import (
 // the authenticator's keys.
 type dataPlane struct {
 	auth    *auth.Authenticator
-	limiter *limits.Limiter
+	limiter *limits.Limiter // the local backend
+	limits  *limitsrt.Runtime
 	stats   *telemetry.Registry
 	proxy   *proxy.Proxy
 	keys    *keys.Service
@@ -80,11 +82,17 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 		return nil, fmt.Errorf("api management: %w", err)
 	}
 
+	// Rate limits: the local limiter, or Redis shared by the fleet when
+	// the Gateway says limits.backend: redis — then quotas and XDP blocks
+	// are shared through it too.
+	dp.limits = limitsrt.New(limitsrt.Options{Local: dp.limiter, Events: d.events, Log: d.log, Quotas: admission, Blocks: xdpRT})
+	d.metrics.MustRegister(dp.limits.Collector())
+
 	dp.proxy = proxy.New(proxy.Options{
 		Listen:   d.cfg.Listen,
 		Log:      d.log.With("component", "proxy"),
 		Auth:     dp.auth,
-		Limiter:  dp.limiter,
+		Limiter:  dp.limits.Checker(),
 		Stats:    dp.stats,
 		OnEvent:  d.events.Emit,
 		OnReject: xdpRT.OnReject,
@@ -117,8 +125,10 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	// listens, and detached only after the proxy has stopped.
 	// API management before the proxy: started before it serves, stopped
 	// (flushing quota counters) after it has drained.
-	// tracing first: configured before anything records spans.
-	return []state.Runtime{dp.tracing, ident, xdpRT, admission, trail, snapshots, webhooks, dp.proxy, limits.NewSweeper(dp.limiter), mcpRT, mcpRT.Federation()}, nil
+	// tracing first: configured before anything records spans. The
+	// limits runtime before the proxy: its backend is swapped in first,
+	// and closed (leased tokens returned) after the proxy drained.
+	return []state.Runtime{dp.tracing, ident, xdpRT, admission, trail, snapshots, webhooks, dp.limits, dp.proxy, mcpRT, mcpRT.Federation()}, nil
 }
 
 // envTrue reports whether the environment variable name is 1 or true.

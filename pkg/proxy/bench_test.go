@@ -89,7 +89,7 @@ func newBenchProxy(b *testing.B, specs string, headers ...string) *benchProxy {
 	}
 	swap()
 	for _, u := range p.pools.all() {
-		u.client.Dial = func(string) (net.Conn, error) { return up.Dial() }
+		u.pool.dial = func(string) (net.Conn, error) { return up.Dial() }
 	}
 	bp := &benchProxy{p: p}
 	bp.req.Header.SetMethod("GET")
@@ -164,7 +164,7 @@ func BenchmarkServeInMemory(b *testing.B) {
 	}
 	swap()
 	for _, u := range p.pools.all() {
-		u.client.Dial = func(string) (net.Conn, error) { return up.Dial() }
+		u.pool.dial = func(string) (net.Conn, error) { return up.Dial() }
 	}
 	if err := p.Start(context.Background()); err != nil {
 		b.Fatal(err)

@@ -27,9 +27,10 @@ type CallRequest struct {
 	Principal *auth.Principal
 	// Client is the caller's address, for per-source limits; may be zero.
 	Client netip.Addr
-	// OpLimit is the operation's own limit and OpKey its limiter id.
+	// OpLimit is the operation's own limit and OpKey its rate-limit key
+	// (limits.NameKey, so that a fleet shares it).
 	OpLimit limits.Limit
-	OpKey   uint64
+	OpKey   limits.Key
 	// Method, Path (below the tool's base, escaped), Query (escaped, no
 	// '?'), headers and body of the upstream request.
 	Method      string
@@ -97,7 +98,7 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 	}
 	var extra *extraLimit
 	if !cr.OpLimit.IsZero() {
-		extra = &extraLimit{Key: limits.Key{Kind: limits.KindOperation, A: cr.OpKey}, Limit: cr.OpLimit}
+		extra = &extraLimit{Key: cr.OpKey, Limit: cr.OpLimit}
 	}
 	if _, rej := p.admit(r, cr.Principal, cr.Client, start, extra); rej != nil {
 		r.stats.Observe(rej.Status, time.Since(start))
@@ -257,7 +258,7 @@ func (p *Proxy) Admit(cr *CallRequest) (*Rejection, error) {
 	}
 	var extra *extraLimit
 	if !cr.OpLimit.IsZero() {
-		extra = &extraLimit{Key: limits.Key{Kind: limits.KindOperation, A: cr.OpKey}, Limit: cr.OpLimit}
+		extra = &extraLimit{Key: cr.OpKey, Limit: cr.OpLimit}
 	}
 	_, rej := p.admit(r, cr.Principal, cr.Client, time.Now(), extra)
 	return rej, nil

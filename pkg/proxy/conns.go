@@ -117,6 +117,27 @@ func (c *connLimiter) refresh() {
 	}
 }
 
+// closeIdle closes every connection that is not in a request (nor
+// hijacked): Stop's way to end keep-alive connections.
+func (c *connLimiter) closeIdle() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		var idle []*trackedConn
+		for t := s.head; t != nil; t = t.next {
+			if !t.busy.Load() && !t.hijacked.Load() {
+				idle = append(idle, t)
+			}
+		}
+		s.mu.Unlock()
+		for _, t := range idle {
+			// The raw connection: Close would unlink under the shard's
+			// lock; the goroutine serving it does that when its read fails.
+			_ = t.Conn.Close()
+		}
+	}
+}
+
 func (c *connLimiter) wrap(ln net.Listener) net.Listener { return &limitedListener{Listener: ln, c: c} }
 
 type limitedListener struct {
@@ -182,6 +203,11 @@ type trackedConn struct {
 	phase uint8
 	cur   int // the number of the request being read (1 = the first)
 	wire  wireCheck
+	// pending are bytes the fast path read and handed to fasthttp with
+	// the connection (handoff); Read returns them first.
+	pending []byte
+	// busy: a request is being read or served (for drain).
+	busy atomic.Bool
 
 	// hijacked: the connection was handed to a hijack handler; deadlines
 	// and reads pass straight through (set under mu).
@@ -209,21 +235,49 @@ func (t *trackedConn) armLocked(to connTimeouts) {
 	if d > 0 {
 		dl = t.since.Add(d)
 	}
-	if !dl.Equal(t.deadline) {
-		t.deadline = dl
-		_ = t.Conn.SetReadDeadline(dl)
+	// A deadline already set a little before the one wanted is kept:
+	// re-arming costs a timer update, and a keep-alive connection going
+	// idle after every request would pay it each time. It fires at most
+	// deadlineSlack early (1/16 of the timeout, at most a second); a later
+	// one is never kept.
+	if dl.Equal(t.deadline) || (!dl.IsZero() && !t.deadline.IsZero() && !t.deadline.After(dl) &&
+		dl.Sub(t.deadline) <= time.Duration(deadlineSlack(int64(d)))) {
+		return
 	}
+	t.deadline = dl
+	_ = t.Conn.SetReadDeadline(dl)
 }
 
 func (t *trackedConn) setPhase(phase uint8, restart bool) {
+	since := t.since
+	if restart {
+		since = time.Now()
+	}
+	t.setPhaseAt(phase, since)
+}
+
+// setPhaseAt moves the connection to phase, which began at since, and
+// arms its read deadline.
+func (t *trackedConn) setPhaseAt(phase uint8, since time.Time) {
 	to := t.c.timeouts()
 	t.mu.Lock()
 	t.phase = phase
-	if restart {
-		t.since = time.Now()
-	}
+	t.since = since
 	t.armLocked(to)
 	t.mu.Unlock()
+}
+
+// handoff prepares the connection for fasthttp's server after the fast
+// path: pending are bytes read but not served (fasthttp reads them first,
+// through the framing check), and the request they begin started at
+// start. For fasthttp it is a new connection: its first request is this
+// one.
+func (t *trackedConn) handoff(pending []byte, start time.Time) {
+	t.pending = pending
+	t.wire = wireCheck{}
+	t.cur = 1
+	t.busy.Store(false)
+	t.setPhaseAt(phaseHead, start)
 }
 
 // Read hands fasthttp what wireCheck accepts. A refused request's bytes
@@ -233,12 +287,24 @@ func (t *trackedConn) setPhase(phase uint8, restart bool) {
 // it.
 func (t *trackedConn) Read(p []byte) (int, error) {
 	if t.hijacked.Load() {
+		if len(t.pending) > 0 {
+			n := copy(p, t.pending)
+			t.pending = t.pending[n:]
+			return n, nil
+		}
 		return t.Conn.Read(p)
 	}
 	if t.wire.fault != faultNone {
 		return 0, wireError{t.wire.fault}
 	}
-	n, err := t.Conn.Read(p)
+	var n int
+	var err error
+	if len(t.pending) > 0 {
+		n = copy(p, t.pending)
+		t.pending = t.pending[n:]
+	} else {
+		n, err = t.Conn.Read(p)
+	}
 	if n > 0 {
 		n = t.wire.feed(p[:n])
 		if t.wire.fault != faultNone {
@@ -286,6 +352,7 @@ func (t *trackedConn) SetDeadline(d time.Time) error {
 func (t *trackedConn) connState(st fasthttp.ConnState) {
 	switch st {
 	case fasthttp.StateActive:
+		t.busy.Store(true)
 		// A request has begun (its first byte is in). Its header block
 		// may already be complete (wireCheck saw it in the same read).
 		phase := uint8(phaseHead)
@@ -295,6 +362,7 @@ func (t *trackedConn) connState(st fasthttp.ConnState) {
 		// The first request's time runs from the accept.
 		t.setPhase(phase, t.cur > 1)
 	case fasthttp.StateIdle:
+		t.busy.Store(false)
 		t.cur++
 		t.setPhase(phaseIdle, true)
 	}

@@ -12,22 +12,25 @@ import (
 
 // Gateway error codes in JSON bodies.
 const (
-	errNoRoute        = "no_route"
-	errBadUpstream    = "bad_gateway"
-	errNoUpstream     = "no_healthy_upstream"
-	errTimeout        = "upstream_timeout"
-	errRateLimited    = "rate_limited"
-	errUnauthorized   = "unauthorized"
-	errForbidden      = "forbidden"
-	errBadRequest     = "bad_request"
-	errURITooLong     = "uri_too_long"
-	errHeaderTooLarge = "header_too_large"
-	errBodyTooLarge   = "body_too_large"
-	errUnavailable    = "unavailable"
-	errTimeoutClient  = "request_timeout"
-	errTooLarge       = "response_too_large"
-	errVersion        = "http_version_not_supported"
-	errExpectation    = "expectation_failed"
+	errNoRoute     = "no_route"
+	errBadUpstream = "bad_gateway"
+	errNoUpstream  = "no_healthy_upstream"
+	errTimeout     = "upstream_timeout"
+	errRateLimited = "rate_limited"
+	// errLimitsUnavailable: the fleet's shared rate-limit store cannot be
+	// reached and the Gateway fails closed (limits.backend redis).
+	errLimitsUnavailable = "limits_unavailable"
+	errUnauthorized      = "unauthorized"
+	errForbidden         = "forbidden"
+	errBadRequest        = "bad_request"
+	errURITooLong        = "uri_too_long"
+	errHeaderTooLarge    = "header_too_large"
+	errBodyTooLarge      = "body_too_large"
+	errUnavailable       = "unavailable"
+	errTimeoutClient     = "request_timeout"
+	errTooLarge          = "response_too_large"
+	errVersion           = "http_version_not_supported"
+	errExpectation       = "expectation_failed"
 )
 
 // writeError answers with a JSON error body:

@@ -49,11 +49,11 @@ func FuzzUpstreamResponse(f *testing.F) {
 			}
 			_, _ = c.Write(answer)
 		}()
-		u := &upstream{host: "up", client: &fasthttp.HostClient{
-			Addr: "up", Dial: func(string) (net.Conn, error) { return ln.Dial() },
-			MaxConns: 1, ReadBufferSize: 4096,
+		u := &upstream{host: "up", pool: &connPool{
+			addr: "up", dial: func(string) (net.Conn, error) { return ln.Dial() },
+			max: 1, bufSize: 4096,
 		}}
-		defer u.client.CloseIdleConnections()
+		defer u.pool.evictIdle(0, true)
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)

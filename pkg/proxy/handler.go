@@ -201,16 +201,7 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	client, trustedPeer := realClient(ctx, &t.gw, peer)
 	decision, rej := p.admit(r, principal, client, now, nil)
 	if rej != nil {
-		if rej.Status == fasthttp.StatusTooManyRequests && rej.Code == errRateLimited {
-			writeLimitHeaders(&ctx.Response.Header, &decision)
-			writeRateLimited(ctx, int64((decision.RetryAfter+time.Second-1)/time.Second), rej.Message, reqID)
-			return rej.Status
-		}
-		if rej.RetryAfter > 0 {
-			ctx.Response.Header.SetBytesV(limits.HeaderRetryAfter, limits.AppendRetryAfter(rs.scratch[:0], rej.RetryAfter))
-		}
-		writeError(ctx, rej.Status, rej.Code, rej.Message, reqID)
-		return rej.Status
+		return writeRefusal(ctx, rej, &decision, reqID)
 	}
 
 	// Rewrite the request for the upstream.
@@ -257,7 +248,34 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	var restBuf [256]byte
 	rest := appendEscapedPath(restBuf[:0], path[len(r.Prefix):])
 
-	status, u, fail, err := p.forward(ctx, t, r, rest, reqID)
+	o := exchangeOpts{maxBytes: t.gw.maxResponse, idle: r.headerTimeout, client: ctx, clientWrite: t.gw.writeTimeout}
+	code, u, fail, err := p.exchange(&ctx.Request, &ctx.Response, r, rest, now.Add(r.totalTimeout), &o)
+	return p.answer(ctx, t, r, principal, &decision, reqID, rest, now, clientClose, code, u, fail, err)
+}
+
+// writeRefusal answers a call that admit refused.
+func writeRefusal(ctx *fasthttp.RequestCtx, rej *Rejection, decision *limits.Decision, reqID []byte) int {
+	if rej.Status == fasthttp.StatusTooManyRequests && rej.Code == errRateLimited {
+		writeLimitHeaders(&ctx.Response.Header, decision)
+		writeRateLimited(ctx, int64((decision.RetryAfter+time.Second-1)/time.Second), rej.Message, reqID)
+		return rej.Status
+	}
+	if rej.RetryAfter > 0 {
+		var buf [24]byte
+		ctx.Response.Header.SetBytesV(limits.HeaderRetryAfter, limits.AppendRetryAfter(buf[:0], rej.RetryAfter))
+	}
+	writeError(ctx, rej.Status, rej.Code, rej.Message, reqID)
+	return rej.Status
+}
+
+// answer completes the response after an exchange (exchange's results:
+// the status, the upstream last tried, how it failed): the gateway's error
+// when no usable answer came, redirects mapped back to the route,
+// OnFailure for failed exchanges, and the gateway's response headers. It
+// returns the status sent.
+func (p *Proxy) answer(ctx *fasthttp.RequestCtx, t *table, r *Route, principal *auth.Principal, decision *limits.Decision,
+	reqID, rest []byte, now time.Time, clientClose bool, code int, u *upstream, fail failure, err error) int {
+	status := p.forwardResult(ctx, r, reqID, code, u, fail, err)
 	if status >= 500 && p.opts.OnFailure != nil {
 		f := Failure{Tenant: r.Tenant, Tool: r.Tool, Status: status, Reason: fail.String(), Err: err,
 			Start: now, Duration: time.Since(now), Revision: t.revision, RequestID: string(reqID),
@@ -274,7 +292,7 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 		ctx.SetConnectionClose()
 	}
 	if decision.Limit > 0 {
-		writeLimitHeaders(&ctx.Response.Header, &decision)
+		writeLimitHeaders(&ctx.Response.Header, decision)
 	}
 	ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
 	return status
@@ -352,14 +370,14 @@ func (p *Proxy) admit(r *Route, principal *auth.Principal, client netip.Addr, no
 	if extra != nil {
 		add(extra.Key, extra.Limit, "operation")
 	}
-	add(limits.Key{Kind: limits.KindTool, A: r.toolID}, r.toolLimit, "tool")
-	add(limits.Key{Kind: limits.KindTenant, A: r.tenantID}, r.tenantLimit, "tenant")
+	add(r.toolKey, r.toolLimit, "tool")
+	add(r.tenantKey, r.tenantLimit, "tenant")
 	for _, ts := range r.toolSets {
-		add(limits.Key{Kind: limits.KindToolSet, A: ts.id}, ts.limit, "toolset")
+		add(ts.key, ts.limit, "toolset")
 	}
 	if principal != nil && principal.Consumer != "" && r.planLimits != nil {
 		if pl, ok := r.planLimits[principal.Consumer]; ok {
-			add(limits.Key{Kind: limits.KindConsumer, A: pl.id}, pl.limit, "plan")
+			add(pl.key, pl.limit, "plan")
 		}
 	}
 	add(limits.AddrKey(limits.KindSource, client), r.sourceLimit, "source")
@@ -370,10 +388,17 @@ func (p *Proxy) admit(r *Route, principal *auth.Principal, client netip.Addr, no
 	if d.Allowed {
 		return d, nil
 	}
-	r.stats.Limited.Add(1)
 	if principal != nil && p.opts.Admit != nil && p.opts.Refund != nil {
 		p.opts.Refund(r.Tenant, r.Tool, principal, now)
 	}
+	if d.Unavailable {
+		// The shared limit store is unreachable and the Gateway fails
+		// closed: the gateway cannot tell, which is not the client's doing
+		// (no 429, no escalation, no RateLimit-* headers).
+		return limits.Decision{}, &Rejection{Status: fasthttp.StatusServiceUnavailable, Code: errLimitsUnavailable,
+			Message: "rate limits cannot be checked: the shared limit store is unreachable; retry later", RetryAfter: d.RetryAfter}
+	}
+	r.stats.Limited.Add(1)
 	// Only refusals a client earns on its own (its address's or its
 	// plan's limit) count towards escalation into the XDP block list: a
 	// tool- or tenant-wide limit is exhausted by everyone together.
@@ -404,16 +429,14 @@ func idempotent(m []byte) bool {
 	return false
 }
 
-// forward sends the client's request upstream and writes the gateway's
-// JSON error when no usable answer came. It returns the status sent, the
-// upstream last tried and how the exchange failed.
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, t *table, r *Route, rest []byte, reqID []byte) (int, *upstream, failure, error) {
-	o := exchangeOpts{maxBytes: t.gw.maxResponse, idle: r.headerTimeout, client: ctx, clientWrite: t.gw.writeTimeout}
-	code, u, fail, err := p.exchange(&ctx.Request, &ctx.Response, r, rest, ctx.Time().Add(r.totalTimeout), &o)
+// forwardResult writes the gateway's JSON error when an exchange brought
+// no usable answer, and maps an answer's redirects back to the route. It
+// returns the status sent.
+func (p *Proxy) forwardResult(ctx *fasthttp.RequestCtx, r *Route, reqID []byte, code int, u *upstream, fail failure, err error) int {
 	switch {
 	case fail == failNone:
 		rewriteRedirects(ctx, r, u)
-		return code, u, fail, nil
+		return code
 	case err == errNoHealthy:
 		writeError(ctx, fasthttp.StatusServiceUnavailable, errNoUpstream, "no healthy upstream for this tool", reqID)
 	case fail == failTimeout:
@@ -425,7 +448,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, t *table, r *Route, rest []byt
 	default:
 		writeError(ctx, fasthttp.StatusBadGateway, errBadUpstream, "upstream connection failed", reqID)
 	}
-	return ctx.Response.StatusCode(), u, fail, err
+	return ctx.Response.StatusCode()
 }
 
 // exchange sends req to one of the route's upstreams (path: the

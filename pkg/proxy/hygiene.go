@@ -3,7 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
+	"encoding/hex"
 	"net/netip"
 	"sync/atomic"
 
@@ -112,15 +112,22 @@ func classifyHeader(k []byte) hdrClass {
 			}
 		}
 	}
-	if c == 'x' {
-		switch {
-		case foldEq(k, []byte(prefixXF), true):
-			return hcXFOther
-		case foldEq(k, []byte(prefixStoa), true):
-			return hcStoa
+	// The prefix and suffix rules, each behind a one-byte test that
+	// ordinary names fail.
+	if c == 'x' && len(k) > 2 && (k[1] == '-' || k[1] == '_') {
+		switch k[2] | 0x20 {
+		case 'f':
+			if foldEq(k, []byte(prefixXF), true) {
+				return hcXFOther
+			}
+		case 's':
+			if foldEq(k, []byte(prefixStoa), true) {
+				return hcStoa
+			}
 		}
 	}
-	if len(k) > len(clientIPSuffix) && foldEq(k[len(k)-len(clientIPSuffix):], []byte(clientIPSuffix), false) {
+	if n := len(k); n > len(clientIPSuffix) && k[n-1]|0x20 == 'p' &&
+		foldEq(k[n-len(clientIPSuffix):], []byte(clientIPSuffix), false) {
 		return hcClientAddr
 	}
 	return hcOther
@@ -171,10 +178,14 @@ func foldEq(name, want []byte, prefix bool) bool {
 	return true
 }
 
-// scanHeaders walks the request headers once, without allocating.
+// scanHeaders walks the request headers once, without allocating. It
+// walks the fields as received (AllInOrder): All would parse the Cookie
+// fields into cookies, which fasthttp then writes back as one field of its
+// own making (unquoted, merged, invalid ones dropped); a proxy forwards
+// them as they came.
 func scanHeaders(h *fasthttp.RequestHeader) headerScan {
 	var s headerScan
-	for k := range h.All() {
+	for k := range h.AllInOrder() {
 		s.count++
 		if bytes.IndexByte(k, ' ') >= 0 || bytes.IndexByte(k, '\t') >= 0 {
 			s.bad = true
@@ -288,7 +299,7 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, s *headerScan, trusted bool
 // folded, but is spelt with an underscore: the twin of a header the
 // gateway sets per route (upstreamAuth's header).
 func hasUnderscoreTwin(h *fasthttp.RequestHeader, name string) bool {
-	for k := range h.All() {
+	for k := range h.AllInOrder() {
 		if len(k) != len(name) || bytes.IndexByte(k, '_') < 0 {
 			continue
 		}
@@ -303,20 +314,26 @@ func isStoaHeader(k []byte) bool       { return classifyHeader(k) == hcStoa }
 func isXFOther(k []byte) bool          { return classifyHeader(k) == hcXFOther }
 func isClientAddrHeader(k []byte) bool { return classifyHeader(k) == hcClientAddr }
 
-// delMatching deletes every header whose name match accepts. The names
-// are collected in rounds of 8 until none is left (a client may send any
-// number of them, and Set replaces only the first copy); names longer
-// than the stack buffer are copied to the heap (attackers only).
+// delMatching deletes every header whose name match accepts. It reads
+// the names as received (see scanHeaders), which deleting does not
+// change: round r deletes the matches 8r to 8r+7, until none is left (a
+// client may send any number of them, and Del removes every copy of a
+// name); names longer than the stack buffer are copied to the heap
+// (attackers only).
 func delMatching(h *fasthttp.RequestHeader, match func([]byte) bool) {
-	for more := true; more; {
+	for skip := 0; ; skip += 8 {
 		var names [8][64]byte
 		var lens [8]int
 		var long []string
-		n := 0
-		more = false
-		for k := range h.All() {
+		n, seen, more := 0, 0, false
+		for k := range h.AllInOrder() {
+			if !match(k) {
+				continue
+			}
+			if seen++; seen <= skip {
+				continue
+			}
 			switch {
-			case !match(k):
 			case len(k) > len(names[0]):
 				long = append(long, string(k))
 			case n < len(names):
@@ -331,6 +348,9 @@ func delMatching(h *fasthttp.RequestHeader, match func([]byte) bool) {
 		}
 		for _, k := range long {
 			h.Del(k)
+		}
+		if !more {
+			return
 		}
 	}
 }
@@ -390,29 +410,50 @@ func isHopByHop(name []byte) bool {
 // requestIDs generates request ids: a random per-process prefix and a
 // counter, hex-encoded into 20 bytes, without allocating.
 type requestIDs struct {
-	prefix uint32
+	prefix [8]byte // hex
 	n      atomic.Uint64
 }
 
 func newRequestIDs() *requestIDs {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &requestIDs{prefix: binary.BigEndian.Uint32(b[:])}
+	g := &requestIDs{}
+	hex.Encode(g.prefix[:], b[:])
+	return g
 }
 
 const hexDigits = "0123456789abcdef"
 
+// hexPairs holds the two hex digits of every byte value.
+var hexPairs = func() (t [256][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{hexDigits[i>>4], hexDigits[i&0xf]}
+	}
+	return
+}()
+
 // next writes a new id into dst and returns it.
 func (g *requestIDs) next(dst *[20]byte) []byte {
-	v := g.n.Add(1)
-	p := g.prefix
-	for i := 7; i >= 0; i-- {
-		dst[i] = hexDigits[p&0xf]
-		p >>= 4
-	}
-	for i := 19; i >= 8; i-- {
-		dst[i] = hexDigits[v&0xf]
-		v >>= 4
+	return g.format(dst, g.n.Add(1))
+}
+
+// idBlock is how many ids a client connection takes from the counter at
+// once (reserve): one shared atomic add per idBlock requests instead of
+// one per request.
+const idBlock = 256
+
+// reserve takes the next idBlock ids: [first, first+idBlock).
+func (g *requestIDs) reserve() uint64 {
+	return g.n.Add(idBlock) - idBlock + 1
+}
+
+// format writes the id with counter value v into dst.
+func (g *requestIDs) format(dst *[20]byte, v uint64) []byte {
+	copy(dst[:8], g.prefix[:])
+	for i := 18; i >= 8; i -= 2 {
+		p := hexPairs[v&0xff]
+		dst[i], dst[i+1] = p[0], p[1]
+		v >>= 8
 	}
 	return dst[:]
 }

@@ -40,8 +40,10 @@ type Options struct {
 	// Auth authenticates callers; its keys and resolver are swapped by
 	// the daemon.
 	Auth *auth.Authenticator
-	// Limiter holds the rate-limit state (shared with MCP).
-	Limiter *limits.Limiter
+	// Limiter decides rate limits (shared with MCP): the local
+	// *limits.Limiter, or a fleet backend (pkg/limits/redislimit) that
+	// may answer Decision.Unavailable, which becomes a 503.
+	Limiter limits.Checker
 	// Stats receives per-route statistics.
 	Stats *telemetry.Registry
 	// OnReject is called with the client address of every 429 caused by
@@ -120,6 +122,14 @@ type Proxy struct {
 	wg      sync.WaitGroup
 	started atomic.Bool
 	access  *accessLogger
+
+	// connWG counts client connections being served (fast.go); stopping
+	// is set by Stop.
+	connWG   sync.WaitGroup
+	stopping atomic.Bool
+	// slowOnly serves every new connection through fasthttp's server
+	// (tests compare both paths).
+	slowOnly atomic.Bool
 }
 
 type prefixMount struct {
@@ -241,7 +251,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
-		if err := p.srv.Serve(p.ln); err != nil {
+		if err := p.acceptLoop(p.ln); err != nil {
 			p.log.Error("proxy stopped serving", "err", err)
 		}
 	}()
@@ -269,11 +279,9 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	if p.cancel != nil {
 		p.cancel()
 	}
-	err := p.srv.ShutdownWithContext(ctx)
-	// ShutdownWithContext does nothing when Serve has not yet registered
-	// the listener (Stop right after Start): closing it here too keeps
-	// Serve from blocking in Accept, and Stop from waiting for it.
+	p.stopping.Store(true)
 	_ = p.ln.Close()
+	err := p.drain(ctx)
 	p.wg.Wait()
 	return err
 }

@@ -55,55 +55,64 @@ type exchangeOpts struct {
 //
 // The head must arrive by min(deadline, now+header); a buffered body too.
 func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, header time.Duration, o *exchangeOpts) error {
-	hc := u.client
-	resp.Reset()
-	// Reset forgets the server's NoDefaultContentType: an answer without a
-	// Content-Type must reach the client without one.
-	resp.Header.SetNoDefaultContentType(true)
 	now := time.Now()
 	if !deadline.After(now) {
+		resp.Reset()
 		return fasthttp.ErrTimeout
 	}
 	readBy := now.Add(header)
 	if deadline.Before(readBy) {
 		readBy = deadline
 	}
-	cc, err := hc.AcquireConn(deadline.Sub(now), false)
+	c, err := u.pool.acquire(deadline.Sub(now))
 	if err != nil {
+		resp.Reset()
 		return err
 	}
-	conn := cc.Conn()
 
 	// Writing a small request to a connected socket does not block; only a
 	// large body gets a write deadline (cleared again before the connection
 	// goes back to the pool).
 	writeDeadline := len(req.Body()) > smallBody
 	if writeDeadline {
-		err = conn.SetWriteDeadline(readBy)
+		err = c.SetWriteDeadline(readBy)
 	}
 	if err == nil {
 		// We forward the path we normalised and routed on.
 		req.URI().DisablePathNormalizing = true
-		bw := hc.AcquireWriter(conn)
+		bw := writerPool.Get().(*bufio.Writer)
+		bw.Reset(c.Conn)
 		err = req.Write(bw)
 		if err == nil {
 			err = bw.Flush()
 		}
-		hc.ReleaseWriter(bw)
+		bw.Reset(nil)
+		writerPool.Put(bw)
 	}
 	if err == nil && writeDeadline {
-		err = conn.SetWriteDeadline(time.Time{})
+		err = c.SetWriteDeadline(time.Time{})
 	}
 	if err == nil {
-		err = conn.SetReadDeadline(readBy)
+		err = c.setReadDeadline(now.UnixNano(), readBy.UnixNano())
 	}
 	if err != nil {
-		hc.CloseConn(cc)
+		resp.Reset()
+		u.pool.closeConn(c)
 		return ioError(err)
 	}
+	return u.readResponse(c, resp, req.Header.IsHead(), req.Header.ConnectionClose(), o)
+}
 
-	br := hc.AcquireReader(conn)
+// readResponse reads the answer to a request sent on c into resp (see
+// roundTrip), and returns c to the pool or closes it.
+func (u *upstream) readResponse(c *upConn, resp *fasthttp.Response, isHead, reqClose bool, o *exchangeOpts) error {
+	resp.Reset()
+	// Reset forgets the server's NoDefaultContentType: an answer without a
+	// Content-Type must reach the client without one.
+	resp.Header.SetNoDefaultContentType(true)
+	br := c.br
 	var head headInfo
+	var err error
 	for i := 0; ; i++ {
 		if head, err = readHead(br, &resp.Header); err != nil {
 			break
@@ -121,54 +130,39 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, dea
 		}
 	}
 	if err != nil {
-		hc.ReleaseReader(br)
-		hc.CloseConn(cc)
+		u.pool.closeConn(c)
 		return err
 	}
 	code := resp.Header.StatusCode()
-	closeConn := req.Header.ConnectionClose() || resp.Header.ConnectionClose()
+	closeConn := reqClose || resp.Header.ConnectionClose()
 
 	// Answers that never have a body (RFC 9112 §6.3 rule 1). A 204 must
 	// not even frame one (RFC 9110 §8.6, RFC 9112 §6.1); 304 and HEAD
 	// answers may carry the framing of the body they stand for. Bytes
 	// already waiting after the head mean the upstream sent a body anyway:
 	// its framing and ours disagree.
-	if req.Header.IsHead() || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
+	if isHead || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
 		if (code == fasthttp.StatusNoContent && (head.te || head.clNonZero)) || br.Buffered() > 0 {
-			hc.ReleaseReader(br)
-			hc.CloseConn(cc)
+			u.pool.closeConn(c)
 			return errBadResponse
 		}
-		hc.ReleaseReader(br)
-		if closeConn {
-			hc.CloseConn(cc)
-		} else {
-			hc.ReleaseConn(cc)
-		}
+		u.done(c, closeConn)
 		return nil
 	}
 
 	cl := resp.Header.ContentLength() // -1 chunked, -2 until close
 	if o.maxBytes > 0 && int64(cl) > o.maxBytes {
-		hc.ReleaseReader(br)
-		hc.CloseConn(cc)
+		u.pool.closeConn(c)
 		return errResponseTooLarge
 	}
 	if cl >= 0 && cl <= bufferedBodyMax {
 		if err := resp.ReadBody(br, 0); err != nil {
-			hc.ReleaseReader(br)
-			hc.CloseConn(cc)
+			u.pool.closeConn(c)
 			return ioError(err)
 		}
 		// Bytes past the end of the body: the next answer on this
 		// connection would start with them.
-		closeConn = closeConn || br.Buffered() > 0
-		hc.ReleaseReader(br)
-		if closeConn {
-			hc.CloseConn(cc)
-		} else {
-			hc.ReleaseConn(cc)
-		}
+		u.done(c, closeConn || br.Buffered() > 0)
 		return nil
 	}
 
@@ -179,24 +173,24 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, dea
 	src.StreamBody = true
 	if err := src.ReadBody(br, 0); err != nil {
 		fasthttp.ReleaseResponse(src)
-		hc.ReleaseReader(br)
-		hc.CloseConn(cc)
+		u.pool.closeConn(c)
 		return ioError(err)
 	}
 	b := &upstreamBody{
-		src: src, r: src.BodyStream(), br: br, conn: conn, closeConn: closeConn,
+		src: src, r: src.BodyStream(), br: br, conn: c, pool: u.pool, closeConn: closeConn,
 		limit: o.maxBytes, idle: o.idle, client: o.client, clientWrite: o.clientWrite,
-	}
-	b.release = func(reuse bool) {
-		hc.ReleaseReader(br)
-		if reuse {
-			hc.ReleaseConn(cc)
-		} else {
-			hc.CloseConn(cc)
-		}
 	}
 	resp.SetBodyStream(b, cl)
 	return nil
+}
+
+// done ends an exchange on c: back to the pool, or closed.
+func (u *upstream) done(c *upConn, closeConn bool) {
+	if closeConn {
+		u.pool.closeConn(c)
+	} else {
+		u.pool.release(c)
+	}
 }
 
 // ioError maps transport errors to what classify expects: an upstream that
@@ -253,16 +247,7 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 	for n := 1; ; {
 		b, err := br.Peek(n)
 		if len(b) < n {
-			var ne net.Error
-			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-				return nil, fasthttp.ErrTimeout
-			case n == 1 && err == io.EOF:
-				return nil, fasthttp.ErrConnectionClosed
-			case n == 1:
-				return nil, err // a reset, before any byte
-			}
-			return nil, errBadResponse // closed mid-head, or head too large
+			return nil, headError(err, n)
 		}
 		b, _ = br.Peek(br.Buffered())
 		for ; scanned < len(b); scanned++ {
@@ -281,6 +266,20 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 			return nil, errBadResponse
 		}
 	}
+}
+
+// headError maps the error of a read that wanted the head's first n bytes.
+func headError(err error, n int) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return fasthttp.ErrTimeout
+	case n == 1 && err == io.EOF:
+		return fasthttp.ErrConnectionClosed
+	case n == 1:
+		return err // a reset, before any byte
+	}
+	return errBadResponse // closed mid-head, or head too large
 }
 
 // checkHead reports the framing fields of a raw response head (CRLF lines,
@@ -335,8 +334,8 @@ type upstreamBody struct {
 	src       *fasthttp.Response // owns the framing stream r
 	r         io.Reader
 	br        *bufio.Reader
-	conn      net.Conn
-	release   func(reuse bool)
+	conn      *upConn
+	pool      *connPool
 	closeConn bool // the connection cannot be reused whatever happens
 
 	// pre holds bytes read ahead (for an error snapshot), served first.
@@ -410,7 +409,11 @@ func (b *upstreamBody) Close() error {
 	_ = b.src.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.src)
 	b.src, b.r = nil, nil
-	b.release(reuse)
+	if reuse {
+		b.pool.release(b.conn)
+	} else {
+		b.pool.closeConn(b.conn)
+	}
 	return nil
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"hash/maphash"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -15,10 +14,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
 )
-
-// limiterIDSeed keys the limiter ids of tenants, tools, ToolSets and
-// subscriptions (see compile).
-var limiterIDSeed = maphash.MakeSeed()
 
 // table is one compiled revision: everything the hot path needs, immutable
 // once built and swapped atomically, so a lookup takes no lock and
@@ -66,13 +61,13 @@ type Route struct {
 	Prefix       string // normalised, no trailing slash
 	Host         string
 
-	tenantID, toolID uint64 // limiter key ids
-	suspended        bool   // the tenant is suspended: every call is refused
-	federated        bool   // a protocol: mcp Tool: admission only (Admit), no upstreams
-	auth             routeAuth
-	upstreams        *upstreamSet
-	forwardCreds     bool
-	upstreamHeader   string // header for the upstream credential
+	tenantKey, toolKey limits.Key // rate-limit keys (limits.NameKey)
+	suspended          bool       // the tenant is suspended: every call is refused
+	federated          bool       // a protocol: mcp Tool: admission only (Admit), no upstreams
+	auth               routeAuth
+	upstreams          *upstreamSet
+	forwardCreds       bool
+	upstreamHeader     string // header for the upstream credential
 	// upstreamHeaderFold is upstreamHeader lower case, '_' as '-' (to
 	// find a client's underscore twin of it).
 	upstreamHeaderFold string
@@ -93,12 +88,12 @@ type Route struct {
 // planLimit is a consumer's plan limit, keyed by its subscription so a
 // ToolSet subscription shares one bucket across the set's tools.
 type planLimit struct {
-	id    uint64
+	key   limits.Key
 	limit limits.Limit
 }
 
 type toolSetLimit struct {
-	id    uint64
+	key   limits.Key
 	limit limits.Limit
 }
 
@@ -119,21 +114,30 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}, byTool: map[toolKey]*Route{}}
 	t.gw = compileGateway(gw)
 
-	// Limiter ids are a keyed hash of the name, stable for the life of the
-	// process (as is the limiter's state): numbered in compile order, a
-	// revision adding an object that sorts earlier would shift every id,
-	// resetting spent budgets or handing them to another tool on reload.
-	id := func(s string) uint64 { return maphash.String(limiterIDSeed, s) }
+	// Rate-limit keys are derived from names (limits.NameKey), so that
+	// they are the same across reloads (numbered in compile order, a
+	// revision adding an object that sorts earlier would shift every key,
+	// resetting spent budgets or handing them to another tool) and on
+	// every data plane of a fleet sharing limits through Redis.
+	tenantKeys := map[string]limits.Key{}
+	tenantKey := func(ns string) limits.Key {
+		k, ok := tenantKeys[ns]
+		if !ok {
+			k = limits.NameKey(limits.KindTenant, "tenant/"+ns)
+			tenantKeys[ns] = k
+		}
+		return k
+	}
 	// ToolSets and subscriptions, indexed by tool.
 	type tsInfo struct {
-		id          uint64
+		key         limits.Key
 		limit       limits.Limit
 		authRequire bool
 	}
 	toolSets := map[spec.Ref][]tsInfo{}
 	for _, o := range st.OfKind(spec.KindToolSet) {
 		ts := o.Spec.(*spec.ToolSetSpec)
-		info := tsInfo{id: id("toolset/" + o.Metadata.Namespace + "/" + o.Metadata.Name)}
+		info := tsInfo{key: limits.NameKey(limits.KindToolSet, "toolset/"+o.Metadata.Namespace+"/"+o.Metadata.Name)}
 		if p := ts.Policies; p != nil {
 			info.limit = limits.FromRate(p.RateLimit)
 			info.authRequire = p.Auth == "required"
@@ -143,17 +147,17 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 			toolSets[ref] = append(toolSets[ref], info)
 		}
 	}
-	plans := planLimitsByTool(st, id)
+	plans := planLimitsByTool(st)
 
 	for _, o := range st.OfKind(spec.KindTool) {
 		ts := o.Spec.(*spec.ToolSpec)
 		ten := st.Tenant(o.Metadata.Namespace)
 		r := &Route{
-			Tenant:   o.Metadata.Namespace,
-			Tool:     o.Metadata.Name,
-			tenantID: id("tenant/" + o.Metadata.Namespace),
-			toolID:   id("tool/" + o.Metadata.Namespace + "/" + o.Metadata.Name),
-			retries:  0,
+			Tenant:    o.Metadata.Namespace,
+			Tool:      o.Metadata.Name,
+			tenantKey: tenantKey(o.Metadata.Namespace),
+			toolKey:   limits.NameKey(limits.KindTool, "tool/"+o.Metadata.Namespace+"/"+o.Metadata.Name),
+			retries:   0,
 		}
 		r.suspended = ten != nil && ten.Suspended
 		r.Prefix = "/" + o.Metadata.Namespace + "/" + o.Metadata.Name
@@ -184,7 +188,7 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 				r.auth.required = true
 			}
 			if !info.limit.IsZero() {
-				r.toolSets = append(r.toolSets, toolSetLimit{id: info.id, limit: info.limit})
+				r.toolSets = append(r.toolSets, toolSetLimit{key: info.key, limit: info.limit})
 			}
 		}
 		// admit checks at most maxLimitKeys limits: a tool in more
@@ -305,7 +309,7 @@ func checkRouteOwner(st *state.Revision, gw *spec.GatewaySpec, r *Route) error {
 // planLimitsByTool maps every tool to the plan limits of the consumers
 // subscribed to it (directly or through a ToolSet) with an active
 // subscription.
-func planLimitsByTool(st *state.Revision, id func(string) uint64) map[spec.Ref]map[string]planLimit {
+func planLimitsByTool(st *state.Revision) map[spec.Ref]map[string]planLimit {
 	out := map[spec.Ref]map[string]planLimit{}
 	add := func(tool spec.Ref, consumer string, l planLimit) {
 		if l.limit.IsZero() {
@@ -328,7 +332,7 @@ func planLimitsByTool(st *state.Revision, id func(string) uint64) map[spec.Ref]m
 		if po == nil {
 			continue
 		}
-		l := planLimit{id: id("subscription/" + ns + "/" + o.Metadata.Name), limit: limits.FromRate(po.Spec.(*spec.PlanSpec).RateLimit)}
+		l := planLimit{key: limits.NameKey(limits.KindConsumer, "subscription/"+ns+"/"+o.Metadata.Name), limit: limits.FromRate(po.Spec.(*spec.PlanSpec).RateLimit)}
 		if sub.Tool != "" {
 			add(spec.Ref{Kind: spec.KindTool, Namespace: ns, Name: sub.Tool}, sub.Consumer, l)
 		}

@@ -30,12 +30,15 @@ const (
 // Pools are shared by every route and revision that use the same URL with
 // the same settings, so reloads keep warm connections.
 type upstream struct {
-	key    string
-	URL    string
-	addr   string
-	host   string // Host header sent upstream
-	base   string // base path, no trailing slash
-	tls    bool
+	key  string
+	URL  string
+	addr string
+	host string // Host header sent upstream
+	base string // base path, no trailing slash
+	tls  bool
+	// pool carries proxied requests; client (its own connections) the
+	// health checks.
+	pool   *connPool
 	client *fasthttp.HostClient
 
 	// Passive health: consecutive failures eject the upstream until
@@ -228,6 +231,20 @@ func (p *poolRegistry) set(r *Route, ts *spec.ToolSpec, targets []upstreamTarget
 				ejecting: p.onEject, restoring: p.onRestore,
 			}
 			u.client = newHostClient(addr, isTLS, tlsConfig, connect, header)
+			var poolTLS *tls.Config
+			if isTLS {
+				poolTLS = u.client.TLSConfig.Clone()
+				if poolTLS.ServerName == "" {
+					// As fasthttp does: verify the certificate for the host
+					// the URL names.
+					h, _, err := net.SplitHostPort(addr)
+					if err != nil {
+						h = addr
+					}
+					poolTLS.ServerName = strings.Trim(h, "[]")
+				}
+			}
+			u.pool = newConnPool(addr, poolTLS, connect)
 			p.pools[key] = u
 		}
 		p.mu.Unlock()
@@ -295,6 +312,7 @@ func (p *poolRegistry) retain(t *table, grace time.Duration) {
 	time.AfterFunc(grace, func() {
 		for _, u := range stale {
 			u.client.CloseIdleConnections()
+			u.pool.evictIdle(0, true)
 		}
 	})
 }
@@ -325,6 +343,10 @@ func (p *poolRegistry) healthLoop(ctx context.Context, onChange func(u *upstream
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
+			cutoff := now.Add(-idleConnDuration).UnixNano()
+			for _, u := range p.all() {
+				u.pool.evictIdle(cutoff, false)
+			}
 			for _, u := range p.all() {
 				hc := u.check
 				if hc == nil {

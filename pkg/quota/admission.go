@@ -268,6 +268,11 @@ func (a *Admission) Status() api.Component {
 		}
 	}
 	c.Detail = fmt.Sprintf("%d subscriptions (%d active)", len(t.Subscriptions()), active)
+	if shared, down := a.Shared(); down {
+		c.State, c.Detail = "degraded", c.Detail+"; quotas shared through redis: UNREACHABLE"
+	} else if shared {
+		c.Detail += "; quotas shared through redis"
+	}
 	if a.offset != 0 {
 		c.Detail += fmt.Sprintf("; TEST CLOCK offset %s", a.offset.Round(time.Second))
 	}
@@ -292,3 +297,30 @@ func (a *Admission) flush() {
 // Statuses lists every subscription's effective state and quota usage at
 // now (see Now).
 func (a *Admission) Statuses(now time.Time) []Status { return a.q.Statuses(now) }
+
+// Share makes the quotas fleet-wide through s (RunShared) until the
+// returned stop is called; stop waits for the exchange loop to end, so
+// that the next Share — a reload that changes the store — starts from a
+// quiet state. One Share at a time.
+func (a *Admission) Share(s Shared, o SharedOptions) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.q.RunShared(ctx, s, o)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// Shared reports whether quotas are counted fleet-wide, and whether the
+// shared store is unreachable.
+func (a *Admission) Shared() (shared, down bool) {
+	f := a.q.fleet.Load()
+	if f == nil {
+		return false, false
+	}
+	return true, f.down.Load()
+}

@@ -67,6 +67,12 @@ func TestSyncSharedCountsTheFleet(t *testing.T) {
 	if store.m["acme/shop-c:day:"+itoa(periodsAt(now).day)] != 3 {
 		t.Fatalf("store %v", store.m)
 	}
+	// Each plane reports the fleet's usage (`stoa get quotas`), not its own.
+	for name, q := range map[string]*Quotas{"a": a, "b": b} {
+		if s := q.Statuses(now); len(s) != 1 || s[0].DailyUsed != 3 {
+			t.Fatalf("plane %s reports %+v, want the fleet's 3 calls", name, s)
+		}
+	}
 	// Next day: 3 of the month's 5 used, across the fleet.
 	now = now.Add(24 * time.Hour)
 	sync()

@@ -77,7 +77,9 @@ func (w *window) used(idx int64) int64 {
 	if w.idx.Load() != idx {
 		return 0
 	}
-	return w.n.Load()
+	// In fleet mode base holds the other data planes' calls: the usage
+	// reported is the fleet's, as the quota is.
+	return w.n.Load() + w.base.Load()
 }
 
 // markExhausted reports whether this is the first time period idx was

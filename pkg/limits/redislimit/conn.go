@@ -20,6 +20,9 @@ type Conn struct {
 	// SentinelMaster, when set, makes Addr a Sentinel and names the
 	// master set to follow across failovers.
 	SentinelMaster string
+	// MoreAddrs are further Sentinels to ask (with SentinelMaster), tried
+	// when Addr does not answer.
+	MoreAddrs []string
 	// Username and Password authenticate (ACL user, or requirepass alone).
 	Username, Password string
 	// DB is the database number (SELECT).
@@ -45,7 +48,7 @@ func (c Conn) client() (rueidis.Client, error) {
 		dial = time.Second
 	}
 	opt := rueidis.ClientOption{
-		InitAddress:      []string{addr},
+		InitAddress:      append([]string{addr}, c.MoreAddrs...),
 		Username:         c.Username,
 		Password:         c.Password,
 		SelectDB:         c.DB,

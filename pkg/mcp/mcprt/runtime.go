@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -365,7 +364,7 @@ type handle struct {
 	tenant, tool       string // the proxy route
 	mcpTenant, mcpName string // the statistics series
 	opLimit            limits.Limit
-	opKey              uint64
+	opKey              limits.Key
 	timeout            time.Duration
 	req                *auth.Requirement // nil: any credential of the tenant
 	series             *telemetry.Series
@@ -398,9 +397,8 @@ func newHandle(t *mcp.Tool) *handle {
 		h.opLimit = limits.FromRate(op.RateLimit)
 		h.timeout = op.Timeout.D() // 0 (unset): the tool's total timeout
 	}
-	f := fnv.New64a()
-	f.Write([]byte("mcp-op\x00" + t.Name))
-	h.opKey = f.Sum64()
+	// A name-derived key: the same on every data plane sharing limits.
+	h.opKey = limits.NameKey(limits.KindOperation, "operation/"+t.Tenant+"/"+t.Name)
 	if t.Spec != nil {
 		h.req = requirement(t.Spec)
 	}

@@ -54,6 +54,7 @@ type Runtime struct {
 	pend   *blockOrigin // who is changing which block, for onBlockChange
 
 	events *eventQueue
+	share  atomic.Pointer[func(xdp.Block)] // ShareBlocks' fn (share.go)
 }
 
 // xdpPlan is a Gateway xdp block compiled for the Limiter.
@@ -359,6 +360,7 @@ func (r *Runtime) onBlockChange(b xdp.Block, added bool) {
 	}
 	r.events.do(func() { r.recordBlock(b, added) })
 	if added {
+		r.shareBlock(b, o)
 		msg := fmt.Sprintf("blocked %s until %s", b.Prefix, b.Until.Local().Format(time.DateTime))
 		if b.Reason != "" {
 			msg += " (" + b.Reason + ")"
