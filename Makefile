@@ -11,7 +11,7 @@ export CGO_ENABLED ?= 0
 # make install puts stoa and stoad in $(DESTDIR)$(PREFIX)/bin.
 PREFIX ?= /usr/local
 
-.PHONY: help build install demo test test-short vet fmt bench-apply bench-proxy bench-xdp check-drift clean generate generate-schemas generate-docs generate-bpf release-check
+.PHONY: help build install demo test test-short check tidy-check deadcode vet fmt bench-apply bench-proxy bench-xdp check-drift clean generate generate-schemas generate-docs generate-bpf release-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,18 @@ install: build ## install stoa and stoad into $(PREFIX)/bin (PREFIX=/usr/local; 
 
 demo: build ## run stoad on embedded defaults with examples/quickstart (Ctrl-C stops)
 	@BIN=$(BIN) bash scripts/demo.sh
+
+check: tidy-check vet deadcode ## static checks CI runs before the tests: tidy go.mod, gofmt, go vet, dead code
+
+tidy-check: ## fail if go.mod/go.sum are not what go mod tidy makes them
+	@if ! out=$$($(GO) mod tidy -diff 2>&1); then \
+	  echo "$$out"; \
+	  case "$$out" in diff*) echo "go.mod/go.sum are not tidy: run go mod tidy" >&2;; esac; \
+	  exit 1; \
+	fi
+
+deadcode: ## fail on functions no program or test reaches (allow-list: scripts/deadcode-allow.txt)
+	bash scripts/check-deadcode.sh
 
 vet: ## go vet and gofmt check
 	$(GO) vet ./...

@@ -16,7 +16,6 @@
 char __license[] SEC("license") = "Dual BSD/GPL";
 
 #define MAX_SOURCES 65536
-#define MAX_PORTS 1024
 #define MAX_PREFIXES 16384
 /* How many IPv6 extension headers are walked before giving up (passing). */
 #define MAX_IPV6_EXT 8
@@ -30,12 +29,12 @@ struct {
 	__type(value, struct stoa_config);
 } config SEC(".maps");
 
-/* Protected destination ports (host byte order); the value is unused. */
+/* Protected destination ports: a bitmap (see stoa_ports). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_PORTS);
-	__type(key, __u16);
-	__type(value, __u8);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stoa_ports);
 } ports SEC(".maps");
 
 /* Denied source prefixes (see stoa_lpm_key); the value is unused. */
@@ -308,7 +307,8 @@ int stoa_xdp_limit(struct xdp_md *ctx)
 	}
 
 	struct stoa_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !bpf_map_lookup_elem(&ports, &p.dport)) {
+	struct stoa_ports *pm = bpf_map_lookup_elem(&ports, &zero);
+	if (!cfg || !pm || !(pm->bits[p.dport >> 6] & (1ULL << (p.dport & 63)))) {
 		c->other++;
 		return XDP_PASS;
 	}
@@ -328,15 +328,19 @@ int stoa_xdp_limit(struct xdp_md *ctx)
 		ka[3] = sa[3];
 	}
 
-	if (bpf_map_lookup_elem(&deny, &key)) {
+	/* Empty tries are not looked up: each lookup touches cache lines that
+	 * a flood would otherwise not need. */
+	if ((cfg->flags & STOA_F_HAS_DENY) && bpf_map_lookup_elem(&deny, &key)) {
 		c->dropped_deny++;
 		return XDP_DROP;
 	}
 
-	__u64 *until = bpf_map_lookup_elem(&blocks, &key);
-	if (until && *until > now) {
-		c->dropped_block++;
-		return XDP_DROP;
+	if (cfg->flags & STOA_F_HAS_BLOCKS) {
+		__u64 *until = bpf_map_lookup_elem(&blocks, &key);
+		if (until && *until > now) {
+			c->dropped_block++;
+			return XDP_DROP;
+		}
 	}
 
 	if (cfg->ns_per_token == 0 || ((cfg->flags & STOA_F_COUNT_CONNS) && !p.conn_start)) {

@@ -11,6 +11,8 @@
 
 /* stoa_config.flags */
 #define STOA_F_COUNT_CONNS (1U << 0) /* only TCP SYN (without ACK) takes a token */
+#define STOA_F_HAS_DENY    (1U << 1) /* the deny trie may hold entries: look it up */
+#define STOA_F_HAS_BLOCKS  (1U << 2) /* the blocks trie may hold entries: look it up */
 
 /* stoa_config is the single entry of the "config" array. */
 struct stoa_config {
@@ -23,6 +25,14 @@ struct stoa_config {
 	__u64 now_ns;
 	__u32 flags;
 	__u32 _pad;
+};
+
+/* stoa_ports is the single entry of the "ports" array: one bit per
+ * destination port (bit p%64 of word p/64), set for protected ports. A
+ * bitmap in an array is one inlined lookup and one cache line per packet,
+ * where a hash map costs a hash and two or three lines. */
+struct stoa_ports {
+	__u64 bits[1024];
 };
 
 /* stoa_addr is a source address: IPv6, or IPv4 mapped as ::ffff:a.b.c.d. */

@@ -121,6 +121,11 @@ type XDPEscalation struct {
 	After         int     `json:"after"`
 	WithinSeconds float64 `json:"withinSeconds"`
 	BlockSeconds  float64 `json:"blockSeconds"`
+	// IPv4PrefixLength and IPv6PrefixLength are how much of a source is
+	// counted and blocked as one (0 from a stoad that predates them: 32
+	// and 128).
+	IPv4PrefixLength int `json:"ipv4PrefixLength,omitempty"`
+	IPv6PrefixLength int `json:"ipv6PrefixLength,omitempty"`
 }
 
 // XDPCounters are packet (or, for the fallback, connection) counts.

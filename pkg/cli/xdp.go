@@ -94,6 +94,9 @@ func writeXDPStatus(out io.Writer, s *api.XDPStatus) error {
 		esc := "off"
 		if e := s.Escalation; e != nil {
 			esc = fmt.Sprintf("after %d rejections within %s, block for %s", e.After, seconds(e.WithinSeconds), seconds(e.BlockSeconds))
+			if e.IPv4PrefixLength > 0 && e.IPv6PrefixLength > 0 {
+				esc += fmt.Sprintf(", per IPv4 /%d and IPv6 /%d", e.IPv4PrefixLength, e.IPv6PrefixLength)
+			}
 		}
 		fmt.Fprintf(w, "escalation:\t%s\n", esc)
 	}

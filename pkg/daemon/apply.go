@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
@@ -95,7 +97,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 			spec.Default(o)
 		}
 	}
-	cur := d.State()
+	cur := d.Live()
 	if c.ifRevision != 0 && c.ifRevision != cur.Revision {
 		return nil, apiError(api.CodeConflict,
 			fmt.Sprintf("the live revision changed from %d to %d since the preview; nothing was changed", c.ifRevision, cur.Revision),
@@ -124,7 +126,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	}
 	// Compile the new revision in every runtime before anything is stored:
 	// a revision the data plane cannot serve is rejected as a whole.
-	nextState := NewState(cur.Revision+1, next)
+	nextState := state.New(cur.Revision+1, next)
 	swap, err := d.prepareRuntimes(nextState)
 	if err != nil {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "cannot load the new configuration: " + err.Error()}
@@ -140,7 +142,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	// its client went away.
 	ctx := context.Background()
 	var (
-		fx commitEffects
+		fx keys.Effects
 		id int64
 	)
 	err = d.store.Update(ctx, func(tx store.Tx) error {
@@ -159,8 +161,8 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 		if err != nil {
 			return err
 		}
-		fx.events = append(fx.events, e)
-		return d.lifecycle(ctx, tx, id, c.actor, changes, now, &fx)
+		fx.Events = append(fx.Events, e)
+		return keys.Lifecycle(ctx, tx, id, c.actor, changes, now, &fx)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// Another writer of the store (a second replica) committed first.
@@ -170,20 +172,20 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit revision: %w", err)
 	}
-	if fx.revoked > 0 && d.dp != nil && d.dp.keys != nil {
-		if err := d.dp.keys.refresh(); err != nil {
+	if fx.Revoked > 0 && d.dp != nil && d.dp.keys != nil {
+		if err := d.dp.keys.Refresh(); err != nil {
 			d.log.Error("rebuild the key index after revoking keys", "revision", id, "err", err)
 		}
 	}
 	nextState.Revision = id
 	nextState.Digests = cur.Digests.Next(changes)
 	swap()
-	d.state.Store(nextState)
+	d.live.Store(nextState)
 	resp.Revision, resp.Created = id, true
 	d.log.Info("revision committed", "revision", id, "action", c.action, "actor", c.actor,
-		"create", sum.Create, "update", sum.Update, "delete", sum.Delete, "keysRevoked", fx.revoked)
-	for _, e := range fx.events {
-		d.events.publish(e)
+		"create", sum.Create, "update", sum.Update, "delete", sum.Delete, "keysRevoked", fx.Revoked)
+	for _, e := range fx.Events {
+		d.events.Publish(e)
 	}
 	return resp, nil
 }
@@ -226,8 +228,18 @@ func pruneScope(sc api.PruneScope, desired []*spec.Object) func(*spec.Object) bo
 	}
 }
 
-// Apply makes the request's objects live (or plans it, in dry-run).
+// Apply makes the request's objects live (or plans it, in dry-run), as a
+// LocalAPI peer asks: refused in GitOps mode unless forced.
 func (d *Daemon) Apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse, error) {
+	if err := d.gitopsGuard(req.Force, req.DryRun); err != nil {
+		return nil, err
+	}
+	return d.apply(req, actor)
+}
+
+// apply makes the request's objects live; GitOps applies its directory
+// through it.
+func (d *Daemon) apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse, error) {
 	return d.commit(change{
 		action: "apply", actor: actor, message: gitopsForced(d, req.Force, req.Message), dryRun: req.DryRun,
 		desired: req.Objects,
@@ -235,9 +247,13 @@ func (d *Daemon) Apply(req *api.ApplyRequest, actor string) (*api.ApplyResponse,
 	})
 }
 
-// Delete removes objects by reference.
+// Delete removes objects by reference (refused in GitOps mode unless
+// forced).
 func (d *Daemon) Delete(req *api.DeleteRequest, actor string) (*api.ApplyResponse, error) {
-	cur := d.State()
+	if err := d.gitopsGuard(req.Force, req.DryRun); err != nil {
+		return nil, err
+	}
+	cur := d.Live()
 	var missing []string
 	for _, r := range req.Refs {
 		if cur.Get(r) == nil {
@@ -251,10 +267,14 @@ func (d *Daemon) Delete(req *api.DeleteRequest, actor string) (*api.ApplyRespons
 		cascade: req.Cascade, ifRevision: req.IfRevision})
 }
 
-// Rollback makes revision rev's objects live again, as a new revision.
+// Rollback makes revision rev's objects live again, as a new revision
+// (refused in GitOps mode unless forced).
 func (d *Daemon) Rollback(req *api.RollbackRequest, actor string) (*api.ApplyResponse, error) {
+	if err := d.gitopsGuard(req.Force, req.DryRun); err != nil {
+		return nil, err
+	}
 	rev := req.Revision
-	cur := d.State().Revision
+	cur := d.Live().Revision
 	switch {
 	case req.ToEmpty && rev != 0:
 		return nil, apiError(api.CodeBadRequest, fmt.Sprintf("roll back: toEmpty asks for revision 0, not %d", rev), "")
@@ -264,7 +284,7 @@ func (d *Daemon) Rollback(req *api.RollbackRequest, actor string) (*api.ApplyRes
 		// The revision before the first is the empty state: reaching it
 		// deletes everything, which must never happen by default.
 		return nil, apiError(api.CodeBadRequest,
-			fmt.Sprintf("revision 1 is the first revision: rolling back from it would delete all %d objects", len(d.State().Objects)),
+			fmt.Sprintf("revision 1 is the first revision: rolling back from it would delete all %d objects", len(d.Live().Objects)),
 			"to delete everything, ask for the empty revision 0 explicitly: stoa rollback 0 (preview it with --dry-run)")
 	case rev == 0 && !req.ToEmpty:
 		rev = cur - 1

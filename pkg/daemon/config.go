@@ -89,7 +89,7 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (*C
 		return nil, fmt.Errorf("unexpected argument %q (stoad takes only flags; see stoad --help)", fs.Arg(0))
 	}
 	// Enum flags fail loudly: a typo must not start the daemon with a
-	// setting nobody asked for (--log-level loud used to mean info).
+	// setting nobody asked for (--log-level loud would otherwise run at info).
 	for _, e := range []struct {
 		flag, env string
 		value     *string

@@ -1,5 +1,9 @@
-// Package daemon composes stoad: the store, the LocalAPI, the runtimes
-// compiled from each revision (proxy, MCP, XDP, …), reloads and signals.
+// Package daemon composes stoad: it opens the store, builds the runtimes
+// (which live with their domains: pkg/proxy, pkg/mcp/mcprt,
+// pkg/xdp/xdprt, pkg/quota, …), serves the LocalAPI (pkg/localapi) and
+// the ops endpoints, and owns every change to the live revision — apply,
+// delete, rollback, GitOps — through one transactional pipeline, and the
+// process's signals. See docs/architecture.md.
 package daemon
 
 import (
@@ -17,35 +21,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/events"
+	"github.com/stoa-gateway/stoa/pkg/keys"
+	"github.com/stoa-gateway/stoa/pkg/localapi"
 	"github.com/stoa-gateway/stoa/pkg/plan"
-	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
+	"github.com/stoa-gateway/stoa/pkg/unixsock"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
-
-// State is one immutable revision of the live objects (see pkg/state).
-type State = state.Snapshot
-
-// NewState indexes objs as revision rev.
-func NewState(rev int64, objs []*spec.Object) *State { return state.New(rev, objs) }
-
-// Runtime is one part of the data plane compiled from a revision. Reloads
-// are transactional: every runtime prepares the new revision first; only
-// when all succeed are they swapped in, so a bad revision changes nothing.
-type Runtime interface {
-	Name() string
-	// Prepare compiles st without touching what is serving and returns the
-	// function that swaps it in. swap must not fail.
-	Prepare(st *State) (swap func(), err error)
-	// Start begins serving (called once, after the first swap).
-	Start(ctx context.Context) error
-	// Stop shuts down gracefully within ctx.
-	Stop(ctx context.Context) error
-	// Status is the runtime's line in `stoa status`.
-	Status() api.Component
-}
 
 // Daemon is a running stoad.
 type Daemon struct {
@@ -54,16 +39,16 @@ type Daemon struct {
 	store   store.Store
 	started time.Time
 
-	state   atomic.Pointer[State]
-	applyMu sync.Mutex // serialises changes to the live state
+	live    atomic.Pointer[state.Revision]
+	applyMu sync.Mutex // serialises changes to the live revision
 
-	events     *eventHub
-	runtimes   []Runtime
-	extensions []extension
-	metrics    *prometheus.Registry
-	dp         *dataPlane // nil when runtimes are injected (tests)
-	servers    []server
-	ready      atomic.Bool
+	events   *events.Log
+	runtimes []state.Runtime
+	metrics  *prometheus.Registry
+	dp       *dataPlane        // nil when runtimes are injected (tests)
+	services localapi.Services // the LocalAPI routes beyond configuration
+	servers  []server
+	ready    atomic.Bool
 
 	specsMu   sync.Mutex
 	specsHash string
@@ -79,9 +64,10 @@ type server interface {
 	Shutdown(ctx context.Context) error
 }
 
-// Options inject extra runtimes (proxy, MCP, XDP) built by the caller.
+// Options inject the runtimes stoad serves (DefaultRuntimes, or a test's
+// own).
 type Options struct {
-	Runtimes func(d *Daemon) ([]Runtime, error)
+	Runtimes func(d *Daemon) ([]state.Runtime, error)
 }
 
 // New opens the state and builds the daemon; Run serves it.
@@ -93,17 +79,17 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: log, store: st, started: time.Now(), metrics: prometheus.NewRegistry()}
 	d.registerMetrics()
-	d.events = newEventHub(st, log)
+	d.events = events.NewLog(st, log)
 	objs, rev, err := store.Load(context.Background(), st)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	log.Debug("state loaded", "revision", rev, "objects", len(objs))
-	st0 := NewState(rev, objs)
-	st0.Digests = plan.DigestAll(objs)
-	d.state.Store(st0)
-	if err := d.ensureConsumerIdentities(st0); err != nil {
+	live := state.New(rev, objs)
+	live.Digests = plan.DigestAll(objs)
+	d.live.Store(live)
+	if err := keys.EnsureIdentities(context.Background(), st, live); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("consumer identities: %w", err)
 	}
@@ -118,26 +104,11 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 	return d, nil
 }
 
-// Config returns the process configuration.
-func (d *Daemon) Config() *Config { return d.cfg }
+// Live returns the live revision.
+func (d *Daemon) Live() *state.Revision { return d.live.Load() }
 
-// Logger returns the daemon's logger.
-func (d *Daemon) Logger() *slog.Logger { return d.log }
-
-// Store returns the state store.
-func (d *Daemon) Store() store.Store { return d.store }
-
-// Metrics is the Prometheus registry served on /metrics; runtimes add
-// their collectors to it.
-func (d *Daemon) Metrics() *prometheus.Registry { return d.metrics }
-
-// State returns the live revision.
-func (d *Daemon) State() *State { return d.state.Load() }
-
-// Emit records an event and pushes it to followers.
-func (d *Daemon) Emit(typ, tenant, msg string, data map[string]any) {
-	d.events.emit(api.Event{Time: time.Now().UTC(), Type: typ, Tenant: tenant, Message: msg, Data: data})
-}
+// Ready reports whether the daemon has loaded its config and serves.
+func (d *Daemon) Ready() bool { return d.ready.Load() }
 
 // Run serves until ctx is cancelled or SIGTERM/SIGINT arrives; SIGHUP
 // re-reads --specs. It returns after a graceful shutdown.
@@ -147,9 +118,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
 
 	// Compile the stored revision before accepting anything.
-	d.log.Debug("compiling the stored revision", "revision", d.State().Revision, "runtimes", len(d.runtimes))
-	if err := d.swapRuntimes(d.State()); err != nil {
-		return fmt.Errorf("load revision %d: %w", d.State().Revision, err)
+	d.log.Debug("compiling the stored revision", "revision", d.Live().Revision, "runtimes", len(d.runtimes))
+	if err := d.swapRuntimes(d.Live()); err != nil {
+		return fmt.Errorf("load revision %d: %w", d.Live().Revision, err)
 	}
 	for _, rt := range d.runtimes {
 		if err := rt.Start(ctx); err != nil {
@@ -158,7 +129,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.log.Debug("runtimes started; opening the LocalAPI", "socket", d.cfg.Socket)
-	local, err := newLocalAPI(d)
+	local, err := d.newLocalAPI()
 	if err != nil {
 		d.stopRuntimes()
 		return err
@@ -188,7 +159,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go d.watchSpecs(ctx)
 	}
 	d.ready.Store(true)
-	d.log.Info("stoad ready", "version", version.Version, "revision", d.State().Revision,
+	d.log.Info("stoad ready", "version", version.Version, "revision", d.Live().Revision,
 		"socket", d.cfg.Socket, "listen", d.cfg.Listen, "ops", d.cfg.OpsListen, "state", d.store.Location())
 
 	sigs := make(chan os.Signal, 4)
@@ -220,7 +191,7 @@ loop:
 	d.ready.Store(false)
 	// End event streams first: a follower (stoa events -f, the dashboard)
 	// would otherwise hold the LocalAPI's graceful shutdown open.
-	d.events.close()
+	d.events.Close()
 	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	for i := len(d.servers) - 1; i >= 0; i-- {
@@ -243,12 +214,12 @@ func (d *Daemon) stopRuntimes() {
 	}
 }
 
-// prepareRuntimes compiles st in every runtime; it returns one function
+// prepareRuntimes compiles rev in every runtime; it returns one function
 // that swaps them all in, or the first error (nothing swapped).
-func (d *Daemon) prepareRuntimes(st *State) (func(), error) {
+func (d *Daemon) prepareRuntimes(rev *state.Revision) (func(), error) {
 	swaps := make([]func(), 0, len(d.runtimes))
 	for _, rt := range d.runtimes {
-		swap, err := rt.Prepare(st)
+		swap, err := rt.Prepare(rev)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", rt.Name(), err)
 		}
@@ -261,22 +232,43 @@ func (d *Daemon) prepareRuntimes(st *State) (func(), error) {
 	}, nil
 }
 
-func (d *Daemon) swapRuntimes(st *State) error {
-	swap, err := d.prepareRuntimes(st)
+func (d *Daemon) swapRuntimes(rev *state.Revision) error {
+	swap, err := d.prepareRuntimes(rev)
 	if err != nil {
 		return err
 	}
 	swap()
-	d.state.Store(st)
+	d.live.Store(rev)
 	return nil
 }
 
-// Ready reports whether the daemon has loaded its config and serves.
-func (d *Daemon) Ready() bool { return d.ready.Load() }
+// localAPIServer is the LocalAPI on its unix socket.
+type localAPIServer struct {
+	*localapi.Server
+	ln   *unixsock.Listener
+	addr string
+}
+
+func (l localAPIServer) Name() string { return "localapi" }
+func (l localAPIServer) Addr() string { return l.addr }
+func (l localAPIServer) Serve() error { return l.Server.Serve(l.ln) }
+
+// newLocalAPI opens the LocalAPI socket: peers are known by their kernel
+// credentials and admitted when they are root, stoad's user or in
+// --socket-group.
+func (d *Daemon) newLocalAPI() (localAPIServer, error) {
+	ln, err := unixsock.Listen(d.cfg.Socket, d.cfg.SocketGroup, "--socket", d.log)
+	if err != nil {
+		return localAPIServer{}, err
+	}
+	srv := localapi.New(localapi.Options{Daemon: d, Services: d.services, Identity: localapi.UnixPeers{},
+		Authorizer: localapi.SocketOwners{GID: ln.GID}})
+	return localAPIServer{Server: srv, ln: ln, addr: d.cfg.Socket}, nil
+}
 
 // Status assembles `stoa status`.
 func (d *Daemon) Status() api.Status {
-	st := d.State()
+	st := d.Live()
 	counts := map[string]int{}
 	for _, o := range st.Objects {
 		counts[string(o.Kind)]++
@@ -311,3 +303,23 @@ func (d *Daemon) Status() api.Status {
 	}
 	return s
 }
+
+// The rest of localapi.Daemon: history and events, read from the store.
+
+// Revisions lists the newest revisions (at most limit; 0: all).
+func (d *Daemon) Revisions(ctx context.Context, limit int) ([]store.Revision, error) {
+	return store.ListRevisions(ctx, d.store, limit)
+}
+
+// Revision returns revision id with its changes.
+func (d *Daemon) Revision(ctx context.Context, id int64) (*store.Revision, error) {
+	return store.RevisionWithChanges(ctx, d.store, id)
+}
+
+// Events reads stored events after since, or the last ones.
+func (d *Daemon) Events(ctx context.Context, since int64, last int) ([]api.Event, error) {
+	return d.events.Read(ctx, since, last)
+}
+
+// FollowEvents streams new events.
+func (d *Daemon) FollowEvents() (<-chan api.Event, func()) { return d.events.Subscribe() }

@@ -107,7 +107,7 @@ func (d *Daemon) syncSpecs(ctx context.Context, force bool) (err error) {
 	if !force && fp == d.specsHash {
 		return nil
 	}
-	defer func() { d.noteSync(now, d.State().Revision, err) }()
+	defer func() { d.noteSync(now, d.Live().Revision, err) }()
 	// The same loader as the CLI's, without the network: the directory
 	// alone is the source of truth.
 	res, err := specload.Load(ctx, []string{dir}, specload.Options{References: specload.ReferencesLive})
@@ -118,15 +118,15 @@ func (d *Daemon) syncSpecs(ctx context.Context, force bool) (err error) {
 	objs, diags := res.Objects, res.Diagnostics
 	if diags.HasErrors() {
 		d.specsHash = fp // do not retry the same broken content every poll
-		d.Emit("error", "", fmt.Sprintf("gitops: specs in %s are invalid; keeping revision %d", dir, d.State().Revision),
+		d.events.Emit("error", "", fmt.Sprintf("gitops: specs in %s are invalid; keeping revision %d", dir, d.Live().Revision),
 			map[string]any{"diagnostics": diags.Error()})
 		return fmt.Errorf("specs invalid:\n%s", diags.Error())
 	}
 	scope := specload.PruneScope(objs, false, nil)
-	resp, err := d.Apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, "gitops")
+	resp, err := d.apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, "gitops")
 	if err != nil {
 		d.specsHash = fp
-		d.Emit("error", "", fmt.Sprintf("gitops: apply of %s failed: %v", dir, err), nil)
+		d.events.Emit("error", "", fmt.Sprintf("gitops: apply of %s failed: %v", dir, err), nil)
 		if ae, ok := err.(*api.Error); ok && len(ae.Diagnostics) > 0 {
 			spec.Locate(objs, ae.Diagnostics)
 			return fmt.Errorf("%s:\n%s", ae.Message, ae.Diagnostics.Error())

@@ -36,8 +36,8 @@ func TestGitOpsRefusesLocalChanges(t *testing.T) {
 	}
 	ld := startDaemon(t, func(c *Config) { c.SpecsDir = dir })
 	ctx := context.Background()
-	rev := ld.d.State().Revision
-	if rev == 0 || ld.d.State().Get(refConsumer) == nil {
+	rev := ld.d.Live().Revision
+	if rev == 0 || ld.d.Live().Get(refConsumer) == nil {
 		t.Fatalf("the directory was not applied at start (revision %d)", rev)
 	}
 
@@ -53,7 +53,7 @@ func TestGitOpsRefusesLocalChanges(t *testing.T) {
 		if ae.Message != want || ae.Hint == "" {
 			t.Fatalf("%s: message %q hint %q", what, ae.Message, ae.Hint)
 		}
-		if got := ld.d.State().Revision; got != rev {
+		if got := ld.d.Live().Revision; got != rev {
 			t.Fatalf("%s was refused but the revision moved %d → %d", what, rev, got)
 		}
 	}
@@ -116,7 +116,7 @@ func TestGitOpsStatusAndKeys(t *testing.T) {
 		return s.GitOps
 	}
 	g := status()
-	if g.Dir != dir || g.LastAppliedAt.IsZero() || g.LastRevision != ld.d.State().Revision || g.LastError != "" {
+	if g.Dir != dir || g.LastAppliedAt.IsZero() || g.LastRevision != ld.d.Live().Revision || g.LastError != "" {
 		t.Fatalf("status after the first sync: %+v", g)
 	}
 	key, info := ld.createKey("acme", "shop")
@@ -125,7 +125,7 @@ func TestGitOpsStatusAndKeys(t *testing.T) {
 	}
 
 	// A broken directory: the live revision stays, status says why.
-	rev := ld.d.State().Revision
+	rev := ld.d.Live().Revision
 	broken := strings.Replace(shopSpecs(up), "plan: basic", "plan: basic\n  bogus: 1", 1)
 	if err := os.WriteFile(file, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestGitOpsStatusAndKeys(t *testing.T) {
 	if !g.LastErrorAt.After(g.LastAppliedAt) || !strings.Contains(g.LastError, "acme.yaml:") || !strings.Contains(g.LastError, "bogus") {
 		t.Fatalf("status after a broken change: %+v", g)
 	}
-	if ld.d.State().Revision != rev || ld.keyStatus(key) != 200 {
+	if ld.d.Live().Revision != rev || ld.keyStatus(key) != 200 {
 		t.Fatal("a broken directory changed what is live")
 	}
 
@@ -144,9 +144,9 @@ func TestGitOpsStatusAndKeys(t *testing.T) {
 	if err := os.WriteFile(file, []byte(without), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the consumer to be pruned", func() bool { return ld.d.State().Get(refConsumer) == nil })
+	waitFor(t, "the consumer to be pruned", func() bool { return ld.d.Live().Get(refConsumer) == nil })
 	g = status()
-	if g.LastAppliedAt.Before(g.LastErrorAt) || g.LastRevision != ld.d.State().Revision {
+	if g.LastAppliedAt.Before(g.LastErrorAt) || g.LastRevision != ld.d.Live().Revision {
 		t.Fatalf("status after the fix: %+v", g)
 	}
 	k := ld.keys()[info.ID]
@@ -156,7 +156,7 @@ func TestGitOpsStatusAndKeys(t *testing.T) {
 	if err := os.WriteFile(file, []byte(shopSpecs(up)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the consumer to come back", func() bool { return ld.d.State().Get(refConsumer) != nil })
+	waitFor(t, "the consumer to come back", func() bool { return ld.d.Live().Get(refConsumer) != nil })
 	if ld.keyStatus(key) != 401 {
 		t.Fatal("the old key works again once the consumer is back in the directory")
 	}

@@ -47,6 +47,18 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// sockDir returns a short directory for sockets (paths are limited to
+// about 108 bytes; t.TempDir can be longer).
+func sockDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "stoa-sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // startDaemon starts a stoad on fresh directories; mut adjusts the config.
 func startDaemon(t *testing.T, mut func(*Config)) *liveDaemon {
 	t.Helper()

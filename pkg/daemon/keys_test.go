@@ -137,7 +137,7 @@ func TestConsumerDeletionRevokesKeys(t *testing.T) {
 				t.Fatalf("fresh key: %d", st)
 			}
 			tc.del()
-			rev := ld.d.State().Revision
+			rev := ld.d.Live().Revision
 			if st := ld.keyStatus(key); st != 401 && st != 404 {
 				t.Fatalf("key of a deleted consumer answered %d", st)
 			}
@@ -195,7 +195,7 @@ func TestRollbackToRevisionWithConsumerKeepsKeysRevoked(t *testing.T) {
 	if _, err := ld.c.Rollback(ctx, &api.RollbackRequest{Revision: resp.Revision}); err != nil {
 		t.Fatal(err)
 	}
-	if ld.d.State().Get(refConsumer) == nil {
+	if ld.d.Live().Get(refConsumer) == nil {
 		t.Fatal("rollback did not restore the consumer")
 	}
 	if st := ld.keyStatus(key); st != 401 {

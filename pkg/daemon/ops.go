@@ -25,14 +25,14 @@ func (d *Daemon) registerMetrics() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "stoa_config_revision", Help: "The live configuration revision.",
-		}, func() float64 { return float64(d.State().Revision) }),
+		}, func() float64 { return float64(d.Live().Revision) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "stoa_build_info", Help: "Build information; always 1.",
 			ConstLabels: prometheus.Labels{"version": version.Version, "commit": version.Commit, "goversion": runtime.Version()},
 		}, func() float64 { return 1 }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "stoa_objects", Help: "Number of live objects.",
-		}, func() float64 { return float64(len(d.State().Objects)) }),
+		}, func() float64 { return float64(len(d.Live().Objects)) }),
 	)
 }
 
@@ -67,7 +67,7 @@ func newOpsServer(d *Daemon) (*opsServer, error) {
 				return
 			}
 		}
-		fmt.Fprintf(w, "ready: revision %d\n", d.State().Revision)
+		fmt.Fprintf(w, "ready: revision %d\n", d.Live().Revision)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
 	if d.cfg.Pprof {

@@ -53,8 +53,8 @@ type fastBackend struct {
 	hc *fasthttp.HostClient
 }
 
-func (fb *fastBackend) Authenticate(ctx *fasthttp.RequestCtx) (Caller, error) {
-	switch string(ctx.Request.Header.Peek("Authorization")) {
+func (fb *fastBackend) Authenticate(_ context.Context, c Credentials) (Caller, error) {
+	switch string(c.Authorization) {
 	case "Bearer bench":
 		return Caller{Tenant: "acme", Via: "jwt"}, nil
 	case "Bearer bench-granted":
@@ -362,7 +362,7 @@ type stubBackend struct{}
 
 var stubBody = []byte(benchUpstreamBody)
 
-func (stubBackend) Authenticate(ctx *fasthttp.RequestCtx) (Caller, error) {
+func (stubBackend) Authenticate(context.Context, Credentials) (Caller, error) {
 	return Caller{Tenant: "acme"}, nil
 }
 

@@ -40,8 +40,8 @@ type fakeBackend struct {
 	calls  []string
 }
 
-func (b *fakeBackend) Authenticate(ctx *fasthttp.RequestCtx) (Caller, error) {
-	auth := string(ctx.Request.Header.Peek("Authorization"))
+func (b *fakeBackend) Authenticate(_ context.Context, c Credentials) (Caller, error) {
+	auth := string(c.Authorization)
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok {
 		return Caller{}, &AuthError{Description: "missing bearer token"}

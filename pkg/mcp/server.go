@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,8 +246,17 @@ func (s *Server) originAllowed(origin []byte) bool {
 // authenticate runs the backend's authentication and answers failures. ok is
 // false when a response was written.
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (Caller, bool) {
-	caller, err := s.backend.Authenticate(ctx)
+	cr, err := credentials(ctx)
+	var caller Caller
 	if err == nil {
+		caller, err = s.backend.Authenticate(ctx, cr)
+	}
+	if err == nil {
+		if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+			if a, ok := netip.AddrFromSlice(ta.IP); ok {
+				caller.Remote = a.Unmap()
+			}
+		}
 		return caller, true
 	}
 	var ae *AuthError
@@ -315,7 +325,7 @@ func (s *Server) writeHTTPError(ctx *fasthttp.RequestCtx, id []byte, e *rpcError
 }
 
 // ErrorHandler is for fasthttp.Server.ErrorHandler of a server dedicated to
-// MCP (the daemon's unix socket): requests fasthttp could not read get the
+// MCP (the unix socket, SocketServer): requests fasthttp could not read get the
 // answers /mcp itself gives — a body over the server's MaxRequestBodySize
 // is 413 with the same JSON-RPC error as one over MaxBodyBytes — instead of
 // fasthttp's plain-text ones. Nothing of the request is echoed.

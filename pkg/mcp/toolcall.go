@@ -103,7 +103,7 @@ func (s *Server) appendUpstreamResult(b []byte, t *Tool, resp *UpstreamResponse,
 		return appendTextResult(b, "OK: upstream returned HTTP "+strconv.Itoa(status)+" with an empty body", false)
 	}
 	media := mediaType(resp.ContentType)
-	tooBig := len(body) > s.opts.MaxResultBytes
+	tooBig := len(body) > s.opts.MaxResultBytes || resp.Truncated
 	if !tooBig && (isJSONMedia(media) || media == "") && (body[0] == '{' || body[0] == '[' || isJSONMedia(media)) && rpc.Valid(body) {
 		structured := body[0] == '{' || e == eraModern
 		return appendStructuredResult(b, body, false, structured)
@@ -117,14 +117,14 @@ func (s *Server) appendUpstreamResult(b []byte, t *Tool, resp *UpstreamResponse,
 	if isTextMedia(media) || validUTF8(body) {
 		if tooBig {
 			cut := truncateUTF8(body, s.opts.MaxResultBytes)
-			return appendTextResult(b, cut+"\n[truncated: the upstream sent "+strconv.Itoa(len(body))+" bytes]", false)
+			return appendTextResult(b, cut+"\n[truncated: the upstream sent "+sentBytes(resp)+"]", false)
 		}
 		b = append(b, `"content":[{"type":"text","text":`...)
 		b = rpc.AppendString(b, body)
 		return append(b, "}]"...)
 	}
 	if tooBig {
-		return appendTextResult(b, "The upstream sent "+strconv.Itoa(len(body))+" bytes of "+media+
+		return appendTextResult(b, "The upstream sent "+sentBytes(resp)+" of "+media+
 			", more than this gateway returns to agents.", true)
 	}
 	b = append(b, `"content":[{"type":"resource","resource":{"uri":`...)
@@ -134,6 +134,20 @@ func (s *Server) appendUpstreamResult(b []byte, t *Tool, resp *UpstreamResponse,
 	b = append(b, `,"blob":"`...)
 	b = base64.StdEncoding.AppendEncode(b, body)
 	return append(b, `"}}]`...)
+}
+
+// sentBytes says how much the upstream sent: its exact length when the body
+// was read whole or the length was declared, "more than N bytes" when the
+// read stopped at the backend's cap without a declared length.
+func sentBytes(resp *UpstreamResponse) string {
+	switch {
+	case !resp.Truncated:
+		return strconv.Itoa(len(resp.Body)) + " bytes"
+	case resp.Size > 0:
+		return strconv.FormatInt(resp.Size, 10) + " bytes"
+	default:
+		return "more than " + strconv.Itoa(len(resp.Body)-1) + " bytes"
+	}
 }
 
 func appendMedia(b []byte, kind, media string, body []byte) []byte {

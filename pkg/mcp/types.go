@@ -19,8 +19,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-
-	"github.com/valyala/fasthttp"
+	"net/netip"
+	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/mcp/argmap"
 	"github.com/stoa-gateway/stoa/pkg/spec"
@@ -45,6 +45,38 @@ type Caller struct {
 	// the Backend, which has the last word). Nil: every tool of the
 	// caller's tenant. Ignored for admins.
 	Grants Grants
+	// Principal is the Backend's own record of the authenticated identity
+	// (the daemon's *auth.Principal), handed back to Call; the server never
+	// reads it.
+	Principal any
+	// Remote is the client's address (zero on the unix socket); the server
+	// sets it after Authenticate.
+	Remote netip.Addr
+}
+
+// Credentials are what one request presents: its credential headers, the
+// tenant it selects and, on the unix socket, the peer's kernel
+// credentials. The byte slices are valid only during Authenticate.
+type Credentials struct {
+	// Authorization and APIKey are the Authorization and X-Api-Key header
+	// values (nil when absent).
+	Authorization, APIKey []byte
+	// Tenant narrows an admin's view to one tenant: the X-Stoa-Tenant
+	// header, else the endpoint's ?tenant= (`stoa mcp --tenant` sets the
+	// header).
+	Tenant string
+	// Peer is set on the unix socket (SocketServer): who connected.
+	Peer *Peer
+	// Time is when the request arrived.
+	Time time.Time
+}
+
+// Peer is the process on the other end of a unix-socket connection, as
+// the kernel recorded it at connect time. UID is ^uint32(0) when the
+// kernel could not tell.
+type Peer struct {
+	UID, GID uint32
+	PID      int32
 }
 
 // Grants says which tools a caller may call (e.g. its consumer's
@@ -68,8 +100,9 @@ type Backend interface {
 	// Authenticate inspects the request's credentials (Authorization,
 	// X-Api-Key, or the unix-socket peer). It returns the caller, or an
 	// *AuthError (answered with 401/403 and WWW-Authenticate); any other
-	// error is answered with 500.
-	Authenticate(ctx *fasthttp.RequestCtx) (Caller, error)
+	// error is answered with 500. ctx ends with the request (or when
+	// the server shuts down).
+	Authenticate(ctx context.Context, c Credentials) (Caller, error)
 	// Call performs the upstream HTTP request of tool. ctx is only valid
 	// during the call. The slices of req are owned by the server and only
 	// valid during the call. An error means no upstream answer (timeout,
@@ -122,6 +155,11 @@ type UpstreamResponse struct {
 	Status      int
 	ContentType string
 	Body        []byte
+	// Truncated says the upstream sent more than the backend read: Body
+	// holds only its first bytes. Size is then the declared length
+	// (Content-Length), or -1 when the upstream did not declare one.
+	Truncated bool
+	Size      int64
 	// Release, when set, is called once the server no longer needs Body
 	// (lets the backend return pooled buffers).
 	Release func()

@@ -21,7 +21,7 @@ import (
 
 // benchSnapshot builds n tools (spread over 10 tenants) in code: parsing
 // 10,000 YAML documents would dominate the setup.
-func benchSnapshot(n int, upstream string) *state.Snapshot {
+func benchSnapshot(n int, upstream string) *state.Revision {
 	var objs []*spec.Object
 	for i := 0; i < n; i++ {
 		o := &spec.Object{APIVersion: spec.APIVersion, Kind: spec.KindTool,

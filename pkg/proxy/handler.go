@@ -308,13 +308,13 @@ const snapshotPeek = 64 << 10
 func (p *Proxy) onFailure(ctx *fasthttp.RequestCtx, f Failure) {
 	b, ok := ctx.Response.BodyStream().(*upstreamBody)
 	if !ok {
-		p.opts.OnFailure(ctx, f)
+		p.reportFailure(ctx, &f)
 		return
 	}
 	cl := ctx.Response.Header.ContentLength()
 	b.hold = true // SetBodyRaw closes the stream it replaces
 	ctx.Response.SetBodyRaw(b.readAhead(snapshotPeek + 1))
-	p.opts.OnFailure(ctx, f)
+	p.reportFailure(ctx, &f)
 	b.hold = false
 	ctx.Response.SetBodyStream(b, cl)
 }

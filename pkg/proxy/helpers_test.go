@@ -88,7 +88,7 @@ func newEnv(t testing.TB, specs string, opts ...envOption) *testEnv {
 
 // snapshot parses YAML specs into a sorted snapshot, failing the test on
 // any diagnostic error. state.New defaults the objects, as for the daemon.
-func snapshot(t testing.TB, rev int64, specs string) *state.Snapshot {
+func snapshot(t testing.TB, rev int64, specs string) *state.Revision {
 	t.Helper()
 	objs, diags := spec.Parse("test.yaml", []byte(specs))
 	if diags.HasErrors() {
@@ -133,7 +133,7 @@ func (e *testEnv) tryApply(specs string) error {
 
 // resolverConfig mirrors the daemon's identity runtime: tenants' identity
 // issuers and the Gateway's admin rules.
-func resolverConfig(st *state.Snapshot, ks *auth.KeySets) auth.ResolverConfig {
+func resolverConfig(st *state.Revision, ks *auth.KeySets) auth.ResolverConfig {
 	cfg := auth.ResolverConfig{KeySets: ks, DefaultAudiences: []string{testAudience}}
 	for _, o := range st.OfKind(spec.KindTenant) {
 		id := o.Spec.(*spec.TenantSpec).Identity

@@ -53,3 +53,17 @@ func TestCatchAllSkipsReservedPaths(t *testing.T) {
 		expectError(t, r, 404, errNoRoute)
 	}
 }
+
+// TestFederatedToolHasNoRoute: a protocol: mcp Tool compiles into no HTTP
+// route (it has no upstream, timeouts or circuit breaker of its own).
+func TestFederatedToolHasNoRoute(t *testing.T) {
+	up := newUpstream(t, "u")
+	e := newEnv(t, tenant("acme", "")+tool("acme", "rest", up.URL, "auth: {type: none}")+
+		strings.Replace(tool("acme", "fed", "", "mcp: {url: 'http://127.0.0.1:1/mcp'}"), "protocol: rest", "protocol: mcp", 1))
+	if r := e.get("/acme/fed/x"); r.Status != 404 {
+		t.Fatalf("federated tool answered over HTTP: %d %s", r.Status, r.Body)
+	}
+	if r := e.get("/acme/rest/x"); r.Status != 200 {
+		t.Fatalf("rest tool beside it: %d %s", r.Status, r.Body)
+	}
+}

@@ -59,8 +59,8 @@ type Options struct {
 	Refund func(tenant, tool string, p *auth.Principal, now time.Time)
 	// OnFailure is called after the response for every failed upstream
 	// exchange (5xx, timeout, connection failure), e.g. to capture an error
-	// snapshot. ctx holds the request as sent upstream and the response.
-	OnFailure func(ctx *fasthttp.RequestCtx, f Failure)
+	// snapshot. f is valid only during the call.
+	OnFailure func(f *Failure)
 	// WrapListener wraps the TCP listener (the XDP userspace fallback).
 	WrapListener func(net.Listener) net.Listener
 	// MaxHeaderBytes is fixed at start (fasthttp's read buffer). Zero
@@ -80,7 +80,9 @@ type Rejection struct {
 	RetryAfter time.Duration
 }
 
-// Failure describes a failed upstream exchange for OnFailure.
+// Failure describes a failed upstream exchange for OnFailure: the route's
+// facts, and through Exchange the messages themselves, copied only when a
+// hook asks (one that merely counts a repeat pays for no copy).
 type Failure struct {
 	Tenant, Tool, Upstream string
 	Consumer               string
@@ -95,6 +97,10 @@ type Failure struct {
 	// below it: the client asked for Prefix+Rest, an upstream is sent its
 	// base path + Rest (see UpstreamURL).
 	Prefix, Rest string
+	// Method is the request's method.
+	Method string
+
+	ctx *fasthttp.RequestCtx // the exchange, during OnFailure only
 }
 
 // Proxy is the data-plane runtime.
@@ -169,11 +175,11 @@ func (p *Proxy) Mount(path string, h fasthttp.RequestHandler) {
 	p.mounts[path] = h
 }
 
-// Name implements the daemon's Runtime.
+// Name implements state.Runtime.
 func (p *Proxy) Name() string { return "proxy" }
 
 // Prepare compiles a revision; the returned swap makes it live.
-func (p *Proxy) Prepare(st *state.Snapshot) (func(), error) {
+func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
 	t, err := compile(st, p.pools, p.opts.Stats)
 	if err != nil {
 		return nil, err
@@ -429,12 +435,11 @@ func (p *Proxy) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
-// fasthttpLogger sends fasthttp's own messages to debug level.
-//
-// Fix (tests): SecureErrorLogMessage does not cover every parse error —
-// "malformed mime header: missing colon: %q" quotes the request's header
-// line — so error arguments are replaced by a fixed description and no
-// request byte reaches the log.
+// fasthttpLogger sends fasthttp's own messages to debug level. Error
+// arguments are replaced by a fixed description, so no request byte
+// reaches the log: SecureErrorLogMessage does not cover every parse error
+// ("malformed mime header: missing colon: %q" quotes the request's header
+// line).
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {

@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // pattern is a generated body: byte i is pattern(i), so nothing is stored
@@ -389,7 +387,7 @@ func TestStreamedErrorSnapshotBounded(t *testing.T) {
 	up := newBigUpstream(t)
 	var seen atomic.Int64
 	e := newEnv(t, tool("acme", "files", up.URL, "circuitBreaker: {consecutiveFailures: 1000}"), func(o *Options) {
-		o.OnFailure = func(ctx *fasthttp.RequestCtx, f Failure) { seen.Store(int64(len(ctx.Response.Body()))) }
+		o.OnFailure = func(f *Failure) { seen.Store(int64(f.Exchange(1 << 30).ResponseBodyLen)) }
 	})
 	const size = 8 << 20
 	resp, err := http.Get(fmt.Sprintf("%s/acme/files/big?status=500&n=%d", e.base, size))

@@ -112,16 +112,15 @@ type retryPolicy struct {
 
 // compile builds the table for a snapshot. pools supplies upstream pools
 // (reused across revisions so keep-alive connections survive reloads).
-func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
+func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
 	gw := st.Gateway()
 	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}, byTool: map[toolKey]*Route{}}
 	t.gw = compileGateway(gw)
 
-	// Fix (tests): limiter ids were numbered in compile order, so a
-	// revision adding an object that sorts earlier shifted every id: spent
-	// budgets were reset or handed to another tool on reload. They are now
-	// a keyed hash of the name, stable for the life of the process (as is
-	// the limiter's state).
+	// Limiter ids are a keyed hash of the name, stable for the life of the
+	// process (as is the limiter's state): numbered in compile order, a
+	// revision adding an object that sorts earlier would shift every id,
+	// resetting spent budgets or handing them to another tool on reload.
 	id := func(s string) uint64 { return maphash.String(limiterIDSeed, s) }
 	// ToolSets and subscriptions, indexed by tool.
 	type tsInfo struct {
@@ -146,6 +145,11 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 
 	for _, o := range st.OfKind(spec.KindTool) {
 		ts := o.Spec.(*spec.ToolSpec)
+		if ts.Protocol == spec.ProtocolMCP {
+			// A federated MCP server is reached through the MCP endpoint,
+			// never as an HTTP route.
+			continue
+		}
 		ten := st.Tenant(o.Metadata.Namespace)
 		r := &Route{
 			Tenant:   o.Metadata.Namespace,
@@ -160,9 +164,9 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 			if ts.Route.PathPrefix != "" {
 				r.Prefix = ts.Route.PathPrefix
 			}
-			// Fix (tests): requests are matched on their Host without
-			// the port (hostOnly), so a route host written with ":port"
-			// (which validation allows) never matched; drop it here too.
+			// Requests are matched on their Host without the port
+			// (hostOnly), so the port of a route host written with
+			// ":port" (which validation allows) is dropped here too.
 			r.Host = strings.ToLower(string(hostOnly([]byte(ts.Route.Host), new([64]byte))))
 		}
 		r.Prefix = strings.TrimSuffix(r.Prefix, "/")
@@ -186,10 +190,10 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 				r.toolSets = append(r.toolSets, toolSetLimit{id: info.id, limit: info.limit})
 			}
 		}
-		// Fix (tests): admit checks at most maxLimitKeys limits and
-		// silently skipped the rest, so a tool in many rate-limited
-		// ToolSets lost its plan and per-source limits. Refuse instead;
-		// the other five slots are operation, tool, tenant, plan, source.
+		// admit checks at most maxLimitKeys limits: a tool in more
+		// rate-limited ToolSets than fit is refused, rather than losing
+		// its plan and per-source limits. The other five slots are
+		// operation, tool, tenant, plan, source.
 		if n := len(r.toolSets); n > maxLimitKeys-5 {
 			return nil, fmt.Errorf("tool %s/%s is in %d rate-limited ToolSets; at most %d are supported", r.Tenant, r.Tool, n, maxLimitKeys-5)
 		}
@@ -265,7 +269,7 @@ func compile(st *state.Snapshot, pools *poolRegistry, reg *telemetry.Registry) (
 // ever get here without it: no route at or under the paths stoad serves
 // itself, none in another tenant's /{tenant}/ space, no catch-all beside
 // other tenants, none on a host granted to another tenant.
-func checkRouteOwner(st *state.Snapshot, gw *spec.GatewaySpec, r *Route) error {
+func checkRouteOwner(st *state.Revision, gw *spec.GatewaySpec, r *Route) error {
 	if r.Prefix != "" && spec.ReservedPath(r.Prefix) {
 		return fmt.Errorf("tool %s/%s: route %s is reserved for stoad", r.Tenant, r.Tool, r.Prefix)
 	}
@@ -294,7 +298,7 @@ func checkRouteOwner(st *state.Snapshot, gw *spec.GatewaySpec, r *Route) error {
 // planLimitsByTool maps every tool to the plan limits of the consumers
 // subscribed to it (directly or through a ToolSet) with an active
 // subscription.
-func planLimitsByTool(st *state.Snapshot, id func(string) uint64) map[spec.Ref]map[string]planLimit {
+func planLimitsByTool(st *state.Revision, id func(string) uint64) map[spec.Ref]map[string]planLimit {
 	out := map[spec.Ref]map[string]planLimit{}
 	add := func(tool spec.Ref, consumer string, l planLimit) {
 		if l.limit.IsZero() {

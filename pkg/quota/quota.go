@@ -119,7 +119,7 @@ func (q *Quotas) usageFor(key string) *Usage {
 }
 
 // Compile builds the admission table of st without making it live.
-func (q *Quotas) Compile(st *state.Snapshot) *Table { return compile(st, q.usageFor) }
+func (q *Quotas) Compile(st *state.Revision) *Table { return compile(st, q.usageFor) }
 
 // Swap makes t live.
 func (q *Quotas) Swap(t *Table) { q.table.Store(t) }

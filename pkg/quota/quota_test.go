@@ -17,7 +17,7 @@ func obj(kind spec.Kind, ns, name string, s spec.Spec) *spec.Object {
 
 // fixture: tenant acme with tools a, b (set "ab"), c; consumers shop
 // (subject "sub-shop"), bot, idle (suspended).
-func fixture(subs ...*spec.Object) *state.Snapshot {
+func fixture(subs ...*spec.Object) *state.Revision {
 	objs := []*spec.Object{
 		obj(spec.KindTool, "acme", "a", &spec.ToolSpec{}),
 		obj(spec.KindTool, "acme", "b", &spec.ToolSpec{}),
@@ -39,7 +39,7 @@ func sub(name, consumer, plan, tool, toolSet, st, expires string) *spec.Object {
 
 var t0 = time.Date(2026, 3, 31, 23, 59, 58, 0, time.UTC)
 
-func load(q *Quotas, st *state.Snapshot) { q.Swap(q.Compile(st)) }
+func load(q *Quotas, st *state.Revision) { q.Swap(q.Compile(st)) }
 
 func TestDecide(t *testing.T) {
 	st := fixture(

@@ -86,7 +86,7 @@ func (t *Table) NextExpiry(now time.Time) time.Time {
 
 // compile builds the table of st; usage supplies (and creates) the
 // long-lived counters.
-func compile(st *state.Snapshot, usage func(key string) *Usage) *Table {
+func compile(st *state.Revision, usage func(key string) *Usage) *Table {
 	t := &Table{
 		Revision:  st.Revision,
 		grants:    map[grantKey][]*Subscription{},

@@ -16,7 +16,7 @@ type Route struct {
 	Tenant string
 	// URL is the absolute URL to send: the tool's current upstream with the
 	// snapshot's Target mapped onto it exactly as the proxy maps a request
-	// (the daemon uses proxy.UpstreamURL).
+	// (Runtime.Replay uses proxy.UpstreamURL).
 	URL string
 	// Header and Value are the tool's upstream credential (the real
 	// secret, set after the stored headers; never part of the result).

@@ -41,6 +41,7 @@ var (
 	rateLimitType = reflect.TypeFor[RateLimit]()
 	durationType  = reflect.TypeFor[Duration]()
 	rateType      = reflect.TypeFor[Rate]()
+	quantityType  = reflect.TypeFor[Quantity]()
 	anyMapType    = reflect.TypeFor[map[string]any]()
 )
 
@@ -198,6 +199,7 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 		d.tooDeep(n)
 		return
 	}
+	orig := n
 	n, forceStr := d.unwrap(n)
 	if n == nil {
 		return
@@ -240,6 +242,24 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 		}
 		setValue(v, dur)
 		return
+	case quantityType:
+		// A byte count may be written as a plain integer.
+		s, ok := scalarString(n, true)
+		if _, isBool := n.(*ast.BoolNode); !ok || isBool {
+			d.typeError(n, "a byte quantity such as 512Mi", "")
+			return
+		}
+		if s == "" || d.tooLong(n, s) {
+			return
+		}
+		q, err := NewQuantity(s)
+		if err != nil {
+			d.report(n, strings.Replace(err.Error(), "invalid quantity", "invalid byte quantity", 1), quantityHint)
+			d.markBad("")
+			return
+		}
+		setValue(v, q)
+		return
 	case rateType:
 		s, ok := scalarString(n, forceStr)
 		if !ok {
@@ -266,7 +286,9 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 		if p, ok := nv.Interface().(presetter); ok {
 			p.preset()
 		}
-		d.value(n, nv.Elem(), depth+1)
+		// The node as written: a !!str tag must reach the pointed-to
+		// value's check.
+		d.value(orig, nv.Elem(), depth+1)
 		v.Set(nv)
 	case reflect.Struct:
 		d.structValue(n, v, depth)
@@ -339,6 +361,45 @@ func (d *decoder) value(n ast.Node, v reflect.Value, depth int) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float64:
+		var f float64
+		switch x := n.(type) {
+		case *ast.FloatNode:
+			f = x.Value
+		case *ast.IntegerNode:
+			switch i := x.Value.(type) {
+			case int64:
+				f = float64(i)
+			case uint64:
+				f = float64(i)
+			}
+		case *ast.InfinityNode, *ast.NanNode:
+			d.report(n, fmt.Sprintf("wrong value for %s: infinity and NaN are not numbers here", d.pathString()), "write a number such as 0.5")
+			d.markBad("")
+			return
+		case *ast.StringNode:
+			// goccy reads some YAML 1.2 floats (1e-3) as plain strings.
+			g, err := strconv.ParseFloat(x.Value, 64)
+			plain := x.Token != nil && x.Token.Type == token.StringType
+			if err == nil && plain && !forceStr && !math.IsInf(g, 0) && !math.IsNaN(g) {
+				f = g
+				break
+			}
+			hint := ""
+			if err == nil && !plain {
+				hint = "remove the quotes: " + x.Value
+			}
+			d.typeError(n, "a number", hint)
+			return
+		default:
+			d.typeError(n, "a number", "")
+			return
+		}
+		if forceStr {
+			d.typeError(n, "a number", "")
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		b, ok := n.(*ast.BoolNode)
 		if !ok || forceStr {

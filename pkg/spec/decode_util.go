@@ -197,6 +197,10 @@ func expectedString(t reflect.Type) string {
 // stringHint suggests how to turn a non-string scalar into the string the
 // field wants.
 func stringHint(n ast.Node, t reflect.Type) string {
+	if kv, ok := scalarPair(n); ok {
+		// host:port inside [...] within {...} is read as a mapping.
+		return fmt.Sprintf("quote it: %q", kv)
+	}
 	tk := n.GetToken()
 	if tk == nil {
 		return ""
@@ -220,4 +224,32 @@ func stringHint(n ast.Node, t reflect.Type) string {
 func isErrRange(err error) bool {
 	ne, ok := err.(*strconv.NumError)
 	return ok && ne.Err == strconv.ErrRange
+}
+
+// scalarPair returns the text of a one-entry mapping of scalars ("k:v",
+// or "k: v" when written with a space): a string with a colon that YAML
+// read as a mapping.
+func scalarPair(n ast.Node) (string, bool) {
+	values, ok := mappingValues(n)
+	if !ok || len(values) != 1 {
+		return "", false
+	}
+	k, ok := keyText(values[0].Key)
+	if !ok {
+		return "", false
+	}
+	if isNull(values[0].Value) {
+		return "", false // "k:" is rather a key missing its value
+	}
+	v, ok := scalarString(values[0].Value, true)
+	if !ok {
+		return "", false
+	}
+	kt, vt := values[0].Key.GetToken(), values[0].Value.GetToken()
+	sep := ": "
+	if kt != nil && vt != nil && kt.Position != nil && vt.Position != nil &&
+		kt.Position.Line == vt.Position.Line && vt.Position.Column == kt.Position.Column+len([]rune(k))+1 {
+		sep = ":"
+	}
+	return k + sep + v, true
 }

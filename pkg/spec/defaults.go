@@ -5,7 +5,7 @@ import "strings"
 // Default values written by Default, so that `stoa get -o yaml` shows what
 // is in force.
 const (
-	defaultProtocol            = "rest"
+	defaultProtocol            = ProtocolREST
 	defaultAuthType            = "apiKey" // secure by default: public is auth: {type: none}
 	defaultRetryAttempts       = 2
 	defaultConsecutiveFailures = 5
@@ -21,7 +21,48 @@ const (
 	defaultXDPInterface        = "lo"
 	defaultMCPPageSize         = 100
 	defaultToolMetadata        = "warn"
+	defaultGroupsClaim         = "groups"
+	defaultTracingAccept       = "trusted"
+	defaultTracingService      = "stoad"
+	defaultTracingCompression  = "none"
+	defaultTracingQueueSize    = 2048
+	defaultTracingSampleRatio  = 1.0
+	defaultRedisPrefix         = "stoa:"
+	defaultRedisFailMode       = "open"
+	defaultRedisAccuracy       = 0.01
+	// defaultLimitsBackend is not written into Gateways: their limits block
+	// is always present, and a new field there would change the digest of
+	// every stored Gateway. LimitsBackend applies it.
+	defaultLimitsBackend = "local"
+	// The escalation prefix lengths are not written either, for the same
+	// reason (Gateways with an escalation block predate them);
+	// PrefixLengths applies them.
+	defaultEscalationIPv4PrefixLength = 32
+	defaultEscalationIPv6PrefixLength = 64
 )
+
+// LimitsBackend is where the Gateway's rate limits and quotas are counted:
+// limits.backend, or "local" when unset.
+func (s *GatewaySpec) LimitsBackend() string {
+	if s == nil || s.Limits == nil || s.Limits.Backend == "" {
+		return defaultLimitsBackend
+	}
+	return s.Limits.Backend
+}
+
+// PrefixLengths are how much of an IPv4 and an IPv6 source escalation
+// counts and blocks as one: ipv4PrefixLength and ipv6PrefixLength, or 32
+// and 64 when unset.
+func (e *Escalation) PrefixLengths() (v4, v6 int) {
+	v4, v6 = defaultEscalationIPv4PrefixLength, defaultEscalationIPv6PrefixLength
+	if e != nil && e.IPv4PrefixLength != 0 {
+		v4 = e.IPv4PrefixLength
+	}
+	if e != nil && e.IPv6PrefixLength != 0 {
+		v6 = e.IPv6PrefixLength
+	}
+	return v4, v6
+}
 
 // Default durations, written as a person would write them.
 var (
@@ -32,6 +73,21 @@ var (
 	defaultHealthInterval = MustDuration("10s")
 	defaultHealthTimeout  = MustDuration("2s")
 	defaultWebhookTimeout = MustDuration("10s")
+
+	defaultMCPTimeout        = MustDuration("30s")
+	defaultMCPConnectTimeout = MustDuration("5s")
+	// Starting a runtime (node, python, a JVM) and initializing takes
+	// longer than a TCP connect.
+	defaultMCPStartTimeout = MustDuration("30s")
+
+	defaultTracingExportTimeout = MustDuration("10s")
+	defaultTracingBatchTimeout  = MustDuration("5s")
+	defaultTracingDrainTimeout  = MustDuration("30s")
+
+	defaultRedisLeaseWindow = MustDuration("20ms")
+	defaultRedisLeaseTTL    = MustDuration("1s")
+	defaultRedisTimeout     = MustDuration("100ms")
+	defaultRedisDialTimeout = MustDuration("1s")
 )
 
 // defaultRetryOn are the failures retried by default.
@@ -89,6 +145,14 @@ func defaultTool(o *Object, s *ToolSpec) {
 	if s.Auth == nil {
 		s.Auth = &ToolAuth{Type: defaultAuthType}
 	}
+	if s.Protocol == ProtocolMCP {
+		// An MCP upstream has no HTTP route, retries or circuit breaker of
+		// the proxy's: its calls are bounded by mcp.timeout.
+		defaultMCPUpstream(s.MCP)
+		defaultUpstreamAuth(s.UpstreamAuth)
+		defaultRate(s.RateLimit)
+		return
+	}
 	if s.Route == nil {
 		s.Route = &Route{}
 	}
@@ -118,17 +182,46 @@ func defaultTool(o *Object, s *ToolSpec) {
 		setInt(&h.HealthyThreshold, defaultHealthyThreshold)
 		setInt(&h.UnhealthyThreshold, defaultUnhealthyThreshold)
 	}
-	if u := s.UpstreamAuth; u != nil {
-		setStr(&u.Header, defaultUpstreamAuthHeader)
-		if u.Prefix == "" && strings.EqualFold(u.Header, defaultUpstreamAuthHeader) {
-			u.Prefix = defaultBearerPrefix
-		}
-	}
+	defaultUpstreamAuth(s.UpstreamAuth)
 	defaultRate(s.RateLimit)
 	for i := range s.Operations {
 		op := &s.Operations[i]
 		defaultAnnotations(op)
 		defaultRate(op.RateLimit)
+	}
+}
+
+func defaultUpstreamAuth(u *UpstreamAuth) {
+	if u == nil {
+		return
+	}
+	setStr(&u.Header, defaultUpstreamAuthHeader)
+	if u.Prefix == "" && strings.EqualFold(u.Header, defaultUpstreamAuthHeader) {
+		u.Prefix = defaultBearerPrefix
+	}
+}
+
+// defaultMCPUpstream infers the transport from url or command and fills
+// the timeouts. A transport that cannot be inferred (both or neither set)
+// is left for validation to report.
+func defaultMCPUpstream(m *MCPUpstream) {
+	if m == nil {
+		return
+	}
+	if m.Transport == "" {
+		switch {
+		case m.URL != "" && len(m.Command) == 0:
+			m.Transport = TransportStreamableHTTP
+		case m.URL == "" && len(m.Command) > 0:
+			m.Transport = TransportStdio
+		}
+	}
+	setDur(&m.Timeout, defaultMCPTimeout)
+	switch m.Transport {
+	case TransportStreamableHTTP:
+		setDur(&m.ConnectTimeout, defaultMCPConnectTimeout)
+	case TransportStdio:
+		setDur(&m.ConnectTimeout, defaultMCPStartTimeout)
 	}
 }
 
@@ -195,6 +288,35 @@ func defaultGateway(s *GatewaySpec) {
 	}
 	setInt(&s.MCP.PageSize, defaultMCPPageSize)
 	setStr(&s.MCP.ToolMetadata, defaultToolMetadata)
+	// The blocks below are newer than stored Gateways: they are defaulted
+	// only when written, so that a Gateway without them keeps its digest.
+	if a := s.Access; a != nil {
+		setStr(&a.GroupsClaim, defaultGroupsClaim)
+	}
+	if t := s.Tracing; t != nil {
+		if t.SampleRatio == nil {
+			r := defaultTracingSampleRatio
+			t.SampleRatio = &r
+		}
+		setStr(&t.Accept, defaultTracingAccept)
+		setStr(&t.ServiceName, defaultTracingService)
+		setStr(&t.Compression, defaultTracingCompression)
+		setDur(&t.ExportTimeout, defaultTracingExportTimeout)
+		setDur(&t.BatchTimeout, defaultTracingBatchTimeout)
+		setInt(&t.QueueSize, defaultTracingQueueSize)
+		setDur(&t.DrainTimeout, defaultTracingDrainTimeout)
+	}
+	if r := s.Redis; r != nil {
+		setStr(&r.Prefix, defaultRedisPrefix)
+		setStr(&r.FailMode, defaultRedisFailMode)
+		setDur(&r.LeaseWindow, defaultRedisLeaseWindow)
+		setDur(&r.LeaseTTL, defaultRedisLeaseTTL)
+		if r.Accuracy == 0 {
+			r.Accuracy = defaultRedisAccuracy
+		}
+		setDur(&r.Timeout, defaultRedisTimeout)
+		setDur(&r.DialTimeout, defaultRedisDialTimeout)
+	}
 }
 
 // defaultRate writes the default burst, max(1, ceil(rate per second)), when

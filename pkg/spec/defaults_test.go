@@ -3,7 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"reflect"
-	"strings"
+	"regexp"
 	"testing"
 
 	yaml "github.com/goccy/go-yaml"
@@ -105,7 +105,7 @@ func TestDefaultIdempotent(t *testing.T) {
 			t.Errorf("%s changed on the second Default:\n%s\n%s", o.Ref(), a, b)
 		}
 	}
-	if len(objs) != 14 {
+	if len(objs) != 16 {
 		t.Errorf("Default must not create objects: %d", len(objs))
 	}
 	Default(nil)
@@ -204,7 +204,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", o.Ref(), err)
 		}
-		if strings.Contains(string(b), "source") {
+		if regexp.MustCompile(`(?mi)^\s*source:`).Match(b) {
 			t.Errorf("%s: the Source leaked into YAML:\n%s", o.Ref(), b)
 		}
 		back, diags := Parse("back.yaml", b)

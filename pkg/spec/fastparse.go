@@ -64,7 +64,13 @@ func fastParse(src string, a *fastArena) (body ast.Node, ok bool) {
 			return nil, false
 		}
 		first = false
-		p.lines = append(p.lines, fastLine{no: lineNo, indent: indent, text: text, content: content, ascii: isASCII(text)})
+		ascii, plain := lineChars(text)
+		if !plain {
+			// Control characters: goccy decides what they mean (it refuses
+			// some, such as a NUL after "- ").
+			return nil, false
+		}
+		p.lines = append(p.lines, fastLine{no: lineNo, indent: indent, text: text, content: content, ascii: ascii})
 	}
 	a.lines = p.lines[:0]
 	if len(p.lines) == 0 || p.lines[0].indent != 0 {
@@ -101,6 +107,21 @@ type fastParser struct {
 type errBail struct{}
 
 func bail() { panic(errBail{}) }
+
+// lineChars reports whether s is ASCII, and whether it is free of control
+// characters (C0 and DEL; tab and CR were refused before).
+func lineChars(s string) (ascii, plain bool) {
+	ascii = true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == 0x7f:
+			return false, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return ascii, true
+}
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -16,21 +16,28 @@ import (
 // Duration or Rate, and why: text that never was a spec field. Spec fields
 // are parsed once, by the decoder, and read with D(), Count(), Per().
 var parseAllowed = map[string]string{
-	"pkg/cli/audit.go":      "the --since flag",
-	"pkg/daemon/keys.go":    "LocalAPI request fields expiresIn and grace",
-	"pkg/daemon/xdp_api.go": "LocalAPI request field for",
+	"pkg/cli/audit.go":     "the --since flag",
+	"pkg/localapi/keys.go": "LocalAPI request fields expiresIn and grace",
+	"pkg/localapi/xdp.go":  "LocalAPI request field for",
 }
 
-// runtimeDirs hold runtimes: they compile defaulted specs (state.New
+// runtimeDirs hold runtimes, and runtimeFiles the runtimes that live
+// beside their domain's logic: they compile defaulted specs (state.New
 // defaults every object) and keep no default of their own.
-var runtimeDirs = []string{"pkg/proxy", "pkg/daemon"}
+var runtimeDirs = []string{"pkg/proxy", "pkg/daemon", "pkg/mcp/mcprt", "pkg/xdp/xdprt", "pkg/auth/identity",
+	"pkg/keys", "pkg/telemetry/stats"}
 
-// defaultOwnedFiles are the daemon files that compile spec values; the
-// daemon's other servers (LocalAPI, the MCP socket) have timeouts of
-// their own that merely look like the Gateway's.
+var runtimeFiles = map[string]bool{
+	"pkg/quota/admission.go": true, "pkg/quota/admission_events.go": true, "pkg/snapshot/runtime.go": true,
+	"pkg/webhook/runtime.go": true, "pkg/audit/trail.go": true,
+}
+
+// defaultOwnedFiles are the runtime files (beside pkg/proxy) that compile
+// spec values; other servers (the LocalAPI, the MCP socket) have timeouts
+// of their own that merely look like the Gateway's.
 var defaultOwnedFiles = map[string]bool{
-	"pkg/daemon/webhooks.go": true, "pkg/daemon/snapshots.go": true, "pkg/daemon/xdp.go": true,
-	"pkg/daemon/xdp_status.go": true, "pkg/daemon/gitops.go": true,
+	"pkg/webhook/runtime.go": true, "pkg/snapshot/runtime.go": true, "pkg/xdp/xdprt/xdprt.go": true,
+	"pkg/xdp/xdprt/status.go": true, "pkg/daemon/gitops.go": true,
 }
 
 // sameValueAllowed are literals that equal a default but mean something
@@ -81,7 +88,7 @@ func TestRuntimesNeitherParseNorDefault(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		runtime := false
+		runtime := runtimeFiles[rel]
 		for _, d := range runtimeDirs {
 			if filepath.Dir(rel) == d {
 				runtime = true
@@ -150,6 +157,13 @@ func TestRuntimesNeitherParseNorDefault(t *testing.T) {
 	for file := range parseAllowed {
 		if _, err := os.Stat(filepath.Join(root, file)); err != nil {
 			t.Errorf("parseAllowed names %s: %v", file, err)
+		}
+	}
+	for _, files := range []map[string]bool{runtimeFiles, defaultOwnedFiles} {
+		for file := range files {
+			if _, err := os.Stat(filepath.Join(root, file)); err != nil {
+				t.Errorf("the runtime file %s is gone: %v", file, err)
+			}
 		}
 	}
 }

@@ -225,6 +225,15 @@ func (s *Source) Position(path string, key bool) (line, col int, lineText string
 	return s.doc.position(d, path, key)
 }
 
+// text returns the whole text of the object's file, in which its
+// positions count lines and columns; false for objects not read from text.
+func (s *Source) text() (string, bool) {
+	if s == nil || s.doc == nil || s.doc.file == nil {
+		return "", false
+	}
+	return s.doc.file.data, true
+}
+
 // find looks for text at or after line:col (col in runes) in the rest of
 // the object's document and returns where it starts. Diagnostics about a
 // part of a value (a hidden character in a description) use it to point

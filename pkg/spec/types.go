@@ -238,6 +238,16 @@ type GatewaySpec struct {
 	Snapshots *SnapshotPolicy `json:"snapshots,omitempty"`
 	// Routing grants tenants paths and hosts outside their own space.
 	Routing *GatewayRouting `json:"routing,omitempty"`
+	// Access says who administers the whole cluster through the control
+	// plane (the cluster admin role), and which token claim holds groups
+	// for every access rule, the Tenants' included.
+	Access *GatewayAccess `json:"access,omitempty"`
+	// Tracing exports OpenTelemetry traces of requests, MCP calls and
+	// applies over OTLP/HTTP. Off by default.
+	Tracing *Tracing `json:"tracing,omitempty"`
+	// Redis is the store of limits and quotas shared by a fleet of data
+	// planes; used when limits.backend is redis.
+	Redis *RedisConfig `json:"redis,omitempty"`
 }
 
 // Kind implements Spec.
@@ -293,6 +303,10 @@ type GatewayLimits struct {
 	IdleTimeout Duration `json:"idleTimeout,omitzero"`
 	// MaxConnsPerSource caps concurrent connections from one client address.
 	MaxConnsPerSource int `json:"maxConnsPerSource,omitempty"`
+	// Backend is where rate limits and quotas are counted: "local" (this
+	// stoad alone, the default) or "redis" (shared by every data plane
+	// through spec.redis, so a limit holds for the fleet).
+	Backend string `json:"backend,omitempty"`
 }
 
 // XDPConfig configures the XDP program.
@@ -327,6 +341,13 @@ type Escalation struct {
 	Within Duration `json:"within"`
 	// Block is the cool-down: how long the source stays blocked.
 	Block Duration `json:"block"`
+	// IPv4PrefixLength is how much of an IPv4 source is counted and
+	// blocked as one: 32 (the default) is the address itself.
+	IPv4PrefixLength int `json:"ipv4PrefixLength,omitempty"`
+	// IPv6PrefixLength is the same for IPv6; default 64, the smallest
+	// network a site is usually given, so that a source cannot dodge the
+	// block by moving to another address of its own /64.
+	IPv6PrefixLength int `json:"ipv6PrefixLength,omitempty"`
 }
 
 // AccessLog configures the access log.
@@ -382,6 +403,9 @@ type GatewayMCP struct {
 	// descriptions, titles, tags, input schemas): "warn" (default) or
 	// "error".
 	ToolMetadata string `json:"toolMetadata,omitempty"`
+	// Federation says what Tools with protocol: mcp may do that only
+	// cluster admins may allow.
+	Federation *MCPFederation `json:"federation,omitempty"`
 }
 
 // SnapshotPolicy bounds error snapshots per tenant.
@@ -413,6 +437,12 @@ type TenantSpec struct {
 	Defaults *TenantDefaults `json:"defaults,omitempty"`
 	// Suspended rejects every request for the tenant's tools (403).
 	Suspended bool `json:"suspended,omitempty"`
+	// Access grants control-plane roles on the tenant to the tokens each
+	// entry matches: viewer, editor or admin.
+	Access []AccessEntry `json:"access,omitempty"`
+	// Policy holds CEL rules that apply to every tool of the tenant; their
+	// deny rules are guardrails no ToolSet or Tool can lift.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // Kind implements Spec.
@@ -447,7 +477,8 @@ type TenantDefaults struct {
 // ToolSpec is one upstream API, served as an HTTP route and, per operation,
 // as MCP tools.
 type ToolSpec struct {
-	// Protocol of the upstream; only "rest" today.
+	// Protocol of the upstream: "rest" (an HTTP API, the default) or "mcp"
+	// (an MCP server whose tools join the tenant's catalog; see mcp).
 	Protocol string `json:"protocol"`
 	// Description of the API as a whole.
 	Description string `json:"description,omitempty"`
@@ -485,6 +516,14 @@ type ToolSpec struct {
 	OpenAPI string `json:"openapi,omitempty"`
 	// Operations each become one MCP tool.
 	Operations []Operation `json:"operations,omitempty"`
+	// MCP names the upstream MCP server of a Tool with protocol: mcp, and
+	// which of its tools are exposed. Such a Tool has no upstream(s),
+	// operations, openapi, route, upstreamTLS, timeouts, retries,
+	// healthCheck or circuitBreaker.
+	MCP *MCPUpstream `json:"mcp,omitempty"`
+	// Policy holds CEL rules for calls of this tool. Its allow rules,
+	// when it has any, replace those of its ToolSets and Tenant.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // Kind implements Spec.
@@ -653,6 +692,10 @@ type ToolSetSpec struct {
 	Tools []string `json:"tools"`
 	// Policies apply to every tool in the set.
 	Policies *ToolSetPolicies `json:"policies,omitempty"`
+	// Policy holds CEL rules for calls of the set's tools. The allow rules
+	// of all the sets a tool is in apply together, unless the tool has
+	// allow rules of its own.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // Kind implements Spec.

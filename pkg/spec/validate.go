@@ -69,6 +69,7 @@ func Validate(objs []*Object, opts ValidateOptions) Diagnostics {
 	}
 	v.crossObject(objs)
 	v.routeOwnership(objs)
+	v.stdioGrants(objs)
 	v.publicTools(objs)
 	return v.finish()
 }
@@ -152,6 +153,9 @@ type pending struct {
 	key     bool
 	find    string    // text to point at, when it is found after the field's position
 	related []relSite // other places involved
+	// refine moves the diagnostic from the field's position to a place
+	// inside its value (a character of a policy expression).
+	refine func(d *Diagnostic, s *Source)
 }
 
 // relSite is a Related place before it is positioned.
@@ -175,6 +179,12 @@ func (v *validator) errorf(o *Object, path, hint, format string, args ...any) {
 	v.add(o, SeverityError, false, path, hint, fmt.Sprintf(format, args...))
 }
 
+// keyErrorf adds an error at the key of the field at path: for a field
+// that should not be there at all.
+func (v *validator) keyErrorf(o *Object, path, hint, format string, args ...any) {
+	v.add(o, SeverityError, true, path, hint, fmt.Sprintf(format, args...))
+}
+
 // warnf adds a warning at path of o.
 func (v *validator) warnf(o *Object, path, hint, format string, args ...any) {
 	v.add(o, SeverityWarning, false, path, hint, fmt.Sprintf(format, args...))
@@ -193,6 +203,9 @@ func (v *validator) finish() Diagnostics {
 			continue
 		}
 		locate(p.d, p.obj, p.key)
+		if p.refine != nil && p.d.Line > 0 && p.obj.Source != nil {
+			p.refine(p.d, p.obj.Source)
+		}
 		if p.find != "" && p.d.Line > 0 && p.obj.Source != nil {
 			if line, col, text, ok := p.obj.Source.find(p.d.Line, p.d.Column, p.find); ok {
 				p.d.Line, p.d.Column, p.d.SourceLine = line, col, text

@@ -53,6 +53,30 @@ func (v *validator) crossObject(objs []*Object) {
 			}
 			gateway = &claimSite{obj: o}
 		case *ToolSpec:
+			if s.Protocol == ProtocolMCP {
+				// No HTTP route; the names its renames claim are known.
+				if s.MCP == nil || s.MCP.Tools == nil {
+					return
+				}
+				prefix := o.Metadata.Namespace + "__" + o.Metadata.Name + "__"
+				for _, old := range sortedKeys(s.MCP.Tools.Rename) {
+					name := prefix + s.MCP.Tools.Rename[old]
+					if old == "" || !validMCPName(name) {
+						continue
+					}
+					key := mcpKey{o.Metadata.Namespace, name}
+					path := "spec.mcp.tools.rename" + pathKey(old)
+					if other, dup := mcpNames[key]; dup {
+						if report && other.obj != o {
+							v.errorf(o, path, "rename it to another name, or set a different mcpName on the operation",
+								"MCP tool name %q is also used by %s", name, other.describe())
+						}
+						continue
+					}
+					mcpNames[key] = claimSite{obj: o, path: path}
+				}
+				return
+			}
 			prefix := "/" + o.Metadata.Namespace + "/" + o.Metadata.Name
 			path := "spec.route"
 			host := ""

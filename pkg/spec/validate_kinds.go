@@ -64,6 +64,9 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 		v.duration(o, "spec.limits.writeTimeout", l.WriteTimeout)
 		v.duration(o, "spec.limits.idleTimeout", l.IdleTimeout)
 	}
+	v.limitsBackend(o, s)
+	v.gatewayAccess(o, s.Access)
+	v.tracing(o, s.Tracing)
 	if x := s.XDP; x != nil {
 		v.oneOf(o, "spec.xdp.mode", "xdp mode", x.Mode, xdpModes...)
 		v.oneOf(o, "spec.xdp.count", "xdp count", x.Count, xdpCounts...)
@@ -101,6 +104,16 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 				} else {
 					v.duration(o, "spec.xdp.escalation."+f.name, f.d)
 				}
+			}
+			// Wider blocks would shut out whole providers for one
+			// client's misbehaviour.
+			if b := e.IPv4PrefixLength; b != 0 && (b < 16 || b > 32) {
+				v.errorf(o, "spec.xdp.escalation.ipv4PrefixLength", "16 to 32; 32 (the default) blocks the address alone",
+					"ipv4PrefixLength %d out of range", b)
+			}
+			if b := e.IPv6PrefixLength; b != 0 && (b < 32 || b > 128) {
+				v.errorf(o, "spec.xdp.escalation.ipv6PrefixLength", "32 to 128; 64 (the default) blocks the source's /64, 128 the address alone",
+					"ipv6PrefixLength %d out of range", b)
 			}
 		}
 	}
@@ -146,6 +159,7 @@ func (v *validator) gateway(o *Object, s *GatewaySpec) {
 					"invalid host %q", h)
 			}
 		}
+		v.federationGrants(o, m.Federation)
 	}
 	if sp := s.Snapshots; sp != nil {
 		if sp.MaxCount < 0 || sp.MaxBodyBytes < 0 {
@@ -219,6 +233,8 @@ func (v *validator) tenant(o *Object, s *TenantSpec) {
 		v.rate(o, "spec.defaults.rateLimit", d.RateLimit)
 		v.rate(o, "spec.defaults.perSource", d.PerSource)
 	}
+	v.tenantAccess(o, s.Access)
+	v.policyField(o, "spec.policy", s.Policy)
 	v.description(o, "spec.description", s.Description)
 }
 
@@ -238,6 +254,7 @@ func (v *validator) toolSet(o *Object, s *ToolSetSpec) {
 		v.oneOf(o, "spec.policies.auth", "auth policy", p.Auth, toolSetAuth...)
 		v.rate(o, "spec.policies.rateLimit", p.RateLimit)
 	}
+	v.policyField(o, "spec.policy", s.Policy)
 	v.description(o, "spec.description", s.Description)
 }
 

@@ -131,7 +131,10 @@ func (v *validator) routeOwnership(objs []*Object) {
 				tenantNames = append(tenantNames, o.Metadata.Name)
 			}
 		case *ToolSpec:
-			tools = append(tools, o)
+			// A federated Tool has no HTTP route.
+			if s := o.Spec.(*ToolSpec); s.Protocol != ProtocolMCP {
+				tools = append(tools, o)
+			}
 		}
 	}
 	for _, o := range v.live {

@@ -37,7 +37,7 @@ func TestValidSetIsClean(t *testing.T) {
 	for _, o := range objs {
 		count[o.Kind]++
 	}
-	want := map[Kind]int{KindGateway: 1, KindTenant: 2, KindTool: 3, KindToolSet: 1, KindPlan: 2, KindConsumer: 2, KindSubscription: 2, KindWebhook: 1}
+	want := map[Kind]int{KindGateway: 1, KindTenant: 2, KindTool: 5, KindToolSet: 1, KindPlan: 2, KindConsumer: 2, KindSubscription: 2, KindWebhook: 1}
 	for k, n := range want {
 		if count[k] != n {
 			t.Errorf("%d %s objects, want %d", count[k], k, n)
@@ -167,6 +167,10 @@ func TestValidateProblems(t *testing.T) {
 		{"gateway interface", doc("Gateway", "", "  xdp: {interfaces: [averyveryverylongname]}\n"), "spec.xdp.interfaces[0]", "invalid interface name"},
 		{"gateway perSource", doc("Gateway", "", "  xdp: {perSource: 10/m}\n"), "spec.xdp.perSource.rate", "invalid rate"},
 		{"gateway escalation", doc("Gateway", "", "  xdp: {escalation: {after: 3, within: 1m, block: -1m}}\n"), "spec.xdp.escalation.block", "must be positive"},
+		{"gateway escalation v6 prefix", doc("Gateway", "", "  xdp: {escalation: {after: 3, within: 1m, block: 1m, ipv6PrefixLength: 16}}\n"), "spec.xdp.escalation.ipv6PrefixLength", "out of range"},
+		{"gateway escalation v6 prefix long", doc("Gateway", "", "  xdp: {escalation: {after: 3, within: 1m, block: 1m, ipv6PrefixLength: 129}}\n"), "spec.xdp.escalation.ipv6PrefixLength", "out of range"},
+		{"gateway escalation v4 prefix", doc("Gateway", "", "  xdp: {escalation: {after: 3, within: 1m, block: 1m, ipv4PrefixLength: 8}}\n"), "spec.xdp.escalation.ipv4PrefixLength", "out of range"},
+		{"gateway escalation v4 prefix negative", doc("Gateway", "", "  xdp: {escalation: {after: 3, within: 1m, block: 1m, ipv4PrefixLength: -1}}\n"), "spec.xdp.escalation.ipv4PrefixLength", "out of range"},
 		{"gateway limits", doc("Gateway", "", "  limits: {maxHeaders: -1}\n"), "spec.limits.maxHeaders", "negative"},
 		{"gateway limits duration", doc("Gateway", "", "  limits: {idleTimeout: forever}\n"), "spec.limits.idleTimeout", "invalid duration"},
 		{"gateway admin claim", doc("Gateway", "", "  admins: [{issuer: https://i, claim: roles}]\n"), "spec.admins[0].value", "missing value"},

@@ -19,8 +19,22 @@ var (
 
 // tool checks a Tool.
 func (v *validator) tool(o *Object, s *ToolSpec) {
-	if s.Protocol != "" && s.Protocol != defaultProtocol {
-		v.errorf(o, "spec.protocol", `only "rest" is supported`, "unsupported protocol %q", s.Protocol)
+	switch s.Protocol {
+	case "", ProtocolREST:
+		if s.MCP != nil {
+			v.keyErrorf(o, "spec.mcp", "set protocol: mcp to federate an MCP server, or remove mcp",
+				"mcp applies to Tools with protocol: mcp only")
+		}
+	case ProtocolMCP:
+		v.mcpTool(o, s)
+		v.toolCommon(o, s)
+		return
+	default:
+		hint := `"rest" for an HTTP API, "mcp" for an MCP server`
+		if sg := suggest(s.Protocol, toolProtocols); sg != "" {
+			hint = fmt.Sprintf("did you mean %q?", sg)
+		}
+		v.errorf(o, "spec.protocol", hint, "unsupported protocol %q", s.Protocol)
 	}
 	switch {
 	case s.Upstream == "" && len(s.Upstreams) == 0:
@@ -60,14 +74,7 @@ func (v *validator) tool(o *Object, s *ToolSpec) {
 				"invalid route host %q", r.Host)
 		}
 	}
-	v.toolAuth(o, s)
 	v.upstreamTLS(o, s)
-	if u := s.UpstreamAuth; u != nil {
-		if u.Header != "" && !isToken(u.Header) {
-			v.errorf(o, "spec.upstreamAuth.header", "a header name such as Authorization or X-Api-Key", "invalid header name %q", u.Header)
-		}
-		v.secretRef(o, "spec.upstreamAuth.secretRef", u.SecretRef)
-	}
 	if t := s.Timeouts; t != nil {
 		v.duration(o, "spec.timeouts.connect", t.Connect)
 		v.duration(o, "spec.timeouts.header", t.Header)
@@ -97,15 +104,29 @@ func (v *validator) tool(o *Object, s *ToolSpec) {
 		}
 		v.duration(o, "spec.circuitBreaker.ejection", c.Ejection)
 	}
-	v.rate(o, "spec.rateLimit", s.RateLimit)
 	if s.OpenAPI != "" && strings.Contains(s.OpenAPI, "://") {
 		if u, err := url.Parse(s.OpenAPI); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			v.errorf(o, "spec.openapi", "a path relative to the spec file, or an http(s) URL", "invalid openapi location %q", s.OpenAPI)
 		}
 	}
-	v.stringList(o, "spec.tags", "tag", s.Tags)
 	v.operations(o, s)
+	v.toolCommon(o, s)
+}
+
+// toolCommon checks what Tools of every protocol have: caller auth, the
+// upstream credential, the rate limit, tags, texts and the policy.
+func (v *validator) toolCommon(o *Object, s *ToolSpec) {
+	v.toolAuth(o, s)
+	if u := s.UpstreamAuth; u != nil {
+		if u.Header != "" && !isToken(u.Header) {
+			v.errorf(o, "spec.upstreamAuth.header", "a header name such as Authorization or X-Api-Key", "invalid header name %q", u.Header)
+		}
+		v.secretRef(o, "spec.upstreamAuth.secretRef", u.SecretRef)
+	}
+	v.rate(o, "spec.rateLimit", s.RateLimit)
+	v.stringList(o, "spec.tags", "tag", s.Tags)
 	v.toolText(o, s)
+	v.policyField(o, "spec.policy", s.Policy)
 }
 
 // toolAuth checks what callers must present.
@@ -233,7 +254,9 @@ func (v *validator) publicTools(objs []*Object) {
 	}
 	for _, o := range objs {
 		ts, ok := o.Spec.(*ToolSpec)
-		if !ok || v.shadowed[o] || ts.Auth == nil || ts.Auth.Type != "none" || guarded[o.Ref()] {
+		// A federated Tool has no HTTP route, and the MCP endpoint always
+		// wants a credential.
+		if !ok || v.shadowed[o] || ts.Protocol == ProtocolMCP || ts.Auth == nil || ts.Auth.Type != "none" || guarded[o.Ref()] {
 			continue
 		}
 		path := "spec.auth.type"

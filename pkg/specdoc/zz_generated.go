@@ -17,12 +17,24 @@ var generated = &Model{
 	},
 	Scalars: map[string]*Scalar{
 		"Duration": {Name: "Duration", Doc: "Duration is a Go duration string such as \"250ms\", \"5s\", \"10m\" or \"24h\"; \"d\" (days) is accepted too.", Pattern: "^[-+]?(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h|d))+$"},
+		"Quantity": {Name: "Quantity", Doc: "Quantity is an amount of bytes: an integer with an optional binary (Ki, Mi, Gi, Ti, Pi, Ei) or decimal (k, M, G, T, P, E) suffix, as Kubernetes writes memory: \"512Mi\", \"2Gi\", \"1G\", \"1048576\".", Pattern: "^[0-9]+(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"},
 		"Rate":     {Name: "Rate", Doc: "Rate is a sustained rate written \"N/s\", \"N/min\", \"N/h\" or \"N/d\" with N a positive integer.", Pattern: "^[1-9][0-9]*/(s|min|h|d)$"},
 	},
 	Types: map[string]*Type{
+		"AccessEntry": {Name: "AccessEntry", Doc: "AccessEntry grants a control-plane role on the tenant to the tokens it matches. A token matches when any matcher does: one of groups is in the token's groups claim (named by the Gateway's spec.access.groupsClaim), its sub is one of subjects, or it carries every claim of claims. At least one matcher is required.", Fields: []Field{
+			{Name: "role", Doc: "Role is \"viewer\" (get, diff, history, events, top), \"editor\" (viewer, plus apply and delete of the tenant's objects, and its API keys) or \"admin\" (editor, plus the Tenant object itself and rollback).", Type: Ref{Kind: "string"}, Required: true, Enum: []string{"viewer", "editor", "admin"}},
+			{Name: "groups", Doc: "Groups match tokens whose groups claim contains one of them.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "subjects", Doc: "Subjects match tokens whose sub is one of them. ISSUER#SUB (e.g. https://idp.example.com#alice) matches only tokens of that issuer.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "claims", Doc: "Claims match tokens that carry every one of them: a string claim equal to the value, or an array claim containing it (numbers and booleans compare by their JSON text). Dotted names reach nested objects (realm_access.roles); claims: {iss: ISSUER, ...} pins the issuer.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}},
+		}},
 		"AccessLog": {Name: "AccessLog", Doc: "AccessLog configures the access log.", Fields: []Field{
 			{Name: "enabled", Doc: "Enabled writes one JSON line per request (never with credentials).", Type: Ref{Kind: "boolean"}},
 			{Name: "path", Doc: "Path is a file to append to; default stderr.", Type: Ref{Kind: "string"}},
+		}},
+		"AccessMatch": {Name: "AccessMatch", Doc: "AccessMatch selects tokens: any of groups, subjects or claims matches, as in a Tenant's access entries.", Fields: []Field{
+			{Name: "groups", Doc: "Groups match tokens whose groups claim contains one of them.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "subjects", Doc: "Subjects match tokens whose sub is one of them; ISSUER#SUB only tokens of that issuer.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "claims", Doc: "Claims match tokens that carry every one of them (string equal, or array containing the value).", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}},
 		}},
 		"AdminRule": {Name: "AdminRule", Doc: "AdminRule makes the bearers of matching tokens platform admins.", Fields: []Field{
 			{Name: "issuer", Doc: "Issuer of admin tokens (OIDC issuer URL).", Type: Ref{Kind: "string"}, Required: true},
@@ -56,6 +68,12 @@ var generated = &Model{
 			{Name: "after", Doc: "After is the number of 429 rejections that triggers a block.", Type: Ref{Kind: "integer"}, Required: true, Minimum: intp(1)},
 			{Name: "within", Doc: "Within is the window in which those rejections must occur.", Type: Ref{Kind: "scalar", Name: "Duration"}, Required: true},
 			{Name: "block", Doc: "Block is the cool-down: how long the source stays blocked.", Type: Ref{Kind: "scalar", Name: "Duration"}, Required: true},
+			{Name: "ipv4PrefixLength", Doc: "IPv4PrefixLength is how much of an IPv4 source is counted and blocked as one: 32 (the default) is the address itself.", Type: Ref{Kind: "integer"}, Minimum: intp(16), Maximum: intp(32)},
+			{Name: "ipv6PrefixLength", Doc: "IPv6PrefixLength is the same for IPv6; default 64, the smallest network a site is usually given, so that a source cannot dodge the block by moving to another address of its own /64.", Type: Ref{Kind: "integer"}, Minimum: intp(32), Maximum: intp(128)},
+		}},
+		"GatewayAccess": {Name: "GatewayAccess", Doc: "GatewayAccess configures the control plane's roles cluster-wide.", Fields: []Field{
+			{Name: "admins", Doc: "Admins are the cluster admins: every tenant, the Gateway, and every role.", Type: Ref{Kind: "object", Name: "AccessMatch"}},
+			{Name: "groupsClaim", Doc: "GroupsClaim is the token claim that holds the bearer's groups, for every groups matcher (the Tenants' too); default \"groups\". Dotted names reach nested objects (realm_access.roles).", Type: Ref{Kind: "string"}},
 		}},
 		"GatewayLimits": {Name: "GatewayLimits", Doc: "GatewayLimits bounds what a client may send and how slowly.", Fields: []Field{
 			{Name: "maxRequestLineBytes", Doc: "MaxRequestLineBytes caps method + URI + version (414 beyond).", Type: Ref{Kind: "integer"}},
@@ -68,6 +86,7 @@ var generated = &Model{
 			{Name: "writeTimeout", Doc: "WriteTimeout is how long writing a response may take.", Type: Ref{Kind: "scalar", Name: "Duration"}},
 			{Name: "idleTimeout", Doc: "IdleTimeout closes keep-alive connections idle this long.", Type: Ref{Kind: "scalar", Name: "Duration"}},
 			{Name: "maxConnsPerSource", Doc: "MaxConnsPerSource caps concurrent connections from one client address.", Type: Ref{Kind: "integer"}},
+			{Name: "backend", Doc: "Backend is where rate limits and quotas are counted: \"local\" (this stoad alone, the default) or \"redis\" (shared by every data plane through spec.redis, so a limit holds for the fleet).", Type: Ref{Kind: "string"}, Enum: []string{"local", "redis"}},
 		}},
 		"GatewayMCP": {Name: "GatewayMCP", Doc: "GatewayMCP configures the MCP endpoint.", Fields: []Field{
 			{Name: "allowedOrigins", Doc: "AllowedOrigins lists browser Origins accepted on /mcp (others get 403); requests without an Origin header are always accepted.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
@@ -75,6 +94,7 @@ var generated = &Model{
 			{Name: "resource", Doc: "Resource is the canonical URL of this MCP resource server (the token audience); default http://<listen>/mcp.", Type: Ref{Kind: "string"}},
 			{Name: "pageSize", Doc: "PageSize is the number of tools per tools/list page.", Type: Ref{Kind: "integer"}},
 			{Name: "toolMetadata", Doc: "ToolMetadata is what validation does with hidden characters and prompt-injection markup in the text agents read (tool and operation descriptions, titles, tags, input schemas): \"warn\" (default) or \"error\".", Type: Ref{Kind: "string"}, Enum: []string{"warn", "error"}},
+			{Name: "federation", Doc: "Federation says what Tools with protocol: mcp may do that only cluster admins may allow.", Type: Ref{Kind: "object", Name: "MCPFederation"}},
 		}},
 		"GatewayRouting": {Name: "GatewayRouting", Doc: "GatewayRouting says who may route what. A tenant's Tools route under /{tenant}/ unless a grant here gives it more; grants live in the Gateway because cluster admins own it (a grant on the Tenant would be granted by the tenant's own admins).", Fields: []Field{
 			{Name: "grants", Doc: "Grants give tenants path prefixes and hosts outside their own space.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "RouteGrant"}}},
@@ -89,6 +109,9 @@ var generated = &Model{
 			{Name: "mcp", Doc: "MCP configures the MCP endpoint.", Type: Ref{Kind: "object", Name: "GatewayMCP"}},
 			{Name: "snapshots", Doc: "Snapshots bounds the error snapshots kept per tenant.", Type: Ref{Kind: "object", Name: "SnapshotPolicy"}},
 			{Name: "routing", Doc: "Routing grants tenants paths and hosts outside their own space.", Type: Ref{Kind: "object", Name: "GatewayRouting"}},
+			{Name: "access", Doc: "Access says who administers the whole cluster through the control plane (the cluster admin role), and which token claim holds groups for every access rule, the Tenants' included.", Type: Ref{Kind: "object", Name: "GatewayAccess"}},
+			{Name: "tracing", Doc: "Tracing exports OpenTelemetry traces of requests, MCP calls and applies over OTLP/HTTP. Off by default.", Type: Ref{Kind: "object", Name: "Tracing"}},
+			{Name: "redis", Doc: "Redis is the store of limits and quotas shared by a fleet of data planes; used when limits.backend is redis.", Type: Ref{Kind: "object", Name: "RedisConfig"}},
 		}},
 		"HealthCheck": {Name: "HealthCheck", Doc: "HealthCheck probes each upstream.", Fields: []Field{
 			{Name: "path", Doc: "Path requested with GET; a 2xx or 3xx answer is healthy.", Type: Ref{Kind: "string"}, Required: true},
@@ -97,11 +120,43 @@ var generated = &Model{
 			{Name: "healthyThreshold", Doc: "HealthyThreshold successes mark an upstream healthy again.", Type: Ref{Kind: "integer"}},
 			{Name: "unhealthyThreshold", Doc: "UnhealthyThreshold failures mark it unhealthy.", Type: Ref{Kind: "integer"}},
 		}},
+		"MCPFederation": {Name: "MCPFederation", Doc: "MCPFederation holds what only cluster admins may allow Tools with protocol: mcp.", Fields: []Field{
+			{Name: "allowStdio", Doc: "AllowStdio lets a tenant's Tools run commands on the gateway host (transport: stdio). Without a grant naming the command, a stdio Tool is refused.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "StdioGrant"}}},
+		}},
+		"MCPResources": {Name: "MCPResources", Doc: "MCPResources says whether and which upstream resources are published, under stoa://tools/{tenant}/{tool}/upstream/{uri}.", Fields: []Field{
+			{Name: "expose", Doc: "Expose publishes the upstream's resources; default false.", Type: Ref{Kind: "boolean"}},
+			{Name: "allow", Doc: "Allow publishes only URIs matching one of these globs; empty: all.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "deny", Doc: "Deny hides URIs matching one of these globs; deny wins.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+		}},
+		"MCPToolFilter": {Name: "MCPToolFilter", Doc: "MCPToolFilter selects and renames an upstream's tools. Patterns are globs over the upstream's own names: '*' matches any run of characters, '?' one.", Fields: []Field{
+			{Name: "allow", Doc: "Allow exposes only tools matching one of these; empty: all.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "deny", Doc: "Deny hides tools matching one of these; deny wins over allow.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "rename", Doc: "Rename maps an upstream tool name to the last segment of its exposed name {tenant}__{tool}__{new}: letters, digits, '_' and '-', the whole name at most 64 characters.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}},
+		}},
+		"MCPUpstream": {Name: "MCPUpstream", Doc: "MCPUpstream is the upstream MCP server of a Tool with protocol: mcp: reached over Streamable HTTP (url) or started by stoad and spoken to over stdio (command). Its tools appear as {tenant}__{tool}__{name}.", Fields: []Field{
+			{Name: "transport", Doc: "Transport is \"streamable-http\" or \"stdio\"; default: streamable-http with url, stdio with command.", Type: Ref{Kind: "string"}, Enum: []string{"streamable-http", "stdio"}},
+			{Name: "url", Doc: "URL of the MCP endpoint (streamable-http): absolute http(s), no credentials (use upstreamAuth), no fragment.", Type: Ref{Kind: "string"}},
+			{Name: "protocolVersion", Doc: "ProtocolVersion pins the protocol era: \"2026-07-28\", or \"2025-11-25\", \"2025-06-18\", \"2025-03-26\" (initialize). Unset: try 2026-07-28 and fall back to initialize; stdio always initializes.", Type: Ref{Kind: "string"}, Enum: []string{"2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"}},
+			{Name: "command", Doc: "Command is the program and its arguments (stdio); a program without '/' is looked up in PATH. It runs on the gateway host as stoad's user, so the Gateway must grant it to the tenant (spec.mcp.federation.allowStdio).", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "dir", Doc: "Dir is the absolute working directory of the command; default stoad's.", Type: Ref{Kind: "string"}, Pattern: "^/"},
+			{Name: "env", Doc: "Env sets variables of the command, each a value or a secretRef.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "NamedValue"}}},
+			{Name: "inheritEnv", Doc: "InheritEnv names stoad's variables passed to the command as they are, besides PATH, HOME, LANG, LC_ALL, TZ and TMPDIR; nothing else of stoad's environment reaches it.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "limits", Doc: "Limits bound the command's resources (Linux).", Type: Ref{Kind: "object", Name: "ProcessLimits"}},
+			{Name: "tools", Doc: "Tools selects and renames the upstream's tools.", Type: Ref{Kind: "object", Name: "MCPToolFilter"}},
+			{Name: "resources", Doc: "Resources publishes the upstream's resources (off by default).", Type: Ref{Kind: "object", Name: "MCPResources"}},
+			{Name: "timeout", Doc: "Timeout bounds one call (tools/call, resources/read, one list page); default 30s.", Type: Ref{Kind: "scalar", Name: "Duration"}},
+			{Name: "connectTimeout", Doc: "ConnectTimeout bounds connecting and the handshake (for stdio also starting the command); default 5s, 30s for stdio.", Type: Ref{Kind: "scalar", Name: "Duration"}},
+		}},
 		"Metadata": {Name: "Metadata", Doc: "Metadata identifies an object and carries free-form labels.", Fields: []Field{
 			{Name: "name", Doc: "Name is a DNS label: lower-case letters, digits and '-', at most 63 characters, starting with a letter.", Type: Ref{Kind: "string"}, Required: true, Pattern: "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"},
 			{Name: "namespace", Doc: "Namespace is the tenant that owns the object. Required for tenant-scoped kinds, forbidden for Tenant and Gateway.", Type: Ref{Kind: "string"}, Pattern: "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"},
 			{Name: "labels", Doc: "Labels select objects (for example for `stoa apply --prune -l`).", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}},
 			{Name: "annotations", Doc: "Annotations are free-form notes that stoa stores but does not interpret.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}},
+		}},
+		"NamedValue": {Name: "NamedValue", Doc: "NamedValue is a name with a literal value or a secret read by stoad (at most one of value and secretRef).", Fields: []Field{
+			{Name: "name", Doc: "Name of the variable or header.", Type: Ref{Kind: "string"}, Required: true},
+			{Name: "value", Doc: "Value, literally. Prefer secretRef for credentials: a value is stored and shown with the spec.", Type: Ref{Kind: "string"}},
+			{Name: "secretRef", Doc: "SecretRef holds the value outside the spec.", Type: Ref{Kind: "object", Name: "SecretRef"}},
 		}},
 		"Operation": {Name: "Operation", Doc: "Operation is one API operation, exposed as one MCP tool.", Fields: []Field{
 			{Name: "name", Doc: "Name of the operation: [a-z0-9_-], used in the MCP tool name {tenant}__{tool}__{name}.", Type: Ref{Kind: "string"}, Required: true, Pattern: "^[a-z0-9_-]+$"},
@@ -123,6 +178,20 @@ var generated = &Model{
 			{Name: "rateLimit", Doc: "RateLimit per consumer under this plan.", Type: Ref{Kind: "object", Name: "RateLimit"}},
 			{Name: "quota", Doc: "Quota caps calls per day and month.", Type: Ref{Kind: "object", Name: "Quota"}},
 		}},
+		"Policy": {Name: "Policy", Doc: "Policy is a list of CEL rules that decide whether a call of a tool is allowed (docs/policy.md). Deny rules of the Tenant, the tool's ToolSets and the Tool all apply; allow rules come from the most specific level that has any, and then one must be true.", Fields: []Field{
+			{Name: "rules", Doc: "Rules, at most 64.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "PolicyRule"}}, Required: true},
+		}},
+		"PolicyRule": {Name: "PolicyRule", Doc: "PolicyRule is one rule: exactly one of allow and deny, a CEL expression of type bool over request, caller, tool, operation, mcp and source.", OneOf: []string{"allow", "deny"}, Fields: []Field{
+			{Name: "name", Doc: "Name identifies the rule in denials and the audit trail: lower-case letters, digits, '-', '_' and '.', unique within the policy. Optional; an unnamed rule is called rules[i].", Type: Ref{Kind: "string"}},
+			{Name: "allow", Doc: "Allow grants the call when true, e.g. '\"finance\" in caller.groups'.", Type: Ref{Kind: "string"}},
+			{Name: "deny", Doc: "Deny refuses the call when true, e.g. request.method == \"DELETE\".", Type: Ref{Kind: "string"}},
+		}},
+		"ProcessLimits": {Name: "ProcessLimits", Doc: "ProcessLimits bound a command stoad starts, with prlimit(2). Unset means unlimited.", Fields: []Field{
+			{Name: "memory", Doc: "Memory is the address-space limit (RLIMIT_AS), e.g. 2Gi. Runtimes that reserve large virtual ranges (V8, the JVM) need generous values.", Type: Ref{Kind: "scalar", Name: "Quantity"}},
+			{Name: "cpu", Doc: "CPU is the total CPU time (RLIMIT_CPU), whole seconds; beyond it the command is killed and restarted.", Type: Ref{Kind: "scalar", Name: "Duration"}},
+			{Name: "openFiles", Doc: "OpenFiles caps open file descriptors (RLIMIT_NOFILE).", Type: Ref{Kind: "integer"}, Minimum: intp(1)},
+			{Name: "processes", Doc: "Processes caps processes of stoad's user (RLIMIT_NPROC, counted per user, not per command).", Type: Ref{Kind: "integer"}, Minimum: intp(1)},
+		}},
 		"Quota": {Name: "Quota", Doc: "Quota caps calls per period. Days reset at UTC midnight, months on the 1st.", Fields: []Field{
 			{Name: "daily", Doc: "Daily call cap (0: none).", Type: Ref{Kind: "integer"}, Minimum: intp(0)},
 			{Name: "monthly", Doc: "Monthly call cap (0: none).", Type: Ref{Kind: "integer"}, Minimum: intp(0)},
@@ -130,6 +199,29 @@ var generated = &Model{
 		"RateLimit": {Name: "RateLimit", Doc: "RateLimit is a rate written \"N/s\", \"N/min\", \"N/h\" or \"N/d\", optionally with a burst. In YAML it is either the bare rate string (`rateLimit: 100/s`) or a mapping (`rateLimit: {rate: 100/s, burst: 20}`).", StringForm: "^[1-9][0-9]*/(s|min|h|d)$", Fields: []Field{
 			{Name: "rate", Doc: "Rate is the sustained rate, \"N/s|min|h|d\".", Type: Ref{Kind: "scalar", Name: "Rate"}, Required: true},
 			{Name: "burst", Doc: "Burst is how many requests may arrive at once above the sustained rate. Defaults to the rate per second (at least 1).", Type: Ref{Kind: "integer"}, Minimum: intp(0)},
+		}},
+		"RedisConfig": {Name: "RedisConfig", Doc: "RedisConfig is how data planes reach the Redis that holds their shared rate limits and quotas: one node (address) or the primary behind Sentinel. Redis Cluster is not supported.", Fields: []Field{
+			{Name: "address", Doc: "Address is host:port of the Redis server. Exactly one of address and sentinel.", Type: Ref{Kind: "string"}},
+			{Name: "sentinel", Doc: "Sentinel follows a primary across failovers.", Type: Ref{Kind: "object", Name: "RedisSentinel"}},
+			{Name: "db", Doc: "DB is the database number (SELECT).", Type: Ref{Kind: "integer"}, Minimum: intp(0)},
+			{Name: "username", Doc: "Username is the ACL user; it needs a password.", Type: Ref{Kind: "string"}},
+			{Name: "password", Doc: "Password authenticates (ACL user, or requirepass alone).", Type: Ref{Kind: "object", Name: "RedisPassword"}},
+			{Name: "tls", Doc: "TLS encrypts the connection.", Type: Ref{Kind: "boolean"}},
+			{Name: "caFile", Doc: "CAFile is an absolute path of PEM CAs that sign Redis' certificate (with tls); default the system's roots.", Type: Ref{Kind: "string"}, Pattern: "^/"},
+			{Name: "prefix", Doc: "Prefix starts every key stoad writes; default \"stoa:\". Data planes sharing limits use the same prefix, gateways sharing one Redis different ones.", Type: Ref{Kind: "string"}},
+			{Name: "failMode", Doc: "FailMode is what happens while Redis is unreachable: \"open\" (each data plane enforces its share of every limit, the default) or \"closed\" (what local tokens do not cover is refused with 503).", Type: Ref{Kind: "string"}, Enum: []string{"open", "closed"}},
+			{Name: "leaseWindow", Doc: "LeaseWindow is how much of a data plane's demand on a key one lease of tokens covers; default 20ms. 0s takes no leases: every request asks Redis (exact, one round trip each).", Type: Ref{Kind: "scalar", Name: "Duration"}},
+			{Name: "leaseTTL", Doc: "LeaseTTL is how long leased tokens may sit unused before they are returned; default 1s.", Type: Ref{Kind: "scalar", Name: "Duration"}},
+			{Name: "accuracy", Doc: "Accuracy bounds the tokens the fleet holds in leases for a key, as a fraction of its rate per second (0 to 1); default 0.01.", Type: Ref{Kind: "number"}, Minimum: intp(0), Maximum: intp(1)},
+			{Name: "timeout", Doc: "Timeout bounds how long a request waits for Redis; a slower answer counts as Redis lost. Default 100ms.", Type: Ref{Kind: "scalar", Name: "Duration"}},
+			{Name: "dialTimeout", Doc: "DialTimeout bounds connecting; default 1s.", Type: Ref{Kind: "scalar", Name: "Duration"}},
+		}},
+		"RedisPassword": {Name: "RedisPassword", Doc: "RedisPassword is where stoad reads the Redis password.", Fields: []Field{
+			{Name: "secretRef", Doc: "SecretRef holds the password.", Type: Ref{Kind: "object", Name: "SecretRef"}, Required: true},
+		}},
+		"RedisSentinel": {Name: "RedisSentinel", Doc: "RedisSentinel names the Sentinels and the master set they watch.", Fields: []Field{
+			{Name: "master", Doc: "Master is the name of the master set.", Type: Ref{Kind: "string"}, Required: true},
+			{Name: "addresses", Doc: "Addresses are host:port of Sentinels.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}, Required: true},
 		}},
 		"Retries": {Name: "Retries", Doc: "Retries for idempotent requests.", Fields: []Field{
 			{Name: "attempts", Doc: "Attempts is the number of extra tries after the first (0 disables).", Type: Ref{Kind: "integer"}, Minimum: intp(0)},
@@ -154,6 +246,10 @@ var generated = &Model{
 			{Name: "maxBodyBytes", Doc: "MaxBodyBytes is how much of each body is kept.", Type: Ref{Kind: "integer"}},
 			{Name: "redactHeaders", Doc: "RedactHeaders are extra header names to redact.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
 			{Name: "redactFields", Doc: "RedactFields are extra JSON field names to redact in bodies.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+		}},
+		"StdioGrant": {Name: "StdioGrant", Doc: "StdioGrant lets one tenant's stdio Tools run the listed commands.", Fields: []Field{
+			{Name: "tenant", Doc: "Tenant is the name of the Tenant granted.", Type: Ref{Kind: "string"}, Required: true, Pattern: "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"},
+			{Name: "commands", Doc: "Commands are the programs the tenant's Tools may run, compared with their command[0] as written: an absolute path (/usr/bin/mcp-files) or a name looked up in PATH (npx).", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}, Required: true},
 		}},
 		"SubscriptionSpec": {Name: "SubscriptionSpec", Doc: "SubscriptionSpec lets a consumer call a Tool or ToolSet under a Plan.", Fields: []Field{
 			{Name: "consumer", Doc: "Consumer is the name of a Consumer in the same tenant.", Type: Ref{Kind: "string"}, Required: true},
@@ -180,6 +276,8 @@ var generated = &Model{
 			{Name: "identity", Doc: "Identity maps JWTs to this tenant.", Type: Ref{Kind: "object", Name: "TenantIdentity"}},
 			{Name: "defaults", Doc: "Defaults apply to every tool of the tenant.", Type: Ref{Kind: "object", Name: "TenantDefaults"}},
 			{Name: "suspended", Doc: "Suspended rejects every request for the tenant's tools (403).", Type: Ref{Kind: "boolean"}},
+			{Name: "access", Doc: "Access grants control-plane roles on the tenant to the tokens each entry matches: viewer, editor or admin.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "AccessEntry"}}},
+			{Name: "policy", Doc: "Policy holds CEL rules that apply to every tool of the tenant; their deny rules are guardrails no ToolSet or Tool can lift.", Type: Ref{Kind: "object", Name: "Policy"}},
 		}},
 		"Timeouts": {Name: "Timeouts", Doc: "Timeouts for upstream calls.", Fields: []Field{
 			{Name: "connect", Doc: "Connect is the TCP connect timeout.", Type: Ref{Kind: "scalar", Name: "Duration"}},
@@ -201,9 +299,10 @@ var generated = &Model{
 			{Name: "description", Doc: "Description of the group.", Type: Ref{Kind: "string"}},
 			{Name: "tools", Doc: "Tools are names of Tools in the same tenant.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}, Required: true},
 			{Name: "policies", Doc: "Policies apply to every tool in the set.", Type: Ref{Kind: "object", Name: "ToolSetPolicies"}},
+			{Name: "policy", Doc: "Policy holds CEL rules for calls of the set's tools. The allow rules of all the sets a tool is in apply together, unless the tool has allow rules of its own.", Type: Ref{Kind: "object", Name: "Policy"}},
 		}},
 		"ToolSpec": {Name: "ToolSpec", Doc: "ToolSpec is one upstream API, served as an HTTP route and, per operation, as MCP tools.", Fields: []Field{
-			{Name: "protocol", Doc: "Protocol of the upstream; only \"rest\" today.", Type: Ref{Kind: "string"}, Enum: []string{"rest"}},
+			{Name: "protocol", Doc: "Protocol of the upstream: \"rest\" (an HTTP API, the default) or \"mcp\" (an MCP server whose tools join the tenant's catalog; see mcp).", Type: Ref{Kind: "string"}, Enum: []string{"rest", "mcp"}},
 			{Name: "description", Doc: "Description of the API as a whole.", Type: Ref{Kind: "string"}},
 			{Name: "tags", Doc: "Tags classify the tool (searchable by stoa_tools).", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
 			{Name: "upstream", Doc: "Upstream is the base URL of the API. Exactly one of upstream and upstreams is set.", Type: Ref{Kind: "string"}},
@@ -219,6 +318,24 @@ var generated = &Model{
 			{Name: "rateLimit", Doc: "RateLimit applies to the tool as a whole.", Type: Ref{Kind: "object", Name: "RateLimit"}},
 			{Name: "openapi", Doc: "OpenAPI is a path (relative to the spec file) or URL of an OpenAPI 3 document whose operations are imported; explicit operations win.", Type: Ref{Kind: "string"}},
 			{Name: "operations", Doc: "Operations each become one MCP tool.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "Operation"}}},
+			{Name: "mcp", Doc: "MCP names the upstream MCP server of a Tool with protocol: mcp, and which of its tools are exposed. Such a Tool has no upstream(s), operations, openapi, route, upstreamTLS, timeouts, retries, healthCheck or circuitBreaker.", Type: Ref{Kind: "object", Name: "MCPUpstream"}},
+			{Name: "policy", Doc: "Policy holds CEL rules for calls of this tool. Its allow rules, when it has any, replace those of its ToolSets and Tenant.", Type: Ref{Kind: "object", Name: "Policy"}},
+		}},
+		"Tracing": {Name: "Tracing", Doc: "Tracing exports OpenTelemetry traces over OTLP/HTTP (docs/tracing.md).", Fields: []Field{
+			{Name: "enabled", Doc: "Enabled turns tracing on; off, traceparent headers pass through untouched.", Type: Ref{Kind: "boolean"}},
+			{Name: "endpoint", Doc: "Endpoint is the OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces (/v1/traces is added to a URL without a path). Required when enabled.", Type: Ref{Kind: "string"}},
+			{Name: "headers", Doc: "Headers are sent with every export, each a value or a secretRef (read on every reload).", Type: Ref{Kind: "array", Elem: &Ref{Kind: "object", Name: "NamedValue"}}},
+			{Name: "sampleRatio", Doc: "SampleRatio is the share of new traces recorded, 0 to 1; default 1. A continued trace follows its parent's sampled flag.", Type: Ref{Kind: "number"}, Minimum: intp(0), Maximum: intp(1)},
+			{Name: "accept", Doc: "Accept is whose traceparent is continued: \"trusted\" (local callers and trustedClients, the default), \"all\" or \"none\".", Type: Ref{Kind: "string"}, Enum: []string{"trusted", "all", "none"}},
+			{Name: "trustedClients", Doc: "TrustedClients are CIDRs whose traceparent is continued under accept: trusted; default: spec.trustedProxies.", Type: Ref{Kind: "array", Elem: &Ref{Kind: "string"}}},
+			{Name: "serviceName", Doc: "ServiceName is the service.name resource attribute; default stoad.", Type: Ref{Kind: "string"}},
+			{Name: "resourceAttributes", Doc: "ResourceAttributes are more resource attributes, e.g. deployment.environment.name: prod.", Type: Ref{Kind: "map", Elem: &Ref{Kind: "string"}}},
+			{Name: "compression", Doc: "Compression of exports: \"none\" (default) or \"gzip\".", Type: Ref{Kind: "string"}, Enum: []string{"none", "gzip"}},
+			{Name: "caFile", Doc: "CAFile is an absolute path of PEM CAs that sign the endpoint's certificate; default the system's roots.", Type: Ref{Kind: "string"}, Pattern: "^/"},
+			{Name: "exportTimeout", Doc: "ExportTimeout bounds one export request; default 10s.", Type: Ref{Kind: "scalar", Name: "Duration"}},
+			{Name: "batchTimeout", Doc: "BatchTimeout is the longest a finished span waits to be sent; default 5s.", Type: Ref{Kind: "scalar", Name: "Duration"}},
+			{Name: "queueSize", Doc: "QueueSize is how many finished spans may wait; beyond it new spans are dropped, never requests. Default 2048.", Type: Ref{Kind: "integer"}, Minimum: intp(0)},
+			{Name: "drainTimeout", Doc: "DrainTimeout is how long a replaced configuration waits for its spans to end; default 30s.", Type: Ref{Kind: "scalar", Name: "Duration"}},
 		}},
 		"UpstreamAuth": {Name: "UpstreamAuth", Doc: "UpstreamAuth is a credential the gateway adds to upstream requests.", Fields: []Field{
 			{Name: "header", Doc: "Header to set; default \"Authorization\".", Type: Ref{Kind: "string"}},

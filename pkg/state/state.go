@@ -1,4 +1,4 @@
-// Package state holds Snapshot, one immutable revision of the live objects
+// Package state holds Revision, one immutable revision of the live objects
 // with indexes the runtimes compile from. It sits between the spec model and
 // the runtimes so neither the daemon nor any runtime imports the other.
 package state
@@ -8,9 +8,9 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
-// Snapshot is one revision of the live objects. It is never modified after
+// Revision is one revision of the live objects. It is never modified after
 // it is published.
-type Snapshot struct {
+type Revision struct {
 	Revision int64
 	Objects  []*spec.Object
 	// Digests are the live objects' canonical-JSON SHA-256 digests, set by
@@ -25,8 +25,8 @@ type Snapshot struct {
 // every object in place. Default is idempotent and writes nothing to an
 // object already defaulted, as every object stoad stores is: for those
 // this only checks, and it is safe while other revisions read them.
-func New(rev int64, objs []*spec.Object) *Snapshot {
-	s := &Snapshot{Revision: rev, Objects: objs, by: make(map[spec.Ref]*spec.Object, len(objs))}
+func New(rev int64, objs []*spec.Object) *Revision {
+	s := &Revision{Revision: rev, Objects: objs, by: make(map[spec.Ref]*spec.Object, len(objs))}
 	for _, o := range objs {
 		spec.Default(o)
 		s.by[o.Ref()] = o
@@ -43,13 +43,13 @@ func New(rev int64, objs []*spec.Object) *Snapshot {
 }
 
 // Get returns the object with ref, or nil.
-func (s *Snapshot) Get(ref spec.Ref) *spec.Object { return s.by[ref] }
+func (s *Revision) Get(ref spec.Ref) *spec.Object { return s.by[ref] }
 
 // Gateway returns the Gateway spec, or the defaults when none is applied.
-func (s *Snapshot) Gateway() *spec.GatewaySpec { return s.gateway }
+func (s *Revision) Gateway() *spec.GatewaySpec { return s.gateway }
 
 // OfKind returns the objects of kind k in dependency order.
-func (s *Snapshot) OfKind(k spec.Kind) []*spec.Object {
+func (s *Revision) OfKind(k spec.Kind) []*spec.Object {
 	var out []*spec.Object
 	for _, o := range s.Objects {
 		if o.Kind == k {
@@ -60,7 +60,7 @@ func (s *Snapshot) OfKind(k spec.Kind) []*spec.Object {
 }
 
 // Tenant returns the named tenant's spec, or nil.
-func (s *Snapshot) Tenant(name string) *spec.TenantSpec {
+func (s *Revision) Tenant(name string) *spec.TenantSpec {
 	if o := s.by[spec.Ref{Kind: spec.KindTenant, Name: name}]; o != nil {
 		return o.Spec.(*spec.TenantSpec)
 	}

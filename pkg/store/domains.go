@@ -247,11 +247,18 @@ const (
 	// MetaSubscriptionState: each subscription's last announced state,
 	// "tenant/name" → JSON.
 	MetaSubscriptionState Namespace = "subscription_state"
+	// MetaFleet: a control plane's fleet state (pkg/fleet/controlplane):
+	// "ca" (the fleet CA), "token/<sha256>" (join tokens), "id/<name>"
+	// (data plane identities) and "dp/<name>" (their last heartbeat).
+	MetaFleet Namespace = "fleet"
+	// MetaXDPBlocks: each runtime XDP block (operator or escalation),
+	// its CIDR → JSON with its expiry, so that it outlives a restart.
+	MetaXDPBlocks Namespace = "xdp_blocks"
 )
 
 // Namespaces lists every Meta namespace.
 func Namespaces() []Namespace {
-	return []Namespace{MetaMCP, MetaWebhookFeed, MetaConsumerUIDs, MetaSubscriptionState}
+	return []Namespace{MetaMCP, MetaWebhookFeed, MetaConsumerUIDs, MetaSubscriptionState, MetaFleet, MetaXDPBlocks}
 }
 
 // Meta is small keyed state of other parts. Keys are arbitrary bytes

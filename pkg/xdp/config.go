@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// Capacities of the program's maps (bpf/xdp_limiter.c).
+// Capacities of the program's maps (bpf/xdp_limiter.c). Ports have no
+// limit: the ports map is a bitmap of all 65 536.
 const (
 	maxSources  = 65536
-	maxPorts    = 1024
 	maxPrefixes = 16384
 )
 
@@ -77,9 +77,6 @@ func (c Config) settings() (settings, error) {
 	}
 	slices.Sort(s.ports)
 	s.ports = slices.Compact(s.ports)
-	if len(s.ports) > maxPorts {
-		return s, fmt.Errorf("validate xdp config: %d ports, at most %d", len(s.ports), maxPorts)
-	}
 
 	for _, p := range c.Deny {
 		cp, err := canonicalPrefix(p)

@@ -4,6 +4,7 @@ package xdp
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -25,9 +26,10 @@ func TestHelperLimiterProcess(t *testing.T) {
 	if spec == "" {
 		return
 	}
-	nsName, iface, _ := strings.Cut(spec, ":")
+	nsName, rest, _ := strings.Cut(spec, ":")
+	iface, mode, _ := strings.Cut(rest, ":")
 	l := New(nil)
-	cfg := Config{Interfaces: []string{iface}, Mode: ModeGeneric, Ports: []uint16{8080}}
+	cfg := Config{Interfaces: []string{iface}, Mode: Mode(cmp.Or(mode, string(ModeGeneric))), Ports: []uint16{8080}}
 	var err error
 	if nsName == "" {
 		err = l.Apply(cfg)
@@ -64,11 +66,15 @@ func startHelper(t *testing.T, spec string, attr *syscall.SysProcAttr, exe strin
 // the interface is clean and a new Limiter attaches.
 func TestCrashLeavesNothingAttached(t *testing.T) {
 	requireRootBPF(t)
-	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
+	for _, c := range []struct {
+		mode Mode
+		sig  syscall.Signal
+	}{{ModeNative, syscall.SIGKILL}, {ModeGeneric, syscall.SIGKILL}, {ModeNative, syscall.SIGTERM}, {ModeGeneric, syscall.SIGTERM}} {
+		sig := c.sig
+		t.Run(string(c.mode)+" "+sig.String(), func(t *testing.T) {
 			ns := netnstest.New(t)
 			ns.IdleLink("d0")
-			cmd, out := startHelper(t, ns.Name+":d0", nil, os.Args[0])
+			cmd, out := startHelper(t, ns.Name+":d0:"+string(c.mode), nil, os.Args[0])
 			line, err := out.ReadString('\n')
 			if err != nil || line != "attached\n" {
 				t.Fatalf("helper said %q (%v)", line, err)
@@ -86,7 +92,7 @@ func TestCrashLeavesNothingAttached(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			l, apply := newLimiterIn(t, ns)
-			if err := apply(Config{Interfaces: []string{"d0"}, Mode: ModeGeneric}); err != nil {
+			if err := apply(Config{Interfaces: []string{"d0"}, Mode: c.mode}); err != nil {
 				t.Fatalf("restart: %v", err)
 			}
 			if err := l.Close(); err != nil || ns.XDPAttached("d0") {

@@ -102,3 +102,28 @@ func TestLimiterWithoutInterfaces(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockUntil restores a block with its absolute expiry (what stoad does
+// after a restart) and refuses one whose expiry has passed.
+func TestBlockUntil(t *testing.T) {
+	l := New(nil)
+	defer l.Close()
+	until := time.Now().Add(time.Hour).Round(time.Second).UTC() // as read back from JSON
+	if err := l.BlockUntil(netip.MustParsePrefix("2001:db8:7::/64"), until, "restored"); err != nil {
+		t.Fatal(err)
+	}
+	got := l.Blocks()
+	if len(got) != 1 || !got[0].Until.Equal(until) || got[0].Reason != "restored" {
+		t.Fatalf("blocks %+v, want until %s", got, until)
+	}
+	if l.Fallback().Allow(mustAddr("2001:db8:7::99")) != RejectBlock {
+		t.Fatal("restored block not enforced")
+	}
+	err := l.BlockUntil(netip.MustParsePrefix("198.51.100.0/24"), time.Now().Add(-time.Second), "stale")
+	if err == nil || !strings.Contains(err.Error(), "has passed") {
+		t.Fatalf("expired block: %v", err)
+	}
+	if len(l.Blocks()) != 1 {
+		t.Fatalf("an expired block was added: %+v", l.Blocks())
+	}
+}

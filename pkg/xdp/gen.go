@@ -9,4 +9,4 @@ package xdp
 // objects are byte-for-byte reproducible. bpfel serves amd64, arm64 and every
 // other little-endian architecture; bpfeb serves s390x and friends.
 //
-//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -mcpu=v3 -Wall -Werror -I../../bpf/include" -target bpfel,bpfeb -tags linux -type stoa_config -type stoa_lpm_key -type stoa_addr -type stoa_source -type stoa_counters xdplimiter ../../bpf/xdp_limiter.c
+//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -mcpu=v3 -Wall -Werror -I../../bpf/include" -target bpfel,bpfeb -tags linux -type stoa_config -type stoa_ports -type stoa_lpm_key -type stoa_addr -type stoa_source -type stoa_counters xdplimiter ../../bpf/xdp_limiter.c

@@ -21,14 +21,28 @@ const progName = "stoa_xdp_limit"
 // the Go side of the map layout (bpf/include/limiter.h) in one place.
 type kernel struct {
 	objs xdplimiterObjects
+
+	// What the maps hold, for the values that are written whole: the
+	// ports bitmap, and the config, whose STOA_F_HAS_BLOCKS flag follows
+	// the blocks trie. Callers serialise access (the Limiter's lock).
+	ports  xdplimiterStoaPorts
+	config xdplimiterStoaConfig
+	blocks map[xdplimiterStoaLpmKey]struct{}
 }
+
+// Flags of stoa_config (bpf/include/limiter.h).
+const (
+	flagCountConns = 1 << 0
+	flagHasDeny    = 1 << 1
+	flagHasBlocks  = 1 << 2
+)
 
 func loadKernel() (*kernel, error) {
 	// Only needed before Linux 5.11 (memcg accounting); a no-op after.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raise memlock limit: %w", err)
 	}
-	var k kernel
+	k := kernel{blocks: map[xdplimiterStoaLpmKey]struct{}{}}
 	if err := loadXdplimiterObjects(&k.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -50,11 +64,26 @@ func (k *kernel) writeConfig(s settings, nowOverride uint64) error {
 		NowNs:      nowOverride,
 	}
 	if s.conns {
-		v.Flags |= 1 // STOA_F_COUNT_CONNS
+		v.Flags |= flagCountConns
+	}
+	// The deny entries of s are in the trie before this write, and those
+	// of the previous config leave it only after.
+	if len(s.deny) > 0 {
+		v.Flags |= flagHasDeny
+	}
+	return k.putConfig(v)
+}
+
+// putConfig writes v, with STOA_F_HAS_BLOCKS as the blocks trie needs it.
+func (k *kernel) putConfig(v xdplimiterStoaConfig) error {
+	v.Flags &^= flagHasBlocks
+	if len(k.blocks) > 0 {
+		v.Flags |= flagHasBlocks
 	}
 	if err := k.objs.Config.Put(uint32(0), &v); err != nil {
 		return fmt.Errorf("write config map: %w", err)
 	}
+	k.config = v
 	return nil
 }
 
@@ -65,16 +94,33 @@ func (k *kernel) readConfig() (xdplimiterStoaConfig, error) {
 }
 
 func (k *kernel) putPort(p uint16) error {
-	if err := k.objs.Ports.Put(p, uint8(1)); err != nil {
+	if err := k.setPort(p, true); err != nil {
 		return fmt.Errorf("add port %d: %w", p, err)
 	}
 	return nil
 }
 
 func (k *kernel) deletePort(p uint16) error {
-	if err := k.objs.Ports.Delete(p); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := k.setPort(p, false); err != nil {
 		return fmt.Errorf("remove port %d: %w", p, err)
 	}
+	return nil
+}
+
+// setPort sets or clears p's bit and writes the bitmap whole. A packet
+// racing the write reads each word either before or after it; only p's
+// bit differs between the two.
+func (k *kernel) setPort(p uint16, on bool) error {
+	next := k.ports
+	if on {
+		next.Bits[p/64] |= 1 << (p % 64)
+	} else {
+		next.Bits[p/64] &^= 1 << (p % 64)
+	}
+	if err := k.objs.Ports.Put(uint32(0), &next); err != nil {
+		return err
+	}
+	k.ports = next
 	return nil
 }
 
@@ -95,17 +141,41 @@ func (k *kernel) deleteDeny(p netip.Prefix) error {
 }
 
 func (k *kernel) putBlock(p netip.Prefix, until time.Time) error {
+	return k.putBlockAt(p, monoDeadline(until))
+}
+
+// putBlockAt adds or updates p's entry with a deadline on the program's
+// clock; the first entry turns STOA_F_HAS_BLOCKS on, after the entry is in
+// place.
+func (k *kernel) putBlockAt(p netip.Prefix, deadline uint64) error {
 	key := lpmKey(p)
-	if err := k.objs.Blocks.Put(&key, monoDeadline(until)); err != nil {
+	if err := k.objs.Blocks.Put(&key, deadline); err != nil {
 		return fmt.Errorf("add block %s: %w", p, err)
+	}
+	if _, ok := k.blocks[key]; !ok {
+		k.blocks[key] = struct{}{}
+		if len(k.blocks) == 1 {
+			if err := k.putConfig(k.config); err != nil {
+				return fmt.Errorf("add block %s: %w", p, err)
+			}
+		}
 	}
 	return nil
 }
 
+// deleteBlock removes p's entry; the last one turns STOA_F_HAS_BLOCKS off.
 func (k *kernel) deleteBlock(p netip.Prefix) error {
 	key := lpmKey(p)
 	if err := k.objs.Blocks.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("remove block %s: %w", p, err)
+	}
+	if _, ok := k.blocks[key]; ok {
+		delete(k.blocks, key)
+		if len(k.blocks) == 0 {
+			if err := k.putConfig(k.config); err != nil {
+				return fmt.Errorf("remove block %s: %w", p, err)
+			}
+		}
 	}
 	return nil
 }

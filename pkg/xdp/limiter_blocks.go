@@ -13,6 +13,24 @@ func (l *Limiter) Block(p netip.Prefix, d time.Duration, reason string) error {
 	if err != nil {
 		return err
 	}
+	return l.putBlock(b)
+}
+
+// BlockUntil is Block with an absolute expiry, which must be in the future:
+// for blocks kept across a restart, which must end when they would have.
+func (l *Limiter) BlockUntil(p netip.Prefix, until time.Time, reason string) error {
+	now := time.Now()
+	if !until.After(now) {
+		return fmt.Errorf("block %s: expiry %s has passed", p, until.Format(time.RFC3339))
+	}
+	b, err := newBlock(p, until.Sub(now), reason, now)
+	if err != nil {
+		return err
+	}
+	return l.putBlock(b)
+}
+
+func (l *Limiter) putBlock(b Block) error {
 	l.mu.Lock()
 	l.blocks.put(b)
 	if l.k != nil {

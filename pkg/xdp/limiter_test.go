@@ -275,16 +275,26 @@ func TestBlocksInKernel(t *testing.T) {
 	}
 }
 
-// plant attaches prog to iface through rtnetlink, the way pre-bpf_link
-// loaders did, so that it outlives its loader.
+// plant attaches prog to iface in generic mode through rtnetlink, the way
+// pre-bpf_link loaders did, so that it outlives its loader.
 func plant(t *testing.T, ns *netnstest.NS, iface string, prog *ebpf.Program) {
 	t.Helper()
+	plantIn(t, ns, iface, prog, ModeGeneric)
+}
+
+// plantIn is plant in the given mode (native or generic).
+func plantIn(t *testing.T, ns *netnstest.NS, iface string, prog *ebpf.Program, m Mode) {
+	t.Helper()
+	flags := uint32(unix.XDP_FLAGS_SKB_MODE)
+	if m == ModeNative {
+		flags = unix.XDP_FLAGS_DRV_MODE
+	}
 	err := ns.Do(func() error {
 		ifc, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
 		}
-		return setXDPNetlink(ifc.Index, prog.FD(), unix.XDP_FLAGS_SKB_MODE)
+		return setXDPNetlink(ifc.Index, prog.FD(), flags)
 	})
 	if err != nil {
 		t.Fatalf("plant xdp program: %v", err)
@@ -294,8 +304,17 @@ func plant(t *testing.T, ns *netnstest.NS, iface string, prog *ebpf.Program) {
 	}
 }
 
+// TestReplacesStaleProgram plants a stale stoa program in one mode and
+// applies in the other: the kernel allows only one mode per interface, so
+// the stale one must be found and removed whichever mode it holds.
 func TestReplacesStaleProgram(t *testing.T) {
 	requireRootBPF(t)
+	for _, c := range []struct{ stale, apply Mode }{{ModeGeneric, ModeNative}, {ModeNative, ModeGeneric}} {
+		t.Run(string(c.stale)+" to "+string(c.apply), func(t *testing.T) { replacesStale(t, c.stale, c.apply) })
+	}
+}
+
+func replacesStale(t *testing.T, staleMode, mode Mode) {
 	ns := netnstest.New(t)
 	ns.IdleLink("d0")
 
@@ -305,13 +324,13 @@ func TestReplacesStaleProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plant(t, ns, "d0", old.program())
+	plantIn(t, ns, "d0", old.program(), staleMode)
 	oldInfo, _ := old.program().Info()
 	oldID, _ := oldInfo.ID()
 	old.close()
 
 	l, apply := newLimiterIn(t, ns)
-	if err := apply(Config{Interfaces: []string{"d0"}, Mode: ModeGeneric, Ports: []uint16{8080}}); err != nil {
+	if err := apply(Config{Interfaces: []string{"d0"}, Mode: mode, Ports: []uint16{8080}}); err != nil {
 		t.Fatalf("apply over a stale program: %v", err)
 	}
 	var hook xdpHook
@@ -320,8 +339,15 @@ func TestReplacesStaleProgram(t *testing.T) {
 		hook, err = queryXDP(ifc.Index)
 		return err
 	})
-	if hook.skbProg == 0 || hook.skbProg == uint32(oldID) {
-		t.Fatalf("after apply the hook holds program %d (stale was %d)", hook.skbProg, oldID)
+	got, other := hook.skbProg, hook.drvProg
+	if mode == ModeNative {
+		got, other = other, got
+	}
+	if got == 0 || got == uint32(oldID) || other != 0 {
+		t.Fatalf("after apply the hook holds %+v (stale was %d)", hook, oldID)
+	}
+	if st := l.Status(); st.Mode != mode {
+		t.Fatalf("status: %+v", st)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -362,15 +388,22 @@ func TestRefusesForeignProgram(t *testing.T) {
 
 func TestRefusesLiveLimiter(t *testing.T) {
 	requireRootBPF(t)
-	ns := netnstest.New(t)
-	ns.IdleLink("d0")
-	cfg := Config{Interfaces: []string{"d0"}, Mode: ModeGeneric}
-	_, apply1 := newLimiterIn(t, ns)
-	if err := apply1(cfg); err != nil {
-		t.Fatal(err)
-	}
-	_, apply2 := newLimiterIn(t, ns)
-	if err := apply2(cfg); err == nil || !strings.Contains(err.Error(), "another stoad") {
-		t.Fatalf("second limiter on the same interface: %v", err)
+	for _, m := range []Mode{ModeNative, ModeGeneric} {
+		t.Run(string(m), func(t *testing.T) {
+			ns := netnstest.New(t)
+			ns.IdleLink("d0")
+			cfg := Config{Interfaces: []string{"d0"}, Mode: m}
+			_, apply1 := newLimiterIn(t, ns)
+			if err := apply1(cfg); err != nil {
+				t.Fatal(err)
+			}
+			// A second Limiter, in either mode, must not take it over.
+			for _, m2 := range []Mode{ModeNative, ModeGeneric, ModeAuto} {
+				_, apply2 := newLimiterIn(t, ns)
+				if err := apply2(Config{Interfaces: []string{"d0"}, Mode: m2}); err == nil || !strings.Contains(err.Error(), "another stoad") {
+					t.Fatalf("second limiter (%s) on the same interface: %v", m2, err)
+				}
+			}
+		})
 	}
 }

@@ -283,8 +283,7 @@ func TestProgramBlockExpiry(t *testing.T) {
 	now := 1000 * time.Second
 	k.configure(t, cfg, now)
 
-	key := lpmKey(netip.MustParsePrefix("203.0.113.0/24"))
-	if err := k.objs.Blocks.Put(&key, uint64(now+time.Minute)); err != nil {
+	if err := k.putBlockAt(netip.MustParsePrefix("203.0.113.0/24"), uint64(now+time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	pkt := tcp4(good4, 8080).bytes()
@@ -304,6 +303,99 @@ func TestProgramBlockExpiry(t *testing.T) {
 	k.setClock(t, cfg, now+time.Minute)
 	if got, moved := k.run(t, pkt); got != xdpPass || moved != (Counters{Passed: 1}) {
 		t.Fatalf("at expiry: %s %+v", verdictName(got), moved)
+	}
+}
+
+// TestProgramPortsBitmap: the ports bitmap protects exactly the listed
+// ports, at the edges of its 64-bit words and of the port range too, and a
+// port leaves it without disturbing the others.
+func TestProgramPortsBitmap(t *testing.T) {
+	k := newTestKernel(t)
+	ports := []uint16{1, 63, 64, 127, 128, 8080, 65535}
+	k.configure(t, Config{Ports: ports, Deny: prefixes("198.51.100.0/24")}, 0)
+	for _, p := range ports {
+		if got, moved := k.run(t, tcp4(denied4, p).bytes()); got != xdpDrop || moved != (Counters{DroppedDeny: 1}) {
+			t.Errorf("protected port %d: %s %+v", p, verdictName(got), moved)
+		}
+	}
+	for _, p := range []uint16{2, 62, 65, 126, 129, 8079, 8081, 65534} {
+		if got, moved := k.run(t, tcp4(denied4, p).bytes()); got != xdpPass || moved != (Counters{Other: 1}) {
+			t.Errorf("unprotected port %d: %s %+v", p, verdictName(got), moved)
+		}
+	}
+	if err := k.deletePort(64); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := k.run(t, tcp4(denied4, 64).bytes()); got != xdpPass {
+		t.Errorf("removed port 64 still protected")
+	}
+	if got, _ := k.run(t, tcp4(denied4, 63).bytes()); got != xdpDrop {
+		t.Errorf("removing 64 unprotected 63")
+	}
+}
+
+// TestProgramSkipsEmptyTries: the config's has-deny and has-blocks flags
+// follow the tries (the program skips a trie without them), so a deny
+// list or a block takes effect exactly while it has entries.
+func TestProgramSkipsEmptyTries(t *testing.T) {
+	k := newTestKernel(t)
+	flags := func() uint32 {
+		t.Helper()
+		c, err := k.readConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Flags & (flagHasDeny | flagHasBlocks)
+	}
+	cfg := Config{Ports: []uint16{8080}}
+	now := 10 * time.Second
+	k.configure(t, cfg, now)
+	if f := flags(); f != 0 {
+		t.Fatalf("flags with no deny list and no blocks: %b", f)
+	}
+	b1, b2 := netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8:900d::/48")
+	for _, p := range []netip.Prefix{b1, b2} {
+		if err := k.putBlockAt(p, uint64(now+time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := flags(); f != flagHasBlocks {
+		t.Fatalf("flags with blocks: %b", f)
+	}
+	if got, moved := k.run(t, tcp6(good6, 8080).bytes()); got != xdpDrop || moved != (Counters{DroppedBlock: 1}) {
+		t.Fatalf("blocked: %s %+v", verdictName(got), moved)
+	}
+	// A config written while blocks are in force keeps the flag.
+	cfg.Deny = prefixes("198.51.100.0/24")
+	k.configure(t, cfg, now)
+	if f := flags(); f != flagHasDeny|flagHasBlocks {
+		t.Fatalf("flags with a deny list and blocks: %b", f)
+	}
+	if err := k.deleteBlock(b2); err != nil {
+		t.Fatal(err)
+	}
+	if f := flags(); f != flagHasDeny|flagHasBlocks {
+		t.Fatalf("flags with one block left: %b", f)
+	}
+	if got, _ := k.run(t, tcp4(good4, 8080).bytes()); got != xdpDrop {
+		t.Fatalf("the remaining block not in force")
+	}
+	if err := k.deleteBlock(b1); err != nil {
+		t.Fatal(err)
+	}
+	if f := flags(); f != flagHasDeny {
+		t.Fatalf("flags with no blocks left: %b", f)
+	}
+	if got, _ := k.run(t, tcp4(good4, 8080).bytes()); got != xdpPass {
+		t.Fatalf("unblocked source dropped")
+	}
+	if got, _ := k.run(t, tcp4(denied4, 8080).bytes()); got != xdpDrop {
+		t.Fatalf("deny list not in force")
+	}
+	cfg.Deny = nil
+	k.configure(t, cfg, now)
+	if f := flags(); f != 0 {
+		t.Fatalf("flags with neither: %b", f)
 	}
 }
 
@@ -455,10 +547,13 @@ func TestMapSizesMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]uint32{"sources": maxSources, "ports": maxPorts, "deny": maxPrefixes, "blocks": maxPrefixes} {
+	for name, want := range map[string]uint32{"sources": maxSources, "deny": maxPrefixes, "blocks": maxPrefixes} {
 		if got := spec.Maps[name].MaxEntries; got != want {
 			t.Errorf("map %s holds %d entries, config.go says %d", name, got, want)
 		}
+	}
+	if p := spec.Maps["ports"]; p.MaxEntries != 1 || p.ValueSize != 65536/8 {
+		t.Errorf("map ports: %d entries of %d bytes, want one bitmap of every port", p.MaxEntries, p.ValueSize)
 	}
 	if p := spec.Programs[progName]; p == nil {
 		t.Errorf("no program named %s", progName)

@@ -46,6 +46,11 @@ type xdplimiterStoaLpmKey struct {
 	Addr      [16]uint8
 }
 
+type xdplimiterStoaPorts struct {
+	_    structs.HostLayout
+	Bits [1024]uint64
+}
+
 type xdplimiterStoaSource struct {
 	_       structs.HostLayout
 	Tat     uint64

@@ -110,14 +110,17 @@ func benchGroups(t *testing.T, stoad int) *benchGroupSet {
 }
 
 type benchGroupSample struct {
-	rt  map[string]map[int]float64
-	cpu [2][2]float64 // busy, softirq ticks of cpu0, cpu1
+	rt    map[string]map[int]float64
+	slots map[string]map[int]float64 // times each thread was scheduled in
+	cpu   [2][2]float64              // busy, softirq ticks of cpu0, cpu1
 }
 
 func (g *benchGroupSet) read() benchGroupSample {
-	s := benchGroupSample{rt: map[string]map[int]float64{}}
+	s := benchGroupSample{rt: map[string]map[int]float64{}, slots: map[string]map[int]float64{}}
 	for _, n := range g.names {
-		s.rt[n] = benchRuntime(g.tids[n]())
+		tids := g.tids[n]()
+		s.rt[n] = benchRuntime(tids)
+		s.slots[n] = benchSchedField(tids, 2)
 	}
 	b, _ := os.ReadFile("/proc/stat")
 	for _, line := range strings.Split(string(b), "\n") {
@@ -135,7 +138,9 @@ func (g *benchGroupSet) read() benchGroupSample {
 	return s
 }
 
-// since returns each group's CPU use since before, in percent of one CPU.
+// since returns each group's CPU use since before, in percent of one CPU,
+// how often per second its threads were scheduled in (NAME+" runs/s"), and
+// each CPU's busy share ("cpu0", "cpu1", from /proc/stat).
 func (g *benchGroupSet) since(before benchGroupSample, el time.Duration) map[string]float64 {
 	after := g.read()
 	out := map[string]float64{}
@@ -146,11 +151,19 @@ func (g *benchGroupSet) since(before benchGroupSample, el time.Duration) map[str
 			sum += v - before.rt[n][tid]
 		}
 		out[n] = sum / float64(el) * 100
-		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, out[n]))
+		var slots float64
+		for tid, v := range after.slots[n] {
+			slots += v - before.slots[n][tid]
+		}
+		out[n+" runs/s"] = slots / el.Seconds()
+		parts = append(parts, fmt.Sprintf("%s %.0f%% (%.0f runs/s)", n, out[n], out[n+" runs/s"]))
 	}
 	for c := 0; c < 2; c++ {
+		// /proc/stat counts in USER_HZ (100) ticks: 1e9/el turns ticks into percent.
+		busy := (after.cpu[c][0] - before.cpu[c][0]) * 1e9 / float64(el)
+		out[fmt.Sprintf("cpu%d", c)] = busy
 		parts = append(parts, fmt.Sprintf("cpu%d busy %.0f%% softirq %.0f%%", c,
-			(after.cpu[c][0]-before.cpu[c][0])*1e9/float64(el), (after.cpu[c][1]-before.cpu[c][1])*1e9/float64(el)))
+			busy, (after.cpu[c][1]-before.cpu[c][1])*1e9/float64(el)))
 	}
 	if os.Getenv("STOA_BENCH_DEBUG") != "" {
 		g.t.Log(strings.Join(parts, ", "))
@@ -189,11 +202,12 @@ func benchPinThreads(t *testing.T, cpu int) {
 }
 
 // benchNAPI makes dev (in ns) receive like a NIC: GRO and threaded NAPI
-// with interrupt coalescing (polls every 50µs while traffic flows rather
-// than a wake-up per packet), the NAPI thread pinned to cpu and scheduled
-// like a softirq (SCHED_FIFO: it preempts tasks). TSO goes off so that
-// every packet dev sends takes that path at its peer.
-func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int) {
+// with interrupt coalescing (polls every rxUsecs µs while traffic flows
+// rather than a wake-up per packet), the NAPI thread pinned to cpu and, if
+// softirq, scheduled like a softirq (SCHED_FIFO: it preempts tasks);
+// otherwise at nice 19. TSO goes off so that every packet dev sends takes
+// that path at its peer.
+func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int, softirq bool, rxUsecs int) {
 	t.Helper()
 	ctx := context.Background()
 	run := func(name string, args ...string) {
@@ -203,7 +217,7 @@ func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int) {
 		}
 	}
 	run("ethtool", "-K", dev, "gro", "on", "tso", "off")
-	run("sh", "-c", fmt.Sprintf("cd /sys/class/net/%s && echo 50000 > gro_flush_timeout && echo 100 > napi_defer_hard_irqs && echo 1 > threaded", dev))
+	run("sh", "-c", fmt.Sprintf("cd /sys/class/net/%s && echo %d > gro_flush_timeout && echo 100 > napi_defer_hard_irqs && echo 1 > threaded", dev, rxUsecs*1000))
 	var pid int
 	for deadline := time.Now().Add(5 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		procs, _ := os.ReadDir("/proc")
@@ -221,6 +235,12 @@ func benchNAPI(t *testing.T, ns *netnstest.NS, dev string, cpu int) {
 	set.Set(cpu)
 	if err := unix.SchedSetaffinity(pid, &set); err != nil {
 		t.Fatalf("pin napi/%s: %v", dev, err)
+	}
+	if !softirq {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, pid, 19); err != nil {
+			t.Fatalf("renice napi/%s: %v", dev, err)
+		}
+		return
 	}
 	if out, err := exec.Command("chrt", "-f", "-p", "10", strconv.Itoa(pid)).CombinedOutput(); err != nil {
 		t.Fatalf("chrt napi/%s: %v: %s", dev, err, out)
@@ -262,17 +282,21 @@ func benchThreadCPU() float64 {
 	return float64(ts.Nano())
 }
 
-// benchKsoftirqd lists the ksoftirqd threads.
-func benchKsoftirqd(t *testing.T) []int {
+// benchKsoftirqd lists the ksoftirqd thread of cpu: softirq work that the
+// kernel defers from a thread pinned there lands in it.
+func benchKsoftirqd(t *testing.T, cpu int) []int {
 	t.Helper()
 	var out []int
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {
 		comm, err := os.ReadFile("/proc/" + p.Name() + "/comm")
-		if err == nil && strings.HasPrefix(string(comm), "ksoftirqd/") {
+		if err == nil && strings.TrimSpace(string(comm)) == fmt.Sprintf("ksoftirqd/%d", cpu) {
 			pid, _ := strconv.Atoi(p.Name())
 			out = append(out, pid)
 		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no ksoftirqd/%d thread", cpu)
 	}
 	return out
 }
@@ -293,15 +317,19 @@ func benchTasks(t *testing.T, pid int) []int {
 }
 
 // benchRuntime reads how long (ns) each thread has run so far.
-func benchRuntime(tids []int) map[int]float64 {
+func benchRuntime(tids []int) map[int]float64 { return benchSchedField(tids, 0) }
+
+// benchSchedField reads field i of each thread's /proc/PID/schedstat: 0 is
+// the time run (ns), 2 the number of times it was scheduled in.
+func benchSchedField(tids []int, i int) map[int]float64 {
 	out := make(map[int]float64, len(tids))
 	for _, tid := range tids {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", tid))
 		if err != nil {
 			continue // a thread that ended
 		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			out[tid], _ = strconv.ParseFloat(f[0], 64)
+		if f := strings.Fields(string(b)); len(f) > i {
+			out[tid], _ = strconv.ParseFloat(f[i], 64)
 		}
 	}
 	return out
@@ -342,6 +370,31 @@ func benchMedian(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// benchMedianOf is the median of f over rs.
+func benchMedianOf[T any](rs []T, f func(T) float64) float64 {
+	v := make([]float64, len(rs))
+	for i := range rs {
+		v[i] = f(rs[i])
+	}
+	return benchMedian(v)
+}
+
+// benchRangeOf is the smallest and largest of f over rs.
+func benchRangeOf[T any](rs []T, f func(T) float64) (lo, hi float64) {
+	v := make([]float64, len(rs))
+	for i := range rs {
+		v[i] = f(rs[i])
+	}
+	return benchRange(v)
+}
+
+func benchRange(v []float64) (lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	return slices.Min(v), slices.Max(v)
 }
 
 func benchLoadavg() string {

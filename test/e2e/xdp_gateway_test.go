@@ -27,6 +27,7 @@ import (
 //	hammer  h0 198.18.3.2 ── s-h 198.18.3.1 ┘
 type xdpNet struct {
 	server, client, attacker, hammer *netnstest.NS
+	feeder                           *netnstest.Feeder // see frameFlood
 }
 
 var (
@@ -48,6 +49,20 @@ func newXDPNet(t *testing.T, withAttackers bool) *xdpNet {
 		netnstest.Veth(t, n.server, "s-h", []string{"198.18.3.1/24"}, n.hammer, "h0", []string{"198.18.3.2/24"})
 	}
 	return n
+}
+
+// frameFlood returns a SYN flood from the attacker that reaches s-a as XDP
+// frames, the way a NIC hands frames to its driver's XDP program, rather
+// than as socket buffers built by the attacker's stack (netnstest.Feeder).
+// s-a gets GRO, hence NAPI, which veth needs to take redirected frames when
+// no native XDP program is attached to it (generic mode, XDP off).
+func (n *xdpNet) frameFlood(t *testing.T) *xdpSYNFlood {
+	t.Helper()
+	if n.feeder == nil {
+		n.server.SetGRO("s-a", true)
+		n.feeder = netnstest.NewFeeder(t, n.attacker, "fd0", "a0")
+	}
+	return newXDPFrameFlood(n.feeder, n.server.HardwareAddr("s-a"), n.attacker.HardwareAddr("a0"), xdpAttackIP, xdpServerA, 8080)
 }
 
 // xdpStockURL is shop/stock's route as seen through veth addr.
@@ -106,15 +121,23 @@ func xdpGatewaySpec(xdp string) string {
 	return "apiVersion: stoa.io/v1alpha1\nkind: Gateway\nmetadata:\n  name: default\nspec:\n  xdp:\n" + xdp + "---\n" + xdpToolSpecs
 }
 
-// TestXDPGateway runs the real stoad with XDP on the server's veths and
-// checks, in order: a legitimate client keeps ≥ 99 % success while a SYN
-// flood is dropped in XDP; an HTTP client hammering past its L7 limit is
-// escalated into the kernel block list, times out, and is let back in
-// after the cool-down, with xdp.block/xdp.unblock events; runtime block
-// and unblock from the CLI; a revision XDP could not apply is rejected;
-// status and metrics; and SIGTERM leaves no program attached.
+// TestXDPGateway runs the real stoad with XDP on the server's veths, once
+// in native (driver) mode and once in generic mode, and checks, in order: a
+// legitimate client keeps ≥ 99 % success while a SYN flood is dropped in
+// XDP; a flood arriving as XDP frames (as from a NIC) is dropped too; an
+// HTTP client hammering past its L7 limit is escalated into the kernel
+// block list, times out, and is let back in after the cool-down, with
+// xdp.block/xdp.unblock events; runtime block and unblock from the CLI; a
+// revision XDP could not apply is rejected; status and metrics; a crash and
+// a restart; and SIGTERM leaves no program attached.
 func TestXDPGateway(t *testing.T) {
 	requireXDP(t)
+	for _, mode := range []string{"native", "generic"} {
+		t.Run(mode, func(t *testing.T) { xdpGatewayIn(t, mode) })
+	}
+}
+
+func xdpGatewayIn(t *testing.T, mode string) {
 	n := newXDPNet(t, true)
 	xdpStartUpstreams(t, n.server)
 	d := NewDaemon(t)
@@ -123,14 +146,14 @@ func TestXDPGateway(t *testing.T) {
 
 	r := xdpApply(t, d, xdpGatewaySpec(`    enabled: true
     interfaces: [s-c, s-a, s-h]
-    mode: generic
+    mode: `+mode+`
     perSource: {rate: 1000/s, burst: 2000}
     count: packets
     escalation: {after: 30, within: 10s, block: 5s}
 `))
 	expect(t, r, 0, "apply gateway with xdp")
 	st := xdpStatusOf(t, d)
-	if !st.Enabled || !st.Attached || st.Mode != "generic" || st.Fallback || len(st.Interfaces) != 3 ||
+	if !st.Enabled || !st.Attached || st.Mode != mode || st.Fallback || len(st.Interfaces) != 3 ||
 		len(st.Ports) != 1 || st.Ports[0] != 8080 || st.PerSource == nil || st.PerSource.Burst != 2000 || st.Escalation == nil {
 		t.Fatalf("xdp status after apply: %+v", st)
 	}
@@ -140,12 +163,18 @@ func TestXDPGateway(t *testing.T) {
 		}
 	}
 
+	for _, ifc := range st.Interfaces {
+		if ifc.Mode != mode {
+			t.Fatalf("%s attached in %q mode, want %s: %+v", ifc.Name, ifc.Mode, mode, st)
+		}
+	}
 	t.Run("flood", func(t *testing.T) { xdpFloodPhase(t, d, n) })
+	t.Run("frames", func(t *testing.T) { xdpFramePhase(t, d, n) })
 	t.Run("escalation", func(t *testing.T) { xdpEscalationPhase(t, d, n) })
 	t.Run("runtime block", func(t *testing.T) { xdpRuntimeBlockPhase(t, d, n) })
 
 	// A revision XDP cannot apply is rejected as a whole; XDP keeps going.
-	r = xdpApply(t, d, xdpGatewaySpec("    enabled: true\n    interfaces: [s-c, nope0]\n    mode: generic\n"))
+	r = xdpApply(t, d, xdpGatewaySpec("    enabled: true\n    interfaces: [s-c, nope0]\n    mode: "+mode+"\n"))
 	expect(t, r, 3, "apply gateway naming a missing interface")
 	if !strings.Contains(r.Stderr, "nope0") {
 		t.Errorf("rejection should name the interface:\n%s", r)
@@ -160,8 +189,11 @@ func TestXDPGateway(t *testing.T) {
 	t.Logf("stoa status:\n%s", r.Stdout)
 	if r := d.Stoa("xdp", "status"); r.Code == 0 {
 		t.Logf("stoa xdp status:\n%s", r.Stdout)
+		if !strings.Contains(r.Stdout, "block for 5s, per IPv4 /32 and IPv6 /64") {
+			t.Errorf("stoa xdp status lacks the escalation prefixes:\n%s", r.Stdout)
+		}
 	}
-	for _, want := range []string{"xdp", "generic on s-c, s-a, s-h", "packets:", "dropped_rate=", "trackedSources:"} {
+	for _, want := range []string{"xdp", mode + " on s-c, s-a, s-h", "packets:", "dropped_rate=", "trackedSources:"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("stoa status lacks %q:\n%s", want, r.Stdout)
 		}
@@ -175,12 +207,19 @@ func TestXDPGateway(t *testing.T) {
 
 	// A crash (SIGKILL) leaves nothing attached either: the bpf_links die
 	// with the process. The restarted stoad attaches again from its stored
-	// revision.
+	// revision, and puts back the runtime blocks with their expiry.
+	expect(t, d.Stoa("xdp", "block", "198.18.2.0/24", "--for", "10m", "--reason", "kept across restarts"), 0, "stoa xdp block")
+	before := xdpBlocksOf(t, d)
 	d.Kill()
 	noXDPLeft(t, n.server, "s-c", "s-a", "s-h")
 	xdpStartIn(d, n.server, filepath.Join(binDir, "stoad"))
-	if st := xdpStatusOf(t, d); !st.Attached || st.Mode != "generic" || st.Escalation == nil {
+	if st := xdpStatusOf(t, d); !st.Attached || st.Mode != mode || st.Escalation == nil {
 		t.Fatalf("after a crash and restart: %+v", st)
+	}
+	after := xdpBlocksOf(t, d)
+	if len(before) != 1 || len(after) != 1 || after[0].Source != "198.18.2.0/24" || after[0].Reason != "kept across restarts" ||
+		!after[0].Until.Equal(before[0].Until) {
+		t.Fatalf("runtime blocks before the crash %+v, after the restart %+v", before, after)
 	}
 
 	// SIGTERM: a clean exit, and nothing left attached.
@@ -238,6 +277,22 @@ func xdpFloodPhase(t *testing.T, d *Daemon, n *xdpNet) {
 		if s.Addr == xdpClientIP.String() && s.Dropped > 0 {
 			t.Errorf("the client had %d packets dropped", s.Dropped)
 		}
+	}
+}
+
+// xdpFramePhase floods SYNs that reach s-a as XDP frames (netnstest.Feeder)
+// rather than as socket buffers from the attacker's stack: the path a NIC
+// driver gives native XDP. They must be dropped for rate and counted.
+func xdpFramePhase(t *testing.T, d *Daemon, n *xdpNet) {
+	before := xdpStatusOf(t, d).Counters
+	f := n.frameFlood(t)
+	defer f.Close()
+	sent := f.Run(time.Second)
+	st := xdpStatusOf(t, d)
+	dropped := st.Counters.DroppedRate - before.DroppedRate
+	t.Logf("attacker sent %d SYN frames; dropped for rate %d, passed %d", sent, dropped, st.Counters.Passed-before.Passed)
+	if sent < 5000 || dropped < uint64(sent)/2 {
+		t.Errorf("%d of %d SYN frames dropped for rate in XDP, want most", dropped, sent)
 	}
 }
 
@@ -354,6 +409,55 @@ func xdpRuntimeBlockPhase(t *testing.T, d *Daemon, n *xdpNet) {
 	if !block || !unblock {
 		t.Errorf("operator block/unblock events missing")
 	}
+}
+
+// TestXDPAutoMode applies mode auto (the default) to a veth, which has
+// native XDP, and to lo, which has only generic: stoad tries native first
+// and falls back per interface, and both `stoa xdp status` and `stoa
+// status` say what each interface got. A restart gets the same again.
+func TestXDPAutoMode(t *testing.T) {
+	requireXDP(t)
+	n := newXDPNet(t, false)
+	xdpStartUpstreams(t, n.server)
+	d := NewDaemon(t)
+	d.Listen, d.Ops = "0.0.0.0:8080", "127.0.0.1:9090"
+	xdpStartIn(d, n.server, filepath.Join(binDir, "stoad"))
+	expect(t, xdpApply(t, d, xdpGatewaySpec("    enabled: true\n    interfaces: [s-c, lo]\n")), 0, "apply gateway, mode auto")
+
+	check := func(when string) {
+		t.Helper()
+		st := xdpStatusOf(t, d)
+		got := map[string]string{}
+		for _, ifc := range st.Interfaces {
+			got[ifc.Name] = ifc.Mode
+		}
+		if !st.Attached || st.Mode != "mixed" || got["s-c"] != "native" || got["lo"] != "generic" {
+			t.Fatalf("%s: xdp status %+v, want s-c native and lo generic (mixed)", when, st)
+		}
+		if !strings.Contains(n.server.IP("link", "show", "dev", "s-c"), "xdp ") || !strings.Contains(n.server.IP("link", "show", "dev", "lo"), "xdpgeneric") {
+			t.Fatalf("%s: ip link disagrees:\n%s%s", when, n.server.IP("link", "show", "dev", "s-c"), n.server.IP("link", "show", "dev", "lo"))
+		}
+		r := d.Stoa("xdp", "status")
+		expect(t, r, 0, "stoa xdp status")
+		if !strings.Contains(r.Stdout, "mixed") || !strings.Contains(r.Stdout, "s-c (native), lo (generic)") {
+			t.Errorf("%s: stoa xdp status:\n%s", when, r.Stdout)
+		}
+		r = d.Stoa("status")
+		expect(t, r, 0, "stoa status")
+		if !strings.Contains(r.Stdout, "mixed on s-c (native), lo (generic)") {
+			t.Errorf("%s: stoa status:\n%s", when, r.Stdout)
+		}
+	}
+	check("after apply")
+	// The client still gets through, over the natively attached veth.
+	if code, err := xdpGet(n.client.HTTPClient(5*time.Second), xdpStockURL(xdpServerC, "auto")); code != http.StatusOK {
+		t.Fatalf("client through s-c: %d %v", code, err)
+	}
+	d.Kill()
+	noXDPLeft(t, n.server, "s-c", "lo")
+	xdpStartIn(d, n.server, filepath.Join(binDir, "stoad"))
+	check("after a restart")
+	d.Stop()
 }
 
 // TestXDPFallbackUnprivileged runs stoad as nobody, without capabilities:

@@ -222,13 +222,6 @@ func (p *Provider) ActiveKey() *Key {
 	return p.active
 }
 
-// Keys returns the published keys.
-func (p *Provider) Keys() []*Key {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]*Key(nil), p.keys...)
-}
-
 func (p *Provider) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
 	p.discoveryHits.Add(1)
 	p.mu.Lock()

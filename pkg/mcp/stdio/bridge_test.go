@@ -24,8 +24,8 @@ import (
 
 type backend struct{ up string }
 
-func (b backend) Authenticate(ctx *fasthttp.RequestCtx) (mcp.Caller, error) {
-	if string(ctx.Request.Header.Peek("Authorization")) != "Bearer tok" {
+func (b backend) Authenticate(_ context.Context, c mcp.Credentials) (mcp.Caller, error) {
+	if string(c.Authorization) != "Bearer tok" {
 		return mcp.Caller{}, &mcp.AuthError{Description: "missing bearer token"}
 	}
 	return mcp.Caller{Tenant: "acme"}, nil

@@ -3,7 +3,6 @@ package tracing
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net"
@@ -87,8 +86,6 @@ func (w *testWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
-
-func hexID(b []byte) string { return hex.EncodeToString(b) }
 
 // upstream is a loopback fasthttp server that records the trace headers
 // of the requests it gets.

@@ -29,16 +29,6 @@ var kindOpts = [...][]trace.SpanStartOption{
 	KindClient:   {trace.WithSpanKind(trace.SpanKindClient)},
 }
 
-func (k Kind) otel() trace.SpanKind {
-	switch k {
-	case KindServer:
-		return trace.SpanKindServer
-	case KindClient:
-		return trace.SpanKindClient
-	}
-	return trace.SpanKindInternal
-}
-
 // Incoming is what a request says about its caller's trace.
 type Incoming struct {
 	// Traceparent and Tracestate are the header values (or an MCP

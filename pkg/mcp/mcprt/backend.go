@@ -1,0 +1,303 @@
+package mcprt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/mcp"
+	"github.com/stoa-gateway/stoa/pkg/proxy"
+	"github.com/stoa-gateway/stoa/pkg/spec"
+	"github.com/stoa-gateway/stoa/pkg/state"
+	"github.com/stoa-gateway/stoa/pkg/unixsock"
+	"github.com/stoa-gateway/stoa/pkg/version"
+)
+
+// index is what authentication needs from one revision.
+type index struct {
+	// subjects maps (tenant, JWT sub or client id) to a Consumer.
+	subjects     map[[2]string]string
+	adminIssuers []string
+	// expiries lists, per (tenant, consumer), the expiresAt instants (Unix
+	// ns, sorted) of its active subscriptions: what a consumer may call
+	// changes at those instants without a reload.
+	expiries map[[2]string][]int64
+}
+
+func newIndex(st *state.Revision) *index {
+	idx := &index{subjects: map[[2]string]string{}, expiries: map[[2]string][]int64{}}
+	for _, o := range st.OfKind(spec.KindConsumer) {
+		for _, s := range o.Spec.(*spec.ConsumerSpec).Subjects {
+			idx.subjects[[2]string{o.Metadata.Namespace, s}] = o.Metadata.Name
+		}
+	}
+	for _, o := range st.OfKind(spec.KindSubscription) {
+		s := o.Spec.(*spec.SubscriptionSpec)
+		if s.ExpiresAt == "" || (s.State != "" && s.State != "active") {
+			continue
+		}
+		if at, err := time.Parse(time.RFC3339, s.ExpiresAt); err == nil {
+			k := [2]string{o.Metadata.Namespace, s.Consumer}
+			idx.expiries[k] = append(idx.expiries[k], at.UnixNano())
+		}
+	}
+	for _, e := range idx.expiries {
+		slices.Sort(e)
+	}
+	for _, a := range st.Gateway().Admins {
+		if a.Issuer != "" {
+			idx.adminIssuers = append(idx.adminIssuers, a.Issuer)
+		}
+	}
+	return idx
+}
+
+// backend implements mcp.Backend with the daemon's shared authenticator
+// and the proxy's call path.
+type backend struct {
+	o     *Options
+	index atomic.Pointer[index]
+}
+
+// grants is what a non-admin principal may call, so that tools/list
+// shows only that (mcp.Grants): the checks tools/call makes before the
+// upstream — the Tool's credential requirement (kind, issuer, audience,
+// scopes) and an active, unexpired subscription of the caller's consumer
+// (admission; used-up quotas aside, since they reset).
+type grants struct {
+	b   *backend
+	p   *auth.Principal
+	key string
+}
+
+func (g *grants) Key() string { return g.key }
+
+func (g *grants) Allows(t *mcp.Tool) bool {
+	h, _ := t.Handle.(*handle)
+	if h == nil {
+		return false
+	}
+	if h.req != nil && g.p.Check(h.req) != nil {
+		return false
+	}
+	a := g.b.o.Admission
+	return a == nil || a.Covers(h.tenant, h.tool, g.p)
+}
+
+// grantsFor returns the Grants of a non-admin principal. The key holds
+// everything Allows depends on: tenant, consumer (or token subject and
+// client id when none), credential kind, issuer, audiences, scopes, and the
+// consumer's next subscription expiry (the set changes then).
+func (b *backend) grantsFor(p *auth.Principal, idx *index) *grants {
+	var k strings.Builder
+	k.WriteString(p.Tenant)
+	k.WriteByte(0)
+	who := p.Consumer
+	if who == "" {
+		who = "\x01" + p.Subject + "\x00" + p.ClientID
+	}
+	k.WriteString(who)
+	fmt.Fprintf(&k, "\x00%d\x00%s", p.Method, p.Issuer)
+	if p.Method == auth.MethodJWT {
+		aud, scopes := slices.Clone(p.Audiences), slices.Clone(p.Scopes)
+		slices.Sort(aud)
+		slices.Sort(scopes)
+		k.WriteString("\x00" + strings.Join(aud, " ") + "\x00" + strings.Join(scopes, " "))
+	}
+	if p.Consumer != "" && b.o.Admission != nil {
+		now := b.o.Admission.Now().UnixNano()
+		exp := idx.expiries[[2]string{p.Tenant, p.Consumer}]
+		if i, _ := slices.BinarySearch(exp, now+1); i < len(exp) {
+			fmt.Fprintf(&k, "\x00%d", exp[i])
+		}
+	}
+	return &grants{b: b, p: p, key: k.String()}
+}
+
+// Authenticate maps the request's credential to a Caller. On the unix
+// socket a request without credential is the socket owner's: the admin view,
+// or one tenant's when selected.
+func (b *backend) Authenticate(ctx context.Context, cr mcp.Credentials) (mcp.Caller, error) {
+	authz, key, sel := cr.Authorization, cr.APIKey, cr.Tenant
+	if cr.Peer != nil && len(authz) == 0 && len(key) == 0 {
+		if !unixsock.Trusted(cr.Peer.UID) {
+			return mcp.Caller{}, &mcp.AuthError{Description: fmt.Sprintf("uid %d is not the socket's owner; present a credential", cr.Peer.UID)}
+		}
+		c := mcp.Caller{Admin: true, Via: "socket", Subject: fmt.Sprintf("uid %d", cr.Peer.UID)}
+		if sel != "" {
+			c.Admin, c.Tenant = false, sel
+		}
+		return c, nil
+	}
+	pr, err := b.o.Auth.Authenticate(ctx, authz, key, cr.Time)
+	if err != nil {
+		return mcp.Caller{}, authError(err)
+	}
+	c := mcp.Caller{Tenant: pr.Tenant, Admin: pr.Admin, Consumer: pr.Consumer, Subject: pr.KeyID, Via: "apikey"}
+	if pr.Method == auth.MethodJWT {
+		c.Via, c.Subject = "jwt", pr.Subject
+		if c.Consumer == "" {
+			idx := b.index.Load()
+			cons := idx.subjects[[2]string{pr.Tenant, pr.Subject}]
+			if cons == "" && pr.ClientID != "" {
+				cons = idx.subjects[[2]string{pr.Tenant, pr.ClientID}]
+			}
+			if cons != "" {
+				// Principals are shared (token cache): never modify one.
+				cp := *pr
+				cp.Consumer = cons
+				pr = &cp
+				c.Consumer = cons
+			}
+		}
+	}
+	if sel != "" {
+		switch {
+		case pr.Admin:
+			c.Admin, c.Tenant = false, sel
+		case sel != pr.Tenant:
+			return mcp.Caller{}, &mcp.AuthError{Status: http.StatusForbidden, Code: "insufficient_scope", TokenPresent: true,
+				Description: "the credential does not belong to the selected tenant"}
+		}
+	}
+	c.Principal = pr
+	if !pr.Admin {
+		c.Grants = b.grantsFor(pr, b.index.Load())
+	}
+	return c, nil
+}
+
+// authError maps an authentication failure to the MCP answer without
+// saying which check failed (like the proxy).
+func authError(err error) *mcp.AuthError {
+	ae := &mcp.AuthError{TokenPresent: !errors.Is(err, auth.ErrNoCredential)}
+	switch auth.HTTPStatus(err) {
+	case http.StatusBadRequest:
+		ae.Status, ae.Code, ae.Description = http.StatusBadRequest, "invalid_request", "malformed or ambiguous credentials"
+	case http.StatusForbidden:
+		ae.Status, ae.Code, ae.Description = http.StatusForbidden, "insufficient_scope", "the credential does not grant access"
+	case http.StatusServiceUnavailable:
+		ae.Status, ae.TokenPresent, ae.Description = http.StatusServiceUnavailable, false, "identity provider keys are unavailable; retry later"
+	}
+	return ae
+}
+
+// Call runs one tools/call through the proxy: the same admission,
+// subscriptions, rate limits (the operation's own included), upstream
+// pools, retries and timeouts as proxied requests.
+func (b *backend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *mcp.UpstreamRequest) (mcp.UpstreamResponse, error) {
+	h, _ := t.Handle.(*handle)
+	if h == nil {
+		return mcp.UpstreamResponse{}, mcp.ErrUnknownTool
+	}
+	start := time.Now()
+	cr := proxy.CallRequest{
+		Tenant: h.tenant, Tool: h.tool, OpLimit: h.opLimit, OpKey: h.opKey, Timeout: h.timeout,
+		Method: req.Method, Path: req.Path, Query: req.Query, Body: req.Body,
+	}
+	cr.Principal, _ = c.Principal.(*auth.Principal)
+	cr.Client = c.Remote
+	if cr.Principal != nil && h.req != nil {
+		if err := cr.Principal.Check(h.req); err != nil {
+			h.series.Observe(http.StatusForbidden, time.Since(start))
+			h.series.Errors.Add(1)
+			return mcp.UpstreamResponse{}, fmt.Errorf("not sent: this tool does not accept the credential used (%s)", auth.Reason(err))
+		}
+	}
+	if len(req.Header) > 0 {
+		cr.Header = make([][2][]byte, len(req.Header))
+		for i, f := range req.Header {
+			cr.Header[i] = [2][]byte{[]byte(f.Name), f.Value}
+		}
+	}
+	resp, err := b.o.Proxy.Call(ctx, &cr)
+	elapsed := time.Since(start)
+	if b.o.Snapshots != nil && !errors.Is(err, proxy.ErrNoRoute) {
+		// Error snapshots of failed calls (no answer or 5xx), like the
+		// proxy's OnFailure; before resp is released.
+		op := ""
+		if t.Operation != nil {
+			op = t.Operation.Name
+		}
+		b.o.Snapshots.CaptureCall(&cr, resp, err, op, start, elapsed)
+	}
+	switch {
+	case errors.Is(err, proxy.ErrNoRoute):
+		return mcp.UpstreamResponse{}, mcp.ErrUnknownTool
+	case err != nil:
+		status := http.StatusBadGateway
+		if strings.Contains(err.Error(), "did not answer") {
+			status = http.StatusGatewayTimeout
+		}
+		h.series.Observe(status, elapsed)
+		h.series.Errors.Add(1)
+		return mcp.UpstreamResponse{}, err
+	case resp.Refused != nil:
+		rej := resp.Refused
+		resp.Release()
+		h.series.Observe(rej.Status, elapsed)
+		h.series.Errors.Add(1)
+		if rej.Status == http.StatusTooManyRequests {
+			h.series.Limited.Add(1)
+		}
+		return mcp.UpstreamResponse{}, refusal(rej)
+	}
+	h.series.Observe(resp.Status, elapsed)
+	if resp.Status < 200 || resp.Status > 299 {
+		h.series.Errors.Add(1)
+	}
+	return mcp.UpstreamResponse{Status: resp.Status, ContentType: resp.ContentType, Body: resp.Body,
+		Truncated: resp.Truncated, Size: resp.BodyLen, Release: resp.Release}, nil
+}
+
+// refusal turns the gateway's own refusal into the text the model sees
+// (after "Upstream request failed: "): what refused and when to retry.
+func refusal(rej *proxy.Rejection) error {
+	msg := rej.Message
+	if rej.Code == "rate_limited" {
+		msg = "rate limit exceeded (" + rej.Message + " limit)"
+	}
+	s := fmt.Sprintf("not sent: the gateway refused the call (HTTP %d %s): %s", rej.Status, rej.Code, msg)
+	if rej.RetryAfter > 0 {
+		s += fmt.Sprintf("; retry after %d s", int64((rej.RetryAfter+time.Second-1)/time.Second))
+	}
+	return errors.New(s)
+}
+
+// Info reports platform status for stoa_platform_info. Tenants see
+// component states; admins also see their details.
+func (b *backend) Info(c mcp.Caller) mcp.PlatformInfo {
+	p := b.o.Platform
+	health := "ok"
+	if !p.Ready() {
+		health = "starting"
+	}
+	st := p.Status()
+	comps := map[string]any{}
+	for _, s := range st.Components {
+		// "off" (e.g. XDP without privileges) is a choice, not a fault.
+		if s.State != "ok" && s.State != "off" && health == "ok" {
+			health = "degraded"
+		}
+		if c.Admin {
+			comps[s.Name] = map[string]any{"state": s.State, "detail": s.Detail}
+		} else {
+			comps[s.Name] = s.State
+		}
+	}
+	return mcp.PlatformInfo{
+		Version:  version.Version,
+		Health:   health,
+		Revision: st.Revision,
+		Details: map[string]any{
+			"components": comps,
+			"uptime":     time.Since(st.StartedAt).Round(time.Second).String(),
+		},
+	}
+}
