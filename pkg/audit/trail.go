@@ -199,6 +199,10 @@ func auditAction(typ string) (string, bool) {
 		return typ, true
 	case typ == "login" || typ == "auth.login":
 		return "login", true
+	case typ == "policy.denied":
+		// A call a CEL policy refused (docs/policy.md): who, which tool,
+		// which rule.
+		return typ, true
 	}
 	return "", false
 }

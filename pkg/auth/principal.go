@@ -78,6 +78,11 @@ func (p *Principal) Claim(path string) (any, bool) {
 	return lookupClaim(p.claims, path)
 }
 
+// Claims returns the token's whole claims set as it was decoded (JSON
+// numbers as json.Number), shared with every request that presents the
+// same token: callers must not modify it. API key principals have none.
+func (p *Principal) Claims() map[string]any { return p.claims }
+
 // HasScope reports whether the token carries scope s.
 func (p *Principal) HasScope(s string) bool {
 	for _, have := range p.Scopes {

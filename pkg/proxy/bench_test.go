@@ -131,9 +131,24 @@ func BenchmarkServe(b *testing.B) {
 	b.Run("plain", func(b *testing.B) {
 		newBenchProxy(b, tool("acme", "api", "UP", "")).run(b)
 	})
-	b.Run("apikey+limits", func(b *testing.B) {
+	b.Run("apikey+limits", func(b *testing.B) { benchAPIKeyLimits(b, "") })
+	// A typical two-rule policy (docs/policy.md): a deny on the method, an
+	// allow on the caller.
+	b.Run("apikey+limits+policy", func(b *testing.B) { benchAPIKeyLimits(b, benchPolicy) })
+}
+
+const benchPolicy = `policy:
+  rules:
+    - name: no-deletes
+      deny: request.method == "DELETE"
+    - name: shop
+      allow: caller.consumer == "shop"
+`
+
+func benchAPIKeyLimits(b *testing.B, policy string) {
+	{
 		bp := newBenchProxy(b, tenant("acme", "defaults: {rateLimit: 1000000000/s, perSource: 1000000000/s}")+consumers+
-			tool("acme", "api", "UP", "auth: {type: apiKey}\nrateLimit: 1000000000/s")+
+			tool("acme", "api", "UP", "auth: {type: apiKey}\nrateLimit: 1000000000/s\n"+policy)+
 			object("ToolSet", "acme", "set", "tools: [api]\npolicies: {rateLimit: 1000000000/s}")+
 			object("Plan", "acme", "gold", "rateLimit: 1000000000/s")+
 			object("Subscription", "acme", "sub", "consumer: shop\nplan: gold\ntool: api"))
@@ -148,17 +163,24 @@ func BenchmarkServe(b *testing.B) {
 		bp.p.opts.Auth.SetKeys(ix)
 		bp.req.Header.Set("X-Api-Key", key)
 		bp.run(b)
-	})
+	}
 }
 
 // BenchmarkServeInMemory runs the whole server (fasthttp parsing, the
 // handler, the upstream exchange) with a fasthttp client over in-memory
 // connections on both sides.
 func BenchmarkServeInMemory(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchInMemory(b, "") })
+	b.Run("policy", func(b *testing.B) {
+		benchInMemory(b, "policy: {rules: [{deny: 'request.method == \"DELETE\"'}, {allow: 'request.path.startsWith(\"/acme/\")'}]}")
+	})
+}
+
+func benchInMemory(b *testing.B, extra string) {
 	up := memUpstream(b)
 	front := fasthttputil.NewInmemoryListener()
 	p := New(Options{Listen: "127.0.0.1:0", WrapListener: func(tcp net.Listener) net.Listener { tcp.Close(); return front }})
-	swap, err := p.Prepare(snapshot(b, 1, tool("acme", "api", "http://upstream.invalid:80", "")))
+	swap, err := p.Prepare(snapshot(b, 1, tool("acme", "api", "http://upstream.invalid:80", extra)))
 	if err != nil {
 		b.Fatal(err)
 	}

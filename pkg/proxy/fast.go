@@ -254,6 +254,17 @@ func (fc *fastConn) request() fastAction {
 	isHead := len(h.method) == 4 && h.method[0] == 'H'
 
 	var status int
+	if r.policy != nil {
+		req := policyRequest{method: h.method, path: h.path, host: h.host, headers: (*fastHeaders)(h), source: fc.peer}
+		if d := p.decide(r, principal, &req); !d.Allowed() {
+			ctx := fc.context()
+			ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
+			status = p.deny(ctx, r, principal, &req, &d, reqID)
+			r.stats.Observe(status, time.Since(now))
+			fc.start = bodyEnd
+			return fc.writeContext(ctx, t, isHead, closeConn)
+		}
+	}
 	decision, rej := p.admit(r, principal, fc.peer, now, nil)
 	if rej != nil {
 		ctx := fc.context()

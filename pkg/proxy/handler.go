@@ -199,6 +199,12 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 
 	peer := clientAddr(ctx)
 	client, trustedPeer := realClient(ctx, &t.gw, peer)
+	if r.policy != nil {
+		req := policyRequest{method: h.Method(), path: path, host: h.Host(), headers: (*fasthttpHeaders)(h), source: client}
+		if d := p.decide(r, principal, &req); !d.Allowed() {
+			return p.deny(ctx, r, principal, &req, &d, reqID)
+		}
+	}
 	decision, rej := p.admit(r, principal, client, now, nil)
 	if rej != nil {
 		return writeRefusal(ctx, rej, &decision, reqID)

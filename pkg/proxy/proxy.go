@@ -128,6 +128,11 @@ type Proxy struct {
 	// slowOnly serves every new connection through fasthttp's server
 	// (tests compare both paths).
 	slowOnly atomic.Bool
+
+	// CEL policies (policy.go).
+	programs policyPrograms
+	callers  policyCallers
+	denials  denialLog
 }
 
 type prefixMount struct {
@@ -184,8 +189,14 @@ func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.programs.attach(st, t); err != nil {
+		return nil, err
+	}
 	return func() {
 		old := p.table.Swap(t)
+		// A reload may change what a principal stands for (claims
+		// mapping, keys): callers are built again from the new ones.
+		p.callers.reset()
 		if old == nil || old.gw.connTimeouts() != t.gw.connTimeouts() {
 			// Open connections follow the new timeouts at once (a slow
 			// client that started under the old ones included).
