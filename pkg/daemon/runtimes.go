@@ -20,6 +20,8 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
 	"github.com/stoa-gateway/stoa/pkg/telemetry/stats"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
+	"github.com/stoa-gateway/stoa/pkg/version"
 	"github.com/stoa-gateway/stoa/pkg/webhook"
 	"github.com/stoa-gateway/stoa/pkg/xdp/xdprt"
 )
@@ -76,8 +78,14 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 		return nil, fmt.Errorf("api management: %w", err)
 	}
 
+	// Tracing (spec.tracing of the Gateway): its runtime is stopped after
+	// the proxy has drained, so the last requests' spans are flushed.
+	tracer := tracing.New(d.log.With("component", "tracing"))
+	tracingRT := &tracing.Runtime{Tracer: tracer, Version: version.Version}
+
 	dp.proxy = proxy.New(proxy.Options{
 		Listen:   d.cfg.Listen,
+		Tracer:   tracer,
 		Log:      d.log.With("component", "proxy"),
 		Auth:     dp.auth,
 		Limiter:  dp.limiter,
@@ -112,7 +120,7 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	// listens, and detached only after the proxy has stopped.
 	// API management before the proxy: started before it serves, stopped
 	// (flushing quota counters) after it has drained.
-	return []state.Runtime{ident, xdpRT, admission, trail, snapshots, webhooks, dp.proxy, limits.NewSweeper(dp.limiter), mcpRT}, nil
+	return []state.Runtime{ident, xdpRT, admission, trail, snapshots, webhooks, tracingRT, dp.proxy, limits.NewSweeper(dp.limiter), mcpRT}, nil
 }
 
 // envTrue reports whether the environment variable name is 1 or true.

@@ -27,6 +27,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // Options configure a Proxy.
@@ -69,6 +70,9 @@ type Options struct {
 	MaxHeaderBytes int
 	// AccessLog receives JSON access-log lines when the Gateway enables it.
 	AccessLog io.Writer
+	// Tracer records OpenTelemetry spans of proxied requests when the
+	// Gateway enables tracing (docs/tracing.md). Optional.
+	Tracer *tracing.Tracer
 }
 
 // Rejection is Admit's refusal: the status, a stable error code and a
