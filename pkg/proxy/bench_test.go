@@ -186,12 +186,13 @@ func benchTracer(b *testing.B, ratio float64) *tracing.Tracer {
 }
 
 // tracingCases are the tracing settings the benchmarks compare: none
-// (no Tracer), off (a Tracer, disabled), on at 1 % and 100 % sampling.
+// (no Tracer), off (a Tracer, disabled), on at 0 %, 1 % and 100 %
+// sampling.
 var tracingCases = []struct {
 	name  string
 	ratio float64 // < -1: no Tracer; < 0: off
 }{
-	{"notracer", -2}, {"off", -1}, {"on1pct", 0.01}, {"on100pct", 1},
+	{"notracer", -2}, {"off", -1}, {"on0pct", 0}, {"on1pct", 0.01}, {"on100pct", 1},
 }
 
 func BenchmarkServe(b *testing.B) {

@@ -36,6 +36,9 @@ const errPolicyDenied = "policy_denied"
 type routePolicy struct {
 	chain  *policy.Chain
 	target *policy.Target
+	// reads are the variable groups its rules read: a request's host and
+	// source address are formatted only for rules that read them.
+	reads policy.Group
 }
 
 // policyPrograms keeps compiled programs across revisions, by owner and
@@ -128,7 +131,15 @@ func (pp *policyPrograms) attach(st *state.Revision, t *table) error {
 			continue
 		}
 		if ch := policy.NewChain(tenant, sets, tool); !ch.Empty() {
-			r.policy = &routePolicy{chain: ch, target: &policy.Target{Tenant: r.Tenant, Tool: r.Tool}}
+			rp := &routePolicy{chain: ch, target: &policy.Target{Tenant: r.Tenant, Tool: r.Tool}}
+			for _, prog := range append([]*policy.Program{tenant, tool}, sets...) {
+				if prog != nil {
+					for _, rule := range prog.Rules {
+						rp.reads |= rule.Reads()
+					}
+				}
+			}
+			r.policy = rp
 		}
 	}
 	pp.m = next
@@ -207,21 +218,23 @@ var policyScratchPool = sync.Pool{New: func() any { return new(policyScratch) }}
 // during Decide only.
 func (p *Proxy) decide(r *Route, principal *auth.Principal, req *policyRequest) policy.Decision {
 	s := policyScratchPool.Get().(*policyScratch)
-	host := req.host
-	if len(host) <= len(s.host) {
-		host = lowerInto(s.host[:0], host)
-	} else {
-		host = []byte(strings.ToLower(string(host)))
-	}
 	s.in = policy.Input{
 		Caller:  p.callers.get(principal),
 		Target:  r.policy.target,
 		Method:  bytesString(req.method),
 		Path:    bytesString(req.path),
-		Host:    bytesString(host),
 		Headers: req.headers,
 	}
-	if req.source.IsValid() {
+	if r.policy.reads&policy.GroupRequest != 0 {
+		host := req.host
+		if len(host) <= len(s.host) {
+			host = lowerInto(s.host[:0], host)
+		} else {
+			host = []byte(strings.ToLower(string(host)))
+		}
+		s.in.Host = bytesString(host)
+	}
+	if r.policy.reads&policy.GroupSource != 0 && req.source.IsValid() {
 		s.in.SourceIP = bytesString(req.source.AppendTo(s.ip[:0]))
 	}
 	d := r.policy.chain.Decide(&s.in)
