@@ -68,7 +68,7 @@ func (r *Runtime) Prepare(rev *state.Revision) (func(), error) {
 	gw := rev.Gateway()
 	swap, err := r.Tracer.Prepare(ConfigFromSpec(gw.Tracing, gw.TrustedProxies, r.Version))
 	if err != nil {
-		return nil, fmt.Errorf("spec.tracing: %w", err)
+		return nil, fmt.Errorf("prepare tracing: %w", err)
 	}
 	return swap, nil
 }
