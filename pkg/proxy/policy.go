@@ -327,7 +327,7 @@ func (l *denialLog) record(p *Proxy, r *Route, principal *auth.Principal, req *p
 		"method":    method,
 		"path":      path,
 		"outcome":   d.Outcome.String(),
-		"decision":  d.String(),
+		"decision":  decisionRecord(d),
 		"requestId": string(reqID),
 	}
 	if d.Rule != nil {
@@ -354,6 +354,27 @@ func (l *denialLog) record(p *Proxy, r *Route, principal *auth.Principal, req *p
 		data["suppressed"] = suppressed
 	}
 	p.opts.OnEvent("policy.denied", r.Tenant, method+" "+path+" "+d.Reason(), data)
+}
+
+// decisionRecord is Decision.String for the event log and the audit
+// trail without request data: an evaluation error is kept only in the
+// forms that name nothing but the rule's own keys and types (a missing
+// key, a type mismatch, the cost limit); others, such as a conversion
+// error quoting the value it could not convert (a header's, say), are
+// recorded as "evaluation failed".
+func decisionRecord(d *policy.Decision) string {
+	if d.Outcome != policy.OutcomeError || d.Rule == nil || d.Err == nil {
+		return d.String()
+	}
+	msg := "evaluation failed"
+	for _, safe := range []string{"no such key", "no such attribute", "no such overload", "no matching overload",
+		"operation cancelled: actual cost limit exceeded", "index out of range"} {
+		if strings.HasPrefix(d.Err.Error(), safe) && !strings.ContainsAny(d.Err.Error(), `"'`) {
+			msg = d.Err.Error()
+			break
+		}
+	}
+	return d.Reason() + ": " + d.Rule.Expr + ": " + msg
 }
 
 // bytesString is b as a string without a copy, for values read while b

@@ -351,3 +351,27 @@ func BenchmarkPolicyDecide(b *testing.B) {
 		})
 	}
 }
+
+// TestPolicyEventsKeepRequestValuesOut: an evaluation error that quotes
+// a request value (a header that does not parse as a timestamp) is recorded without
+// it; a missing key keeps its message.
+func TestPolicyEventsKeepRequestValuesOut(t *testing.T) {
+	up := newRecordingUpstream(t)
+	up.setAnswer([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	evs := &eventCapture{}
+	e := newEnv(t, tenant("acme", "")+tool("acme", "t", "http://"+up.ln.Addr().String(),
+		"policy: {rules: [{name: level, allow: 'timestamp(request.headers[\"x-level\"]) > timestamp(\"2020-01-01T00:00:00Z\")'}]}"),
+		func(o *Options) { o.OnEvent = evs.add })
+	expectError(t, e.do("GET", "/acme/t/x", "X-Level", "sekrit-value"), http.StatusForbidden, errPolicyDenied)
+	expectError(t, e.do("GET", "/acme/t/x"), http.StatusForbidden, errPolicyDenied)
+	denied := evs.ofType("policy.denied")
+	if len(denied) != 2 {
+		t.Fatalf("%d events", len(denied))
+	}
+	if d := fmt.Sprint(denied[0].data); strings.Contains(d, "sekrit") || !strings.Contains(denied[0].data["decision"].(string), "evaluation failed") {
+		t.Errorf("conversion error recorded as %s", d)
+	}
+	if d := denied[1].data["decision"].(string); !strings.Contains(d, "no such key: x-level") {
+		t.Errorf("missing key recorded as %q", d)
+	}
+}
