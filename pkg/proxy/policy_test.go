@@ -375,3 +375,69 @@ func TestPolicyEventsKeepRequestValuesOut(t *testing.T) {
 		t.Errorf("missing key recorded as %q", d)
 	}
 }
+
+// FuzzPolicyPathsAgree sends the same request through a proxy on the fast
+// path and one on fasthttp's path only, both with the policies of
+// policySpecs and the same keys, and requires the same answer (a denial's
+// body included) and the same upstream request from both: the two paths
+// give policies the same method, path, host, headers and caller.
+func FuzzPolicyPathsAgree(f *testing.F) {
+	keys := map[string]string{}
+	var recs []auth.KeyRecord
+	for _, c := range []string{"alice", "bob", "carol"} {
+		k, rec, err := auth.GenerateKey(auth.KeyOptions{Tenant: "acme", Consumer: c})
+		if err != nil {
+			f.Fatal(err)
+		}
+		keys["$"+strings.ToUpper(c)], recs = k, append(recs, rec)
+	}
+	mk := func(slow bool) equivEnv {
+		up := newRecordingUpstream(f)
+		up.setAnswer([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		e := newEnv(f, policySpecs(up.ln.Addr().String()))
+		e.p.slowOnly.Store(slow)
+		ix, err := auth.NewKeyIndex(recs)
+		if err != nil {
+			f.Fatal(err)
+		}
+		e.auth.SetKeys(ix)
+		return equivEnv{e, up}
+	}
+	fast, slow := mk(false), mk(true)
+	for _, r := range []string{
+		"GET /acme/billing/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $BOB\r\n\r\n",
+		"GET /acme/billing/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $ALICE\r\n\r\n",
+		"DELETE /acme/billing/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $BOB\r\n\r\n",
+		"HEAD /acme/billing/admin HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $BOB\r\n\r\n",
+		"GET /acme/plain/x?a=1 HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $CAROL\r\n\r\n",
+		"GET /acme/ledger/x HTTP/1.1\r\nHost: GW.Example\r\nX-Api-Key: $CAROL\r\nX-Team: fin\r\n\r\n",
+		"GET /acme/ledger/x HTTP/1.1\r\nHost: gw.example\r\nX-Api-Key: $CAROL\r\nx-team:  fin \r\n\r\n",
+		"GET /acme/ledger/x HTTP/1.1\r\nHost: gw.example\r\nX-Api-Key: $CAROL\r\nX-Team: fin\r\nX-Team: fin\r\n\r\n",
+		"POST /acme/ledger/x HTTP/1.1\r\nHost: gw.example\r\nX-Api-Key: $ALICE\r\nContent-Length: 2\r\n\r\nhi",
+		"GET /acme/claims/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $BOB\r\n\r\n",
+	} {
+		f.Add([]byte(r))
+	}
+	f.Fuzz(func(t *testing.T, req []byte) {
+		for k, v := range keys {
+			req = bytes.ReplaceAll(req, []byte(k), []byte(v))
+		}
+		head := bytes.HasPrefix(req, []byte("HEAD "))
+		a0, u0 := fast.exchangeRaw(t, req, head)
+		a1, u1 := slow.exchangeRaw(t, req, head)
+		a0 = strings.ReplaceAll(a0, fast.up.ln.Addr().String(), "UP")
+		a1 = strings.ReplaceAll(a1, slow.up.ln.Addr().String(), "UP")
+		for i := range u0 {
+			u0[i] = strings.ReplaceAll(u0[i], fast.up.ln.Addr().String(), "UP")
+		}
+		for i := range u1 {
+			u1[i] = strings.ReplaceAll(u1[i], slow.up.ln.Addr().String(), "UP")
+		}
+		if a0 != a1 {
+			t.Errorf("client got (fast path):\n%s\n(fasthttp path):\n%s", a0, a1)
+		}
+		if strings.Join(u0, "\n") != strings.Join(u1, "\n") {
+			t.Errorf("upstream received (fast path):\n%q\n(fasthttp path):\n%q", u0, u1)
+		}
+	})
+}
