@@ -30,6 +30,11 @@ type traceEnv struct {
 
 func newTraceEnv(t *testing.T, slow bool, cfg tracing.Config) *traceEnv {
 	t.Helper()
+	return newTraceEnvTB(t, slow, cfg)
+}
+
+func newTraceEnvTB(t testing.TB, slow bool, cfg tracing.Config) *traceEnv {
+	t.Helper()
 	col := otlptest.NewServer(t)
 	tr := tracing.New(slog.New(slog.DiscardHandler))
 	cfg.Enabled, cfg.Endpoint = true, col.Endpoint()
@@ -311,4 +316,53 @@ func rawGet(t *testing.T, addr, raw string) *http.Response {
 	}
 	resp.Body.Close()
 	return resp
+}
+
+var traceparentLine = regexp.MustCompile(`(?im)^traceparent: 00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$`)
+
+// FuzzTracingPathsAgree sends the same request through a traced proxy on
+// the fast path and one on fasthttp's path only, and requires the same
+// answer and the same upstream request from both, trace headers included
+// (a new trace id and the gateway's span ids, random, are blanked).
+func FuzzTracingPathsAgree(f *testing.F) {
+	for _, r := range []string{
+		"GET /acme/t/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\n\r\n",
+		"GET /acme/t/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\ntraceparent: 00-" + clientTrace + "-" + clientSpan + "-01\r\ntracestate: a=1,b=2\r\n\r\n",
+		"GET /acme/t/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\nTraceparent: 00-" + clientTrace + "-" + clientSpan + "-00\r\nTracestate: a=1\r\nTracestate: b=2\r\n\r\n",
+		"GET /acme/t/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\ntraceparent: 00-" + clientTrace + "-" + clientSpan + "-01\r\ntraceparent: 00-" + clientTrace + "-" + clientSpan + "-00\r\n\r\n",
+		"GET /acme/t/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\ntraceparent: 01-" + clientTrace + "-" + clientSpan + "-01-xyz\r\ntracestate: =bad\r\n\r\n",
+		"POST /acme/t/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\ntraceparent: 00-" + clientTrace + "-" + clientSpan + "-03\r\nContent-Length: 2\r\n\r\nhi",
+		"GET /acme/t/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\ntraceparent:  00-" + strings.ToUpper(clientTrace) + "-" + clientSpan + "-01 \r\n\r\n",
+	} {
+		f.Add([]byte(r))
+	}
+	// Ratio 0: new traces are not recorded; a client's sampled ones are,
+	// so the fuzzer also runs the recording code.
+	cfg := tracing.Config{SampleRatio: 0, Accept: tracing.AcceptAll}
+	fast, slow := newTraceEnvTB(f, false, cfg), newTraceEnvTB(f, true, cfg)
+	norm := func(te *traceEnv, reqTrace string, ups []string) string {
+		s := strings.ReplaceAll(strings.Join(ups, "\n"), te.up.ln.Addr().String(), "UP")
+		return traceparentLine.ReplaceAllStringFunc(s, func(line string) string {
+			m := traceparentLine.FindStringSubmatch(line)
+			id := m[1]
+			if id != reqTrace {
+				id = "NEW"
+			}
+			return "traceparent: 00-" + id + "-SPAN-" + m[2]
+		})
+	}
+	f.Fuzz(func(t *testing.T, req []byte) {
+		var answers, ups [2]string
+		for i, te := range []*traceEnv{fast, slow} {
+			r := bytes.ReplaceAll(req, []byte("$KEY"), []byte(te.key))
+			a, u := equivEnv{te.e, te.up}.exchangeRaw(t, r, bytes.HasPrefix(r, []byte("HEAD ")))
+			answers[i], ups[i] = a, norm(te, clientTrace, u)
+		}
+		if answers[0] != answers[1] {
+			t.Errorf("client got (fast path):\n%s\n(fasthttp path):\n%s", answers[0], answers[1])
+		}
+		if ups[0] != ups[1] {
+			t.Errorf("upstream received (fast path):\n%q\n(fasthttp path):\n%q", ups[0], ups[1])
+		}
+	})
 }
