@@ -21,6 +21,8 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
 	"github.com/stoa-gateway/stoa/pkg/telemetry/stats"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
+	"github.com/stoa-gateway/stoa/pkg/version"
 	"github.com/stoa-gateway/stoa/pkg/webhook"
 	"github.com/stoa-gateway/stoa/pkg/xdp/xdprt"
 )
@@ -37,7 +39,7 @@ type dataPlane struct {
 	keys    *keys.Service
 	// tracer is shared by the runtimes that record spans; configured by
 	// the tracing runtime from the Gateway's spec.tracing.
-	tracing *tracingRuntime
+	tracing *tracing.Runtime
 }
 
 // DefaultRuntimes builds the runtimes stoad serves, each compiled from
@@ -49,7 +51,7 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 		auth:    &auth.Authenticator{},
 		limiter: limits.New(limits.Options{IdleTTL: 10 * time.Minute}),
 		stats:   telemetry.NewRegistry(),
-		tracing: newTracingRuntime(d.log),
+		tracing: &tracing.Runtime{Tracer: tracing.New(d.log.With("component", "tracing")), Version: version.Version},
 	}
 	d.dp = dp
 	d.metrics.MustRegister(dp.stats.Collector())
@@ -90,6 +92,7 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 
 	dp.proxy = proxy.New(proxy.Options{
 		Listen:   d.cfg.Listen,
+		Tracer:   dp.tracing.Tracer,
 		Log:      d.log.With("component", "proxy"),
 		Auth:     dp.auth,
 		Limiter:  dp.limits.Checker(),
@@ -114,7 +117,7 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	// swapped after it (its tools call the proxy's routes).
 	mcpRT, err := mcprt.New(mcprt.Options{Store: d.store, Log: d.log, Listen: d.cfg.Listen, Socket: d.cfg.MCPSocket,
 		Auth: dp.auth, Proxy: dp.proxy, Stats: dp.stats, Snapshots: snapshots, Admission: admission, Platform: d, Metrics: d.metrics,
-		Events: d.events.Emit, Tracer: dp.tracing.tr})
+		Events: d.events.Emit, Tracer: dp.tracing.Tracer})
 	if err != nil {
 		return nil, err
 	}
@@ -125,9 +128,10 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	// listens, and detached only after the proxy has stopped.
 	// API management before the proxy: started before it serves, stopped
 	// (flushing quota counters) after it has drained.
-	// tracing first: configured before anything records spans. The
-	// limits runtime before the proxy: its backend is swapped in first,
-	// and closed (leased tokens returned) after the proxy drained.
+	// tracing first: configured before anything records spans, stopped
+	// last, after the proxy has drained, so the last requests' spans are
+	// flushed. The limits runtime before the proxy: its backend is swapped
+	// in first, and closed (leased tokens returned) after the proxy drained.
 	return []state.Runtime{dp.tracing, ident, xdpRT, admission, trail, snapshots, webhooks, dp.limits, dp.proxy, mcpRT, mcpRT.Federation()}, nil
 }
 

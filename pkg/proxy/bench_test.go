@@ -4,8 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +22,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // benchSnapshot builds n tools (spread over 10 tenants) in code: parsing
@@ -107,6 +113,14 @@ func newBenchProxy(b *testing.B, specs string, headers ...string) *benchProxy {
 // run replays the request through the handler b.N times on one
 // RequestCtx, as a keep-alive connection does.
 func (bp *benchProxy) run(b *testing.B) {
+	bp.runTraced(b, nil)
+}
+
+// runTraced is run with tr as the proxy's Tracer; cpu-ns/op is the
+// process's CPU time per request, the tracer's batching and export
+// (flushed at the end) included.
+func (bp *benchProxy) runTraced(b *testing.B, tr *tracing.Tracer) {
+	bp.p.opts.Tracer = tr
 	var ctx fasthttp.RequestCtx
 	ctx.Init(&bp.req, &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 50000}, nil)
 	do := func() {
@@ -120,20 +134,98 @@ func (bp *benchProxy) run(b *testing.B) {
 	for i := 0; i < 100; i++ { // warm pools, caches and limiter keys
 		do()
 	}
+	measureCPU(b, tr, func() {
+		for i := 0; i < b.N; i++ {
+			do()
+		}
+	})
+}
+
+// measureCPU runs loop as the benchmark and reports the process's CPU
+// time per op, the tracer's export of what loop recorded included.
+func measureCPU(b *testing.B, tr *tracing.Tracer, loop func()) {
+	var ru0, ru1 syscall.Rusage
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		do()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	loop()
+	if tr != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = tr.ForceFlush(ctx)
+		cancel()
 	}
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	b.StopTimer()
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// benchTracer is a Tracer exporting to a discarding OTLP/HTTP endpoint:
+// ratio < 0 leaves it off.
+func benchTracer(b *testing.B, ratio float64) *tracing.Tracer {
+	tr := tracing.New(slog.New(slog.DiscardHandler))
+	if ratio < 0 {
+		return tr
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	b.Cleanup(srv.Close)
+	swap, err := tr.Prepare(tracing.Config{Enabled: true, Endpoint: srv.URL, SampleRatio: ratio})
+	if err != nil {
+		b.Fatal(err)
+	}
+	swap()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = tr.Stop(ctx)
+	})
+	return tr
+}
+
+// tracingCases are the tracing settings the benchmarks compare: none
+// (no Tracer), off (a Tracer, disabled), on at 0 %, 1 % and 100 %
+// sampling.
+var tracingCases = []struct {
+	name  string
+	ratio float64 // < -1: no Tracer; < 0: off
+}{
+	{"notracer", -2}, {"off", -1}, {"on0pct", 0}, {"on1pct", 0.01}, {"on100pct", 1},
 }
 
 func BenchmarkServe(b *testing.B) {
 	b.Run("plain", func(b *testing.B) {
 		newBenchProxy(b, tool("acme", "api", "UP", "")).run(b)
 	})
-	b.Run("apikey+limits", func(b *testing.B) {
+	for _, tc := range tracingCases {
+		b.Run("tracing="+tc.name, func(b *testing.B) {
+			var tr *tracing.Tracer
+			if tc.ratio >= -1 {
+				tr = benchTracer(b, tc.ratio)
+			}
+			newBenchProxy(b, tool("acme", "api", "UP", "")).runTraced(b, tr)
+		})
+	}
+	b.Run("apikey+limits", func(b *testing.B) { benchAPIKeyLimits(b, "") })
+	// A typical two-rule policy (docs/policy.md): a deny on the method, an
+	// allow on the caller.
+	b.Run("apikey+limits+policy", func(b *testing.B) { benchAPIKeyLimits(b, benchPolicy) })
+}
+
+const benchPolicy = `policy:
+  rules:
+    - name: no-deletes
+      deny: request.method == "DELETE"
+    - name: shop
+      allow: caller.consumer == "shop"
+`
+
+func benchAPIKeyLimits(b *testing.B, policy string) {
+	{
 		bp := newBenchProxy(b, tenant("acme", "defaults: {rateLimit: 1000000000/s, perSource: 1000000000/s}")+consumers+
-			tool("acme", "api", "UP", "auth: {type: apiKey}\nrateLimit: 1000000000/s")+
+			tool("acme", "api", "UP", "auth: {type: apiKey}\nrateLimit: 1000000000/s\n"+policy)+
 			object("ToolSet", "acme", "set", "tools: [api]\npolicies: {rateLimit: 1000000000/s}")+
 			object("Plan", "acme", "gold", "rateLimit: 1000000000/s")+
 			object("Subscription", "acme", "sub", "consumer: shop\nplan: gold\ntool: api"))
@@ -148,17 +240,33 @@ func BenchmarkServe(b *testing.B) {
 		bp.p.opts.Auth.SetKeys(ix)
 		bp.req.Header.Set("X-Api-Key", key)
 		bp.run(b)
-	})
+	}
 }
 
 // BenchmarkServeInMemory runs the whole server (fasthttp parsing, the
 // handler, the upstream exchange) with a fasthttp client over in-memory
 // connections on both sides.
 func BenchmarkServeInMemory(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchInMemory(b, "", nil) })
+	b.Run("policy", func(b *testing.B) {
+		benchInMemory(b, "policy: {rules: [{deny: 'request.method == \"DELETE\"'}, {allow: 'request.path.startsWith(\"/acme/\")'}]}", nil)
+	})
+	for _, tc := range tracingCases {
+		b.Run("tracing="+tc.name, func(b *testing.B) {
+			var tr *tracing.Tracer
+			if tc.ratio >= -1 {
+				tr = benchTracer(b, tc.ratio)
+			}
+			benchInMemory(b, "", tr)
+		})
+	}
+}
+
+func benchInMemory(b *testing.B, extra string, tr *tracing.Tracer) {
 	up := memUpstream(b)
 	front := fasthttputil.NewInmemoryListener()
-	p := New(Options{Listen: "127.0.0.1:0", WrapListener: func(tcp net.Listener) net.Listener { tcp.Close(); return front }})
-	swap, err := p.Prepare(snapshot(b, 1, tool("acme", "api", "http://upstream.invalid:80", "")))
+	p := New(Options{Listen: "127.0.0.1:0", Tracer: tr, WrapListener: func(tcp net.Listener) net.Listener { tcp.Close(); return front }})
+	swap, err := p.Prepare(snapshot(b, 1, tool("acme", "api", "http://upstream.invalid:80", extra)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -182,13 +290,13 @@ func BenchmarkServeInMemory(b *testing.B) {
 			b.Fatalf("warm-up: %v %d", err, resp.StatusCode())
 		}
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := client.Do(req, resp); err != nil {
-			b.Fatal(err)
+	measureCPU(b, tr, func() {
+		for i := 0; i < b.N; i++ {
+			if err := client.Do(req, resp); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
 }
 
 func benchHeader(b *testing.B, extra string) *fasthttp.RequestHeader {

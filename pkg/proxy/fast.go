@@ -17,6 +17,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // The fast path.
@@ -83,6 +84,13 @@ type fastConn struct {
 	// limitLine is the RateLimit-Limit line of limit limitOf.
 	limitLine []byte
 	limitOf   int64
+
+	// While tracing is on (traced), the request's server span, and the
+	// traceparent of the attempt being written (tp[:tpLen]).
+	traced bool
+	sp     tracing.Span
+	tp     [tracing.TraceparentLen]byte
+	tpLen  int
 }
 
 // serveConn serves one accepted connection: on the fast path, and from the
@@ -254,12 +262,28 @@ func (fc *fastConn) request() fastAction {
 	isHead := len(h.method) == 4 && h.method[0] == 'H'
 
 	var status int
+	if tr := p.opts.Tracer; tr.Enabled() {
+		fc.startSpan(tr, r, principal, reqID, now)
+	}
+	if r.policy != nil {
+		req := policyRequest{method: h.method, path: h.path, host: h.host, headers: (*fastHeaders)(h), source: fc.peer}
+		if d := p.decide(r, principal, &req); !d.Allowed() {
+			ctx := fc.context()
+			ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
+			status = p.deny(ctx, r, principal, &req, &d, reqID)
+			r.stats.Observe(status, time.Since(now))
+			fc.endSpan(status)
+			fc.start = bodyEnd
+			return fc.writeContext(ctx, t, isHead, closeConn)
+		}
+	}
 	decision, rej := p.admit(r, principal, fc.peer, now, nil)
 	if rej != nil {
 		ctx := fc.context()
 		ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
 		status = writeRefusal(ctx, rej, &decision, reqID)
 		r.stats.Observe(status, time.Since(now))
+		fc.endSpan(status)
 		fc.start = bodyEnd
 		return fc.writeContext(ctx, t, isHead, closeConn)
 	}
@@ -272,6 +296,7 @@ func (fc *fastConn) request() fastAction {
 		status = code
 		end := time.Now()
 		r.stats.Observe(status, end.Sub(now))
+		fc.endSpan(status)
 		fc.start = bodyEnd
 		if err := fc.write(fc.out, t, end.UnixNano()); err != nil || closeConn {
 			return fastClose
@@ -290,6 +315,7 @@ func (fc *fastConn) request() fastAction {
 	fc.loadRequest(ctx)
 	status = p.answer(ctx, t, r, principal, &decision, reqID, rest, now, closeConn, code, u, fail, err)
 	r.stats.Observe(status, time.Since(now))
+	fc.endSpan(status)
 	fc.start = bodyEnd
 	return fc.writeContext(ctx, t, isHead, closeConn)
 }
@@ -354,9 +380,16 @@ func (fc *fastConn) exchange(r *Route, principal *auth.Principal, d *limits.Deci
 			return false, fasthttp.StatusServiceUnavailable, last, failOther, errNoHealthy
 		}
 		last = u
+		var att tracing.Span
+		if fc.traced {
+			att = fc.startAttempt(u, rest, i)
+		}
 		fc.buildUpstream(u, r, principal, reqID, rest)
 		plain, code, err = fc.attempt(u, d, reqID, now, deadline, r.headerTimeout, isHead, closeConn, o)
 		fail = classify(err)
+		if fc.traced {
+			endAttempt(&att, code, fail, err)
+		}
 		if fail == failNone {
 			if code >= 500 {
 				u.failure(nowNs)
@@ -745,6 +778,8 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 			continue
 		case r.upstreamValue != nil && equalFoldLower(block[f.start:f.nameEnd], r.upstreamHeaderFold):
 			continue
+		case fc.traced && isTraceHeader(block[f.start:f.nameEnd]):
+			continue // replaced below
 		}
 		b = append(append(b, block[f.start:f.end]...), "\r\n"...)
 	}
@@ -758,6 +793,9 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 	}
 	if r.upstreamValue != nil {
 		b = append(append(append(append(b, r.upstreamHeader...), ": "...), r.upstreamValue...), "\r\n"...)
+	}
+	if fc.traced {
+		b = fc.appendTraceHeaders(b)
 	}
 	b = append(append(append(b, hdrTenant+": "...), r.Tenant...), "\r\n"...)
 	if principal != nil && principal.Consumer != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 var (
@@ -29,13 +30,15 @@ const maxLimitKeys = 8
 type reqState struct {
 	id      [20]byte
 	scratch [64]byte
+	span    *tracing.Span // the request's server span; nil: tracing off
 }
 
-// serve is the hot path: route, authenticate, limit, forward.
-func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
+// serveRequest is the hot path: route, authenticate, limit, forward. sp is
+// the request's server span (nil: tracing off).
+func (p *Proxy) serveRequest(ctx *fasthttp.RequestCtx, sp *tracing.Span) {
 	start := ctx.Time()
 	t := p.table.Load()
-	var rs reqState
+	rs := reqState{span: sp}
 	reqID := p.ids.next(&rs.id)
 	ctx.Response.Header.SetBytesV(hdrRequestID, reqID)
 	if t == nil {
@@ -104,6 +107,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	if route == nil {
 		writeError(ctx, fasthttp.StatusNotFound, errNoRoute, "no route for this path", reqID)
 		return
+	}
+	if sp != nil && sp.Recording() {
+		peer := clientAddr(ctx)
+		client, _ := realClient(ctx, &t.gw, peer)
+		traceRoute(sp, route, h.Method(), client, "", reqID)
 	}
 	status := p.handleRoute(ctx, t, route, path, &scan, reqID, &rs)
 	elapsed := time.Since(start)
@@ -195,10 +203,19 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 			return fasthttp.StatusForbidden
 		}
 		principal = pr
+		if rs.span != nil && pr.Consumer != "" {
+			rs.span.SetString(tracing.AttrConsumer, pr.Consumer)
+		}
 	}
 
 	peer := clientAddr(ctx)
 	client, trustedPeer := realClient(ctx, &t.gw, peer)
+	if r.policy != nil {
+		req := policyRequest{method: h.Method(), path: path, host: h.Host(), headers: (*fasthttpHeaders)(h), source: client}
+		if d := p.decide(r, principal, &req); !d.Allowed() {
+			return p.deny(ctx, r, principal, &req, &d, reqID)
+		}
+	}
 	decision, rej := p.admit(r, principal, client, now, nil)
 	if rej != nil {
 		return writeRefusal(ctx, rej, &decision, reqID)
@@ -239,6 +256,9 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 		h.Set(hdrConsumer, principal.Consumer)
 	}
 	h.SetBytesV(hdrRequestID, reqID)
+	if rs.span != nil {
+		traceHeadersUpstream(h, rs.span)
+	}
 	// Fix (tests): X-Forwarded-For is appended with the peer (the proxy
 	// that connected), not the client it named: trusted proxies produced
 	// "client, client".
@@ -248,7 +268,7 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	var restBuf [256]byte
 	rest := appendEscapedPath(restBuf[:0], path[len(r.Prefix):])
 
-	o := exchangeOpts{maxBytes: t.gw.maxResponse, idle: r.headerTimeout, client: ctx, clientWrite: t.gw.writeTimeout}
+	o := exchangeOpts{maxBytes: t.gw.maxResponse, idle: r.headerTimeout, client: ctx, clientWrite: t.gw.writeTimeout, span: rs.span}
 	code, u, fail, err := p.exchange(&ctx.Request, &ctx.Response, r, rest, now.Add(r.totalTimeout), &o)
 	return p.answer(ctx, t, r, principal, &decision, reqID, rest, now, clientClose, code, u, fail, err)
 }
@@ -491,8 +511,17 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Rout
 		} else {
 			uri.SetSchemeBytes(schemeHTTP)
 		}
+		var att tracing.Span
+		if o.span != nil {
+			att = startAttempt(o.span, req.Header.Method(), u, uri.Path(), i)
+			var tb [tracing.TraceparentLen]byte
+			req.Header.SetBytesV(tracing.HeaderTraceparent, att.AppendTraceparent(tb[:0]))
+		}
 		err = u.roundTrip(req, resp, deadline, r.headerTimeout, o)
 		fail = classify(err)
+		if o.span != nil {
+			endAttempt(&att, resp.StatusCode(), fail, err)
+		}
 		if fail == failNone {
 			code := resp.StatusCode()
 			if code >= 500 {

@@ -27,6 +27,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // Options configure a Proxy.
@@ -71,6 +72,9 @@ type Options struct {
 	MaxHeaderBytes int
 	// AccessLog receives JSON access-log lines when the Gateway enables it.
 	AccessLog io.Writer
+	// Tracer records OpenTelemetry spans of proxied requests when the
+	// Gateway enables tracing (docs/tracing.md). Optional.
+	Tracer *tracing.Tracer
 }
 
 // Rejection is Admit's refusal: the status, a stable error code and a
@@ -130,6 +134,11 @@ type Proxy struct {
 	// slowOnly serves every new connection through fasthttp's server
 	// (tests compare both paths).
 	slowOnly atomic.Bool
+
+	// CEL policies (policy.go).
+	programs policyPrograms
+	callers  policyCallers
+	denials  denialLog
 }
 
 type prefixMount struct {
@@ -186,8 +195,14 @@ func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.programs.attach(st, t); err != nil {
+		return nil, err
+	}
 	return func() {
 		old := p.table.Swap(t)
+		// A reload may change what a principal stands for (claims
+		// mapping, keys): callers are built again from the new ones.
+		p.callers.reset()
 		if old == nil || old.gw.connTimeouts() != t.gw.connTimeouts() {
 			// Open connections follow the new timeouts at once (a slow
 			// client that started under the old ones included).

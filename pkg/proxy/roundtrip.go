@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // bufferedBodyMax is the largest upstream body (by Content-Length) read
@@ -43,6 +45,9 @@ type exchangeOpts struct {
 	// bounded by stalls rather than by its total length.
 	client      *fasthttp.RequestCtx
 	clientWrite time.Duration
+	// span is the request's server span, the parent of each attempt's
+	// (nil: tracing off).
+	span *tracing.Span
 }
 
 // roundTrip sends req on a pooled connection of u and reads the answer into

@@ -83,6 +83,8 @@ type Route struct {
 	planLimits                          map[string]planLimit // consumer → its subscription's plan limit
 
 	stats *telemetry.Series
+	// policy decides requests when a CEL policy applies (nil: none).
+	policy *routePolicy
 }
 
 // planLimit is a consumer's plan limit, keyed by its subscription so a

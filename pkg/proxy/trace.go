@@ -1,0 +1,221 @@
+package proxy
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
+)
+
+// OpenTelemetry traces of proxied requests (docs/tracing.md): a server
+// span per request the proxy answers, and a client span per upstream
+// attempt, whose id the upstream receives in a new traceparent. While
+// tracing is off the proxy pays one atomic load per request and trace
+// headers pass through as any other header.
+
+// serve is fasthttp's handler: the request, in a server span when tracing
+// is on.
+func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
+	if tr := p.opts.Tracer; tr.Enabled() {
+		p.serveTraced(ctx, tr)
+		return
+	}
+	p.serveRequest(ctx, nil)
+}
+
+func (p *Proxy) serveTraced(ctx *fasthttp.RequestCtx, tr *tracing.Tracer) {
+	// A mounted endpoint (MCP) traces its own calls.
+	if p.mountFor(ctx.URI().Path()) != nil {
+		p.serveRequest(ctx, nil)
+		return
+	}
+	h := &ctx.Request.Header
+	// The span is passed down by pointer and would escape from the stack:
+	// pooled, an unsampled request allocates nothing.
+	sp := spanPool.Get().(*tracing.Span)
+	*sp = tr.Start(&tracing.Incoming{
+		Traceparent: h.Peek(tracing.HeaderTraceparent), Tracestate: h.Peek(tracing.HeaderTracestate),
+		Peer: clientAddr(ctx), Start: ctx.Time(),
+	}, "HTTP", tracing.KindServer)
+	if sp.Recording() {
+		sp.SetHTTPServer(&tracing.HTTPServer{Method: h.Method(), Path: ctx.URI().Path(), Host: h.Host(),
+			UserAgent: h.UserAgent(), TLS: ctx.IsTLS(), Peer: remoteAddrPort(ctx.RemoteAddr())})
+	}
+	p.serveRequest(ctx, sp)
+	sp.SetHTTPStatus(ctx.Response.StatusCode())
+	sp.End()
+	*sp = tracing.Span{}
+	spanPool.Put(sp)
+}
+
+var spanPool = sync.Pool{New: func() any { return new(tracing.Span) }}
+
+// traceRoute records the route on a request's server span: http.route,
+// the name "{method} {route}", and the client behind trusted proxies.
+func traceRoute(sp *tracing.Span, r *Route, method []byte, client netip.Addr, consumer string, reqID []byte) {
+	if !sp.Recording() {
+		return
+	}
+	sp.SetString(tracing.AttrHTTPRoute, r.Prefix)
+	switch m := string(method); m {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH":
+		sp.SetName(m + " " + r.Prefix)
+	default:
+		sp.SetName("HTTP " + r.Prefix)
+	}
+	if client.IsValid() {
+		sp.SetString(tracing.AttrClientAddress, client.String())
+	}
+	sp.SetString(tracing.AttrTenant, r.Tenant)
+	sp.SetString(tracing.AttrTool, r.Tool)
+	if consumer != "" {
+		sp.SetString(tracing.AttrConsumer, consumer)
+	}
+	sp.SetBytes(tracing.AttrRequestID, reqID)
+}
+
+// traceHeadersUpstream replaces the client's trace headers on fasthttp's
+// path: every traceparent goes (each attempt sets its own), and the
+// client's tracestate stays only with the trace it belongs to, when that
+// trace was continued.
+func traceHeadersUpstream(h *fasthttp.RequestHeader, sp *tracing.Span) {
+	h.Del(tracing.HeaderTraceparent)
+	st := sp.Tracestate()
+	if st == nil {
+		h.Del(tracing.HeaderTracestate)
+		return
+	}
+	// st aliases the header Del rewrites.
+	var buf [512]byte
+	st = append(buf[:0], st...)
+	h.Del(tracing.HeaderTracestate)
+	h.SetBytesV(tracing.HeaderTracestate, st)
+}
+
+// startAttempt begins the client span of an upstream attempt under sp.
+func startAttempt(sp *tracing.Span, method []byte, u *upstream, path []byte, i int) tracing.Span {
+	att := sp.StartChild("HTTP", tracing.KindClient)
+	if att.Recording() {
+		scheme := "http"
+		if u.tls {
+			scheme = "https"
+		}
+		att.SetHTTPClient(&tracing.HTTPClient{Method: method, Scheme: scheme, Host: u.host, Path: path, ResendCount: i})
+		att.SetString(tracing.AttrUpstream, u.URL)
+	}
+	return att
+}
+
+// endAttempt records how an attempt ended and ends its span.
+func endAttempt(att *tracing.Span, code int, fail failure, err error) {
+	if att.Recording() {
+		if fail == failNone {
+			att.SetHTTPStatus(code)
+		} else {
+			att.SetError(attemptErrorType(fail), errorClass(err))
+		}
+	}
+	att.End()
+}
+
+// attemptErrorType is error.type of a failed attempt: the gateway's error
+// class.
+func attemptErrorType(f failure) string {
+	switch f {
+	case failConnect:
+		return "connect_error"
+	case failTimeout:
+		return "timeout"
+	case failReset:
+		return "reset"
+	case failProtocol:
+		return "protocol_error"
+	case failTooLarge:
+		return "too_large"
+	}
+	return "_OTHER"
+}
+
+func remoteAddrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+// startSpan begins the server span of a request the fast path serves,
+// from the client's trace headers as fasthttp's path reads them (the
+// first of repeated fields).
+func (fc *fastConn) startSpan(tr *tracing.Tracer, r *Route, principal *auth.Principal, reqID []byte, now time.Time) {
+	h := (*fastHeaders)(&fc.h)
+	var tp, ts, ua []byte
+	for i := 0; i < h.nf; i++ {
+		name, value := h.field(i)
+		switch {
+		case tp == nil && equalFoldLower(name, tracing.HeaderTraceparent):
+			tp = value
+		case ts == nil && equalFoldLower(name, tracing.HeaderTracestate):
+			ts = value
+		case ua == nil && equalFoldLower(name, "user-agent"):
+			ua = value
+		}
+	}
+	fc.traced, fc.tpLen = true, 0
+	fc.sp = tr.Start(&tracing.Incoming{Traceparent: tp, Tracestate: ts, Peer: fc.peer, Start: now}, "HTTP", tracing.KindServer)
+	if fc.sp.Recording() {
+		fc.sp.SetHTTPServer(&tracing.HTTPServer{Method: h.method, Path: h.path, Host: h.host, UserAgent: ua,
+			Peer: remoteAddrPort(fc.t.RemoteAddr())})
+		consumer := ""
+		if principal != nil {
+			consumer = principal.Consumer
+		}
+		traceRoute(&fc.sp, r, h.method, fc.peer, consumer, reqID)
+	}
+}
+
+// endSpan ends the fast path's server span with the status sent.
+func (fc *fastConn) endSpan(status int) {
+	if !fc.traced {
+		return
+	}
+	fc.sp.SetHTTPStatus(status)
+	fc.sp.End()
+	fc.traced, fc.sp = false, tracing.Span{}
+}
+
+// startAttempt begins an attempt's client span and keeps its traceparent
+// for buildUpstream.
+func (fc *fastConn) startAttempt(u *upstream, rest []byte, i int) tracing.Span {
+	var att tracing.Span
+	if fc.sp.Recording() {
+		var pb [256]byte
+		att = startAttempt(&fc.sp, fc.h.method, u, appendUpstreamPath(pb[:0], u.base, rest), i)
+	} else {
+		att = fc.sp.StartChild("HTTP", tracing.KindClient)
+	}
+	fc.tpLen = len(att.AppendTraceparent(fc.tp[:0]))
+	return att
+}
+
+// appendTraceHeaders appends the upstream's trace headers: the attempt's
+// traceparent, and the client's tracestate when its trace was continued.
+func (fc *fastConn) appendTraceHeaders(b []byte) []byte {
+	if fc.tpLen > 0 {
+		b = append(append(append(b, "traceparent: "...), fc.tp[:fc.tpLen]...), "\r\n"...)
+	}
+	if st := fc.sp.Tracestate(); st != nil {
+		b = append(append(append(b, "tracestate: "...), st...), "\r\n"...)
+	}
+	return b
+}
+
+// isTraceHeader reports whether a field name is traceparent or tracestate.
+func isTraceHeader(name []byte) bool {
+	return equalFoldLower(name, tracing.HeaderTraceparent) || equalFoldLower(name, tracing.HeaderTracestate)
+}
