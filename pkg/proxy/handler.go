@@ -259,9 +259,9 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	if rs.span != nil {
 		traceHeadersUpstream(h, rs.span)
 	}
-	// Fix (tests): X-Forwarded-For is appended with the peer (the proxy
-	// that connected), not the client it named: trusted proxies produced
-	// "client, client".
+	// X-Forwarded-For is appended with the peer (the proxy that
+	// connected), not the client it named, so a chain through trusted
+	// proxies reads "client, proxy" rather than "client, client".
 	setForwarded(ctx, peer, trustedPeer, rs.scratch[:])
 	// The upstream path is the route's remainder, escaped again: the
 	// normalised path is decoded, and HostClient writes paths verbatim.
