@@ -61,9 +61,12 @@ func (d Digests) Next(changes []Change) Digests {
 		out[k] = v
 	}
 	for _, c := range changes {
-		if c.Op == Delete {
+		switch {
+		case c.Op == Delete:
 			delete(out, c.Ref)
-		} else {
+		case c.afterJSON != nil:
+			out[c.Ref] = sha256.Sum256(c.afterJSON)
+		default:
 			out[c.Ref] = DigestOf(c.After)
 		}
 	}
