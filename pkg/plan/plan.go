@@ -8,13 +8,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
@@ -69,35 +66,16 @@ func (c *Change) encodeAfter(buf *bytes.Buffer) ([]byte, error) {
 // EncodeChanges computes the canonical encoding of every change's After
 // (see AfterJSON), on all processors: the objects are independent.
 func EncodeChanges(changes []Change) error {
-	const batch = 64
-	workers := min(runtime.GOMAXPROCS(0), len(changes)/batch+1)
-	var (
-		wg   sync.WaitGroup
-		next atomic.Int64
-		errs = make([]error, workers)
-	)
-	for w := range workers {
-		wg.Go(func() {
-			var buf bytes.Buffer
-			for {
-				i := int(next.Add(batch)) - batch
-				if i >= len(changes) {
-					return
-				}
-				for j := i; j < min(i+batch, len(changes)); j++ {
-					c := &changes[j]
-					if c.afterJSON != nil || c.After == nil {
-						continue
-					}
-					if _, err := c.encodeAfter(&buf); err != nil && errs[w] == nil {
-						errs[w] = fmt.Errorf("encode %s: %w", c.Ref, err)
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return ForEach(len(changes), func(i int, buf *bytes.Buffer) error {
+		c := &changes[i]
+		if c.afterJSON != nil || c.After == nil {
+			return nil
+		}
+		if _, err := c.encodeAfter(buf); err != nil {
+			return fmt.Errorf("encode %s: %w", c.Ref, err)
+		}
+		return nil
+	})
 }
 
 // Summary counts changes by operation.
