@@ -211,19 +211,22 @@ func (o *ApplyOptions) unchanged(ctx context.Context, objs []*spec.Object) *api.
 	for _, it := range live.Items {
 		byRef[it.Ref] = it.Digest
 	}
-	desired := make(map[spec.Ref]bool, len(objs))
 	for _, obj := range objs {
-		ref := obj.Ref()
-		if dg, ok := byRef[ref]; !ok || dg != plan.DigestOf(obj) {
+		if _, ok := byRef[obj.Ref()]; !ok {
+			return nil // a new object: no need to digest anything
+		}
+	}
+	desired := plan.DigestAll(objs) // on all processors
+	for ref, dg := range desired {
+		if byRef[ref] != dg {
 			return nil
 		}
-		desired[ref] = true
 	}
 	if o.Prune || o.PruneAll {
 		// Pruning could delete a live object the files lack; only when
 		// there is none is the answer certain here.
 		for ref := range byRef {
-			if !desired[ref] {
+			if _, ok := desired[ref]; !ok {
 				return nil
 			}
 		}
