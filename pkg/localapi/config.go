@@ -54,11 +54,11 @@ func stripObjects(resp *api.ApplyResponse, with bool) {
 }
 
 func (c configAPI) apply(w http.ResponseWriter, r *http.Request, p Peer) error {
-	var req api.ApplyRequest
-	if err := DecodeBody(r, w, &req); err != nil {
+	req, err := decodeApply(r, w)
+	if err != nil {
 		return err
 	}
-	resp, err := c.d.Apply(&req, p.Actor)
+	resp, err := c.d.Apply(req, p.Actor)
 	if err != nil {
 		return err
 	}
