@@ -13,7 +13,8 @@ import (
 // its changes: with and without live digests, an update's encoding (taken
 // while comparing), every other change's (EncodeChanges, in parallel
 // batches) and the digests after the changes all equal what Canonical and
-// DigestOf give for the same objects.
+// DigestOf give for the same objects; with live digests, the encoding of
+// what a change replaces or deletes is recognised as such.
 func TestEncodedChangesMatchCanonical(t *testing.T) {
 	var live, desired []*spec.Object
 	live = append(live, tenant("acme"))
@@ -45,6 +46,18 @@ func TestEncodedChangesMatchCanonical(t *testing.T) {
 		}
 		for i := range changes {
 			c := &changes[i]
+			if c.Before != nil {
+				var before bytes.Buffer
+				if err := Canonical(&before, c.Before); err != nil {
+					t.Fatal(err)
+				}
+				if got := c.EncodesBefore(before.Bytes()); got != (digests != nil) {
+					t.Fatalf("%s %s: EncodesBefore(its own encoding) = %v with live digests %v", c.Op, c.Ref, got, digests != nil)
+				}
+				if c.EncodesBefore(append(before.Bytes(), ' ')) || c.EncodesBefore(nil) {
+					t.Fatalf("%s %s: EncodesBefore accepts other bytes", c.Op, c.Ref)
+				}
+			}
 			got, err := c.AfterJSON()
 			if err != nil {
 				t.Fatal(err)

@@ -39,6 +39,18 @@ type Change struct {
 	// store writes it, and encoding 10,000 objects once instead of three
 	// times is most of a large commit's CPU.
 	afterJSON []byte
+	// beforeDigest is Before's live digest, when the plan had it.
+	beforeDigest Digest
+	beforeKnown  bool
+}
+
+// EncodesBefore reports whether enc is exactly Before's canonical
+// encoding, by Before's live digest: then a store can write the bytes it
+// holds for the object instead of encoding Before again. It is false when
+// the plan had no live digest, and for an object stored by a stoad with
+// other defaults (decoded and defaulted, it encodes differently).
+func (c *Change) EncodesBefore(enc []byte) bool {
+	return c.beforeKnown && enc != nil && sha256.Sum256(enc) == c.beforeDigest
 }
 
 // AfterJSON returns the canonical encoding of After (see Canonical),
@@ -157,6 +169,11 @@ func Compute(live, desired []*spec.Object, opts Options) ([]Change, Summary) {
 			}
 			changes = append(changes, Change{Op: Delete, Ref: ref, Before: l})
 			sum.Delete++
+		}
+	}
+	for i := range changes {
+		if c := &changes[i]; c.Before != nil {
+			c.beforeDigest, c.beforeKnown = opts.LiveDigests[c.Ref]
 		}
 	}
 	Sort(changes)

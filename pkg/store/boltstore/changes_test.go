@@ -16,8 +16,10 @@ import (
 // TestChangeListReadsAsMarshalled checks that the change list Commit
 // writes from the objects' canonical bytes reads back exactly as the
 // changes encoded by encoding/json would: creates, updates and deletes,
-// text the two encoders escape differently, a live object missing from
-// the bucket (its before is encoded from the change), and no changes.
+// planned with and without live digests, text the two encoders escape
+// differently, a live object missing from the bucket or stored otherwise
+// than it is live (its before is encoded from the change), and no
+// changes.
 func TestChangeListReadsAsMarshalled(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(t.TempDir())
@@ -39,13 +41,28 @@ func TestChangeListReadsAsMarshalled(t *testing.T) {
 
 	var prev []*spec.Object
 	for i, desired := range [][]*spec.Object{
-		{ten, tool("a", "v1 <html> & \u2028 \"quoted\""), tool("b", "v1")},
-		{ten, tool("a", "v2 \u00e9\u65e5\u672c"), tool("c", "v1")},
+		{ten, tool("a", "v1 <html> & \u2028 \"quoted\""), tool("b", "v1"), tool("d", "v1")},
+		{ten, tool("a", "v2 \u00e9\u65e5\u672c"), tool("c", "v1"), tool("d", "v2")},
+		{ten, tool("a", "v3"), tool("d", "v3")},
 	} {
-		changes, _ := plan.Compute(prev, desired, plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }})
-		if i == 1 {
+		opts := plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }}
+		if i == 2 {
+			opts.LiveDigests = plan.DigestAll(prev)
+		}
+		changes, _ := plan.Compute(prev, desired, opts)
+		switch i {
+		case 1:
 			// A delete of an object the bucket does not hold.
 			changes = append(changes, plan.Change{Op: plan.Delete, Ref: ghost.Ref(), Before: ghost})
+		case 2:
+			// Tool d stored otherwise than it is live (as by a stoad with
+			// other defaults): the live object is what the change replaces.
+			err := s.Update(ctx, func(tx store.Tx) error {
+				return tx.(*txn).tx.Bucket(bucketObjects).Put(refKey(desired[2].Ref()), []byte(`{"apiVersion":"stoa.io/v1alpha1","kind":"Tool","metadata":{"name":"d","namespace":"acme"},"spec":{"upstream":"http://old"}}`+"\n"))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 		want := marshalled(t, changes)
 		id := commitChanges(t, s, changes)

@@ -52,8 +52,9 @@ func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, c
 	// The change list is written as plan.Change encodes, from the bytes at
 	// hand: each object's canonical encoding (computed once, see
 	// plan.Change.AfterJSON) and, for what it replaces or deletes, the
-	// bytes stored for it. Encoding both sides again was most of the
-	// commit.
+	// bytes stored for it when they encode the change's Before exactly
+	// (plan.Change.EncodesBefore). Encoding both sides again was most of
+	// the commit.
 	var cb bytes.Buffer
 	cb.Grow(changeListSize(changes))
 	cb.WriteByte('[')
@@ -67,7 +68,11 @@ func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, c
 			return 0, err
 		}
 		if c.Op != plan.Create {
-			if err := appendMember(&cb, "before", objects.Get(k), c.Before); err != nil {
+			before := objects.Get(k)
+			if !c.EncodesBefore(before) {
+				before = nil // encoded from the change: what stoad holds live
+			}
+			if err := appendMember(&cb, "before", before, c.Before); err != nil {
 				return 0, fmt.Errorf("encode %s: %w", c.Ref, err)
 			}
 		}
@@ -159,7 +164,8 @@ func beginChange(buf *bytes.Buffer, c *plan.Change) error {
 }
 
 // appendMember writes `,"name":` and the object's encoding: enc, or when
-// there is none (an object missing from the bucket), o encoded now.
+// there is none (an object missing from the bucket, or stored otherwise
+// than it is live), o encoded now.
 func appendMember(buf *bytes.Buffer, name string, enc []byte, o *spec.Object) error {
 	if enc == nil && o == nil {
 		return nil
