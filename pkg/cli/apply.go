@@ -177,7 +177,7 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		Scope:       pruneScope(objs, o.PruneAll, selector),
 		Message:     o.Message,
 		Force:       o.Force,
-		WithObjects: o.Diff || o.DryRun,
+		WithObjects: o.needsObjects(),
 	}
 	resp, err := o.F.Client().ApplyEncoded(ctx, req, wire)
 	if err != nil {
@@ -187,6 +187,17 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		return o.printDiff(resp)
 	}
 	return o.printApply(resp)
+}
+
+// needsObjects reports whether what is printed shows the changed objects:
+// a diff's text (unless --brief) and the structured output of a diff or
+// dry run. One line per change needs none, and 10,000 objects are most of
+// a large answer: encoding, sending and decoding them.
+func (o *ApplyOptions) needsObjects() bool {
+	if o.F.structured() {
+		return o.Diff || o.DryRun
+	}
+	return o.Diff && !o.Brief
 }
 
 // unchanged returns a no-op answer when the live objects provably equal
@@ -200,19 +211,22 @@ func (o *ApplyOptions) unchanged(ctx context.Context, objs []*spec.Object) *api.
 	for _, it := range live.Items {
 		byRef[it.Ref] = it.Digest
 	}
-	desired := make(map[spec.Ref]bool, len(objs))
 	for _, obj := range objs {
-		ref := obj.Ref()
-		if dg, ok := byRef[ref]; !ok || dg != plan.DigestOf(obj) {
+		if _, ok := byRef[obj.Ref()]; !ok {
+			return nil // a new object: no need to digest anything
+		}
+	}
+	desired := plan.DigestAll(objs) // on all processors
+	for ref, dg := range desired {
+		if byRef[ref] != dg {
 			return nil
 		}
-		desired[ref] = true
 	}
 	if o.Prune || o.PruneAll {
 		// Pruning could delete a live object the files lack; only when
 		// there is none is the answer certain here.
 		for ref := range byRef {
-			if !desired[ref] {
+			if _, ok := desired[ref]; !ok {
 				return nil
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
@@ -126,6 +127,11 @@ func diffCases() []cmdCase {
 			errOut: []string{"only key=value"}},
 		{name: "dry-run is implied", args: []string{"-f", quickstartDir, "--dry-run"}, code: ExitFailure, flagErr: true, errOut: []string{"unknown flag: --dry-run"}},
 		{name: "dry run request", args: []string{"-f", quickstartDir}, setup: liveDrift, code: ExitChanges, calls: []string{"Digests()", dryRun}},
+		// One line per change needs no objects in the answer; JSON shows them.
+		{name: "brief asks for no objects", args: []string{"-f", quickstartDir, "--brief"}, setup: liveDrift, code: ExitChanges,
+			calls: []string{"Digests()", strings.Replace(dryRun, "WithObjects:true", "WithObjects:false", 1)}},
+		{name: "brief as json still has the objects", args: []string{"-f", quickstartDir, "--brief", "-o", "json"}, setup: liveDrift, code: ExitChanges,
+			out: []string{`"after": {`, `"upstream": "http://127.0.0.1:9001/billing-old"`}, calls: []string{"Digests()", dryRun}},
 	}
 }
 
@@ -138,6 +144,12 @@ func applyCases() []cmdCase {
 		{name: "unchanged is not sent", args: []string{"-f", quickstartDir}, errOut: []string{"no changes; revision 3 unchanged"}, calls: []string{"Digests()"}},
 		{name: "dry run", args: []string{"-f", quickstartDir, "--dry-run"}, setup: liveDrift,
 			out: []string{"~ update Tool/acme/billing-api", "+ create Plan/globex/free"}, errOut: []string{"dry run: 1 to create, 1 to update, 0 to delete; nothing changed (revision 3)"}},
+		{name: "dry run asks for no objects", args: []string{"-f", quickstartDir, "--dry-run"}, setup: liveDrift,
+			out:   []string{"~ update Tool/acme/billing-api"},
+			calls: []string{"Digests()", "ApplyEncoded({Objects:[] DryRun:true Prune:false Scope:{All:false Namespaces:[acme globex] ClusterScoped:false Selector:map[]} Message: WithObjects:false Force:false}, [12 objects])"}},
+		{name: "dry run as json has the objects", args: []string{"-f", quickstartDir, "--dry-run", "-o", "json"}, setup: liveDrift,
+			out:   []string{`"after": {`},
+			calls: []string{"Digests()", "ApplyEncoded({Objects:[] DryRun:true Prune:false Scope:{All:false Namespaces:[acme globex] ClusterScoped:false Selector:map[]} Message: WithObjects:true Force:false}, [12 objects])"}},
 		{name: "message and force", args: []string{"-f", quickstartDir, "-m", "release 7", "--force", "--prune-all", "-l", "team=finance"}, setup: withExtra,
 			out:   []string{"Tool/acme/legacy-api deleted"},
 			calls: []string{"Digests()", "ApplyEncoded({Objects:[] DryRun:false Prune:true Scope:{All:true Namespaces:[acme globex] ClusterScoped:false Selector:map[team:finance]} Message:release 7 WithObjects:false Force:true}, [12 objects])"}},

@@ -145,12 +145,29 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	// Compile the new revision in every runtime before anything is stored:
 	// a revision the data plane cannot serve is rejected as a whole.
 	nextState := state.New(max(cur.Revision+1, c.revision), next)
+	// Meanwhile, each changed object's canonical encoding, once: the store
+	// writes it and the live digests are taken from it. Both only read
+	// the objects.
+	var encErr error
+	encoded := make(chan struct{})
+	if c.dryRun {
+		close(encoded)
+	} else {
+		go func() {
+			defer close(encoded)
+			encErr = plan.EncodeChanges(changes)
+		}()
+	}
 	swap, err := d.prepareRuntimes(nextState)
+	<-encoded
 	if err != nil {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "cannot load the new configuration: " + err.Error()}
 	}
 	if c.dryRun {
 		return resp, nil
+	}
+	if encErr != nil {
+		return nil, apiError(api.CodeInvalid, "cannot encode the new configuration: "+encErr.Error(), "")
 	}
 	// The revision, its event, consumer identities and the keys revoked
 	// with deleted consumers are one transaction: a crash leaves all or

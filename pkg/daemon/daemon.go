@@ -295,15 +295,27 @@ func (d *Daemon) stopRuntimes() {
 }
 
 // prepareRuntimes compiles rev in every runtime; it returns one function
-// that swaps them all in, or the first error (nothing swapped).
+// that swaps them all in, or the first error (nothing swapped). The
+// runtimes compile at the same time (each reads rev and touches only its
+// own state until it swaps); the swaps run in order.
 func (d *Daemon) prepareRuntimes(rev *state.Revision) (func(), error) {
-	swaps := make([]func(), 0, len(d.runtimes))
-	for _, rt := range d.runtimes {
-		swap, err := rt.Prepare(rev)
+	swaps := make([]func(), len(d.runtimes))
+	errs := make([]error, len(d.runtimes))
+	var wg sync.WaitGroup
+	for i, rt := range d.runtimes {
+		wg.Go(func() {
+			swap, err := rt.Prepare(rev)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", rt.Name(), err)
+			}
+			swaps[i], errs[i] = swap, err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", rt.Name(), err)
+			return nil, err
 		}
-		swaps = append(swaps, swap)
 	}
 	return func() {
 		for _, s := range swaps {

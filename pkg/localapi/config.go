@@ -72,15 +72,15 @@ func stripObjects(resp *api.ApplyResponse, with bool) {
 }
 
 func (c configAPI) apply(w http.ResponseWriter, r *http.Request, p Peer) error {
-	var req api.ApplyRequest
-	if err := DecodeBody(r, w, &req); err != nil {
-		return err
-	}
-	caller, err := applyCaller(p, &req)
+	req, err := decodeApply(r, w)
 	if err != nil {
 		return err
 	}
-	resp, err := c.d.Apply(&req, caller)
+	caller, err := applyCaller(p, req)
+	if err != nil {
+		return err
+	}
+	resp, err := c.d.Apply(req, caller)
 	if err != nil {
 		return err
 	}

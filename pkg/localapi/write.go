@@ -2,11 +2,14 @@ package localapi
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/store"
 )
 
@@ -87,6 +90,48 @@ func DecodeBody(r *http.Request, w http.ResponseWriter, v any) error {
 		return apiError(api.CodeBadRequest, "decode request: "+err.Error(), "")
 	}
 	return nil
+}
+
+// decodeApply decodes an apply request as DecodeBody does, with the
+// objects (most of the request, and of a large apply's time in stoad)
+// decoded on all processors by spec.DecodeObjects. Whatever that leaves
+// to encoding/json, errors included, is decoded again exactly as
+// DecodeBody decodes it.
+func decodeApply(r *http.Request, w http.ResponseWriter) (*api.ApplyRequest, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	body, err := readBody(r.Body, r.ContentLength)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, apiError(api.CodeBadRequest, "decode request: "+err.Error(), "")
+	}
+	var env struct {
+		api.ApplyRequest
+		Objects json.RawMessage `json:"objects"` // shadows ApplyRequest.Objects
+	}
+	if json.Unmarshal(body, &env) == nil {
+		if objs, ok := spec.DecodeObjects(env.Objects); ok {
+			env.ApplyRequest.Objects = objs
+			return &env.ApplyRequest, nil
+		}
+	}
+	var req api.ApplyRequest
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
+		return nil, apiError(api.CodeBadRequest, "decode request: "+err.Error(), "")
+	}
+	return &req, nil
+}
+
+// readBody reads all of r into one buffer of the announced size.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > maxRequestBody {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // ndjson writes a stream of JSON lines (application/x-ndjson).

@@ -19,6 +19,11 @@ type Digest [sha256.Size]byte
 func DigestOf(o *spec.Object) Digest {
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(buf)
+	return digestIn(buf, o)
+}
+
+// digestIn is DigestOf encoding in buf.
+func digestIn(buf *bytes.Buffer, o *spec.Object) Digest {
 	buf.Reset()
 	if err := Canonical(buf, o); err != nil {
 		// Unencodable objects never match anything.
@@ -45,11 +50,16 @@ func (d *Digest) UnmarshalText(b []byte) error {
 // Digests maps live objects to their digests.
 type Digests map[spec.Ref]Digest
 
-// DigestAll computes the digests of objs.
+// DigestAll computes the digests of objs, on all processors.
 func DigestAll(objs []*spec.Object) Digests {
+	dgs := make([]Digest, len(objs))
+	_ = ForEach(len(objs), func(i int, buf *bytes.Buffer) error {
+		dgs[i] = digestIn(buf, objs[i])
+		return nil
+	})
 	out := make(Digests, len(objs))
-	for _, o := range objs {
-		out[o.Ref()] = DigestOf(o)
+	for i, o := range objs {
+		out[o.Ref()] = dgs[i]
 	}
 	return out
 }
@@ -61,9 +71,12 @@ func (d Digests) Next(changes []Change) Digests {
 		out[k] = v
 	}
 	for _, c := range changes {
-		if c.Op == Delete {
+		switch {
+		case c.Op == Delete:
 			delete(out, c.Ref)
-		} else {
+		case c.afterJSON != nil:
+			out[c.Ref] = sha256.Sum256(c.afterJSON)
+		default:
 			out[c.Ref] = DigestOf(c.After)
 		}
 	}

@@ -8,9 +8,11 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // APIVersion is the only apiVersion this release understands.
@@ -163,7 +165,163 @@ func (o *Object) Ref() Ref {
 }
 
 // UnmarshalJSON decodes an object, choosing the spec type from its kind.
+// The kind is read first by a quick scan of the top-level members, so the
+// envelope and its spec decode in one pass: stoad decodes every object of
+// a request this way, and decoding the spec apart (as json.RawMessage,
+// then again) scanned its bytes twice more.
 func (o *Object) UnmarshalJSON(b []byte) error {
+	kind, ok := peekKind(b)
+	if !ok {
+		return o.unmarshalTwoPass(b)
+	}
+	s := NewSpec(kind)
+	if s == nil {
+		return o.unmarshalTwoPass(b) // which words the error
+	}
+	type plain Object // Object without its methods: no recursion
+	p := plain{Spec: s}
+	if err := json.Unmarshal(b, &p); err != nil || p.Kind != kind {
+		// Errors are rare: the two-pass decoder words them (naming the
+		// object whose spec is wrong). A kind the scan read differently
+		// from the decoder (spelled with escapes) is read again there too.
+		return o.unmarshalTwoPass(b)
+	}
+	// "spec": null leaves the interface nil; the object keeps its empty,
+	// typed spec, as an absent spec does.
+	p.Spec = s
+	*o = Object(p)
+	return nil
+}
+
+// peekKind returns the string value of b's top-level "kind" member (the
+// last one, as the decoder keeps the last), scanning b as valid JSON
+// without decoding it. ok is false whenever the one-pass decode could
+// read b differently from the two-pass one: b is not an object; the kind
+// is missing, not a string, or written with escapes; a top-level name is
+// written with escapes or non-ASCII letters (the decoder matches names
+// with Unicode case folding, so "\u017fpec" is a spec); or the spec
+// appears twice (the two-pass decoder keeps the last, the one-pass one
+// merges them).
+func peekKind(b []byte) (kind Kind, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return "", false
+	}
+	i++
+	specs := 0
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return kind, ok
+		}
+		name := b[i+1:]
+		kEnd, esc := scanString(b, i)
+		if kEnd < 0 || esc {
+			return "", false
+		}
+		name = name[:kEnd-i-1]
+		for _, c := range name {
+			if c >= utf8.RuneSelf {
+				return "", false
+			}
+		}
+		i = skipSpace(b, kEnd+1)
+		if i >= len(b) || b[i] != ':' {
+			return "", false
+		}
+		i = skipSpace(b, i+1)
+		if bytes.EqualFold(name, []byte("spec")) {
+			if specs++; specs > 1 {
+				return "", false
+			}
+		}
+		if bytes.EqualFold(name, []byte("kind")) {
+			if i >= len(b) || b[i] != '"' {
+				return "", false
+			}
+			vEnd, vEsc := scanString(b, i)
+			if vEnd < 0 || vEsc {
+				return "", false
+			}
+			kind, ok = Kind(b[i+1:vEnd]), true
+			i = vEnd + 1
+		} else if i = skipValue(b, i); i < 0 {
+			return "", false
+		}
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == ',' {
+			i++
+			continue
+		}
+		return kind, ok
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index of the quote closing the string that opens
+// at b[i], and whether it holds escapes; -1 when it does not close.
+func scanString(b []byte, i int) (end int, esc bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			esc = true
+			j++
+		case '"':
+			return j, esc
+		}
+	}
+	return -1, false
+}
+
+// skipValue returns the index just past the JSON value starting at b[i],
+// or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		end, _ := scanString(b, i)
+		if end < 0 {
+			return -1
+		}
+		return end + 1
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				end, _ := scanString(b, i)
+				if end < 0 {
+					return -1
+				}
+				i = end
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	}
+	// A number, true, false or null.
+	for i < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[i])) {
+		i++
+	}
+	return i
+}
+
+// unmarshalTwoPass decodes the envelope with the spec kept raw, then the
+// spec by the kind found.
+func (o *Object) unmarshalTwoPass(b []byte) error {
 	var raw struct {
 		APIVersion string          `json:"apiVersion"`
 		Kind       Kind            `json:"kind"`

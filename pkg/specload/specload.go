@@ -10,6 +10,7 @@
 package specload
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/openapi"
+	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
@@ -82,20 +84,55 @@ func Load(ctx context.Context, paths []string, opts Options) (*Result, error) {
 		Load: openapi.LoadOptions{AllowRemote: opts.RemoteOpenAPI, Client: opts.HTTPClient},
 	})
 	res := &Result{Objects: objs}
+	var raw [][]byte
 	if opts.KeepRaw {
-		raw, err := json.Marshal(objs)
-		if err != nil {
-			return nil, fmt.Errorf("encode specs: %w", err)
-		}
-		res.Raw = raw
+		raw = make([][]byte, len(objs))
 	}
-	for _, o := range objs {
-		spec.Default(o)
+	// Each object is encoded as written, then defaulted; on all
+	// processors, as the objects are independent.
+	err := plan.ForEach(len(objs), func(i int, _ *bytes.Buffer) error {
+		if raw != nil {
+			b, err := json.Marshal(objs[i])
+			if err != nil {
+				return err
+			}
+			raw[i] = b
+		}
+		spec.Default(objs[i])
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode specs: %w", err)
+	}
+	if opts.KeepRaw {
+		res.Raw = joinArray(objs == nil, raw)
 	}
 	diags = append(diags, spec.Validate(objs, opts.References.validateOptions())...)
 	diags.Sort()
 	res.Diagnostics = diags
 	return res, nil
+}
+
+// joinArray returns the JSON array of the encoded elements, byte for byte
+// what json.Marshal writes for the slice they came from ("null" for a nil
+// one).
+func joinArray(isNil bool, elems [][]byte) json.RawMessage {
+	if isNil {
+		return json.RawMessage("null")
+	}
+	n := 2
+	for _, e := range elems {
+		n += len(e) + 1
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '[')
+	for i, e := range elems {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
+	}
+	return append(out, ']')
 }
 
 func (r References) validateOptions() spec.ValidateOptions {

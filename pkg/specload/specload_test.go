@@ -3,6 +3,7 @@ package specload
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -166,5 +167,43 @@ func TestPruneScope(t *testing.T) {
 	sc := PruneScope(res.Objects, false, map[string]string{"team": "x"})
 	if !reflect.DeepEqual(sc.Namespaces, []string{"acme", "globex"}) || sc.All || sc.Selector["team"] != "x" {
 		t.Errorf("scope %+v", sc)
+	}
+}
+
+// TestLoadRawIsMarshalledAsWritten: the raw form, encoded object by
+// object on all processors, is byte for byte json.Marshal of the objects
+// as read (enough of them for several batches, with text json escapes),
+// and the objects come back defaulted all the same.
+func TestLoadRawIsMarshalledAsWritten(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: acme\nspec: {}\n")
+	for i := range 300 {
+		fmt.Fprintf(&b, "---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata:\n  name: t%03d\n  namespace: acme\nspec:\n  description: \"<b> & \\u2028 %d\"\n  upstream: http://127.0.0.1:1/t%d\n", i, i, i)
+	}
+	write(t, dir, "specs.yaml", b.String())
+	res, err := Load(context.Background(), []string{dir}, Options{KeepRaw: true})
+	if err != nil || res.Diagnostics.HasErrors() {
+		t.Fatalf("%v %v", err, res.Diagnostics)
+	}
+	asRead, _ := spec.Load([]string{dir}, nil)
+	want, err := json.Marshal(asRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Raw) != string(want) {
+		t.Fatalf("raw form differs from json.Marshal:\n%.300s\nwant\n%.300s", res.Raw, want)
+	}
+	for _, o := range res.Objects {
+		if ts, ok := o.Spec.(*spec.ToolSpec); ok && ts.Timeouts == nil {
+			t.Fatalf("%s is not defaulted", o.Ref())
+		}
+	}
+	for _, objs := range [][]*spec.Object{nil, {}} {
+		elems := make([][]byte, len(objs))
+		want, _ := json.Marshal(objs)
+		if got := joinArray(objs == nil, elems); string(got) != string(want) {
+			t.Errorf("joinArray of %#v = %s, want %s", objs, got, want)
+		}
 	}
 }

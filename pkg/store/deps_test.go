@@ -11,6 +11,12 @@ import (
 var drivers = []string{"go.etcd.io/bbolt", "github.com/jackc/pgx", "github.com/lib/pq", "database/sql", "modernc.org/sqlite", "github.com/mattn/go-sqlite3"}
 
 func isDriver(pkg string) bool {
+	if pkg == "database/sql/driver" {
+		// The interfaces a driver implements, not a driver: libraries
+		// such as google/uuid (linked through OpenTelemetry) implement
+		// driver.Valuer on their types without touching a database.
+		return false
+	}
 	for _, d := range drivers {
 		if pkg == d || strings.HasPrefix(pkg, d+"/") {
 			return true

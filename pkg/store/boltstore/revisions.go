@@ -49,23 +49,59 @@ func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, c
 	}
 	tx := r.t.tx
 	objects := tx.Bucket(bucketObjects)
-	// Each object is encoded once, canonically, into one reused buffer.
-	var buf bytes.Buffer
-	for _, c := range changes {
+	// The change list is written as plan.Change encodes, from the bytes at
+	// hand: each object's canonical encoding (computed once, see
+	// plan.Change.AfterJSON) and, for what it replaces or deletes, the
+	// bytes stored for it when they encode the change's Before exactly
+	// (plan.Change.EncodesBefore). Encoding both sides again was most of
+	// the commit.
+	var cb bytes.Buffer
+	cb.Grow(changeListSize(changes))
+	cb.WriteByte('[')
+	for i := range changes {
+		c := &changes[i]
 		k := refKey(c.Ref)
+		if i > 0 {
+			cb.WriteByte(',')
+		}
+		if err := beginChange(&cb, c); err != nil {
+			return 0, err
+		}
+		if c.Op != plan.Create {
+			before := objects.Get(k)
+			if !c.EncodesBefore(before) {
+				before = nil // encoded from the change: what stoad holds live
+			}
+			if err := appendMember(&cb, "before", before, c.Before); err != nil {
+				return 0, fmt.Errorf("encode %s: %w", c.Ref, err)
+			}
+		}
 		if c.Op == plan.Delete {
 			if err := objects.Delete(k); err != nil {
 				return 0, err
 			}
+			cb.WriteByte('}')
 			continue
 		}
-		buf.Reset()
-		if err := plan.Canonical(&buf, c.After); err != nil {
+		after, err := c.AfterJSON()
+		if err != nil {
 			return 0, fmt.Errorf("encode %s: %w", c.Ref, err)
 		}
-		if err := objects.Put(k, bytes.Clone(buf.Bytes())); err != nil {
+		if err := appendMember(&cb, "after", after, c.After); err != nil {
+			return 0, fmt.Errorf("encode %s: %w", c.Ref, err)
+		}
+		cb.WriteByte('}')
+		// bbolt keeps the slice until the transaction ends; the encoding
+		// is never modified (plan.Change.AfterJSON), so no copy.
+		if err := objects.Put(k, after); err != nil {
 			return 0, err
 		}
+	}
+	cb.WriteByte(']')
+	if changes == nil {
+		// As json.Marshal wrote it: read back, it stays nil.
+		cb.Reset()
+		cb.WriteString("null")
 	}
 	revs := tx.Bucket(bucketRevisions)
 	if rev.ID != 0 {
@@ -95,11 +131,7 @@ func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, c
 	if err := revs.Put(seqKey(id), b); err != nil {
 		return 0, err
 	}
-	cb, err := json.Marshal(changes)
-	if err != nil {
-		return 0, err
-	}
-	if err := tx.Bucket(bucketChanges).Put(seqKey(id), cb); err != nil {
+	if err := tx.Bucket(bucketChanges).Put(seqKey(id), cb.Bytes()); err != nil {
 		return 0, err
 	}
 	if err := tx.Bucket(bucketMeta).Put(keyCurrent, seqKey(id)); err != nil {
@@ -107,6 +139,60 @@ func (r revisions) Commit(ctx context.Context, base int64, rev store.Revision, c
 	}
 	r.t.change.Revision = id
 	return id, nil
+}
+
+// changeListSize estimates the encoded size of changes, so the buffer
+// grows once: a 10 MB list grown by doubling allocates three times that.
+func changeListSize(changes []plan.Change) int {
+	n := 2
+	for i := range changes {
+		after, _ := changes[i].AfterJSON() // errors come back in Commit
+		n += 96 + len(changes[i].Ref.Name) + len(changes[i].Ref.Namespace) + len(after)
+		if changes[i].Op != plan.Create {
+			n += max(len(after), 1024) // the object it replaces: about as large
+		}
+	}
+	return n
+}
+
+// beginChange writes a change's op and ref: `{"op":…,"ref":…`.
+func beginChange(buf *bytes.Buffer, c *plan.Change) error {
+	buf.WriteString(`{"op":`)
+	op, err := json.Marshal(c.Op)
+	if err != nil {
+		return err
+	}
+	buf.Write(op)
+	buf.WriteString(`,"ref":`)
+	ref, err := json.Marshal(c.Ref)
+	if err != nil {
+		return err
+	}
+	buf.Write(ref)
+	return nil
+}
+
+// appendMember writes `,"name":` and the object's encoding: enc, or when
+// there is none (an object missing from the bucket, or stored otherwise
+// than it is live), o encoded now.
+func appendMember(buf *bytes.Buffer, name string, enc []byte, o *spec.Object) error {
+	if enc == nil && o == nil {
+		return nil
+	}
+	buf.WriteString(`,"` + name + `":`)
+	if enc == nil {
+		if err := plan.Canonical(buf, o); err != nil {
+			return err
+		}
+	} else {
+		buf.Write(enc)
+	}
+	// Canonical encodings end in a newline: harmless inside the list,
+	// but the list is smaller without.
+	if b := buf.Bytes(); b[len(b)-1] == '\n' {
+		buf.Truncate(len(b) - 1)
+	}
+	return nil
 }
 
 // revisionHeader decodes a revision without its change list.
