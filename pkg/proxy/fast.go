@@ -85,6 +85,10 @@ type fastConn struct {
 	limitOf   int64
 	// last is the last plain answer head passed on (see plainHead).
 	last lastPlain
+	// upFields are the field lines of the last upstream request, for
+	// upKey (see buildUpstream).
+	upFields []byte
+	upKey    upFieldsKey
 }
 
 // serveConn serves one accepted connection: on the fast path, and from the
@@ -769,7 +773,6 @@ var decimalPairs = func() (t [100][2]byte) {
 // target and Host, as the fasthttp path's does.
 func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Principal, reqID, rest []byte) {
 	h := &fc.h
-	block := h.block
 	b := append(fc.up[:0], h.method...)
 	b = append(b, ' ')
 	if u != nil {
@@ -787,6 +790,52 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 		b = append(b, h.host...)
 	}
 	b = append(b, "\r\n"...)
+	consumer := ""
+	if principal != nil {
+		consumer = principal.Consumer
+	}
+	// Content-Length: 0 for a request without a body that fasthttp frames
+	// anyway (all but GET and HEAD).
+	empty := h.cl < 0 && !(len(h.method) == 3 && h.method[0] == 'G') && !(len(h.method) == 4 && h.method[0] == 'H')
+	if k := &fc.upKey; k.gen == h.gen && k.r == r && k.consumer == consumer && k.empty == empty {
+		// The header block of the request before, for the same route and
+		// consumer: the same lines.
+		b = append(b, fc.upFields...)
+	} else {
+		at := len(b)
+		b = fc.appendFields(b, r, consumer, empty)
+		fc.upFields = append(fc.upFields[:0], b[at:]...)
+		*k = upFieldsKey{gen: h.gen, r: r, consumer: consumer, empty: empty}
+	}
+	b = append(append(append(b, hdrRequestID+": "...), reqID...), "\r\n"...)
+	if fc.xff == nil {
+		fc.xff = append(fc.peer.AppendTo([]byte(hdrXFF+": ")), "\r\n"...)
+	}
+	b = append(b, fc.xff...)
+	b = append(b, hdrXFProto+": http\r\n"...)
+	b = append(append(append(b, hdrXFHost+": "...), h.host...), "\r\n\r\n"...)
+	if h.cl > 0 {
+		b = append(b, fc.buf[fc.start+h.n:fc.start+h.n+int(h.cl)]...)
+	}
+	fc.up = b
+}
+
+// upFieldsKey is what the upstream request's field lines (appendFields)
+// depend on besides the header block's contents: the block (its
+// generation), the route, the consumer and the empty-body framing.
+type upFieldsKey struct {
+	gen      uint64
+	r        *Route
+	consumer string
+	empty    bool
+}
+
+// appendFields appends the upstream request's field lines that follow
+// Host and come before X-Request-Id: the client's lines but the stripped
+// ones, the body's framing, upstreamAuth, the tenant and the consumer.
+func (fc *fastConn) appendFields(b []byte, r *Route, consumer string, empty bool) []byte {
+	h := &fc.h
+	block := h.block
 	dropAuthz := !r.forwardCreds && (r.auth.required || isStoaBearer(h.authz))
 	dropKey := !r.forwardCreds && (r.auth.required || isStoaKey(h.apiKey))
 	for i := 0; i < h.nf; i++ {
@@ -803,7 +852,7 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 	}
 	// fasthttp frames every body but a GET's or HEAD's, empty ones too,
 	// and gives a body without a Content-Type its default one.
-	if h.cl < 0 && !(len(h.method) == 3 && h.method[0] == 'G') && !(len(h.method) == 4 && h.method[0] == 'H') {
+	if empty {
 		b = append(b, "Content-Length: 0\r\n"...)
 	}
 	if h.cl > 0 && !h.contentType {
@@ -813,20 +862,10 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 		b = append(append(append(append(b, r.upstreamHeader...), ": "...), r.upstreamValue...), "\r\n"...)
 	}
 	b = append(append(append(b, hdrTenant+": "...), r.Tenant...), "\r\n"...)
-	if principal != nil && principal.Consumer != "" {
-		b = append(append(append(b, hdrConsumer+": "...), principal.Consumer...), "\r\n"...)
+	if consumer != "" {
+		b = append(append(append(b, hdrConsumer+": "...), consumer...), "\r\n"...)
 	}
-	b = append(append(append(b, hdrRequestID+": "...), reqID...), "\r\n"...)
-	if fc.xff == nil {
-		fc.xff = append(fc.peer.AppendTo([]byte(hdrXFF+": ")), "\r\n"...)
-	}
-	b = append(b, fc.xff...)
-	b = append(b, hdrXFProto+": http\r\n"...)
-	b = append(append(append(b, hdrXFHost+": "...), h.host...), "\r\n\r\n"...)
-	if h.cl > 0 {
-		b = append(b, fc.buf[fc.start+h.n:fc.start+h.n+int(h.cl)]...)
-	}
-	fc.up = b
+	return b
 }
 
 // context returns the connection's fasthttp context, reset, for an answer
