@@ -91,6 +91,12 @@ type fastConn struct {
 	sp     tracing.Span
 	tp     [tracing.TraceparentLen]byte
 	tpLen  int
+	// last is the last plain answer head passed on (see plainHead).
+	last lastPlain
+	// upFields are the field lines of the last upstream request, for
+	// upKey (see buildUpstream).
+	upFields []byte
+	upKey    upFieldsKey
 }
 
 // serveConn serves one accepted connection: on the fast path, and from the
@@ -428,14 +434,14 @@ func (fc *fastConn) exchange(r *Route, principal *auth.Principal, d *limits.Deci
 // fc.ctx's response, read by readResponse.
 func (fc *fastConn) attempt(u *upstream, d *limits.Decision, reqID []byte, now, deadline time.Time, header time.Duration,
 	isHead, closeConn bool, o *exchangeOpts) (plain bool, code int, err error) {
-	if !deadline.After(now) {
+	// In Unix nanoseconds: time.Time arithmetic costs several times more,
+	// and this runs for every request.
+	nowNs, dl := now.UnixNano(), deadline.UnixNano()
+	if dl <= nowNs {
 		return false, 0, fasthttp.ErrTimeout
 	}
-	readBy := now.Add(header)
-	if deadline.Before(readBy) {
-		readBy = deadline
-	}
-	c, err := u.pool.acquire(deadline.Sub(now))
+	readBy := min(nowNs+int64(header), dl)
+	c, err := u.pool.acquire(time.Duration(dl - nowNs))
 	if err != nil {
 		return false, 0, err
 	}
@@ -443,7 +449,7 @@ func (fc *fastConn) attempt(u *upstream, d *limits.Decision, reqID []byte, now, 
 		u.pool.closeConn(c)
 		return false, 0, ioError(err)
 	}
-	if err := c.setReadDeadline(now.UnixNano(), readBy.UnixNano()); err != nil {
+	if err := c.setReadDeadline(nowNs, readBy); err != nil {
 		u.pool.closeConn(c)
 		return false, 0, ioError(err)
 	}
@@ -518,110 +524,41 @@ type plainResult struct {
 // but "Connection: close" or "keep-alive". checkHead and fasthttp's parser
 // accept every plain head and read it the same way; everything else goes
 // through readResponse, which decides.
+//
+// An upstream repeats its answer's head (the Date line changes once a
+// second): a head equal byte for byte to the last plain one on this
+// connection, for a request of the same kind (HEAD or not, limited or
+// not), has its verdict and its rewritten lines (fc.last), and is
+// recognised by one comparison. It ends where that one did, at its first
+// empty line.
 func (fc *fastConn) plainHead(head []byte, d *limits.Decision, reqID []byte, isHead, closeConn bool,
 	o *exchangeOpts, bufSize int, now time.Time) plainResult {
 	var res plainResult
-	if len(head) < 19 {
-		return res
-	}
-	// "HTTP/1.1 200 OK\r\n"
-	nl := bytes.IndexByte(head, '\n')
-	if nl < 15 || head[nl-1] != '\r' {
-		return res
-	}
-	sl := head[:nl-1]
-	if string(sl[:9]) != "HTTP/1.1 " || sl[12] != ' ' {
-		return res
-	}
-	c0, c1, c2 := sl[9]-'0', sl[10]-'0', sl[11]-'0'
-	if c0 < 2 || c0 > 4 || c1 > 9 || c2 > 9 || !validValue(sl[13:]) {
-		return res
-	}
-	code := int(c0)*100 + int(c1)*10 + int(c2)
-	noBody := isHead || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified
-	b := append(fc.out[:0], head[:nl+1]...)
-	b = appendDate(b, now)
-	var seen uint8 // Content-Type, Server, Content-Encoding
-	cl := int64(-1)
-	pos := nl + 1
-	for {
-		i := bytes.IndexByte(head[pos:], '\n')
-		if i <= 0 || head[pos+i-1] != '\r' {
-			return res // bare LF, or the head is still arriving
-		}
-		line := head[pos : pos+i-1]
-		pos += i + 1
-		if len(line) == 0 {
-			break
-		}
-		j := 0
-		for j < len(line) && tokenChar[line[j]] {
-			j++
-		}
-		if j == 0 || j == len(line) || line[j] != ':' {
+	limited := d.Limit > 0
+	var b []byte
+	var cl int64
+	if l := &fc.last; len(l.head) > 0 && l.isHead == isHead && l.limited == limited &&
+		len(head) >= len(l.head) && bytes.Equal(head[:len(l.head)], l.head) {
+		b = append(fc.out[:0], l.head[:l.statusEnd]...)
+		b = appendDate(b, now)
+		b = append(b, l.fields...)
+		res.code, res.close, res.noBody, res.n, cl = l.code, l.close, l.noBody, len(l.head), l.cl
+	} else {
+		if b, cl = fc.parsePlainHead(head, isHead, limited, now, &res); b == nil {
 			return res
 		}
-		name, v := line[:j], line[j+1:]
-		if !validValue(v) {
-			return res
-		}
-		keep := true
-		switch f := respField(name); f {
-		case rfDate, rfRequestID:
-			keep = false
-		case rfRateLimit:
-			keep = d.Limit == 0
-		case rfConnection:
-			switch v = trimOWSBytes(v); {
-			case equalFoldLower(v, "close"):
-				res.close = true
-			case !equalFoldLower(v, "keep-alive"):
-				return res
-			}
-			keep = false
-		case rfContentLength:
-			v = trimOWSBytes(v)
-			if cl >= 0 || !canonicalLength(v) {
-				return res
-			}
-			cl = 0
-			for _, c := range v {
-				cl = cl*10 + int64(c-'0')
-			}
-			if code == fasthttp.StatusNoContent {
-				if cl != 0 {
-					res.err = errBadResponse // a 204 framing a body
-					return res
-				}
-				keep = false // fasthttp writes none on a 204
-			}
-		case rfContentType, rfServer, rfContentEncoding:
-			bit := uint8(1) << (f - rfContentType)
-			if seen&bit != 0 {
-				return res
-			}
-			seen |= bit
-		case rfComplex:
-			return res
-		}
-		if keep {
-			b = append(b, head[pos-i-1:pos]...)
-		}
 	}
-	if !noBody {
-		if cl < 0 {
-			return res // until close: streamed
-		}
+	if !res.noBody {
 		if o.maxBytes > 0 && cl > o.maxBytes {
 			res.err = errResponseTooLarge
 			return res
 		}
-		if pos+int(cl) > bufSize {
+		if res.n+int(cl) > bufSize {
 			return res
 		}
 		res.body = int(cl)
 	}
-	if d.Limit > 0 {
+	if limited {
 		if d.Limit != fc.limitOf || fc.limitLine == nil {
 			fc.limitOf = d.Limit
 			fc.limitLine = append(appendUint(append(fc.limitLine[:0], limits.HeaderLimit+": "...), uint64(d.Limit)), "\r\n"...)
@@ -636,8 +573,128 @@ func (fc *fastConn) plainHead(head []byte, d *limits.Decision, reqID []byte, isH
 		b = append(b, "Connection: close\r\n"...)
 	}
 	fc.out = append(b, "\r\n"...)
-	res.ok, res.code, res.noBody, res.n = true, code, noBody, pos
+	res.ok = true
 	return res
+}
+
+// lastPlain is the last plain answer head on a client connection, and
+// what plainHead made of it.
+type lastPlain struct {
+	head            []byte // as received, up to and including the empty line
+	statusEnd       int    // the status line's end, CRLF included
+	fields          []byte // the field lines passed on, rewritten
+	isHead, limited bool   // the kind of request it answered
+	code            int
+	cl              int64
+	close, noBody   bool
+}
+
+// parsePlainHead is plainHead's reading of a head it has not seen: it
+// returns the client's status line, Date and field lines (in fc.out's
+// storage) and the Content-Length (-1: none), or nil when the head is not
+// plain (res.err set when it is refused), and remembers the head in
+// fc.last. res gets code, close, noBody and n.
+func (fc *fastConn) parsePlainHead(head []byte, isHead, limited bool, now time.Time, res *plainResult) ([]byte, int64) {
+	fc.last.head = fc.last.head[:0]
+	if len(head) < 19 {
+		return nil, 0
+	}
+	// "HTTP/1.1 200 OK\r\n"
+	nl := bytes.IndexByte(head, '\n')
+	if nl < 15 || head[nl-1] != '\r' {
+		return nil, 0
+	}
+	sl := head[:nl-1]
+	if string(sl[:9]) != "HTTP/1.1 " || sl[12] != ' ' {
+		return nil, 0
+	}
+	c0, c1, c2 := sl[9]-'0', sl[10]-'0', sl[11]-'0'
+	if c0 < 2 || c0 > 4 || c1 > 9 || c2 > 9 || !validValue(sl[13:]) {
+		return nil, 0
+	}
+	code := int(c0)*100 + int(c1)*10 + int(c2)
+	noBody := isHead || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified
+	b := append(fc.out[:0], head[:nl+1]...)
+	b = appendDate(b, now)
+	fieldsAt := len(b)
+	var seen uint8 // Content-Type, Server, Content-Encoding
+	cl := int64(-1)
+	pos := nl + 1
+	for {
+		i := bytes.IndexByte(head[pos:], '\n')
+		if i <= 0 || head[pos+i-1] != '\r' {
+			return nil, 0 // bare LF, or the head is still arriving
+		}
+		line := head[pos : pos+i-1]
+		pos += i + 1
+		if len(line) == 0 {
+			break
+		}
+		j := 0
+		for j < len(line) && tokenChar[line[j]] {
+			j++
+		}
+		if j == 0 || j == len(line) || line[j] != ':' {
+			return nil, 0
+		}
+		name, v := line[:j], line[j+1:]
+		if !validValue(v) {
+			return nil, 0
+		}
+		keep := true
+		switch f := respField(name); f {
+		case rfDate, rfRequestID:
+			keep = false
+		case rfRateLimit:
+			keep = !limited
+		case rfConnection:
+			switch v = trimOWSBytes(v); {
+			case equalFoldLower(v, "close"):
+				res.close = true
+			case !equalFoldLower(v, "keep-alive"):
+				return nil, 0
+			}
+			keep = false
+		case rfContentLength:
+			v = trimOWSBytes(v)
+			if cl >= 0 || !canonicalLength(v) {
+				return nil, 0
+			}
+			cl = 0
+			for _, c := range v {
+				cl = cl*10 + int64(c-'0')
+			}
+			if code == fasthttp.StatusNoContent {
+				if cl != 0 {
+					res.err = errBadResponse // a 204 framing a body
+					return nil, 0
+				}
+				keep = false // fasthttp writes none on a 204
+			}
+		case rfContentType, rfServer, rfContentEncoding:
+			bit := uint8(1) << (f - rfContentType)
+			if seen&bit != 0 {
+				return nil, 0
+			}
+			seen |= bit
+		case rfComplex:
+			return nil, 0
+		}
+		if keep {
+			b = append(b, head[pos-i-1:pos]...)
+		}
+	}
+	if !noBody && cl < 0 {
+		return nil, 0 // until close: streamed
+	}
+	res.code, res.noBody, res.n = code, noBody, pos
+	l := &fc.last
+	l.head = append(l.head, head[:pos]...)
+	l.statusEnd = nl + 1
+	l.fields = append(l.fields[:0], b[fieldsAt:]...)
+	l.isHead, l.limited = isHead, limited
+	l.code, l.cl, l.close, l.noBody = code, cl, res.close, noBody
+	return b, cl
 }
 
 // Response fields plainHead treats specially.
@@ -749,7 +806,6 @@ var decimalPairs = func() (t [100][2]byte) {
 // target and Host, as the fasthttp path's does.
 func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Principal, reqID, rest []byte) {
 	h := &fc.h
-	block := h.block
 	b := append(fc.up[:0], h.method...)
 	b = append(b, ' ')
 	if u != nil {
@@ -767,6 +823,57 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 		b = append(b, h.host...)
 	}
 	b = append(b, "\r\n"...)
+	consumer := ""
+	if principal != nil {
+		consumer = principal.Consumer
+	}
+	// Content-Length: 0 for a request without a body that fasthttp frames
+	// anyway (all but GET and HEAD).
+	empty := h.cl < 0 && !(len(h.method) == 3 && h.method[0] == 'G') && !(len(h.method) == 4 && h.method[0] == 'H')
+	if k := &fc.upKey; k.gen == h.gen && k.r == r && k.consumer == consumer && k.empty == empty && k.traced == fc.traced {
+		// The header block of the request before, for the same route and
+		// consumer: the same lines.
+		b = append(b, fc.upFields...)
+	} else {
+		at := len(b)
+		b = fc.appendFields(b, r, consumer, empty)
+		fc.upFields = append(fc.upFields[:0], b[at:]...)
+		*k = upFieldsKey{gen: h.gen, r: r, consumer: consumer, empty: empty, traced: fc.traced}
+	}
+	// The attempt's own trace context: never part of the kept lines.
+	if fc.traced {
+		b = fc.appendTraceHeaders(b)
+	}
+	b = append(append(append(b, hdrRequestID+": "...), reqID...), "\r\n"...)
+	if fc.xff == nil {
+		fc.xff = append(fc.peer.AppendTo([]byte(hdrXFF+": ")), "\r\n"...)
+	}
+	b = append(b, fc.xff...)
+	b = append(b, hdrXFProto+": http\r\n"...)
+	b = append(append(append(b, hdrXFHost+": "...), h.host...), "\r\n\r\n"...)
+	if h.cl > 0 {
+		b = append(b, fc.buf[fc.start+h.n:fc.start+h.n+int(h.cl)]...)
+	}
+	fc.up = b
+}
+
+// upFieldsKey is what the upstream request's field lines (appendFields)
+// depend on besides the header block's contents: the block (its
+// generation), the route, the consumer and the empty-body framing.
+type upFieldsKey struct {
+	gen      uint64
+	r        *Route
+	consumer string
+	empty    bool
+	traced   bool // the client's trace headers are dropped (replaced)
+}
+
+// appendFields appends the upstream request's field lines that follow
+// Host and come before X-Request-Id: the client's lines but the stripped
+// ones, the body's framing, upstreamAuth, the tenant and the consumer.
+func (fc *fastConn) appendFields(b []byte, r *Route, consumer string, empty bool) []byte {
+	h := &fc.h
+	block := h.block
 	dropAuthz := !r.forwardCreds && (r.auth.required || isStoaBearer(h.authz))
 	dropKey := !r.forwardCreds && (r.auth.required || isStoaKey(h.apiKey))
 	for i := 0; i < h.nf; i++ {
@@ -785,7 +892,7 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 	}
 	// fasthttp frames every body but a GET's or HEAD's, empty ones too,
 	// and gives a body without a Content-Type its default one.
-	if h.cl < 0 && !(len(h.method) == 3 && h.method[0] == 'G') && !(len(h.method) == 4 && h.method[0] == 'H') {
+	if empty {
 		b = append(b, "Content-Length: 0\r\n"...)
 	}
 	if h.cl > 0 && !h.contentType {
@@ -794,24 +901,11 @@ func (fc *fastConn) buildUpstream(u *upstream, r *Route, principal *auth.Princip
 	if r.upstreamValue != nil {
 		b = append(append(append(append(b, r.upstreamHeader...), ": "...), r.upstreamValue...), "\r\n"...)
 	}
-	if fc.traced {
-		b = fc.appendTraceHeaders(b)
-	}
 	b = append(append(append(b, hdrTenant+": "...), r.Tenant...), "\r\n"...)
-	if principal != nil && principal.Consumer != "" {
-		b = append(append(append(b, hdrConsumer+": "...), principal.Consumer...), "\r\n"...)
+	if consumer != "" {
+		b = append(append(append(b, hdrConsumer+": "...), consumer...), "\r\n"...)
 	}
-	b = append(append(append(b, hdrRequestID+": "...), reqID...), "\r\n"...)
-	if fc.xff == nil {
-		fc.xff = append(fc.peer.AppendTo([]byte(hdrXFF+": ")), "\r\n"...)
-	}
-	b = append(b, fc.xff...)
-	b = append(b, hdrXFProto+": http\r\n"...)
-	b = append(append(append(b, hdrXFHost+": "...), h.host...), "\r\n\r\n"...)
-	if h.cl > 0 {
-		b = append(b, fc.buf[fc.start+h.n:fc.start+h.n+int(h.cl)]...)
-	}
-	fc.up = b
+	return b
 }
 
 // context returns the connection's fasthttp context, reset, for an answer

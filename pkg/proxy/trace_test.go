@@ -366,3 +366,30 @@ func FuzzTracingPathsAgree(f *testing.F) {
 		}
 	})
 }
+
+// TestTracingRepeatedBlock: a keep-alive client repeating its header
+// block gets a new trace context upstream for every request; the fast
+// path's kept upstream field lines never carry an attempt's traceparent.
+func TestTracingRepeatedBlock(t *testing.T) {
+	for _, slow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fast", true: "fasthttp"}[slow], func(t *testing.T) {
+			te := newTraceEnv(t, slow, tracing.Config{SampleRatio: 1})
+			seen := map[string]bool{}
+			for range 3 {
+				r := te.e.do("GET", "/acme/t/x", "X-Api-Key", te.key)
+				if r.Status != 200 {
+					t.Fatalf("status %d: %s", r.Status, r.Body)
+				}
+				got := te.up.take()
+				if len(got) != 1 {
+					t.Fatalf("upstream got %d requests", len(got))
+				}
+				tp, _, _, _, _ := upstreamTrace(t, got[0])
+				if seen[tp] {
+					t.Fatalf("traceparent %s sent upstream twice", tp)
+				}
+				seen[tp] = true
+			}
+		})
+	}
+}
