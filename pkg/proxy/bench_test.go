@@ -84,7 +84,7 @@ type benchProxy struct {
 	req fasthttp.Request
 }
 
-func newBenchProxy(b *testing.B, specs string, headers ...string) *benchProxy {
+func newBenchProxy(b testing.TB, specs string, headers ...string) *benchProxy {
 	up := memUpstream(b)
 	a := &auth.Authenticator{}
 	p := New(Options{Listen: "127.0.0.1:0", Auth: a, Limiter: limits.New(limits.Options{}), Stats: telemetry.NewRegistry()})
@@ -162,7 +162,12 @@ func measureCPU(b *testing.B, tr *tracing.Tracer, loop func()) {
 
 // benchTracer is a Tracer exporting to a discarding OTLP/HTTP endpoint:
 // ratio < 0 leaves it off.
-func benchTracer(b *testing.B, ratio float64) *tracing.Tracer {
+func benchTracer(b testing.TB, ratio float64) *tracing.Tracer {
+	return benchTracerConfig(b, ratio, tracing.Config{})
+}
+
+// benchTracerConfig is benchTracer with cfg's other settings.
+func benchTracerConfig(b testing.TB, ratio float64, cfg tracing.Config) *tracing.Tracer {
 	tr := tracing.New(slog.New(slog.DiscardHandler))
 	if ratio < 0 {
 		return tr
@@ -172,7 +177,8 @@ func benchTracer(b *testing.B, ratio float64) *tracing.Tracer {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	}))
 	b.Cleanup(srv.Close)
-	swap, err := tr.Prepare(tracing.Config{Enabled: true, Endpoint: srv.URL, SampleRatio: ratio})
+	cfg.Enabled, cfg.Endpoint, cfg.SampleRatio = true, srv.URL, ratio
+	swap, err := tr.Prepare(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -242,7 +248,7 @@ func benchAPIKeyLimitsObjects(upstream, policy string) string {
 }
 
 // benchKey sets a shop consumer's API key on a and returns it.
-func benchKey(b *testing.B, a *auth.Authenticator) string {
+func benchKey(b testing.TB, a *auth.Authenticator) string {
 	key, rec, err := auth.GenerateKey(auth.KeyOptions{Tenant: "acme", Consumer: "shop"})
 	if err != nil {
 		b.Fatal(err)

@@ -80,7 +80,9 @@ spec:
 				spans = append(spans, s)
 			}
 		}
-		if len(spans) >= 2 {
+		// The server span ends last: its children were exported with it
+		// or before.
+		if len(otlptest.Find(spans, "GET /acme/traced")) > 0 {
 			break
 		}
 	}
@@ -88,9 +90,20 @@ spec:
 	if server.ParentSpanID != parent || server.Kind != "server" || server.Attrs["http.response.status_code"] != int64(200) {
 		t.Errorf("server span: %+v", server)
 	}
+	// Under it: the credential check, the limits (stoad always checks
+	// subscriptions and quotas of a consumer) and one upstream attempt.
 	kids := otlptest.Children(spans, server)
-	if len(kids) != 1 || kids[0].Kind != "client" || kids[0].Attrs["http.response.status_code"] != int64(200) {
-		t.Errorf("want one upstream attempt under the server span:\n%s", otlptest.Dump(spans))
+	if len(kids) != 3 {
+		t.Fatalf("want auth, limits and one upstream attempt under the server span:\n%s", otlptest.Dump(spans))
+	}
+	if a := otlptest.One(t, kids, "auth"); a.Kind != "internal" || a.Attrs["stoa.auth.method"] != "api_key" || a.Attrs["stoa.auth.outcome"] != "allowed" {
+		t.Errorf("auth span: %+v", a)
+	}
+	if l := otlptest.One(t, kids, "limits"); l.Kind != "internal" || l.Attrs["stoa.limits.outcome"] != "allowed" {
+		t.Errorf("limits span: %+v", l)
+	}
+	if c := otlptest.One(t, kids, "GET"); c.Kind != "client" || c.Attrs["http.response.status_code"] != int64(200) {
+		t.Errorf("upstream attempt span: %+v", c)
 	}
 	if svc := server.Resource["service.name"]; svc != "stoad" {
 		t.Errorf("resource service.name %v", svc)
