@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,8 +13,9 @@ import (
 // Gateway's tracing pointed at an in-process OTLP receiver. A denied
 // request is a 403 naming the rule, never reaches the upstream, and is in
 // the audit trail; an allowed one continues the client's trace: its
-// server span is the client span's child and the upstream attempt the
-// server span's.
+// server span is the client span's child, with auth, limits and the
+// upstream attempt under it. A `stoa apply` run with TRACEPARENT in its
+// environment is a stoa.apply span in that trace.
 func TestProxyPolicyTracingE2E(t *testing.T) {
 	col := otlptest.NewServer(t)
 	up := newCountingUpstream(t, "traced")
@@ -107,5 +110,39 @@ spec:
 	}
 	if svc := server.Resource["service.name"]; svc != "stoad" {
 		t.Errorf("resource service.name %v", svc)
+	}
+
+	// A traced CI job's `stoa apply`: the CLI sends its TRACEPARENT, and
+	// the change is a span in that trace with a child per phase.
+	const ciTrace, ciSpan = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
+	t.Setenv("TRACEPARENT", "00-"+ciTrace+"-"+ciSpan+"-01")
+	specs, err := os.ReadFile(filepath.Join(e.Specs, "traced.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.write("traced.yaml", strings.Replace(string(specs), "name: no-deletes", "name: no-deletes-at-all", 1))
+	e.apply()
+	var change otlptest.Span
+	for n := 1; change.SpanID == ""; n++ {
+		spans = spans[:0]
+		for _, s := range col.WaitSpans(t, n) {
+			if s.TraceID == ciTrace {
+				spans = append(spans, s)
+			}
+		}
+		// The change's span ends last: its phases came with it or before.
+		if got := otlptest.Find(spans, "stoa.apply"); len(got) == 1 {
+			change = got[0]
+		}
+	}
+	if change.ParentSpanID != ciSpan || change.Attrs["stoa.changes.update"] != int64(1) || change.Attrs["stoa.actor.kind"] != "socket" {
+		t.Errorf("apply span: %+v", change)
+	}
+	var phases []string
+	for _, c := range otlptest.Children(spans, change) {
+		phases = append(phases, c.Name)
+	}
+	if strings.Join(phases, " ") != "plan validate prepare commit swap" {
+		t.Errorf("apply phases %q:\n%s", phases, otlptest.Dump(spans))
 	}
 }
