@@ -254,6 +254,12 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if tp, ts := traceContext(); tp != "" {
+		req.Header.Set("traceparent", tp)
+		if ts != "" {
+			req.Header.Set("tracestate", ts)
+		}
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -210,6 +210,12 @@ func notTLS(err error) bool {
 // request starts a request with the bearer token.
 func (r *Remote) request(ctx context.Context) (*resty.Request, error) {
 	req := r.rc.R().SetContext(ctx).SetHeader("Accept", "application/json")
+	if tp, ts := traceContext(); tp != "" {
+		req.SetHeader("traceparent", tp)
+		if ts != "" {
+			req.SetHeader("tracestate", ts)
+		}
+	}
 	if r.o.Tokens != nil {
 		t, err := r.o.Tokens.Token()
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // bigApply is the number of changes after which memory is returned to the
@@ -61,6 +62,13 @@ type change struct {
 	// revision, when set, is the id to record (a bundle's revision,
 	// source.go); 0 takes the next one.
 	revision int64
+
+	// trace is what the caller said about its trace (nil: a new one);
+	// actorKind how it connected (trace.go). rollbackTo is a rollback's
+	// target revision.
+	trace      *tracing.Incoming
+	actorKind  string
+	rollbackTo int64
 }
 
 // apiError is an error with a LocalAPI code (and diagnostics).
@@ -93,10 +101,13 @@ func checkObjects(objs []*spec.Object) spec.Diagnostics {
 // commit runs a change through the pipeline. Holding applyMu makes changes
 // strictly sequential, so the plan is computed against exactly the state it
 // will replace.
-func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
+func (d *Daemon) commit(c change) (resp *api.ApplyResponse, err error) {
+	ct := d.startChange(&c)
+	defer func() { ct.end(resp, err) }()
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
 
+	ct.next("plan")
 	if diags := checkObjects(c.desired); diags.HasErrors() {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "specs are invalid", Diagnostics: diags}
 	}
@@ -127,7 +138,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 			return nil, err
 		}
 	}
-	resp := &api.ApplyResponse{Changes: changes, Summary: sum, Revision: cur.Revision, DryRun: c.dryRun}
+	resp = &api.ApplyResponse{Changes: changes, Summary: sum, Revision: cur.Revision, DryRun: c.dryRun}
 	if len(c.desired) >= bigApply {
 		d.releaseMemorySoon()
 	}
@@ -137,6 +148,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	if sum.Empty() && c.revision <= cur.Revision {
 		return resp, nil
 	}
+	ct.next("validate")
 	next := plan.Apply(cur.Objects, changes)
 	if diags := spec.Validate(next, spec.ValidateOptions{}); diags.HasErrors() {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "the resulting configuration would be invalid", Diagnostics: onlyErrors(diags),
@@ -144,6 +156,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	}
 	// Compile the new revision in every runtime before anything is stored:
 	// a revision the data plane cannot serve is rejected as a whole.
+	ct.next("prepare")
 	nextState := state.New(max(cur.Revision+1, c.revision), next)
 	// Meanwhile, each changed object's canonical encoding, once: the store
 	// writes it and the live digests are taken from it. Both only read
@@ -158,7 +171,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 			encErr = plan.EncodeChanges(changes)
 		}()
 	}
-	swap, err := d.prepareRuntimes(nextState)
+	swap, err := d.prepareRuntimes(nextState, &ct.phase)
 	<-encoded
 	if err != nil {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "cannot load the new configuration: " + err.Error()}
@@ -172,6 +185,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 	// The revision, its event, consumer identities and the keys revoked
 	// with deleted consumers are one transaction: a crash leaves all or
 	// none of them.
+	ct.next("commit")
 	now := time.Now().UTC()
 	// Not the request's context: a commit is not abandoned halfway because
 	// its client went away.
@@ -212,6 +226,7 @@ func (d *Daemon) commit(c change) (*api.ApplyResponse, error) {
 			d.log.Error("rebuild the key index after revoking keys", "revision", id, "err", err)
 		}
 	}
+	ct.next("swap")
 	nextState.Revision = id
 	nextState.Digests = cur.Digests.Next(changes)
 	swap()
@@ -277,6 +292,7 @@ func (d *Daemon) Apply(req *api.ApplyRequest, c localapi.Caller) (*api.ApplyResp
 func (d *Daemon) apply(req *api.ApplyRequest, c localapi.Caller) (*api.ApplyResponse, error) {
 	return d.commit(change{
 		action: "apply", actor: c.Actor, allow: c.Allow, message: gitopsForced(d, req.Force, req.Message), dryRun: req.DryRun,
+		trace: c.Trace, actorKind: c.ActorKind,
 		desired: req.Objects,
 		opts:    plan.Options{Prune: req.Prune, PruneScope: pruneScope(req.Scope, req.Objects)},
 	})
@@ -299,7 +315,7 @@ func (d *Daemon) Delete(req *api.DeleteRequest, c localapi.Caller) (*api.ApplyRe
 		return nil, apiError(api.CodeNotFound, fmt.Sprintf("not found: %v", missing), "list what exists with: stoa get KIND -A")
 	}
 	return d.commit(change{action: "delete", actor: c.Actor, allow: c.Allow, dryRun: req.DryRun, message: gitopsForced(d, req.Force, ""), opts: plan.Options{Deletes: req.Refs},
-		cascade: req.Cascade, ifRevision: req.IfRevision})
+		cascade: req.Cascade, ifRevision: req.IfRevision, trace: c.Trace, actorKind: c.ActorKind})
 }
 
 // Rollback makes revision rev's objects live again, as a new revision
@@ -342,6 +358,7 @@ func (d *Daemon) Rollback(req *api.RollbackRequest, c localapi.Caller) (*api.App
 	return d.commit(change{
 		action: "rollback", actor: c.Actor, allow: c.Allow, dryRun: req.DryRun, message: gitopsForced(d, req.Force, msg),
 		desired: target, stored: true, ifRevision: req.IfRevision,
-		opts: plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }},
+		opts:  plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }},
+		trace: c.Trace, actorKind: c.ActorKind, rollbackTo: rev,
 	})
 }

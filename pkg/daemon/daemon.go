@@ -30,6 +30,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
 	"github.com/stoa-gateway/stoa/pkg/store/pgstore"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 	"github.com/stoa-gateway/stoa/pkg/unixsock"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
@@ -298,16 +299,25 @@ func (d *Daemon) stopRuntimes() {
 // that swaps them all in, or the first error (nothing swapped). The
 // runtimes compile at the same time (each reads rev and touches only its
 // own state until it swaps); the swaps run in order.
-func (d *Daemon) prepareRuntimes(rev *state.Revision) (func(), error) {
+func (d *Daemon) prepareRuntimes(rev *state.Revision, sp *tracing.Span) (func(), error) {
 	swaps := make([]func(), len(d.runtimes))
 	errs := make([]error, len(d.runtimes))
 	var wg sync.WaitGroup
 	for i, rt := range d.runtimes {
 		wg.Go(func() {
+			// A span per runtime under a sampled change's prepare: which
+			// runtime took the time, or refused.
+			var rsp tracing.Span
+			if sp != nil && sp.Recording() {
+				rsp = sp.StartChild("prepare "+rt.Name(), tracing.KindInternal)
+				rsp.SetString(attrRuntime, rt.Name())
+			}
 			swap, err := rt.Prepare(rev)
 			if err != nil {
 				err = fmt.Errorf("%s: %w", rt.Name(), err)
+				rsp.SetError("invalid", err.Error())
 			}
+			rsp.End()
 			swaps[i], errs[i] = swap, err
 		})
 	}
@@ -325,7 +335,7 @@ func (d *Daemon) prepareRuntimes(rev *state.Revision) (func(), error) {
 }
 
 func (d *Daemon) swapRuntimes(rev *state.Revision) error {
-	swap, err := d.prepareRuntimes(rev)
+	swap, err := d.prepareRuntimes(rev, nil)
 	if err != nil {
 		return err
 	}

@@ -114,7 +114,7 @@ func (d *Daemon) loadNewer(ctx context.Context) error {
 	}
 	next := state.New(rev, objs)
 	next.Digests = plan.DigestAll(objs)
-	swap, err := d.prepareRuntimes(next)
+	swap, err := d.prepareRuntimes(next, nil)
 	if err != nil {
 		d.events.Emit("error", "", fmt.Sprintf("revision %d, committed by another replica, cannot be served here: %v; still serving %d", rev, err, cur.Revision), nil)
 		return fmt.Errorf("prepare revision %d: %w", rev, err)

@@ -127,7 +127,7 @@ func (d *Daemon) syncSpecs(ctx context.Context, force bool) (err error) {
 		return fmt.Errorf("specs invalid:\n%s", diags.Error())
 	}
 	scope := specload.PruneScope(objs, false, nil)
-	resp, err := d.apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, localapi.Caller{Actor: "gitops"})
+	resp, err := d.apply(&api.ApplyRequest{Objects: objs, Prune: true, Scope: scope, Message: "gitops: " + dir}, localapi.Caller{Actor: "gitops", ActorKind: "gitops"})
 	if err != nil {
 		d.specsHash = fp
 		d.events.Emit("error", "", fmt.Sprintf("gitops: apply of %s failed: %v", dir, err), nil)

@@ -97,7 +97,7 @@ func (d *Daemon) readOnlyGuard() error {
 // again changes nothing; an older one is refused.
 func (d *Daemon) applyBundle(rev int64, objs []*spec.Object, actor, message string) error {
 	_, err := d.commit(change{
-		action: "sync", actor: actor, message: message,
+		action: "sync", actor: actor, message: message, actorKind: "bundle",
 		desired: objs, stored: true, revision: rev,
 		opts: plan.Options{Prune: true, PruneScope: func(*spec.Object) bool { return true }},
 	})

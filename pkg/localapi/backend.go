@@ -14,6 +14,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/snapshot"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 	"github.com/stoa-gateway/stoa/pkg/webhook"
 	"github.com/stoa-gateway/stoa/pkg/xdp"
 )
@@ -52,6 +53,13 @@ type Daemon interface {
 type Caller struct {
 	Actor string
 	Allow func(changes []plan.Change) error
+	// ActorKind is how the caller connected, for traces: "socket" (the
+	// unix socket), "token" (a bearer token), "gitops", … — never who.
+	ActorKind string
+	// Trace is the request's trace context (its traceparent and
+	// tracestate headers, and whether the peer is local), continued by
+	// the change's span under the Gateway's accept policy; nil: none.
+	Trace *tracing.Incoming
 }
 
 // Services are the runtimes the other routes serve. A nil service's

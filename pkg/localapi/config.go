@@ -80,6 +80,7 @@ func (c configAPI) apply(w http.ResponseWriter, r *http.Request, p Peer) error {
 	if err != nil {
 		return err
 	}
+	traceCaller(&caller, r, p)
 	resp, err := c.d.Apply(req, caller)
 	if err != nil {
 		return err
@@ -97,6 +98,7 @@ func (c configAPI) delete(w http.ResponseWriter, r *http.Request, p Peer) error 
 	if err != nil {
 		return err
 	}
+	traceCaller(&caller, r, p)
 	resp, err := c.d.Delete(&req, caller)
 	if err != nil {
 		return err
@@ -119,7 +121,9 @@ func (c configAPI) rollback(w http.ResponseWriter, r *http.Request, p Peer) erro
 	if req.DryRun {
 		mode = checkPreview
 	}
-	resp, err := c.d.Rollback(&req, Caller{Actor: p.Actor, Allow: p.allowPlan(mode, nil)})
+	caller := Caller{Actor: p.Actor, Allow: p.allowPlan(mode, nil)}
+	traceCaller(&caller, r, p)
+	resp, err := c.d.Rollback(&req, caller)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ type benchProxy struct {
 	req fasthttp.Request
 }
 
-func newBenchProxy(b *testing.B, specs string, headers ...string) *benchProxy {
+func newBenchProxy(b testing.TB, specs string, headers ...string) *benchProxy {
 	up := memUpstream(b)
 	a := &auth.Authenticator{}
 	p := New(Options{Listen: "127.0.0.1:0", Auth: a, Limiter: limits.New(limits.Options{}), Stats: telemetry.NewRegistry()})
@@ -162,7 +162,12 @@ func measureCPU(b *testing.B, tr *tracing.Tracer, loop func()) {
 
 // benchTracer is a Tracer exporting to a discarding OTLP/HTTP endpoint:
 // ratio < 0 leaves it off.
-func benchTracer(b *testing.B, ratio float64) *tracing.Tracer {
+func benchTracer(b testing.TB, ratio float64) *tracing.Tracer {
+	return benchTracerConfig(b, ratio, tracing.Config{})
+}
+
+// benchTracerConfig is benchTracer with cfg's other settings.
+func benchTracerConfig(b testing.TB, ratio float64, cfg tracing.Config) *tracing.Tracer {
 	tr := tracing.New(slog.New(slog.DiscardHandler))
 	if ratio < 0 {
 		return tr
@@ -172,7 +177,8 @@ func benchTracer(b *testing.B, ratio float64) *tracing.Tracer {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	}))
 	b.Cleanup(srv.Close)
-	swap, err := tr.Prepare(tracing.Config{Enabled: true, Endpoint: srv.URL, SampleRatio: ratio})
+	cfg.Enabled, cfg.Endpoint, cfg.SampleRatio = true, srv.URL, ratio
+	swap, err := tr.Prepare(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -208,10 +214,51 @@ func BenchmarkServe(b *testing.B) {
 			newBenchProxy(b, tool("acme", "api", "UP", "")).runTraced(b, tr)
 		})
 	}
-	b.Run("apikey+limits", func(b *testing.B) { benchAPIKeyLimits(b, "") })
+	b.Run("apikey+limits", func(b *testing.B) { benchAPIKeyLimits(b, "", nil) })
 	// A typical two-rule policy (docs/policy.md): a deny on the method, an
 	// allow on the caller.
-	b.Run("apikey+limits+policy", func(b *testing.B) { benchAPIKeyLimits(b, benchPolicy) })
+	b.Run("apikey+limits+policy", func(b *testing.B) { benchAPIKeyLimits(b, benchPolicy, nil) })
+	// With a credential and limits to check, a sampled request has auth
+	// and limits spans too.
+	for _, tc := range tracingCases {
+		b.Run("apikey+limits/tracing="+tc.name, func(b *testing.B) {
+			benchAPIKeyLimits(b, "", tracingCaseTracer(b, tc.ratio))
+		})
+	}
+}
+
+// tracingCaseTracer is the Tracer of a tracingCases ratio.
+func tracingCaseTracer(b *testing.B, ratio float64) *tracing.Tracer {
+	if ratio < -1 {
+		return nil
+	}
+	return benchTracer(b, ratio)
+}
+
+// benchAPIKeyLimitsSpecs is a tool with an API key and every kind of
+// limit: tenant, tool, per source, toolset, plan (through a subscription).
+const benchAPIKeyLimitsSpecs = "auth: {type: apiKey}\nrateLimit: 1000000000/s\n"
+
+func benchAPIKeyLimitsObjects(upstream, policy string) string {
+	return tenant("acme", "defaults: {rateLimit: 1000000000/s, perSource: 1000000000/s}") + consumers +
+		tool("acme", "api", upstream, benchAPIKeyLimitsSpecs+policy) +
+		object("ToolSet", "acme", "set", "tools: [api]\npolicies: {rateLimit: 1000000000/s}") +
+		object("Plan", "acme", "gold", "rateLimit: 1000000000/s") +
+		object("Subscription", "acme", "sub", "consumer: shop\nplan: gold\ntool: api")
+}
+
+// benchKey sets a shop consumer's API key on a and returns it.
+func benchKey(b testing.TB, a *auth.Authenticator) string {
+	key, rec, err := auth.GenerateKey(auth.KeyOptions{Tenant: "acme", Consumer: "shop"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix, err := auth.NewKeyIndex([]auth.KeyRecord{rec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a.SetKeys(ix)
+	return key
 }
 
 const benchPolicy = `policy:
@@ -222,25 +269,10 @@ const benchPolicy = `policy:
       allow: caller.consumer == "shop"
 `
 
-func benchAPIKeyLimits(b *testing.B, policy string) {
-	{
-		bp := newBenchProxy(b, tenant("acme", "defaults: {rateLimit: 1000000000/s, perSource: 1000000000/s}")+consumers+
-			tool("acme", "api", "UP", "auth: {type: apiKey}\nrateLimit: 1000000000/s\n"+policy)+
-			object("ToolSet", "acme", "set", "tools: [api]\npolicies: {rateLimit: 1000000000/s}")+
-			object("Plan", "acme", "gold", "rateLimit: 1000000000/s")+
-			object("Subscription", "acme", "sub", "consumer: shop\nplan: gold\ntool: api"))
-		key, rec, err := auth.GenerateKey(auth.KeyOptions{Tenant: "acme", Consumer: "shop"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ix, err := auth.NewKeyIndex([]auth.KeyRecord{rec})
-		if err != nil {
-			b.Fatal(err)
-		}
-		bp.p.opts.Auth.SetKeys(ix)
-		bp.req.Header.Set("X-Api-Key", key)
-		bp.run(b)
-	}
+func benchAPIKeyLimits(b *testing.B, policy string, tr *tracing.Tracer) {
+	bp := newBenchProxy(b, benchAPIKeyLimitsObjects("UP", policy))
+	bp.req.Header.Set("X-Api-Key", benchKey(b, bp.p.opts.Auth))
+	bp.runTraced(b, tr)
 }
 
 // BenchmarkServeInMemory runs the whole server (fasthttp parsing, the
@@ -260,13 +292,26 @@ func BenchmarkServeInMemory(b *testing.B) {
 			benchInMemory(b, "", tr)
 		})
 	}
+	for _, tc := range tracingCases {
+		b.Run("apikey+limits/tracing="+tc.name, func(b *testing.B) {
+			benchInMemorySpecs(b, benchAPIKeyLimitsObjects("http://upstream.invalid:80", ""), tracingCaseTracer(b, tc.ratio), true)
+		})
+	}
 }
 
 func benchInMemory(b *testing.B, extra string, tr *tracing.Tracer) {
+	benchInMemorySpecs(b, tool("acme", "api", "http://upstream.invalid:80", extra), tr, false)
+}
+
+// benchInMemorySpecs runs the in-memory benchmark on specs; withKey sends
+// an API key of the shop consumer.
+func benchInMemorySpecs(b *testing.B, specs string, tr *tracing.Tracer, withKey bool) {
 	up := memUpstream(b)
 	front := fasthttputil.NewInmemoryListener()
-	p := New(Options{Listen: "127.0.0.1:0", Tracer: tr, WrapListener: func(tcp net.Listener) net.Listener { tcp.Close(); return front }})
-	swap, err := p.Prepare(snapshot(b, 1, tool("acme", "api", "http://upstream.invalid:80", extra)))
+	a := &auth.Authenticator{}
+	p := New(Options{Listen: "127.0.0.1:0", Tracer: tr, Auth: a, Limiter: limits.New(limits.Options{}),
+		WrapListener: func(tcp net.Listener) net.Listener { tcp.Close(); return front }})
+	swap, err := p.Prepare(snapshot(b, 1, specs))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -285,6 +330,9 @@ func benchInMemory(b *testing.B, extra string, tr *tracing.Tracer) {
 	client := &fasthttp.HostClient{Addr: "gw", Dial: func(string) (net.Conn, error) { return front.Dial() }}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	req.SetRequestURI("http://gw/acme/api/v1/items/42")
+	if withKey {
+		req.Header.Set("X-Api-Key", benchKey(b, a))
+	}
 	for i := 0; i < 100; i++ {
 		if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
 			b.Fatalf("warm-up: %v %d", err, resp.StatusCode())

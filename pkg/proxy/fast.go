@@ -244,15 +244,25 @@ func (fc *fastConn) request() fastAction {
 		return fastHandoff
 	}
 	now := time.Now()
-	var principal *auth.Principal
+	tr := p.opts.Tracer
+	traced := tr.Enabled()
+	var (
+		principal *auth.Principal
+		authEnd   time.Time
+	)
 	if r.auth.required {
 		// A refused credential has no side effect: fasthttp's path checks
-		// it again and answers.
+		// it again and answers (and traces the refusal).
 		pr, err := fc.authenticate(now)
 		if err != nil || pr.Check(&r.auth.req) != nil || !pr.CanAccess(r.Tenant) {
 			return fastHandoff
 		}
 		principal = pr
+		if traced {
+			// The auth span is recorded once the request's span is
+			// started, if it is sampled: it needs the check's end.
+			authEnd = time.Now()
+		}
 	}
 
 	// From here on the request is the fast path's.
@@ -268,8 +278,12 @@ func (fc *fastConn) request() fastAction {
 	isHead := len(h.method) == 4 && h.method[0] == 'H'
 
 	var status int
-	if tr := p.opts.Tracer; tr.Enabled() {
+	if traced {
 		fc.startSpan(tr, r, principal, reqID, now)
+		if principal != nil && fc.sp.Recording() {
+			a := fc.sp.StartChildAt("auth", tracing.KindInternal, now)
+			endAuth(&a, principal, nil, nil, "", "", "", authEnd)
+		}
 	}
 	if r.policy != nil {
 		req := policyRequest{method: h.method, path: h.path, host: h.host, headers: (*fastHeaders)(h), source: fc.peer}
@@ -283,7 +297,15 @@ func (fc *fastConn) request() fastAction {
 			return fc.writeContext(ctx, t, isHead, closeConn)
 		}
 	}
-	decision, rej := p.admit(r, principal, fc.peer, now, nil)
+	var (
+		decision limits.Decision
+		rej      *Rejection
+	)
+	if fc.sp.Recording() {
+		decision, rej = p.admitTraced(&fc.sp, r, principal, fc.peer, now)
+	} else {
+		decision, rej = p.admit(r, principal, fc.peer, now, nil)
+	}
 	if rej != nil {
 		ctx := fc.context()
 		ctx.Response.Header.SetBytesV(hdrRequestID, reqID)

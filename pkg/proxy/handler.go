@@ -171,6 +171,10 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 	var principal *auth.Principal
 	authz, apiKey := h.Peek(auth.HeaderAuthorization), h.Peek(auth.HeaderAPIKey)
 	if r.auth.required {
+		var asp tracing.Span // the auth span, when the request is sampled
+		if rs.span != nil && rs.span.Recording() {
+			asp = rs.span.StartChild("auth", tracing.KindInternal)
+		}
 		pr, err := p.opts.Auth.Authenticate(context.Background(), authz, apiKey, now)
 		if err == nil {
 			err = pr.Check(&r.auth.req)
@@ -190,11 +194,13 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 			case fasthttp.StatusServiceUnavailable:
 				msg, code = "identity provider keys unavailable", errUnavailable
 			}
+			endAuth(&asp, pr, authz, apiKey, code, authOutcome(code), msg, time.Time{})
 			writeError(ctx, status, code, msg, reqID)
 			return status
 		}
 		if !pr.CanAccess(r.Tenant) {
 			// Another tenant's credential never reaches the upstream.
+			endAuth(&asp, pr, authz, apiKey, errForbidden, "other_tenant", "credentials belong to another tenant", time.Time{})
 			if t.gw.crossTenantStatus == fasthttp.StatusNotFound {
 				writeError(ctx, fasthttp.StatusNotFound, errNoRoute, "no route for this path", reqID)
 				return fasthttp.StatusNotFound
@@ -203,6 +209,7 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 			return fasthttp.StatusForbidden
 		}
 		principal = pr
+		endAuth(&asp, pr, authz, apiKey, "", "", "", time.Time{})
 		if rs.span != nil && pr.Consumer != "" {
 			rs.span.SetString(tracing.AttrConsumer, pr.Consumer)
 		}
@@ -216,7 +223,15 @@ func (p *Proxy) handleRoute(ctx *fasthttp.RequestCtx, t *table, r *Route, path [
 			return p.deny(ctx, r, principal, &req, &d, reqID)
 		}
 	}
-	decision, rej := p.admit(r, principal, client, now, nil)
+	var (
+		decision limits.Decision
+		rej      *Rejection
+	)
+	if rs.span != nil && rs.span.Recording() {
+		decision, rej = p.admitTraced(rs.span, r, principal, client, now)
+	} else {
+		decision, rej = p.admit(r, principal, client, now, nil)
+	}
 	if rej != nil {
 		return writeRefusal(ctx, rej, &decision, reqID)
 	}

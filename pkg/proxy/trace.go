@@ -1,14 +1,17 @@
 package proxy
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/limits"
 	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
@@ -218,4 +221,115 @@ func (fc *fastConn) appendTraceHeaders(b []byte) []byte {
 // isTraceHeader reports whether a field name is traceparent or tracestate.
 func isTraceHeader(name []byte) bool {
 	return equalFoldLower(name, tracing.HeaderTraceparent) || equalFoldLower(name, tracing.HeaderTracestate)
+}
+
+// The auth and limits spans are children of a sampled request's server
+// span only: an unsampled or untraced request checks one pointer (and
+// Recording) and creates nothing. They carry what was decided, never the
+// credential: stoa.auth.method is how the caller presented itself.
+
+// endAuth records the credential check and ends a (at end; zero: now).
+// refused is the gateway's error code of a refusal ("" for a caller let
+// in), outcome its stoa.auth.outcome, message the answer's message.
+func endAuth(a *tracing.Span, pr *auth.Principal, authz, apiKey []byte, refused, outcome, message string, end time.Time) {
+	if a.Recording() { // inlined: an unrecorded request makes no call
+		recordAuth(a, pr, authz, apiKey, refused, outcome, message, end)
+	}
+}
+
+func recordAuth(a *tracing.Span, pr *auth.Principal, authz, apiKey []byte, refused, outcome, message string, end time.Time) {
+	method := credentialMethod(authz, apiKey)
+	if pr != nil {
+		method = pr.Method.String()
+	}
+	a.SetString(tracing.AttrAuthMethod, method)
+	if refused == "" {
+		a.SetString(tracing.AttrAuthOutcome, "allowed")
+	} else {
+		a.SetString(tracing.AttrAuthOutcome, outcome)
+		a.SetError(refused, message)
+	}
+	a.EndAt(end)
+}
+
+// credentialMethod is stoa.auth.method of a request whose credential was
+// refused: what it presented, judged as the authenticator does (a Bearer
+// value with the key prefix is an API key).
+func credentialMethod(authz, apiKey []byte) string {
+	switch {
+	case len(bytes.TrimSpace(apiKey)) > 0 || isStoaBearer(authz):
+		return "api_key"
+	case len(bytes.TrimSpace(authz)) > 0:
+		return "jwt"
+	}
+	return "none"
+}
+
+// authOutcome is stoa.auth.outcome of a refusal with the gateway's error
+// code.
+func authOutcome(code string) string {
+	switch code {
+	case errForbidden:
+		return "forbidden"
+	case errBadRequest:
+		return "malformed"
+	case errUnavailable:
+		return "unavailable"
+	}
+	return "unauthorized"
+}
+
+// admitTraced is admit in a limits span under the sampled sp, when the
+// route has a limit (or the admission check) to apply.
+func (p *Proxy) admitTraced(sp *tracing.Span, r *Route, principal *auth.Principal, client netip.Addr, now time.Time) (limits.Decision, *Rejection) {
+	if !p.checksLimits(r, principal) {
+		return p.admit(r, principal, client, now, nil)
+	}
+	lim := sp.StartChild("limits", tracing.KindInternal)
+	d, rej := p.admit(r, principal, client, now, nil)
+	switch {
+	case rej == nil:
+		lim.SetString(tracing.AttrLimitsOutcome, "allowed")
+	case rej.Code == errRateLimited:
+		// Message is the scope that refused: tool, tenant, toolset, plan,
+		// source.
+		lim.SetString(tracing.AttrLimitsOutcome, "rate_limited")
+		lim.SetString(tracing.AttrLimitScope, rej.Message)
+		lim.SetError(rej.Code, "rate limit exhausted: "+rej.Message)
+	case rej.Code == errLimitsUnavailable:
+		lim.SetString(tracing.AttrLimitsOutcome, "unavailable")
+		lim.SetError(rej.Code, rej.Message)
+	default:
+		// The admission check (subscriptions, quotas): its code says which.
+		scope := "subscription"
+		if strings.HasPrefix(rej.Code, "quota") {
+			scope = "quota"
+		}
+		lim.SetString(tracing.AttrLimitsOutcome, "refused")
+		lim.SetString(tracing.AttrLimitScope, scope)
+		lim.SetError(rej.Code, rej.Message)
+	}
+	lim.End()
+	return d, rej
+}
+
+// checksLimits reports whether admit has anything to check for a call of
+// r by principal: a request with nothing to check gets no limits span.
+func (p *Proxy) checksLimits(r *Route, principal *auth.Principal) bool {
+	if principal != nil && p.opts.Admit != nil {
+		return true
+	}
+	if !r.toolLimit.IsZero() || !r.tenantLimit.IsZero() || !r.sourceLimit.IsZero() {
+		return true
+	}
+	for _, ts := range r.toolSets {
+		if !ts.limit.IsZero() {
+			return true
+		}
+	}
+	if principal != nil && principal.Consumer != "" && r.planLimits != nil {
+		_, ok := r.planLimits[principal.Consumer]
+		return ok
+	}
+	return false
 }

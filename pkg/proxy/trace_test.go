@@ -11,9 +11,13 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
+	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing/otlptest"
 )
@@ -28,12 +32,12 @@ type traceEnv struct {
 	key string
 }
 
-func newTraceEnv(t *testing.T, slow bool, cfg tracing.Config) *traceEnv {
+func newTraceEnv(t *testing.T, slow bool, cfg tracing.Config, opts ...envOption) *traceEnv {
 	t.Helper()
-	return newTraceEnvTB(t, slow, cfg)
+	return newTraceEnvTB(t, slow, cfg, opts...)
 }
 
-func newTraceEnvTB(t testing.TB, slow bool, cfg tracing.Config) *traceEnv {
+func newTraceEnvTB(t testing.TB, slow bool, cfg tracing.Config, opts ...envOption) *traceEnv {
 	t.Helper()
 	col := otlptest.NewServer(t)
 	tr := tracing.New(slog.New(slog.DiscardHandler))
@@ -51,7 +55,7 @@ func newTraceEnvTB(t testing.TB, slow bool, cfg tracing.Config) *traceEnv {
 	up := newRecordingUpstream(t)
 	up.setAnswer([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 	e := newEnv(t, tenant("acme", "")+consumers+tool("acme", "t", "http://"+up.ln.Addr().String()+"/base", "auth: {type: apiKey}"),
-		func(o *Options) { o.Tracer = tr })
+		append([]envOption{func(o *Options) { o.Tracer = tr }}, opts...)...)
 	e.p.slowOnly.Store(slow)
 	key := e.addKey("acme", "shop", nil)
 	return &traceEnv{e: e, up: up, tr: tr, col: col, key: key}
@@ -139,11 +143,13 @@ func TestTracingBothPaths(t *testing.T) {
 			if server.Kind != "server" || server.ParentSpanID != clientSpan {
 				t.Errorf("server span kind %s parent %s, want server under the client's %s:\n%s", server.Kind, server.ParentSpanID, clientSpan, otlptest.Dump(spans))
 			}
+			// The tool checks an API key and has no limit: auth and the
+			// upstream attempt (TestTracingAuthLimits has the rest).
 			children := otlptest.Children(spans, server)
-			if len(children) != 1 {
-				t.Fatalf("%d children of the server span, want the upstream attempt:\n%s", len(children), otlptest.Dump(spans))
+			if len(children) != 2 {
+				t.Fatalf("%d children of the server span, want auth and the upstream attempt:\n%s", len(children), otlptest.Dump(spans))
 			}
-			client := children[0]
+			client := otlptest.One(t, children, "GET")
 			if client.Kind != "client" || client.Name != "GET" || client.SpanID != upSpan {
 				t.Errorf("attempt span %s %s id %s; upstream was told %s", client.Kind, client.Name, client.SpanID, upSpan)
 			}
@@ -167,7 +173,7 @@ func TestTracingBothPaths(t *testing.T) {
 				}
 			}
 			dump := fmt.Sprint(spans)
-			for _, secret := range []string{"query-secret", "api_key", te.key} {
+			for _, secret := range []string{"query-secret", "api_key=", te.key} {
 				if strings.Contains(dump, secret) {
 					t.Errorf("a span records %q:\n%s", secret, dump)
 				}
@@ -207,7 +213,7 @@ func TestTracingPropagation(t *testing.T) {
 				te.flush(t)
 				spans := spansOf(te.col.WaitSpans(t, 2), trace)
 				server := otlptest.One(t, spans, "GET /acme/t")
-				if server.ParentSpanID != "" || len(otlptest.Children(spans, server)) != 1 || otlptest.Children(spans, server)[0].SpanID != span {
+				if server.ParentSpanID != "" || otlptest.One(t, otlptest.Children(spans, server), "GET").SpanID != span {
 					t.Errorf("want a root server span with the upstream attempt under it:\n%s", otlptest.Dump(spans))
 				}
 			})
@@ -240,9 +246,9 @@ func TestTracingPropagation(t *testing.T) {
 					t.Errorf("a sampled parent: upstream trace %s flags %s", trace3, flags3)
 				}
 				te.flush(t)
-				spans := te.col.WaitSpans(t, 2)
-				if len(spans) != 2 || len(spansOf(spans, clientTrace)) != 2 {
-					t.Errorf("want only the sampled parent's two spans:\n%s", otlptest.Dump(spans))
+				spans := te.col.WaitSpans(t, 3)
+				if len(spans) != 3 || len(spansOf(spans, clientTrace)) != 3 {
+					t.Errorf("want only the sampled parent's three spans (server, auth, attempt):\n%s", otlptest.Dump(spans))
 				}
 			})
 
@@ -287,12 +293,126 @@ func TestTracingRefusals(t *testing.T) {
 			te.flush(t)
 			spans := te.col.WaitSpans(t, 2)
 			denied := otlptest.One(t, spansOf(spans, fmt.Sprintf("%032x", 1)), "DELETE /acme/t")
-			if denied.Attrs["http.response.status_code"] != int64(403) || len(otlptest.Children(spans, denied)) != 0 {
+			// The credential was checked (auth), the policy denied: no limits, no attempt.
+			if c := otlptest.Children(spans, denied); denied.Attrs["http.response.status_code"] != int64(403) || len(c) != 1 || c[0].Name != "auth" {
 				t.Errorf("denied request span: %+v", denied)
 			}
 			missing := spansOf(spans, fmt.Sprintf("%032x", 2))
 			if len(missing) != 1 || missing[0].Attrs["http.response.status_code"] != int64(404) || missing[0].Attrs["http.route"] != nil {
 				t.Errorf("no-route span:\n%s", otlptest.Dump(missing))
+			}
+		})
+	}
+}
+
+// TestTracingAuthLimits: on each path, a sampled request's server span
+// has an auth span (how the caller authenticated, the outcome) and a
+// limits span (the outcome, the limit that refused) under it, beside the
+// upstream attempt; a refusal ends the tree there, with the gateway's
+// error code as error.type. No credential is recorded.
+func TestTracingAuthLimits(t *testing.T) {
+	for _, slow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fast", true: "fasthttp"}[slow], func(t *testing.T) {
+			var refuse atomic.Bool // the admission check (subscriptions, quotas) refuses
+			admit := func(o *Options) {
+				o.Admit = func(tenant, tool string, p *auth.Principal, now time.Time) *Rejection {
+					if refuse.Load() {
+						return &Rejection{Status: 429, Code: "quota_exceeded", Message: "quota of plan gold exhausted"}
+					}
+					return nil
+				}
+			}
+			te := newTraceEnv(t, slow, tracing.Config{SampleRatio: 1, Accept: tracing.AcceptAll}, admit)
+			up := "http://" + te.up.ln.Addr().String() + "/base"
+			te.e.apply(tenant("acme", "") + tenant("globex", "") + consumers +
+				tool("acme", "t", up, "auth: {type: apiKey}\nrateLimit: {rate: 1/h, burst: 2}") +
+				tool("acme", "open", up, "auth: {type: none}"))
+			other := te.e.addKey("globex", "bot", nil)
+			n := 0
+			send := func(path string, want int, headers ...string) (trace string) {
+				t.Helper()
+				n++
+				trace = fmt.Sprintf("%032x", n)
+				r := te.e.do("GET", path, append(headers, "traceparent", "00-"+trace+"-"+clientSpan+"-01")...)
+				if r.Status != want {
+					t.Fatalf("GET %s: status %d, want %d: %s", path, r.Status, want, r.Body)
+				}
+				te.up.take()
+				return trace
+			}
+			key := []string{"X-Api-Key", te.key}
+			allowed := send("/acme/t/x", 200, key...)
+			refuse.Store(true)
+			quota := send("/acme/t/x", 429, key...)
+			refuse.Store(false)
+			badKey := send("/acme/t/x", 401, "X-Api-Key", te.key[:len(te.key)-4]+"AAAA")
+			jwt := send("/acme/t/x", 401, "Authorization", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.sig")
+			none := send("/acme/t/x", 401)
+			otherTenant := send("/acme/t/x", 403, "X-Api-Key", other)
+			open := send("/acme/open/x", 200)
+			send("/acme/t/x", 200, key...) // the burst's second call
+			limited := send("/acme/t/x", 429, key...)
+			te.flush(t)
+			all := te.col.WaitSpans(t, 1)
+
+			// tree checks the spans of one trace: the server span's children
+			// by name, each with its attributes.
+			tree := func(name, trace string, want map[string]map[string]any) {
+				t.Helper()
+				spans := spansOf(all, trace)
+				server := otlptest.One(t, spans, "GET "+map[bool]string{true: "/acme/open", false: "/acme/t"}[name == "open"])
+				if server.ParentSpanID != clientSpan || server.Kind != "server" {
+					t.Errorf("%s: server span parent %s kind %s", name, server.ParentSpanID, server.Kind)
+				}
+				children := otlptest.Children(spans, server)
+				if len(children) != len(want) || len(spans) != len(want)+1 {
+					t.Fatalf("%s: %d spans, %d under the server span, want %d children:\n%s", name, len(spans), len(children), len(want), otlptest.Dump(spans))
+				}
+				for _, c := range children {
+					attrs, ok := want[c.Name]
+					if !ok {
+						t.Errorf("%s: unexpected child %q:\n%s", name, c.Name, otlptest.Dump(spans))
+						continue
+					}
+					for k, v := range attrs {
+						if k == "status" {
+							if c.StatusCode != v {
+								t.Errorf("%s: %s span status %s, want %s", name, c.Name, c.StatusCode, v)
+							}
+							continue
+						}
+						if c.Attrs[k] != v {
+							t.Errorf("%s: %s span %s = %#v, want %#v", name, c.Name, k, c.Attrs[k], v)
+						}
+					}
+					if wantKind := map[bool]string{true: "client", false: "internal"}[c.Name == "GET"]; c.Kind != wantKind {
+						t.Errorf("%s: %s span kind %s, want %s", name, c.Name, c.Kind, wantKind)
+					}
+				}
+			}
+			authOK := map[string]any{"stoa.auth.method": "api_key", "stoa.auth.outcome": "allowed", "status": "unset", "error.type": nil}
+			limitsOK := map[string]any{"stoa.limits.outcome": "allowed", "stoa.limit.scope": nil, "status": "unset", "error.type": nil}
+			attempt := map[string]any{"http.response.status_code": int64(200)}
+			tree("allowed", allowed, map[string]map[string]any{"auth": authOK, "limits": limitsOK, "GET": attempt})
+			tree("quota", quota, map[string]map[string]any{"auth": authOK, "limits": {
+				"stoa.limits.outcome": "refused", "stoa.limit.scope": "quota", "error.type": "quota_exceeded", "status": "error"}})
+			tree("rate limited", limited, map[string]map[string]any{"auth": authOK, "limits": {
+				"stoa.limits.outcome": "rate_limited", "stoa.limit.scope": "tool", "error.type": "rate_limited", "status": "error"}})
+			refused := func(method, outcome, errType string) map[string]map[string]any {
+				return map[string]map[string]any{"auth": {"stoa.auth.method": method, "stoa.auth.outcome": outcome, "error.type": errType, "status": "error"}}
+			}
+			tree("bad key", badKey, refused("api_key", "unauthorized", "unauthorized"))
+			tree("bearer token", jwt, refused("jwt", "unauthorized", "unauthorized"))
+			tree("no credential", none, refused("none", "unauthorized", "unauthorized"))
+			tree("other tenant", otherTenant, refused("api_key", "other_tenant", "forbidden"))
+			// A public tool without limits: nothing to check, no span for it.
+			tree("open", open, map[string]map[string]any{"GET": attempt})
+
+			dump := fmt.Sprint(all)
+			for _, secret := range []string{te.key, other, te.key[:len(te.key)-4], "eyJhbGciOiJub25lIn0"} {
+				if strings.Contains(dump, secret) {
+					t.Errorf("a span records a credential %q", secret)
+				}
 			}
 		})
 	}
@@ -389,6 +509,57 @@ func TestTracingRepeatedBlock(t *testing.T) {
 					t.Fatalf("traceparent %s sent upstream twice", tp)
 				}
 				seen[tp] = true
+			}
+		})
+	}
+}
+
+// TestTracingUnsampledAllocs: with a credential and limits to check (where
+// a sampled request gets auth and limits spans), a request that tracing
+// does not record allocates no more on fasthttp's path than one without a
+// Tracer: tracing off, on at ratio 0 (a new trace), and a client's
+// unsampled trace continued. (The fast path's figures are
+// BenchmarkServeInMemory's allocs/op.)
+func TestTracingUnsampledAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	allocs := func(t *testing.T, ratio float64, traceparent string) float64 {
+		bp := newBenchProxy(t, benchAPIKeyLimitsObjects("UP", ""))
+		bp.req.Header.Set("X-Api-Key", benchKey(t, bp.p.opts.Auth))
+		if traceparent != "" {
+			bp.req.Header.Set("traceparent", traceparent)
+		}
+		if ratio >= -1 {
+			bp.p.opts.Tracer = benchTracerConfig(t, ratio, tracing.Config{Accept: tracing.AcceptAll})
+		}
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&bp.req, &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 50000}, nil)
+		do := func() {
+			bp.req.CopyTo(&ctx.Request)
+			ctx.Response.Reset()
+			bp.p.serve(&ctx)
+			if c := ctx.Response.StatusCode(); c != 200 {
+				t.Fatalf("status %d: %s", c, ctx.Response.Body())
+			}
+		}
+		for range 100 { // pools, limiter keys
+			do()
+		}
+		return testing.AllocsPerRun(500, do)
+	}
+	base := allocs(t, -2, "")
+	for _, tc := range []struct {
+		name        string
+		ratio       float64 // < 0: off
+		traceparent string
+	}{
+		{"off", -1, ""}, {"ratio 0", 0, ""},
+		{"unsampled parent", 1, "00-" + clientTrace + "-" + clientSpan + "-00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if n := allocs(t, tc.ratio, tc.traceparent); n != base {
+				t.Errorf("%v allocations per request, %v without a Tracer", n, base)
 			}
 		})
 	}

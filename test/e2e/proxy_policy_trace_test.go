@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,8 +13,9 @@ import (
 // Gateway's tracing pointed at an in-process OTLP receiver. A denied
 // request is a 403 naming the rule, never reaches the upstream, and is in
 // the audit trail; an allowed one continues the client's trace: its
-// server span is the client span's child and the upstream attempt the
-// server span's.
+// server span is the client span's child, with auth, limits and the
+// upstream attempt under it. A `stoa apply` run with TRACEPARENT in its
+// environment is a stoa.apply span in that trace.
 func TestProxyPolicyTracingE2E(t *testing.T) {
 	col := otlptest.NewServer(t)
 	up := newCountingUpstream(t, "traced")
@@ -80,7 +83,9 @@ spec:
 				spans = append(spans, s)
 			}
 		}
-		if len(spans) >= 2 {
+		// The server span ends last: its children were exported with it
+		// or before.
+		if len(otlptest.Find(spans, "GET /acme/traced")) > 0 {
 			break
 		}
 	}
@@ -88,11 +93,56 @@ spec:
 	if server.ParentSpanID != parent || server.Kind != "server" || server.Attrs["http.response.status_code"] != int64(200) {
 		t.Errorf("server span: %+v", server)
 	}
+	// Under it: the credential check, the limits (stoad always checks
+	// subscriptions and quotas of a consumer) and one upstream attempt.
 	kids := otlptest.Children(spans, server)
-	if len(kids) != 1 || kids[0].Kind != "client" || kids[0].Attrs["http.response.status_code"] != int64(200) {
-		t.Errorf("want one upstream attempt under the server span:\n%s", otlptest.Dump(spans))
+	if len(kids) != 3 {
+		t.Fatalf("want auth, limits and one upstream attempt under the server span:\n%s", otlptest.Dump(spans))
+	}
+	if a := otlptest.One(t, kids, "auth"); a.Kind != "internal" || a.Attrs["stoa.auth.method"] != "api_key" || a.Attrs["stoa.auth.outcome"] != "allowed" {
+		t.Errorf("auth span: %+v", a)
+	}
+	if l := otlptest.One(t, kids, "limits"); l.Kind != "internal" || l.Attrs["stoa.limits.outcome"] != "allowed" {
+		t.Errorf("limits span: %+v", l)
+	}
+	if c := otlptest.One(t, kids, "GET"); c.Kind != "client" || c.Attrs["http.response.status_code"] != int64(200) {
+		t.Errorf("upstream attempt span: %+v", c)
 	}
 	if svc := server.Resource["service.name"]; svc != "stoad" {
 		t.Errorf("resource service.name %v", svc)
+	}
+
+	// A traced CI job's `stoa apply`: the CLI sends its TRACEPARENT, and
+	// the change is a span in that trace with a child per phase.
+	const ciTrace, ciSpan = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
+	t.Setenv("TRACEPARENT", "00-"+ciTrace+"-"+ciSpan+"-01")
+	specs, err := os.ReadFile(filepath.Join(e.Specs, "traced.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.write("traced.yaml", strings.Replace(string(specs), "name: no-deletes", "name: no-deletes-at-all", 1))
+	e.apply()
+	var change otlptest.Span
+	for n := 1; change.SpanID == ""; n++ {
+		spans = spans[:0]
+		for _, s := range col.WaitSpans(t, n) {
+			if s.TraceID == ciTrace {
+				spans = append(spans, s)
+			}
+		}
+		// The change's span ends last: its phases came with it or before.
+		if got := otlptest.Find(spans, "stoa.apply"); len(got) == 1 {
+			change = got[0]
+		}
+	}
+	if change.ParentSpanID != ciSpan || change.Attrs["stoa.changes.update"] != int64(1) || change.Attrs["stoa.actor.kind"] != "socket" {
+		t.Errorf("apply span: %+v", change)
+	}
+	var phases []string
+	for _, c := range otlptest.Children(spans, change) {
+		phases = append(phases, c.Name)
+	}
+	if strings.Join(phases, " ") != "plan validate prepare commit swap" {
+		t.Errorf("apply phases %q:\n%s", phases, otlptest.Dump(spans))
 	}
 }

@@ -46,9 +46,13 @@ const (
 	AttrRequestID  = "stoa.request_id"
 	AttrRevision   = "stoa.revision"
 	AttrLimitScope = "stoa.limit.scope"
-	AttrUpstream   = "stoa.upstream"
-	AttrDryRun     = "stoa.dry_run"
-	AttrChanges    = "stoa.changes"
+	// The proxy's auth and limits spans (docs/tracing.md).
+	AttrAuthMethod    = "stoa.auth.method"
+	AttrAuthOutcome   = "stoa.auth.outcome"
+	AttrLimitsOutcome = "stoa.limits.outcome"
+	AttrUpstream      = "stoa.upstream"
+	AttrDryRun        = "stoa.dry_run"
+	AttrChanges       = "stoa.changes"
 )
 
 // Error types of MCP results.

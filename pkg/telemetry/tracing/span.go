@@ -249,6 +249,21 @@ func (s *Span) StartChild(name string, kind Kind) Span {
 	return s.startChild(name, kind)
 }
 
+// StartChildAt is StartChild for work that began at start, before s's
+// sampling decision was known (the fast path checks a credential before
+// it starts the request's span).
+func (s *Span) StartChildAt(name string, kind Kind, start time.Time) Span {
+	if s.rec == nil {
+		return *s
+	}
+	c := Span{sc: s.sc, state: s.state}
+	opts := []trace.SpanStartOption{kindOpts[kind][0], trace.WithTimestamp(start)}
+	if !s.rec.p.record(&c, s.rec.ctx, name, kind, opts) {
+		return Span{sc: s.sc, state: s.state}
+	}
+	return c
+}
+
 func (s *Span) startChild(name string, kind Kind) Span {
 	c := Span{sc: s.sc, state: s.state}
 	if !s.rec.p.record(&c, s.rec.ctx, name, kind, kindOpts[kind]) {

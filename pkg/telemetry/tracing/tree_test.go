@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -180,5 +181,37 @@ func wantAttrs(t *testing.T, s otlptest.Span, want map[string]any) {
 		if got, ok := s.Attrs[k]; !ok || got != v {
 			t.Errorf("span %q: %s = %#v, want %#v", s.Name, k, got, v)
 		}
+	}
+}
+
+// TestStartChildAt: a child begun at an earlier time (work done before the
+// parent's sampling decision was known) starts then, under its parent;
+// under an unsampled parent it is the parent's ids, recording nothing.
+func TestStartChildAt(t *testing.T) {
+	srv := otlptest.NewServer(t)
+	tr := newTracer(t, testConfig(srv))
+	begin := time.Now().Add(-time.Millisecond).Truncate(time.Microsecond)
+	sp := tr.Start(&Incoming{Start: begin}, "server", KindServer)
+	a := sp.StartChildAt("auth", KindInternal, begin)
+	a.EndAt(begin.Add(100 * time.Microsecond))
+	sp.End()
+	flush(t, tr)
+	spans := srv.WaitSpans(t, 2)
+	server, auth := otlptest.One(t, spans, "server"), otlptest.One(t, spans, "auth")
+	if auth.ParentSpanID != server.SpanID || auth.Kind != "internal" {
+		t.Errorf("auth span parent %s kind %s, want internal under %s", auth.ParentSpanID, auth.Kind, server.SpanID)
+	}
+	if !auth.Start.Equal(begin) || !auth.End.Equal(begin.Add(100*time.Microsecond)) {
+		t.Errorf("auth span %v – %v, want %v – %v", auth.Start, auth.End, begin, begin.Add(100*time.Microsecond))
+	}
+
+	off := newTracer(t, Config{Enabled: true, Endpoint: srv.Endpoint(), SampleRatio: 0})
+	un := off.Start(nil, "server", KindServer)
+	c := un.StartChildAt("auth", KindInternal, begin)
+	if c.Recording() || c.Context() != un.Context() {
+		t.Errorf("child of an unsampled span: recording %v, ids %v, want the parent's %v", c.Recording(), c.Context(), un.Context())
+	}
+	if n := testing.AllocsPerRun(100, func() { c := un.StartChildAt("auth", KindInternal, begin); c.End() }); n != 0 {
+		t.Errorf("%v allocations under an unsampled span", n)
 	}
 }
