@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -370,6 +371,15 @@ func writeLimitHeaders(h *fasthttp.ResponseHeader, d *limits.Decision) {
 	}
 }
 
+// limitScratch holds one request's rate-limit keys while they are checked.
+type limitScratch struct {
+	keys   [maxLimitKeys]limits.Key
+	lims   [maxLimitKeys]limits.Limit
+	scopes [maxLimitKeys]string
+}
+
+var limitScratchPool = sync.Pool{New: func() any { return new(limitScratch) }}
+
 // extraLimit is one more limit to check with a route's (an MCP
 // operation's own rate limit).
 type extraLimit struct {
@@ -390,12 +400,13 @@ func (p *Proxy) admit(r *Route, principal *auth.Principal, client netip.Addr, no
 			return limits.Decision{}, rej
 		}
 	}
-	var (
-		keys   [maxLimitKeys]limits.Key
-		lims   [maxLimitKeys]limits.Limit
-		scopes [maxLimitKeys]string
-		n      int
-	)
+	// The keys and limits go to the Checker interface, which the compiler
+	// cannot prove keeps no reference: arrays on the stack would escape to
+	// the heap on every request, so they come from a pool.
+	sc := limitScratchPool.Get().(*limitScratch)
+	defer limitScratchPool.Put(sc)
+	keys, lims, scopes := &sc.keys, &sc.lims, &sc.scopes
+	n := 0
 	add := func(k limits.Key, l limits.Limit, scope string) {
 		if !l.IsZero() && n < maxLimitKeys {
 			keys[n], lims[n], scopes[n] = k, l, scope
