@@ -399,15 +399,19 @@ func xdpRuntimeBlockPhase(t *testing.T, d *Daemon, n *xdpNet) {
 	if !strings.Contains(r.Stderr, "was not blocked") {
 		t.Errorf("second unblock: %s", r)
 	}
+	// The runtime announces blocks from its own loop: look until both
+	// events are there.
 	var block, unblock bool
-	for _, e := range xdpEventsOf(t, d) {
-		if e.Data["source"] == "198.18.1.2/32" && e.Data["by"] == "operator" {
-			block = block || e.Type == "xdp.block" && e.Data["reason"] == "e2e runtime block"
-			unblock = unblock || e.Type == "xdp.unblock"
+	for deadline := time.Now().Add(15 * time.Second); !(block && unblock) && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		for _, e := range xdpEventsOf(t, d) {
+			if e.Data["source"] == "198.18.1.2/32" && e.Data["by"] == "operator" {
+				block = block || e.Type == "xdp.block" && e.Data["reason"] == "e2e runtime block"
+				unblock = unblock || e.Type == "xdp.unblock"
+			}
 		}
 	}
 	if !block || !unblock {
-		t.Errorf("operator block/unblock events missing")
+		t.Errorf("operator block/unblock events missing (block %v, unblock %v)", block, unblock)
 	}
 }
 
