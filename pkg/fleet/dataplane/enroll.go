@@ -90,7 +90,9 @@ func (s *Syncer) join(ctx context.Context, pending *identity) error {
 		return fmt.Errorf("join the control plane: it signs bundles with key %s, not the pinned %s", resp.KeyID, s.keyID)
 	}
 	next := &identity{controlPlane: s.cfg.ControlPlane, name: resp.Name, key: id.key, cert: cert, caPEM: []byte(resp.CA), tokenHash: th}
-	next.interval, _ = time.ParseDuration(resp.HeartbeatInterval)
+	if next.interval, err = parseInterval(resp.HeartbeatInterval); err != nil {
+		return fmt.Errorf("join the control plane: %w", err)
+	}
 	if err := saveIdentity(s.cfg.StateDir, next); err != nil {
 		return err
 	}

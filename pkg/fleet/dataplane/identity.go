@@ -93,7 +93,9 @@ func loadIdentity(dir string) (*identity, error) {
 		return nil, fmt.Errorf("load data plane identity %s: a %T key, want ECDSA", path, k)
 	}
 	id := &identity{controlPlane: j.ControlPlane, name: j.Name, key: key, caPEM: []byte(j.CA), tokenHash: j.TokenHash}
-	id.interval, _ = time.ParseDuration(j.HeartbeatInterval)
+	if id.interval, err = parseInterval(j.HeartbeatInterval); err != nil {
+		return nil, fmt.Errorf("load data plane identity %s: %w", path, err)
+	}
 	if j.Certificate != "" {
 		if id.cert, err = certFor(key, []byte(j.Certificate)); err != nil {
 			return nil, fmt.Errorf("load data plane identity %s: %w", path, err)
@@ -143,4 +145,18 @@ func saveIdentity(dir string, id *identity) error {
 		return fmt.Errorf("save data plane identity: %w", err)
 	}
 	return nil
+}
+
+// parseInterval reads the heartbeat interval the control plane gave: empty
+// means the data plane's default, anything else must be a positive
+// duration.
+func parseInterval(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("heartbeat interval %q: want a positive duration such as 30s", s)
+	}
+	return d, nil
 }
