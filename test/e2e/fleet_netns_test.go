@@ -1,0 +1,201 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/fleet"
+)
+
+// TestFleetNetns is issue 14's end-to-end test: one control plane on
+// PostgreSQL and three data planes in network namespaces reaching it over
+// veth (fleet_netns_harness_test.go), all real stoad binaries driven by
+// the real stoa CLI. The subtests share the fleet and run in order; the
+// control plane's loss comes last.
+func TestFleetNetns(t *testing.T) {
+	f := newFleetNet(t, 3)
+
+	// 200 tools: enough that a full bundle and a one-tool delta differ by
+	// orders of magnitude.
+	tools := make([]string, 200)
+	for i := range tools {
+		tools[i] = fmt.Sprintf("t%03d", i)
+	}
+	specs := func(extra ...string) string { return fleetTools(append(tools, extra...), "") }
+
+	rev := f.apply(specs())
+	f.joinAll()
+	f.waitServing(rev, f.dps...)
+
+	t.Run("apply_then_one_tool_delta", func(t *testing.T) {
+		for _, dp := range f.dps {
+			dp.serves("t000")
+			dp.serves("t199")
+			dp.lacks("added")
+			if s := statusOf(t, dp.Daemon).Fleet; s.Origin != "control-plane" || s.State != fleet.StateConnected || s.Name != dp.name {
+				t.Fatalf("%s status: %+v", dp.name, s)
+			}
+		}
+		before := make([]map[string]float64, len(f.dps))
+		for i, dp := range f.dps {
+			before[i] = dp.metrics()
+		}
+		cpBefore := metrics(t, f.dps[0].client, f.cp.Ops)
+
+		rev = f.apply(specs("added"))
+		f.waitServing(rev, f.dps...)
+		for i, dp := range f.dps {
+			dp.serves("added")
+			after := dp.metrics()
+			delta := after[`stoa_fleet_received_bytes_total{kind="delta"}`] - before[i][`stoa_fleet_received_bytes_total{kind="delta"}`]
+			full := after[`stoa_fleet_received_bytes_total{kind="full"}`]
+			t.Logf("%s: the one-tool change arrived as %.0f bytes of delta (the first sync of 200 tools: %.0f bytes, full)", dp.name, delta, full)
+			if n := after[`stoa_fleet_bundles_applied_total{via="delta"}`] - before[i][`stoa_fleet_bundles_applied_total{via="delta"}`]; n != 1 {
+				t.Errorf("%s applied %.0f deltas for the one-tool change, want 1", dp.name, n)
+			}
+			if full != before[i][`stoa_fleet_received_bytes_total{kind="full"}`] {
+				t.Errorf("%s received a full bundle for a one-tool change (%.0f → %.0f bytes)", dp.name, before[i][`stoa_fleet_received_bytes_total{kind="full"}`], full)
+			}
+			if delta <= 0 || delta*10 > full {
+				t.Errorf("%s: the delta was %.0f bytes, the full bundle %.0f: want more than 0 and under a tenth", dp.name, delta, full)
+			}
+		}
+		cpAfter := metrics(t, f.dps[0].client, f.cp.Ops)
+		sent := cpAfter[`stoa_fleet_sent_bytes_total{kind="delta"}`] - cpBefore[`stoa_fleet_sent_bytes_total{kind="delta"}`]
+		t.Logf("control plane: %.0f bytes of delta sent to three data planes", sent)
+		if sent <= 0 || sent >= 3*16<<10 {
+			t.Errorf("the control plane sent %.0f bytes of delta for a one-tool change to three data planes, want (0, 48 KB)", sent)
+		}
+		waitUntil(t, time.Minute, "get dataplanes to list the three at the new revision", func() bool {
+			l, _ := dataPlanes(t, f.u, f.root)
+			ok := 0
+			for _, it := range l.Items {
+				if it.Revision == rev && it.Lag == 0 && it.Health == fleet.HealthOK {
+					ok++
+				}
+			}
+			return l.Revision == rev && ok == 3
+		})
+	})
+
+	t.Run("tampered_bundle_refused_everywhere", func(t *testing.T) {
+		good := rev
+		// The control plane comes back signing with a key the data planes
+		// do not pin: every bundle it sends now carries a signature that
+		// does not match its bytes under the pinned key.
+		f.cp.Stop()
+		f.startCP(f.evilKeyFile)
+		bad := f.apply(specs("added", "evil"))
+		for _, dp := range f.dps {
+			within(t, dp.Daemon, dp.name+" to refuse the bundle", func() bool {
+				return len(eventsOfType(t, dp.Daemon, "fleet.bundle.refused")) >= 1
+			})
+			if n := dp.metrics()[`stoa_fleet_bundle_refusals_total{reason="signature"}`]; n < 1 {
+				t.Fatalf("%s: /metrics lacks the refusal", dp.name)
+			}
+			s := statusOf(t, dp.Daemon)
+			if s.Revision != good || s.Fleet.LastRefusal == nil || s.Fleet.LastRefusal.Reason != "signature" || s.Fleet.LastRefusal.Revision != bad {
+				t.Fatalf("%s after the refusal: revision %d, %+v", dp.name, s.Revision, s.Fleet)
+			}
+			dp.serves("added")
+			dp.lacks("evil")
+		}
+		waitUntil(t, time.Minute, "get dataplanes to show the refusals", func() bool {
+			l, _ := dataPlanes(t, f.u, f.root)
+			n := 0
+			for _, it := range l.Items {
+				if it.Revision == good && it.Lag == bad-good && it.Health == fleet.HealthDegraded {
+					n++
+				}
+			}
+			return n == 3
+		})
+
+		// The right key again: the next revision is taken everywhere.
+		f.cp.Stop()
+		f.startCP(f.keyFile)
+		rev = f.apply(specs("added", "evil", "after"))
+		f.waitServing(rev, f.dps...)
+		for _, dp := range f.dps {
+			dp.serves("after")
+		}
+	})
+
+	t.Run("cut_link_then_catch_up", func(t *testing.T) {
+		// The host's end goes down: the namespace keeps its routes (they
+		// are only marked linkdown), as a pulled cable would leave them.
+		cut := f.dps[2]
+		run(t, "ip", "link", "set", cut.hostIf, "down")
+		restored := false
+		defer func() {
+			if !restored {
+				run(t, "ip", "link", "set", cut.hostIf, "up")
+			}
+		}()
+		// (Checked from inside: the host's default route may answer for
+		// any address once the link's route is gone.)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := cut.ns.DialContext(ctx, "tcp", net.JoinHostPort(f.cpAddr, fleetCPPort))
+		cancel()
+		if err == nil {
+			c.Close()
+			t.Fatalf("%s still reaches the control plane with its link down", cut.name)
+		}
+		old := rev
+		rev = f.apply(specs("added", "evil", "after", "partitioned"))
+		f.waitServing(rev, f.dps[0], f.dps[1])
+		for _, dp := range f.dps[:2] {
+			dp.serves("partitioned")
+		}
+		if s := statusOf(t, cut.Daemon); s.Revision != old {
+			t.Fatalf("%s serves revision %d with its link down, want %d", cut.name, s.Revision, old)
+		}
+		// Two revisions while cut off: it must catch up to the last.
+		rev = f.apply(specs("added", "evil", "after", "partitioned", "partitioned2"))
+		f.waitServing(rev, f.dps[0], f.dps[1])
+		if s := statusOf(t, cut.Daemon); s.Revision != old {
+			t.Fatalf("%s serves revision %d with its link down, want %d", cut.name, s.Revision, old)
+		}
+		start := time.Now()
+		run(t, "ip", "link", "set", cut.hostIf, "up")
+		restored = true
+		f.waitServing(rev, cut)
+		t.Logf("%s caught up %s after its link came back", cut.name, time.Since(start).Round(time.Millisecond))
+		cut.serves("partitioned2")
+		if s := statusOf(t, cut.Daemon).Fleet; s.State != fleet.StateConnected || s.Lag != 0 {
+			t.Fatalf("%s after catching up: %+v", cut.name, s)
+		}
+	})
+
+	t.Run("control_plane_lost", func(t *testing.T) {
+		f.cp.Kill()
+		for _, dp := range f.dps {
+			within(t, dp.Daemon, dp.name+" to notice the control plane is gone", func() bool {
+				return statusOf(t, dp.Daemon).Fleet.State == fleet.StatePartitioned
+			})
+			dp.serves("partitioned2")
+		}
+		// A data plane restarted with the control plane still down serves
+		// the last good bundle from disk.
+		dp := f.dps[1]
+		dp.Stop()
+		dp.start()
+		s := statusOf(t, dp.Daemon)
+		if s.Revision != rev || s.Fleet == nil || s.Fleet.Revision != rev || s.Fleet.Origin != "disk" {
+			t.Fatalf("%s restarted without its control plane: revision %d, %+v", dp.name, s.Revision, s.Fleet)
+		}
+		dp.serves("partitioned2")
+		dp.serves("t123")
+		r := dp.Stoa("status")
+		expect(t, r, 0, "status")
+		if !strings.Contains(r.Stdout, fmt.Sprintf("serving      revision %d (sha256:", rev)) || !strings.Contains(r.Stdout, "from disk") {
+			t.Fatalf("stoa status on %s:\n%s", dp.name, r.Stdout)
+		}
+	})
+}
