@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -330,7 +331,9 @@ type privateFleetRedis struct {
 	log  *lockedBuffer
 }
 
-func startFleetRedis(t *testing.T, ip string) *privateFleetRedis {
+// It skips (fails under CI=true) t without redis-server; it stops when
+// owner ends.
+func startFleetRedis(t, owner *testing.T, ip string) *privateFleetRedis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -346,9 +349,9 @@ func startFleetRedis(t *testing.T, ip string) *privateFleetRedis {
 	addr := ln.Addr().String()
 	ln.Close()
 	_, port, _ := net.SplitHostPort(addr)
-	r := &privateFleetRedis{t: t, bin: bin, addr: addr, port: port}
+	r := &privateFleetRedis{t: owner, bin: bin, addr: addr, port: port}
 	r.start()
-	t.Cleanup(r.kill)
+	owner.Cleanup(r.kill)
 	return r
 }
 
@@ -383,4 +386,127 @@ func (r *privateFleetRedis) kill() {
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
 	r.cmd = nil
+}
+
+// fleetHit is one request of a load run.
+type fleetHit struct {
+	at     time.Duration // since the run began, when the answer came
+	dp     int
+	status int // 0: no answer (a transport error)
+}
+
+// fleetLoad sends paced GETs of path to data planes until stopped.
+type fleetLoad struct {
+	start time.Time
+	mu    sync.Mutex
+	hits  []fleetHit
+	errs  []string
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// startFleetLoad sends perDP requests a second to each data plane (workers
+// per data plane, each paced; a worker that falls behind does not burst
+// to catch up).
+func startFleetLoad(dps []*fleetDP, path string, perDP float64, workers int) *fleetLoad {
+	l := &fleetLoad{start: time.Now(), stop: make(chan struct{})}
+	interval := time.Duration(float64(workers) / perDP * float64(time.Second))
+	for i, dp := range dps {
+		for w := range workers {
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				next := time.Now().Add(time.Duration(w) * interval / time.Duration(workers))
+				for {
+					select {
+					case <-l.stop:
+						return
+					case <-time.After(time.Until(next)):
+					}
+					if next = next.Add(interval); next.Before(time.Now()) {
+						next = time.Now()
+					}
+					status := 0
+					resp, err := dp.client.Get("http://" + dp.Listen + path)
+					if err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						status = resp.StatusCode
+					}
+					l.mu.Lock()
+					l.hits = append(l.hits, fleetHit{at: time.Since(l.start), dp: i, status: status})
+					if err != nil && len(l.errs) < 10 {
+						l.errs = append(l.errs, err.Error())
+					}
+					l.mu.Unlock()
+				}
+			}()
+		}
+	}
+	return l
+}
+
+// now is the time since the run began.
+func (l *fleetLoad) now() time.Duration { return time.Since(l.start) }
+
+// finish stops the run and waits for requests in flight.
+func (l *fleetLoad) finish() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// count counts the answers in [from, to) with status (of data plane dp,
+// or any when dp < 0) and how many there were in all.
+func (l *fleetLoad) count(from, to time.Duration, dp int, match func(status int) bool) (n, all int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range l.hits {
+		if h.at < from || h.at >= to || (dp >= 0 && h.dp != dp) {
+			continue
+		}
+		all++
+		if match(h.status) {
+			n++
+		}
+	}
+	return n, all
+}
+
+func fleetAdmitted(status int) bool { return status == 200 }
+func fleetFailed(status int) bool   { return status == 0 || status >= 500 }
+
+// rate is admitted answers per second in [from, to) (all data planes).
+func (l *fleetLoad) rate(from, to time.Duration, dp int) (admittedPerSec, offeredPerSec float64) {
+	n, all := l.count(from, to, dp, fleetAdmitted)
+	s := (to - from).Seconds()
+	return float64(n) / s, float64(all) / s
+}
+
+// sleepUntil sleeps until the run is at.
+func (l *fleetLoad) sleepUntil(at time.Duration) { time.Sleep(at - l.now()) }
+
+// redisGateway is a Gateway sharing limits through Redis at addr.
+// The timeout is generous: on a busy machine a slower call would count
+// as Redis lost and the failure mode would decide what Redis should.
+func redisGateway(addr, failMode string) string {
+	return doc("Gateway", "", "default", fmt.Sprintf("limits: {backend: redis}\nredis: {address: %q, failMode: %s, timeout: 2s}", addr, failMode))
+}
+
+// limitedTool is a tool limited to rate (e.g. 300/s) on the namespace's
+// upstream.
+func limitedTool(name, rate string) string {
+	return doc("Tool", "acme", name, "upstream: http://127.0.0.1:9001/"+name+"\nauth: {type: none}\nrateLimit: "+rate)
+}
+
+// limitsDetail is the limits component's state and detail in the data
+// plane's status.
+func (dp *fleetDP) limitsDetail() (string, string) {
+	dp.t.Helper()
+	for _, c := range statusOf(dp.t.(*testing.T), dp.Daemon).Components {
+		if c.Name == "limits" {
+			return c.State, c.Detail
+		}
+	}
+	dp.t.Fatalf("%s: stoa status has no limits component", dp.name)
+	return "", ""
 }

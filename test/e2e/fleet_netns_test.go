@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,126 @@ func TestFleetNetns(t *testing.T) {
 		cut.serves("partitioned2")
 		if s := statusOf(t, cut.Daemon).Fleet; s.State != fleet.StateConnected || s.Lag != 0 {
 			t.Fatalf("%s after catching up: %+v", cut.name, s)
+		}
+	})
+
+	// A 300/s limit shared through Redis. STOA_FLEET_LONG=1 measures over
+	// a minute instead of 10 s.
+	window := 10 * time.Second
+	if os.Getenv("STOA_FLEET_LONG") != "" {
+		window = time.Minute
+	}
+	const limit = 300.0
+	names := []string{"added", "evil", "after", "partitioned", "partitioned2"}
+	var rd *privateFleetRedis
+	parent := t
+	t.Run("shared_limit_300_per_second", func(t *testing.T) {
+		rd = startFleetRedis(t, parent, f.cpAddr)
+		rev = f.apply(fleetTools(append(tools, names...), redisGateway(rd.addr, "open")+limitedTool("limited", "300/s")))
+		f.waitServing(rev, f.dps...)
+		for _, dp := range f.dps {
+			within(t, dp.Daemon, dp.name+" to share limits with three data planes through redis", func() bool {
+				st, detail := dp.limitsDetail()
+				return st == "ok" && strings.Contains(detail, "redis "+rd.addr) && strings.Contains(detail, "3 data planes")
+			})
+		}
+		// 450/s offered, 150/s on each data plane. The first 3 s spend
+		// the burst (300) and let leases settle; then the window.
+		const warm = 3 * time.Second
+		l := startFleetLoad(f.dps, "/acme/limited/x", 150, 6)
+		l.sleepUntil(warm + window)
+		l.finish()
+		got, offered := l.rate(warm, warm+window, -1)
+		fails, all := l.count(0, l.now(), -1, fleetFailed)
+		per := make([]string, len(f.dps))
+		for i := range f.dps {
+			a, o := l.rate(warm, warm+window, i)
+			per[i] = fmt.Sprintf("%s %.1f/s of %.1f/s", f.dps[i].name, a, o)
+		}
+		t.Logf("shared 300/s limit: %.1f admitted/s over %s (%+.2f%%), %.1f/s offered; %s", got, window, (got-limit)/limit*100, offered, strings.Join(per, ", "))
+		if fails != 0 {
+			t.Fatalf("%d of %d requests failed (5xx or no answer): %v", fails, all, l.errs)
+		}
+		if offered < 1.3*limit {
+			t.Fatalf("only %.1f requests/s were offered: the machine is too slow to load the limit", offered)
+		}
+		if d := (got - limit) / limit; d < -0.03 || d > 0.03 {
+			t.Fatalf("%.1f admitted/s, want 300/s ± 3%%", got)
+		}
+		for i := range f.dps {
+			if a, _ := l.rate(warm, warm+window, i); a < limit/3*0.5 {
+				t.Errorf("%s admitted only %.1f/s: the shared limit is not spread", f.dps[i].name, a)
+			}
+		}
+	})
+
+	t.Run("redis_lost_fail_open", func(t *testing.T) {
+		if rd == nil {
+			t.Skip("needs the Redis of shared_limit_300_per_second")
+		}
+		l := startFleetLoad(f.dps, "/acme/limited/x", 150, 6)
+		l.sleepUntil(2 * time.Second)
+		killed := l.now()
+		rd.kill()
+		for _, dp := range f.dps {
+			within(t, dp.Daemon, dp.name+" to record that redis is lost", func() bool {
+				return len(eventsOfType(t, dp.Daemon, "limits.redis-down")) >= 1
+			})
+		}
+		if st, detail := f.dps[0].limitsDetail(); st != "degraded" || !strings.Contains(detail, "UNREACHABLE") || !strings.Contains(detail, "1/3") {
+			t.Errorf("%s's limits while redis is lost: %s %q", f.dps[0].name, st, detail)
+		}
+		l.sleepUntil(killed + 7*time.Second)
+		// From 2 s after the kill (each data plane's local share has
+		// spent its burst by then) to the restart.
+		outage, _ := l.rate(killed+2*time.Second, killed+7*time.Second, -1)
+		restarted := l.now()
+		rd.start()
+		for _, dp := range f.dps {
+			within(t, dp.Daemon, dp.name+" to record that redis is back", func() bool {
+				return len(eventsOfType(t, dp.Daemon, "limits.redis-up")) >= 1
+			})
+		}
+		upSeen := l.now()
+		l.sleepUntil(upSeen + 2*time.Second)
+		l.finish()
+		fails, all := l.count(0, l.now(), -1, fleetFailed)
+		var per []string
+		for i := range f.dps {
+			a, _ := l.rate(killed+2*time.Second, killed+7*time.Second, i)
+			per = append(per, fmt.Sprintf("%s %.1f/s", f.dps[i].name, a))
+		}
+		t.Logf("redis lost, failing open: %.1f admitted/s (%s); %d requests, %d failed; limits.redis-up seen on all three %s after the restart",
+			outage, strings.Join(per, ", "), all, fails, (upSeen - restarted).Round(time.Millisecond))
+		if fails != 0 {
+			t.Fatalf("%d of %d requests failed (5xx or no answer) while redis was lost and back: %v", fails, all, l.errs)
+		}
+		if outage < 0.7*limit || outage > 1.3*limit {
+			t.Errorf("failing open, the fleet admitted %.1f/s: want each data plane to enforce a third of 300/s", outage)
+		}
+
+		// Shared again: one data plane alone gets the whole limit, not
+		// the third it has while failing open.
+		for _, dp := range f.dps {
+			within(t, dp.Daemon, dp.name+" to share limits again", func() bool {
+				st, _ := dp.limitsDetail()
+				return st == "ok"
+			})
+		}
+		const warm = 3 * time.Second
+		one := startFleetLoad(f.dps[:1], "/acme/limited/x", 450, 9)
+		one.sleepUntil(warm + 5*time.Second)
+		one.finish()
+		got, offered := one.rate(warm, warm+5*time.Second, -1)
+		t.Logf("redis back, all load on %s: %.1f admitted/s of %.1f/s offered", f.dps[0].name, got, offered)
+		if n, all := one.count(0, one.now(), -1, fleetFailed); n != 0 {
+			t.Fatalf("%d of %d requests failed after redis came back: %v", n, all, one.errs)
+		}
+		if offered < 1.3*limit {
+			t.Fatalf("only %.1f requests/s were offered: the machine is too slow to load the limit", offered)
+		}
+		if got < 0.8*limit || got > 1.1*limit {
+			t.Fatalf("with redis back one data plane admitted %.1f/s, want the whole shared 300/s (failing open it would be 100/s)", got)
 		}
 	})
 
