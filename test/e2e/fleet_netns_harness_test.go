@@ -189,21 +189,28 @@ func (f *fleetNet) startCP(key string) {
 // joinAll makes a join token per data plane with the real CLI and starts
 // each data plane in its namespace.
 func (f *fleetNet) joinAll() {
+	f.t.Helper()
+	for _, dp := range f.dps {
+		f.join(dp)
+	}
+}
+
+// join makes a join token for dp with the real CLI and starts dp in its
+// namespace with it.
+func (f *fleetNet) join(dp *fleetDP) {
 	t := f.t
 	t.Helper()
-	for _, dp := range f.dps {
-		r := f.stoa("fleet", "join-token", "create", "--name", dp.name, "--ttl", "10m")
-		expect(t, r, 0, "join-token create")
-		tokFile := filepath.Join(t.TempDir(), "token")
-		if err := os.WriteFile(tokFile, []byte(strings.TrimSpace(r.Stdout)+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		dp.Daemon = NewDaemon(t, "--join", f.cp.API, "--join-token-file", tokFile, "--name", dp.name,
-			"--bundle-key", f.pubFile, "--join-fingerprint", f.cp.Fingerprint.String())
-		dp.Listen = net.JoinHostPort(dp.ip, fleetProxyPort)
-		dp.Ops = net.JoinHostPort(dp.ip, fleetOpsPort)
-		dp.start()
+	r := f.stoa("fleet", "join-token", "create", "--name", dp.name, "--ttl", "10m")
+	expect(t, r, 0, "join-token create")
+	tokFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokFile, []byte(strings.TrimSpace(r.Stdout)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	dp.Daemon = NewDaemon(t, "--join", f.cp.API, "--join-token-file", tokFile, "--name", dp.name,
+		"--bundle-key", f.pubFile, "--join-fingerprint", f.cp.Fingerprint.String())
+	dp.Listen = net.JoinHostPort(dp.ip, fleetProxyPort)
+	dp.Ops = net.JoinHostPort(dp.ip, fleetOpsPort)
+	dp.start()
 }
 
 // start launches the data plane's stoad inside its namespace.
