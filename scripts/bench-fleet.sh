@@ -16,6 +16,10 @@
 #        (interleaved, ROUNDS, DURATION… pass through), which reports proxy
 #        CPU µs/request for each. redis-server's own CPU is not charged to
 #        either: it is a shared service, like the upstream.
+#        CALLGRIND=1: ../shared/bench/callgrind.sh instead, user-space
+#        instructions per request of each (every thread, the lease refills
+#        included), independent of the machine's load; N, WINDOWS, CONC
+#        pass through.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$root/bin}
@@ -84,13 +88,26 @@ spec:
   auth: {type: none}
   rateLimit: 1000000/s
 YAML
-	"$BIN/stoad" --state-dir "$dir/state" --socket "$dir/s.sock" --mcp-socket "$dir/m.sock" \
-		--listen "127.0.0.1:$port" --ops-listen "127.0.0.1:$ops" --log-level warn &
+	args=(--state-dir "$dir/state" --socket "$dir/s.sock" --mcp-socket "$dir/m.sock"
+		--listen "127.0.0.1:$port" --ops-listen "127.0.0.1:$ops" --log-level warn)
+	"$BIN/stoad" "${args[@]}" &
 	pids+=($!)
 	for _ in $(seq 100); do STOA_SOCKET=$dir/s.sock "$BIN/stoa" status >/dev/null 2>&1 && break; sleep 0.1; done
 	STOA_SOCKET=$dir/s.sock "$BIN/stoa" apply -f "$dir/bench.yaml" >/dev/null
 	STOA_SOCKET=$dir/s.sock "$BIN/stoa" status | grep -E '^ *limits' >&2 || true
 }
+if [[ ${CALLGRIND:-0} == 1 ]]; then
+	# Configured natively, then started again under valgrind on the same
+	# state directory, one after the other.
+	for b in local redis; do
+		port=18090; [[ $b == redis ]] && port=18092
+		start_stoad $b $port $((port + 1))
+		kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+		echo "bench-fleet: stoad with $b limits under callgrind" >&2
+		PROXY_URL=http://127.0.0.1:$port/ PROXY_CMD="$BIN/stoad ${args[*]}" bash "$bench/callgrind.sh"
+	done
+	exit
+fi
 start_stoad local 18090 18091
 start_stoad redis 18092 18093
 echo "bench-fleet: cpu, stoad-local pid ${pids[0]} on :18090, stoad-redis pid ${pids[1]} on :18092 (redis $REDIS)" >&2

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,6 +114,17 @@ func TestFleetNetnsBench(t *testing.T) {
 	fmt.Printf("one-tool change in %d tools, commit on the control plane → applied by all three data planes, %d changes: p50 %s, p90 %s, p99 %s, max %s\n",
 		nTools, len(all), pct(all, 50), pct(all, 90), pct(all, 99), pct(all, 100))
 	fmt.Printf("  the same per data plane (%d): p50 %s, p99 %s\n", len(each), pct(each, 50), pct(each, 99))
+	// Of that, the data plane's own part: the daemon's transactional
+	// reload of the whole revision (the "took" of its log line).
+	var reload []time.Duration
+	for _, dp := range three {
+		for _, m := range tookRE.FindAllStringSubmatch(dp.Log(), -1) {
+			if d, err := time.ParseDuration(m[1]); err == nil {
+				reload = append(reload, d)
+			}
+		}
+	}
+	fmt.Printf("  of which the data plane's reload of the verified revision (%d): p50 %s, p99 %s\n", len(reload), pct(reload, 50), pct(reload, 99))
 	sent := cpAfter[`stoa_fleet_sent_bytes_total{kind="delta"}`] - cpBefore[`stoa_fleet_sent_bytes_total{kind="delta"}`]
 	full := cpAfter[`stoa_fleet_sent_bytes_total{kind="full"}`] - cpBefore[`stoa_fleet_sent_bytes_total{kind="full"}`]
 	fmt.Printf("bytes the control plane sent per one-tool change per data plane (response bodies, gzip): %.0f (full bundles sent meanwhile: %.0f bytes)\n",
@@ -150,6 +162,8 @@ func TestFleetNetnsBench(t *testing.T) {
 		}
 	}
 }
+
+var tookRE = regexp.MustCompile(`serving a new revision.* via=delta took=(\S+)`)
 
 // pct is the p-th percentile of ds (nearest rank).
 func pct(ds []time.Duration, p int) time.Duration {
