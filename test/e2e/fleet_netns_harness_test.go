@@ -4,25 +4,32 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/bundle"
 	"github.com/stoa-gateway/stoa/pkg/devidp"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/netnstest"
 )
 
@@ -47,6 +54,7 @@ import (
 
 const (
 	fleetCPPort    = "8443"
+	fleetCPPortAlt = "8444" // where the control plane moves while a tamperer holds its address
 	fleetProxyPort = "8080"
 	fleetOpsPort   = "9090"
 	fleetCosignPW  = "fleet-e2e"
@@ -57,6 +65,7 @@ type fleetNet struct {
 	base   int    // third octet of data plane 0's subnet
 	tag    string // interface name part, random
 	cpAddr string // 198.19.B.1
+	cpPort string // the control plane's port: fleetCPPort, or fleetCPPortAlt
 
 	idp     *extIssuer
 	db      string
@@ -92,7 +101,7 @@ func newFleetNet(t *testing.T, n int) *fleetNet {
 	var rb [3]byte
 	_, _ = rand.Read(rb[:])
 	f := &fleetNet{t: t, base: int(rb[0]) % 240, tag: fmt.Sprintf("%02x%02x", rb[1], rb[2])}
-	f.cpAddr = fmt.Sprintf("198.19.%d.1", f.base)
+	f.cpAddr, f.cpPort = fmt.Sprintf("198.19.%d.1", f.base), fleetCPPort
 	f.db = pgDatabase(t)
 
 	dir := t.TempDir()
@@ -172,7 +181,7 @@ func run(t *testing.T, name string, args ...string) {
 func (f *fleetNet) startCP(key string) {
 	t := f.t
 	t.Helper()
-	addr := net.JoinHostPort(f.cpAddr, fleetCPPort)
+	addr := net.JoinHostPort(f.cpAddr, f.cpPort)
 	d := NewDaemon(t, "--role", "control-plane", "--store", f.db, "--api-listen", addr,
 		"--oidc-issuer", f.idp.URL, "--oidc-audience", f.idp.Audience, "--admin-group", "platform",
 		"--bundle-signing-key", key)
@@ -516,4 +525,138 @@ func (dp *fleetDP) limitsDetail() (string, string) {
 	}
 	dp.t.Fatalf("%s: stoa status has no limits component", dp.name)
 	return "", ""
+}
+
+// tamperer stands at the control plane's address with the control plane's
+// own certificate and key (read from its state directory, as someone
+// holding the control plane's machine could) and forwards every request
+// to the control plane, a data plane's with that data plane's own client
+// certificate (read from its fleet directory). While armed it asks for
+// full bundles and changes their bytes on the way back — a tool's
+// upstream redirected — announcing the digest of the changed bytes, so
+// that only the signature can tell.
+type tamperer struct {
+	t        *testing.T
+	srv      *http.Server
+	armed    atomic.Bool
+	tampered atomic.Int64
+	from, to []byte
+}
+
+func startTamperer(t *testing.T, f *fleetNet, listen, upstream string, from, to string) *tamperer {
+	t.Helper()
+	if len(from) != len(to) {
+		t.Fatal("tamperer: from and to must have one length")
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(f.cpState, "api-tls", "tls.crt"), filepath.Join(f.cpState, "api-tls", "tls.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	transports := map[string]*http.Transport{}
+	transport := func(name string) *http.Transport {
+		if tr, ok := transports[name]; ok {
+			return tr
+		}
+		tc := &tls.Config{InsecureSkipVerify: true} // the control plane started by this test
+		if name != "" {
+			for _, dp := range f.dps {
+				if dp.name != name {
+					continue
+				}
+				raw, err := os.ReadFile(filepath.Join(dp.StateDir, "fleet", "identity.json"))
+				if err != nil {
+					t.Errorf("tamperer: %v", err)
+					break
+				}
+				var id struct{ Key, Certificate string }
+				if err := json.Unmarshal(raw, &id); err != nil {
+					t.Errorf("tamperer: %s: %v", dp.name, err)
+					break
+				}
+				c, err := tls.X509KeyPair([]byte(id.Certificate), []byte(id.Key))
+				if err != nil {
+					t.Errorf("tamperer: %s: %v", dp.name, err)
+					break
+				}
+				tc.Certificates = []tls.Certificate{c}
+			}
+		}
+		tr := &http.Transport{TLSClientConfig: tc}
+		transports[name] = tr
+		return tr
+	}
+	var mu sync.Mutex
+	tm := &tamperer{t: t, from: []byte(from), to: []byte(to)}
+	rp := &httputil.ReverseProxy{
+		FlushInterval: -1,
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(&url.URL{Scheme: "https", Host: upstream})
+			r.Out.Host = r.In.Host
+			r.Out.Header.Del("Accept-Encoding") // plain bodies, to change them
+			if tm.armed.Load() && r.In.URL.Path == fleet.PathWatch {
+				q := r.Out.URL.Query()
+				q.Set(fleet.QueryFull, "1")
+				r.Out.URL.RawQuery = q.Encode()
+			}
+		},
+		Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			name := ""
+			if req.TLS != nil && len(req.TLS.PeerCertificates) > 0 {
+				name = req.TLS.PeerCertificates[0].Subject.CommonName
+			}
+			mu.Lock()
+			tr := transport(name)
+			mu.Unlock()
+			return tr.RoundTrip(req)
+		}),
+		ModifyResponse: func(resp *http.Response) error {
+			if !tm.armed.Load() || resp.Request.URL.Path != fleet.PathWatch || resp.StatusCode != 200 ||
+				resp.Header.Get(fleet.HeaderSignature) == "" {
+				return nil
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			changed := bytes.ReplaceAll(body, tm.from, tm.to)
+			if !bytes.Equal(changed, body) {
+				tm.tampered.Add(1)
+				resp.Header.Set(fleet.HeaderDigest, fmt.Sprintf("sha256:%x", sha256.Sum256(changed)))
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(changed))
+			resp.ContentLength = int64(len(changed))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(changed)))
+			return nil
+		},
+		ErrorLog: log.New(tlogWriter{t}, "tamperer: ", 0),
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.srv = &http.Server{Handler: rp, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert}}
+	go tm.srv.ServeTLS(ln, "", "")
+	t.Cleanup(tm.stop)
+	return tm
+}
+
+// stop closes the listener and every connection through it.
+func (tm *tamperer) stop() { tm.srv.Close() }
+
+// roundTripFunc is a RoundTripper; the outgoing request keeps the
+// incoming one's TLS state (Rewrite clones it), which names the data plane.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// tlogWriter writes to the test's log, but for the long polls cut when
+// the tamperer stops.
+type tlogWriter struct{ t *testing.T }
+
+func (w tlogWriter) Write(p []byte) (int, error) {
+	if !bytes.Contains(p, []byte("context canceled")) {
+		w.t.Logf("%s", bytes.TrimRight(p, "\n"))
+	}
+	return len(p), nil
 }

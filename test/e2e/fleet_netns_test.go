@@ -128,6 +128,56 @@ func TestFleetNetns(t *testing.T) {
 		}
 	})
 
+	t.Run("bundle_bytes_changed_in_transit", func(t *testing.T) {
+		// The control plane moves to another port and a tamperer takes
+		// its address, certificate and key; the data planes (and the
+		// CLI) now reach the control plane through it.
+		good := rev
+		f.cp.Stop()
+		f.cpPort = fleetCPPortAlt
+		tm := startTamperer(t, f, net.JoinHostPort(f.cpAddr, fleetCPPort), net.JoinHostPort(f.cpAddr, fleetCPPortAlt),
+			`9001/t000"`, `9001/pwn0"`)
+		// Armed before the data planes come back, so that every watch they
+		// hold asks for a full bundle.
+		tm.armed.Store(true)
+		f.startCP(f.keyFile)
+		refusals := func(dp *fleetDP) float64 {
+			m := dp.metrics()
+			return m[`stoa_fleet_bundle_refusals_total{reason="signature"}`] + m[`stoa_fleet_bundle_refusals_total{reason="digest"}`]
+		}
+		before := make([]float64, len(f.dps))
+		for i, dp := range f.dps {
+			before[i] = refusals(dp)
+		}
+		next := f.apply(specs("added", "evil", "after", "tampered"))
+		for i, dp := range f.dps {
+			within(t, dp.Daemon, dp.name+" to refuse the changed bytes", func() bool { return refusals(dp) > before[i] })
+			s := statusOf(t, dp.Daemon)
+			if s.Revision != good || s.Fleet.LastRefusal == nil || s.Fleet.LastRefusal.Reason != "signature" {
+				t.Fatalf("%s after the changed bytes: revision %d, %+v", dp.name, s.Revision, s.Fleet)
+			}
+			dp.serves("t000") // still its own upstream, not the redirected one
+			dp.lacks("tampered")
+		}
+		if tm.tampered.Load() == 0 {
+			t.Fatal("the tamperer changed no bundle")
+		}
+		t.Logf("%d bundles changed in transit, all refused", tm.tampered.Load())
+
+		// The bytes untouched again: the control plane's revision is taken.
+		tm.armed.Store(false)
+		f.waitServing(next, f.dps...)
+		for _, dp := range f.dps {
+			dp.serves("tampered")
+			dp.serves("t000")
+		}
+		rev = next
+		tm.stop()
+		f.cp.Stop()
+		f.cpPort = fleetCPPort
+		f.startCP(f.keyFile)
+	})
+
 	t.Run("cut_link_then_catch_up", func(t *testing.T) {
 		// The host's end goes down: the namespace keeps its routes (they
 		// are only marked linkdown), as a pulled cable would leave them.
@@ -149,7 +199,7 @@ func TestFleetNetns(t *testing.T) {
 			t.Fatalf("%s still reaches the control plane with its link down", cut.name)
 		}
 		old := rev
-		rev = f.apply(specs("added", "evil", "after", "partitioned"))
+		rev = f.apply(specs("added", "evil", "after", "tampered", "partitioned"))
 		f.waitServing(rev, f.dps[0], f.dps[1])
 		for _, dp := range f.dps[:2] {
 			dp.serves("partitioned")
@@ -158,7 +208,7 @@ func TestFleetNetns(t *testing.T) {
 			t.Fatalf("%s serves revision %d with its link down, want %d", cut.name, s.Revision, old)
 		}
 		// Two revisions while cut off: it must catch up to the last.
-		rev = f.apply(specs("added", "evil", "after", "partitioned", "partitioned2"))
+		rev = f.apply(specs("added", "evil", "after", "tampered", "partitioned", "partitioned2"))
 		f.waitServing(rev, f.dps[0], f.dps[1])
 		if s := statusOf(t, cut.Daemon); s.Revision != old {
 			t.Fatalf("%s serves revision %d with its link down, want %d", cut.name, s.Revision, old)
@@ -181,7 +231,7 @@ func TestFleetNetns(t *testing.T) {
 		window = time.Minute
 	}
 	const limit = 300.0
-	names := []string{"added", "evil", "after", "partitioned", "partitioned2"}
+	names := []string{"added", "evil", "after", "tampered", "partitioned", "partitioned2"}
 	var rd *privateFleetRedis
 	parent := t
 	t.Run("shared_limit_300_per_second", func(t *testing.T) {
