@@ -87,17 +87,13 @@ type fleetDP struct {
 	client *http.Client
 }
 
-// requireFleetNet skips unless the test can make namespaces (root,
-// iproute2) and PostgreSQL is there (failing under CI=true without it).
-func requireFleetNet(t *testing.T) {
-	t.Helper()
-	netnstest.Require(t)
-}
-
-// newFleetNet starts the control plane and n joined data planes.
+// newFleetNet makes n namespaces and starts the control plane (data
+// planes join with joinAll or join). It skips unless the test can make
+// namespaces (root, iproute2), and without PostgreSQL (failing under
+// CI=true).
 func newFleetNet(t *testing.T, n int) *fleetNet {
 	t.Helper()
-	requireFleetNet(t)
+	netnstest.Require(t)
 	var rb [3]byte
 	_, _ = rand.Read(rb[:])
 	f := &fleetNet{t: t, base: int(rb[0]) % 240, tag: fmt.Sprintf("%02x%02x", rb[1], rb[2])}
