@@ -11,7 +11,7 @@ export CGO_ENABLED ?= 0
 # make install puts stoa and stoad in $(DESTDIR)$(PREFIX)/bin.
 PREFIX ?= /usr/local
 
-.PHONY: help build install demo test test-short check tidy-check deadcode vet fmt bench-apply bench-controlplane bench-proxy bench-xdp check-drift clean generate generate-schemas generate-docs generate-bpf release-check
+.PHONY: help build install demo test test-short check tidy-check deadcode vet fmt bench-apply bench-controlplane bench-fleet bench-proxy bench-xdp check-drift clean generate generate-schemas generate-docs generate-bpf release-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-apply: build ## validate/diff/apply 10,000 tools and report times and stoa
 
 bench-controlplane: build ## apply 10,000 tools to a control plane on PostgreSQL over HTTPS vs its socket; ratio and RSS
 	@BIN=$(BIN) bash scripts/bench-controlplane.sh
+
+bench-fleet: build ## fleet: a one-tool change to 3 data planes (p99), first sync of 10,000 tools, bytes, proxy CPU with Redis vs local limits (root)
+	@BIN=$(BIN) bash scripts/bench-fleet.sh
 
 clean: ## remove build output
 	rm -rf $(BIN)
