@@ -40,7 +40,12 @@ func TestStartPartitionedServesLastGood(t *testing.T) {
 
 	c.gate.heal()
 	d2.applied.wait(t, 2)
-	eventually(t, "status connected", func() bool { return d2.Status().State == fleet.StateConnected })
+	// The status takes the revision once Apply has returned, which is
+	// after the apply log saw it.
+	eventually(t, "status connected at revision 2", func() bool {
+		st := d2.Status()
+		return st.State == fleet.StateConnected && st.Revision == 2
+	})
 	st = d2.Status()
 	if st.Origin != "control-plane" || st.LastError != "" || st.Hint != "" {
 		t.Fatalf("status after the partition: %+v", st)
