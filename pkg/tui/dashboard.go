@@ -13,6 +13,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/tui/common"
 	"github.com/stoa-gateway/stoa/pkg/tui/components/detail"
 	"github.com/stoa-gateway/stoa/pkg/tui/components/events"
+	"github.com/stoa-gateway/stoa/pkg/tui/components/fleet"
 	"github.com/stoa-gateway/stoa/pkg/tui/components/header"
 	"github.com/stoa-gateway/stoa/pkg/tui/components/tools"
 	"github.com/stoa-gateway/stoa/pkg/tui/components/xdp"
@@ -26,7 +27,8 @@ const (
 )
 
 // Model is the dashboard: header, the tools table (or one tool's detail
-// view), the XDP and events panels, and a help line.
+// view), the XDP (on a control plane: fleet) and events panels, and a
+// help line.
 type Model struct {
 	c             *common.Common
 	width, height int
@@ -35,7 +37,12 @@ type Model struct {
 	table  *tools.Table
 	detail *detail.Detail
 	xdp    *xdp.Panel
+	fleet  *fleet.Panel
 	events *events.Panel
+
+	// controlPlane: stoad said it is a control plane, which serves no
+	// traffic: the fleet panel takes the XDP panel's place.
+	controlPlane bool
 
 	showDetail bool
 }
@@ -49,6 +56,7 @@ func NewModel(c *common.Common, socket string) *Model {
 		table:  tools.New(c),
 		detail: detail.New(c),
 		xdp:    xdp.New(c),
+		fleet:  fleet.New(c),
 		events: events.New(c),
 	}
 	m.resize(MinWidth, MinHeight)
@@ -76,6 +84,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.events.Update(msg)
 	case common.ConnMsg:
 		return m, m.header.Update(msg)
+	case common.StatusMsg:
+		if cp := msg.Status != nil && msg.Status.Role == common.RoleControlPlane; cp != m.controlPlane {
+			m.controlPlane = cp
+			m.resize(m.width, m.height)
+		}
+		return m, m.header.Update(msg)
+	case common.FleetMsg:
+		return m, tea.Batch(m.header.Update(msg), m.fleet.Update(msg))
 	case common.OpenToolMsg:
 		m.detail.Show(msg.Tenant, msg.Tool)
 		m.showDetail = true
@@ -149,9 +165,19 @@ func (m *Model) resize(w, h int) {
 	m.header.SetSize(w, header.Height)
 	m.table.SetSize(w, main)
 	m.detail.SetSize(w, main)
-	xw := xdpWidth(w)
+	xw := m.leftWidth(w)
 	m.xdp.SetSize(xw, p)
+	m.fleet.SetSize(xw, p)
 	m.events.SetSize(max(w-xw-2, 10), p)
+}
+
+// leftWidth is the width of the bottom-left panel: XDP, or the fleet on a
+// control plane (a row per data plane wants more room).
+func (m *Model) leftWidth(w int) int {
+	if m.controlPlane {
+		return min(max(w*2/5, 40), 64)
+	}
+	return xdpWidth(w)
 }
 
 func xdpWidth(w int) int {
@@ -174,8 +200,12 @@ func (m *Model) Render() string {
 	}
 	parts := []string{m.header.View(), rule, main}
 	if p := panelHeight(m.height); p > 0 {
-		xw := xdpWidth(m.width)
-		parts = append(parts, joinColumns(m.xdp.View(), m.events.View(), xw, m.width-xw-2, p))
+		xw := m.leftWidth(m.width)
+		left := m.xdp.View()
+		if m.controlPlane {
+			left = m.fleet.View()
+		}
+		parts = append(parts, joinColumns(left, m.events.View(), xw, m.width-xw-2, p))
 	}
 	parts = append(parts, m.help())
 	return common.Clip(strings.Join(parts, "\n"), m.width, m.height)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/client"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/tui/common"
 )
 
@@ -17,9 +18,11 @@ import (
 type Source interface {
 	FollowStats(ctx context.Context, fn func(*api.StatsSample) error) error
 	Events(ctx context.Context, o client.EventsOptions, fn func(api.Event) error) error
+	Status(ctx context.Context) (*api.Status, error)
+	DataPlanes(ctx context.Context) (*fleet.DataPlaneList, error)
 }
 
-var _ Source = (*client.Client)(nil)
+var _ Source = client.API(nil)
 
 // errStreamEnded is what the dashboard shows when stoad closed a stream
 // (it stopped or restarts).
@@ -31,6 +34,7 @@ var errStreamEnded = errors.New("stream ended (stoad stopped?)")
 // the last event it delivered.
 func Feed(ctx context.Context, src Source, send func(tea.Msg)) {
 	go followEvents(ctx, src, send)
+	go pollFleet(ctx, src, send, fleetInterval)
 	backoff := newBackoff()
 	for ctx.Err() == nil {
 		err := src.FollowStats(ctx, func(s *api.StatsSample) error {
@@ -64,6 +68,37 @@ func followEvents(ctx context.Context, src Source, send func(tea.Msg)) {
 			return nil
 		})
 		backoff.wait(ctx)
+	}
+}
+
+// fleetInterval is how often the dashboard asks for stoad's status and,
+// on a control plane, its data planes (heartbeats come every few seconds;
+// the list is small).
+const fleetInterval = 3 * time.Second
+
+// pollFleet sends stoad's status every interval and, while stoad is a
+// control plane, its data planes. A failed status is not reported (the
+// stats stream says when stoad is unreachable): the dashboard keeps the
+// role it last knew. A failed list is reported, and polling goes on.
+func pollFleet(ctx context.Context, src Source, send func(tea.Msg), interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if st, err := src.Status(ctx); err == nil && st != nil {
+			send(common.StatusMsg{Status: st})
+			if st.Role == common.RoleControlPlane {
+				l, err := src.DataPlanes(ctx)
+				if ctx.Err() != nil {
+					return
+				}
+				send(common.FleetMsg{List: l, Err: err, At: time.Now()})
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/client"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/tui/common"
 )
 
@@ -53,6 +56,12 @@ func (f *flakySource) Events(ctx context.Context, o client.EventsOptions, fn fun
 	return ctx.Err()
 }
 
+// A standalone stoad: no role, no data planes.
+func (f *flakySource) Status(context.Context) (*api.Status, error) { return &api.Status{}, nil }
+func (f *flakySource) DataPlanes(context.Context) (*fleet.DataPlaneList, error) {
+	return &fleet.DataPlaneList{}, nil
+}
+
 func TestFeedReconnects(t *testing.T) {
 	src := &flakySource{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -91,5 +100,78 @@ func TestFeedReconnects(t *testing.T) {
 	defer src.mu.Unlock()
 	if len(src.eventOpts) < 2 || src.eventOpts[0].Last != 20 || src.eventOpts[1].Since != 42 || !src.eventOpts[1].Follow {
 		t.Fatalf("event stream options: %+v", src.eventOpts)
+	}
+}
+
+// fleetSource is a stoad whose status fails once (restarting), then says
+// it is role; its data planes fail to list once, then list one.
+type fleetSource struct {
+	flakySource
+	role        string
+	statusCalls int
+	listCalls   int
+}
+
+func (f *fleetSource) Status(context.Context) (*api.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statusCalls++
+	if f.statusCalls == 1 {
+		return nil, errors.New("connection refused")
+	}
+	return &api.Status{Role: f.role}, nil
+}
+
+func (f *fleetSource) DataPlanes(context.Context) (*fleet.DataPlaneList, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listCalls++
+	if f.listCalls == 1 {
+		return nil, errors.New("permission denied")
+	}
+	return &fleet.DataPlaneList{Revision: 4, Items: []fleet.DataPlane{{Name: "edge-1", Revision: 4, Health: fleet.HealthOK}}}, nil
+}
+
+func TestFeedPollsFleet(t *testing.T) {
+	for _, role := range []string{common.RoleControlPlane, common.RoleDataPlane, ""} {
+		t.Run("role="+role, func(t *testing.T) {
+			src := &fleetSource{role: role}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			msgs := make(chan tea.Msg, 100)
+			go pollFleet(ctx, src, func(m tea.Msg) { msgs <- m }, time.Millisecond)
+
+			var got []string
+			deadline := time.After(10 * time.Second)
+			for len(got) < 4 {
+				select {
+				case m := <-msgs:
+					switch m := m.(type) {
+					case common.StatusMsg:
+						got = append(got, "status:"+m.Status.Role)
+					case common.FleetMsg:
+						switch {
+						case m.Err != nil:
+							got = append(got, "fleet:"+m.Err.Error())
+						case m.At.IsZero():
+							t.Fatal("a fleet list without the time it was fetched")
+						default:
+							got = append(got, fmt.Sprintf("fleet:%d", len(m.List.Items)))
+						}
+					}
+				case <-deadline:
+					t.Fatalf("poll stalled after %v", got)
+				}
+			}
+			// The failed status is not reported; data planes are listed
+			// only on a control plane, and a failed list is.
+			want := []string{"status:" + role, "status:" + role, "status:" + role, "status:" + role}
+			if role == common.RoleControlPlane {
+				want = []string{"status:" + role, "fleet:permission denied", "status:" + role, "fleet:1"}
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("messages %v, want %v", got, want)
+			}
+		})
 	}
 }

@@ -1,6 +1,11 @@
 package common
 
-import "github.com/stoa-gateway/stoa/pkg/api"
+import (
+	"time"
+
+	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
+)
 
 // StatsMsg delivers one sample of stoad's live stats stream.
 type StatsMsg struct{ Sample *api.StatsSample }
@@ -20,3 +25,22 @@ type OpenToolMsg struct{ Tenant, Tool string }
 
 // CloseDetailMsg returns from the detail view to the table.
 type CloseDetailMsg struct{}
+
+// Roles of a stoad, as api.Status.Role reports them ("" standalone).
+const (
+	RoleControlPlane = "control-plane"
+	RoleDataPlane    = "data-plane"
+)
+
+// StatusMsg delivers stoad's status, polled every few seconds: its role
+// and, on a data plane, where its configuration comes from.
+type StatusMsg struct{ Status *api.Status }
+
+// FleetMsg delivers a control plane's data planes (List), or why they
+// could not be listed (Err; the last list stays on screen). At is when
+// the list was fetched: "last seen" ages are relative to it.
+type FleetMsg struct {
+	List *fleet.DataPlaneList
+	Err  error
+	At   time.Time
+}

@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/stoa-gateway/stoa/pkg/api"
+	"github.com/stoa-gateway/stoa/pkg/fleet"
 	"github.com/stoa-gateway/stoa/pkg/tui/common"
 )
 
@@ -25,6 +26,11 @@ type Header struct {
 	connected bool
 	err       error
 	socket    string
+	// status is stoad's last polled status (its role, and where a data
+	// plane's configuration comes from); planes a control plane's fleet.
+	status   *api.Status
+	planes   *fleet.DataPlaneList
+	fleetErr error
 }
 
 // New returns a header for the stoad at socket.
@@ -40,6 +46,13 @@ func (h *Header) Update(msg tea.Msg) tea.Cmd {
 		h.sample, h.connected, h.err = msg.Sample, true, nil
 	case common.ConnMsg:
 		h.connected, h.err = msg.Connected, msg.Err
+	case common.StatusMsg:
+		h.status = msg.Status
+	case common.FleetMsg:
+		h.fleetErr = msg.Err
+		if msg.Err == nil {
+			h.planes = msg.List
+		}
 	}
 	return nil
 }
@@ -67,8 +80,16 @@ func (h *Header) View() string {
 		st.Label.Render("rev ") + st.Value.Render(fmt.Sprint(s.Revision))
 	line1 := common.Spread(left, state, h.width)
 
-	// Listeners that do not fit are left out whole, never cut mid-address.
+	// Where the configuration comes from (a data plane) or the fleet's
+	// state (a control plane) leads, cut only when it alone is too wide;
+	// listeners that do not fit are left out whole, never cut mid-address.
 	line2 := st.Label.Render("xdp ") + h.xdpMode()
+	if role := h.role(); role != "" {
+		line2 = common.Fit(role, h.width)
+		if next := st.Muted.Render(" · ") + st.Label.Render("xdp ") + h.xdpMode(); common.Width(line2)+common.Width(next) <= h.width {
+			line2 += next
+		}
+	}
 	for _, l := range d.Listeners {
 		if l.Name == "localapi" {
 			continue
@@ -103,6 +124,88 @@ func (h *Header) View() string {
 		line3 = h.errLine()
 	}
 	return common.Clip(line1+"\n"+line2+"\n"+line3, h.width, Height)
+}
+
+// role is the header's word on the fleet: on a data plane where its
+// configuration comes from, on a control plane how its data planes are;
+// "" on a standalone stoad.
+func (h *Header) role() string {
+	st := h.c.Styles
+	s := h.status
+	if s == nil {
+		return ""
+	}
+	switch {
+	case s.Fleet != nil:
+		f := s.Fleet
+		out := st.Label.Render("config ") + st.Value.Render(f.ControlPlane) + " " + syncState(h, f.State)
+		if f.Origin != "" {
+			out += st.Muted.Render(" · from " + f.Origin)
+		}
+		if f.Lag > 0 {
+			out += st.Warning.Render(fmt.Sprintf(" · %d behind", f.Lag))
+		}
+		return out
+	case s.Bundle != nil:
+		b := s.Bundle
+		out := st.Label.Render("config ") + st.Value.Render("bundle "+b.File)
+		if b.Origin != "" {
+			out += st.Muted.Render(" · from " + b.Origin)
+		}
+		if b.LastError != "" {
+			out += st.Warning.Render(" · load failed")
+		}
+		return out
+	case s.Role == common.RoleControlPlane:
+		out := st.Label.Render("control plane ")
+		switch {
+		case h.fleetErr != nil:
+			return out + st.Warning.Render("data planes unknown")
+		case h.planes == nil:
+			return out + st.Muted.Render("data planes…")
+		}
+		out += st.Value.Render(plural(len(h.planes.Items), "data plane"))
+		counts := map[string]int{}
+		behind := 0
+		for _, dp := range h.planes.Items {
+			counts[dp.Health]++
+			if dp.Lag > 0 {
+				behind++
+			}
+		}
+		for _, health := range []string{fleet.HealthRevoked, fleet.HealthStale, fleet.HealthDegraded} {
+			if counts[health] > 0 {
+				out += st.Warning.Render(fmt.Sprintf(" · %d %s", counts[health], health))
+			}
+		}
+		if behind > 0 {
+			out += st.Warning.Render(fmt.Sprintf(" · %d behind", behind))
+		}
+		return out
+	case s.Role == common.RoleDataPlane:
+		return st.Label.Render("data plane")
+	}
+	return ""
+}
+
+func syncState(h *Header, state string) string {
+	st := h.c.Styles
+	switch state {
+	case fleet.StateConnected:
+		return st.OK.Render(state)
+	case fleet.StateUnauthorized:
+		return st.Error.Render(state)
+	case fleet.StatePartitioned:
+		return st.Warning.Render(state)
+	}
+	return st.Muted.Render(state)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func (h *Header) errLine() string {
