@@ -85,7 +85,10 @@ func (h *Header) View() string {
 	// listeners that do not fit are left out whole, never cut mid-address.
 	line2 := st.Label.Render("xdp ") + h.xdpMode()
 	if role := h.role(); role != "" {
-		line2 = common.Fit(role, h.width)
+		line2 = role
+		if common.Width(role) > h.width {
+			line2 = common.Fit(role, h.width)
+		}
 		if next := st.Muted.Render(" · ") + st.Label.Render("xdp ") + h.xdpMode(); common.Width(line2)+common.Width(next) <= h.width {
 			line2 += next
 		}
