@@ -108,7 +108,7 @@ func (p *Proxy) serveConn(c net.Conn) {
 		_ = p.srv.ServeConn(c)
 		return
 	}
-	fc := &fastConn{p: p, t: t, conn: newSysConn(t.Conn), peer: peerAddr(t), buf: make([]byte, p.srv.ReadBufferSize)}
+	fc := &fastConn{p: p, t: t, conn: t.Conn, peer: peerAddr(t), buf: make([]byte, p.srv.ReadBufferSize)}
 	if fc.serve() {
 		_ = p.srv.ServeConn(t)
 		return

@@ -26,16 +26,21 @@ type sysConn struct {
 	net.Conn
 	rc syscall.RawConn
 
-	// The operation in progress, for the callbacks below (bound once: a
-	// closure per call would allocate).
-	p                            []byte // read into
-	w                            []byte // to write
-	n                            int
-	errno                        syscall.Errno
-	readFn, writeFn, writeReadFn func(uintptr) bool
+	// The operations in progress, for the callbacks below (bound once: a
+	// closure per call would allocate). A Read and a Write may run at
+	// the same time (a hijacked stream's reader and writer): each has its
+	// own.
+	rd, wr, ah      sysOp // Read; Write; the write ahead of a Read
+	readFn, writeFn func(uintptr) bool
+	writeReadFn     func(uintptr) bool
+	ahead           []byte // written by the next Read before it waits (see writeAhead)
+}
 
-	// ahead is written by the next Read before it waits (see writeAhead).
-	ahead []byte
+// sysOp is one read or write: its buffer, the bytes done, the error.
+type sysOp struct {
+	b     []byte
+	n     int
+	errno syscall.Errno
 }
 
 // rawIO turns raw reads and writes on (tests compare both ways).
@@ -79,54 +84,55 @@ func (s *sysConn) Read(p []byte) (int, error) {
 	}
 	fn := s.readFn
 	if s.ahead != nil {
-		s.w, fn = s.ahead, s.writeReadFn
+		s.ah, fn = sysOp{b: s.ahead}, s.writeReadFn
 		s.ahead = nil
 	}
-	s.p, s.n, s.errno = p, 0, 0
+	s.rd = sysOp{b: p}
 	err := s.rc.Read(fn)
-	if s.w != nil {
+	if s.ah.b != nil {
 		// The write did not finish: a full socket buffer (write the rest
 		// waiting for room, then read), a failure or a passed deadline.
-		w, n := s.w, s.n
-		s.w, s.p = nil, nil
-		if err == nil && s.errno == 0 {
-			if _, err := s.Write(w[n:]); err != nil {
+		ah := s.ah
+		s.ah, s.rd = sysOp{}, sysOp{}
+		if err == nil && ah.errno == 0 {
+			if _, err := s.Write(ah.b[ah.n:]); err != nil {
 				return 0, err
 			}
 			return s.Read(p)
 		}
 		if err == nil {
-			err = os.NewSyscallError("write", s.errno)
+			err = os.NewSyscallError("write", ah.errno)
 		}
 		return 0, s.opError("write", err)
 	}
-	s.p = nil
+	rd := s.rd
+	s.rd = sysOp{}
 	switch {
 	case err != nil:
 		return 0, s.opError("read", err)
-	case s.errno != 0:
-		return 0, s.opError("read", os.NewSyscallError("read", s.errno))
-	case s.n == 0:
+	case rd.errno != 0:
+		return 0, s.opError("read", os.NewSyscallError("read", rd.errno))
+	case rd.n == 0:
 		return 0, io.EOF
 	}
-	return s.n, nil
+	return rd.n, nil
 }
 
 // read is one read(2): false when nothing is there yet (wait and call
 // again).
 func (s *sysConn) read(fd uintptr) bool {
 	for {
-		n, e := sysRead(fd, s.p)
+		n, e := sysRead(fd, s.rd.b)
 		switch e {
 		case 0:
-			s.n = n
+			s.rd.n = n
 			return true
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
 		}
-		s.errno = e
+		s.rd.errno = e
 		return true
 	}
 }
@@ -134,11 +140,11 @@ func (s *sysConn) read(fd uintptr) bool {
 // writeRead is read's callback after writeAhead: the first call writes,
 // and reports nothing to read yet when the write is done.
 func (s *sysConn) writeRead(fd uintptr) bool {
-	if s.w != nil {
-		if !s.write(fd) || s.errno != 0 {
+	if s.ah.b != nil {
+		if !writeOp(fd, &s.ah) || s.ah.errno != 0 {
 			return true // see Read
 		}
-		s.w, s.n = nil, 0
+		s.ah = sysOp{}
 		return false
 	}
 	return s.read(fd)
@@ -148,33 +154,36 @@ func (s *sysConn) Write(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	s.w, s.n, s.errno = b, 0, 0
+	s.wr = sysOp{b: b}
 	err := s.rc.Write(s.writeFn)
-	s.w = nil
+	wr := s.wr
+	s.wr = sysOp{}
 	switch {
 	case err != nil:
-		return s.n, s.opError("write", err)
-	case s.errno != 0:
-		return s.n, s.opError("write", os.NewSyscallError("write", s.errno))
+		return wr.n, s.opError("write", err)
+	case wr.errno != 0:
+		return wr.n, s.opError("write", os.NewSyscallError("write", wr.errno))
 	}
-	return s.n, nil
+	return wr.n, nil
 }
 
-// write writes s.w from s.n on: false when the socket's buffer is full
+func (s *sysConn) write(fd uintptr) bool { return writeOp(fd, &s.wr) }
+
+// writeOp writes o.b from o.n on: false when the socket's buffer is full
 // (wait and call again).
-func (s *sysConn) write(fd uintptr) bool {
-	for s.n < len(s.w) {
-		n, e := sysWrite(fd, s.w[s.n:])
+func writeOp(fd uintptr, o *sysOp) bool {
+	for o.n < len(o.b) {
+		n, e := sysWrite(fd, o.b[o.n:])
 		switch e {
 		case 0:
-			s.n += n
+			o.n += n
 			continue
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
 		}
-		s.errno = e
+		o.errno = e
 		return true
 	}
 	return true

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -238,5 +239,32 @@ func TestUpConnSendWritesAheadOnlyWhenRecentlyUsed(t *testing.T) {
 			}
 			c.br.Discard(2)
 		}
+	}
+}
+
+// A Read and a Write may run at once (a hijacked stream's reader and
+// writer): neither disturbs the other's state.
+func TestSysConnReadAndWriteAtOnce(t *testing.T) {
+	s, peer := tcpPair(t)
+	go io.Copy(peer, peer) // echo
+	const n = 2000
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 7)
+		for i := 0; i < n; i++ {
+			if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "line-x\n" {
+				done <- fmt.Errorf("read %d: %q, %v", i, buf, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < n; i++ {
+		if k, err := s.Write([]byte("line-x\n")); err != nil || k != 7 {
+			t.Fatalf("write %d: %d, %v", i, k, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
