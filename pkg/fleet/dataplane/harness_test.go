@@ -316,6 +316,9 @@ func (c *cp) startDP(t testing.TB, o dpOptions) *dp {
 		t.Fatal(err)
 	}
 	d.Syncer = s
+	// A revision counts as applied once the Syncer has taken it (status
+	// and metrics), which is after the Apply callback returned.
+	d.applied.settled = func(rev int64) bool { return d.Status().Revision >= rev }
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	go func() {
@@ -340,6 +343,9 @@ type applyLog struct {
 	objs []int
 	at   []time.Time
 	cond chan struct{}
+	// settled, when set, says whether the data plane has taken rev after
+	// its Apply returned; wait waits for it too.
+	settled func(rev int64) bool
 }
 
 func (a *applyLog) add(rev int64, n int) {
@@ -390,7 +396,15 @@ func (a *applyLog) wait(t testing.TB, rev int64) {
 		a.mu.Lock()
 		for _, r := range a.revs {
 			if r == rev {
+				settled := a.settled
 				a.mu.Unlock()
+				if settled != nil {
+					for limit := time.Now().Add(120 * time.Second); !settled(rev); time.Sleep(5 * time.Millisecond) {
+						if time.Now().After(limit) {
+							t.Fatalf("revision %d was applied but the data plane did not take it in 120s", rev)
+						}
+					}
+				}
 				return
 			}
 		}

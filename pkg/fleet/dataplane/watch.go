@@ -227,14 +227,16 @@ func (s *Syncer) accept(next *bundle.Bundle, sig []byte, kind string) error {
 		s.kickHeartbeat()
 		return fmt.Errorf("apply revision %d: %w", next.Revision(), err)
 	}
+	// Metrics first: whoever sees the new revision in the status sees it
+	// counted too.
+	s.metrics.applied.WithLabelValues(kind).Inc()
+	s.metrics.revision.Set(float64(next.Revision()))
 	s.mu.Lock()
 	s.serving = next
 	s.skip, s.skipUntil, s.forceFull, s.degraded = bundle.Digest{}, time.Time{}, false, ""
 	s.status.Revision, s.status.Digest, s.status.Origin, s.status.LastSync = next.Revision(), next.Digest().String(), "control-plane", s.now()
 	s.status.LastError = ""
 	s.mu.Unlock()
-	s.metrics.applied.WithLabelValues(kind).Inc()
-	s.metrics.revision.Set(float64(next.Revision()))
 	s.persist(next, sig)
 	s.cfg.Log.Info("fleet: serving a new revision", "revision", next.Revision(), "digest", next.Digest(), "via", kind, "took", time.Since(start))
 	s.emit("fleet.bundle.applied", fmt.Sprintf("serving revision %d (%s)", next.Revision(), kind),
@@ -267,12 +269,12 @@ func (s *Syncer) loadLastGood() {
 		s.cfg.Log.Error("fleet: the last good bundle failed to apply", "revision", b.Revision(), "err", err)
 		return
 	}
+	s.metrics.applied.WithLabelValues("disk").Inc()
+	s.metrics.revision.Set(float64(b.Revision()))
 	s.mu.Lock()
 	s.serving = b
 	s.status.Revision, s.status.Digest, s.status.Origin, s.status.LastSync = b.Revision(), b.Digest().String(), "disk", s.now()
 	s.mu.Unlock()
-	s.metrics.applied.WithLabelValues("disk").Inc()
-	s.metrics.revision.Set(float64(b.Revision()))
 	s.cfg.Log.Info("fleet: serving the last good bundle from disk", "revision", b.Revision(), "digest", b.Digest())
 	s.emit("fleet.bundle.applied", fmt.Sprintf("serving revision %d from the last good bundle on disk", b.Revision()),
 		map[string]any{"revision": b.Revision(), "digest": b.Digest().String(), "via": "disk"})
