@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/policy"
+	"github.com/stoa-gateway/stoa/pkg/policy/policyrt"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 )
@@ -41,108 +39,18 @@ type routePolicy struct {
 	reads policy.Group
 }
 
-// policyPrograms keeps compiled programs across revisions, by owner and
-// text: an unchanged policy is not compiled again on each reload.
-// Prepare calls are sequential; the mutex only keeps the race detector
-// honest about it.
-type policyPrograms struct {
-	mu sync.Mutex
-	m  map[string]*policy.Program
-}
-
-func policyKey(owner policy.Owner, p *spec.Policy) string {
-	var b strings.Builder
-	b.WriteString(owner.String())
-	for _, r := range p.Rules {
-		b.WriteByte(0)
-		b.WriteString(r.Name)
-		b.WriteByte(1)
-		b.WriteString(r.Allow)
-		b.WriteByte(2)
-		b.WriteString(r.Deny)
-	}
-	return b.String()
-}
-
-// attach compiles st's policies and gives every route of t its chain.
-// Validation compiled each policy already, so a failure here is a
-// revision that bypassed it: the reload fails rather than serve a tool
-// without its policy.
-func (pp *policyPrograms) attach(st *state.Revision, t *table) error {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	next := map[string]*policy.Program{}
-	var errs []error
-	compile := func(o *spec.Object, p *spec.Policy) *policy.Program {
-		if p == nil || len(p.Rules) == 0 {
-			return nil
-		}
-		owner := policy.Owner{Kind: string(o.Kind), Namespace: o.Metadata.Namespace, Name: o.Metadata.Name}
-		key := policyKey(owner, p)
-		if prog, ok := next[key]; ok {
-			return prog
-		}
-		prog, ok := pp.m[key]
-		if !ok {
-			var diags []policy.Diagnostic
-			prog, diags = policy.Compile(owner, p.PolicySpec())
-			if len(diags) > 0 {
-				errs = append(errs, fmt.Errorf("%s: spec.policy.%s: %s", owner, diags[0].Path(), diags[0].Message))
-				return nil
-			}
-		}
-		next[key] = prog
-		return prog
-	}
-	tenants := map[string]*policy.Program{}
-	for _, o := range st.OfKind(spec.KindTenant) {
-		if prog := compile(o, o.Spec.(*spec.TenantSpec).Policy); prog != nil {
-			tenants[o.Metadata.Name] = prog
-		}
-	}
-	// ToolSets in name order (docs/policy.md).
-	sets := append([]*spec.Object(nil), st.OfKind(spec.KindToolSet)...)
-	sort.SliceStable(sets, func(i, j int) bool { return sets[i].Metadata.Name < sets[j].Metadata.Name })
-	inSets := map[spec.Ref][]*policy.Program{}
-	for _, o := range sets {
-		ts := o.Spec.(*spec.ToolSetSpec)
-		prog := compile(o, ts.Policy)
-		if prog == nil {
-			continue
-		}
-		for _, name := range ts.Tools {
-			ref := spec.Ref{Kind: spec.KindTool, Namespace: o.Metadata.Namespace, Name: name}
-			inSets[ref] = append(inSets[ref], prog)
-		}
-	}
-	tools := map[toolKey]*policy.Program{}
-	for _, o := range st.OfKind(spec.KindTool) {
-		if prog := compile(o, o.Spec.(*spec.ToolSpec).Policy); prog != nil {
-			tools[toolKey{o.Metadata.Namespace, o.Metadata.Name}] = prog
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("compile policies: %w", errors.Join(errs...))
+// attachPolicies compiles st's policies and gives every route of t its chain.
+// A policy that does not compile fails the reload (policyrt.Compiler).
+func attachPolicies(c *policyrt.Compiler, st *state.Revision, t *table) error {
+	chains, err := c.Chains(st.OfKind(spec.KindTenant), st.OfKind(spec.KindToolSet), st.OfKind(spec.KindTool))
+	if err != nil {
+		return err
 	}
 	for _, r := range t.routes {
-		ref := spec.Ref{Kind: spec.KindTool, Namespace: r.Tenant, Name: r.Tool}
-		tenant, sets, tool := tenants[r.Tenant], inSets[ref], tools[toolKey{r.Tenant, r.Tool}]
-		if tenant == nil && len(sets) == 0 && tool == nil {
-			continue
-		}
-		if ch := policy.NewChain(tenant, sets, tool); !ch.Empty() {
-			rp := &routePolicy{chain: ch, target: &policy.Target{Tenant: r.Tenant, Tool: r.Tool}}
-			for _, prog := range append([]*policy.Program{tenant, tool}, sets...) {
-				if prog != nil {
-					for _, rule := range prog.Rules {
-						rp.reads |= rule.Reads()
-					}
-				}
-			}
-			r.policy = rp
+		if ch := chains[spec.Ref{Kind: spec.KindTool, Namespace: r.Tenant, Name: r.Tool}]; ch != nil {
+			r.policy = &routePolicy{chain: ch, target: &policy.Target{Tenant: r.Tenant, Tool: r.Tool}, reads: ch.Reads()}
 		}
 	}
-	pp.m = next
 	return nil
 }
 

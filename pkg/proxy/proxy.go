@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/stoa-gateway/stoa/pkg/policy/policyrt"
 	"io"
 	"log/slog"
 	"net"
@@ -136,7 +137,7 @@ type Proxy struct {
 	slowOnly atomic.Bool
 
 	// CEL policies (policy.go).
-	programs policyPrograms
+	policies policyrt.Compiler // CEL policies, compiled per revision
 	callers  policyCallers
 	denials  denialLog
 }
@@ -195,7 +196,7 @@ func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.programs.attach(st, t); err != nil {
+	if err := attachPolicies(&p.policies, st, t); err != nil {
 		return nil, err
 	}
 	return func() {

@@ -3,17 +3,15 @@ package mcprt
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/mcp"
 	"github.com/stoa-gateway/stoa/pkg/policy"
+	"github.com/stoa-gateway/stoa/pkg/policy/policyrt"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
@@ -40,93 +38,13 @@ func (p *policies) chain(ref spec.Ref) *policy.Chain {
 	return p.chains[ref]
 }
 
-// policyCache keeps compiled programs across revisions: an unchanged
-// policy (same owner, same rules) is not compiled again on each reload.
-// Used by Prepare only (reloads are sequential).
-type policyCache struct {
-	m map[string]*policy.Program
-}
-
-func policyText(owner policy.Owner, p *spec.Policy) string {
-	var b strings.Builder
-	b.WriteString(owner.String())
-	for _, r := range p.Rules {
-		b.WriteByte(0)
-		b.WriteString(r.Name)
-		b.WriteByte(1)
-		b.WriteString(r.Allow)
-		b.WriteByte(2)
-		b.WriteString(r.Deny)
+// compilePolicies builds st's chains with the runtime's compiler.
+func compilePolicies(c *policyrt.Compiler, st *state.Revision) (*policies, error) {
+	chains, err := c.Chains(st.OfKind(spec.KindTenant), st.OfKind(spec.KindToolSet), st.OfKind(spec.KindTool))
+	if err != nil {
+		return nil, err
 	}
-	return b.String()
-}
-
-// compilePolicies builds st's chains. Validation compiled every policy
-// already, so an error here means a revision that bypassed it; it fails
-// the reload rather than serving a tool without its policy.
-func (c *policyCache) compilePolicies(st *state.Revision) (*policies, error) {
-	next := map[string]*policy.Program{}
-	var errs []error
-	compile := func(o *spec.Object, p *spec.Policy) *policy.Program {
-		if p == nil || len(p.Rules) == 0 {
-			return nil
-		}
-		owner := policy.Owner{Kind: string(o.Kind), Namespace: o.Metadata.Namespace, Name: o.Metadata.Name}
-		key := policyText(owner, p)
-		if prog, ok := next[key]; ok {
-			return prog
-		}
-		prog, ok := c.m[key]
-		if !ok {
-			var diags []policy.Diagnostic
-			prog, diags = policy.Compile(owner, p.PolicySpec())
-			if len(diags) > 0 {
-				errs = append(errs, fmt.Errorf("%s: spec.policy.%s", owner, diags[0]))
-				return nil
-			}
-		}
-		next[key] = prog
-		return prog
-	}
-	tenants := map[string]*policy.Program{}
-	for _, o := range st.OfKind(spec.KindTenant) {
-		if prog := compile(o, o.Spec.(*spec.TenantSpec).Policy); prog != nil {
-			tenants[o.Metadata.Name] = prog
-		}
-	}
-	// ToolSets in name order (docs/policy.md), each adding its program to
-	// the Tools it lists.
-	sets := st.OfKind(spec.KindToolSet)
-	sort.Slice(sets, func(i, j int) bool { return sets[i].Metadata.Name < sets[j].Metadata.Name })
-	inSets := map[spec.Ref][]*policy.Program{}
-	for _, o := range sets {
-		ts := o.Spec.(*spec.ToolSetSpec)
-		prog := compile(o, ts.Policy)
-		if prog == nil {
-			continue
-		}
-		for _, name := range ts.Tools {
-			ref := spec.Ref{Kind: spec.KindTool, Namespace: o.Metadata.Namespace, Name: name}
-			inSets[ref] = append(inSets[ref], prog)
-		}
-	}
-	out := &policies{chains: map[spec.Ref]*policy.Chain{}}
-	for _, o := range st.OfKind(spec.KindTool) {
-		ref := o.Ref()
-		tool := compile(o, o.Spec.(*spec.ToolSpec).Policy)
-		tenant := tenants[o.Metadata.Namespace]
-		if tool == nil && tenant == nil && len(inSets[ref]) == 0 {
-			continue
-		}
-		if ch := policy.NewChain(tenant, inSets[ref], tool); !ch.Empty() {
-			out.chains[ref] = ch
-		}
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("compile policies: %w", errors.Join(errs...))
-	}
-	c.m = next
-	return out, nil
+	return &policies{chains: chains}, nil
 }
 
 // policyTarget is what a policy sees of the tool: operation.name is the

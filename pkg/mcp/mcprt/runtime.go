@@ -31,6 +31,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
 	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/policy"
+	"github.com/stoa-gateway/stoa/pkg/policy/policyrt"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/quota"
 	"github.com/stoa-gateway/stoa/pkg/snapshot"
@@ -126,7 +127,7 @@ type Runtime struct {
 
 	// Policies: compiled programs kept across reloads (Prepare only), and
 	// the chains of the live revision, for catalog rebuilds.
-	polCache policyCache
+	policies policyrt.Compiler
 	livePols atomic.Pointer[policies]
 }
 
@@ -258,7 +259,7 @@ func (r *Runtime) authorizationServers(tenant string) []string {
 // serves. Federated MCP servers that are new or changed are started (and
 // stopped again if the revision is not swapped in).
 func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
-	pols, err := r.polCache.compilePolicies(st)
+	pols, err := compilePolicies(&r.policies, st)
 	if err != nil {
 		return nil, err
 	}
