@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"iter"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -305,72 +306,25 @@ func lowerInto(dst, b []byte) []byte {
 	return dst
 }
 
-// fasthttpHeaders gives a policy the headers of a request on fasthttp's
-// path: lower-case names, repeated fields joined with ", ". Values alias
-// the request's buffer.
+// Both proxy paths give a policy the request's headers the same way
+// (policy.Headers): lower-case names, repeated fields joined with ", ",
+// values aliasing the request's buffer. They differ only in how the
+// fields are walked; fieldHeader and fieldNames hold the rest.
+
+// fasthttpHeaders are the headers of a request on fasthttp's path.
 type fasthttpHeaders fasthttp.RequestHeader
 
 func (h *fasthttpHeaders) Header(name string) (string, bool) {
-	var (
-		first  []byte
-		joined []byte
-		n      int
-	)
-	for k, v := range (*fasthttp.RequestHeader)(h).All() {
-		if !equalFoldLower(k, name) {
-			continue
-		}
-		switch n++; n {
-		case 1:
-			first = v
-		case 2:
-			joined = append(append(append(joined, first...), ", "...), v...)
-		default:
-			joined = append(append(joined, ", "...), v...)
-		}
-	}
-	switch n {
-	case 0:
-		return "", false
-	case 1:
-		return bytesString(first), true
-	}
-	return string(joined), true
+	return fieldHeader((*fasthttp.RequestHeader)(h).All(), name)
 }
 
-func (h *fasthttpHeaders) Len() int {
-	n := 0
-	h.names(func(string) bool { n++; return true })
-	return n
-}
+func (h *fasthttpHeaders) Len() int { return fieldCount((*fasthttp.RequestHeader)(h).All()) }
 
 func (h *fasthttpHeaders) Range(fn func(name, value string) bool) {
-	h.names(func(name string) bool {
+	fieldNames((*fasthttp.RequestHeader)(h).All(), func(name string) bool {
 		v, _ := h.Header(name)
 		return fn(name, v)
 	})
-}
-
-// names calls fn with each distinct lower-case field name, in order.
-func (h *fasthttpHeaders) names(fn func(string) bool) {
-	var seen []string
-	for k := range (*fasthttp.RequestHeader)(h).All() {
-		name := strings.ToLower(string(k))
-		dup := false
-		for _, s := range seen {
-			if s == name {
-				dup = true
-				break
-			}
-		}
-		if dup {
-			continue
-		}
-		seen = append(seen, name)
-		if !fn(name) {
-			return
-		}
-	}
 }
 
 // fastHeaders gives a policy the headers of a request on the fast path,
@@ -390,14 +344,34 @@ func (h *fastHeaders) field(i int) (name, value []byte) {
 	return name, value
 }
 
-func (h *fastHeaders) Header(name string) (string, bool) {
+func (h *fastHeaders) all(yield func(name, value []byte) bool) {
+	for i := 0; i < h.nf; i++ {
+		if !yield(h.field(i)) {
+			return
+		}
+	}
+}
+
+func (h *fastHeaders) Header(name string) (string, bool) { return fieldHeader(h.all, name) }
+
+func (h *fastHeaders) Len() int { return fieldCount(h.all) }
+
+func (h *fastHeaders) Range(fn func(name, value string) bool) {
+	fieldNames(h.all, func(name string) bool {
+		v, _ := h.Header(name)
+		return fn(name, v)
+	})
+}
+
+// fieldHeader is the value of header name (lower case) among fields:
+// repeated fields joined with ", ".
+func fieldHeader(fields iter.Seq2[[]byte, []byte], name string) (string, bool) {
 	var (
 		first  []byte
 		joined []byte
 		n      int
 	)
-	for i := 0; i < h.nf; i++ {
-		k, v := h.field(i)
+	for k, v := range fields {
 		if !equalFoldLower(k, name) {
 			continue
 		}
@@ -419,23 +393,17 @@ func (h *fastHeaders) Header(name string) (string, bool) {
 	return string(joined), true
 }
 
-func (h *fastHeaders) Len() int {
+// fieldCount is the number of distinct field names.
+func fieldCount(fields iter.Seq2[[]byte, []byte]) int {
 	n := 0
-	h.names(func(string) bool { n++; return true })
+	fieldNames(fields, func(string) bool { n++; return true })
 	return n
 }
 
-func (h *fastHeaders) Range(fn func(name, value string) bool) {
-	h.names(func(name string) bool {
-		v, _ := h.Header(name)
-		return fn(name, v)
-	})
-}
-
-func (h *fastHeaders) names(fn func(string) bool) {
+// fieldNames calls fn with each distinct lower-case field name, in order.
+func fieldNames(fields iter.Seq2[[]byte, []byte], fn func(string) bool) {
 	var seen []string
-	for i := 0; i < h.nf; i++ {
-		k, _ := h.field(i)
+	for k := range fields {
 		name := strings.ToLower(string(k))
 		dup := false
 		for _, s := range seen {
