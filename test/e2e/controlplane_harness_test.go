@@ -8,15 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"github.com/stoa-gateway/stoa/pkg/store/pgstore/pgtest"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,16 +31,6 @@ import (
 // test): databases are made with createdb, private servers with initdb
 // and pg_ctl.
 
-// pgUnavailable skips the test, or fails it under CI=true, where
-// PostgreSQL must be there (.ci/run installs and starts it).
-func pgUnavailable(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: .ci/run installs and starts PostgreSQL)")
-	}
-	t.Skip(msg)
-}
-
 // pgDatabase creates a database on the local PostgreSQL server (over its
 // unix socket, as the OS user's role, like pkg/store/pgstore's tests),
 // dropped when the test ends, and returns its URL.
@@ -52,105 +40,11 @@ func pgDatabase(t testing.TB) string {
 	_, _ = rand.Read(b[:])
 	name := "stoa_e2e_" + hex.EncodeToString(b[:])
 	if out, err := exec.Command("createdb", "-h", "/var/run/postgresql", name).CombinedOutput(); err != nil {
-		pgUnavailable(t, fmt.Sprintf("PostgreSQL is not reachable (createdb: %s %v): install and start it, and create a role for your OS user "+
+		pgtest.Unavailable(t, "%s", fmt.Sprintf("PostgreSQL is not reachable (createdb: %s %v): install and start it, and create a role for your OS user "+
 			"(runuser -u postgres -- createuser --superuser $USER)", bytes.TrimSpace(out), err))
 	}
 	t.Cleanup(func() { exec.Command("dropdb", "-h", "/var/run/postgresql", "--force", name).Run() })
 	return "postgres:///" + name + "?host=/var/run/postgresql"
-}
-
-// pgServer is a PostgreSQL server of the test's own, which it may stop
-// and start without touching the shared one.
-type pgServer struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	user string // the OS user it runs as ("" when it is this process's)
-	URL  string // of its postgres database
-}
-
-// privatePG initialises and starts a server in a directory of its own,
-// listening only on a unix socket there (as the postgres user when run as
-// root: PostgreSQL refuses to run as root).
-func privatePG(t testing.TB) *pgServer {
-	t.Helper()
-	bin := pgBin()
-	if bin == "" {
-		pgUnavailable(t, "PostgreSQL's server programs (initdb, pg_ctl) are not installed: apt-get install postgresql")
-	}
-	// Not t.TempDir: the postgres user must reach it.
-	dir, err := os.MkdirTemp("", "stoa-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &pgServer{t: t, bin: bin, dir: dir}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			pgUnavailable(t, "running as root, and there is no postgres user to run a server as")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		s.user = "postgres"
-	}
-	s.run("initdb", "-D", s.data(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-	s.Start()
-	t.Cleanup(func() { s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop") })
-	s.URL = fmt.Sprintf("postgres:///postgres?host=%s&user=postgres", dir)
-	return s
-}
-
-func (s *pgServer) data() string { return filepath.Join(s.dir, "data") }
-
-// Start starts the server and waits until it accepts connections.
-func (s *pgServer) Start() {
-	s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.dir, "log"), "-w", "-t", "120",
-		"-o", fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c shared_buffers=16MB", s.dir), "start")
-}
-
-// Stop is a fast shutdown: every session ends (57P01) and the server
-// stops listening.
-func (s *pgServer) Stop() { s.run("pg_ctl", "-D", s.data(), "-m", "fast", "-w", "-t", "120", "stop") }
-
-func (s *pgServer) run(prog string, args ...string) {
-	s.t.Helper()
-	cmd := exec.Command(filepath.Join(s.bin, prog), args...)
-	if s.user != "" {
-		cmd = exec.Command("runuser", append([]string{"-u", s.user, "--", cmd.Path}, args...)...)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
-		s.t.Fatalf("%s: %v\n%s\nserver log:\n%s", prog, err, out, log)
-	}
-}
-
-// pgBin is the directory of the newest installed server programs.
-func pgBin() string {
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		d := strings.TrimSpace(string(out))
-		if _, err := os.Stat(filepath.Join(d, "pg_ctl")); err == nil {
-			return d
-		}
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return vi < vj
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if _, err := os.Stat(filepath.Join(dirs[i], "pg_ctl")); err == nil {
-			return dirs[i]
-		}
-	}
-	return ""
 }
 
 // cpDaemon is a stoad --role control-plane.

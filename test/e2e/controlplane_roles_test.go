@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"github.com/stoa-gateway/stoa/pkg/store/pgstore/pgtest"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +101,7 @@ access:
 // answers writes with 503 (exit 5) and commits nothing; when the server
 // is back it is ready again and takes writes without a restart.
 func TestControlPlaneDatabaseOutage(t *testing.T) {
-	pg := privatePG(t)
+	pg := pgtest.Private(t)
 	idp := startIssuer(t, devidp.User{Username: "root", Groups: []string{"platform"}})
 	cp := idp.controlPlane(t, pg.URL, "--admin-group", "platform")
 	cp.Start()

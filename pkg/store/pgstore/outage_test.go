@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"github.com/stoa-gateway/stoa/pkg/store/pgstore/pgtest"
 	"strings"
 	"testing"
 	"time"
@@ -108,8 +109,8 @@ func TestConnectionKilledMidTransaction(t *testing.T) {
 // Store works again, without being reopened, and its watchers are told
 // to resync.
 func TestServerRestart(t *testing.T) {
-	srv := privateServer(t)
-	s := open(t, srv.url)
+	srv := pgtest.Private(t)
+	s := open(t, srv.URL)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	watch := s.Watch(wctx)
@@ -120,7 +121,7 @@ func TestServerRestart(t *testing.T) {
 		t.Fatalf("change %+v, want revision 1", c)
 	}
 
-	srv.stop()
+	srv.Stop()
 	if err := store.Ping(ctx, s); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("ping while the server is down: %v, want ErrUnavailable", err)
 	}
@@ -133,7 +134,7 @@ func TestServerRestart(t *testing.T) {
 	}
 	t.Logf("while down: %v", err)
 
-	srv.start()
+	srv.Start()
 	waitFor(t, "the store answers again", func() bool { return store.Ping(ctx, s) == nil })
 	if c := nextChange(t, watch); !c.Resync || c.Revision != 1 || c.Domains != store.AllDomains {
 		t.Fatalf("change after the listener reconnected: %+v, want a resync at revision 1", c)

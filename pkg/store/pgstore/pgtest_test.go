@@ -4,14 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
+	"github.com/stoa-gateway/stoa/pkg/store/pgstore/pgtest"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -38,21 +33,12 @@ func adminURL() string {
 
 // unavailable skips the test, or fails it under CI=true, where every
 // prerequisite must be there.
-func unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: .ci/run installs and starts PostgreSQL)")
-	}
-	t.Skip(msg)
-}
-
 // admin connects to the admin database.
 func admin(t testing.TB) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, adminURL())
 	if err != nil {
-		unavailable(t, "PostgreSQL is not reachable (%v): install and start it (apt-get install postgresql; pg_ctlcluster 15 main start), "+
+		pgtest.Unavailable(t, "PostgreSQL is not reachable (%v): install and start it (apt-get install postgresql; pg_ctlcluster 15 main start), "+
 			"create a role for your OS user (runuser -u postgres -- createuser --superuser $USER), or set STOA_TEST_POSTGRES to an admin URL", err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
@@ -101,98 +87,4 @@ func open(t testing.TB, url string) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// server is a PostgreSQL server of the test's own, which it may stop and
-// start (the shared one is left alone).
-type server struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	url  string
-	user string // the OS user it runs as ("" when it is this process's)
-}
-
-// privateServer initialises and starts a server in a directory of its
-// own, listening only on a unix socket there. PostgreSQL refuses to run
-// as root: as root, it runs as the postgres user.
-func privateServer(t testing.TB) *server {
-	t.Helper()
-	bin := postgresBin()
-	if bin == "" {
-		unavailable(t, "PostgreSQL's server programs (initdb, pg_ctl) are not installed: apt-get install postgresql")
-	}
-	// Not t.TempDir: the postgres user must reach it, and t.TempDir's
-	// parent is private to this user.
-	dir, err := os.MkdirTemp("", "stoa-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &server{t: t, bin: bin, dir: dir}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			unavailable(t, "running as root, and there is no postgres user to run a server as")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		srv.user = "postgres"
-	}
-	srv.run("initdb", "-D", srv.data(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-	srv.start()
-	t.Cleanup(func() { srv.run("pg_ctl", "-D", srv.data(), "-m", "immediate", "-w", "stop") })
-	srv.url = fmt.Sprintf("postgres:///postgres?host=%s&user=postgres", dir)
-	return srv
-}
-
-func (s *server) data() string { return filepath.Join(s.dir, "data") }
-
-func (s *server) start() {
-	s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.dir, "log"), "-w", "-t", "120",
-		"-o", fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c shared_buffers=16MB", s.dir), "start")
-}
-
-// stop is a fast shutdown: the server ends every session (57P01) and
-// stops listening.
-func (s *server) stop() { s.run("pg_ctl", "-D", s.data(), "-m", "fast", "-w", "-t", "120", "stop") }
-
-func (s *server) run(prog string, args ...string) {
-	s.t.Helper()
-	cmd := exec.Command(filepath.Join(s.bin, prog), args...)
-	if s.user != "" {
-		cmd = exec.Command("runuser", append([]string{"-u", s.user, "--", cmd.Path}, args...)...)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
-		s.t.Fatalf("%s: %v\n%s\nserver log:\n%s", prog, err, out, log)
-	}
-}
-
-// postgresBin is the directory of the newest installed server programs.
-func postgresBin() string {
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		d := strings.TrimSpace(string(out))
-		if _, err := os.Stat(filepath.Join(d, "pg_ctl")); err == nil {
-			return d
-		}
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return vi < vj
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if _, err := os.Stat(filepath.Join(dirs[i], "pg_ctl")); err == nil {
-			return dirs[i]
-		}
-	}
-	return ""
 }
