@@ -160,9 +160,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 			conn.Close()
 			continue
 		}
-		// Raw reads and writes (sysConn) for both the fast path and
-		// fasthttp's server.
-		t := &trackedConn{Conn: newSysConn(conn), c: l.c, a: a, phase: phaseHead, since: time.Now(), cur: 1}
+		t := &trackedConn{Conn: conn, c: l.c, a: a, phase: phaseHead, since: time.Now(), cur: 1}
 		t.mu.Lock()
 		t.armLocked(l.c.timeouts())
 		t.mu.Unlock()
