@@ -5,10 +5,11 @@ package cli
 
 import (
 	"context"
-	"github.com/stoa-gateway/stoa/pkg/version"
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/client"
 	"github.com/stoa-gateway/stoa/pkg/login"
+	"github.com/stoa-gateway/stoa/pkg/version"
 )
 
 // Factory carries what every command needs: streams, global flags, the
@@ -68,9 +70,36 @@ func Main() int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+	// STOA_CPUPROFILE=FILE writes a CPU profile of the command (for
+	// `go tool pprof`; docs/performance.md): the CLI's own share of an
+	// apply is measured in the real binary, not guessed from a benchmark.
+	if p := os.Getenv("STOA_CPUPROFILE"); p != "" {
+		if stop, err := startCPUProfile(p); err != nil {
+			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+		} else {
+			defer stop()
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, os.Args[1:], SystemStreams())
+}
+
+// startCPUProfile starts writing a CPU profile to path and returns what
+// ends it.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // Run executes one stoa invocation.
