@@ -240,7 +240,7 @@ func (r *Remote) do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	if in != nil {
-		b, err := json.Marshal(in)
+		b, err := encodeBody(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}

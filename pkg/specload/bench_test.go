@@ -65,13 +65,13 @@ spec:
 
 // BenchmarkApplyCLI10k measures the CLI's side of `stoa apply` on the
 // `make bench-apply` specs (10,000 Tools, 20 tenants): load is what every
-// apply does before it talks to stoad (read, decode, default, validate,
-// the request form); digest is what a no-op apply adds to find that
-// nothing changed.
+// apply does before it talks to stoad (read, decode, default, validate);
+// raw is what a first apply adds, the request form; digest is what a no-op
+// apply adds to find that nothing changed.
 func BenchmarkApplyCLI10k(b *testing.B) {
 	dir := genBenchApply(b, 10000, 20)
 	load := func(b *testing.B) *Result {
-		res, err := Load(context.Background(), []string{dir}, Options{KeepRaw: true})
+		res, err := Load(context.Background(), []string{dir}, Options{KeepRaw: true, DeferRaw: true})
 		if err != nil || len(res.Diagnostics) > 0 || len(res.Objects) != 10020 {
 			b.Fatalf("%v: %d objects, %v", err, len(res.Objects), res.Diagnostics)
 		}
@@ -82,6 +82,16 @@ func BenchmarkApplyCLI10k(b *testing.B) {
 		cpu := processCPUTime()
 		for b.Loop() {
 			load(b)
+		}
+		reportCPU(b, cpu)
+	})
+	b.Run("load+raw", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := processCPUTime()
+		for b.Loop() {
+			if raw, err := load(b).EncodeRaw(); err != nil || len(raw) < 10020 {
+				b.Fatal(err)
+			}
 		}
 		reportCPU(b, cpu)
 	})
