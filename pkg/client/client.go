@@ -232,6 +232,18 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		_, err = io.Copy(io.Discard, resp.Body)
 		return err
 	}
+	if l, ok := out.(*digestList); ok {
+		// Read whole and given to the fast path directly: through a
+		// json.Decoder it would be scanned twice first.
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = l.UnmarshalJSON(bytes.TrimSpace(b))
+		}
+		if err != nil {
+			return fmt.Errorf("decode stoad response to %s %s: %w", method, path, err)
+		}
+		return nil
+	}
 	if err := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10)).Decode(out); err != nil {
 		return fmt.Errorf("decode stoad response to %s %s: %w", method, path, err)
 	}

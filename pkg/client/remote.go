@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -256,8 +257,14 @@ func (r *Remote) do(ctx context.Context, method, path string, in, out any) error
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(resp.Body(), out); err != nil {
-		return fmt.Errorf("decode the control plane's answer to %s %s: %w", method, path, err)
+	var err2 error
+	if l, ok := out.(*digestList); ok {
+		err2 = l.UnmarshalJSON(bytes.TrimSpace(resp.Body())) // scanned once, not twice
+	} else {
+		err2 = json.Unmarshal(resp.Body(), out)
+	}
+	if err2 != nil {
+		return fmt.Errorf("decode the control plane's answer to %s %s: %w", method, path, err2)
 	}
 	return nil
 }

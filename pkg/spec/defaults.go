@@ -357,11 +357,11 @@ func set[T any](d *DefaultLog, p *T, v T) {
 	if d != nil {
 		switch q := any(p).(type) {
 		case *string:
-			d.strs = append(d.strs, saved[string]{q, *q})
+			note(&d.strs, saved[string]{q, *q})
 		case *int:
-			d.ints = append(d.ints, saved[int]{q, *q})
+			note(&d.ints, saved[int]{q, *q})
 		case *Duration:
-			d.durs = append(d.durs, saved[Duration]{q, *q})
+			note(&d.durs, saved[Duration]{q, *q})
 		default:
 			old := *p
 			d.other = append(d.other, func() { *p = old })
@@ -376,7 +376,7 @@ func setPtr[T any](d *DefaultLog, p **T, v *T) {
 	if d != nil {
 		// *T and unsafe.Pointer have the same representation; the write
 		// through it in Undo keeps the garbage collector informed.
-		d.ptrs = append(d.ptrs, saved[unsafe.Pointer]{(*unsafe.Pointer)(unsafe.Pointer(p)), unsafe.Pointer(*p)})
+		note(&d.ptrs, saved[unsafe.Pointer]{(*unsafe.Pointer)(unsafe.Pointer(p)), unsafe.Pointer(*p)})
 	}
 	*p = v
 }
@@ -394,6 +394,15 @@ type DefaultLog struct {
 	durs  []saved[Duration]
 	ptrs  []saved[unsafe.Pointer]
 	other []func()
+}
+
+// note appends e to a log, starting it large: a log serves many objects,
+// each with a dozen defaults.
+func note[T any](log *[]saved[T], e saved[T]) {
+	if cap(*log) == 0 {
+		*log = make([]saved[T], 0, 256)
+	}
+	*log = append(*log, e)
 }
 
 // saved is a location and the value it held.
