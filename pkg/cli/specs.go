@@ -57,6 +57,7 @@ func loadForApply(f *Factory, paths []string) (*specload.Result, error) {
 // either way. The result is never nil.
 func load(f *Factory, paths []string, opts specload.Options, printNonFatal bool) (*specload.Result, error) {
 	opts.Stdin, opts.RemoteOpenAPI = f.IO.In, true
+	collectLateOnce()
 	res, err := specload.Load(context.Background(), paths, opts)
 	if err != nil {
 		return &specload.Result{}, err
