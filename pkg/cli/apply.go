@@ -157,10 +157,11 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	objs, wire, err := loadForApply(o.F, o.Files.Paths)
+	loaded, err := loadForApply(o.F, o.Files.Paths)
 	if err != nil {
 		return err
 	}
+	objs := loaded.Objects
 	// Most applies in CI change nothing: when every object already matches
 	// its live digest (and nothing could be pruned), say so without sending
 	// the objects. Any doubt — another CLI version's defaults, a change
@@ -178,6 +179,10 @@ func (o *ApplyOptions) Run(ctx context.Context) error {
 		Message:     o.Message,
 		Force:       o.Force,
 		WithObjects: o.needsObjects(),
+	}
+	wire, err := loaded.EncodeRaw()
+	if err != nil {
+		return err
 	}
 	resp, err := o.F.Client().ApplyEncoded(ctx, req, wire)
 	if err != nil {

@@ -5,10 +5,14 @@ package cli
 
 import (
 	"context"
-	"github.com/stoa-gateway/stoa/pkg/version"
+	"fmt"
+	"math"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,6 +20,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/client"
 	"github.com/stoa-gateway/stoa/pkg/login"
+	"github.com/stoa-gateway/stoa/pkg/version"
 )
 
 // Factory carries what every command needs: streams, global flags, the
@@ -65,12 +70,79 @@ func (f *Factory) Client() client.API {
 func Main() int {
 	// stoa lives for one command: collect garbage less often (four times
 	// the live heap instead of twice); large applies run noticeably faster.
+	// Commands that load specs collect later still (collectLate).
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
+		lateGC = os.Getenv("GOMEMLIMIT") == ""
+	}
+	// STOA_CPUPROFILE=FILE writes a CPU profile of the command (for
+	// `go tool pprof`; docs/performance.md): the CLI's own share of an
+	// apply is measured in the real binary, not guessed from a benchmark.
+	if p := os.Getenv("STOA_CPUPROFILE"); p != "" {
+		if stop, err := startCPUProfile(p); err != nil {
+			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+		} else {
+			defer stop()
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, os.Args[1:], SystemStreams())
+}
+
+// lateGC lets commands that load specs call collectLate: set by Main
+// (not in tests, which run many commands in one process) unless GOGC or
+// GOMEMLIMIT in the environment decide.
+var lateGC bool
+
+var lateGCOnce sync.Once
+
+// collectLateOnce is collectLate when lateGC allows it, once per process.
+func collectLateOnce() {
+	if lateGC {
+		lateGCOnce.Do(collectLate)
+	}
+}
+
+// collectLate turns garbage collection off until the heap first reaches
+// lateGCHeap, and from then on collects at four times the live heap (the
+// pacing of every stoa command). validate, diff, apply, delete -f and
+// bundle build load specs and exit: loading 10,000 Tools allocates
+// ~130 MB, and collecting any of it cost a no-op apply a fifth of its CPU
+// while returning nothing the command needed. (Commands that run for long,
+// such as get --watch or top, never call it.) Larger jobs are bounded all
+// the same: the limit makes the runtime collect, and the first collection
+// switches back to the usual pacing (without the limit, so that a live
+// heap above it does not collect all the time).
+func collectLate() {
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(lateGCHeap)
+	// The sentinel is unreachable at once: its cleanup runs after the
+	// first collection, whatever started it.
+	runtime.AddCleanup(new([64]byte), func(struct{}) {
+		debug.SetMemoryLimit(math.MaxInt64)
+		debug.SetGCPercent(400) // last: TestCollectLate waits for it
+	}, struct{}{})
+}
+
+// lateGCHeap is the heap at which stoa starts collecting garbage.
+const lateGCHeap = 512 << 20
+
+// startCPUProfile starts writing a CPU profile to path and returns what
+// ends it.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // Run executes one stoa invocation.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -43,12 +42,13 @@ func loadSpecs(f *Factory, paths []string, refs bool) ([]*spec.Object, error) {
 	return res.Objects, err
 }
 
-// loadForApply is loadSpecs that also returns the objects as written
-// (before defaults) encoded as a JSON array, which is what apply sends:
-// stoad applies the same defaults, and the request is about 40% smaller.
-func loadForApply(f *Factory, paths []string) (validated []*spec.Object, wire json.RawMessage, err error) {
-	res, err := load(f, paths, specload.Options{References: specload.ReferencesLive, KeepRaw: true}, true)
-	return res.Objects, res.Raw, err
+// loadForApply is loadSpecs that can also return the objects as written
+// (before defaults) encoded as a JSON array (Result.EncodeRaw), which is
+// what apply sends: stoad applies the same defaults, and the request is
+// about 40% smaller. It is encoded only when it is sent: most applies
+// change nothing, and stoad's digests tell so without it.
+func loadForApply(f *Factory, paths []string) (*specload.Result, error) {
+	return load(f, paths, specload.Options{References: specload.ReferencesLive, KeepRaw: true, DeferRaw: true}, true)
 }
 
 // load reads specs through the one loader (pkg/specload), remote OpenAPI
@@ -57,6 +57,7 @@ func loadForApply(f *Factory, paths []string) (validated []*spec.Object, wire js
 // either way. The result is never nil.
 func load(f *Factory, paths []string, opts specload.Options, printNonFatal bool) (*specload.Result, error) {
 	opts.Stdin, opts.RemoteOpenAPI = f.IO.In, true
+	collectLateOnce()
 	res, err := specload.Load(context.Background(), paths, opts)
 	if err != nil {
 		return &specload.Result{}, err

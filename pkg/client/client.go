@@ -232,6 +232,18 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		_, err = io.Copy(io.Discard, resp.Body)
 		return err
 	}
+	if l, ok := out.(*digestList); ok {
+		// Read whole and given to the fast path directly: through a
+		// json.Decoder it would be scanned twice first.
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = l.UnmarshalJSON(bytes.TrimSpace(b))
+		}
+		if err != nil {
+			return fmt.Errorf("decode stoad response to %s %s: %w", method, path, err)
+		}
+		return nil
+	}
 	if err := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10)).Decode(out); err != nil {
 		return fmt.Errorf("decode stoad response to %s %s: %w", method, path, err)
 	}
@@ -241,7 +253,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
+		b, err := encodeBody(in)
 		if err != nil {
 			return nil, fmt.Errorf("encode request: %w", err)
 		}
@@ -304,18 +316,18 @@ func (c routes) Apply(ctx context.Context, req *api.ApplyRequest) (*api.ApplyRes
 // (req.Objects is ignored), so callers that hold the encoding need not
 // build objects twice.
 func (c routes) ApplyEncoded(ctx context.Context, req *api.ApplyRequest, objects json.RawMessage) (*api.ApplyResponse, error) {
-	body := struct {
-		*api.ApplyRequest
-		Objects json.RawMessage `json:"objects"`
-	}{req, objects}
+	body, err := applyBody(req, objects)
+	if err != nil {
+		return nil, err
+	}
 	var r api.ApplyResponse
 	return &r, c.tr.do(ctx, http.MethodPost, api.PathApply, body, &r)
 }
 
 // Digests returns the digest of every live object.
 func (c routes) Digests(ctx context.Context) (*api.DigestList, error) {
-	var l api.DigestList
-	return &l, c.tr.do(ctx, http.MethodGet, api.PathDigests, nil, &l)
+	l := &digestList{}
+	return &l.DigestList, c.tr.do(ctx, http.MethodGet, api.PathDigests, nil, l)
 }
 
 // Delete deletes objects by reference.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -240,7 +241,7 @@ func (r *Remote) do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	if in != nil {
-		b, err := json.Marshal(in)
+		b, err := encodeBody(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
@@ -256,8 +257,14 @@ func (r *Remote) do(ctx context.Context, method, path string, in, out any) error
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(resp.Body(), out); err != nil {
-		return fmt.Errorf("decode the control plane's answer to %s %s: %w", method, path, err)
+	var err2 error
+	if l, ok := out.(*digestList); ok {
+		err2 = l.UnmarshalJSON(bytes.TrimSpace(resp.Body())) // scanned once, not twice
+	} else {
+		err2 = json.Unmarshal(resp.Body(), out)
+	}
+	if err2 != nil {
+		return fmt.Errorf("decode the control plane's answer to %s %s: %w", method, path, err2)
 	}
 	return nil
 }

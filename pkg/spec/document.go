@@ -34,8 +34,18 @@ var listAPIVersions = []string{"v1", APIVersion}
 // the items of a List, each with its own position. Documents that cannot
 // be an object at all (not a mapping, unknown kind) give none.
 func decodeDocument(c chunk, index int, body ast.Node) ([]*Object, Diagnostics) {
+	return decodeDocumentIn(c, index, body, nil)
+}
+
+// decodeDocumentIn is decodeDocument reusing the path buffer of arena (nil:
+// a private one).
+func decodeDocumentIn(c chunk, index int, body ast.Node, arena *fastArena) ([]*Object, Diagnostics) {
 	doc := &docState{file: c.file, base: c.base, start: c.start, end: c.end, index: index}
 	d := &decoder{doc: doc, ast: &docAST{root: body}, budget: genericBudget(c.end - c.start)}
+	if arena != nil {
+		d.path = arena.path[:0]
+		defer func() { arena.path = d.path[:0] }()
+	}
 	n, _ := d.unwrap(body)
 	if n == nil {
 		return nil, d.diags

@@ -20,6 +20,10 @@ type fastArena struct {
 	// Entries and items of the collections being parsed, innermost last.
 	mvStack   []*ast.MappingValueNode
 	nodeStack []ast.Node
+
+	// The decoder's path, reused from one document to the next (decoding
+	// keeps only its rendering).
+	path []pathSeg
 }
 
 func (a *fastArena) reset() {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
@@ -56,7 +57,7 @@ func Load(paths []string, stdin io.Reader) ([]*Object, Diagnostics) {
 				diags = append(diags, fileTooLarge(StdinName, -1))
 				continue
 			}
-			files = append(files, newFileSource(StdinName, b))
+			files = append(files, ownedFileSource(StdinName, b))
 			continue
 		}
 		st, err := os.Stat(p)
@@ -74,7 +75,7 @@ func Load(paths []string, stdin io.Reader) ([]*Object, Diagnostics) {
 				readErr(p, err)
 				continue
 			}
-			files = append(files, newFileSource(p, b))
+			files = append(files, ownedFileSource(p, b))
 			continue
 		}
 		found := 0
@@ -107,7 +108,7 @@ func Load(paths []string, stdin io.Reader) ([]*Object, Diagnostics) {
 				readErr(path, err)
 				return nil
 			}
-			files = append(files, newFileSource(path, b))
+			files = append(files, ownedFileSource(path, b))
 			return nil
 		})
 		if err != nil {
@@ -155,7 +156,16 @@ func Parse(file string, data []byte) ([]*Object, Diagnostics) {
 }
 
 func newFileSource(name string, b []byte) *fileSource {
-	s := string(b)
+	return fileSourceOf(name, string(b))
+}
+
+// ownedFileSource is newFileSource for a buffer nobody else holds or
+// changes (what Load read): its text is the buffer itself, not a copy.
+func ownedFileSource(name string, b []byte) *fileSource {
+	return fileSourceOf(name, unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+func fileSourceOf(name, s string) *fileSource {
 	s = strings.TrimPrefix(s, "\ufeff") // a UTF-8 byte order mark is not content
 	return &fileSource{name: name, data: s}
 }
@@ -291,7 +301,7 @@ func parseChunk(c chunk, arena *fastArena) (res chunkResult) {
 	}()
 	if !goccyOnly {
 		if body, ok := fastParse(c.file.data[c.start:c.end], arena); ok {
-			res.objs, res.diags = decodeDocument(c, 0, body)
+			res.objs, res.diags = decodeDocumentIn(c, 0, body, arena)
 			return res
 		}
 	}
@@ -305,7 +315,7 @@ func parseChunk(c chunk, arena *fastArena) (res chunkResult) {
 		if doc == nil || doc.Body == nil {
 			continue
 		}
-		objs, diags := decodeDocument(c, i, doc.Body)
+		objs, diags := decodeDocumentIn(c, i, doc.Body, arena)
 		res.objs = append(res.objs, objs...)
 		res.diags = append(res.diags, diags...)
 	}

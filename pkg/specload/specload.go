@@ -60,6 +60,11 @@ type Options struct {
 	// since stoad applies the same defaults and the request is about 40%
 	// smaller.
 	KeepRaw bool
+	// DeferRaw, with KeepRaw, leaves Raw nil until Result.EncodeRaw is
+	// called: the defaults written are noted instead, to be taken back
+	// then. An apply that turns out to change nothing (most applies in CI)
+	// never encodes its objects as written.
+	DeferRaw bool
 }
 
 // Result is what Load read.
@@ -68,10 +73,38 @@ type Result struct {
 	// had problems are left out; the others are validated all the same, so
 	// one run reports every problem.
 	Objects []*spec.Object
-	// Raw is the objects as written (Options.KeepRaw).
+	// Raw is the objects as written (Options.KeepRaw; nil when
+	// Options.DeferRaw deferred it: see EncodeRaw).
 	Raw json.RawMessage
 	// Diagnostics are every error, warning and note, sorted by position.
 	Diagnostics spec.Diagnostics
+
+	defaults []*spec.DefaultLog // when the raw form was deferred: what Default wrote
+}
+
+// EncodeRaw returns Raw, encoding it first when Options.DeferRaw deferred
+// it: the defaults are taken back, the objects encoded as written and
+// defaulted again (Default is deterministic: they end as they were).
+func (r *Result) EncodeRaw() (json.RawMessage, error) {
+	if r.Raw != nil || r.defaults == nil {
+		return r.Raw, nil
+	}
+	for _, l := range r.defaults {
+		l.Undo()
+	}
+	r.defaults = nil
+	raw := make([][]byte, len(r.Objects))
+	err := plan.ForEach(len(r.Objects), func(i int, _ *bytes.Buffer) error {
+		b, err := json.Marshal(r.Objects[i])
+		spec.Default(r.Objects[i])
+		raw[i] = b
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode specs: %w", err)
+	}
+	r.Raw = joinArray(r.Objects == nil, raw)
+	return r.Raw, nil
 }
 
 // Load reads the spec files and directories at paths ("-": Options.Stdin)
@@ -86,11 +119,48 @@ func Load(ctx context.Context, paths []string, opts Options) (*Result, error) {
 	res := &Result{Objects: objs}
 	var raw [][]byte
 	if opts.KeepRaw {
-		raw = make([][]byte, len(objs))
+		if opts.DeferRaw {
+			res.defaults = make([]*spec.DefaultLog, 0, len(objs)/defaultBatch+1)
+		} else {
+			raw = make([][]byte, len(objs))
+		}
 	}
-	// Each object is encoded as written, then defaulted; on all
-	// processors, as the objects are independent.
-	err := plan.ForEach(len(objs), func(i int, _ *bytes.Buffer) error {
+	var err error
+	if res.defaults != nil {
+		// The defaults are noted, to be taken back if the objects must be
+		// encoded as written after all; one log per batch of objects.
+		logs := make([]*spec.DefaultLog, (len(objs)+defaultBatch-1)/defaultBatch)
+		err = plan.ForEach(len(logs), func(i int, _ *bytes.Buffer) error {
+			l := &spec.DefaultLog{}
+			for _, o := range objs[i*defaultBatch : min(len(objs), (i+1)*defaultBatch)] {
+				l.Default(o)
+			}
+			logs[i] = l
+			return nil
+		})
+		res.defaults = append(res.defaults, logs...)
+	} else {
+		err = encodeAndDefault(objs, raw)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encode specs: %w", err)
+	}
+	if raw != nil {
+		res.Raw = joinArray(objs == nil, raw)
+	}
+	diags = append(diags, spec.Validate(objs, opts.References.validateOptions())...)
+	diags.Sort()
+	res.Diagnostics = diags
+	return res, nil
+}
+
+// defaultBatch is how many objects share one DefaultLog.
+const defaultBatch = 256
+
+// encodeAndDefault encodes each object as written into raw (when not nil),
+// then defaults it; on all processors, as the objects are independent.
+func encodeAndDefault(objs []*spec.Object, raw [][]byte) error {
+	return plan.ForEach(len(objs), func(i int, _ *bytes.Buffer) error {
 		if raw != nil {
 			b, err := json.Marshal(objs[i])
 			if err != nil {
@@ -101,16 +171,6 @@ func Load(ctx context.Context, paths []string, opts Options) (*Result, error) {
 		spec.Default(objs[i])
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("encode specs: %w", err)
-	}
-	if opts.KeepRaw {
-		res.Raw = joinArray(objs == nil, raw)
-	}
-	diags = append(diags, spec.Validate(objs, opts.References.validateOptions())...)
-	diags.Sort()
-	res.Diagnostics = diags
-	return res, nil
 }
 
 // joinArray returns the JSON array of the encoded elements, byte for byte

@@ -207,3 +207,57 @@ func TestLoadRawIsMarshalledAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadDeferRaw: with DeferRaw the raw form waits for EncodeRaw, which
+// gives byte for byte the eager raw form, and leaves the objects defaulted
+// exactly as an eager load does — for the examples, the spec testdata and
+// enough generated objects for several batches of defaults.
+func TestLoadDeferRaw(t *testing.T) {
+	gen := t.TempDir()
+	var b strings.Builder
+	b.WriteString("apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: acme\nspec: {}\n")
+	for i := range 700 {
+		fmt.Fprintf(&b, "---\napiVersion: stoa.io/v1alpha1\nkind: Tool\nmetadata:\n  name: t%03d\n  namespace: acme\nspec:\n  upstream: http://127.0.0.1:1/t%d\n  retries: {on: [reset]}\n  operations:\n  - {name: get, method: GET, path: /x}\n", i, i)
+	}
+	write(t, gen, "specs.yaml", b.String())
+	for _, paths := range [][]string{{quickstart}, {"../../examples"}, {"../spec/testdata/valid"}, {gen}} {
+		eager, err := Load(context.Background(), paths, Options{KeepRaw: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deferred, err := Load(context.Background(), paths, Options{KeepRaw: true, DeferRaw: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if deferred.Raw != nil {
+			t.Fatalf("%v: raw form encoded up front", paths)
+		}
+		if len(eager.Objects) == 0 || len(eager.Objects) != len(deferred.Objects) {
+			t.Fatalf("%v: %d and %d objects", paths, len(eager.Objects), len(deferred.Objects))
+		}
+		same := func(when string) {
+			for i, o := range deferred.Objects {
+				if !reflect.DeepEqual(o.Spec, eager.Objects[i].Spec) || !reflect.DeepEqual(o.Metadata, eager.Objects[i].Metadata) {
+					t.Fatalf("%v %s: %s defaulted differently", paths, when, o.Ref())
+				}
+			}
+		}
+		same("before EncodeRaw")
+		raw, err := deferred.EncodeRaw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(raw) != string(eager.Raw) || string(deferred.Raw) != string(raw) {
+			t.Fatalf("%v: deferred raw form differs:\n%.300s\nwant\n%.300s", paths, raw, eager.Raw)
+		}
+		same("after EncodeRaw")
+		if again, _ := deferred.EncodeRaw(); string(again) != string(raw) {
+			t.Fatalf("%v: second EncodeRaw differs", paths)
+		}
+	}
+	// Without KeepRaw there is nothing to encode.
+	res, _ := Load(context.Background(), []string{quickstart}, Options{DeferRaw: true})
+	if raw, err := res.EncodeRaw(); raw != nil || err != nil {
+		t.Errorf("EncodeRaw without KeepRaw: %.40s, %v", raw, err)
+	}
+}
