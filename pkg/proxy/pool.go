@@ -50,6 +50,22 @@ func (c *upConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
+// writeAheadIdle bounds how long a connection may have been idle for its
+// next request to be written by the read that waits for the answer
+// (sysConn.writeAhead): a peer that closes an idle connection does so
+// after seconds, not within one.
+const writeAheadIdle = int64(time.Second)
+
+// send writes a request whose answer is read next from br.
+func (c *upConn) send(b []byte, now int64) error {
+	if s, ok := c.Conn.(*sysConn); ok && now-c.lastUse < writeAheadIdle && c.br.Buffered() == 0 {
+		s.writeAhead(b)
+		return nil
+	}
+	_, err := c.Write(b)
+	return err
+}
+
 // deadlineSlack is how much earlier than asked an already set deadline may
 // fire for a wait of d: 1/16 of it, at most a second.
 func deadlineSlack(d int64) int64 {
@@ -147,6 +163,7 @@ func (p *connPool) dialConn() (*upConn, error) {
 	if size == 0 {
 		size = upstreamReadBuffer
 	}
+	conn = newSysConn(conn)
 	return &upConn{Conn: conn, pool: p, br: bufio.NewReaderSize(conn, size)}, nil
 }
 
