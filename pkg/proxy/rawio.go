@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -26,14 +27,23 @@ type sysConn struct {
 	net.Conn
 	rc syscall.RawConn
 
+	// reading and writing claim rd and wr for one Read and one Write. A
+	// Read and a Write may run at the same time (a hijacked stream's
+	// reader and writer) and each has its own state; two Reads (or two
+	// Writes) at once, which net.Conn allows, would share it, so the
+	// second goes through net's own Read (Write), which waits its turn on
+	// the descriptor's lock.
+	reading, writing atomic.Bool
+
 	// The operations in progress, for the callbacks below (bound once: a
-	// closure per call would allocate). A Read and a Write may run at
-	// the same time (a hijacked stream's reader and writer): each has its
-	// own.
+	// closure per call would allocate).
 	rd, wr, ah      sysOp // Read; Write; the write ahead of a Read
 	readFn, writeFn func(uintptr) bool
 	writeReadFn     func(uintptr) bool
 	ahead           []byte // written by the next Read before it waits (see writeAhead)
+	// drained: the last read(2) returned less than it asked for, so the
+	// socket's receive queue was empty then (see upConn.send).
+	drained bool
 }
 
 // sysOp is one read or write: its buffer, the bytes done, the error.
@@ -67,38 +77,55 @@ func newSysConn(c net.Conn) net.Conn {
 //
 // A read right after a request is written finds nothing (the peer has
 // yet to run), so Go's Read makes one read(2) that fails with EAGAIN
-// before it parks on the poller. The poller forgets readiness seen before
-// a read starts; written from within the read, after that point, the
+// before it parks on the poller. The poller's readiness is reset when a
+// read begins (prepareRead), before its first attempt; readiness that
+// arrives after that point is kept for the wait (netpollblock finds it and
+// does not park). Written from within the read, after that point, the
 // request's answer cannot arrive before the poller listens for it, so the
-// wait needs no first attempt. Only for a connection whose peer sends
-// nothing unasked: anything it sent while the connection was idle (a
-// close, most commonly) would be waited for in vain, so callers use it
-// only on a connection idle for less than writeAheadIdle (see
-// upConn.send), and a peer that closed outright resets the connection on
-// the write, which the poller does report.
+// wait needs no first attempt.
+//
+// The reset also discards readiness that came BEFORE the read began: bytes
+// or a close the peer sent unasked while the connection was idle, which
+// the poller has already reported (epoll is edge-triggered: it does not
+// report them again). Such a read waits for the next event instead — the
+// answer, a reset — or its deadline. Callers must therefore know the
+// receive queue is empty (upConn.send: the last read drained it, a moment
+// ago) and must have set a read deadline, which bounds the wait.
 func (s *sysConn) writeAhead(b []byte) { s.ahead = b }
 
 func (s *sysConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if !s.reading.CompareAndSwap(false, true) {
+		return s.Conn.Read(p) // another Read has rd (see reading)
+	}
+	n, err := s.readOnce(p)
+	s.reading.Store(false)
+	return n, err
+}
+
+// readOnce is Read's work, with rd claimed.
+func (s *sysConn) readOnce(p []byte) (int, error) {
 	fn := s.readFn
 	if s.ahead != nil {
 		s.ah, fn = sysOp{b: s.ahead}, s.writeReadFn
 		s.ahead = nil
 	}
 	s.rd = sysOp{b: p}
+	s.drained = false
 	err := s.rc.Read(fn)
 	if s.ah.b != nil {
 		// The write did not finish: a full socket buffer (write the rest
-		// waiting for room, then read), a failure or a passed deadline.
+		// waiting for room, then read as any read does, trying first),
+		// a failure or a passed deadline.
 		ah := s.ah
 		s.ah, s.rd = sysOp{}, sysOp{}
 		if err == nil && ah.errno == 0 {
 			if _, err := s.Write(ah.b[ah.n:]); err != nil {
 				return 0, err
 			}
-			return s.Read(p)
+			return s.readOnce(p)
 		}
 		if err == nil {
 			err = os.NewSyscallError("write", ah.errno)
@@ -115,6 +142,7 @@ func (s *sysConn) Read(p []byte) (int, error) {
 	case rd.n == 0:
 		return 0, io.EOF
 	}
+	s.drained = rd.n < len(p)
 	return rd.n, nil
 }
 
@@ -154,6 +182,16 @@ func (s *sysConn) Write(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	if !s.writing.CompareAndSwap(false, true) {
+		return s.Conn.Write(b) // another Write has wr (see reading)
+	}
+	n, err := s.writeOnce(b)
+	s.writing.Store(false)
+	return n, err
+}
+
+// writeOnce is Write's work, with wr claimed.
+func (s *sysConn) writeOnce(b []byte) (int, error) {
 	s.wr = sysOp{b: b}
 	err := s.rc.Write(s.writeFn)
 	wr := s.wr
