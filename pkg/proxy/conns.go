@@ -160,7 +160,9 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 			conn.Close()
 			continue
 		}
-		t := &trackedConn{Conn: conn, c: l.c, a: a, phase: phaseHead, since: time.Now(), cur: 1}
+		// Raw reads and writes (sysConn) for both the fast path and
+		// fasthttp's server.
+		t := &trackedConn{Conn: newSysConn(conn), c: l.c, a: a, phase: phaseHead, since: time.Now(), cur: 1}
 		t.mu.Lock()
 		t.armLocked(l.c.timeouts())
 		t.mu.Unlock()

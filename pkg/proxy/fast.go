@@ -467,11 +467,12 @@ func (fc *fastConn) attempt(u *upstream, d *limits.Decision, reqID []byte, now, 
 	if err != nil {
 		return false, 0, err
 	}
-	if _, err := c.Write(fc.up); err != nil {
+	if err := c.setReadDeadline(nowNs, readBy); err != nil {
 		u.pool.closeConn(c)
 		return false, 0, ioError(err)
 	}
-	if err := c.setReadDeadline(nowNs, readBy); err != nil {
+	// A write error comes from the first read (see upConn.send).
+	if err := c.send(fc.up, nowNs); err != nil {
 		u.pool.closeConn(c)
 		return false, 0, ioError(err)
 	}

@@ -50,6 +50,35 @@ func (c *upConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
+// writeAheadIdle bounds how long a connection may have been idle for its
+// next request to be written by the read that waits for the answer
+// (sysConn.writeAhead). Such a read does not see what the upstream sent
+// unasked between the end of its last answer and the read: HTTP/1.1
+// upstreams send nothing unasked but a close, and a close after seconds of
+// idleness, not within a few milliseconds of an answer; a closed
+// connection resets the write, which the read does see. Under load a
+// pooled connection is reused within microseconds, so nearly every request
+// has its request written ahead; an idle one writes first and reads as any
+// read does.
+const writeAheadIdle = int64(10 * time.Millisecond)
+
+// send writes a request whose answer is read next from br, under a read
+// deadline already set (setReadDeadline): the request may be written by
+// that read (sysConn.writeAhead), when nothing can be waiting in the
+// socket: nothing is buffered, the last read(2) found no more than it
+// took, and the connection came back to the pool within writeAheadIdle.
+// A fresh connection (lastUse 0) writes first: its upstream may have
+// written first (a greeting, a refusal).
+func (c *upConn) send(b []byte, now int64) error {
+	if s, ok := c.Conn.(*sysConn); ok && s.drained && c.lastUse != 0 &&
+		now-c.lastUse < writeAheadIdle && c.br.Buffered() == 0 {
+		s.writeAhead(b)
+		return nil
+	}
+	_, err := c.Write(b)
+	return err
+}
+
 // deadlineSlack is how much earlier than asked an already set deadline may
 // fire for a wait of d: 1/16 of it, at most a second.
 func deadlineSlack(d int64) int64 {
@@ -147,6 +176,7 @@ func (p *connPool) dialConn() (*upConn, error) {
 	if size == 0 {
 		size = upstreamReadBuffer
 	}
+	conn = newSysConn(conn)
 	return &upConn{Conn: conn, pool: p, br: bufio.NewReaderSize(conn, size)}, nil
 }
 
@@ -175,6 +205,7 @@ func (p *connPool) release(c *upConn) {
 		p.closeConn(c)
 		return
 	}
+	c.lastUse = time.Now().UnixNano()
 	if len(p.waiters) > 0 {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
@@ -182,7 +213,6 @@ func (p *connPool) release(c *upConn) {
 		w <- c
 		return
 	}
-	c.lastUse = time.Now().UnixNano()
 	p.idle = append(p.idle, c)
 	p.mu.Unlock()
 }

@@ -98,15 +98,64 @@ func TestMCPPerf(t *testing.T) {
 		return r
 	}
 	auth := map[string]string{"Authorization": "Bearer " + benchKey}
-	results := []result{
-		run("stoad MCP tools/call (2025-11-25)", mcpURL, "POST", call, auth),
-		run("stoad plain proxy GET", "http://"+d.Listen+"/bench/stock/items/abc-123", "GET", "", auth),
-		run("SDK reference server tools/call", refURL, "POST", call, nil),
-	}
 	modern := `{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"bench__stock__get_stock","arguments":{"sku":"abc-123"},` +
 		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}}}`
-	results = append(results, run("stoad MCP tools/call (2026-07-28)", mcpURL, "POST", modern, map[string]string{
-		"Authorization": "Bearer " + benchKey, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "bench__stock__get_stock"}))
+	runs := []func() result{
+		func() result { return run("stoad MCP tools/call (2025-11-25)", mcpURL, "POST", call, auth) },
+		func() result {
+			return run("stoad plain proxy GET", "http://"+d.Listen+"/bench/stock/items/abc-123", "GET", "", auth)
+		},
+		func() result { return run("SDK reference server tools/call", refURL, "POST", call, nil) },
+		func() result {
+			return run("stoad MCP tools/call (2026-07-28)", mcpURL, "POST", modern, map[string]string{
+				"Authorization": "Bearer " + benchKey, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "bench__stock__get_stock"})
+		},
+	}
+	// The machine is shared: the runs are interleaved, rounds times, their
+	// order rotated every round, and the ratios are taken within a round
+	// (then the median), as ../shared/bench/run.sh does.
+	rounds := 1
+	fmt.Sscan(envOr("STOA_MCP_BENCH_ROUNDS", "1"), &rounds)
+	perRound := make([][]result, rounds)
+	for r := range rounds {
+		perRound[r] = make([]result, len(runs))
+		for k := range runs {
+			i := (k + r) % len(runs)
+			perRound[r][i] = runs[i]()
+		}
+	}
+	median := func(v []float64) float64 {
+		sort.Float64s(v)
+		if n := len(v); n%2 == 1 {
+			return v[n/2]
+		} else {
+			return (v[n/2-1] + v[n/2]) / 2
+		}
+	}
+	results := make([]result, len(runs))
+	for i := range runs {
+		var rps []float64
+		for r := range rounds {
+			rps = append(rps, perRound[r][i].rps)
+		}
+		// The round whose req/s is the median's stands for the others.
+		m := median(append([]float64(nil), rps...))
+		results[i] = perRound[0][i]
+		for r := range rounds {
+			if perRound[r][i].rps >= m {
+				results[i] = perRound[r][i]
+				break
+			}
+		}
+		results[i].rps = m
+	}
+	ratio := func(a, b int) float64 {
+		var v []float64
+		for r := range rounds {
+			v = append(v, perRound[r][a].rps/perRound[r][b].rps)
+		}
+		return median(v)
+	}
 
 	// tools/list, first page, tenant with 10,000 tools; sequential.
 	list := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
@@ -128,7 +177,8 @@ func TestMCPPerf(t *testing.T) {
 			lat = append(lat, time.Since(start))
 		}
 		size = len(b)
-		if i == 0 && !strings.Contains(string(b), "large__t00__op_000") {
+		// The first page begins with the platform's own tools.
+		if i == 0 && (!strings.Contains(string(b), `"result":{"tools":[{`) || strings.Contains(string(b), `"error":`)) {
 			t.Fatalf("tools/list of the large tenant: %.300s", b)
 		}
 	}
@@ -140,8 +190,9 @@ func TestMCPPerf(t *testing.T) {
 	for _, r := range results {
 		fmt.Fprintf(&sb, "| %s | %.0f | %s | %s | %s |\n", r.name, r.rps, r.p50, r.p99, orZero(r.non2xx))
 	}
-	mcpRPS, proxyRPS, refRPS := results[0].rps, results[1].rps, results[2].rps
-	fmt.Fprintf(&sb, "\nMCP/reference = %.2fx (target >= 3), MCP/plain proxy = %.2fx (target >= 0.6)\n", mcpRPS/refRPS, mcpRPS/proxyRPS)
+	fmt.Fprintf(&sb, "\nmedians of %d interleaved rounds; ratios within each round, then the median\n", rounds)
+	fmt.Fprintf(&sb, "MCP/reference = %.2fx (target >= 3), MCP/plain proxy = %.2fx (2026-07-28: %.2fx; target >= 0.85)\n",
+		ratio(0, 2), ratio(0, 1), ratio(3, 1))
 	fmt.Fprintf(&sb, "tools/list first page (%d bytes), tenant with 10,000 tools, sequential: p50 %v, p90 %v, p99 %v (target p50 < 2ms)\n",
 		size, p(0.5).Round(time.Microsecond), p(0.9).Round(time.Microsecond), p(0.99).Round(time.Microsecond))
 	t.Log(sb.String())
