@@ -23,6 +23,9 @@ type compiledSchema struct {
 	// anyObject is set for schemas that accept every object ({"type":
 	// "object"} with annotations only), which skip decoding entirely.
 	anyObject bool
+	// fast answers most calls of simple schemas without decoding; nil
+	// when the schema uses keywords it does not implement.
+	fast *fastSchema
 }
 
 // schemaCompiler compiles input schemas for one catalog build, sharing
@@ -84,7 +87,7 @@ func (sc *schemaCompiler) compile(encoded []byte) (*compiledSchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile input schema: %w", err)
 	}
-	cs := &compiledSchema{schema: s, anyObject: anyObject}
+	cs := &compiledSchema{schema: s, anyObject: anyObject, fast: compileFast(obj)}
 	sc.cache[string(encoded)] = cs
 	return cs, nil
 }
@@ -95,6 +98,14 @@ func (cs *compiledSchema) validate(args []byte) string {
 	if cs == nil || cs.anyObject { // nil: a federated tool's schema stoad cannot compile
 		return ""
 	}
+	if cs.fast != nil && cs.fast.check(args) == fastValid {
+		return ""
+	}
+	return cs.validateFull(args)
+}
+
+// validateFull decodes args and runs the compiled JSON Schema.
+func (cs *compiledSchema) validateFull(args []byte) string {
 	var v any = map[string]any{}
 	if i := rpc.SkipSpace(args, 0); i < len(args) && string(args[i:]) != "null" {
 		var err error

@@ -241,6 +241,9 @@ type Iterator struct {
 	started bool
 	done    bool
 	err     error
+	// KeyEscaped reports whether the key Next last returned held escapes
+	// (and is therefore a new, unescaped slice).
+	KeyEscaped bool
 }
 
 // NewIterator starts iterating the object that b must hold (after optional
@@ -291,6 +294,7 @@ func (it *Iterator) Next() (key, value []byte, ok bool) {
 	if err != nil {
 		return it.fail(kend, err)
 	}
+	it.KeyEscaped = esc
 	if esc {
 		key = AppendUnquote(nil, b[i:kend])
 	} else {
