@@ -332,4 +332,3 @@ func startRefServer(t *testing.T, up string) string {
 	t.Cleanup(func() { hs.Close() })
 	return "http://" + ln.Addr().String() + "/mcp"
 }
-
