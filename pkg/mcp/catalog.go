@@ -414,6 +414,7 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 	if err != nil {
 		return nil, err
 	}
+	schemaJSON = cs.source // one copy per distinct schema
 	t := &Tool{
 		Name:         name,
 		Title:        stripInvisible(op.Title),

@@ -26,6 +26,8 @@ type compiledSchema struct {
 	// fast answers most calls of simple schemas without decoding; nil
 	// when the schema uses keywords it does not implement.
 	fast *fastSchema
+	// source is the encoded schema; tools with equal schemas share it.
+	source []byte
 }
 
 // schemaCompiler compiles input schemas for one catalog build, sharing
@@ -87,7 +89,7 @@ func (sc *schemaCompiler) compile(encoded []byte) (*compiledSchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile input schema: %w", err)
 	}
-	cs := &compiledSchema{schema: s, anyObject: anyObject, fast: compileFast(obj)}
+	cs := &compiledSchema{schema: s, anyObject: anyObject, fast: compileFast(obj), source: encoded}
 	sc.cache[string(encoded)] = cs
 	return cs, nil
 }
