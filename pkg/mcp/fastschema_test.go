@@ -1,6 +1,8 @@
 package mcp
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -220,4 +222,55 @@ func FuzzFastSchema(f *testing.F) {
 		}
 		agree(t, compiled[i], fastSchemas[i], args)
 	})
+}
+
+// TestEncodeSchemaMatchesEncodingJSON holds encodeSchema to the bytes
+// encoding/json writes (sorted keys, no HTML escaping): tools/list shows
+// them, and equal schemas must keep encoding equally.
+func TestEncodeSchemaMatchesEncodingJSON(t *testing.T) {
+	ref := func(v map[string]any) string {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimRight(buf.String(), "\n")
+	}
+	strs := []string{"", "id", "é", "a<b>&c", "line\nbreak", "tab\t", "q\"uote", "back\\slash", "\x00\x1f\x7f",
+		"\u2028\u2029", "bad\xffutf8", "日本語", "\b\f", "emoji 😀", "{path}"}
+	scalars := []any{nil, true, false, 0, -7, int64(1) << 40, uint64(1) << 63, 1.5, 1e21, 1e-7, 3.0, 0.1,
+		json.Number("12"), json.Number("1.50"), float32(2.5)}
+	r := rand.New(rand.NewPCG(4, 15))
+	var gen func(depth int) any
+	gen = func(depth int) any {
+		switch k := r.IntN(6); {
+		case k == 0 || depth > 3:
+			return scalars[r.IntN(len(scalars))]
+		case k == 1:
+			return strs[r.IntN(len(strs))]
+		case k <= 3:
+			m := map[string]any{}
+			for range r.IntN(5) {
+				m[strs[r.IntN(len(strs))]] = gen(depth + 1)
+			}
+			return m
+		default:
+			a := make([]any, r.IntN(4))
+			for i := range a {
+				a[i] = gen(depth + 1)
+			}
+			return a
+		}
+	}
+	for range 3000 {
+		v := map[string]any{"type": "object", "x": gen(0), strs[r.IntN(len(strs))]: gen(0)}
+		got, err := encodeSchema(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ref(v); string(got) != want {
+			t.Fatalf("encodeSchema:\n got %s\nwant %s", got, want)
+		}
+	}
 }
