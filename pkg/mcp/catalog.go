@@ -387,11 +387,17 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 		input = defaultInputSchema(plan.Placeholders())
 	}
 	// What the agent reads and what validates its arguments is the same
-	// stripped schema.
-	if v, changed, err := stripSchema(input); err != nil {
-		return nil, fmt.Errorf("input schema: %w", err)
-	} else if changed {
-		input = v.(map[string]any)
+	// stripped schema. Walking a schema costs more than encoding it, and
+	// nearly every schema is plain ASCII: walk only when the encoding has
+	// a byte or an escape an invisible character could be behind.
+	schemaJSON, encErr := encodeSchema(input)
+	if encErr != nil || mayHaveInvisible(schemaJSON) {
+		if v, changed, err := stripSchema(input); err != nil {
+			return nil, fmt.Errorf("input schema: %w", err)
+		} else if changed {
+			input = v.(map[string]any)
+			schemaJSON, encErr = encodeSchema(input)
+		}
 	}
 	if pl := plan.Payload(); pl != "" {
 		props, _ := input["properties"].(map[string]any)
@@ -406,9 +412,8 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 			}
 		}
 	}
-	schemaJSON, err := encodeSchema(input)
-	if err != nil {
-		return nil, fmt.Errorf("encode input schema: %w", err)
+	if encErr != nil {
+		return nil, fmt.Errorf("encode input schema: %w", encErr)
 	}
 	cs, err := sc.compile(schemaJSON)
 	if err != nil {

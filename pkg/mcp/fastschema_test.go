@@ -238,7 +238,8 @@ func TestEncodeSchemaMatchesEncodingJSON(t *testing.T) {
 		return strings.TrimRight(buf.String(), "\n")
 	}
 	strs := []string{"", "id", "é", "a<b>&c", "line\nbreak", "tab\t", "q\"uote", "back\\slash", "\x00\x1f\x7f",
-		"\u2028\u2029", "bad\xffutf8", "日本語", "\b\f", "emoji 😀", "{path}"}
+		"\u2028\u2029", "bad\xffutf8", "日本語", "\b\f", "emoji 😀", "{path}",
+		"zero\u200bwidth", "tag\U000E0041", "del\x7f", "bidi\u202e", "\x01", `\u200b`, `\b`}
 	scalars := []any{nil, true, false, 0, -7, int64(1) << 40, uint64(1) << 63, 1.5, 1e21, 1e-7, 3.0, 0.1,
 		json.Number("12"), json.Number("1.50"), float32(2.5)}
 	r := rand.New(rand.NewPCG(4, 15))
@@ -271,6 +272,10 @@ func TestEncodeSchemaMatchesEncodingJSON(t *testing.T) {
 		}
 		if want := ref(v); string(got) != want {
 			t.Fatalf("encodeSchema:\n got %s\nwant %s", got, want)
+		}
+		// compileTool skips stripSchema when mayHaveInvisible says no.
+		if _, changed, err := stripSchema(v); (changed || err != nil) && !mayHaveInvisible(got) {
+			t.Fatalf("stripSchema changes %s (err %v), mayHaveInvisible says no", got, err)
 		}
 	}
 }
