@@ -48,12 +48,46 @@ type Catalog struct {
 const maxGrantViews = 4096
 
 // view is what one audience sees: platform tools first, then its tools by
-// name; the same for resources.
+// name; the same for resources. Its encoded lists are built on first use
+// (lists): a catalog of 20,000 tools carries no tools/list bytes for the
+// tenants and admins that never list them, and an apply does not pay for
+// encoding them.
 type view struct {
 	tools     []*Tool
-	toolList  encodedList
 	resources []*resource
-	resList   encodedList
+
+	once     sync.Once
+	toolList encodedList
+	resList  encodedList
+}
+
+// lists returns v with its encoded lists built.
+func (v *view) lists() *view {
+	v.once.Do(v.encode)
+	return v
+}
+
+func (v *view) encode() {
+	size := 0
+	for _, t := range v.tools {
+		size += 160 + len(t.Name) + len(t.Title)*2 + len(t.Description) + len(t.InputSchema) + len(t.OutputSchema)
+	}
+	l := &v.toolList
+	l.grow(size, len(v.tools))
+	for _, t := range v.tools {
+		l.begin()
+		l.buf = encodeTool(l.buf, t)
+		l.finish()
+	}
+	l.seal()
+	r := &v.resList
+	r.grow(0, len(v.resources))
+	for _, res := range v.resources {
+		r.begin()
+		r.buf = res.appendEntry(r.buf)
+		r.finish()
+	}
+	r.seal()
 }
 
 // encodedList holds JSON array elements back to back, comma-separated, so
@@ -71,14 +105,16 @@ func (l *encodedList) grow(bytes, n int) {
 	l.end = make([]int32, 0, n)
 }
 
-func (l *encodedList) add(elem []byte) {
+// begin starts an element, which the caller appends to l.buf before
+// calling finish.
+func (l *encodedList) begin() {
 	if len(l.start) > 0 {
 		l.buf = append(l.buf, ',')
 	}
 	l.start = append(l.start, int32(len(l.buf)))
-	l.buf = append(l.buf, elem...)
-	l.end = append(l.end, int32(len(l.buf)))
 }
+
+func (l *encodedList) finish() { l.end = append(l.end, int32(len(l.buf))) }
 
 func (l *encodedList) seal() {
 	h := fnv.New64a()
@@ -314,24 +350,10 @@ func newView(tools []*Tool, res []*resource) *view {
 	return buildView(append(all, tools...), res)
 }
 
-// buildView encodes a view of exactly these tools (platform tools
-// included) and resources.
+// buildView returns a view of exactly these tools (platform tools
+// included) and resources; its lists are encoded on first use.
 func buildView(tools []*Tool, res []*resource) *view {
-	v := &view{tools: tools, resources: res}
-	size := 0
-	for _, t := range v.tools {
-		size += len(t.encoded) + 1
-	}
-	v.toolList.grow(size, len(v.tools))
-	for _, t := range v.tools {
-		v.toolList.add(t.encoded)
-	}
-	v.toolList.seal()
-	for _, r := range res {
-		v.resList.add(r.encoded)
-	}
-	v.resList.seal()
-	return v
+	return &view{tools: tools, resources: res}
 }
 
 func validToolName(name string) error {
@@ -365,11 +387,17 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 		input = defaultInputSchema(plan.Placeholders())
 	}
 	// What the agent reads and what validates its arguments is the same
-	// stripped schema.
-	if v, changed, err := stripSchema(input); err != nil {
-		return nil, fmt.Errorf("input schema: %w", err)
-	} else if changed {
-		input = v.(map[string]any)
+	// stripped schema. Walking a schema costs more than encoding it, and
+	// nearly every schema is plain ASCII: walk only when the encoding has
+	// a byte or an escape an invisible character could be behind.
+	schemaJSON, encErr := encodeSchema(input)
+	if encErr != nil || mayHaveInvisible(schemaJSON) {
+		if v, changed, err := stripSchema(input); err != nil {
+			return nil, fmt.Errorf("input schema: %w", err)
+		} else if changed {
+			input = v.(map[string]any)
+			schemaJSON, encErr = encodeSchema(input)
+		}
 	}
 	if pl := plan.Payload(); pl != "" {
 		props, _ := input["properties"].(map[string]any)
@@ -384,14 +412,14 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 			}
 		}
 	}
-	schemaJSON, err := encodeSchema(input)
-	if err != nil {
-		return nil, fmt.Errorf("encode input schema: %w", err)
+	if encErr != nil {
+		return nil, fmt.Errorf("encode input schema: %w", encErr)
 	}
 	cs, err := sc.compile(schemaJSON)
 	if err != nil {
 		return nil, err
 	}
+	schemaJSON = cs.source // one copy per distinct schema
 	t := &Tool{
 		Name:         name,
 		Title:        stripInvisible(op.Title),
@@ -418,8 +446,6 @@ func compileTool(o *spec.Object, s *spec.ToolSpec, op *spec.Operation, sc *schem
 			t.Tags = append(t.Tags, tag)
 		}
 	}
-	t.encoded = encodeTool(t)
-	t.haystack = strings.ToLower(t.Name + "\n" + t.Title + "\n" + t.Description + "\n" + strings.Join(t.Tags, "\n"))
 	return t, nil
 }
 
@@ -450,9 +476,8 @@ func resolveAnnotations(method string, a *spec.Annotations) Annotations {
 	return r
 }
 
-// encodeTool pre-encodes the tools/list entry of t.
-func encodeTool(t *Tool) []byte {
-	b := make([]byte, 0, 128+len(t.Description)+len(t.InputSchema))
+// encodeTool appends the tools/list entry of t to b.
+func encodeTool(b []byte, t *Tool) []byte {
 	b = append(b, `{"name":`...)
 	b = rpc.AppendString(b, t.Name)
 	if t.Title != "" {

@@ -50,14 +50,14 @@ func TestToolEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got map[string]any
-	if err := json.Unmarshal(cat.tools["acme__files__get"].encoded, &got); err != nil {
+	if err := json.Unmarshal(encodeTool(nil, cat.tools["acme__files__get"]), &got); err != nil {
 		t.Fatal(err)
 	}
 	schema := got["inputSchema"].(map[string]any)
 	if got["title"] != "Get file" || schema["required"].([]any)[0] != "id" || got["annotations"].(map[string]any)["readOnlyHint"] != true {
 		t.Errorf("get = %v", got)
 	}
-	json.Unmarshal(cat.tools["acme__files__del"].encoded, &got)
+	json.Unmarshal(encodeTool(nil, cat.tools["acme__files__del"]), &got)
 	ann := got["annotations"].(map[string]any)
 	if ann["destructiveHint"] != true || ann["idempotentHint"] != true || ann["readOnlyHint"] != false {
 		t.Errorf("del annotations = %v", ann)

@@ -120,7 +120,6 @@ func (c *Catalog) addFederated(srcs []fedSource, f Federation, sc *schemaCompile
 			gen:         func() []byte { return stripInvisibleBytes(federatedMarkdown(src.o, src.s, exposed)) },
 		}
 		doc.name, doc.title, doc.description = stripInvisible(doc.name), stripInvisible(doc.title), stripInvisible(doc.description)
-		doc.encode()
 		c.resources[doc.uri] = doc
 		res = append(res, doc)
 		if src.s.MCP.Resources != nil && src.s.MCP.Resources.Expose {
@@ -134,7 +133,6 @@ func (c *Catalog) addFederated(srcs []fedSource, f Federation, sc *schemaCompile
 				if _, dup := c.resources[r.uri]; dup {
 					continue
 				}
-				r.encode()
 				c.resources[r.uri] = r
 				res = append(res, r)
 			}
@@ -190,8 +188,6 @@ func compileFederated(o *spec.Object, s *spec.ToolSpec, up *federation.Tool, sc 
 			t.Tags = append(t.Tags, tag)
 		}
 	}
-	t.encoded = encodeTool(t)
-	t.haystack = strings.ToLower(t.Name + "\n" + t.Title + "\n" + t.Description + "\n" + strings.Join(t.Tags, "\n"))
 	return t, problem
 }
 

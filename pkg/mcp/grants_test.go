@@ -115,7 +115,7 @@ func TestGrantsAllowingAllShareTheView(t *testing.T) {
 	}
 	none := &countingGrants{key: "none"}
 	v := cat.viewFor(Caller{Tenant: "acme", Grants: none})
-	if len(v.tools) != len(platformTools) || len(v.resources) != 0 || v.toolList.digest == base.toolList.digest {
+	if len(v.tools) != len(platformTools) || len(v.resources) != 0 || v.lists().toolList.digest == base.lists().toolList.digest {
 		t.Errorf("nothing allowed: %d tools, %d resources", len(v.tools), len(v.resources))
 	}
 	// Admins are never filtered.

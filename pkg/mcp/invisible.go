@@ -30,6 +30,26 @@ func stripInvisibleBytes(b []byte) []byte {
 	return b
 }
 
+// mayHaveInvisible reports whether a schema encoded by encodeSchema may
+// hold a character stripSchema removes: those are all non-ASCII or
+// control characters, which the encoding shows either as such or as an
+// escape (\u..., \b, \f). Printable ASCII, \t, \n and \r never need
+// stripping.
+func mayHaveInvisible(encoded []byte) bool {
+	for i, c := range encoded {
+		if c >= 0x7F {
+			return true
+		}
+		if c == '\\' && i+1 < len(encoded) {
+			switch encoded[i+1] {
+			case 'u', 'b', 'f':
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // stripSchema returns v (a decoded JSON Schema value) with invisible
 // characters removed from every string, member names included, and whether
 // anything changed. It copies only what changes: spec objects are shared

@@ -76,15 +76,15 @@ func TestInvisibleNeverReachesAgents(t *testing.T) {
 		t.Fatal("BuildCatalog modified the spec's input schema")
 	}
 	tool := cat.tools["acme__billing__get"]
-	if hasInvisible(string(tool.encoded)) || hasInvisible(string(tool.InputSchema)) || hasInvisible(tool.Title) ||
-		hasInvisible(tool.Description) || hasInvisible(tool.haystack) || hasInvisible(strings.Join(tool.Tags, "")) {
-		t.Errorf("tools/list entry keeps invisible characters: %s", tool.encoded)
+	if hasInvisible(string(encodeTool(nil, tool))) || hasInvisible(string(tool.InputSchema)) || hasInvisible(tool.Title) ||
+		hasInvisible(tool.Description) || hasInvisible(strings.Join(tool.Tags, "")) {
+		t.Errorf("tools/list entry keeps invisible characters: %s", encodeTool(nil, tool))
 	}
-	if !strings.Contains(string(tool.encoded), `"Get the invoice"`) || !strings.Contains(string(tool.encoded), `"id"`) {
-		t.Errorf("visible text lost: %s", tool.encoded)
+	if !strings.Contains(string(encodeTool(nil, tool)), `"Get the invoice"`) || !strings.Contains(string(encodeTool(nil, tool)), `"id"`) {
+		t.Errorf("visible text lost: %s", encodeTool(nil, tool))
 	}
 	for _, r := range cat.resources {
-		if hasInvisible(string(r.encoded)) || hasInvisible(string(r.body())) {
+		if hasInvisible(string(r.appendEntry(nil))) || hasInvisible(string(r.body())) {
 			t.Errorf("resource %s keeps invisible characters", r.uri)
 		}
 	}

@@ -51,7 +51,6 @@ func newPlatformTool(kind platformTool, name, title, desc, schema string) *Tool 
 		panic("mcp: platform tool " + name + ": " + err.Error())
 	}
 	t.schema = cs
-	t.encoded = encodeTool(t)
 	return t
 }
 
@@ -101,7 +100,7 @@ func (s *Server) callPlatform(b []byte, cat *Catalog, caller Caller, t *Tool, ar
 			if !ok {
 				return appendTextResult(b, "No tool named "+in.Name+" is available to you. Search with query or tag instead.", true)
 			}
-			return appendStructuredResult(b, found.encoded, false, true)
+			return appendStructuredResult(b, encodeTool(nil, found), false, true)
 		}
 		limit := in.Limit
 		if limit <= 0 {
@@ -114,7 +113,7 @@ func (s *Server) callPlatform(b []byte, cat *Catalog, caller Caller, t *Tool, ar
 			if cand.platform != notPlatform {
 				continue
 			}
-			if q != "" && !strings.Contains(cand.haystack, q) {
+			if q != "" && !cand.matches(q) {
 				continue
 			}
 			if tag != "" && !hasTag(cand.Tags, tag) {
@@ -170,4 +169,21 @@ func truncateUTF8[T string | []byte](s T, n int) string {
 		n--
 	}
 	return string(s[:n]) + "…"
+}
+
+// matches reports whether the lower-cased query q occurs in t's name,
+// title, description or tags, ignoring case. It lowers each field per
+// search rather than keeping a lower-cased copy of every tool's text:
+// searches are rare next to the memory 20,000 copies would hold.
+func (t *Tool) matches(q string) bool {
+	if strings.Contains(strings.ToLower(t.Name), q) || strings.Contains(strings.ToLower(t.Title), q) ||
+		strings.Contains(strings.ToLower(t.Description), q) {
+		return true
+	}
+	for _, tag := range t.Tags {
+		if strings.Contains(strings.ToLower(tag), q) {
+			return true
+		}
+	}
+	return false
 }

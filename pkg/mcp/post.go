@@ -396,12 +396,12 @@ func (s *Server) appendDiscover(b []byte) []byte {
 }
 
 func (s *Server) listTools(b []byte, cat *Catalog, caller Caller, st *reqState, e era) ([]byte, *rpcError) {
-	v := cat.viewFor(caller)
+	v := cat.viewFor(caller).lists()
 	return s.listPage(b, caller, st, e, "tools", listTools, &v.toolList)
 }
 
 func (s *Server) listResources(b []byte, cat *Catalog, caller Caller, st *reqState, e era) ([]byte, *rpcError) {
-	v := cat.viewFor(caller)
+	v := cat.viewFor(caller).lists()
 	return s.listPage(b, caller, st, e, "resources", listResources, &v.resList)
 }
 

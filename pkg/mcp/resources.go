@@ -29,9 +29,8 @@ type resource struct {
 	// gen builds text on the first read, for documents derived from the
 	// spec: a catalog of 10,000 tools need not render 10,000 documents
 	// that are rarely read.
-	gen     func() []byte
-	once    sync.Once
-	encoded []byte // resources/list entry
+	gen  func() []byte
+	once sync.Once
 }
 
 // body returns the resource's text, building it on first use.
@@ -78,13 +77,13 @@ func toolResources(o *spec.Object, s *spec.ToolSpec, openAPI []byte) []*resource
 	for _, r := range out {
 		r.ref = o.Ref()
 		r.name, r.title, r.description = stripInvisible(r.name), stripInvisible(r.title), stripInvisible(r.description)
-		r.encode()
 	}
 	return out
 }
 
-func (r *resource) encode() {
-	b := []byte(`{"uri":`)
+// appendEntry appends the resources/list entry of r to b.
+func (r *resource) appendEntry(b []byte) []byte {
+	b = append(b, `{"uri":`...)
 	b = rpc.AppendString(b, r.uri)
 	b = append(b, `,"name":`...)
 	b = rpc.AppendString(b, r.name)
@@ -106,7 +105,7 @@ func (r *resource) encode() {
 		b = append(b, `,"size":`...)
 		b = rpc.AppendInt(b, int64(len(r.text)))
 	}
-	r.encoded = append(b, '}')
+	return append(b, '}')
 }
 
 // appendContents appends the resources/read "contents" element. It is

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -23,6 +25,11 @@ type compiledSchema struct {
 	// anyObject is set for schemas that accept every object ({"type":
 	// "object"} with annotations only), which skip decoding entirely.
 	anyObject bool
+	// fast answers most calls of simple schemas without decoding; nil
+	// when the schema uses keywords it does not implement.
+	fast *fastSchema
+	// source is the encoded schema; tools with equal schemas share it.
+	source []byte
 }
 
 // schemaCompiler compiles input schemas for one catalog build, sharing
@@ -84,7 +91,7 @@ func (sc *schemaCompiler) compile(encoded []byte) (*compiledSchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile input schema: %w", err)
 	}
-	cs := &compiledSchema{schema: s, anyObject: anyObject}
+	cs := &compiledSchema{schema: s, anyObject: anyObject, fast: compileFast(obj), source: encoded}
 	sc.cache[string(encoded)] = cs
 	return cs, nil
 }
@@ -95,6 +102,14 @@ func (cs *compiledSchema) validate(args []byte) string {
 	if cs == nil || cs.anyObject { // nil: a federated tool's schema stoad cannot compile
 		return ""
 	}
+	if cs.fast != nil && cs.fast.check(args) == fastValid {
+		return ""
+	}
+	return cs.validateFull(args)
+}
+
+// validateFull decodes args and runs the compiled JSON Schema.
+func (cs *compiledSchema) validateFull(args []byte) string {
 	var v any = map[string]any{}
 	if i := rpc.SkipSpace(args, 0); i < len(args) && string(args[i:]) != "null" {
 		var err error
@@ -166,13 +181,89 @@ func defaultInputSchema(placeholders []string) map[string]any {
 }
 
 // encodeSchema encodes a spec schema compactly with sorted keys, so equal
-// schemas encode equally (and share one compiled validator).
+// schemas encode equally (and share one compiled validator). The bytes are
+// encoding/json's (SetEscapeHTML(false)); the common shapes are written
+// directly, which at 20,000 tools an apply notices, and anything else
+// (floats, json.Number, strings that need escaping) by encoding/json.
 func encodeSchema(s map[string]any) ([]byte, error) {
+	return appendSchemaValue(make([]byte, 0, 256), s)
+}
+
+func appendSchemaValue(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendSchemaString(b, k); err != nil {
+				return nil, err
+			}
+			b = append(b, ':')
+			if b, err = appendSchemaValue(b, x[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendSchemaValue(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case string:
+		return appendSchemaString(b, x)
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case nil:
+		return append(b, "null"...), nil
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case uint64:
+		return strconv.AppendUint(b, x, 10), nil
+	}
+	return appendMarshalled(b, v)
+}
+
+// appendSchemaString writes s as encoding/json does: as is when no byte
+// needs escaping (the usual case), else through encoding/json.
+func appendSchemaString(b []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return appendMarshalled(b, s)
+		} else if c >= utf8.RuneSelf {
+			// Valid UTF-8 is written as is, but for U+2028 and U+2029.
+			if !utf8.ValidString(s) || strings.ContainsRune(s, '\u2028') || strings.ContainsRune(s, '\u2029') {
+				return appendMarshalled(b, s)
+			}
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), nil
+}
+
+func appendMarshalled(b []byte, v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+	return append(b, bytes.TrimRight(buf.Bytes(), "\n")...), nil
 }

@@ -36,7 +36,7 @@ func TestBuildCatalogFromLoader(t *testing.T) {
 				t.Fatal("no tools compiled")
 			}
 			for name, tool := range cat.tools {
-				if !json.Valid(tool.encoded) || !json.Valid(tool.InputSchema) {
+				if !json.Valid(encodeTool(nil, tool)) || !json.Valid(tool.InputSchema) {
 					t.Errorf("%s: invalid encoding", name)
 				}
 				if tool.Name != spec.MCPToolName(tool.Tenant, tool.Ref.Name, tool.Operation) {

@@ -107,7 +107,7 @@ func (ss *streamSet) notifyChanged(old, cur *Catalog) {
 	}
 	ss.mu.Unlock()
 	for _, st := range list {
-		ov, nv := old.viewFor(st.caller), cur.viewFor(st.caller)
+		ov, nv := old.viewFor(st.caller).lists(), cur.viewFor(st.caller).lists()
 		if st.wantTools && ov.toolList.digest != nv.toolList.digest {
 			st.send(notification("notifications/tools/list_changed", st.subID))
 		}

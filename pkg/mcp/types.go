@@ -245,8 +245,6 @@ type Tool struct {
 	plan         *argmap.Plan
 	schema       *compiledSchema
 	paramHeaders []paramHeader
-	encoded      []byte // the tools/list entry
-	haystack     string // lower-cased text searched by stoa_tools
 	platform     platformTool
 }
 

@@ -89,11 +89,22 @@ type Plan struct {
 	method      string
 	segments    []segment
 	staticQuery string
-	placeholder map[string]bool
+	// in and headerNames stay nil when the operation has no `in` entries
+	// (most): a catalog holds one Plan per tool.
 	in          map[string]Location
 	headerNames map[string]string // argument name -> canonical header name
 	defaultLoc  Location
 	payload     string // the argument that is the whole body, if any
+}
+
+// isPlaceholder reports whether the path has a {name} placeholder.
+func (p *Plan) isPlaceholder(name string) bool {
+	for _, s := range p.segments {
+		if s.literal == "" && s.param == name {
+			return true
+		}
+	}
+	return false
 }
 
 type segment struct {
@@ -114,12 +125,7 @@ var forbiddenHeaders = map[string]bool{
 // template (below the upstream base, with {name} placeholders and an
 // optional static "?query") and its per-argument location overrides.
 func Compile(method, path string, in map[string]string) (*Plan, error) {
-	p := &Plan{
-		method:      strings.ToUpper(method),
-		placeholder: map[string]bool{},
-		in:          map[string]Location{},
-		headerNames: map[string]string{},
-	}
+	p := &Plan{method: strings.ToUpper(method)}
 	switch p.method {
 	case "GET", "HEAD", "DELETE", "OPTIONS":
 		p.defaultLoc = Query
@@ -151,10 +157,9 @@ func Compile(method, path string, in map[string]string) (*Plan, error) {
 		if name == "" || strings.ContainsAny(name, "{/") {
 			return nil, fmt.Errorf("path %q: bad placeholder {%s}", path, name)
 		}
-		if p.placeholder[name] {
+		if p.isPlaceholder(name) {
 			return nil, fmt.Errorf("path %q: placeholder {%s} appears twice", path, name)
 		}
-		p.placeholder[name] = true
 		after := rest[open+closing+1:]
 		whole := (open > 0 && rest[open-1] == '/' || open == 0 && endsWithSlash(p.segments)) &&
 			(after == "" || after[0] == '/')
@@ -166,10 +171,10 @@ func Compile(method, path string, in map[string]string) (*Plan, error) {
 		if !ok {
 			return nil, fmt.Errorf("in.%s: %q is not path, query, header, body or payload", name, where)
 		}
-		if loc == Path && !p.placeholder[name] {
+		if loc == Path && !p.isPlaceholder(name) {
 			return nil, fmt.Errorf("in.%s: path has no {%s} placeholder", name, name)
 		}
-		if loc != Path && p.placeholder[name] {
+		if loc != Path && p.isPlaceholder(name) {
 			return nil, fmt.Errorf("in.%s: %s, but the path has a {%s} placeholder", name, where, name)
 		}
 		if loc == Header {
@@ -179,6 +184,9 @@ func Compile(method, path string, in map[string]string) (*Plan, error) {
 			canon := textproto.CanonicalMIMEHeaderKey(name)
 			if forbiddenHeaders[canon] {
 				return nil, fmt.Errorf("in.%s: header %s cannot be set from arguments", name, canon)
+			}
+			if p.headerNames == nil {
+				p.headerNames = map[string]string{}
 			}
 			p.headerNames[name] = canon
 		}
@@ -191,6 +199,9 @@ func Compile(method, path string, in map[string]string) (*Plan, error) {
 				return nil, fmt.Errorf("in.%s: %s is already the payload; one argument at most is the whole body", b, a)
 			}
 			p.payload = name
+		}
+		if p.in == nil {
+			p.in = make(map[string]Location, len(in))
 		}
 		p.in[name] = loc
 	}
@@ -234,7 +245,7 @@ func (p *Plan) LocationOf(name string) Location {
 	if loc, ok := p.in[name]; ok {
 		return loc
 	}
-	if p.placeholder[name] {
+	if p.isPlaceholder(name) {
 		return Path
 	}
 	return p.defaultLoc

@@ -406,6 +406,10 @@ func newHandle(t *mcp.Tool) *handle {
 	return h
 }
 
+// apiKeyRequirement is shared by every apiKey tool (requirements are
+// read-only): one per tool was 3 MB of a 20,000-tool catalog.
+var apiKeyRequirement = &auth.Requirement{Method: auth.MethodAPIKey}
+
 // requirement is what a Tool's auth demands of callers; nil: any
 // credential of the tenant.
 func requirement(ts *spec.ToolSpec) *auth.Requirement {
@@ -414,7 +418,7 @@ func requirement(ts *spec.ToolSpec) *auth.Requirement {
 	}
 	switch ts.Auth.Type {
 	case "apiKey":
-		return &auth.Requirement{Method: auth.MethodAPIKey}
+		return apiKeyRequirement
 	case "jwt", "oauth2":
 		return &auth.Requirement{Method: auth.MethodJWT, Issuer: ts.Auth.Issuer, Audiences: ts.Auth.Audiences, Scopes: ts.Auth.Scopes}
 	}

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -172,6 +173,25 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		}
 		if err := DecodeParams(r.Params, &p); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestHasSpecial checks the eight-byte test of skipString against the
+// byte-wise rule for every byte value in every position.
+func TestHasSpecial(t *testing.T) {
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			var w [8]byte
+			for i := range w {
+				w[i] = 'a'
+			}
+			w[pos] = byte(c)
+			want := c == '"' || c == '\\' || c < 0x20
+			got := hasSpecial(binary.LittleEndian.Uint64(w[:]))
+			if got != want {
+				t.Fatalf("byte %#x at %d: hasSpecial %v, want %v", c, pos, got, want)
+			}
 		}
 	}
 }

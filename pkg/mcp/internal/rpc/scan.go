@@ -8,6 +8,7 @@
 package rpc
 
 import (
+	"encoding/binary"
 	"errors"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -120,6 +121,15 @@ func skipString(b []byte, i int) (int, bool, error) {
 	i++
 	escaped := false
 	for i < len(b) {
+		// Eight bytes at a time while none of them is a quote, a
+		// backslash or a control character: every message is scanned
+		// more than once (envelope, params, arguments), mostly strings.
+		for i+8 <= len(b) && !hasSpecial(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -152,6 +162,19 @@ func skipString(b []byte, i int) (int, bool, error) {
 		}
 	}
 	return i, escaped, ErrSyntax
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// hasSpecial reports whether one of the eight bytes of w may be '"', '\\'
+// or below 0x20 (it never misses one; a borrow may flag a byte after one).
+func hasSpecial(w uint64) bool {
+	q := w ^ (lsb * '"')
+	s := w ^ (lsb * '\\')
+	return ((q-lsb)&^q|(s-lsb)&^s|(w-lsb*0x20)&^w)&msb != 0
 }
 
 func skipObject(b []byte, i, depth int) (int, error) {
@@ -241,6 +264,9 @@ type Iterator struct {
 	started bool
 	done    bool
 	err     error
+	// KeyEscaped reports whether the key Next last returned held escapes
+	// (and is therefore a new, unescaped slice).
+	KeyEscaped bool
 }
 
 // NewIterator starts iterating the object that b must hold (after optional
@@ -291,6 +317,7 @@ func (it *Iterator) Next() (key, value []byte, ok bool) {
 	if err != nil {
 		return it.fail(kend, err)
 	}
+	it.KeyEscaped = esc
 	if esc {
 		key = AppendUnquote(nil, b[i:kend])
 	} else {
