@@ -286,6 +286,15 @@ func (s *Span) SetToolError() {
 	}
 }
 
+// SpanMethod is how a span's name spells method: the method when the HTTP
+// conventions name it, "HTTP" otherwise. The result is a constant.
+func SpanMethod(method []byte) string {
+	if m, ok := knownMethod(method); ok {
+		return m
+	}
+	return "HTTP"
+}
+
 // knownMethod returns the method when it is one the HTTP conventions
 // name, "_OTHER" otherwise (an arbitrary method is unbounded cardinality).
 func knownMethod(m []byte) (string, bool) {

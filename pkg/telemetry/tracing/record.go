@@ -3,6 +3,7 @@ package tracing
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -226,7 +227,45 @@ func (r *recording) fail(errType, message string) {
 // nanos is t as Unix nanoseconds, or now when t is zero.
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
-		return time.Now().UnixNano()
+		return now()
 	}
 	return t.UnixNano()
+}
+
+// clockAnchor pairs a wall-clock reading with the same instant on the
+// monotonic clock.
+type clockAnchor struct {
+	wall int64 // Unix nanoseconds
+	mono time.Time
+}
+
+// reanchorEvery bounds how long span times follow the monotonic clock
+// alone: a stepped wall clock (or NTP's slewing) shows in span times
+// within this.
+const reanchorEvery = 100 * time.Millisecond
+
+var clock atomic.Pointer[clockAnchor]
+
+func init() { anchorClock() }
+
+func anchorClock() *clockAnchor {
+	t := time.Now()
+	a := &clockAnchor{wall: t.UnixNano(), mono: t}
+	clock.Store(a)
+	return a
+}
+
+// now is the time for a span's start or end, in Unix nanoseconds. It
+// reads the monotonic clock only, offset from an anchor taken with
+// time.Now at most reanchorEvery ago: time.Now reads the wall and the
+// monotonic clocks, and on virtual machines each read can cost a few
+// hundred nanoseconds, a large part of a span's cost.
+func now() int64 {
+	a := clock.Load()
+	d := time.Since(a.mono) // the monotonic clock only
+	if d > reanchorEvery || d < 0 {
+		a = anchorClock()
+		d = 0
+	}
+	return a.wall + int64(d)
 }

@@ -161,7 +161,7 @@ func (s *Span) StartChild(name string, kind Kind) Span {
 	if s.rec == nil {
 		return *s
 	}
-	return s.startChild(name, kind, time.Now().UnixNano())
+	return s.startChild(name, kind, now())
 }
 
 // StartChildAt is StartChild for work that began at start, before s's
@@ -189,7 +189,7 @@ func (s *Span) startChild(name string, kind Kind, start int64) Span {
 // End ends s now. Ending twice, or ending a copy, is a no-op.
 func (s *Span) End() {
 	if s.rec != nil {
-		s.end(time.Now().UnixNano())
+		s.end(now())
 	}
 }
 
@@ -247,6 +247,24 @@ func (s *Span) Tracestate() []byte { return s.state }
 func (s *Span) SetName(name string) {
 	if s.rec != nil && s.rec.open(s.gen) {
 		s.rec.name, s.rec.name2 = name, ""
+		s.rec.mu.Unlock()
+	}
+}
+
+// SetNamePair names s first + " " + second ("GET /acme/billing") without
+// building the string on the request's path.
+func (s *Span) SetNamePair(first, second string) {
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.name, s.rec.name2 = first, second
+		s.rec.mu.Unlock()
+	}
+}
+
+// SetAddr sets an address attribute (client.address) without formatting
+// it on the request's path.
+func (s *Span) SetAddr(key string, a netip.Addr) {
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.putAddr(key, a)
 		s.rec.mu.Unlock()
 	}
 }

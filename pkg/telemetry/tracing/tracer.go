@@ -253,8 +253,11 @@ type Status struct {
 	SampleRatio float64
 	Accept      string
 	// Exported and Failed count spans sent to the collector, and spans
-	// whose export request failed, since stoad started.
-	Exported, Failed uint64
+	// whose export request failed, since stoad started; Dropped counts
+	// spans not queued for export because the queue was full (the
+	// collector slower than the spans came) or the configuration was
+	// shut down.
+	Exported, Failed, Dropped uint64
 	// LastError is the last export failure (empty after a success).
 	LastError   string
 	LastErrorAt time.Time
@@ -267,7 +270,7 @@ func (t *Tracer) Status() Status {
 	if t == nil {
 		return Status{}
 	}
-	s := Status{Exported: t.exp.exported.Load(), Failed: t.exp.failed.Load(), Draining: int(t.down.Load())}
+	s := Status{Exported: t.exp.exported.Load(), Failed: t.exp.failed.Load(), Dropped: t.exp.dropped.Load(), Draining: int(t.down.Load())}
 	if p := t.cur.Load(); p != nil {
 		s.Enabled, s.Endpoint, s.SampleRatio, s.Accept = true, p.cfg.endpoint, p.cfg.ratio, p.cfg.accept
 	}
