@@ -50,7 +50,9 @@ type CallRequest struct {
 	// request's span: a limits child around admission, and a client span
 	// per upstream attempt (a retry is a new one) whose traceparent goes
 	// upstream, with Trace's tracestate when its trace was continued. A
-	// traceparent or tracestate in Header is replaced.
+	// traceparent or tracestate in Header is replaced. The attempts'
+	// url.full is the upstream's origin only: the path holds the tool's
+	// arguments, which spans never carry.
 	Trace tracing.Span
 }
 
@@ -156,7 +158,7 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 	if cr.Trace.IsValid() {
 		// Each attempt sets its own traceparent (exchange).
 		traceHeadersUpstream(&req.Header, &cr.Trace)
-		o.span = &cr.Trace
+		o.span, o.spanNoPath = &cr.Trace, true
 	}
 	code, u, fail, err := p.exchange(req, resp, r, cr.Path, deadline, &o)
 	r.stats.Observe(code, time.Since(start))
