@@ -4,6 +4,11 @@
 #   plain  one Tool routing / to 127.0.0.1:18081, no auth, no limits
 #   auth   the same with API-key auth, a rate limit high enough never to
 #          reject, and metrics (always on)
+# TRACING=<ratio> (0 to 1) turns stoad's OpenTelemetry tracing on at that
+# sample ratio, exporting over OTLP/HTTP to a discarding sink on
+# 127.0.0.1:18095 (a separate process: its CPU is not stoad's); the
+# default, off, leaves spec.tracing out. Compare TRACING=1 with TRACING=off
+# runs, alternated, by proxy CPU per request (docs/performance.md).
 # Other knobs (ROUNDS, DURATION, TARGETS, ...) pass through to run.sh.
 #
 # CALLGRIND=1 runs ../shared/bench/callgrind.sh instead: user-space
@@ -15,6 +20,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$root/bin}
 MODE=${MODE:-auth}
+TRACING=${TRACING:-off}
+SINK_PORT=18095
 # The shared harness sits beside the checkout (../shared), or beside the
 # directory of worktrees (../../shared).
 bench=$root/../shared/bench
@@ -26,11 +33,39 @@ PORT=18090
 tmp=$(mktemp -d -t stoa-benchp.XXXXXX)
 export STOA_SOCKET=$tmp/s.sock
 stoad_pid=
-cleanup() { [[ -n $stoad_pid ]] && kill "$stoad_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+sink_pid=
+cleanup() {
+	[[ -n $stoad_pid ]] && kill "$stoad_pid" 2>/dev/null
+	[[ -n $sink_pid ]] && kill "$sink_pid" 2>/dev/null
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 auth=none; limit=""
 if [[ $MODE == auth ]]; then auth=apiKey; limit="  rateLimit: 100000000/s"; fi
+tracing=""
+if [[ $TRACING != off ]]; then
+	tracing="  tracing: {enabled: true, endpoint: http://127.0.0.1:$SINK_PORT/v1/traces, sampleRatio: $TRACING}"
+	# An OTLP/HTTP endpoint that reads each export request and answers an
+	# empty ExportTraceServiceResponse, as a collector does.
+	python3 - "$SINK_PORT" <<'PY' &
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+	sink_pid=$!
+fi
 cat >"$tmp/bench.yaml" <<YAML
 apiVersion: stoa.io/v1alpha1
 kind: Tenant
@@ -44,6 +79,7 @@ metadata: {name: default}
 spec:
   routing:
     grants: [{tenant: bench, pathPrefixes: [/]}]
+$tracing
 ---
 apiVersion: stoa.io/v1alpha1
 kind: Tool
@@ -96,5 +132,9 @@ if [[ $MODE == auth ]]; then
 	export STOA_BENCH_PORT=$PORT
 	export PATH=$root/scripts/bench:$PATH
 fi
-echo "bench-proxy: MODE=$MODE stoad pid $stoad_pid on 127.0.0.1:$PORT" >&2
+echo "bench-proxy: MODE=$MODE TRACING=$TRACING stoad pid $stoad_pid on 127.0.0.1:$PORT" >&2
 STOAD_URL=http://127.0.0.1:$PORT/ STOAD_PID=$stoad_pid bash "$HARNESS"
+if [[ $TRACING != off ]]; then
+	# Whether the spans were exported, or dropped by a full queue.
+	"$BIN/stoa" status 2>/dev/null | grep -i tracing >&2 || true
+fi

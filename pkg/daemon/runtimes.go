@@ -55,6 +55,7 @@ func DefaultRuntimes(d *Daemon) ([]state.Runtime, error) {
 	}
 	d.dp = dp
 	d.metrics.MustRegister(dp.stats.Collector())
+	d.metrics.MustRegister(dp.tracing.Collectors()...)
 	var err error
 	if dp.keys, err = keys.New(keys.Options{Store: d.store, Auth: dp.auth, Events: d.events, Log: d.log}); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)

@@ -147,6 +147,10 @@ func measureCPU(b *testing.B, tr *tracing.Tracer, loop func()) {
 	var ru0, ru1 syscall.Rusage
 	b.ReportAllocs()
 	b.ResetTimer()
+	var before tracing.Status
+	if tr != nil {
+		before = tr.Status()
+	}
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	loop()
 	if tr != nil {
@@ -158,6 +162,12 @@ func measureCPU(b *testing.B, tr *tracing.Tracer, loop func()) {
 	b.StopTimer()
 	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	if tr.Enabled() {
+		// A full export queue drops spans, which would hide their cost.
+		after := tr.Status()
+		b.ReportMetric(float64(after.Exported-before.Exported)/float64(b.N), "spans/op")
+		b.ReportMetric(float64(after.Dropped-before.Dropped)/float64(b.N), "dropped/op")
+	}
 }
 
 // benchTracer is a Tracer exporting to a discarding OTLP/HTTP endpoint:
@@ -178,6 +188,11 @@ func benchTracerConfig(b testing.TB, ratio float64, cfg tracing.Config) *tracing
 	}))
 	b.Cleanup(srv.Close)
 	cfg.Enabled, cfg.Endpoint, cfg.SampleRatio = true, srv.URL, ratio
+	if cfg.QueueSize == 0 {
+		// Room for the spans of a run whose export falls behind on a busy
+		// machine: a dropped span would hide its cost (dropped/op shows it).
+		cfg.QueueSize = 1 << 16
+	}
 	swap, err := tr.Prepare(cfg)
 	if err != nil {
 		b.Fatal(err)

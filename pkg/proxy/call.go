@@ -12,6 +12,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 )
 
 // ErrNoRoute means no Tool of that tenant and name is live.
@@ -44,6 +45,15 @@ type CallRequest struct {
 	// DefaultCallMaxBody). One byte more is read to tell a longer body
 	// (Truncated); the rest is never read and its connection is closed.
 	MaxBodyBytes int
+	// Trace is the caller's span (an MCP tools/call); zero while tracing
+	// is off. Call records under it what the proxy records under a proxied
+	// request's span: a limits child around admission, and a client span
+	// per upstream attempt (a retry is a new one) whose traceparent goes
+	// upstream, with Trace's tracestate when its trace was continued. A
+	// traceparent or tracestate in Header is replaced. The attempts'
+	// url.full is the upstream's origin only: the path holds the tool's
+	// arguments, which spans never carry.
+	Trace tracing.Span
 }
 
 // DefaultCallMaxBody is how much of an upstream answer Call keeps by
@@ -100,7 +110,13 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 	if !cr.OpLimit.IsZero() {
 		extra = &extraLimit{Key: cr.OpKey, Limit: cr.OpLimit}
 	}
-	if _, rej := p.admit(r, cr.Principal, cr.Client, start, extra); rej != nil {
+	var rej *Rejection
+	if cr.Trace.Recording() {
+		_, rej = p.admitTracedExtra(&cr.Trace, r, cr.Principal, cr.Client, start, extra)
+	} else {
+		_, rej = p.admit(r, cr.Principal, cr.Client, start, extra)
+	}
+	if rej != nil {
 		r.stats.Observe(rej.Status, time.Since(start))
 		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej)}, nil
 	}
@@ -139,6 +155,11 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 		deadline = d
 	}
 	o := exchangeOpts{maxBytes: t.gw.maxResponse, idle: r.headerTimeout}
+	if cr.Trace.IsValid() {
+		// Each attempt sets its own traceparent (exchange).
+		traceHeadersUpstream(&req.Header, &cr.Trace)
+		o.span, o.spanNoPath = &cr.Trace, true
+	}
 	code, u, fail, err := p.exchange(req, resp, r, cr.Path, deadline, &o)
 	r.stats.Observe(code, time.Since(start))
 	out := &CallResponse{Status: code, resp: resp}

@@ -539,7 +539,11 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Rout
 		}
 		var att tracing.Span
 		if o.span != nil {
-			att = startAttempt(o.span, req.Header.Method(), u, uri.Path(), i)
+			var path []byte
+			if !o.spanNoPath {
+				path = uri.Path()
+			}
+			att = startAttempt(o.span, req.Header.Method(), u, path, i)
 			var tb [tracing.TraceparentLen]byte
 			req.Header.SetBytesV(tracing.HeaderTraceparent, att.AppendTraceparent(tb[:0]))
 		}

@@ -48,6 +48,9 @@ type exchangeOpts struct {
 	// span is the request's server span, the parent of each attempt's
 	// (nil: tracing off).
 	span *tracing.Span
+	// spanNoPath leaves the upstream path out of the attempts' url.full:
+	// a Call's path holds the MCP tool's arguments, which spans never carry.
+	spanNoPath bool
 }
 
 // roundTrip sends req on a pooled connection of u and reads the answer into

@@ -65,14 +65,9 @@ func traceRoute(sp *tracing.Span, r *Route, method []byte, client netip.Addr, co
 		return
 	}
 	sp.SetString(tracing.AttrHTTPRoute, r.Prefix)
-	switch m := string(method); m {
-	case "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH":
-		sp.SetName(m + " " + r.Prefix)
-	default:
-		sp.SetName("HTTP " + r.Prefix)
-	}
+	sp.SetNamePair(tracing.SpanMethod(method), r.Prefix)
 	if client.IsValid() {
-		sp.SetString(tracing.AttrClientAddress, client.String())
+		sp.SetAddr(tracing.AttrClientAddress, client)
 	}
 	sp.SetString(tracing.AttrTenant, r.Tenant)
 	sp.SetString(tracing.AttrTool, r.Tool)
@@ -282,11 +277,16 @@ func authOutcome(code string) string {
 // admitTraced is admit in a limits span under the sampled sp, when the
 // route has a limit (or the admission check) to apply.
 func (p *Proxy) admitTraced(sp *tracing.Span, r *Route, principal *auth.Principal, client netip.Addr, now time.Time) (limits.Decision, *Rejection) {
-	if !p.checksLimits(r, principal) {
+	return p.admitTracedExtra(sp, r, principal, client, now, nil)
+}
+
+// admitTracedExtra is admitTraced with an operation's own limit (Call).
+func (p *Proxy) admitTracedExtra(sp *tracing.Span, r *Route, principal *auth.Principal, client netip.Addr, now time.Time, extra *extraLimit) (limits.Decision, *Rejection) {
+	if extra == nil && !p.checksLimits(r, principal) {
 		return p.admit(r, principal, client, now, nil)
 	}
 	lim := sp.StartChild("limits", tracing.KindInternal)
-	d, rej := p.admit(r, principal, client, now, nil)
+	d, rej := p.admit(r, principal, client, now, extra)
 	switch {
 	case rej == nil:
 		lim.SetString(tracing.AttrLimitsOutcome, "allowed")

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -562,5 +563,133 @@ func TestTracingUnsampledAllocs(t *testing.T) {
 				t.Errorf("%v allocations per request, %v without a Tracer", n, base)
 			}
 		})
+	}
+}
+
+// TestCallTracingAttempts: a Call (an MCP tools/call of a REST operation)
+// made under the caller's span records, as children of that span, a
+// limits span and one client span per upstream attempt — a 503 then a
+// retry answered 200 — and each attempt's request carries its own span id
+// and the caller's tracestate, replacing trace headers the caller set.
+// Under an unsampled span nothing is recorded and the upstream still gets
+// the trace, unsampled.
+func TestCallTracingAttempts(t *testing.T) {
+	col := otlptest.NewServer(t)
+	tr := tracing.New(slog.New(slog.DiscardHandler))
+	swap, err := tr.Prepare(tracing.Config{Enabled: true, Endpoint: col.Endpoint(), SampleRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	swap()
+	t.Cleanup(func() { _ = tr.Stop(context.Background()) })
+	up := newUpstream(t, "u")
+	var (
+		hits atomic.Int32
+		mu   sync.Mutex
+		tps  []string
+		tss  [][]string
+	)
+	up.handle(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		tps = append(tps, strings.Join(r.Header.Values("traceparent"), "|"))
+		tss = append(tss, r.Header.Values("tracestate"))
+		mu.Unlock()
+		if hits.Add(1)%2 == 1 {
+			w.WriteHeader(503)
+			return
+		}
+		w.Write([]byte("ok"))
+	})
+	e := newEnv(t, tool("acme", "api", up.URL+"/r", "retries: {attempts: 2, on: [5xx]}\ncircuitBreaker: {consecutiveFailures: 1000}\nrateLimit: 1000/s"),
+		func(o *Options) { o.Tracer = tr })
+	call := func(parent tracing.Span) {
+		t.Helper()
+		resp, err := e.p.Call(context.Background(), &CallRequest{Tenant: "acme", Tool: "api", Method: "GET", Path: []byte("/items"),
+			Header: [][2][]byte{{[]byte("traceparent"), []byte("00-11111111111111111111111111111111-2222222222222222-01")},
+				{[]byte("tracestate"), []byte("forged=1")}},
+			Trace: parent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 200 {
+			t.Fatalf("status %d, want the retry's 200", resp.Status)
+		}
+		resp.Release()
+	}
+
+	root := tr.Start(&tracing.Incoming{Traceparent: []byte("00-" + clientTrace + "-" + clientSpan + "-01"),
+		Tracestate: []byte("vendor=abc"), Local: true}, "tools/call acme__api__items", tracing.KindServer)
+	call(root)
+	root.End()
+	if err := tr.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := col.WaitSpans(t, 4)
+	server := otlptest.One(t, spans, "tools/call acme__api__items")
+	kids := otlptest.Children(spans, server)
+	if len(kids) != 3 {
+		t.Fatalf("children of the tools/call span: %d, want limits and two attempts:\n%s", len(kids), otlptest.Dump(spans))
+	}
+	lim := otlptest.One(t, kids, "limits")
+	if lim.Attrs[tracing.AttrLimitsOutcome] != "allowed" {
+		t.Errorf("limits span %+v", lim.Attrs)
+	}
+	attempts := otlptest.Find(kids, "GET")
+	if len(attempts) != 2 {
+		t.Fatalf("%d attempt spans:\n%s", len(attempts), otlptest.Dump(spans))
+	}
+	first, second := attempts[0], attempts[1]
+	if first.Start.After(second.Start) {
+		first, second = second, first
+	}
+	if first.Kind != "client" || first.Attrs[tracing.AttrHTTPStatus] != int64(503) || first.StatusCode != "error" || first.Attrs[tracing.AttrErrorType] != "503" {
+		t.Errorf("first attempt %+v", first)
+	}
+	if second.Attrs[tracing.AttrHTTPStatus] != int64(200) || second.Attrs[tracing.AttrHTTPResendCount] != int64(1) || second.StatusCode == "error" {
+		t.Errorf("retry %+v", second)
+	}
+	if _, ok := first.Attrs[tracing.AttrHTTPResendCount]; ok {
+		t.Errorf("first attempt has a resend count: %+v", first.Attrs)
+	}
+	// The path holds an MCP tool's arguments: spans carry the origin only.
+	for _, a := range attempts {
+		if u, _ := a.Attrs[tracing.AttrURLFull].(string); u != up.URL {
+			t.Errorf("url.full %q, want the upstream's origin %q", u, up.URL)
+		}
+	}
+	mu.Lock()
+	if want := []string{"00-" + clientTrace + "-" + first.SpanID + "-01", "00-" + clientTrace + "-" + second.SpanID + "-01"}; fmt.Sprint(tps) != fmt.Sprint(want) {
+		t.Errorf("upstream traceparents %q, want %q (each attempt's own)", tps, want)
+	}
+	for i, ts := range tss {
+		if len(ts) != 1 || ts[0] != "vendor=abc" {
+			t.Errorf("attempt %d tracestate %q, want the caller's", i, ts)
+		}
+	}
+	tps, tss = nil, nil
+	mu.Unlock()
+
+	// Unsampled: no span; the trace goes upstream, unsampled, with a span
+	// id of the gateway's and the caller's tracestate.
+	n := len(col.Spans())
+	un := tr.Start(&tracing.Incoming{Traceparent: []byte("00-" + clientTrace + "-" + clientSpan + "-00"), Tracestate: []byte("vendor=abc"),
+		Local: true}, "tools/call acme__api__items", tracing.KindServer)
+	if un.Recording() {
+		t.Fatal("an unsampled caller's call is recorded")
+	}
+	call(un)
+	un.End()
+	if err := tr.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := col.Spans(); len(got) != n {
+		t.Errorf("an unsampled call exported spans:\n%s", otlptest.Dump(got[n:]))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sc := un.Context()
+	want := string(sc.AppendTraceparent(nil))
+	if !strings.HasSuffix(want, "-00") || len(tps) != 2 || tps[0] != want || tps[1] != want || fmt.Sprint(tss) != "[[vendor=abc] [vendor=abc]]" {
+		t.Errorf("unsampled: upstream traceparents %q tracestates %q, want %s twice with the caller's tracestate", tps, tss, want)
 	}
 }

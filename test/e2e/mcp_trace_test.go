@@ -23,7 +23,8 @@ import (
 // it, a limits child and a client span for the federated call, whose
 // context reaches the upstream MCP server in params._meta and the
 // traceparent header; a REST tool's call without context starts a trace
-// whose upstream request carries the client span's traceparent. No span
+// with a limits child and a client span per upstream attempt, whose
+// traceparent its upstream request carries. No span
 // attribute holds a credential.
 func TestMCPTracing(t *testing.T) {
 	collector := otlptest.NewServer(t)
@@ -116,13 +117,20 @@ func TestMCPTracing(t *testing.T) {
 		if root.ParentSpanID != "" || root.TraceID == agentTrace {
 			t.Errorf("a call without trace context continued one: %+v", root)
 		}
+		// The proxy's spans under the tools/call span: the subscription
+		// check, then one client span per upstream attempt.
 		kids := otlptest.Children(spans, root)
-		if len(kids) != 1 || kids[0].Name != "GET" || kids[0].Kind != "client" || kids[0].Attrs["http.response.status_code"] != int64(200) {
-			t.Fatalf("children of the REST call:\n%s", otlptest.Dump(spans))
+		if len(kids) != 2 || len(otlptest.Find(kids, "limits")) != 1 || len(otlptest.Find(kids, "GET")) != 1 {
+			t.Fatalf("children of the REST call, want limits and one attempt:\n%s", otlptest.Dump(spans))
+		}
+		att := otlptest.Find(kids, "GET")[0]
+		if att.Kind != "client" || att.Attrs["http.response.status_code"] != int64(200) || att.Attrs["server.address"] != "127.0.0.1" ||
+			att.Attrs["url.full"] != rest.URL {
+			t.Errorf("attempt span %+v", att)
 		}
 		restMu.Lock()
 		defer restMu.Unlock()
-		if want := "00-" + root.TraceID + "-" + kids[0].SpanID + "-01"; len(restTP) != 1 || restTP[0] != want {
+		if want := "00-" + root.TraceID + "-" + att.SpanID + "-01"; len(restTP) != 1 || restTP[0] != want {
 			t.Errorf("REST upstream traceparent %v, want %s", restTP, want)
 		}
 	})

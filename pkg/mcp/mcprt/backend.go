@@ -18,7 +18,6 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
-	"github.com/stoa-gateway/stoa/pkg/telemetry/tracing"
 	"github.com/stoa-gateway/stoa/pkg/unixsock"
 	"github.com/stoa-gateway/stoa/pkg/version"
 )
@@ -247,34 +246,13 @@ func (b *backend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *mcp.
 			cr.Header[i] = [2][]byte{[]byte(f.Name), f.Value}
 		}
 	}
-	// The upstream call's client span, around the proxy's admission,
-	// retries and attempts; its context goes upstream as traceparent (and
-	// the caller's tracestate when its trace was continued).
-	usp := c.Span.StartChild("HTTP", tracing.KindClient)
-	if usp.IsValid() {
-		if usp.Recording() {
-			usp.SetString(tracing.AttrHTTPMethod, req.Method)
-			usp.SetName(req.Method)
-			usp.SetString(tracing.AttrTenant, h.tenant)
-			usp.SetString(tracing.AttrTool, h.tool)
-		}
-		var tb [tracing.TraceparentLen]byte
-		cr.Header = append(cr.Header, [2][]byte{[]byte(tracing.HeaderTraceparent), usp.AppendTraceparent(tb[:0])})
-		if ts := usp.Tracestate(); len(ts) > 0 {
-			cr.Header = append(cr.Header, [2][]byte{[]byte(tracing.HeaderTracestate), ts})
-		}
-	}
+	// Under the tools/call span the proxy records a limits child and a
+	// client span per upstream attempt, each attempt's context going
+	// upstream as traceparent (with the caller's tracestate when its trace
+	// was continued).
+	cr.Trace = c.Span
 	resp, err := b.o.Proxy.Call(ctx, &cr)
 	elapsed := time.Since(start)
-	switch {
-	case err != nil:
-		usp.SetError("upstream_error", err.Error())
-	case resp.Refused != nil:
-		usp.SetError(resp.Refused.Code, resp.Refused.Message)
-	default:
-		usp.SetHTTPStatus(resp.Status)
-	}
-	usp.End()
 	if b.o.Snapshots != nil && !errors.Is(err, proxy.ErrNoRoute) {
 		// Error snapshots of failed calls (no answer or 5xx), like the
 		// proxy's OnFailure; before resp is released.

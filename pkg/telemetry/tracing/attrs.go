@@ -3,9 +3,6 @@ package tracing
 import (
 	"net/netip"
 	"strconv"
-
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 )
 
 // Attribute keys. HTTP, URL, network, server and client keys are the
@@ -78,56 +75,55 @@ type HTTPServer struct {
 // SetHTTPServer sets a server span's HTTP attributes and names it
 // "{method} {route}" (or "{method}"), as the HTTP conventions ask.
 func (s *Span) SetHTTPServer(r *HTTPServer) {
-	if s.rec != nil {
-		s.setHTTPServer(r)
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.setHTTPServer(r)
+		s.rec.mu.Unlock()
 	}
 }
 
-func (s *Span) setHTTPServer(r *HTTPServer) {
-	var buf [12]attribute.KeyValue
-	kv := buf[:0]
+func (rec *recording) setHTTPServer(r *HTTPServer) {
 	method, known := knownMethod(r.Method)
-	kv = append(kv, attribute.String(AttrHTTPMethod, method))
+	rec.putString(AttrHTTPMethod, method)
 	if !known {
-		kv = append(kv, attribute.String(AttrHTTPMethodOriginal, string(r.Method)))
+		rec.putBytes(AttrHTTPMethodOriginal, r.Method)
 		method = "HTTP"
 	}
 	scheme := "http"
 	if r.TLS {
 		scheme = "https"
 	}
-	kv = append(kv, attribute.String(AttrURLScheme, scheme), attribute.String(AttrURLPath, string(r.Path)))
-	if host, port, ok := splitHostPort(string(r.Host)); ok {
-		kv = append(kv, attribute.String(AttrServerAddress, host))
+	rec.putString(AttrURLScheme, scheme)
+	rec.putBytes(AttrURLPath, r.Path)
+	if host, port, ok := splitHostPort(r.Host); ok {
+		rec.putBytes(AttrServerAddress, host)
 		if port > 0 {
-			kv = append(kv, attribute.Int(AttrServerPort, port))
+			rec.putInt(AttrServerPort, int64(port))
 		}
 	}
 	if r.Peer.IsValid() {
-		kv = append(kv, attribute.String(AttrPeerAddress, r.Peer.Addr().Unmap().String()), attribute.Int(AttrPeerPort, int(r.Peer.Port())))
+		rec.putAddr(AttrPeerAddress, r.Peer.Addr())
+		rec.putInt(AttrPeerPort, int64(r.Peer.Port()))
 	}
 	client := r.Client
 	if !client.IsValid() {
 		client = r.Peer.Addr()
 	}
 	if client.IsValid() {
-		kv = append(kv, attribute.String(AttrClientAddress, client.Unmap().String()))
+		rec.putAddr(AttrClientAddress, client)
 	}
 	if len(r.UserAgent) > 0 {
-		kv = append(kv, attribute.String(AttrUserAgent, string(r.UserAgent)))
+		rec.putBytes(AttrUserAgent, r.UserAgent)
 	}
 	proto := r.Protocol
 	if proto == "" {
 		proto = "1.1"
 	}
-	kv = append(kv, attribute.String(AttrProtocolVersion, proto))
-	name := method
+	rec.putString(AttrProtocolVersion, proto)
+	rec.name, rec.name2 = method, ""
 	if r.Route != "" {
-		kv = append(kv, attribute.String(AttrHTTPRoute, r.Route))
-		name = method + " " + r.Route
+		rec.putString(AttrHTTPRoute, r.Route)
+		rec.name2 = r.Route
 	}
-	s.rec.add(kv...)
-	s.rec.rename(name)
 }
 
 // HTTPClient describes one upstream attempt for its client span.
@@ -145,18 +141,17 @@ type HTTPClient struct {
 // SetHTTPClient sets an upstream attempt's HTTP attributes and names it
 // "{method}", as the HTTP client conventions ask.
 func (s *Span) SetHTTPClient(r *HTTPClient) {
-	if s.rec != nil {
-		s.setHTTPClient(r)
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.setHTTPClient(r)
+		s.rec.mu.Unlock()
 	}
 }
 
-func (s *Span) setHTTPClient(r *HTTPClient) {
-	var buf [7]attribute.KeyValue
-	kv := buf[:0]
+func (rec *recording) setHTTPClient(r *HTTPClient) {
 	method, known := knownMethod(r.Method)
-	kv = append(kv, attribute.String(AttrHTTPMethod, method))
+	rec.putString(AttrHTTPMethod, method)
 	if !known {
-		kv = append(kv, attribute.String(AttrHTTPMethodOriginal, string(r.Method)))
+		rec.putBytes(AttrHTTPMethodOriginal, r.Method)
 		method = "HTTP"
 	}
 	if host, port, ok := splitHostPort(r.Host); ok {
@@ -166,39 +161,38 @@ func (s *Span) setHTTPClient(r *HTTPClient) {
 				port = 443
 			}
 		}
-		kv = append(kv, attribute.String(AttrServerAddress, host), attribute.Int(AttrServerPort, port))
+		rec.putString(AttrServerAddress, host)
+		rec.putInt(AttrServerPort, int64(port))
 	}
-	kv = append(kv, attribute.String(AttrURLFull, r.Scheme+"://"+r.Host+string(r.Path)))
+	off := len(rec.arena)
+	rec.arena = append(rec.arena, r.Scheme...)
+	rec.arena = append(rec.arena, "://"...)
+	rec.arena = append(rec.arena, r.Host...)
+	rec.arena = append(rec.arena, r.Path...)
+	rec.putArena(AttrURLFull, off)
 	if r.ResendCount > 0 {
-		kv = append(kv, attribute.Int(AttrHTTPResendCount, r.ResendCount))
+		rec.putInt(AttrHTTPResendCount, int64(r.ResendCount))
 	}
-	s.rec.add(kv...)
-	s.rec.rename(method)
+	rec.name, rec.name2 = method, ""
 }
 
 // SetHTTPStatus records the response status. Per the HTTP conventions a
 // server span fails on 5xx, a client span on 4xx and 5xx; error.type is
 // then the status code unless SetError gave a more specific class.
 func (s *Span) SetHTTPStatus(code int) {
-	if s.rec != nil {
-		s.setHTTPStatus(code)
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.setHTTPStatus(code)
+		s.rec.mu.Unlock()
 	}
 }
 
-func (s *Span) setHTTPStatus(code int) {
-	r := s.rec
-	failed := code >= 500 || (code >= 400 && r.kind == KindClient)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ended {
-		return
-	}
-	r.grow()
-	r.attrs = append(r.attrs, attribute.Int(AttrHTTPStatus, code))
-	if failed && !r.errType {
-		r.errType = true
-		r.attrs = append(r.attrs, attribute.String(AttrErrorType, strconv.Itoa(code)))
-		r.status, r.statusMsg = codes.Error, ""
+func (r *recording) setHTTPStatus(code int) {
+	r.putInt(AttrHTTPStatus, int64(code))
+	if failed := code >= 500 || (code >= 400 && r.kind == KindClient); failed && !r.errType {
+		r.errType, r.failed, r.statusMsg = true, true, ""
+		off := len(r.arena)
+		r.arena = strconv.AppendInt(r.arena, int64(code), 10)
+		r.putArena(AttrErrorType, off)
 	}
 }
 
@@ -230,62 +224,75 @@ type MCP struct {
 
 // SetMCP sets an MCP span's attributes and names it "{method} {tool}".
 func (s *Span) SetMCP(m *MCP) {
-	if s.rec != nil {
-		s.setMCP(m)
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.setMCP(m)
+		s.rec.mu.Unlock()
 	}
 }
 
-func (s *Span) setMCP(m *MCP) {
-	var buf [10]attribute.KeyValue
-	kv := buf[:0]
-	kv = append(kv, attribute.String(AttrMCPMethod, m.Method))
-	name := m.Method
+func (r *recording) setMCP(m *MCP) {
+	r.putString(AttrMCPMethod, m.Method)
+	r.name, r.name2 = m.Method, ""
 	if m.Tool != "" {
-		kv = append(kv, attribute.String(AttrGenAIToolName, m.Tool))
-		name += " " + m.Tool
+		r.putString(AttrGenAIToolName, m.Tool)
+		r.name2 = m.Tool
 	}
 	if m.Method == "tools/call" {
-		kv = append(kv, attribute.String(AttrGenAIOperation, "execute_tool"))
+		r.putString(AttrGenAIOperation, "execute_tool")
 	}
-	if id := jsonRPCID(m.RequestID); id != "" {
-		kv = append(kv, attribute.String(AttrJSONRPCRequestID, id))
+	if id := jsonRPCID(m.RequestID); len(id) > 0 {
+		r.putBytes(AttrJSONRPCRequestID, id)
 	}
 	if len(m.SessionID) > 0 {
-		kv = append(kv, attribute.String(AttrMCPSessionID, string(m.SessionID)))
+		r.putBytes(AttrMCPSessionID, m.SessionID)
 	}
 	if m.ProtocolVersion != "" {
-		kv = append(kv, attribute.String(AttrMCPProtocolVersion, m.ProtocolVersion))
+		r.putString(AttrMCPProtocolVersion, m.ProtocolVersion)
 	}
 	if m.Transport != "" {
-		kv = append(kv, attribute.String(AttrNetworkTransport, m.Transport))
+		r.putString(AttrNetworkTransport, m.Transport)
 	}
 	if m.Client.IsValid() {
-		kv = append(kv, attribute.String(AttrClientAddress, m.Client.Addr().Unmap().String()), attribute.Int(AttrClientPort, int(m.Client.Port())))
+		r.putAddr(AttrClientAddress, m.Client.Addr())
+		r.putInt(AttrClientPort, int64(m.Client.Port()))
 	}
 	if host, port, ok := splitHostPort(m.Server); ok {
-		kv = append(kv, attribute.String(AttrServerAddress, host))
+		r.putString(AttrServerAddress, host)
 		if port > 0 {
-			kv = append(kv, attribute.Int(AttrServerPort, port))
+			r.putInt(AttrServerPort, int64(port))
 		}
 	}
-	s.rec.add(kv...)
-	s.rec.rename(name)
 }
 
 // SetRPCError records a JSON-RPC error answer: error.type and
 // rpc.response.status_code are the code, the status message the error's.
 func (s *Span) SetRPCError(code int, message string) {
-	if s.rec != nil {
-		c := strconv.Itoa(code)
-		s.rec.fail(c, message, attribute.String(AttrRPCStatusCode, c))
+	if s.rec != nil && s.rec.open(s.gen) {
+		r := s.rec
+		r.errType, r.failed, r.statusMsg = true, true, message
+		off := len(r.arena)
+		r.arena = strconv.AppendInt(r.arena, int64(code), 10)
+		r.putArena(AttrErrorType, off)
+		r.putArena(AttrRPCStatusCode, off)
+		r.mu.Unlock()
 	}
 }
 
 // SetToolError records a tools/call result with isError: true.
 func (s *Span) SetToolError() {
-	if s.rec != nil {
+	if s.rec != nil && s.rec.open(s.gen) {
 		s.rec.fail(ErrorTypeToolError, ErrorTypeToolError)
+		s.rec.mu.Unlock()
 	}
+}
+
+// SpanMethod is how a span's name spells method: the method when the HTTP
+// conventions name it, "HTTP" otherwise. The result is a constant.
+func SpanMethod(method []byte) string {
+	if m, ok := knownMethod(method); ok {
+		return m
+	}
+	return "HTTP"
 }
 
 // knownMethod returns the method when it is one the HTTP conventions
@@ -317,21 +324,28 @@ func knownMethod(m []byte) (string, bool) {
 }
 
 // splitHostPort splits host[:port], a bracketed IPv6 literal or a bare
-// name; port is 0 when absent or invalid.
-func splitHostPort(hp string) (host string, port int, ok bool) {
-	if hp == "" {
-		return "", 0, false
+// name; port is 0 when absent or invalid. It takes bytes from a request
+// header or a configured string, and returns a sub-slice (no copy).
+func splitHostPort[S string | []byte](hp S) (host S, port int, ok bool) {
+	if len(hp) == 0 {
+		return host, 0, false
 	}
 	if hp[0] == '[' {
-		end := indexByte([]byte(hp), ']')
+		end := -1
+		for i := 1; i < len(hp); i++ {
+			if hp[i] == ']' {
+				end = i
+				break
+			}
+		}
 		if end < 0 {
-			return "", 0, false
+			return host, 0, false
 		}
 		host, rest := hp[1:end], hp[end+1:]
 		if len(rest) > 1 && rest[0] == ':' {
-			port, _ = strconv.Atoi(rest[1:])
+			port = atoiPort(rest[1:])
 		}
-		return host, validPort(port), true
+		return host, port, true
 	}
 	i := len(hp) - 1
 	for i >= 0 && hp[i] != ':' {
@@ -340,11 +354,28 @@ func splitHostPort(hp string) (host string, port int, ok bool) {
 	if i < 0 {
 		return hp, 0, true
 	}
-	if indexByte([]byte(hp[:i]), ':') >= 0 {
-		return hp, 0, true // bare IPv6 address
+	for j := 0; j < i; j++ {
+		if hp[j] == ':' {
+			return hp, 0, true // bare IPv6 address
+		}
 	}
-	port, _ = strconv.Atoi(hp[i+1:])
-	return hp[:i], validPort(port), true
+	return hp[:i], atoiPort(hp[i+1:]), true
+}
+
+// atoiPort parses a decimal port, 0 when it is not one in 1–65535.
+func atoiPort[S string | []byte](s S) int {
+	if len(s) == 0 || len(s) > 5 {
+		return 0
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return validPort(n)
 }
 
 func validPort(p int) int {
@@ -355,13 +386,13 @@ func validPort(p int) int {
 }
 
 // jsonRPCID renders a JSON-RPC id for jsonrpc.request.id: a string's
-// contents or a number's text; "" for null or absent.
-func jsonRPCID(raw []byte) string {
+// contents or a number's text; empty for null or absent.
+func jsonRPCID(raw []byte) []byte {
 	if len(raw) == 0 || string(raw) == "null" {
-		return ""
+		return nil
 	}
 	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		return string(raw[1 : len(raw)-1])
+		return raw[1 : len(raw)-1]
 	}
-	return string(raw)
+	return raw
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
@@ -79,6 +81,24 @@ func (r *Runtime) Start(context.Context) error { return nil }
 // Stop turns tracing off and flushes what is queued within ctx.
 func (r *Runtime) Stop(ctx context.Context) error { return r.Tracer.Stop(ctx) }
 
+// Collectors are the exporter's counters for stoad's /metrics: spans
+// exported, spans whose export failed, and spans dropped because the
+// export queue was full.
+func (r *Runtime) Collectors() []prometheus.Collector {
+	counter := func(name, help string, v func(Status) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(r.Tracer.Status())) })
+	}
+	return []prometheus.Collector{
+		counter("stoa_tracing_spans_exported_total", "Spans sent to the OTLP collector.",
+			func(s Status) uint64 { return s.Exported }),
+		counter("stoa_tracing_spans_failed_total", "Spans whose export request failed.",
+			func(s Status) uint64 { return s.Failed }),
+		counter("stoa_tracing_spans_dropped_total", "Spans dropped because the export queue was full (the collector slower than the spans came).",
+			func(s Status) uint64 { return s.Dropped }),
+	}
+}
+
 // Status reports the exporter in `stoa status`: never a header value.
 func (r *Runtime) Status() api.Component {
 	s := r.Tracer.Status()
@@ -87,12 +107,12 @@ func (r *Runtime) Status() api.Component {
 		return c
 	}
 	c.State = "ok"
-	c.Detail = fmt.Sprintf("%s, sampling %g, %d spans exported, %d failed", s.Endpoint, s.SampleRatio, s.Exported, s.Failed)
+	c.Detail = fmt.Sprintf("%s, sampling %g, %d spans exported, %d failed, %d dropped", s.Endpoint, s.SampleRatio, s.Exported, s.Failed, s.Dropped)
 	if s.LastError != "" {
 		c.State = "degraded"
 		c.Detail += ", last error: " + s.LastError
 	}
 	c.Data = map[string]any{"endpoint": s.Endpoint, "sampleRatio": s.SampleRatio, "accept": s.Accept,
-		"exported": s.Exported, "failed": s.Failed, "draining": s.Draining}
+		"exported": s.Exported, "failed": s.Failed, "dropped": s.Dropped, "draining": s.Draining}
 	return c
 }

@@ -3,12 +3,7 @@ package tracing
 import (
 	"context"
 	"net/netip"
-	"sync"
 	"time"
-
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Kind is a span's kind.
@@ -20,14 +15,6 @@ const (
 	KindServer               // a request stoad answers: proxied request, MCP call
 	KindClient               // a request stoad sends: upstream attempt, federated MCP call
 )
-
-// kindOpts are the start options of a child span of each kind, built
-// once: an option is an interface value, allocated each time it is made.
-var kindOpts = [...][]trace.SpanStartOption{
-	KindInternal: {trace.WithSpanKind(trace.SpanKindInternal)},
-	KindServer:   {trace.WithSpanKind(trace.SpanKindServer)},
-	KindClient:   {trace.WithSpanKind(trace.SpanKindClient)},
-}
 
 // Incoming is what a request says about its caller's trace.
 type Incoming struct {
@@ -59,66 +46,8 @@ type Span struct {
 	sc    SpanContext
 	state []byte     // accepted incoming tracestate, propagated as is
 	rec   *recording // nil unless sampled
-}
-
-// recording is a sampled span's SDK side. Name, attributes and status are
-// kept here and handed to the SDK span once, at End: one lock and one
-// exactly-sized attribute slice there instead of a lock and a slice growth
-// per attribute, which was the largest cost of a sampled request.
-type recording struct {
-	span trace.Span
-	ctx  context.Context // carries span: parent of children
-	p    *pipeline
-	kind Kind
-
-	mu        sync.Mutex
-	ended     bool
-	errType   bool // error.type set by SetError: a status code does not replace it
-	name      string
-	attrs     []attribute.KeyValue
-	status    codes.Code
-	statusMsg string
-}
-
-// attrHint is the attribute capacity a span of each kind starts with:
-// what the proxy sets on it.
-var attrHint = [...]int{KindInternal: 4, KindServer: 20, KindClient: 10}
-
-func (r *recording) add(kv ...attribute.KeyValue) {
-	r.mu.Lock()
-	if !r.ended {
-		r.grow()
-		r.attrs = append(r.attrs, kv...)
-	}
-	r.mu.Unlock()
-}
-
-// grow gives attrs its starting capacity on first use: spans that get no
-// attribute (auth, limits) allocate none.
-func (r *recording) grow() {
-	if r.attrs == nil {
-		r.attrs = make([]attribute.KeyValue, 0, attrHint[r.kind])
-	}
-}
-
-func (r *recording) fail(errType, message string, kv ...attribute.KeyValue) {
-	r.mu.Lock()
-	if !r.ended {
-		r.errType = true
-		r.grow()
-		r.attrs = append(r.attrs, attribute.String(AttrErrorType, errType))
-		r.attrs = append(r.attrs, kv...)
-		r.status, r.statusMsg = codes.Error, message
-	}
-	r.mu.Unlock()
-}
-
-func (r *recording) rename(name string) {
-	r.mu.Lock()
-	if !r.ended {
-		r.name = name
-	}
-	r.mu.Unlock()
+	p     *pipeline  // rec's pipeline: where children are recorded
+	gen   uint32     // rec's generation this Span belongs to (record.go)
 }
 
 // Start begins a span: continuing the caller's trace when in carries a
@@ -176,66 +105,52 @@ func (p *pipeline) start(in *Incoming, name string, kind Kind) (Span, bool) {
 		s.sc.SpanID = newSpanID()
 		return s, true
 	}
-	ok := p.startRecording(&s, in, name, kind, parent, continued, linked)
-	return s, ok
-}
-
-// startRecording starts the SDK span of a sampled root span; false when p
-// is being shut down.
-func (p *pipeline) startRecording(s *Span, in *Incoming, name string, kind Kind, parent SpanContext, continued bool, linked SpanContext) bool {
-	ctx := context.Background()
-	if continued {
-		cfg := trace.SpanContextConfig{TraceID: parent.TraceID, SpanID: parent.SpanID, TraceFlags: trace.TraceFlags(parent.Flags), Remote: true}
-		if s.state != nil {
-			cfg.TraceState, _ = trace.ParseTraceState(string(s.state))
-		}
-		ctx = trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(cfg))
-	} else {
-		ctx = context.WithValue(ctx, presetTraceID{}, s.sc.TraceID)
+	var start time.Time
+	if in != nil {
+		start = in.Start
 	}
-	opts := make([]trace.SpanStartOption, 0, 3)
-	opts = append(opts, kindOpts[kind][0])
-	if in != nil && !in.Start.IsZero() {
-		opts = append(opts, trace.WithTimestamp(in.Start))
+	r := p.record(&s, kind, name, nanos(start))
+	if r == nil {
+		return s, false
+	}
+	if continued {
+		r.parentID, r.remoteParent = parent.SpanID, true
+		r.setState(s.state)
 	}
 	// OTel's HTTP conventions: an untrusted caller's context becomes a
 	// link, so its trace can still be found from this one.
-	links := make([]trace.Link, 0, 2)
 	if linked.IsValid() {
-		links = append(links, remoteLink(linked))
+		r.links[r.nlinks] = linked
+		r.nlinks++
 	}
 	if in != nil && len(in.Link) > 0 {
 		if sc, ok := ParseTraceparent(in.Link); ok && sc != parent && sc != linked {
-			links = append(links, remoteLink(sc))
+			r.links[r.nlinks] = sc
+			r.nlinks++
 		}
 	}
-	if len(links) > 0 {
-		opts = append(opts, trace.WithLinks(links...))
-	}
-	return p.record(s, ctx, name, kind, opts)
+	return s, true
 }
 
-func remoteLink(sc SpanContext) trace.Link {
-	return trace.Link{SpanContext: trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: sc.TraceID, SpanID: sc.SpanID, TraceFlags: trace.TraceFlags(sc.Flags), Remote: true,
-	})}
-}
-
-// record starts an SDK span for s. It counts the span open first and then
-// checks that p is not closed; retire closes p and then waits for the count
-// to drop to zero, so a span is either refused here or waited for there,
-// never started on a provider already shut down.
-func (p *pipeline) record(s *Span, parent context.Context, name string, kind Kind, opts []trace.SpanStartOption) bool {
+// record starts the recording of s (its trace id and, for a continued
+// trace, flags already set), giving s a new span id. It counts the span
+// open first and then checks that p is not closed; retire closes p and
+// then waits for the count to drop to zero, so a span is either refused
+// here (nil) or waited for there, never recorded into a pipeline already
+// shut down.
+func (p *pipeline) record(s *Span, kind Kind, name string, start int64) *recording {
 	p.inflight.Add(1)
 	if p.closed.Load() {
 		p.inflight.Add(-1)
-		return false
+		return nil
 	}
-	ctx, span := p.tracer.Start(parent, name, opts...)
-	sc := span.SpanContext()
-	s.sc.TraceID, s.sc.SpanID, s.sc.Flags = sc.TraceID(), sc.SpanID(), byte(sc.TraceFlags())&knownFlags
-	s.rec = &recording{span: span, ctx: ctx, p: p, kind: kind}
-	return true
+	r := newRecording(p, kind)
+	s.sc.SpanID = newSpanID()
+	s.sc.Flags = s.sc.Flags&knownFlags | FlagSampled
+	r.traceID, r.spanID, r.flags = s.sc.TraceID, s.sc.SpanID, s.sc.Flags
+	r.name, r.start = name, start
+	s.rec, s.p, s.gen = r, p, r.gen
+	return r
 }
 
 // StartChild begins a span under s: auth and limits (KindInternal), an
@@ -246,7 +161,7 @@ func (s *Span) StartChild(name string, kind Kind) Span {
 	if s.rec == nil {
 		return *s
 	}
-	return s.startChild(name, kind)
+	return s.startChild(name, kind, now())
 }
 
 // StartChildAt is StartChild for work that began at start, before s's
@@ -256,60 +171,48 @@ func (s *Span) StartChildAt(name string, kind Kind, start time.Time) Span {
 	if s.rec == nil {
 		return *s
 	}
-	c := Span{sc: s.sc, state: s.state}
-	opts := []trace.SpanStartOption{kindOpts[kind][0], trace.WithTimestamp(start)}
-	if !s.rec.p.record(&c, s.rec.ctx, name, kind, opts) {
-		return Span{sc: s.sc, state: s.state}
-	}
-	return c
+	return s.startChild(name, kind, nanos(start))
 }
 
-func (s *Span) startChild(name string, kind Kind) Span {
+func (s *Span) startChild(name string, kind Kind, start int64) Span {
 	c := Span{sc: s.sc, state: s.state}
-	if !s.rec.p.record(&c, s.rec.ctx, name, kind, kindOpts[kind]) {
+	r := s.p.record(&c, kind, name, start)
+	if r == nil {
 		// The parent outlived its configuration's drain timeout.
 		return Span{sc: s.sc, state: s.state}
 	}
+	r.parentID = s.sc.SpanID
+	r.setState(s.state)
 	return c
 }
 
 // End ends s now. Ending twice, or ending a copy, is a no-op.
 func (s *Span) End() {
 	if s.rec != nil {
-		s.rec.end(time.Time{})
+		s.end(now())
 	}
 }
 
 // EndAt ends s at t.
 func (s *Span) EndAt(t time.Time) {
 	if s.rec != nil {
-		s.rec.end(t)
+		s.end(nanos(t))
 	}
 }
 
-func (r *recording) end(t time.Time) {
-	r.mu.Lock()
-	if r.ended {
-		r.mu.Unlock()
+func (s *Span) end(t int64) {
+	r := s.rec
+	if !r.open(s.gen) {
 		return
 	}
-	r.ended = true
+	r.ended, r.end = true, t
 	r.mu.Unlock()
-	if r.name != "" {
-		r.span.SetName(r.name)
-	}
-	if len(r.attrs) > 0 {
-		r.span.SetAttributes(r.attrs...)
-	}
-	if r.status != codes.Unset {
-		r.span.SetStatus(r.status, r.statusMsg)
-	}
-	if t.IsZero() {
-		r.span.End()
-	} else {
-		r.span.End(trace.WithTimestamp(t))
-	}
-	r.p.inflight.Add(-1)
+	// Queued before it stops counting as open: a retiring pipeline waits
+	// for the count, then flushes its queue, so the span is in that flush.
+	p := s.p
+	p.q.push(r)
+	r.release()
+	p.inflight.Add(-1)
 }
 
 // Recording reports whether s is sampled and records attributes. Guard
@@ -342,36 +245,59 @@ func (s *Span) Tracestate() []byte { return s.state }
 
 // SetName renames s (e.g. once the route is known).
 func (s *Span) SetName(name string) {
-	if s.rec != nil {
-		s.rec.rename(name)
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.name, s.rec.name2 = name, ""
+		s.rec.mu.Unlock()
+	}
+}
+
+// SetNamePair names s first + " " + second ("GET /acme/billing") without
+// building the string on the request's path.
+func (s *Span) SetNamePair(first, second string) {
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.name, s.rec.name2 = first, second
+		s.rec.mu.Unlock()
+	}
+}
+
+// SetAddr sets an address attribute (client.address) without formatting
+// it on the request's path.
+func (s *Span) SetAddr(key string, a netip.Addr) {
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.putAddr(key, a)
+		s.rec.mu.Unlock()
 	}
 }
 
 // SetString sets a string attribute.
 func (s *Span) SetString(key, value string) {
-	if s.rec != nil {
-		s.rec.add(attribute.String(key, value))
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.putString(key, value)
+		s.rec.mu.Unlock()
 	}
 }
 
 // SetBytes sets a string attribute from bytes, copied only when recording.
 func (s *Span) SetBytes(key string, value []byte) {
-	if s.rec != nil {
-		s.rec.add(attribute.String(key, string(value)))
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.putBytes(key, value)
+		s.rec.mu.Unlock()
 	}
 }
 
 // SetInt sets an integer attribute.
 func (s *Span) SetInt(key string, value int64) {
-	if s.rec != nil {
-		s.rec.add(attribute.Int64(key, value))
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.putInt(key, value)
+		s.rec.mu.Unlock()
 	}
 }
 
 // SetBool sets a boolean attribute.
 func (s *Span) SetBool(key string, value bool) {
-	if s.rec != nil {
-		s.rec.add(attribute.Bool(key, value))
+	if s.rec != nil && s.rec.open(s.gen) {
+		s.rec.putBool(key, value)
+		s.rec.mu.Unlock()
 	}
 }
 
@@ -379,8 +305,9 @@ func (s *Span) SetBool(key string, value bool) {
 // "timeout" or the gateway's error code) and status Error with message.
 // A later SetHTTPStatus keeps this error.type.
 func (s *Span) SetError(errType, message string) {
-	if s.rec != nil {
+	if s.rec != nil && s.rec.open(s.gen) {
 		s.rec.fail(errType, message)
+		s.rec.mu.Unlock()
 	}
 }
 

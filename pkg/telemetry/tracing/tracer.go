@@ -30,12 +30,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/trace"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 )
 
 // instrumentationName is the instrumentation scope of every span.
@@ -68,13 +68,13 @@ func (t *Tracer) Enabled() bool {
 	return t != nil && t.cur.Load() != nil
 }
 
-// pipeline is one configuration's sampler, SDK provider and exporter.
+// pipeline is one configuration's sampler, span queue and exporter.
 type pipeline struct {
 	cfg      *resolved
 	always   bool   // ratio ≥ 1
 	bound    uint64 // TraceIDRatioBased's upper bound for 0 < ratio < 1
-	tp       *sdktrace.TracerProvider
-	tracer   trace.Tracer
+	q        *queue
+	b        *batcher
 	client   *http.Client
 	inflight atomic.Int64 // recording spans not yet ended (see record)
 	closed   atomic.Bool  // retiring: no new recording span
@@ -96,18 +96,21 @@ func (t *Tracer) Prepare(c Config) (swap func(), err error) {
 	if cur := t.cur.Load(); cur != nil && reflect.DeepEqual(cur.cfg, r) {
 		return func() {}, nil
 	}
-	exp, client, err := newExporter(r, &t.exp, t.log)
+	exp, client, err := newExporter(r)
 	if err != nil {
 		return nil, err
 	}
 	return func() {
-		// The provider starts its batching goroutine: built only here, so a
-		// revision that another runtime refuses leaves nothing running.
-		t.swap(newPipeline(r, exp, client))
+		// The batching goroutine is started only here, so a revision that
+		// another runtime refuses leaves nothing running.
+		p := newPipeline(r, exp, client, &t.exp, t.log)
+		go p.b.run()
+		t.swap(p)
 	}, nil
 }
 
-func newPipeline(r *resolved, exp sdktrace.SpanExporter, client *http.Client) *pipeline {
+// newPipeline builds the pipeline of r; its batcher is not running yet.
+func newPipeline(r *resolved, exp otlptrace.Client, client *http.Client, st *exportStats, log *slog.Logger) *pipeline {
 	p := &pipeline{cfg: r, client: client}
 	switch {
 	case r.ratio >= 1:
@@ -115,6 +118,20 @@ func newPipeline(r *resolved, exp sdktrace.SpanExporter, client *http.Client) *p
 	case r.ratio > 0:
 		p.bound = uint64(r.ratio * (1 << 63))
 	}
+	p.q = newQueue(r.queueSize, &st.dropped)
+	p.b = &batcher{
+		q: p.q, client: exp, stats: st, log: log, endpoint: r.endpoint,
+		timeout: r.batchTimeout, export: r.exportTimeout,
+		enc:    newEncoder(otlpResource(r), semconv.SchemaURL),
+		flushc: make(chan chan struct{}), stopc: make(chan struct{}), done: make(chan struct{}),
+	}
+	return p
+}
+
+// otlpResource is the resource of every span of r: the service, the SDK
+// whose exporter sends them, and the configured attributes, sorted by key
+// as the SDK's resource writes them.
+func otlpResource(r *resolved) *resourcepb.Resource {
 	attrs := []attribute.KeyValue{
 		semconv.ServiceName(r.service),
 		semconv.TelemetrySDKName("opentelemetry"),
@@ -127,21 +144,15 @@ func newPipeline(r *resolved, exp sdktrace.SpanExporter, client *http.Client) *p
 	for _, k := range sortedKeys(r.resource) {
 		attrs = append(attrs, attribute.String(k, r.resource[k]))
 	}
-	p.tp = sdktrace.NewTracerProvider(
-		// The sampling decision is taken before the SDK sees a span: only
-		// sampled spans are started in it.
-		sdktrace.WithSampler(sdktrace.AlwaysSample()),
-		sdktrace.WithIDGenerator(idGenerator{}),
-		sdktrace.WithResource(resource.NewWithAttributes(semconv.SchemaURL, attrs...)),
-		sdktrace.WithBatcher(exp,
-			sdktrace.WithMaxQueueSize(r.queueSize),
-			sdktrace.WithMaxExportBatchSize(min(512, r.queueSize)),
-			sdktrace.WithBatchTimeout(r.batchTimeout),
-			sdktrace.WithExportTimeout(r.exportTimeout),
-		),
-	)
-	p.tracer = p.tp.Tracer(instrumentationName)
-	return p
+	set := attribute.NewSet(attrs...)
+	res := &resourcepb.Resource{}
+	for it := set.Iter(); it.Next(); {
+		kv := it.Attribute()
+		res.Attributes = append(res.Attributes, &commonpb.KeyValue{
+			Key: string(kv.Key), Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: kv.Value.Emit()}},
+		})
+	}
+	return res
 }
 
 // swap installs p (nil: off) and retires the pipeline it replaces.
@@ -194,7 +205,8 @@ func (t *Tracer) retire(ctx context.Context, old *pipeline) {
 		sctx, cancel = context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 	}
-	if err := old.tp.Shutdown(sctx); err != nil {
+	old.b.stop(sctx)
+	if err := old.b.client.Stop(sctx); err != nil {
 		t.log.Warn("tracing: shut down exporter", "err", err)
 	}
 	old.client.CloseIdleConnections()
@@ -229,7 +241,7 @@ func (t *Tracer) ForceFlush(ctx context.Context) error {
 		return nil
 	}
 	if p := t.cur.Load(); p != nil {
-		return p.tp.ForceFlush(ctx)
+		return p.b.flush(ctx)
 	}
 	return nil
 }
@@ -241,8 +253,11 @@ type Status struct {
 	SampleRatio float64
 	Accept      string
 	// Exported and Failed count spans sent to the collector, and spans
-	// whose export request failed, since stoad started.
-	Exported, Failed uint64
+	// whose export request failed, since stoad started; Dropped counts
+	// spans not queued for export because the queue was full (the
+	// collector slower than the spans came) or the configuration was
+	// shut down.
+	Exported, Failed, Dropped uint64
 	// LastError is the last export failure (empty after a success).
 	LastError   string
 	LastErrorAt time.Time
@@ -255,7 +270,7 @@ func (t *Tracer) Status() Status {
 	if t == nil {
 		return Status{}
 	}
-	s := Status{Exported: t.exp.exported.Load(), Failed: t.exp.failed.Load(), Draining: int(t.down.Load())}
+	s := Status{Exported: t.exp.exported.Load(), Failed: t.exp.failed.Load(), Dropped: t.exp.dropped.Load(), Draining: int(t.down.Load())}
 	if p := t.cur.Load(); p != nil {
 		s.Enabled, s.Endpoint, s.SampleRatio, s.Accept = true, p.cfg.endpoint, p.cfg.ratio, p.cfg.accept
 	}
@@ -265,10 +280,11 @@ func (t *Tracer) Status() Status {
 	return s
 }
 
-// newExporter builds the OTLP/HTTP exporter of r. Every option is given
-// explicitly, with stoad's own HTTP client: OTEL_EXPORTER_OTLP_*
+// newExporter builds the OTLP/HTTP client of r: the official exporter's
+// (otlptracehttp), which the batcher hands encoded spans. Every option is
+// given explicitly, with stoad's own HTTP client: OTEL_EXPORTER_OTLP_*
 // variables in stoad's environment do not change what the spec says.
-func newExporter(r *resolved, st *exportStats, log *slog.Logger) (sdktrace.SpanExporter, *http.Client, error) {
+func newExporter(r *resolved) (otlptrace.Client, *http.Client, error) {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -292,7 +308,7 @@ func newExporter(r *resolved, st *exportStats, log *slog.Logger) (sdktrace.SpanE
 	for k, v := range r.headers {
 		headers[k] = v
 	}
-	exp, err := otlptracehttp.New(context.Background(),
+	c := otlptracehttp.NewClient(
 		otlptracehttp.WithEndpointURL(r.endpoint),
 		otlptracehttp.WithHeaders(headers),
 		otlptracehttp.WithCompression(comp),
@@ -302,50 +318,40 @@ func newExporter(r *resolved, st *exportStats, log *slog.Logger) (sdktrace.SpanE
 			Enabled: true, InitialInterval: time.Second, MaxInterval: 5 * time.Second, MaxElapsedTime: r.exportTimeout,
 		}),
 	)
-	if err != nil {
+	if err := c.Start(context.Background()); err != nil {
 		return nil, nil, errors.New("tracing: build OTLP exporter: " + err.Error())
 	}
-	return &countingExporter{SpanExporter: exp, st: st, log: log, endpoint: r.endpoint}, client, nil
+	return c, client, nil
 }
 
 // exportStats counts exports across configurations.
 type exportStats struct {
-	exported, failed atomic.Uint64
-	mu               sync.Mutex
-	lastErr          string
-	lastErrAt        time.Time
-	lastLog          time.Time
-	failing          bool
+	exported, failed, dropped atomic.Uint64
+	mu                        sync.Mutex
+	lastErr                   string
+	lastErrAt                 time.Time
+	lastLog                   time.Time
+	failing                   bool
 }
 
 // exportLogEvery rate-limits export failure logs: a collector that is down
 // would otherwise log every batch.
 const exportLogEvery = time.Minute
 
-// countingExporter counts spans and reports failures itself; it returns
-// nil to the batch processor, whose fallback is the SDK's global error
-// handler, an unstructured line on stderr per batch.
-type countingExporter struct {
-	sdktrace.SpanExporter
-	st       *exportStats
-	log      *slog.Logger
-	endpoint string
-}
-
-func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	err := e.SpanExporter.ExportSpans(ctx, spans)
-	st := e.st
+// record counts one export request of n spans, and reports a failure
+// (logged at most once a minute) or the recovery from one.
+func (st *exportStats) record(n int, err error, log *slog.Logger, endpoint string) {
 	if err == nil {
-		st.exported.Add(uint64(len(spans)))
+		st.exported.Add(uint64(n))
 		st.mu.Lock()
 		if st.failing {
 			st.failing, st.lastErr = false, ""
-			e.log.Info("tracing: exporting again", "endpoint", e.endpoint)
+			log.Info("tracing: exporting again", "endpoint", endpoint)
 		}
 		st.mu.Unlock()
-		return nil
+		return
 	}
-	st.failed.Add(uint64(len(spans)))
+	st.failed.Add(uint64(n))
 	now := time.Now()
 	st.mu.Lock()
 	st.failing, st.lastErr, st.lastErrAt = true, err.Error(), now
@@ -355,27 +361,9 @@ func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.Rea
 	}
 	st.mu.Unlock()
 	if logIt {
-		e.log.Warn("tracing: export failed; spans dropped (is the collector up?)", "endpoint", e.endpoint, "spans", len(spans), "err", err)
+		log.Warn("tracing: export failed; spans dropped (is the collector up?)", "endpoint", endpoint, "spans", n, "err", err)
 	}
-	return nil
 }
-
-// presetTraceID carries a root span's trace id, chosen before sampling,
-// to the SDK's id generator.
-type presetTraceID struct{}
-
-// idGenerator gives the SDK the trace id the sampling decision was made
-// on, and random ids otherwise.
-type idGenerator struct{}
-
-func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
-	if id, ok := ctx.Value(presetTraceID{}).([16]byte); ok {
-		return id, newSpanID()
-	}
-	return newTraceID(), newSpanID()
-}
-
-func (idGenerator) NewSpanID(context.Context, trace.TraceID) trace.SpanID { return newSpanID() }
 
 // newTraceID returns 16 random bytes, never all zero. math/rand/v2's
 // global source is ChaCha8 per thread: fast and lock-free.

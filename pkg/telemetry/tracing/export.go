@@ -1,0 +1,419 @@
+package tracing
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Ending a span encodes it as an OTLP Span message at once, while its
+// recording is still in the CPU's cache, appends the bytes to one of a few
+// shards of the queue (a mutex and a byte slice each) and returns the
+// recording to its pool: a span costs its encoding, one uncontended lock
+// and a copy. One batcher goroutine per configuration swaps the shards'
+// buffers out when one has its share of a batch, when the batch timeout
+// passes, or on a flush, and uploads them with the official exporter's
+// OTLP/HTTP client (otlptracehttp: its retries, headers, TLS and
+// compression). Queuing recordings and encoding them in the batcher
+// instead cost about twice as much CPU: by then every recording of a
+// batch had left the cache.
+
+// queueShards spreads ending spans over locks; a span's shard is picked
+// from its (random) span id.
+const queueShards = 4
+
+// maxBatch is about the most spans sent in one export request (the SDK's
+// batch processor default); the batcher is woken when that many are
+// queued.
+const maxBatch = 512
+
+// maxBufKeep is the capacity a shard's buffer keeps between batches: a
+// burst does not pin its memory.
+const maxBufKeep = 1 << 20
+
+type shard struct {
+	mu  sync.Mutex
+	buf []byte // encoded spans, each as field 2 of ScopeSpans: tag, length, Span
+	n   int    // spans in buf
+	_   [24]byte
+}
+
+// queue holds ended spans, encoded, until the batcher takes them.
+type queue struct {
+	shards  [queueShards]shard
+	cap     int           // spans per shard
+	kickAt  int           // a shard with this many spans wakes the batcher
+	kick    chan struct{} // capacity 1
+	stopped atomic.Bool   // the batcher has exited: spans are dropped
+	dropped *atomic.Uint64
+}
+
+func newQueue(size int, dropped *atomic.Uint64) *queue {
+	q := &queue{kick: make(chan struct{}, 1), dropped: dropped}
+	q.cap = max(1, (size+queueShards-1)/queueShards)
+	q.kickAt = max(1, min(q.cap, maxBatch/queueShards))
+	return q
+}
+
+// push encodes and queues an ended span. When its shard is full (the
+// collector is slower than the spans come) the span is dropped and
+// counted, never the request. r is not used after.
+func (q *queue) push(r *recording) {
+	r.enc = appendSpan(r.enc[:0], r)
+	sh := &q.shards[r.spanID[7]%queueShards]
+	sh.mu.Lock()
+	if q.stopped.Load() || sh.n >= q.cap {
+		sh.mu.Unlock()
+		q.dropped.Add(1)
+		return
+	}
+	sh.buf = protowire.AppendTag(sh.buf, fScopeSpansSpans, protowire.BytesType)
+	sh.buf = protowire.AppendBytes(sh.buf, r.enc)
+	sh.n++
+	n := sh.n
+	sh.mu.Unlock()
+	if n == q.kickAt {
+		select {
+		case q.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// take swaps shard i's buffer for spare and returns it with its span
+// count.
+func (q *queue) take(i int, spare []byte) ([]byte, int) {
+	sh := &q.shards[i]
+	sh.mu.Lock()
+	buf, n := sh.buf, sh.n
+	sh.buf, sh.n = spare[:0], 0
+	sh.mu.Unlock()
+	return buf, n
+}
+
+// batcher exports one configuration's spans.
+type batcher struct {
+	q        *queue
+	client   otlptrace.Client
+	stats    *exportStats
+	log      *slog.Logger
+	endpoint string
+	timeout  time.Duration // batch timeout
+	export   time.Duration // export timeout
+	enc      encoder
+	flushc   chan chan struct{}
+	stopc    chan struct{}
+	done     chan struct{}
+	spare    [queueShards][]byte
+}
+
+func (b *batcher) run() {
+	defer close(b.done)
+	t := time.NewTimer(b.timeout)
+	defer t.Stop()
+	for {
+		var reply chan struct{}
+		stop := false
+		select {
+		case <-b.q.kick:
+		case <-t.C:
+		case reply = <-b.flushc:
+		case <-b.stopc:
+			stop = true
+			b.q.stopped.Store(true) // before the last take: push drops after it
+		}
+		b.exportQueued()
+		if reply != nil {
+			close(reply)
+		}
+		if stop {
+			return
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(b.timeout)
+	}
+}
+
+// exportQueued exports every queued span: one request, or one per shard
+// when more than a batch is queued.
+func (b *batcher) exportQueued() {
+	var parts [queueShards][]byte
+	var counts [queueShards]int
+	total := 0
+	for i := range parts {
+		parts[i], counts[i] = b.q.take(i, b.spare[i])
+		total += counts[i]
+	}
+	if total > maxBatch {
+		for i := range parts {
+			if counts[i] > 0 {
+				b.upload(parts[i:i+1], counts[i])
+			}
+		}
+	} else if total > 0 {
+		b.upload(parts[:], total)
+	}
+	for i, p := range parts {
+		if cap(p) > maxBufKeep {
+			p = nil
+		}
+		b.spare[i] = p[:0]
+	}
+}
+
+func (b *batcher) upload(parts [][]byte, n int) {
+	rs := b.enc.batch(parts)
+	ctx, cancel := context.WithTimeout(context.Background(), b.export)
+	err := b.client.UploadTraces(ctx, []*tracepb.ResourceSpans{rs})
+	cancel()
+	b.stats.record(n, err, b.log, b.endpoint)
+}
+
+// flush exports what is queued now and waits for it, within ctx.
+func (b *batcher) flush(ctx context.Context) error {
+	reply := make(chan struct{})
+	select {
+	case b.flushc <- reply:
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-reply:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop exports what is queued and ends the batcher.
+func (b *batcher) stop(ctx context.Context) {
+	close(b.stopc)
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+	}
+}
+
+// encoder writes spans as OTLP protobuf with protowire, straight from the
+// recordings. The export request is still the official types' message:
+// a tracepb.ResourceSpans whose resource and schema URL are ordinary
+// fields and whose scope_spans field (2) is carried as already-encoded
+// bytes in the message's unknown fields, which protobuf's marshaller
+// writes out verbatim. A collector decodes the same bytes it would get
+// from tracepb.ScopeSpans values; building those (a message, key-value and
+// value objects per attribute) and marshalling them cost several times
+// more (BenchmarkEncode).
+type encoder struct {
+	resource  *resourcepb.Resource
+	schemaURL string
+	scope     []byte // the encoded InstrumentationScope, field 1 of ScopeSpans
+	raw       []byte // field 2 of ResourceSpans: tag, length, ScopeSpans
+}
+
+// Field numbers of the OTLP trace protocol (opentelemetry/proto/trace/v1,
+// common/v1).
+const (
+	fScopeSpansScope = 1
+	fScopeSpansSpans = 2
+	fScopeName       = 1
+	fResourceScopes  = 2
+
+	fSpanTraceID      = 1
+	fSpanSpanID       = 2
+	fSpanTraceState   = 3
+	fSpanParentSpanID = 4
+	fSpanName         = 5
+	fSpanKind         = 6
+	fSpanStart        = 7
+	fSpanEnd          = 8
+	fSpanAttributes   = 9
+	fSpanDroppedAttrs = 10
+	fSpanLinks        = 13
+	fSpanStatus       = 15
+	fSpanFlags        = 16
+
+	fLinkTraceID = 1
+	fLinkSpanID  = 2
+	fLinkFlags   = 6
+
+	fStatusMessage = 2
+	fStatusCode    = 3
+
+	fKVKey   = 1
+	fKVValue = 2
+
+	fAnyString = 1
+	fAnyBool   = 2
+	fAnyInt    = 3
+)
+
+// OTLP span flags: the low byte is the W3C flags; these say whether the
+// parent was remote, as the SDK writes them.
+const (
+	flagHasIsRemote = uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK)
+	flagIsRemote    = uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK)
+)
+
+var otlpKind = [...]uint64{
+	KindInternal: uint64(tracepb.Span_SPAN_KIND_INTERNAL),
+	KindServer:   uint64(tracepb.Span_SPAN_KIND_SERVER),
+	KindClient:   uint64(tracepb.Span_SPAN_KIND_CLIENT),
+}
+
+func newEncoder(res *resourcepb.Resource, schemaURL string) encoder {
+	var scope []byte
+	scope = protowire.AppendTag(scope, fScopeSpansScope, protowire.BytesType)
+	var name []byte
+	name = protowire.AppendTag(name, fScopeName, protowire.BytesType)
+	name = protowire.AppendString(name, instrumentationName)
+	scope = protowire.AppendBytes(scope, name)
+	return encoder{resource: res, schemaURL: schemaURL, scope: scope}
+}
+
+// batch wraps encoded spans (parts: fields 2 of ScopeSpans) as one
+// ResourceSpans. The message aliases e's buffer: it is valid until the
+// next call.
+func (e *encoder) batch(parts [][]byte) *tracepb.ResourceSpans {
+	n := len(e.scope)
+	for _, p := range parts {
+		n += len(p)
+	}
+	e.raw = protowire.AppendTag(e.raw[:0], fResourceScopes, protowire.BytesType)
+	e.raw = protowire.AppendVarint(e.raw, uint64(n))
+	e.raw = append(e.raw, e.scope...)
+	for _, p := range parts {
+		e.raw = append(e.raw, p...)
+	}
+	rs := &tracepb.ResourceSpans{Resource: e.resource, SchemaUrl: e.schemaURL}
+	rs.ProtoReflect().SetUnknown(protoreflect.RawFields(e.raw))
+	if cap(e.raw) > maxBufKeep {
+		e.raw = nil // after this request: the message holds the big one
+	}
+	return rs
+}
+
+// appendSpan appends r as an OTLP Span message (its fields, no tag or
+// length of its own).
+func appendSpan(b []byte, r *recording) []byte {
+	b = protowire.AppendTag(b, fSpanTraceID, protowire.BytesType)
+	b = protowire.AppendBytes(b, r.traceID[:])
+	b = protowire.AppendTag(b, fSpanSpanID, protowire.BytesType)
+	b = protowire.AppendBytes(b, r.spanID[:])
+	if r.stateN > 0 {
+		b = protowire.AppendTag(b, fSpanTraceState, protowire.BytesType)
+		b = protowire.AppendBytes(b, r.state())
+	}
+	if r.parentID != [8]byte{} {
+		b = protowire.AppendTag(b, fSpanParentSpanID, protowire.BytesType)
+		b = protowire.AppendBytes(b, r.parentID[:])
+	}
+	b = protowire.AppendTag(b, fSpanName, protowire.BytesType)
+	if r.name2 == "" {
+		b = protowire.AppendString(b, r.name)
+	} else {
+		b = protowire.AppendVarint(b, uint64(len(r.name)+1+len(r.name2)))
+		b = append(b, r.name...)
+		b = append(b, ' ')
+		b = append(b, r.name2...)
+	}
+	b = protowire.AppendTag(b, fSpanKind, protowire.VarintType)
+	b = protowire.AppendVarint(b, otlpKind[r.kind])
+	b = protowire.AppendTag(b, fSpanStart, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, uint64(max(0, r.start)))
+	b = protowire.AppendTag(b, fSpanEnd, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, uint64(max(0, r.end)))
+	for i := range r.attrs[:r.nattrs] {
+		b = appendKeyValue(b, r, &r.attrs[i])
+	}
+	if r.dropped > 0 {
+		b = protowire.AppendTag(b, fSpanDroppedAttrs, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(r.dropped))
+	}
+	for i := range r.links[:r.nlinks] {
+		l := &r.links[i]
+		b = protowire.AppendTag(b, fSpanLinks, protowire.BytesType)
+		b = protowire.AppendVarint(b, 2+16+2+8+1+4)
+		b = protowire.AppendTag(b, fLinkTraceID, protowire.BytesType)
+		b = protowire.AppendBytes(b, l.TraceID[:])
+		b = protowire.AppendTag(b, fLinkSpanID, protowire.BytesType)
+		b = protowire.AppendBytes(b, l.SpanID[:])
+		b = protowire.AppendTag(b, fLinkFlags, protowire.Fixed32Type)
+		b = protowire.AppendFixed32(b, uint32(l.Flags)|flagHasIsRemote|flagIsRemote)
+	}
+	// The SDK always writes a status; an unset one is an empty message.
+	b = protowire.AppendTag(b, fSpanStatus, protowire.BytesType)
+	if r.failed {
+		n := 2
+		if r.statusMsg != "" {
+			n += 1 + protowire.SizeBytes(len(r.statusMsg))
+		}
+		b = protowire.AppendVarint(b, uint64(n))
+		if r.statusMsg != "" {
+			b = protowire.AppendTag(b, fStatusMessage, protowire.BytesType)
+			b = protowire.AppendString(b, r.statusMsg)
+		}
+		b = protowire.AppendTag(b, fStatusCode, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(tracepb.Status_STATUS_CODE_ERROR))
+	} else {
+		b = protowire.AppendVarint(b, 0)
+	}
+	flags := uint32(r.flags) | flagHasIsRemote
+	if r.remoteParent {
+		flags |= flagIsRemote
+	}
+	b = protowire.AppendTag(b, fSpanFlags, protowire.Fixed32Type)
+	return protowire.AppendFixed32(b, flags)
+}
+
+// appendKeyValue appends attribute a as a KeyValue (field 9 of Span).
+func appendKeyValue(b []byte, r *recording, a *attr) []byte {
+	// AnyValue: one field.
+	var vn int
+	switch a.kind {
+	case attrString:
+		vn = 1 + protowire.SizeBytes(len(a.s))
+	case attrArena:
+		vn = 1 + protowire.SizeBytes(int(a.i&0xffffffff))
+	case attrInt:
+		vn = 1 + protowire.SizeVarint(uint64(a.i))
+	case attrBool:
+		vn = 2
+	}
+	kvn := 1 + protowire.SizeBytes(len(a.key)) + 1 + protowire.SizeBytes(vn)
+	b = protowire.AppendTag(b, fSpanAttributes, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(kvn))
+	b = protowire.AppendTag(b, fKVKey, protowire.BytesType)
+	b = protowire.AppendString(b, a.key)
+	b = protowire.AppendTag(b, fKVValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(vn))
+	switch a.kind {
+	case attrString:
+		b = protowire.AppendTag(b, fAnyString, protowire.BytesType)
+		b = protowire.AppendString(b, a.s)
+	case attrArena:
+		b = protowire.AppendTag(b, fAnyString, protowire.BytesType)
+		b = protowire.AppendBytes(b, r.arenaBytes(a))
+	case attrInt:
+		b = protowire.AppendTag(b, fAnyInt, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(a.i))
+	case attrBool:
+		b = protowire.AppendTag(b, fAnyBool, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(a.i))
+	}
+	return b
+}
