@@ -77,19 +77,35 @@ import (
 // interrupt moderation), so the flood's receive path competes with stoad
 // for that CPU. Each poll is a wake-up and two context switches on the
 // server CPU, which in this paravirtualised guest costs more than XDP's
-// work on the packets it finds: the client's ratio follows the moderation
-// (the rx runs/s column) more than the XDP mode. CPU 0 is the outside
+// work on the packets it finds: the client's ratio follows the number of
+// polls (the rx runs/s column) more than the XDP mode. CPU 0 is the outside
 // world: attacker, feeder, client and their veths' NAPI threads. The flood
 // is paced in batches every millisecond. Everything runs under nice -20
 // (the script does that), so that other jobs on the machine do not decide
-// the result — except the attacker's thread and its veth's NAPI thread,
-// which run at nice 19: the attacker stands for another machine, and must
+// the result — except the attacker's thread (and, with a split ingress,
+// its veth's NAPI thread), which run at nice 19: the attacker stands for another machine, and must
 // not slow the client down by sharing its CPU (on CPU 0 they yield to the
 // client; the sent/s column shows whether the flood still kept its pace).
 // The report shows each side's CPU use, to tell a server-bound result from
 // a sender-bound one. Each round's ratio is client/s under a flood over
 // client/s without one in the same round and setting; the table gives the
 // median and range over rounds.
+//
+// Where the flood enters (STOA_BENCH_INGRESS): "shared", the default, sends
+// it from the client's namespace (the attacker's address is a second
+// address on c0) into the client's veth s-c, so that the server CPU has one
+// receive queue, as one NIC queue per core gives a server, and polls the
+// flood's packets in the same NAPI runs as the client's; "split" sends it
+// into the attacker's own veth s-a, a second queue with its own poll timer
+// and NAPI thread on the server CPU — two NICs on one core, where every
+// moderation interval of each wakes the server CPU separately. Each flood
+// run is preceded by a "quiet" one: the same paced flood from the same
+// thread, discarded before any server veth (stack: routed out of a veth
+// whose egress drops it; frames: the Feeder drops them), so that "vs quiet"
+// (client/s under the flood over the quiet run's) shows the server's share
+// of the loss apart from the sender's. "srv rx/s" counts the packets the
+// server veths received (/proc/net/dev), which shows that the flood
+// reached the server at its rate.
 //
 // Other jobs on the machine take the server CPU regardless of nice levels
 // at times; a run is "clean" when the server CPU's busy time not spent by
@@ -102,7 +118,8 @@ import (
 // STOA_BENCH_CLIENT_ROUNDS (part 2's, default the
 // same), STOA_BENCH_DURATION (3s), STOA_BENCH_FLOOD_PPS (the paced floods
 // of part 2, comma-separated; 25000,50000), STOA_BENCH_FLOOD_SOURCES
-// (stack,frames), STOA_BENCH_MAX_FOREIGN and STOA_BENCH_RX_USECS tune it.
+// (stack,frames), STOA_BENCH_INGRESS (shared), STOA_BENCH_MAX_FOREIGN and
+// STOA_BENCH_RX_USECS tune it.
 func TestXDPBench(t *testing.T) {
 	requireXDP(t)
 	if runtime.NumCPU() < 2 {
