@@ -681,7 +681,7 @@ func TestXDPBench(t *testing.T) {
 			}
 		}
 		fmt.Fprintf(&b, "ratio = client/s under the flood over client/s without one, same round and XDP setting; target ≥ 0.9 with XDP on.\n")
-		fmt.Fprintf(&b, "to quiet: the same paced flood, discarded before any server veth (stack: to a dummy device; frames: the feeder drops them) —\n")
+		fmt.Fprintf(&b, "to quiet: the same paced flood, discarded before any server veth (stack: out of a veth whose egress drops it; frames: the feeder drops them) —\n")
 		fmt.Fprintf(&b, "what the sender alone costs the client; vs quiet = client/s under the flood over that, same round (the server's share of the loss).\n")
 		fmt.Fprintf(&b, "srv rx/s: packets the server veths received per second (client and flood).\n")
 		fmt.Fprintf(&b, "The other columns are medians over the clean rounds (all rounds where none was clean); all = the ratio's median over every round.\n")
