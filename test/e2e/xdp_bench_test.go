@@ -83,9 +83,10 @@ import (
 // is paced in batches every millisecond. Everything runs under nice -20
 // (the script does that), so that other jobs on the machine do not decide
 // the result — except the attacker's thread (and, with a split ingress,
-// its veth's NAPI thread), which run at nice 19: the attacker stands for another machine, and must
-// not slow the client down by sharing its CPU (on CPU 0 they yield to the
-// client; the sent/s column shows whether the flood still kept its pace).
+// its veth's NAPI thread), which run at nice 19: the attacker stands for
+// another machine, and must not slow the client down by sharing its CPU
+// (on CPU 0 they yield to the client; the sent/s column shows whether the
+// flood still kept its pace).
 // The report shows each side's CPU use, to tell a server-bound result from
 // a sender-bound one. Each round's ratio is client/s under a flood over
 // client/s without one in the same round and setting; the table gives the
