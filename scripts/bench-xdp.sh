@@ -8,15 +8,18 @@
 #     iptables -t raw DROP vs the kernel's TCP stack vs stoad's userspace
 #     accept-time limiter (accept + reset);
 #   - a legitimate client's throughput under a paced SYN flood, XDP native,
-#     generic and off, as a ratio to its no-flood baseline (CPU 1 plays the
-#     server, CPU 0 the outside world).
+#     generic and off, as a ratio to its no-flood baseline and to a run with
+#     the same flood discarded before the server (CPU 1 plays the server,
+#     CPU 0 the outside world; the flood enters through the client's veth,
+#     the server CPU's one receive queue, unless STOA_BENCH_INGRESS=split).
 # The method is the doc comment of TestXDPBench (test/e2e/xdp_bench_test.go).
 # Needs root, 2+ CPUs, iproute2, iptables, ethtool and util-linux (taskset,
 # chrt, setpriv): apt-get install iproute2 iptables ethtool util-linux. Runs at
 # nice -20 so that other jobs on the machine do not decide the client figures.
-# Takes about six minutes with the defaults. STOA_BENCH_ROUNDS (3),
-# STOA_BENCH_DURATION (3s), STOA_BENCH_FLOOD_PPS (25000,50000) and
-# STOA_BENCH_FLOOD_SOURCES (stack,frames) tune it; more in the doc comment.
+# Takes about seven minutes with the defaults. STOA_BENCH_PARTS (1,2),
+# STOA_BENCH_ROUNDS (3), STOA_BENCH_DURATION (3s), STOA_BENCH_FLOOD_PPS
+# (25000,50000), STOA_BENCH_FLOOD_SOURCES (stack,frames) and
+# STOA_BENCH_INGRESS (shared, or split) tune it; more in the doc comment.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ "$(id -u)" -ne 0 ]; then

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/stoa-gateway/stoa/pkg/netnstest"
 )
 
 // TestXDPBench measures, with the real stoad on veth pairs between
@@ -74,19 +77,36 @@ import (
 // interrupt moderation), so the flood's receive path competes with stoad
 // for that CPU. Each poll is a wake-up and two context switches on the
 // server CPU, which in this paravirtualised guest costs more than XDP's
-// work on the packets it finds: the client's ratio follows the moderation
-// (the rx runs/s column) more than the XDP mode. CPU 0 is the outside
+// work on the packets it finds: the client's ratio follows the number of
+// polls (the rx runs/s column) more than the XDP mode. CPU 0 is the outside
 // world: attacker, feeder, client and their veths' NAPI threads. The flood
 // is paced in batches every millisecond. Everything runs under nice -20
 // (the script does that), so that other jobs on the machine do not decide
-// the result — except the attacker's thread and its veth's NAPI thread,
-// which run at nice 19: the attacker stands for another machine, and must
-// not slow the client down by sharing its CPU (on CPU 0 they yield to the
-// client; the sent/s column shows whether the flood still kept its pace).
+// the result — except the attacker's thread (and, with a split ingress,
+// its veth's NAPI thread), which run at nice 19: the attacker stands for
+// another machine, and must not slow the client down by sharing its CPU
+// (on CPU 0 they yield to the client; the sent/s column shows whether the
+// flood still kept its pace).
 // The report shows each side's CPU use, to tell a server-bound result from
 // a sender-bound one. Each round's ratio is client/s under a flood over
 // client/s without one in the same round and setting; the table gives the
 // median and range over rounds.
+//
+// Where the flood enters (STOA_BENCH_INGRESS): "shared", the default, sends
+// it from the client's namespace (the attacker's address is a second
+// address on c0) into the client's veth s-c, so that the server CPU has one
+// receive queue, as one NIC queue per core gives a server, and polls the
+// flood's packets in the same NAPI runs as the client's; "split" sends it
+// into the attacker's own veth s-a, a second queue with its own poll timer
+// and NAPI thread on the server CPU — two NICs on one core, where every
+// moderation interval of each wakes the server CPU separately. Each flood
+// run is preceded by a "quiet" one: the same paced flood from the same
+// thread, discarded before any server veth (stack: routed out of a veth
+// whose egress drops it; frames: the Feeder drops them), so that "vs quiet"
+// (client/s under the flood over the quiet run's) shows the server's share
+// of the loss apart from the sender's. "srv rx/s" counts the packets the
+// server veths received (/proc/net/dev), which shows that the flood
+// reached the server at its rate.
 //
 // Other jobs on the machine take the server CPU regardless of nice levels
 // at times; a run is "clean" when the server CPU's busy time not spent by
@@ -99,7 +119,8 @@ import (
 // STOA_BENCH_CLIENT_ROUNDS (part 2's, default the
 // same), STOA_BENCH_DURATION (3s), STOA_BENCH_FLOOD_PPS (the paced floods
 // of part 2, comma-separated; 25000,50000), STOA_BENCH_FLOOD_SOURCES
-// (stack,frames), STOA_BENCH_MAX_FOREIGN and STOA_BENCH_RX_USECS tune it.
+// (stack,frames), STOA_BENCH_INGRESS (shared), STOA_BENCH_MAX_FOREIGN and
+// STOA_BENCH_RX_USECS tune it.
 func TestXDPBench(t *testing.T) {
 	requireXDP(t)
 	if runtime.NumCPU() < 2 {
@@ -348,21 +369,98 @@ func TestXDPBench(t *testing.T) {
 	type clientRun struct {
 		rps, ratio, pps, app, napi, foreign, outside float64
 		wakeups                                      float64 // the server veths' NAPI threads, per second
+		rxPPS                                        float64 // packets the server veths received, per second
+		vsQuiet                                      float64 // client/s over that of the same round's quiet run
 		clean                                        bool    // this run and its round's baseline had the server CPU to themselves
 	}
 
+	// A run's flood: none (flood 0), delivered to the server, or sent but
+	// discarded before it reaches any server veth (quiet) — the sender's
+	// own cost, so that a ratio against it measures the server alone.
 	type clientKey struct {
 		setting string // native, generic, off
 		src     benchSource
 		flood   int // 0: none
+		quiet   bool
 	}
 	settings := []string{"native", "generic", "off"}
 	runs := map[clientKey][]clientRun{}
+	// Where the flood enters the server: "shared" (default), through the
+	// client's veth s-c, as a server CPU with one receive queue of one NIC
+	// gets all its traffic, so that the flood's packets are polled in the
+	// same NAPI runs as the client's; "split", through the attacker's own
+	// veth s-a, a second receive queue with its own poll timer and NAPI
+	// thread on the server CPU (two NICs on one core).
+	ingress := cmp.Or(os.Getenv("STOA_BENCH_INGRESS"), "shared")
+	if ingress != "shared" && ingress != "split" {
+		t.Fatalf("STOA_BENCH_INGRESS=%q: want shared or split", ingress)
+	}
 	if part2 {
 		benchNAPI(t, n.server, "s-c", server, true, rxUsecs)
 		benchNAPI(t, n.server, "s-a", server, true, rxUsecs)
 		benchNAPI(t, n.client, "c0", outside, true, 50)
 		benchNAPI(t, n.attacker, "a0", outside, false, 50) // the attacker's machine: yields to the client
+		// The flood's sending side: the attacker's namespace and veth
+		// (split), or the client's (shared: the attacker's address is a
+		// second address on c0, and the server routes it back over s-c).
+		floodNS, floodDev, floodDst, floodDstDev := n.attacker, "a0", xdpServerA, "s-a"
+		floodFeeder := n.feeder
+		if n.feeder == nil {
+			t.Fatal("no feeder") // set up before Part 1
+		}
+		if ingress == "shared" {
+			floodNS, floodDev, floodDst, floodDstDev = n.client, "c0", xdpServerC, "s-c"
+			n.client.IP("addr", "add", xdpAttackIP.String()+"/32", "dev", "c0")
+			n.server.IP("route", "add", xdpAttackIP.String()+"/32", "dev", "s-c")
+			floodFeeder = netnstest.NewFeeder(t, n.client, "fc0", "c0")
+		}
+		// Quiet stack floods go to an address routed out of a veth whose
+		// egress drops everything (tc): IP output up to the device, like a
+		// delivered flood's, without a receiver.
+		floodNS.IP("link", "add", "qd0", "type", "veth", "peer", "name", "qd0x")
+		floodNS.IP("link", "set", "qd0", "up")
+		floodNS.IP("link", "set", "qd0x", "up")
+		floodNS.IP("route", "add", "198.18.99.0/24", "dev", "qd0")
+		floodNS.IP("neigh", "add", "198.18.99.1", "lladdr", "02:00:00:00:99:01", "dev", "qd0", "nud", "permanent")
+		quietDrop := benchEgressDrop(t, floodNS, "qd0")
+		t.Cleanup(func() { quietDrop.Close() })
+		quietDst := netip.MustParseAddr("198.18.99.1")
+		newFlood := func(src benchSource, quiet bool) *xdpSYNFlood {
+			if src == srcFrames {
+				// A quiet feeder drops the frames in its own program.
+				if err := floodFeeder.Drop(quiet); err != nil {
+					t.Fatal(err)
+				}
+				return newXDPFrameFlood(floodFeeder, n.server.HardwareAddr(floodDstDev), floodNS.HardwareAddr(floodDev), xdpAttackIP, floodDst, 8080)
+			}
+			dst := floodDst
+			if quiet {
+				dst = quietDst
+			}
+			f, err := newXDPSYNFlood(floodNS, xdpAttackIP, dst, 8080)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+		rxPackets := func() float64 {
+			out, err := n.server.Command(context.Background(), "cat", "/proc/net/dev").Output()
+			if err != nil {
+				t.Fatalf("read the server's /proc/net/dev: %v", err)
+			}
+			var sum float64
+			for _, line := range strings.Split(string(out), "\n") {
+				name, rest, ok := strings.Cut(line, ":")
+				if name = strings.TrimSpace(name); !ok || (name != "s-c" && name != "s-a") {
+					continue
+				}
+				if f := strings.Fields(rest); len(f) > 1 {
+					v, _ := strconv.ParseFloat(f[1], 64)
+					sum += v
+				}
+			}
+			return sum
+		}
 		legit := func() float64 {
 			var ok atomic.Int64
 			var wg sync.WaitGroup
@@ -382,16 +480,8 @@ func TestXDPBench(t *testing.T) {
 			wg.Wait()
 			return float64(ok.Load()) / dur.Seconds()
 		}
-		flooded := func(src benchSource, floodPPS int) (rps, attackPPS float64) {
-			var f *xdpSYNFlood
-			if src == srcFrames {
-				f = n.frameFlood(t)
-			} else {
-				var err error
-				if f, err = newXDPSYNFlood(n.attacker, xdpAttackIP, xdpServerA, 8080); err != nil {
-					t.Fatal(err)
-				}
-			}
+		flooded := func(src benchSource, floodPPS int, quiet bool) (rps, attackPPS float64) {
+			f := newFlood(src, quiet)
 			defer f.Close()
 			f.PPS = floodPPS
 			var wg sync.WaitGroup
@@ -419,11 +509,12 @@ func TestXDPBench(t *testing.T) {
 		// feeder and client; the client veths' NAPI threads).
 		groups := benchGroups(t, d.cmd.Process.Pid)
 		watch := func(fn func() (rps, pps float64)) clientRun {
-			before, t0 := groups.read(), time.Now()
+			before, rx0, t0 := groups.read(), rxPackets(), time.Now()
 			rps, pps := fn()
-			g := groups.since(before, time.Since(t0))
+			el := time.Since(t0)
+			g := groups.since(before, el)
 			r := clientRun{rps: rps, pps: pps, app: g["stoad"] + g["upstreams"], napi: g["napi/s-*"], outside: g["bench"] + g["napi/c0+a0"],
-				wakeups: g["napi/s-* runs/s"]}
+				wakeups: g["napi/s-* runs/s"], rxPPS: (rxPackets() - rx0) / el.Seconds()}
 			// What else kept the server's CPU busy: other jobs on the machine
 			// (and interrupt work no thread is charged for).
 			r.foreign = max(0, g[fmt.Sprintf("cpu%d", server)]-r.app-r.napi)
@@ -438,21 +529,34 @@ func TestXDPBench(t *testing.T) {
 				}
 				base := watch(func() (float64, float64) { return legit(), 0 })
 				base.ratio, base.clean = 1, base.foreign <= maxForeign
-				runs[clientKey{set, 0, 0}] = append(runs[clientKey{set, 0, 0}], base)
+				runs[clientKey{set, 0, 0, false}] = append(runs[clientKey{set, 0, 0, false}], base)
 				for _, src := range floodSources {
 					for _, pps := range floodRates {
-						r := watch(func() (float64, float64) { return flooded(src, pps) })
-						if base.rps > 0 {
-							r.ratio = r.rps / base.rps
+						var q clientRun
+						for _, quiet := range []bool{true, false} {
+							r := watch(func() (float64, float64) { return flooded(src, pps, quiet) })
+							if base.rps > 0 {
+								r.ratio = r.rps / base.rps
+							}
+							r.clean = base.clean && r.foreign <= maxForeign
+							if quiet {
+								q = r
+							} else {
+								if q.rps > 0 {
+									r.vsQuiet = r.rps / q.rps
+								}
+								r.clean = r.clean && q.clean
+							}
+							k := clientKey{set, src, pps, quiet}
+							runs[k] = append(runs[k], r)
 						}
-						r.clean = base.clean && r.foreign <= maxForeign
-						k := clientKey{set, src, pps}
-						runs[k] = append(runs[k], r)
 					}
 				}
 			}
 		}
-
+		if err := floodFeeder.Drop(false); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// ---- Report.
@@ -527,21 +631,29 @@ func TestXDPBench(t *testing.T) {
 	if part2 {
 		fmt.Fprintf(&b, "\nPart 2: legitimate client (4 keep-alive connections through the proxy) under a paced SYN flood to :8080\n")
 		fmt.Fprintf(&b, "server = CPU %d: stoad + upstreams (app) and the server veths' NAPI threads (rx, polling every %dµs under traffic); outside = CPU %d: attacker, feeder, client, their NAPI threads\n", server, rxUsecs, outside)
+		if ingress == "shared" {
+			fmt.Fprintf(&b, "ingress shared: the flood enters through the client's veth s-c (one receive queue for the server CPU, as one NIC queue per core)\n")
+		} else {
+			fmt.Fprintf(&b, "ingress split: the flood enters through its own veth s-a (a second receive queue, its own NAPI thread, on the server CPU)\n")
+		}
 		fmt.Fprintf(&b, "%d rounds of %v; clean rounds: the server CPU's foreign share ≤ %.0f%% in the run and in its round's baseline\n", clientRounds, dur, maxForeign)
-		fmt.Fprintf(&b, "%-8s %-7s %8s %8s %9s %24s %6s %8s %8s %8s %8s %9s\n", "XDP", "source", "flood/s", "sent/s", "client/s", "ratio, clean (min–max) n", "all", "app CPU", "rx CPU", "foreign", "outside", "rx runs/s")
+		fmt.Fprintf(&b, "%-8s %-7s %-6s %8s %8s %9s %9s %24s %6s %8s %8s %8s %8s %8s %9s\n", "XDP", "source", "to", "flood/s", "sent/s", "srv rx/s", "client/s", "ratio, clean (min–max) n", "all", "vs quiet", "app CPU", "rx CPU", "foreign", "outside", "rx runs/s")
 		medRun := func(rs []clientRun, f func(clientRun) float64) float64 { return benchMedianOf(rs, f) }
 		for _, set := range settings {
-			keys := []clientKey{{set, 0, 0}}
+			keys := []clientKey{{set, 0, 0, false}}
 			for _, src := range floodSources {
 				for _, pps := range floodRates {
-					keys = append(keys, clientKey{set, src, pps})
+					keys = append(keys, clientKey{set, src, pps, true}, clientKey{set, src, pps, false})
 				}
 			}
 			for _, k := range keys {
 				rs := runs[k]
-				srcName := "-"
+				srcName, to := "-", "-"
 				if k.flood > 0 {
-					srcName = k.src.String()
+					srcName, to = k.src.String(), "server"
+					if k.quiet {
+						to = "quiet"
+					}
 				}
 				all := medRun(rs, func(r clientRun) float64 { return r.ratio })
 				var clean []clientRun
@@ -556,15 +668,23 @@ func TestXDPBench(t *testing.T) {
 					ratio = fmt.Sprintf("%.2f (%.2f–%.2f) %d/%d", medRun(clean, func(r clientRun) float64 { return r.ratio }), lo, hi, len(clean), len(rs))
 					rs = clean // the other columns too
 				}
-				fmt.Fprintf(&b, "%-8s %-7s %8d %8.0f %9.0f %24s %6.2f %7.0f%% %7.0f%% %7.0f%% %7.0f%% %9.0f\n", k.setting, srcName, k.flood,
-					medRun(rs, func(r clientRun) float64 { return r.pps }), medRun(rs, func(r clientRun) float64 { return r.rps }),
-					ratio, all,
+				vsQuiet := "-"
+				if k.flood > 0 && !k.quiet {
+					vsQuiet = fmt.Sprintf("%.2f", medRun(rs, func(r clientRun) float64 { return r.vsQuiet }))
+				}
+				fmt.Fprintf(&b, "%-8s %-7s %-6s %8d %8.0f %9.0f %9.0f %24s %6.2f %8s %7.0f%% %7.0f%% %7.0f%% %7.0f%% %9.0f\n", k.setting, srcName, to, k.flood,
+					medRun(rs, func(r clientRun) float64 { return r.pps }), medRun(rs, func(r clientRun) float64 { return r.rxPPS }),
+					medRun(rs, func(r clientRun) float64 { return r.rps }),
+					ratio, all, vsQuiet,
 					medRun(rs, func(r clientRun) float64 { return r.app }), medRun(rs, func(r clientRun) float64 { return r.napi }),
 					medRun(rs, func(r clientRun) float64 { return r.foreign }), medRun(rs, func(r clientRun) float64 { return r.outside }),
 					medRun(rs, func(r clientRun) float64 { return r.wakeups }))
 			}
 		}
 		fmt.Fprintf(&b, "ratio = client/s under the flood over client/s without one, same round and XDP setting; target ≥ 0.9 with XDP on.\n")
+		fmt.Fprintf(&b, "to quiet: the same paced flood, discarded before any server veth (stack: out of a veth whose egress drops it; frames: the feeder drops them) —\n")
+		fmt.Fprintf(&b, "what the sender alone costs the client; vs quiet = client/s under the flood over that, same round (the server's share of the loss).\n")
+		fmt.Fprintf(&b, "srv rx/s: packets the server veths received per second (client and flood).\n")
 		fmt.Fprintf(&b, "The other columns are medians over the clean rounds (all rounds where none was clean); all = the ratio's median over every round.\n")
 		fmt.Fprintf(&b, "XDP on: perSource 100/s burst 200 counting connections (the attacker's SYNs drop for rate); off: spec.xdp.enabled false.\n")
 		fmt.Fprintf(&b, "CPU columns are shares of one CPU (per-thread run time); foreign is the rest of the server CPU's busy time (/proc/stat):\n")
