@@ -150,7 +150,7 @@ func (d *Daemon) commit(c change) (resp *api.ApplyResponse, err error) {
 	}
 	ct.next("validate")
 	next := plan.Apply(cur.Objects, changes)
-	if diags := spec.Validate(next, spec.ValidateOptions{}); diags.HasErrors() {
+	if diags := validateNext(cur.Objects, next, changes); diags.HasErrors() {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "the resulting configuration would be invalid", Diagnostics: onlyErrors(diags),
 			Hint: "fix the specs, or delete the objects that refer to what you remove"}
 	}
