@@ -34,6 +34,9 @@ type Catalog struct {
 	fedResources map[string]spec.Ref
 	// problems are the federated tools the catalog could not expose.
 	problems map[spec.Ref][]string
+	// compiled are the tools compiled from each Tool object, for the
+	// next catalog to reuse (WithPrevious). Read only once built.
+	compiled map[*spec.Object][]*Tool
 
 	// granted caches the views of callers with Grants, by tenant and
 	// Grants.Key; bounded by maxGrantViews (beyond, views are computed per
@@ -103,6 +106,17 @@ type catalogConfig struct {
 	openAPI    func(ref spec.Ref) ([]byte, bool)
 	handles    func(*Tool) any
 	federation Federation
+	prev       *Catalog
+}
+
+// WithPrevious lets BuildCatalog take the tools prev compiled from an
+// object it is given again, the very same *spec.Object, instead of
+// compiling them: a revision's unchanged objects are the previous
+// revision's, never modified, so a one-tool change compiles one Tool's
+// operations, not 10,000 Tools'. The tools are copies, with Handle set
+// anew (WithHandles); what prev serves is not touched.
+func WithPrevious(prev *Catalog) CatalogOption {
+	return func(c *catalogConfig) { c.prev = prev }
 }
 
 // WithOpenAPI supplies the OpenAPI document of a Tool that has an `openapi:`
@@ -219,6 +233,7 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 
 		fedResources: map[string]spec.Ref{},
 		problems:     map[spec.Ref][]string{},
+		compiled:     make(map[*spec.Object][]*Tool, len(objs)),
 	}
 	sorted := slices.Clone(objs)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref().Less(sorted[j].Ref()) })
@@ -254,11 +269,12 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 				}
 				continue
 			}
-			for i := range s.Operations {
-				t, err := compileTool(o, s, &s.Operations[i], sc)
-				if err != nil {
-					return nil, fmt.Errorf("build mcp catalog: %s: operation %q: %w", o.Ref(), s.Operations[i].Name, err)
-				}
+			tools, err := cfg.compile(o, s, sc)
+			if err != nil {
+				return nil, err
+			}
+			c.compiled[o] = tools
+			for _, t := range tools {
 				if prev, dup := c.tools[t.Name]; dup {
 					return nil, fmt.Errorf("build mcp catalog: %s: tool name %q is already used by %s; set a distinct mcpName", o.Ref(), t.Name, prev.Ref)
 				}
@@ -306,6 +322,31 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 	c.admin = newView(all, allRes)
 	c.platform = newView(nil, nil)
 	return c, nil
+}
+
+// compile returns the tools of Tool object o, one per operation: copies of
+// those the previous catalog compiled from o itself, or compiled now.
+func (cfg *catalogConfig) compile(o *spec.Object, s *spec.ToolSpec, sc *schemaCompiler) ([]*Tool, error) {
+	if cfg.prev != nil {
+		if prev, ok := cfg.prev.compiled[o]; ok {
+			tools := make([]*Tool, len(prev))
+			for i, p := range prev {
+				t := *p
+				t.Handle = nil
+				tools[i] = &t
+			}
+			return tools, nil
+		}
+	}
+	tools := make([]*Tool, 0, len(s.Operations))
+	for i := range s.Operations {
+		t, err := compileTool(o, s, &s.Operations[i], sc)
+		if err != nil {
+			return nil, fmt.Errorf("build mcp catalog: %s: operation %q: %w", o.Ref(), s.Operations[i].Name, err)
+		}
+		tools = append(tools, t)
+	}
+	return tools, nil
 }
 
 func newView(tools []*Tool, res []*resource) *view {
