@@ -198,7 +198,7 @@ func fresh(t *testing.T, o *spec.Object) *spec.Object {
 
 // observed is what clients see of a daemon: every route's answer without
 // and with an API key of the tenant, the rate limit it announces, the
-// MCP catalog, and the keys' states.
+// MCP tools and resources, and the keys' states.
 func observed(t *testing.T, ld *liveDaemon, mcpSock string) string {
 	t.Helper()
 	var b strings.Builder
@@ -258,6 +258,13 @@ func observed(t *testing.T, ld *liveDaemon, mcpSock string) string {
 		}
 		j, _ := json.Marshal(tool)
 		b.WriteString("mcp " + string(j) + "\n")
+	}
+	for res, err := range sess.Resources(ctx, nil) {
+		if err != nil {
+			t.Fatalf("mcp resources/list: %v", err)
+		}
+		j, _ := json.Marshal(res)
+		b.WriteString("mcp resource " + string(j) + "\n")
 	}
 	return b.String()
 }

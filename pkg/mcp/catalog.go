@@ -34,9 +34,9 @@ type Catalog struct {
 	fedResources map[string]spec.Ref
 	// problems are the federated tools the catalog could not expose.
 	problems map[spec.Ref][]string
-	// compiled are the tools compiled from each Tool object, for the
-	// next catalog to reuse (WithPrevious). Read only once built.
-	compiled map[*spec.Object][]*Tool
+	// compiled is what each Tool object gave, for the next catalog to
+	// reuse (WithPrevious). Read only once built.
+	compiled map[*spec.Object]*compiledObject
 
 	// granted caches the views of callers with Grants, by tenant and
 	// Grants.Key; bounded by maxGrantViews (beyond, views are computed per
@@ -233,7 +233,7 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 
 		fedResources: map[string]spec.Ref{},
 		problems:     map[spec.Ref][]string{},
-		compiled:     make(map[*spec.Object][]*Tool, len(objs)),
+		compiled:     make(map[*spec.Object]*compiledObject, len(objs)),
 	}
 	sorted := slices.Clone(objs)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref().Less(sorted[j].Ref()) })
@@ -269,12 +269,12 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 				}
 				continue
 			}
-			tools, err := cfg.compile(o, s, sc)
+			co, err := cfg.compile(o, s, sc)
 			if err != nil {
 				return nil, err
 			}
-			c.compiled[o] = tools
-			for _, t := range tools {
+			c.compiled[o] = co
+			for _, t := range co.tools {
 				if prev, dup := c.tools[t.Name]; dup {
 					return nil, fmt.Errorf("build mcp catalog: %s: tool name %q is already used by %s; set a distinct mcpName", o.Ref(), t.Name, prev.Ref)
 				}
@@ -284,11 +284,7 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 				c.tools[t.Name] = t
 				all = append(all, t)
 			}
-			var doc []byte
-			if s.OpenAPI != "" && cfg.openAPI != nil {
-				doc, _ = cfg.openAPI(o.Ref())
-			}
-			for _, r := range toolResources(o, s, doc) {
+			for _, r := range co.resources {
 				c.resources[r.uri] = r
 				allRes = append(allRes, r)
 			}
@@ -324,29 +320,43 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 	return c, nil
 }
 
-// compile returns the tools of Tool object o, one per operation: copies of
-// those the previous catalog compiled from o itself, or compiled now.
-func (cfg *catalogConfig) compile(o *spec.Object, s *spec.ToolSpec, sc *schemaCompiler) ([]*Tool, error) {
+// compiledObject is what one Tool object gives a catalog: its tools (one
+// per operation) and its resources. Resources are immutable once encoded
+// (a document's text is generated once, on its first read), so catalogs
+// share them; tools are copied, for their handles.
+type compiledObject struct {
+	tools     []*Tool
+	resources []*resource
+}
+
+// compile returns what Tool object o gives: copies of the tools and the
+// resources the previous catalog had from o itself, or compiled now.
+func (cfg *catalogConfig) compile(o *spec.Object, s *spec.ToolSpec, sc *schemaCompiler) (*compiledObject, error) {
 	if cfg.prev != nil {
 		if prev, ok := cfg.prev.compiled[o]; ok {
-			tools := make([]*Tool, len(prev))
-			for i, p := range prev {
+			co := &compiledObject{tools: make([]*Tool, len(prev.tools)), resources: prev.resources}
+			for i, p := range prev.tools {
 				t := *p
 				t.Handle = nil
-				tools[i] = &t
+				co.tools[i] = &t
 			}
-			return tools, nil
+			return co, nil
 		}
 	}
-	tools := make([]*Tool, 0, len(s.Operations))
+	co := &compiledObject{tools: make([]*Tool, 0, len(s.Operations))}
 	for i := range s.Operations {
 		t, err := compileTool(o, s, &s.Operations[i], sc)
 		if err != nil {
 			return nil, fmt.Errorf("build mcp catalog: %s: operation %q: %w", o.Ref(), s.Operations[i].Name, err)
 		}
-		tools = append(tools, t)
+		co.tools = append(co.tools, t)
 	}
-	return tools, nil
+	var doc []byte
+	if s.OpenAPI != "" && cfg.openAPI != nil {
+		doc, _ = cfg.openAPI(o.Ref())
+	}
+	co.resources = toolResources(o, s, doc)
+	return co, nil
 }
 
 func newView(tools []*Tool, res []*resource) *view {
