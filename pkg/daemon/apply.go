@@ -139,7 +139,7 @@ func (d *Daemon) commit(c change) (resp *api.ApplyResponse, err error) {
 		}
 	}
 	resp = &api.ApplyResponse{Changes: changes, Summary: sum, Revision: cur.Revision, DryRun: c.dryRun}
-	if len(c.desired) >= bigApply {
+	if c.garbage(cur, sum) >= bigApply {
 		d.releaseMemorySoon()
 	}
 	if err := c.checkPinned(cur.Revision, sum); err != nil {
@@ -150,7 +150,7 @@ func (d *Daemon) commit(c change) (resp *api.ApplyResponse, err error) {
 	}
 	ct.next("validate")
 	next := plan.Apply(cur.Objects, changes)
-	if diags := spec.Validate(next, spec.ValidateOptions{}); diags.HasErrors() {
+	if diags := validateNext(cur.Objects, next, changes); diags.HasErrors() {
 		return nil, &api.Error{Code: api.CodeInvalid, Message: "the resulting configuration would be invalid", Diagnostics: onlyErrors(diags),
 			Hint: "fix the specs, or delete the objects that refer to what you remove"}
 	}
@@ -238,6 +238,25 @@ func (d *Daemon) commit(c change) (resp *api.ApplyResponse, err error) {
 		d.events.Publish(e)
 	}
 	return resp, nil
+}
+
+// garbage estimates how many decoded objects the change leaves behind:
+// every desired object of a request (decoded for it, kept only if it
+// changed), or, for objects handed over already decoded (a bundle, a
+// rollback), those that are not the live objects themselves, plus what
+// the change replaces. A data plane's one-object delta leaves one: no
+// forced collection for it.
+func (c *change) garbage(cur *state.Revision, sum plan.Summary) int {
+	n := sum.Update + sum.Delete
+	if !c.stored {
+		return n + len(c.desired)
+	}
+	for _, o := range c.desired {
+		if cur.Get(o.Ref()) != o {
+			n++
+		}
+	}
+	return n
 }
 
 // referrersError refuses a deletion that would leave references dangling,

@@ -123,7 +123,8 @@ func loadWire(b *testing.B, dir string) json.RawMessage {
 // in-process, through the real LocalAPI and runtimes: the request as the
 // CLI sends it (objects as written), decoded, planned, validated,
 // compiled by every runtime, committed and swapped in. first: into an
-// empty state; update: every Tool changed; noop: the full request when
+// empty state; update: every Tool changed; one: the whole request with
+// one Tool changed; noop: the full request when
 // nothing changed (the CLI skips it when the digests match); diff: a dry
 // run of 10,000 new objects with the objects in the answer, as
 // `stoa diff` asks.
@@ -131,6 +132,7 @@ func BenchmarkApply10kTools(b *testing.B) {
 	const n, m = 10000, 20
 	wireA := loadWire(b, benchSpecs(b, n, m, ""))
 	wireB := loadWire(b, benchSpecs(b, n, m, " (v2)"))
+	wireOne := loadWire(b, oneToolChanged(b, benchSpecs(b, n, m, ""), m, 4242))
 	ctx := context.Background()
 	apply := func(b *testing.B, c *client.Client, req api.ApplyRequest, wire json.RawMessage) *api.ApplyResponse {
 		resp, err := c.ApplyEncoded(ctx, &req, wire)
@@ -172,6 +174,23 @@ func BenchmarkApply10kTools(b *testing.B) {
 			i++
 		}
 	})
+	b.Run("one", func(b *testing.B) {
+		// The whole request, one Tool changed: what `stoa apply -f dir`
+		// sends after editing one file.
+		c, _, stop := benchDaemon(b)
+		defer stop()
+		apply(b, c, api.ApplyRequest{}, wireA)
+		wires := []json.RawMessage{wireOne, wireA}
+		b.ReportAllocs()
+		defer reportCPU(b, processCPUTime())
+		i := 0
+		for b.Loop() {
+			if r := apply(b, c, api.ApplyRequest{}, wires[i%2]); r.Summary.Update != 1 {
+				b.Fatalf("summary %+v", r.Summary)
+			}
+			i++
+		}
+	})
 	b.Run("noop", func(b *testing.B) {
 		c, _, stop := benchDaemon(b)
 		defer stop()
@@ -195,6 +214,25 @@ func BenchmarkApply10kTools(b *testing.B) {
 			}
 		}
 	})
+}
+
+// oneToolChanged changes tool i's description in the spec directory of
+// benchSpecs (m tenants) and returns the directory.
+func oneToolChanged(tb testing.TB, dir string, m, i int) string {
+	tb.Helper()
+	f := filepath.Join(dir, fmt.Sprintf("tenant-%02d.yaml", i%m))
+	b, err := os.ReadFile(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	old := fmt.Sprintf("Generated tool %d.", i)
+	if !strings.Contains(string(b), old) {
+		tb.Fatalf("%s: no %q", f, old)
+	}
+	if err := os.WriteFile(f, []byte(strings.Replace(string(b), old, fmt.Sprintf("Generated tool %d (one).", i), 1)), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }
 
 // reportCPU adds the CPU time per operation since start (all threads, the

@@ -28,6 +28,9 @@ type liveDaemon struct {
 	log    *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
+	// keys holds an API key per tenant, for tests that call routes with
+	// one.
+	apiKeys map[string]string
 }
 
 type syncBuffer struct {

@@ -34,6 +34,9 @@ type Catalog struct {
 	fedResources map[string]spec.Ref
 	// problems are the federated tools the catalog could not expose.
 	problems map[spec.Ref][]string
+	// compiled is what each Tool object gave, for the next catalog to
+	// reuse (WithPrevious). Read only once built.
+	compiled map[*spec.Object]*compiledObject
 
 	// granted caches the views of callers with Grants, by tenant and
 	// Grants.Key; bounded by maxGrantViews (beyond, views are computed per
@@ -139,6 +142,17 @@ type catalogConfig struct {
 	openAPI    func(ref spec.Ref) ([]byte, bool)
 	handles    func(*Tool) any
 	federation Federation
+	prev       *Catalog
+}
+
+// WithPrevious lets BuildCatalog take the tools prev compiled from an
+// object it is given again, the very same *spec.Object, instead of
+// compiling them: a revision's unchanged objects are the previous
+// revision's, never modified, so a one-tool change compiles one Tool's
+// operations, not 10,000 Tools'. The tools are copies, with Handle set
+// anew (WithHandles); what prev serves is not touched.
+func WithPrevious(prev *Catalog) CatalogOption {
+	return func(c *catalogConfig) { c.prev = prev }
 }
 
 // WithOpenAPI supplies the OpenAPI document of a Tool that has an `openapi:`
@@ -255,6 +269,7 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 
 		fedResources: map[string]spec.Ref{},
 		problems:     map[spec.Ref][]string{},
+		compiled:     make(map[*spec.Object]*compiledObject, len(objs)),
 	}
 	sorted := slices.Clone(objs)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref().Less(sorted[j].Ref()) })
@@ -290,11 +305,12 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 				}
 				continue
 			}
-			for i := range s.Operations {
-				t, err := compileTool(o, s, &s.Operations[i], sc)
-				if err != nil {
-					return nil, fmt.Errorf("build mcp catalog: %s: operation %q: %w", o.Ref(), s.Operations[i].Name, err)
-				}
+			co, err := cfg.compile(o, s, sc)
+			if err != nil {
+				return nil, err
+			}
+			c.compiled[o] = co
+			for _, t := range co.tools {
 				if prev, dup := c.tools[t.Name]; dup {
 					return nil, fmt.Errorf("build mcp catalog: %s: tool name %q is already used by %s; set a distinct mcpName", o.Ref(), t.Name, prev.Ref)
 				}
@@ -304,11 +320,7 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 				c.tools[t.Name] = t
 				all = append(all, t)
 			}
-			var doc []byte
-			if s.OpenAPI != "" && cfg.openAPI != nil {
-				doc, _ = cfg.openAPI(o.Ref())
-			}
-			for _, r := range toolResources(o, s, doc) {
+			for _, r := range co.resources {
 				c.resources[r.uri] = r
 				allRes = append(allRes, r)
 			}
@@ -342,6 +354,45 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 	c.admin = newView(all, allRes)
 	c.platform = newView(nil, nil)
 	return c, nil
+}
+
+// compiledObject is what one Tool object gives a catalog: its tools (one
+// per operation) and its resources. Resources are immutable once encoded
+// (a document's text is generated once, on its first read), so catalogs
+// share them; tools are copied, for their handles.
+type compiledObject struct {
+	tools     []*Tool
+	resources []*resource
+}
+
+// compile returns what Tool object o gives: copies of the tools and the
+// resources the previous catalog had from o itself, or compiled now.
+func (cfg *catalogConfig) compile(o *spec.Object, s *spec.ToolSpec, sc *schemaCompiler) (*compiledObject, error) {
+	if cfg.prev != nil {
+		if prev, ok := cfg.prev.compiled[o]; ok {
+			co := &compiledObject{tools: make([]*Tool, len(prev.tools)), resources: prev.resources}
+			for i, p := range prev.tools {
+				t := *p
+				t.Handle = nil
+				co.tools[i] = &t
+			}
+			return co, nil
+		}
+	}
+	co := &compiledObject{tools: make([]*Tool, 0, len(s.Operations))}
+	for i := range s.Operations {
+		t, err := compileTool(o, s, &s.Operations[i], sc)
+		if err != nil {
+			return nil, fmt.Errorf("build mcp catalog: %s: operation %q: %w", o.Ref(), s.Operations[i].Name, err)
+		}
+		co.tools = append(co.tools, t)
+	}
+	var doc []byte
+	if s.OpenAPI != "" && cfg.openAPI != nil {
+		doc, _ = cfg.openAPI(o.Ref())
+	}
+	co.resources = toolResources(o, s, doc)
+	return co, nil
 }
 
 func newView(tools []*Tool, res []*resource) *view {

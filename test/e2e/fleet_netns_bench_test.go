@@ -129,13 +129,21 @@ func TestFleetNetnsBench(t *testing.T) {
 	full := cpAfter[`stoa_fleet_sent_bytes_total{kind="full"}`] - cpBefore[`stoa_fleet_sent_bytes_total{kind="full"}`]
 	fmt.Printf("bytes the control plane sent per one-tool change per data plane (response bodies, gzip): %.0f (full bundles sent meanwhile: %.0f bytes)\n",
 		sent/float64(nChanges)/3, full)
+	// The data planes' CPU over the changes: what a change costs them,
+	// whatever else the machine runs (wall times above include waiting
+	// for a core).
+	var cpu float64
 	for i, dp := range three {
 		m := dp.metrics()
+		cpu += m["process_cpu_seconds_total"] - recvBefore[i]["process_cpu_seconds_total"]
 		fmt.Printf("  %s received %.0f bytes of deltas for %d changes (%.0f each); its first sync: %.0f bytes\n", dp.name,
 			m[`stoa_fleet_received_bytes_total{kind="delta"}`]-recvBefore[i][`stoa_fleet_received_bytes_total{kind="delta"}`], nChanges,
 			(m[`stoa_fleet_received_bytes_total{kind="delta"}`]-recvBefore[i][`stoa_fleet_received_bytes_total{kind="delta"}`])/float64(nChanges),
 			m[`stoa_fleet_received_bytes_total{kind="full"}`])
 	}
+
+	fmt.Printf("data plane CPU per one-tool change (process_cpu_seconds_total, mean of three: reload, verification, last good bundle written, heartbeats): %.0f ms\n",
+		cpu/3/float64(nChanges)*1000)
 
 	// A new data plane: process start → join → full bundle → verify →
 	// applied (its event), and → its proxy answering a tool.

@@ -314,6 +314,9 @@ func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
 func (r *Runtime) buildCatalog(st *state.Revision, ups upstreams, pols *policies) (*mcp.Catalog, []*handle, error) {
 	var handles []*handle
 	cat, err := mcp.BuildCatalog(st.Revision, st.Objects,
+		// The tools of the objects the live revision shares with st are
+		// copied, not compiled again.
+		mcp.WithPrevious(r.ep.Server().Catalog()),
 		mcp.WithOpenAPI(func(ref spec.Ref) ([]byte, bool) { return openapi.StoredDocument(st.Get(ref)) }),
 		mcp.WithFederation(ups),
 		mcp.WithHandles(func(t *mcp.Tool) any {
