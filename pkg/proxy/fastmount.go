@@ -62,6 +62,7 @@ func (fc *fastConn) serveMount(t *table) fastAction {
 	}
 	fc.start = end
 	fc.p.serve(ctx)
+	ctx.ResetUserValues() // as the server does after each request
 	if ctx.Hijacked() {
 		// Not a request mountable lets through; the stream cannot be
 		// handed over from here.
