@@ -50,7 +50,12 @@ func (fc *fastConn) serveMount(t *table) fastAction {
 	}
 	fc.mr.Reset(fc.buf[fc.start:end])
 	fc.mbr.Reset(&fc.mr)
-	err := ctx.Request.Read(fc.mbr)
+	// As the server reads it: no multipart form parsed ahead
+	// (DisablePreParseMultipartForm).
+	err := ctx.Request.Header.Read(fc.mbr)
+	if err == nil {
+		err = ctx.Request.ContinueReadBody(fc.mbr, 0, false)
+	}
 	fc.mbr.Reset(nil)
 	fc.mr.Reset(nil)
 	if err != nil {

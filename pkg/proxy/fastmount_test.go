@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,6 +140,7 @@ var mountRequests = []string{
 	"DELETE /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}",
 	"OPTIONS /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://app.example\r\n\r\n",
 	"GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+	"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer good\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: $LEN\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\ndata\r\n--b--\r\n",
 }
 
 // withLen replaces $LEN by the length of the body after the head.
@@ -238,4 +240,55 @@ func mountableBody(t *testing.T, body string) bool {
 		t.Fatalf("parseFastHead(%q) = %d", raw, n)
 	}
 	return fc.mountable()
+}
+
+// BenchmarkMountToolsCall: one MCP tools/call after another on a kept-alive
+// connection, answered by a real MCP server (its backend answers without an
+// upstream), on the fast path and through fasthttp's server. The client
+// runs in the same process, so ns/op includes its share; the difference
+// between the two is the transport's.
+func BenchmarkMountToolsCall(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		slow bool
+	}{{"fast", false}, {"fasthttp", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newMountEnv(b, c.slow)
+			conn, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			req := withLen([]byte(mountRequests[0]))
+			br := bufio.NewReader(conn)
+			read := func() {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != 200 {
+					b.Fatalf("status %d, %v", resp.StatusCode, err)
+				}
+				resp.Body.Close()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := processCPU()
+			for range b.N {
+				if _, err := conn.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				read()
+			}
+			// The process's CPU (client and server), the stable figure on
+			// a shared machine.
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
