@@ -71,8 +71,17 @@ func (x *HTTPHeaders) Range(fn func(name, value string) bool) {
 	}
 }
 
-// callInfo describes a tools/call for the Authorizer.
-func callInfo(ctx *fasthttp.RequestCtx, args []byte, up *UpstreamRequest) *CallInfo {
-	return &CallInfo{Arguments: args, Upstream: up, Host: strings.ToLower(string(ctx.Host())),
-		Headers: &HTTPHeaders{h: &ctx.Request.Header}}
+// callInfo describes a tools/call for the Authorizer, in st's storage
+// (CallInfo is valid only during Authorize): a call allocates nothing but
+// the lower-case Host, and that only when it differs from the last one
+// st saw.
+func (st *reqState) callInfo(ctx *fasthttp.RequestCtx, args []byte, up *UpstreamRequest) *CallInfo {
+	host := ctx.Host()
+	if st.hostStr == "" || string(st.hostRaw) != string(host) {
+		st.hostRaw = append(st.hostRaw[:0], host...)
+		st.hostStr = strings.ToLower(string(host))
+	}
+	st.hh = HTTPHeaders{h: &ctx.Request.Header}
+	st.ci = CallInfo{Arguments: args, Upstream: up, Host: st.hostStr, Headers: &st.hh}
+	return &st.ci
 }

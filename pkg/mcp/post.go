@@ -243,6 +243,7 @@ func (s *Server) putState(st *reqState) {
 	if cap(st.out) > maxKeep {
 		st.out = make([]byte, 0, 4096)
 	}
+	st.ci, st.hh = CallInfo{}, HTTPHeaders{} // nothing of the request kept alive
 	if cap(st.up.Body) > maxKeep || cap(st.up.Query) > maxKeep || cap(st.up.Path) > maxKeep {
 		st.up = UpstreamRequest{}
 	}

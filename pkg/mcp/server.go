@@ -142,6 +142,11 @@ type reqState struct {
 	init []byte // initialize result
 	// rerr is the JSON-RPC error handleRequest answered, for its span.
 	rerr *rpcError
+	// The Authorizer's view of a tools/call (see callInfo).
+	ci      CallInfo
+	hh      HTTPHeaders
+	hostRaw []byte
+	hostStr string
 }
 
 // NewServer returns a Server answering with an empty catalog until

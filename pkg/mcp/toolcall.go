@@ -56,7 +56,7 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 	}
 	if t.UpstreamName != "" {
 		if az, ok := s.backend.(Authorizer); ok {
-			if err := az.Authorize(ctx, caller, t, callInfo(ctx, args, nil)); err != nil {
+			if err := az.Authorize(ctx, caller, t, st.callInfo(ctx, args, nil)); err != nil {
 				return s.refused(b, st, err, e), nil
 			}
 		}
@@ -66,7 +66,7 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 		return b, &rpcError{code: rpc.CodeInvalidParams, message: "Invalid params: " + err.Error()}
 	}
 	if az, ok := s.backend.(Authorizer); ok {
-		if err := az.Authorize(ctx, caller, t, callInfo(ctx, args, &st.up)); err != nil {
+		if err := az.Authorize(ctx, caller, t, st.callInfo(ctx, args, &st.up)); err != nil {
 			return s.refused(b, st, err, e), nil
 		}
 	}

@@ -121,31 +121,8 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej)}, nil
 	}
 
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	resp := fasthttp.AcquireResponse()
-	req.Header.SetMethod(cr.Method)
-	for _, h := range cr.Header {
-		req.Header.SetBytesKV(h[0], h[1])
-	}
-	if r.upstreamValue != nil {
-		req.Header.SetBytesV(r.upstreamHeader, r.upstreamValue)
-	}
 	var idb [20]byte
-	req.Header.Set(hdrTenant, r.Tenant)
-	if cr.Principal != nil && cr.Principal.Consumer != "" {
-		req.Header.Set(hdrConsumer, cr.Principal.Consumer)
-	}
-	req.Header.SetBytesV(hdrRequestID, p.ids.next(&idb))
-	if len(cr.Body) > 0 {
-		req.SetBodyRaw(cr.Body)
-		ct := cr.ContentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		req.Header.SetContentType(ct)
-	}
-	req.URI().SetQueryStringBytes(cr.Query)
+	reqID := p.ids.next(&idb)
 	timeout := r.totalTimeout
 	if cr.Timeout > 0 {
 		timeout = cr.Timeout
@@ -156,11 +133,26 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 	}
 	o := exchangeOpts{maxBytes: t.gw.maxResponse, idle: r.headerTimeout}
 	if cr.Trace.IsValid() {
-		// Each attempt sets its own traceparent (exchange).
-		traceHeadersUpstream(&req.Header, &cr.Trace)
+		// Each attempt sets its own traceparent; the call's own trace
+		// headers are replaced (traceHeadersUpstream, appendCallRequest).
 		o.span, o.spanNoPath = &cr.Trace, true
 	}
-	code, u, fail, err := p.exchange(req, resp, r, cr.Path, deadline, &o)
+	resp := fasthttp.AcquireResponse()
+	var (
+		code int
+		u    *upstream
+		fail failure
+		err  error
+	)
+	if plainCall(r, cr) {
+		consumer := ""
+		if cr.Principal != nil {
+			consumer = cr.Principal.Consumer
+		}
+		code, u, fail, err = p.callExchange(cr, resp, r, consumer, reqID, deadline, &o)
+	} else {
+		code, u, fail, err = p.callExchangeFasthttp(cr, resp, r, reqID, deadline, &o)
+	}
 	r.stats.Observe(code, time.Since(start))
 	out := &CallResponse{Status: code, resp: resp}
 	if u != nil {
@@ -193,6 +185,40 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 		return nil, err
 	}
 	return out, nil
+}
+
+// callExchangeFasthttp is Call's exchange for a request plainCall does not
+// take: built as a fasthttp.Request, whose rules (header names, repeated
+// and special headers) then apply, and sent by Proxy.exchange.
+func (p *Proxy) callExchangeFasthttp(cr *CallRequest, resp *fasthttp.Response, r *Route, reqID []byte,
+	deadline time.Time, o *exchangeOpts) (int, *upstream, failure, error) {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.Header.SetMethod(cr.Method)
+	for _, h := range cr.Header {
+		req.Header.SetBytesKV(h[0], h[1])
+	}
+	if r.upstreamValue != nil {
+		req.Header.SetBytesV(r.upstreamHeader, r.upstreamValue)
+	}
+	req.Header.Set(hdrTenant, r.Tenant)
+	if cr.Principal != nil && cr.Principal.Consumer != "" {
+		req.Header.Set(hdrConsumer, cr.Principal.Consumer)
+	}
+	req.Header.SetBytesV(hdrRequestID, reqID)
+	if len(cr.Body) > 0 {
+		req.SetBodyRaw(cr.Body)
+		ct := cr.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.SetContentType(ct)
+	}
+	req.URI().SetQueryStringBytes(cr.Query)
+	if o.span != nil {
+		traceHeadersUpstream(&req.Header, o.span)
+	}
+	return p.exchange(req, resp, r, cr.Path, deadline, o)
 }
 
 // readCallBody puts at most limit+1 bytes of resp's body in out.Body. A

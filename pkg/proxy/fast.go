@@ -66,6 +66,9 @@ type fastConn struct {
 	// ctx is the fasthttp context of answers written by fasthttp.
 	ctx *fasthttp.RequestCtx
 	bw  *bufio.Writer
+	// mr and mbr read a mounted endpoint's request into ctx (serveMount).
+	mr  bytes.Reader
+	mbr *bufio.Reader
 
 	// The route of the last request, for its path and the header block
 	// of generation rgen (see route), and the grant of the last credential
@@ -237,7 +240,10 @@ func (fc *fastConn) request() fastAction {
 		return fastHandoff
 	}
 	if p.mountFor(h.path) != nil {
-		return fastHandoff
+		if !fc.mountable() {
+			return fastHandoff
+		}
+		return fc.serveMount(t)
 	}
 	r := fc.route(t)
 	if r == nil || r.suspended || (len(t.gw.trusted) > 0 && t.gw.isTrusted(fc.peer)) {
@@ -972,14 +978,18 @@ func (fc *fastConn) writeContext(ctx *fasthttp.RequestCtx, t *table, isHead, clo
 	if err := fc.armWrite(t, now.UnixNano()); err != nil {
 		return fastClose
 	}
+	streamed := resp.IsBodyStream()
 	err := resp.Write(fc.bw)
 	if err == nil {
 		err = fc.bw.Flush()
 	} else {
 		fc.bw.Reset(fc.conn)
 	}
-	// A streamed body renews the write deadline as it goes.
-	fc.writeDL = 0
+	if streamed || err != nil {
+		// A streamed body renews the write deadline as it goes: the one
+		// set here is no longer known.
+		fc.writeDL = 0
+	}
 	ctx.Response.Reset()
 	ctx.Request.Reset()
 	if err != nil || closeConn {
