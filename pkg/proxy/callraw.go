@@ -219,37 +219,17 @@ func (p *Proxy) callExchange(cr *CallRequest, resp *fasthttp.Response, r *Route,
 		if o.span != nil {
 			endAttempt(&att, resp.StatusCode(), fail, err)
 		}
-		if fail == failNone {
-			code := resp.StatusCode()
-			if code >= 500 {
-				u.failure(now)
-				if r.retryOn.status5xx && i+1 < attempts && time.Now().Before(deadline) {
-					continue
-				}
-			} else {
-				u.success()
-			}
+		answered, again := r.afterAttempt(u, now, resp.StatusCode(), fail, i+1 < attempts, deadline)
+		if answered {
 			stripResponseHopByHop(&resp.Header)
-			return code, u, failNone, nil
+			return resp.StatusCode(), u, failNone, nil
 		}
-		if fail == failTooLarge {
-			u.success()
-			break
-		}
-		u.failure(now)
-		r.stats.UpstreamErrors.Add(1)
-		retry := (fail == failConnect && r.retryOn.connectFailure) ||
-			(fail == failReset && r.retryOn.reset) ||
-			(fail == failTimeout && r.retryOn.timeout)
-		if !retry || !time.Now().Before(deadline) {
+		if !again {
 			break
 		}
 	}
 	resp.Reset()
-	if fail == failTimeout {
-		return fasthttp.StatusGatewayTimeout, last, fail, err
-	}
-	return fasthttp.StatusBadGateway, last, fail, err
+	return failureStatus(fail), last, fail, err
 }
 
 // roundTripRaw is roundTrip for a request already written out in raw: the

@@ -424,37 +424,18 @@ func (fc *fastConn) exchange(r *Route, principal *auth.Principal, d *limits.Deci
 		if fc.traced {
 			endAttempt(&att, code, fail, err)
 		}
-		if fail == failNone {
-			if code >= 500 {
-				u.failure(nowNs)
-				if r.retryOn.status5xx && i+1 < attempts && time.Now().Before(deadline) {
-					continue
-				}
-			} else {
-				u.success()
-			}
+		answered, again := r.afterAttempt(u, nowNs, code, fail, i+1 < attempts, deadline)
+		if answered {
 			if !plain {
 				stripResponseHopByHop(&fc.ctx.Response.Header)
 			}
 			return plain, code, u, failNone, nil
 		}
-		if fail == failTooLarge {
-			u.success()
-			break
-		}
-		u.failure(nowNs)
-		r.stats.UpstreamErrors.Add(1)
-		retry := (fail == failConnect && r.retryOn.connectFailure) ||
-			(fail == failReset && r.retryOn.reset) ||
-			(fail == failTimeout && r.retryOn.timeout)
-		if !retry || !time.Now().Before(deadline) {
+		if !again {
 			break
 		}
 	}
-	if fail == failTimeout {
-		return false, fasthttp.StatusGatewayTimeout, last, fail, err
-	}
-	return false, fasthttp.StatusBadGateway, last, fail, err
+	return false, failureStatus(fail), last, fail, err
 }
 
 // attempt is one exchange with u (roundTrip's work for a request already

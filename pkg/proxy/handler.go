@@ -552,38 +552,54 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, r *Rout
 		if o.span != nil {
 			endAttempt(&att, resp.StatusCode(), fail, err)
 		}
-		if fail == failNone {
-			code := resp.StatusCode()
-			if code >= 500 {
-				u.failure(now)
-				// The next attempt's roundTrip resets resp, which closes
-				// a streamed body (and its connection).
-				if r.retryOn.status5xx && i+1 < attempts && time.Now().Before(deadline) {
-					continue
-				}
-			} else {
-				u.success()
-			}
+		// The next attempt's roundTrip resets resp, which closes a
+		// streamed 5xx body (and its connection).
+		answered, again := r.afterAttempt(u, now, resp.StatusCode(), fail, i+1 < attempts, deadline)
+		if answered {
 			stripResponseHopByHop(&resp.Header)
-			return code, u, failNone, nil
+			return resp.StatusCode(), u, failNone, nil
 		}
-		if fail == failTooLarge {
-			// The upstream answered; it is the answer that is refused.
-			u.success()
-			break
-		}
-		u.failure(now)
-		r.stats.UpstreamErrors.Add(1)
-		retry := (fail == failConnect && r.retryOn.connectFailure) ||
-			(fail == failReset && r.retryOn.reset) ||
-			(fail == failTimeout && r.retryOn.timeout)
-		if !retry || !time.Now().Before(deadline) {
+		if !again {
 			break
 		}
 	}
 	resp.Reset()
-	if fail == failTimeout {
-		return fasthttp.StatusGatewayTimeout, last, fail, err
+	return failureStatus(fail), last, fail, err
+}
+
+// afterAttempt applies the route's health and retry policy to one
+// attempt's outcome on u (started at now, in Unix nanoseconds; more: the
+// policy allows another attempt). answered: the upstream's answer (even a
+// 5xx) is the result; otherwise again says whether to try once more.
+func (r *Route) afterAttempt(u *upstream, now int64, code int, fail failure, more bool, deadline time.Time) (answered, again bool) {
+	switch fail {
+	case failNone:
+		if code < 500 {
+			u.success()
+			return true, false
+		}
+		u.failure(now)
+		if r.retryOn.status5xx && more && time.Now().Before(deadline) {
+			return false, true
+		}
+		return true, false
+	case failTooLarge:
+		// The upstream answered; it is the answer that is refused.
+		u.success()
+		return false, false
 	}
-	return fasthttp.StatusBadGateway, last, fail, err
+	u.failure(now)
+	r.stats.UpstreamErrors.Add(1)
+	retry := (fail == failConnect && r.retryOn.connectFailure) ||
+		(fail == failReset && r.retryOn.reset) ||
+		(fail == failTimeout && r.retryOn.timeout)
+	return false, retry && more && time.Now().Before(deadline)
+}
+
+// failureStatus is the gateway's answer when no attempt was answered.
+func failureStatus(fail failure) int {
+	if fail == failTimeout {
+		return fasthttp.StatusGatewayTimeout
+	}
+	return fasthttp.StatusBadGateway
 }
