@@ -1,12 +1,15 @@
 package tracing
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -290,4 +293,44 @@ func BenchmarkEncode(b *testing.B) {
 		}
 		b.SetBytes(int64(len(buf)))
 	})
+}
+
+// TestEncodeBytesMatchOfficial: the encoder writes the official
+// marshaller's bytes, not merely bytes that decode alike: fields in number
+// order, minimal varints, and lengths at the one-, two- and three-byte
+// boundaries of a varint (values, a name and a status message of 127, 128,
+// 16383 and 16384 bytes).
+func TestEncodeBytesMatchOfficial(t *testing.T) {
+	check := func(name string, r *recording) {
+		t.Helper()
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(officialSpan(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendSpan(nil, r); !bytes.Equal(got, want) {
+			t.Errorf("%s: encoded %d bytes differ from the official marshaller's %d:\ngot  %x\nwant %x", name, len(got), len(want), got, want)
+		}
+	}
+	check("full", fullRecording())
+	for _, n := range []int{0, 1, 127, 128, 16383, 16384, 70000} {
+		r := fullRecording()
+		v := strings.Repeat("v", n)
+		r.name, r.name2 = v, ""
+		r.putString(AttrUserAgent, v)
+		r.putBytes(AttrURLPath, []byte(v))
+		r.putString(strings.Repeat("k", max(1, min(n, 300))), "x")
+		r.putInt("stoa.test.big", int64(n)<<40)
+		r.statusMsg = v
+		check(fmt.Sprintf("values of %d bytes", n), r)
+		r.name2 = "/route"
+		check(fmt.Sprintf("two-part name of %d bytes", n), r)
+	}
+	r := fullRecording()
+	for i := range maxAttrs + 3 {
+		r.putInt(fmt.Sprintf("stoa.test.%d", i), int64(i))
+	}
+	check("dropped attributes", r)
+	r = newRecording(nil, KindInternal)
+	r.start, r.end, r.nlinks = 1, 2, 1
+	check("bare", r)
 }
