@@ -223,6 +223,49 @@ func TestStaleSpanCopy(t *testing.T) {
 	}
 }
 
+// TestStaleSpanCopyConcurrent: a stale copy used from another goroutine
+// while its recording is reused by new spans changes none of them (and,
+// under -race, races with nothing: taking a recording from the pool writes
+// no field a stale copy reads).
+func TestStaleSpanCopyConcurrent(t *testing.T) {
+	srv := otlptest.NewServer(t)
+	tr := newTracer(t, testConfig(srv))
+	first := tr.Start(nil, "first", KindServer)
+	stale := first
+	first.End()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			stale.SetString("stoa.test.leak", "x")
+			stale.SetName("renamed")
+			stale.End()
+		}
+	}()
+	const n = 200
+	for range n {
+		sp := tr.Start(nil, "reused", KindServer)
+		sp.SetString(AttrTenant, "acme")
+		sp.End()
+	}
+	close(stop)
+	wg.Wait()
+	flush(t, tr)
+	spans := srv.WaitSpans(t, n+1)
+	for _, s := range spans {
+		if _, ok := s.Attrs["stoa.test.leak"]; ok || s.Name == "renamed" {
+			t.Fatalf("stale copy changed span %s: %+v", s.Name, s)
+		}
+	}
+}
+
 // TestQueueFullDropsSpans: while the collector hangs, ending spans never
 // blocks; what the queue cannot hold is dropped and counted, and every
 // span is either exported or counted as dropped.
