@@ -52,14 +52,15 @@ type attr struct {
 }
 
 // recording is a sampled span. Its fields are written by the span's
-// owner under mu until End; End encodes it and the pool gives it to
-// another span with gen incremented. A
-// stale Span copy (ended, then used) sees gen differ, or ended, under mu
-// and does nothing.
+// owner under mu until End. End increments gen under mu, encodes the span
+// and returns the recording to the pool, which gives it to another span
+// of that new generation: a stale Span copy (ended, then used) sees gen
+// differ under mu and does nothing. gen is written only there, so taking
+// a recording from the pool needs no lock (the pool orders the End before
+// the reuse).
 type recording struct {
-	mu    sync.Mutex
-	gen   uint32
-	ended bool
+	mu  sync.Mutex
+	gen uint32
 
 	p       *pipeline
 	kind    Kind
@@ -93,10 +94,6 @@ var recordings = sync.Pool{New: func() any { return new(recording) }}
 // newRecording returns a cleared recording of p for a new span.
 func newRecording(p *pipeline, kind Kind) *recording {
 	r := recordings.Get().(*recording)
-	r.mu.Lock()
-	r.gen++
-	r.ended = false
-	r.mu.Unlock()
 	r.p, r.kind = p, kind
 	r.errType, r.failed = false, false
 	r.name, r.name2, r.statusMsg = "", "", ""
@@ -124,10 +121,10 @@ func (r *recording) release() {
 }
 
 // open locks r for the owner of generation gen; false (unlocked) when the
-// span has ended or r was recycled.
+// span has ended (and r may have been recycled).
 func (r *recording) open(gen uint32) bool {
 	r.mu.Lock()
-	if r.gen != gen || r.ended {
+	if r.gen != gen {
 		r.mu.Unlock()
 		return false
 	}

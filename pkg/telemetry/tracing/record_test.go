@@ -1,12 +1,15 @@
 package tracing
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -220,6 +223,49 @@ func TestStaleSpanCopy(t *testing.T) {
 	}
 }
 
+// TestStaleSpanCopyConcurrent: a stale copy used from another goroutine
+// while its recording is reused by new spans changes none of them (and,
+// under -race, races with nothing: taking a recording from the pool writes
+// no field a stale copy reads).
+func TestStaleSpanCopyConcurrent(t *testing.T) {
+	srv := otlptest.NewServer(t)
+	tr := newTracer(t, testConfig(srv))
+	first := tr.Start(nil, "first", KindServer)
+	stale := first
+	first.End()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			stale.SetString("stoa.test.leak", "x")
+			stale.SetName("renamed")
+			stale.End()
+		}
+	}()
+	const n = 200
+	for range n {
+		sp := tr.Start(nil, "reused", KindServer)
+		sp.SetString(AttrTenant, "acme")
+		sp.End()
+	}
+	close(stop)
+	wg.Wait()
+	flush(t, tr)
+	spans := srv.WaitSpans(t, n+1)
+	for _, s := range spans {
+		if _, ok := s.Attrs["stoa.test.leak"]; ok || s.Name == "renamed" {
+			t.Fatalf("stale copy changed span %s: %+v", s.Name, s)
+		}
+	}
+}
+
 // TestQueueFullDropsSpans: while the collector hangs, ending spans never
 // blocks; what the queue cannot hold is dropped and counted, and every
 // span is either exported or counted as dropped.
@@ -290,4 +336,44 @@ func BenchmarkEncode(b *testing.B) {
 		}
 		b.SetBytes(int64(len(buf)))
 	})
+}
+
+// TestEncodeBytesMatchOfficial: the encoder writes the official
+// marshaller's bytes, not merely bytes that decode alike: fields in number
+// order, minimal varints, and lengths at the one-, two- and three-byte
+// boundaries of a varint (values, a name and a status message of 127, 128,
+// 16383 and 16384 bytes).
+func TestEncodeBytesMatchOfficial(t *testing.T) {
+	check := func(name string, r *recording) {
+		t.Helper()
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(officialSpan(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendSpan(nil, r); !bytes.Equal(got, want) {
+			t.Errorf("%s: encoded %d bytes differ from the official marshaller's %d:\ngot  %x\nwant %x", name, len(got), len(want), got, want)
+		}
+	}
+	check("full", fullRecording())
+	for _, n := range []int{0, 1, 127, 128, 16383, 16384, 70000} {
+		r := fullRecording()
+		v := strings.Repeat("v", n)
+		r.name, r.name2 = v, ""
+		r.putString(AttrUserAgent, v)
+		r.putBytes(AttrURLPath, []byte(v))
+		r.putString(strings.Repeat("k", max(1, min(n, 300))), "x")
+		r.putInt("stoa.test.big", int64(n)<<40)
+		r.statusMsg = v
+		check(fmt.Sprintf("values of %d bytes", n), r)
+		r.name2 = "/route"
+		check(fmt.Sprintf("two-part name of %d bytes", n), r)
+	}
+	r := fullRecording()
+	for i := range maxAttrs + 3 {
+		r.putInt(fmt.Sprintf("stoa.test.%d", i), int64(i))
+	}
+	check("dropped attributes", r)
+	r = newRecording(nil, KindInternal)
+	r.start, r.end, r.nlinks = 1, 2, 1
+	check("bare", r)
 }

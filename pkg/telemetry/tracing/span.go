@@ -205,7 +205,8 @@ func (s *Span) end(t int64) {
 	if !r.open(s.gen) {
 		return
 	}
-	r.ended, r.end = true, t
+	r.gen++ // ended: every copy of s is stale from here
+	r.end = t
 	r.mu.Unlock()
 	// Queued before it stops counting as open: a retiring pipeline waits
 	// for the count, then flushes its queue, so the span is in that flush.
