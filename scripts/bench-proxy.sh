@@ -9,6 +9,8 @@
 # 127.0.0.1:18095 (a separate process: its CPU is not stoad's); the
 # default, off, leaves spec.tracing out. Compare TRACING=1 with TRACING=off
 # runs, alternated, by proxy CPU per request (docs/performance.md).
+# TRACING_QUEUE sets spec.tracing.queueSize (default 2048; a high request rate
+# at 100 % sampling wants 8192 or more, docs/tracing.md).
 # Other knobs (ROUNDS, DURATION, TARGETS, ...) pass through to run.sh.
 #
 # CALLGRIND=1 runs ../shared/bench/callgrind.sh instead: user-space
@@ -46,7 +48,7 @@ auth=none; limit=""
 if [[ $MODE == auth ]]; then auth=apiKey; limit="  rateLimit: 100000000/s"; fi
 tracing=""
 if [[ $TRACING != off ]]; then
-	tracing="  tracing: {enabled: true, endpoint: http://127.0.0.1:$SINK_PORT/v1/traces, sampleRatio: $TRACING}"
+	tracing="  tracing: {enabled: true, endpoint: http://127.0.0.1:$SINK_PORT/v1/traces, sampleRatio: $TRACING, queueSize: ${TRACING_QUEUE:-2048}}"
 	# An OTLP/HTTP endpoint that reads each export request and answers an
 	# empty ExportTraceServiceResponse, as a collector does.
 	python3 - "$SINK_PORT" <<'PY' &
