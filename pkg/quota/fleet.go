@@ -106,6 +106,10 @@ func (q *Quotas) RunShared(ctx context.Context, s Shared, opts SharedOptions) er
 	}
 }
 
+// Sharing reports whether RunShared is running: calls counted from then
+// on are added to the shared counters.
+func (q *Quotas) Sharing() bool { return q.fleet.Load() != nil }
+
 // usages lists every subscription's counters.
 func (q *Quotas) usages() map[string]*Usage {
 	q.mu.Lock()

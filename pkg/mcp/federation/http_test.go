@@ -295,10 +295,13 @@ func TestSlowToolTimesOutSessionStaysUsable(t *testing.T) {
 		t.Run(era.name, func(t *testing.T) {
 			f := newFixture(t, era.stateless)
 			cfg := httpConfig(f.ts.URL)
-			cfg.Timeout = 300 * time.Millisecond
+			// The timeout covers initialize and tools/list too: long
+			// enough for those on a busy machine, short against the
+			// slow tool's 20 s.
+			cfg.Timeout = 2 * time.Second
 			u := startUpstream(t, cfg, testOptions(t))
 			_, err := u.Call(context.Background(), "slow", json.RawMessage(`{"ms":20000}`))
-			if !isKind(err, ErrTimeout) || !strings.Contains(err.Error(), "did not answer within 300ms") {
+			if !isKind(err, ErrTimeout) || !strings.Contains(err.Error(), "did not answer within 2s") {
 				t.Fatalf("slow call: %v", err)
 			}
 			if st := u.Status(); st.State != StateReady {
@@ -324,7 +327,10 @@ func TestSlowToolTimesOutSessionStaysUsable(t *testing.T) {
 func TestCircuitOpensAfterRepeatedTimeouts(t *testing.T) {
 	f := newFixture(t, false)
 	cfg := httpConfig(f.ts.URL)
-	cfg.Timeout = 100 * time.Millisecond
+	// Long enough for initialize and tools/list on a busy machine (a
+	// start that times out leaves an empty catalog); short against the
+	// slow tool's 20 s.
+	cfg.Timeout = 2 * time.Second
 	opts := testOptions(t)
 	opts.FailureThreshold = 2
 	opts.BackoffInitial = time.Hour // keep it open for the assertion

@@ -105,7 +105,7 @@ func TestStdioCrashDuringCallFailsFast(t *testing.T) {
 
 func TestStdioTimeoutKeepsProcess(t *testing.T) {
 	cfg := stdioConfig(t)
-	cfg.Timeout = 200 * time.Millisecond
+	cfg.Timeout = 2 * time.Second // covers the child's start on a busy machine; the slow tool takes 20 s
 	u := startUpstream(t, cfg, testOptions(t))
 	pid := u.Status().PID
 	if _, err := u.Call(context.Background(), "slow", []byte(`{"ms":20000}`)); !isKind(err, ErrTimeout) {
