@@ -471,7 +471,8 @@ func TestDataPlane(t *testing.T) {
 
 	b7, sig7 := signedBundle(t, signer, 7, shopSpecs(up)+publicSpecs(up))
 	cp.publish(t, b7, sig7)
-	await(t, "revision 7", func() bool { return ld.d.Live().Revision == 7 })
+	// The status moves after the counters of the revision's arrival.
+	await(t, "revision 7", func() bool { f := ld.d.Status().Fleet; return f != nil && f.Revision == 7 })
 	if st, _ := ld.get("/globex/pub/x"); st != http.StatusOK {
 		t.Fatalf("tool of revision 7: %d", st)
 	}

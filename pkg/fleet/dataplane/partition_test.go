@@ -93,7 +93,7 @@ func TestPartitionThenCatchUp(t *testing.T) {
 	if revs := d.applied.all(); len(revs) != 2 {
 		t.Fatalf("applied %v, want [1 4]: the missed revisions in one delta", revs)
 	}
-	if got := metric(t, d.Collector(), "stoa_fleet_bundles_applied_total", "via", "delta"); got != 1 {
+	if got := settledMetric(t, d.Collector(), 1, "stoa_fleet_bundles_applied_total", "via", "delta"); got != 1 {
 		t.Fatalf("catch-up by delta: %v", got)
 	}
 	eventually(t, "connected", func() bool { return d.Status().State == fleet.StateConnected })

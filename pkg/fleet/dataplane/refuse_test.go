@@ -132,7 +132,7 @@ func TestRefuseWrongDigestInTransit(t *testing.T) {
 		t.Fatalf("delta changed in transit: refused for %q", r)
 	}
 	d.applied.wait(t, 2)
-	if got := metric(t, d.Collector(), "stoa_fleet_bundles_applied_total", "via", "full"); got != 2 {
+	if got := settledMetric(t, d.Collector(), 2, "stoa_fleet_bundles_applied_total", "via", "full"); got != 2 {
 		t.Fatalf("full bundles applied: %v, want 2 (the first, and the retry of revision 2)", got)
 	}
 }

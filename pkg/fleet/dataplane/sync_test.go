@@ -22,6 +22,20 @@ import (
 )
 
 // metric reads one counter or gauge of a collector.
+// settledMetric is metric once it reads want, or after 20 s: a revision
+// is applied (and seen applied) before the counters of its arrival move.
+func settledMetric(t testing.TB, c prometheus.Collector, want float64, name string, labels ...string) float64 {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := metric(t, c, name, labels...)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func metric(t testing.TB, c prometheus.Collector, name string, labels ...string) float64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
@@ -81,7 +95,7 @@ func TestJoinSyncAndDelta(t *testing.T) {
 
 	c.publish(2, withDescription(t, objs, spec.Ref{Kind: spec.KindTool, Namespace: "tenant-00", Name: "tool-00007"}, "Changed."))
 	d.applied.wait(t, 2)
-	if got := metric(t, d.Collector(), "stoa_fleet_bundles_applied_total", "via", "delta"); got != 1 {
+	if got := settledMetric(t, d.Collector(), 1, "stoa_fleet_bundles_applied_total", "via", "delta"); got != 1 {
 		t.Fatalf("revision 2 arrived as %v deltas, want 1", got)
 	}
 	st := d.Status()
@@ -121,7 +135,7 @@ func TestRestartUsesIdentityAndDisk(t *testing.T) {
 	if revs := d2.applied.all(); !slices.Equal(revs, []int64{1, 2}) {
 		t.Fatalf("applied %v, want [1 2] (disk, then the control plane)", revs)
 	}
-	if got := metric(t, d2.Collector(), "stoa_fleet_bundles_applied_total", "via", "delta"); got != 1 {
+	if got := settledMetric(t, d2.Collector(), 1, "stoa_fleet_bundles_applied_total", "via", "delta"); got != 1 {
 		t.Fatalf("catch-up deltas: %v, want 1", got)
 	}
 	if n := len(c.events.ofType("fleet.dataplane.joined")); n != 1 {
@@ -166,7 +180,7 @@ func TestDeltaOf10kTools(t *testing.T) {
 	if sent >= 16<<10 {
 		t.Fatalf("a one-tool change sent %d bytes, budget 16 KB", sent)
 	}
-	if got := metric(t, d.Collector(), "stoa_fleet_bundles_applied_total", "via", "delta"); got != 1 {
+	if got := settledMetric(t, d.Collector(), 1, "stoa_fleet_bundles_applied_total", "via", "delta"); got != 1 {
 		t.Fatalf("deltas applied: %v, want 1", got)
 	}
 	if _, n := d.applied.last(); n != len(objs) {
@@ -244,7 +258,7 @@ func TestPropagationToThreeDataPlanes(t *testing.T) {
 	}
 	mu.Unlock()
 	for _, d := range dps {
-		if got := metric(t, d.Collector(), "stoa_fleet_bundles_applied_total", "via", "full"); got != 1 {
+		if got := settledMetric(t, d.Collector(), 1, "stoa_fleet_bundles_applied_total", "via", "full"); got != 1 {
 			t.Fatalf("%s: %v full bundles, want only the first", d.Status().Name, got)
 		}
 	}
