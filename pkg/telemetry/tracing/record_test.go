@@ -223,6 +223,63 @@ func TestStaleSpanCopy(t *testing.T) {
 	}
 }
 
+// TestGroupedCalls: the calls that set several attributes, or set a
+// status and end, under one lock record what the separate calls record;
+// on a stale copy they change nothing.
+func TestGroupedCalls(t *testing.T) {
+	srv := otlptest.NewServer(t)
+	tr := newTracer(t, testConfig(srv))
+	sp := tr.Start(nil, "HTTP", KindServer)
+	// Routed before the span started: the route with the rest.
+	sp.SetHTTPServerRequest(&HTTPServer{Method: []byte("GET"), Path: []byte("/acme/x"), Host: []byte("gw:8080"),
+		Peer: netip.MustParseAddrPort("10.0.0.9:5000"), Client: netip.MustParseAddr("192.0.2.1"),
+		Route: "/acme", Tenant: "acme", Tool: "x", Consumer: "c1"}, []byte("req-7"))
+	auth := sp.StartChild("auth", KindInternal)
+	auth.SetStrings(AttrAuthMethod, "api_key", AttrAuthOutcome, "allowed", "stoa.test.odd")
+	auth.EndAt(Now())
+	att := sp.StartChild("HTTP", KindClient)
+	att.SetHTTPClient(&HTTPClient{Method: []byte("GET"), Scheme: "http", Host: "up:9000", Path: []byte("/x"),
+		ResendCount: 1, Upstream: "http://up:9000"})
+	stale := att
+	att.EndHTTP(404)
+	stale.EndHTTP(200)
+	stale.SetStrings("stoa.test.leak", "x")
+	// A span routed after it started (fasthttp's path).
+	late := tr.Start(nil, "HTTP", KindServer)
+	late.SetHTTPServer(&HTTPServer{Method: []byte("POST"), Path: []byte("/b/y")})
+	late.SetHTTPRoute(&HTTPRoute{Method: []byte("POST"), Route: "/b", Client: netip.MustParseAddr("192.0.2.2"),
+		Tenant: "b", Tool: "y"}, []byte("req-8"))
+	late.EndHTTPAt(503, time.Now())
+	sp.EndHTTP(200)
+	flush(t, tr)
+	spans := srv.WaitSpans(t, 4)
+	root := otlptest.One(t, spans, "GET /acme")
+	for k, want := range map[string]any{AttrHTTPRoute: "/acme", AttrTenant: "acme", AttrTool: "x", AttrConsumer: "c1",
+		AttrRequestID: "req-7", AttrClientAddress: "192.0.2.1", AttrPeerAddress: "10.0.0.9", AttrServerAddress: "gw",
+		AttrHTTPStatus: int64(200)} {
+		if got := root.Attrs[k]; got != want {
+			t.Errorf("server span %s = %v (%T), want %v", k, got, got, want)
+		}
+	}
+	if root.StatusCode == "error" {
+		t.Errorf("server span failed on 200: %+v", root)
+	}
+	a := otlptest.One(t, spans, "auth")
+	if a.Attrs[AttrAuthMethod] != "api_key" || a.Attrs[AttrAuthOutcome] != "allowed" || len(a.Attrs) != 2 {
+		t.Errorf("auth span attributes %v", a.Attrs)
+	}
+	c := otlptest.One(t, spans, "GET")
+	if c.Attrs[AttrHTTPStatus] != int64(404) || c.StatusCode != "error" || c.Attrs[AttrErrorType] != "404" ||
+		c.Attrs[AttrUpstream] != "http://up:9000" || c.Attrs[AttrHTTPResendCount] != int64(1) || c.Attrs["stoa.test.leak"] != nil {
+		t.Errorf("attempt span %+v", c)
+	}
+	l := otlptest.One(t, spans, "POST /b")
+	if l.Attrs[AttrHTTPRoute] != "/b" || l.Attrs[AttrTenant] != "b" || l.Attrs[AttrRequestID] != "req-8" ||
+		l.Attrs[AttrClientAddress] != "192.0.2.2" || l.Attrs[AttrHTTPStatus] != int64(503) || l.StatusCode != "error" {
+		t.Errorf("late-routed span %+v", l)
+	}
+}
+
 // TestStaleSpanCopyConcurrent: a stale copy used from another goroutine
 // while its recording is reused by new spans changes none of them (and,
 // under -race, races with nothing: taking a recording from the pool writes
