@@ -229,12 +229,19 @@ func (r *recording) fail(errType, message string) {
 // cheaper than time.Now's two. It carries no monotonic reading.
 func Now() time.Time { return time.Unix(0, now()) }
 
-// nanos is t as Unix nanoseconds, or now when t is zero.
+// nanos is t as Unix nanoseconds, or now when t is zero. A t read with
+// time.Now is placed on the same scale as now's times: the anchor's wall
+// time plus t's distance from it on the monotonic clock (t.Sub uses the
+// monotonic readings when both times have one). A span that takes a time
+// the caller read (a request's start, its answer) and its children that read
+// their own then agree, even while the wall clock is stepped or slewed; a t
+// without a monotonic reading (Now, time.Unix) is its wall time.
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return now()
 	}
-	return t.UnixNano()
+	a := clock.Load()
+	return a.wall + int64(t.Sub(a.mono))
 }
 
 // clockAnchor pairs a wall-clock reading with the same instant on the

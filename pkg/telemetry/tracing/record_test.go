@@ -434,3 +434,32 @@ func TestEncodeBytesMatchOfficial(t *testing.T) {
 	r.start, r.end, r.nlinks = 1, 2, 1
 	check("bare", r)
 }
+
+// TestSpanTimesOneScale: a time the caller read with time.Now (a request's
+// start, its answer) is put on the scale of the times spans read
+// themselves — the clock anchor's wall time plus the monotonic distance —
+// so that a parent ended at a caller's time and its children agree even
+// when the wall clock has moved since the anchor; a time without a
+// monotonic reading (Now's) is its wall time.
+func TestSpanTimesOneScale(t *testing.T) {
+	wall := time.Unix(0, 1_700_000_000_123_456_789)
+	if got := nanos(wall); got != wall.UnixNano() {
+		t.Errorf("nanos of a wall-only time = %d, want %d", got, wall.UnixNano())
+	}
+	if got, want := nanos(Now()), now(); got > want || want-got > int64(time.Second) {
+		t.Errorf("nanos(Now()) = %d, now() = %d", got, want)
+	}
+	defer anchorClock()
+	// The wall clock as of the anchor was an hour ahead of what time.Now
+	// now says (a step back since).
+	base := time.Now()
+	clock.Store(&clockAnchor{wall: base.UnixNano() + int64(time.Hour), mono: base})
+	read := time.Now()
+	got, own := nanos(read), now()
+	if d := own - got; d < 0 || d > int64(time.Second) {
+		t.Errorf("nanos(time.Now()) = %d, now() = %d: %v apart, want the same scale", got, own, time.Duration(d))
+	}
+	if d := got - read.UnixNano(); d < int64(59*time.Minute) {
+		t.Errorf("nanos(time.Now()) followed the wall clock (%v from it), not the anchor", time.Duration(d))
+	}
+}
