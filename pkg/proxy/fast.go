@@ -89,11 +89,14 @@ type fastConn struct {
 	limitOf   int64
 
 	// While tracing is on (traced), the request's server span, and the
-	// traceparent of the attempt being written (tp[:tpLen]).
+	// traceparent of the attempt being written (tp[:tpLen]); tpath is
+	// where a sampled attempt's upstream path is built for its span
+	// (reused: on the stack it escaped, one allocation per request).
 	traced bool
 	sp     tracing.Span
 	tp     [tracing.TraceparentLen]byte
 	tpLen  int
+	tpath  []byte
 	// last is the last plain answer head passed on (see plainHead).
 	last lastPlain
 	// upFields are the field lines of the last upstream request, for
@@ -266,8 +269,9 @@ func (fc *fastConn) request() fastAction {
 		principal = pr
 		if traced {
 			// The auth span is recorded once the request's span is
-			// started, if it is sampled: it needs the check's end.
-			authEnd = time.Now()
+			// started, if it is sampled: it needs the check's end (read
+			// as span times are, one clock rather than time.Now's two).
+			authEnd = tracing.Now()
 		}
 	}
 
@@ -330,7 +334,7 @@ func (fc *fastConn) request() fastAction {
 		status = code
 		end := time.Now()
 		r.stats.Observe(status, end.Sub(now))
-		fc.endSpan(status)
+		fc.endSpanAt(status, end)
 		fc.start = bodyEnd
 		if err := fc.write(fc.out, t, end.UnixNano()); err != nil || closeConn {
 			return fastClose

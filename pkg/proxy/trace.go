@@ -50,8 +50,7 @@ func (p *Proxy) serveTraced(ctx *fasthttp.RequestCtx, tr *tracing.Tracer) {
 			UserAgent: h.UserAgent(), TLS: ctx.IsTLS(), Peer: remoteAddrPort(ctx.RemoteAddr())})
 	}
 	p.serveRequest(ctx, sp)
-	sp.SetHTTPStatus(ctx.Response.StatusCode())
-	sp.End()
+	sp.EndHTTP(ctx.Response.StatusCode())
 	*sp = tracing.Span{}
 	spanPool.Put(sp)
 }
@@ -64,17 +63,8 @@ func traceRoute(sp *tracing.Span, r *Route, method []byte, client netip.Addr, co
 	if !sp.Recording() {
 		return
 	}
-	sp.SetString(tracing.AttrHTTPRoute, r.Prefix)
-	sp.SetNamePair(tracing.SpanMethod(method), r.Prefix)
-	if client.IsValid() {
-		sp.SetAddr(tracing.AttrClientAddress, client)
-	}
-	sp.SetString(tracing.AttrTenant, r.Tenant)
-	sp.SetString(tracing.AttrTool, r.Tool)
-	if consumer != "" {
-		sp.SetString(tracing.AttrConsumer, consumer)
-	}
-	sp.SetBytes(tracing.AttrRequestID, reqID)
+	sp.SetHTTPRoute(&tracing.HTTPRoute{Method: method, Route: r.Prefix, Client: client,
+		Tenant: r.Tenant, Tool: r.Tool, Consumer: consumer}, reqID)
 }
 
 // traceHeadersUpstream replaces the client's trace headers on fasthttp's
@@ -103,22 +93,20 @@ func startAttempt(sp *tracing.Span, method []byte, u *upstream, path []byte, i i
 		if u.tls {
 			scheme = "https"
 		}
-		att.SetHTTPClient(&tracing.HTTPClient{Method: method, Scheme: scheme, Host: u.host, Path: path, ResendCount: i})
-		att.SetString(tracing.AttrUpstream, u.URL)
+		att.SetHTTPClient(&tracing.HTTPClient{Method: method, Scheme: scheme, Host: u.host, Path: path, ResendCount: i,
+			Upstream: u.URL})
 	}
 	return att
 }
 
 // endAttempt records how an attempt ended and ends its span.
 func endAttempt(att *tracing.Span, code int, fail failure, err error) {
-	if att.Recording() {
-		if fail == failNone {
-			att.SetHTTPStatus(code)
-		} else {
-			att.SetError(attemptErrorType(fail), errorClass(err))
-		}
+	if att.Recording() && fail != failNone {
+		att.SetError(attemptErrorType(fail), errorClass(err))
+		att.End()
+		return
 	}
-	att.End()
+	att.EndHTTP(code)
 }
 
 // attemptErrorType is error.type of a failed attempt: the gateway's error
@@ -167,13 +155,14 @@ func (fc *fastConn) startSpan(tr *tracing.Tracer, r *Route, principal *auth.Prin
 	fc.traced, fc.tpLen = true, 0
 	fc.sp = tr.Start(&tracing.Incoming{Traceparent: tp, Tracestate: ts, Peer: fc.peer, Start: now}, "HTTP", tracing.KindServer)
 	if fc.sp.Recording() {
-		fc.sp.SetHTTPServer(&tracing.HTTPServer{Method: h.method, Path: h.path, Host: h.host, UserAgent: ua,
-			Peer: remoteAddrPort(fc.t.RemoteAddr())})
+		// Routed already: the route goes on with the rest, under one lock.
 		consumer := ""
 		if principal != nil {
 			consumer = principal.Consumer
 		}
-		traceRoute(&fc.sp, r, h.method, fc.peer, consumer, reqID)
+		fc.sp.SetHTTPServerRequest(&tracing.HTTPServer{Method: h.method, Path: h.path, Host: h.host, UserAgent: ua,
+			Peer: remoteAddrPort(fc.t.RemoteAddr()), Route: r.Prefix, Client: fc.peer,
+			Tenant: r.Tenant, Tool: r.Tool, Consumer: consumer}, reqID)
 	}
 }
 
@@ -182,8 +171,16 @@ func (fc *fastConn) endSpan(status int) {
 	if !fc.traced {
 		return
 	}
-	fc.sp.SetHTTPStatus(status)
-	fc.sp.End()
+	fc.sp.EndHTTP(status)
+	fc.traced, fc.sp = false, tracing.Span{}
+}
+
+// endSpanAt is endSpan at end, a time the request read anyway.
+func (fc *fastConn) endSpanAt(status int, end time.Time) {
+	if !fc.traced {
+		return
+	}
+	fc.sp.EndHTTPAt(status, end)
 	fc.traced, fc.sp = false, tracing.Span{}
 }
 
@@ -192,8 +189,8 @@ func (fc *fastConn) endSpan(status int) {
 func (fc *fastConn) startAttempt(u *upstream, rest []byte, i int) tracing.Span {
 	var att tracing.Span
 	if fc.sp.Recording() {
-		var pb [256]byte
-		att = startAttempt(&fc.sp, fc.h.method, u, appendUpstreamPath(pb[:0], u.base, rest), i)
+		fc.tpath = appendUpstreamPath(fc.tpath[:0], u.base, rest)
+		att = startAttempt(&fc.sp, fc.h.method, u, fc.tpath, i)
 	} else {
 		att = fc.sp.StartChild("HTTP", tracing.KindClient)
 	}
@@ -237,11 +234,10 @@ func recordAuth(a *tracing.Span, pr *auth.Principal, authz, apiKey []byte, refus
 	if pr != nil {
 		method = pr.Method.String()
 	}
-	a.SetString(tracing.AttrAuthMethod, method)
 	if refused == "" {
-		a.SetString(tracing.AttrAuthOutcome, "allowed")
+		a.SetStrings(tracing.AttrAuthMethod, method, tracing.AttrAuthOutcome, "allowed")
 	} else {
-		a.SetString(tracing.AttrAuthOutcome, outcome)
+		a.SetStrings(tracing.AttrAuthMethod, method, tracing.AttrAuthOutcome, outcome)
 		a.SetError(refused, message)
 	}
 	a.EndAt(end)

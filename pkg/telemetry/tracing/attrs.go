@@ -3,6 +3,7 @@ package tracing
 import (
 	"net/netip"
 	"strconv"
+	"time"
 )
 
 // Attribute keys. HTTP, URL, network, server and client keys are the
@@ -70,18 +71,34 @@ type HTTPServer struct {
 	Client netip.Addr
 	// Protocol is network.protocol.version (default "1.1").
 	Protocol string
+	// What routing found, when the span starts after routing (the fast
+	// path): stoa.tenant, stoa.tool and stoa.consumer, each recorded when
+	// not empty. They go on the span under the same lock as the rest; a
+	// request routed later gets them from SetHTTPRoute.
+	Tenant, Tool, Consumer string
 }
 
 // SetHTTPServer sets a server span's HTTP attributes and names it
 // "{method} {route}" (or "{method}"), as the HTTP conventions ask.
 func (s *Span) SetHTTPServer(r *HTTPServer) {
+	s.SetHTTPServerRequest(r, nil)
+}
+
+// SetHTTPServerRequest is SetHTTPServer with the request's id
+// (stoa.request_id; not recorded when empty). The id is not a field of
+// HTTPServer: the span keeps r's strings, so escape analysis would move
+// whatever r's slices point at to the heap, the id's buffer included.
+func (s *Span) SetHTTPServerRequest(r *HTTPServer, requestID []byte) {
 	if s.rec != nil && s.rec.open(s.gen) {
-		s.rec.setHTTPServer(r)
+		s.rec.setHTTPServer(r, requestID)
 		s.rec.mu.Unlock()
 	}
 }
 
-func (rec *recording) setHTTPServer(r *HTTPServer) {
+func (rec *recording) setHTTPServer(r *HTTPServer, requestID []byte) {
+	// A span without attributes yet takes these keys, distinct from one
+	// another, without looking for an earlier value of each.
+	rec.unique = rec.nattrs == 0
 	method, known := knownMethod(r.Method)
 	rec.putString(AttrHTTPMethod, method)
 	if !known {
@@ -124,6 +141,55 @@ func (rec *recording) setHTTPServer(r *HTTPServer) {
 		rec.putString(AttrHTTPRoute, r.Route)
 		rec.name2 = r.Route
 	}
+	rec.setRouted(r.Tenant, r.Tool, r.Consumer, requestID)
+	rec.unique = false
+}
+
+// setRouted records what routing found, where known.
+func (rec *recording) setRouted(tenant, tool, consumer string, reqID []byte) {
+	if tenant != "" {
+		rec.putString(AttrTenant, tenant)
+	}
+	if tool != "" {
+		rec.putString(AttrTool, tool)
+	}
+	if consumer != "" {
+		rec.putString(AttrConsumer, consumer)
+	}
+	if len(reqID) > 0 {
+		rec.putBytes(AttrRequestID, reqID)
+	}
+}
+
+// HTTPRoute is what routing found for a request whose server span
+// started before it (fasthttp's path).
+type HTTPRoute struct {
+	// Method is the request's; with Route, the span's name
+	// "{method} {route}".
+	Method []byte
+	// Route is http.route, the matched Tool's path prefix.
+	Route string
+	// Client is client.address, the client behind trusted proxies (zero:
+	// not recorded).
+	Client netip.Addr
+	// Tenant, Tool and Consumer are recorded when not empty.
+	Tenant, Tool, Consumer string
+}
+
+// SetHTTPRoute records a route, and the request's id (stoa.request_id,
+// when not empty; outside r for the reason SetHTTPServerRequest gives),
+// and renames the span after the route, under one lock.
+func (s *Span) SetHTTPRoute(r *HTTPRoute, requestID []byte) {
+	if s.rec != nil && s.rec.open(s.gen) {
+		rec := s.rec
+		rec.putString(AttrHTTPRoute, r.Route)
+		rec.name, rec.name2 = SpanMethod(r.Method), r.Route
+		if r.Client.IsValid() {
+			rec.putAddr(AttrClientAddress, r.Client)
+		}
+		rec.setRouted(r.Tenant, r.Tool, r.Consumer, requestID)
+		rec.mu.Unlock()
+	}
 }
 
 // HTTPClient describes one upstream attempt for its client span.
@@ -136,6 +202,9 @@ type HTTPClient struct {
 	Path         []byte
 	// ResendCount is 0 for the first attempt, n for the n-th retry.
 	ResendCount int
+	// Upstream is stoa.upstream, the upstream's configured URL (empty:
+	// not recorded).
+	Upstream string
 }
 
 // SetHTTPClient sets an upstream attempt's HTTP attributes and names it
@@ -173,6 +242,9 @@ func (rec *recording) setHTTPClient(r *HTTPClient) {
 	if r.ResendCount > 0 {
 		rec.putInt(AttrHTTPResendCount, int64(r.ResendCount))
 	}
+	if r.Upstream != "" {
+		rec.putString(AttrUpstream, r.Upstream)
+	}
 	rec.name, rec.name2 = method, ""
 }
 
@@ -183,6 +255,28 @@ func (s *Span) SetHTTPStatus(code int) {
 	if s.rec != nil && s.rec.open(s.gen) {
 		s.rec.setHTTPStatus(code)
 		s.rec.mu.Unlock()
+	}
+}
+
+// EndHTTP records the response status, as SetHTTPStatus, and ends s now,
+// under one lock.
+func (s *Span) EndHTTP(code int) {
+	if s.rec != nil {
+		s.endHTTP(code, now())
+	}
+}
+
+// EndHTTPAt is EndHTTP at t.
+func (s *Span) EndHTTPAt(code int, t time.Time) {
+	if s.rec != nil {
+		s.endHTTP(code, nanos(t))
+	}
+}
+
+func (s *Span) endHTTP(code int, t int64) {
+	if s.rec.open(s.gen) {
+		s.rec.setHTTPStatus(code)
+		s.endLocked(t)
 	}
 }
 

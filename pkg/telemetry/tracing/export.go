@@ -27,9 +27,15 @@ import (
 // instead cost about twice as much CPU: by then every recording of a
 // batch had left the cache.
 
-// queueShards spreads ending spans over locks; a span's shard is picked
-// from its (random) span id.
+// queueShards spreads ending spans over locks. A span's shard is picked
+// from its trace id, so the spans of one request (started and ended on
+// one CPU, most often) use one shard: its lock, span count and buffer
+// stay in that CPU's cache for the request, rather than each span pulling
+// a random shard's cache lines from the other CPUs.
 const queueShards = 4
+
+// shardOf is the shard of the spans of trace id.
+func shardOf(id *[16]byte) int { return int(id[15] % queueShards) }
 
 // maxBatch is about the most spans sent in one export request. An export
 // request costs the batcher about 60 µs of CPU whatever its size (the
@@ -50,7 +56,10 @@ type shard struct {
 	mu  sync.Mutex
 	buf []byte // encoded spans, each as field 2 of ScopeSpans: tag, length, Span
 	n   int    // spans in buf
-	_   [24]byte
+	// open counts the shard's recording spans not yet ended (span.go,
+	// record): one counter per shard rather than one the CPUs share.
+	open atomic.Int64
+	_    [16]byte
 }
 
 // queue holds ended spans, encoded, until the batcher takes them.
@@ -75,7 +84,7 @@ func newQueue(size int, dropped *atomic.Uint64) *queue {
 // counted, never the request. r is not used after.
 func (q *queue) push(r *recording) {
 	r.enc = appendSpan(r.enc[:0], r)
-	sh := &q.shards[r.spanID[7]%queueShards]
+	sh := &q.shards[shardOf(&r.traceID)]
 	sh.mu.Lock()
 	if q.stopped.Load() || sh.n >= q.cap {
 		sh.mu.Unlock()
@@ -93,6 +102,16 @@ func (q *queue) push(r *recording) {
 		default:
 		}
 	}
+}
+
+// open counts the recording spans not yet ended. Read after
+// pipeline.closed is set, it is 0 once the last of them ended (record).
+func (q *queue) open() int64 {
+	var n int64
+	for i := range q.shards {
+		n += q.shards[i].open.Load()
+	}
+	return n
 }
 
 // take swaps shard i's buffer for spare and returns it with its span

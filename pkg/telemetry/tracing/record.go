@@ -66,6 +66,7 @@ type recording struct {
 	kind    Kind
 	errType bool // error.type set by SetError: a status code does not replace it
 	failed  bool // status Error
+	unique  bool // put appends without looking for the key (setHTTPServer)
 	// The span's name is name, or name + " " + name2 (names built from a
 	// method and a route or tool, without concatenating per span).
 	name, name2 string
@@ -95,7 +96,7 @@ var recordings = sync.Pool{New: func() any { return new(recording) }}
 func newRecording(p *pipeline, kind Kind) *recording {
 	r := recordings.Get().(*recording)
 	r.p, r.kind = p, kind
-	r.errType, r.failed = false, false
+	r.errType, r.failed, r.unique = false, false, false
 	r.name, r.name2, r.statusMsg = "", "", ""
 	r.parentID, r.remoteParent = [8]byte{}, false
 	r.stateN, r.nlinks, r.nattrs, r.dropped = 0, 0, 0, 0
@@ -164,10 +165,12 @@ func (r *recording) state() []byte { return r.arena[:r.stateN] }
 // put sets key to a; a key set twice keeps its last value, as the SDK
 // does. Called with mu held.
 func (r *recording) put(a attr) {
-	for i := range r.attrs[:r.nattrs] {
-		if r.attrs[i].key == a.key {
-			r.attrs[i] = a
-			return
+	if !r.unique {
+		for i := range r.attrs[:r.nattrs] {
+			if r.attrs[i].key == a.key {
+				r.attrs[i] = a
+				return
+			}
 		}
 	}
 	if int(r.nattrs) == maxAttrs {
@@ -221,12 +224,24 @@ func (r *recording) fail(errType, message string) {
 	r.putString(AttrErrorType, errType)
 }
 
-// nanos is t as Unix nanoseconds, or now when t is zero.
+// Now is the time as span times read it (the monotonic clock only, see
+// now): for a time taken only to end a span with EndAt, a clock read
+// cheaper than time.Now's two. It carries no monotonic reading.
+func Now() time.Time { return time.Unix(0, now()) }
+
+// nanos is t as Unix nanoseconds, or now when t is zero. A t read with
+// time.Now is placed on the same scale as now's times: the anchor's wall
+// time plus t's distance from it on the monotonic clock (t.Sub uses the
+// monotonic readings when both times have one). A span that takes a time
+// the caller read (a request's start, its answer) and its children that read
+// their own then agree, even while the wall clock is stepped or slewed; a t
+// without a monotonic reading (Now, time.Unix) is its wall time.
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return now()
 	}
-	return t.UnixNano()
+	a := clock.Load()
+	return a.wall + int64(t.Sub(a.mono))
 }
 
 // clockAnchor pairs a wall-clock reading with the same instant on the

@@ -223,6 +223,63 @@ func TestStaleSpanCopy(t *testing.T) {
 	}
 }
 
+// TestGroupedCalls: the calls that set several attributes, or set a
+// status and end, under one lock record what the separate calls record;
+// on a stale copy they change nothing.
+func TestGroupedCalls(t *testing.T) {
+	srv := otlptest.NewServer(t)
+	tr := newTracer(t, testConfig(srv))
+	sp := tr.Start(nil, "HTTP", KindServer)
+	// Routed before the span started: the route with the rest.
+	sp.SetHTTPServerRequest(&HTTPServer{Method: []byte("GET"), Path: []byte("/acme/x"), Host: []byte("gw:8080"),
+		Peer: netip.MustParseAddrPort("10.0.0.9:5000"), Client: netip.MustParseAddr("192.0.2.1"),
+		Route: "/acme", Tenant: "acme", Tool: "x", Consumer: "c1"}, []byte("req-7"))
+	auth := sp.StartChild("auth", KindInternal)
+	auth.SetStrings(AttrAuthMethod, "api_key", AttrAuthOutcome, "allowed", "stoa.test.odd")
+	auth.EndAt(Now())
+	att := sp.StartChild("HTTP", KindClient)
+	att.SetHTTPClient(&HTTPClient{Method: []byte("GET"), Scheme: "http", Host: "up:9000", Path: []byte("/x"),
+		ResendCount: 1, Upstream: "http://up:9000"})
+	stale := att
+	att.EndHTTP(404)
+	stale.EndHTTP(200)
+	stale.SetStrings("stoa.test.leak", "x")
+	// A span routed after it started (fasthttp's path).
+	late := tr.Start(nil, "HTTP", KindServer)
+	late.SetHTTPServer(&HTTPServer{Method: []byte("POST"), Path: []byte("/b/y")})
+	late.SetHTTPRoute(&HTTPRoute{Method: []byte("POST"), Route: "/b", Client: netip.MustParseAddr("192.0.2.2"),
+		Tenant: "b", Tool: "y"}, []byte("req-8"))
+	late.EndHTTPAt(503, time.Now())
+	sp.EndHTTP(200)
+	flush(t, tr)
+	spans := srv.WaitSpans(t, 4)
+	root := otlptest.One(t, spans, "GET /acme")
+	for k, want := range map[string]any{AttrHTTPRoute: "/acme", AttrTenant: "acme", AttrTool: "x", AttrConsumer: "c1",
+		AttrRequestID: "req-7", AttrClientAddress: "192.0.2.1", AttrPeerAddress: "10.0.0.9", AttrServerAddress: "gw",
+		AttrHTTPStatus: int64(200)} {
+		if got := root.Attrs[k]; got != want {
+			t.Errorf("server span %s = %v (%T), want %v", k, got, got, want)
+		}
+	}
+	if root.StatusCode == "error" {
+		t.Errorf("server span failed on 200: %+v", root)
+	}
+	a := otlptest.One(t, spans, "auth")
+	if a.Attrs[AttrAuthMethod] != "api_key" || a.Attrs[AttrAuthOutcome] != "allowed" || len(a.Attrs) != 2 {
+		t.Errorf("auth span attributes %v", a.Attrs)
+	}
+	c := otlptest.One(t, spans, "GET")
+	if c.Attrs[AttrHTTPStatus] != int64(404) || c.StatusCode != "error" || c.Attrs[AttrErrorType] != "404" ||
+		c.Attrs[AttrUpstream] != "http://up:9000" || c.Attrs[AttrHTTPResendCount] != int64(1) || c.Attrs["stoa.test.leak"] != nil {
+		t.Errorf("attempt span %+v", c)
+	}
+	l := otlptest.One(t, spans, "POST /b")
+	if l.Attrs[AttrHTTPRoute] != "/b" || l.Attrs[AttrTenant] != "b" || l.Attrs[AttrRequestID] != "req-8" ||
+		l.Attrs[AttrClientAddress] != "192.0.2.2" || l.Attrs[AttrHTTPStatus] != int64(503) || l.StatusCode != "error" {
+		t.Errorf("late-routed span %+v", l)
+	}
+}
+
 // TestStaleSpanCopyConcurrent: a stale copy used from another goroutine
 // while its recording is reused by new spans changes none of them (and,
 // under -race, races with nothing: taking a recording from the pool writes
@@ -376,4 +433,33 @@ func TestEncodeBytesMatchOfficial(t *testing.T) {
 	r = newRecording(nil, KindInternal)
 	r.start, r.end, r.nlinks = 1, 2, 1
 	check("bare", r)
+}
+
+// TestSpanTimesOneScale: a time the caller read with time.Now (a request's
+// start, its answer) is put on the scale of the times spans read
+// themselves — the clock anchor's wall time plus the monotonic distance —
+// so that a parent ended at a caller's time and its children agree even
+// when the wall clock has moved since the anchor; a time without a
+// monotonic reading (Now's) is its wall time.
+func TestSpanTimesOneScale(t *testing.T) {
+	wall := time.Unix(0, 1_700_000_000_123_456_789)
+	if got := nanos(wall); got != wall.UnixNano() {
+		t.Errorf("nanos of a wall-only time = %d, want %d", got, wall.UnixNano())
+	}
+	if got, want := nanos(Now()), now(); got > want || want-got > int64(time.Second) {
+		t.Errorf("nanos(Now()) = %d, now() = %d", got, want)
+	}
+	defer anchorClock()
+	// The wall clock as of the anchor was an hour ahead of what time.Now
+	// now says (a step back since).
+	base := time.Now()
+	clock.Store(&clockAnchor{wall: base.UnixNano() + int64(time.Hour), mono: base})
+	read := time.Now()
+	got, own := nanos(read), now()
+	if d := own - got; d < 0 || d > int64(time.Second) {
+		t.Errorf("nanos(time.Now()) = %d, now() = %d: %v apart, want the same scale", got, own, time.Duration(d))
+	}
+	if d := got - read.UnixNano(); d < int64(59*time.Minute) {
+		t.Errorf("nanos(time.Now()) followed the wall clock (%v from it), not the anchor", time.Duration(d))
+	}
 }

@@ -134,14 +134,17 @@ func (p *pipeline) start(in *Incoming, name string, kind Kind) (Span, bool) {
 
 // record starts the recording of s (its trace id and, for a continued
 // trace, flags already set), giving s a new span id. It counts the span
-// open first and then checks that p is not closed; retire closes p and
-// then waits for the count to drop to zero, so a span is either refused
+// open first (in its queue shard's counter) and then checks that p is not
+// closed; retire closes p and then waits for the counters' sum to drop to
+// zero (each span adds and removes its one in the same shard, so a sum read
+// shard by shard after the close misses no span started before it), so a span is either refused
 // here (nil) or waited for there, never recorded into a pipeline already
 // shut down.
 func (p *pipeline) record(s *Span, kind Kind, name string, start int64) *recording {
-	p.inflight.Add(1)
+	open := &p.q.shards[shardOf(&s.sc.TraceID)].open
+	open.Add(1)
 	if p.closed.Load() {
-		p.inflight.Add(-1)
+		open.Add(-1)
 		return nil
 	}
 	r := newRecording(p, kind)
@@ -201,19 +204,23 @@ func (s *Span) EndAt(t time.Time) {
 }
 
 func (s *Span) end(t int64) {
-	r := s.rec
-	if !r.open(s.gen) {
-		return
+	if s.rec.open(s.gen) {
+		s.endLocked(t)
 	}
+}
+
+// endLocked ends s at t; s.rec is locked (open) and is unlocked.
+func (s *Span) endLocked(t int64) {
+	r := s.rec
 	r.gen++ // ended: every copy of s is stale from here
 	r.end = t
 	r.mu.Unlock()
 	// Queued before it stops counting as open: a retiring pipeline waits
 	// for the count, then flushes its queue, so the span is in that flush.
-	p := s.p
-	p.q.push(r)
+	open := &s.p.q.shards[shardOf(&r.traceID)].open
+	s.p.q.push(r)
 	r.release()
-	p.inflight.Add(-1)
+	open.Add(-1)
 }
 
 // Recording reports whether s is sampled and records attributes. Guard
@@ -274,6 +281,17 @@ func (s *Span) SetAddr(key string, a netip.Addr) {
 func (s *Span) SetString(key, value string) {
 	if s.rec != nil && s.rec.open(s.gen) {
 		s.rec.putString(key, value)
+		s.rec.mu.Unlock()
+	}
+}
+
+// SetStrings sets string attributes under one lock: keys and values
+// alternate (key, value, key, value, …); a key without a value is ignored.
+func (s *Span) SetStrings(kv ...string) {
+	if s.rec != nil && s.rec.open(s.gen) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			s.rec.putString(kv[i], kv[i+1])
+		}
 		s.rec.mu.Unlock()
 	}
 }

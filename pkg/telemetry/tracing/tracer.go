@@ -70,14 +70,13 @@ func (t *Tracer) Enabled() bool {
 
 // pipeline is one configuration's sampler, span queue and exporter.
 type pipeline struct {
-	cfg      *resolved
-	always   bool   // ratio ≥ 1
-	bound    uint64 // TraceIDRatioBased's upper bound for 0 < ratio < 1
-	q        *queue
-	b        *batcher
-	client   *http.Client
-	inflight atomic.Int64 // recording spans not yet ended (see record)
-	closed   atomic.Bool  // retiring: no new recording span
+	cfg    *resolved
+	always bool   // ratio ≥ 1
+	bound  uint64 // TraceIDRatioBased's upper bound for 0 < ratio < 1
+	q      *queue
+	b      *batcher
+	client *http.Client
+	closed atomic.Bool // retiring: no new recording span
 }
 
 // Prepare validates c, reads its secrets and builds its exporter without
@@ -182,7 +181,7 @@ func (t *Tracer) retire(ctx context.Context, old *pipeline) {
 	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()
 	drain := func() {
-		for old.inflight.Load() > 0 && time.Now().Before(deadline) {
+		for old.q.open() > 0 && time.Now().Before(deadline) {
 			select {
 			case <-ctx.Done():
 				deadline = time.Time{}
@@ -195,7 +194,7 @@ func (t *Tracer) retire(ctx context.Context, old *pipeline) {
 	drain()
 	old.closed.Store(true)
 	drain()
-	if n := old.inflight.Load(); n > 0 {
+	if n := old.q.open(); n > 0 {
 		t.log.Warn("tracing: replaced configuration shut down with spans still open; they are not exported", "spans", n)
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), old.cfg.exportTimeout+time.Second)
