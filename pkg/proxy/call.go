@@ -75,15 +75,21 @@ type CallResponse struct {
 	BodyLen   int64
 	// Upstream is the upstream that answered.
 	Upstream string
-	resp     *fasthttp.Response
+	ans      callAnswer
 }
 
 // Release returns pooled buffers; Body is invalid afterwards.
 func (r *CallResponse) Release() {
-	if r.resp != nil {
-		fasthttp.ReleaseResponse(r.resp)
-		r.resp = nil
+	r.ans.release()
+}
+
+// contentTypeString is ct as a string, without allocating for the usual
+// JSON one.
+func contentTypeString(ct []byte) string {
+	if string(ct) == "application/json" {
+		return "application/json"
 	}
+	return string(ct)
 }
 
 // Call performs cr. An error means no upstream answered (connection
@@ -137,24 +143,24 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 		// headers are replaced (traceHeadersUpstream, appendCallRequest).
 		o.span, o.spanNoPath = &cr.Trace, true
 	}
-	resp := fasthttp.AcquireResponse()
 	var (
 		code int
 		u    *upstream
 		fail failure
 		err  error
 	)
+	out := &CallResponse{}
 	if plainCall(r, cr) {
 		consumer := ""
 		if cr.Principal != nil {
 			consumer = cr.Principal.Consumer
 		}
-		code, u, fail, err = p.callExchange(cr, resp, r, consumer, reqID, deadline, &o)
+		code, u, fail, err = p.callExchange(cr, &out.ans, r, consumer, reqID, start, deadline, &o)
 	} else {
-		code, u, fail, err = p.callExchangeFasthttp(cr, resp, r, reqID, deadline, &o)
+		code, u, fail, err = p.callExchangeFasthttp(cr, out.ans.response(), r, reqID, deadline, &o)
 	}
 	r.stats.Observe(code, time.Since(start))
-	out := &CallResponse{Status: code, resp: resp}
+	out.Status = code
 	if u != nil {
 		out.Upstream = u.URL
 	}
@@ -175,11 +181,22 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 			return nil, errors.New("upstream connection failed")
 		}
 	}
-	out.ContentType = string(resp.Header.ContentType())
 	limit := cr.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultCallMaxBody
 	}
+	if a := &out.ans; a.plain {
+		out.ContentType = contentTypeString(a.ct)
+		out.BodyLen = a.cl
+		out.Body = a.body
+		if len(a.body) > limit {
+			out.Truncated = true
+			out.Body = a.body[:limit+1]
+		}
+		return out, nil
+	}
+	resp := out.ans.resp
+	out.ContentType = string(resp.Header.ContentType())
 	if err := readCallBody(out, resp, limit); err != nil {
 		out.Release()
 		return nil, err
