@@ -41,6 +41,10 @@ type CallRequest struct {
 	ContentType string
 	// Timeout overrides the tool's total timeout when positive.
 	Timeout time.Duration
+	// Start is when the call began (the zero time: when Call is called);
+	// timeouts and statistics count from it. A caller that reads the
+	// clock anyway passes its reading on.
+	Start time.Time
 	// MaxBodyBytes is how much of the answer's body is kept (default
 	// DefaultCallMaxBody). One byte more is read to tell a longer body
 	// (Truncated); the rest is never read and its connection is closed.
@@ -75,7 +79,10 @@ type CallResponse struct {
 	BodyLen   int64
 	// Upstream is the upstream that answered.
 	Upstream string
-	ans      callAnswer
+	// Elapsed is the call's time from its start to the answer (its
+	// body read), as its route's statistics count it.
+	Elapsed time.Duration
+	ans     callAnswer
 }
 
 // Release returns pooled buffers; Body is invalid afterwards.
@@ -96,7 +103,10 @@ func contentTypeString(ct []byte) string {
 // failure, timeout, no healthy upstream, unknown tool); its text is safe to
 // show to the caller.
 func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error) {
-	start := time.Now()
+	start := cr.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	t := p.table.Load()
 	if t == nil {
 		return nil, errors.New("gateway has no configuration loaded")
@@ -110,7 +120,8 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 	}
 	if r.suspended {
 		rej := &Rejection{Status: fasthttp.StatusForbidden, Code: errForbidden, Message: "tenant is suspended"}
-		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej)}, nil
+		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej),
+			Elapsed: time.Since(start)}, nil
 	}
 	var extra *extraLimit
 	if !cr.OpLimit.IsZero() {
@@ -123,8 +134,9 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 		_, rej = p.admit(r, cr.Principal, cr.Client, start, extra)
 	}
 	if rej != nil {
-		r.stats.Observe(rej.Status, time.Since(start))
-		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej)}, nil
+		elapsed := time.Since(start)
+		r.stats.Observe(rej.Status, elapsed)
+		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej), Elapsed: elapsed}, nil
 	}
 
 	var idb [20]byte
@@ -159,7 +171,8 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 	} else {
 		code, u, fail, err = p.callExchangeFasthttp(cr, out.ans.response(), r, reqID, deadline, &o)
 	}
-	r.stats.Observe(code, time.Since(start))
+	out.Elapsed = time.Since(start)
+	r.stats.Observe(code, out.Elapsed)
 	out.Status = code
 	if u != nil {
 		out.Upstream = u.URL
