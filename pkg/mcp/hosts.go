@@ -106,7 +106,7 @@ func isUnixConn(ctx *fasthttp.RequestCtx) bool {
 func (s *Server) checkHost(ctx *fasthttp.RequestCtx) (trusted bool, err *rpcError) {
 	raw := ctx.Request.Header.Host()
 	enforce := s.hosts.enforced(ctx, len(s.opts.AllowedHosts) > 0)
-	name, _, ok := splitHost(raw)
+	name, ok := s.hostName(raw)
 	if ok {
 		trusted = s.hosts.trusted(ctx, name)
 	}
@@ -124,6 +124,24 @@ func (s *Server) checkHost(ctx *fasthttp.RequestCtx) (trusted bool, err *rpcErro
 	return false, &rpcError{status: fasthttp.StatusForbidden, code: rpc.CodeInvalidRequest,
 		message: "Forbidden: Host " + quoteParam(truncateUTF8(raw, 255)) + " is not one this gateway answers to " +
 			"(add it to the Gateway's spec.mcp.allowedHosts)"}
+}
+
+// hostSplit is splitHost's answer for one Host value.
+type hostSplit struct {
+	raw, name string
+	ok        bool
+}
+
+// hostName is splitHost's name for raw. Clients repeat their Host, so the
+// last answer is kept and an equal value is answered by one comparison,
+// without splitHost's allocations (its string, an IP's canonical form).
+func (s *Server) hostName(raw []byte) (string, bool) {
+	if m := s.lastHost.Load(); m != nil && m.raw == string(raw) {
+		return m.name, m.ok
+	}
+	name, _, ok := splitHost(raw)
+	s.lastHost.Store(&hostSplit{raw: string(raw), name: name, ok: ok})
+	return name, ok
 }
 
 // splitHost parses a Host header value (host[:port], [v6][:port]) into the

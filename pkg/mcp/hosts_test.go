@@ -189,3 +189,20 @@ func TestSameOriginUnit(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHostName: the kept answer of hostName is splitHost's, whatever the
+// order of the Host values it sees.
+func FuzzHostName(f *testing.F) {
+	f.Add("127.0.0.1:8080", "LOCALHOST.", "[::ffff:10.0.0.1]:1")
+	f.Add("example.com", "example.com:", "exa mple")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		s := &Server{}
+		for _, h := range []string{a, a, b, a, c, c, b} {
+			name, ok := s.hostName([]byte(h))
+			wn, _, wok := splitHost([]byte(h))
+			if name != wn || ok != wok {
+				t.Fatalf("hostName(%q) = %q %v, splitHost %q %v", h, name, ok, wn, wok)
+			}
+		}
+	})
+}

@@ -129,6 +129,7 @@ type Server struct {
 	capabilities   []byte
 	wellKnownPath  string
 	hosts          hostPolicy
+	lastHost       atomic.Pointer[hostSplit] // splitHost's last answer (checkHost)
 
 	states sync.Pool
 }

@@ -41,6 +41,10 @@ type CallRequest struct {
 	ContentType string
 	// Timeout overrides the tool's total timeout when positive.
 	Timeout time.Duration
+	// Start is when the call began (the zero time: when Call is called);
+	// timeouts and statistics count from it. A caller that reads the
+	// clock anyway passes its reading on.
+	Start time.Time
 	// MaxBodyBytes is how much of the answer's body is kept (default
 	// DefaultCallMaxBody). One byte more is read to tell a longer body
 	// (Truncated); the rest is never read and its connection is closed.
@@ -75,22 +79,34 @@ type CallResponse struct {
 	BodyLen   int64
 	// Upstream is the upstream that answered.
 	Upstream string
-	resp     *fasthttp.Response
+	// Elapsed is the call's time from its start to the answer (its
+	// body read), as its route's statistics count it.
+	Elapsed time.Duration
+	ans     callAnswer
 }
 
 // Release returns pooled buffers; Body is invalid afterwards.
 func (r *CallResponse) Release() {
-	if r.resp != nil {
-		fasthttp.ReleaseResponse(r.resp)
-		r.resp = nil
+	r.ans.release()
+}
+
+// contentTypeString is ct as a string, without allocating for the usual
+// JSON one.
+func contentTypeString(ct []byte) string {
+	if string(ct) == "application/json" {
+		return "application/json"
 	}
+	return string(ct)
 }
 
 // Call performs cr. An error means no upstream answered (connection
 // failure, timeout, no healthy upstream, unknown tool); its text is safe to
 // show to the caller.
 func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error) {
-	start := time.Now()
+	start := cr.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	t := p.table.Load()
 	if t == nil {
 		return nil, errors.New("gateway has no configuration loaded")
@@ -104,7 +120,8 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 	}
 	if r.suspended {
 		rej := &Rejection{Status: fasthttp.StatusForbidden, Code: errForbidden, Message: "tenant is suspended"}
-		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej)}, nil
+		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej),
+			Elapsed: time.Since(start)}, nil
 	}
 	var extra *extraLimit
 	if !cr.OpLimit.IsZero() {
@@ -117,8 +134,9 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 		_, rej = p.admit(r, cr.Principal, cr.Client, start, extra)
 	}
 	if rej != nil {
-		r.stats.Observe(rej.Status, time.Since(start))
-		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej)}, nil
+		elapsed := time.Since(start)
+		r.stats.Observe(rej.Status, elapsed)
+		return &CallResponse{Status: rej.Status, ContentType: "application/json", Refused: rej, Body: rejectionBody(rej), Elapsed: elapsed}, nil
 	}
 
 	var idb [20]byte
@@ -137,24 +155,25 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 		// headers are replaced (traceHeadersUpstream, appendCallRequest).
 		o.span, o.spanNoPath = &cr.Trace, true
 	}
-	resp := fasthttp.AcquireResponse()
 	var (
 		code int
 		u    *upstream
 		fail failure
 		err  error
 	)
+	out := &CallResponse{}
 	if plainCall(r, cr) {
 		consumer := ""
 		if cr.Principal != nil {
 			consumer = cr.Principal.Consumer
 		}
-		code, u, fail, err = p.callExchange(cr, resp, r, consumer, reqID, deadline, &o)
+		code, u, fail, err = p.callExchange(cr, &out.ans, r, consumer, reqID, start, deadline, &o)
 	} else {
-		code, u, fail, err = p.callExchangeFasthttp(cr, resp, r, reqID, deadline, &o)
+		code, u, fail, err = p.callExchangeFasthttp(cr, out.ans.response(), r, reqID, deadline, &o)
 	}
-	r.stats.Observe(code, time.Since(start))
-	out := &CallResponse{Status: code, resp: resp}
+	out.Elapsed = time.Since(start)
+	r.stats.Observe(code, out.Elapsed)
+	out.Status = code
 	if u != nil {
 		out.Upstream = u.URL
 	}
@@ -175,11 +194,22 @@ func (p *Proxy) Call(ctx context.Context, cr *CallRequest) (*CallResponse, error
 			return nil, errors.New("upstream connection failed")
 		}
 	}
-	out.ContentType = string(resp.Header.ContentType())
 	limit := cr.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultCallMaxBody
 	}
+	if a := &out.ans; a.plain {
+		out.ContentType = contentTypeString(a.ct)
+		out.BodyLen = a.cl
+		out.Body = a.body
+		if len(a.body) > limit {
+			out.Truncated = true
+			out.Body = a.body[:limit+1]
+		}
+		return out, nil
+	}
+	resp := out.ans.resp
+	out.ContentType = string(resp.Header.ContentType())
 	if err := readCallBody(out, resp, limit); err != nil {
 		out.Release()
 		return nil, err

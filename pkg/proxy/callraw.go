@@ -173,8 +173,12 @@ func appendCallRequest(b []byte, u *upstream, r *Route, cr *CallRequest, consume
 // callExchange is Proxy.exchange for a call written from lines: the same
 // attempts, picks, retries, health and statistics, each attempt's request
 // written by appendCallRequest and sent by roundTripRaw.
-func (p *Proxy) callExchange(cr *CallRequest, resp *fasthttp.Response, r *Route, consumer string, reqID []byte,
-	deadline time.Time, o *exchangeOpts) (int, *upstream, failure, error) {
+//
+// start is when the call began: the first attempt's time, as the fast
+// path's first attempt has its request's (one clock read fewer per call);
+// a retry reads the clock again.
+func (p *Proxy) callExchange(cr *CallRequest, ans *callAnswer, r *Route, consumer string, reqID []byte,
+	start, deadline time.Time, o *exchangeOpts) (int, *upstream, failure, error) {
 	attempts := 1
 	if r.retries > 0 && idempotent([]byte(cr.Method)) {
 		attempts += r.retries
@@ -192,10 +196,14 @@ func (p *Proxy) callExchange(cr *CallRequest, resp *fasthttp.Response, r *Route,
 		err  error
 	)
 	for i := 0; i < attempts; i++ {
-		now := time.Now().UnixNano()
+		at := start
+		if i > 0 {
+			at = time.Now()
+		}
+		now := at.UnixNano()
 		u := r.upstreams.pick(now, last)
 		if u == nil {
-			resp.Reset()
+			ans.reset()
 			return fasthttp.StatusServiceUnavailable, last, failOther, errNoHealthy
 		}
 		last = u
@@ -214,32 +222,36 @@ func (p *Proxy) callExchange(cr *CallRequest, resp *fasthttp.Response, r *Route,
 			tp, ts = att.AppendTraceparent(tb[:0]), o.span.Tracestate()
 		}
 		*bp = appendCallRequest((*bp)[:0], u, r, cr, consumer, reqID, tp, ts)
-		err = u.roundTripRaw(*bp, isHead, resp, deadline, r.headerTimeout, o)
+		err = u.roundTripRaw(*bp, isHead, ans, at, deadline, r.headerTimeout, o)
 		fail = classify(err)
+		code := ans.status()
 		if o.span != nil {
-			endAttempt(&att, resp.StatusCode(), fail, err)
+			endAttempt(&att, code, fail, err)
 		}
-		answered, again := r.afterAttempt(u, now, resp.StatusCode(), fail, i+1 < attempts, deadline)
+		answered, again := r.afterAttempt(u, now, code, fail, i+1 < attempts, deadline)
 		if answered {
-			stripResponseHopByHop(&resp.Header)
-			return resp.StatusCode(), u, failNone, nil
+			if !ans.plain {
+				stripResponseHopByHop(&ans.resp.Header)
+			}
+			return code, u, failNone, nil
 		}
 		if !again {
 			break
 		}
 	}
-	resp.Reset()
+	ans.reset()
 	return failureStatus(fail), last, fail, err
 }
 
-// roundTripRaw is roundTrip for a request already written out in raw: the
-// same pool, deadlines and answer reading, the request sent by the read
-// that waits for its answer when it can be (upConn.send). A request
-// larger than smallBody is written first, under a write deadline.
-func (u *upstream) roundTripRaw(raw []byte, isHead bool, resp *fasthttp.Response, deadline time.Time, header time.Duration, o *exchangeOpts) error {
-	now := time.Now()
+// roundTripRaw is roundTrip for a request already written out in raw at
+// now: the same pool, deadlines and answer reading (readCall), the request
+// sent by the read that waits for its answer when it can be (upConn.send).
+// A request larger than smallBody is written first, under a write
+// deadline.
+func (u *upstream) roundTripRaw(raw []byte, isHead bool, ans *callAnswer, now, deadline time.Time, header time.Duration, o *exchangeOpts) error {
+	ans.plain = false
 	if !deadline.After(now) {
-		resp.Reset()
+		ans.reset()
 		return fasthttp.ErrTimeout
 	}
 	readBy := now.Add(header)
@@ -248,7 +260,7 @@ func (u *upstream) roundTripRaw(raw []byte, isHead bool, resp *fasthttp.Response
 	}
 	c, err := u.pool.acquire(deadline.Sub(now))
 	if err != nil {
-		resp.Reset()
+		ans.reset()
 		return err
 	}
 	if len(raw) > smallBody {
@@ -265,9 +277,9 @@ func (u *upstream) roundTripRaw(raw []byte, isHead bool, resp *fasthttp.Response
 		err = c.send(raw, now.UnixNano())
 	}
 	if err != nil {
-		resp.Reset()
+		ans.reset()
 		u.pool.closeConn(c)
 		return ioError(err)
 	}
-	return u.readResponse(c, resp, isHead, false, o)
+	return u.readCall(c, ans, isHead, o)
 }

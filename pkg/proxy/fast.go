@@ -242,11 +242,11 @@ func (fc *fastConn) request() fastAction {
 	if h.line-len(" HTTP/1.1")+10 > t.gw.maxRequestLine || h.nf >= t.gw.maxHeaders || h.cl > int64(t.gw.maxBody) {
 		return fastHandoff
 	}
-	if p.mountFor(h.path) != nil {
+	if mh := p.mountFor(h.path); mh != nil {
 		if !fc.mountable() {
 			return fastHandoff
 		}
-		return fc.serveMount(t)
+		return fc.serveMount(t, mh)
 	}
 	r := fc.route(t)
 	if r == nil || r.suspended || (len(t.gw.trusted) > 0 && t.gw.isTrusted(fc.peer)) {
@@ -276,13 +276,8 @@ func (fc *fastConn) request() fastAction {
 	}
 
 	// From here on the request is the fast path's.
-	if fc.idNext == fc.idEnd {
-		fc.idNext = p.ids.reserve()
-		fc.idEnd = fc.idNext + idBlock
-	}
 	var id [20]byte
-	reqID := p.ids.format(&id, fc.idNext)
-	fc.idNext++
+	reqID := fc.requestID(&id)
 	bodyEnd := fc.start + h.n + max(0, int(h.cl))
 	closeConn := h.close || p.stopping.Load()
 	isHead := len(h.method) == 4 && h.method[0] == 'H'
@@ -356,6 +351,18 @@ func (fc *fastConn) request() fastAction {
 	fc.endSpan(status)
 	fc.start = bodyEnd
 	return fc.writeContext(ctx, t, isHead, closeConn)
+}
+
+// requestID formats the next request id of the connection's block into
+// dst.
+func (fc *fastConn) requestID(dst *[20]byte) []byte {
+	if fc.idNext == fc.idEnd {
+		fc.idNext = fc.p.ids.reserve()
+		fc.idEnd = fc.idNext + idBlock
+	}
+	id := fc.p.ids.format(dst, fc.idNext)
+	fc.idNext++
+	return id
 }
 
 // route finds the request's route. A request for the path of the one
@@ -981,7 +988,7 @@ func (fc *fastConn) writeContext(ctx *fasthttp.RequestCtx, t *table, isHead, clo
 		return fastClose
 	}
 	fc.served++
-	fc.t.setPhaseAt(phaseIdle, time.Now())
+	fc.t.setPhaseAt(phaseIdle, now)
 	return fastKeep
 }
 

@@ -388,6 +388,14 @@ func FuzzFastHead(f *testing.F) {
 		if status, _, msg := checkRequest(fh); status != 0 {
 			t.Fatalf("checkRequest refuses %q: %d %s", head, status, msg)
 		}
+		// Nor would serveRequest's header checks refuse it (a mounted
+		// path's request skips them: serveMount).
+		if sc := scanHeaders(fh); sc.bad || sc.expect || sc.credHeaders > 1 || sc.count > h.nf {
+			t.Fatalf("scanHeaders refuses %q: %+v (fast path: %d fields)", head, sc, h.nf)
+		}
+		if uri := fh.RequestURI(); len(uri)+len(fh.Method())+10 > h.line-len(" HTTP/1.1")+10 {
+			t.Fatalf("request line of %q longer for fasthttp (%d) than for the fast path (%d)", head, len(uri)+len(fh.Method()), h.line)
+		}
 		if got := string(fh.Method()); got != string(h.method) {
 			t.Errorf("method %q, fasthttp %q", h.method, got)
 		}

@@ -47,7 +47,8 @@ func TestMCPPerf(t *testing.T) {
 	specs := t.TempDir()
 	writeBenchSpecs(t, specs, up)
 	// STOA_MCP_BENCH_PROFILE=prefix writes a CPU profile of stoad during
-	// each MCP tools/call run to prefix-legacy.pprof and prefix-modern.pprof.
+	// each MCP tools/call run to prefix-legacy.pprof and prefix-modern.pprof,
+	// and during the plain proxy run to prefix-plain.pprof.
 	profile := os.Getenv("STOA_MCP_BENCH_PROFILE")
 	args := []string{"--log-level", "warn"}
 	if profile != "" {
@@ -93,11 +94,14 @@ func TestMCPPerf(t *testing.T) {
 			fmt.Fprintf(&lua, "wrk.headers[%q] = %q\n", k, v)
 		}
 		os.WriteFile(script, []byte(lua.String()), 0o644)
-		if profile != "" && strings.HasPrefix(name, "stoad MCP") {
+		if profile != "" && strings.HasPrefix(name, "stoad ") {
 			secs := strings.TrimSuffix(dur, "s")
 			file := profile + "-legacy.pprof"
-			if strings.Contains(name, "2026") {
+			switch {
+			case strings.Contains(name, "2026"):
 				file = profile + "-modern.pprof"
+			case strings.Contains(name, "plain"):
+				file = profile + "-plain.pprof"
 			}
 			go func() {
 				resp, err := http.Get("http://" + d.Ops + "/debug/pprof/profile?seconds=" + secs)

@@ -222,6 +222,8 @@ func authError(err error) *mcp.AuthError {
 	return ae
 }
 
+var callRequests = sync.Pool{New: func() any { return new(proxy.CallRequest) }}
+
 // Call runs one tools/call through the proxy: the same admission,
 // subscriptions, rate limits (the operation's own included), upstream
 // pools, retries and timeouts as proxied requests.
@@ -231,9 +233,17 @@ func (b *backend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *mcp.
 		return mcp.UpstreamResponse{}, mcp.ErrUnknownTool
 	}
 	start := time.Now()
-	cr := proxy.CallRequest{
+	// proxy.Call keeps a pointer to its request (it escapes): pooled,
+	// rather than allocated per call. Nothing keeps it after Call and
+	// CaptureCall (which copies what it records).
+	cr := callRequests.Get().(*proxy.CallRequest)
+	defer func() {
+		*cr = proxy.CallRequest{}
+		callRequests.Put(cr)
+	}()
+	*cr = proxy.CallRequest{
 		Tenant: h.tenant, Tool: h.tool, OpLimit: h.opLimit, OpKey: h.opKey, Timeout: h.timeout,
-		Method: req.Method, Path: req.Path, Query: req.Query, Body: req.Body,
+		Method: req.Method, Path: req.Path, Query: req.Query, Body: req.Body, Start: start,
 	}
 	cr.Principal, _ = c.Principal.(*auth.Principal)
 	cr.Client = c.Remote
@@ -255,8 +265,13 @@ func (b *backend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *mcp.
 	// upstream as traceparent (with the caller's tracestate when its trace
 	// was continued).
 	cr.Trace = c.Span
-	resp, err := b.o.Proxy.Call(ctx, &cr)
-	elapsed := time.Since(start)
+	resp, err := b.o.Proxy.Call(ctx, cr)
+	var elapsed time.Duration
+	if resp != nil {
+		elapsed = resp.Elapsed // the clock read once for both
+	} else {
+		elapsed = time.Since(start)
+	}
 	if b.o.Snapshots != nil && !errors.Is(err, proxy.ErrNoRoute) {
 		// Error snapshots of failed calls (no answer or 5xx), like the
 		// proxy's OnFailure; before resp is released.
@@ -264,7 +279,7 @@ func (b *backend) Call(ctx context.Context, c mcp.Caller, t *mcp.Tool, req *mcp.
 		if t.Operation != nil {
 			op = t.Operation.Name
 		}
-		b.o.Snapshots.CaptureCall(&cr, resp, err, op, start, elapsed)
+		b.o.Snapshots.CaptureCall(cr, resp, err, op, start, elapsed)
 	}
 	switch {
 	case errors.Is(err, proxy.ErrNoRoute):
