@@ -12,7 +12,8 @@ import (
 // apply, and each is independent. ok is false for anything but an array
 // of JSON objects that all decode, and then nothing is returned: the
 // caller decodes b with encoding/json, which gives the exact result or
-// error (with the position it names).
+// error (with the position it names). Equal schemas of the objects are
+// one value (ShareSchemas).
 func DecodeObjects(b []byte) (objs []*Object, ok bool) {
 	elems, ok := splitArray(b)
 	if !ok {
@@ -54,6 +55,7 @@ func DecodeObjects(b []byte) (objs []*Object, ok bool) {
 	if failed.Load() {
 		return nil, false
 	}
+	ShareSchemas(objs)
 	return objs, true
 }
 
