@@ -69,7 +69,8 @@ type Daemon struct {
 	specsHash string
 	gitops    atomic.Pointer[api.GitOpsStatus] // last sync, for status (gitops.go)
 
-	memRelease atomic.Bool // a FreeOSMemory is scheduled (apply.go)
+	memMu      sync.Mutex
+	memRelease *time.Timer // returns memory to the OS after large changes (apply.go)
 }
 
 type server interface {
