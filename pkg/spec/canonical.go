@@ -482,21 +482,26 @@ func appendAnyMap(dst []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
 		return append(dst, "null"...), nil
 	}
-	var arr [16]string
-	keys := arr[:0]
-	for k := range m {
-		keys = append(keys, k)
+	// One pass over the map, members sorted by name (names are unique).
+	type member struct {
+		k string
+		v any
 	}
-	slices.Sort(keys)
+	var arr [16]member
+	ms := arr[:0]
+	for k, v := range m {
+		ms = append(ms, member{k, v})
+	}
+	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
 	dst = append(dst, '{')
 	var err error
-	for i, k := range keys {
+	for i, e := range ms {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, k)
+		dst = appendJSONString(dst, e.k)
 		dst = append(dst, ':')
-		if dst, err = appendAny(dst, m[k]); err != nil {
+		if dst, err = appendAny(dst, e.v); err != nil {
 			return dst, err
 		}
 	}
