@@ -26,6 +26,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/localapi"
 	"github.com/stoa-gateway/stoa/pkg/plan"
+	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
@@ -105,6 +106,9 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	log.Debug("state loaded", "revision", rev, "objects", len(objs))
+	// Decoded just now and not yet shared with anything: equal schemas
+	// become one value, as for the objects of an apply request.
+	spec.ShareSchemas(objs)
 	live := state.New(rev, objs)
 	live.Digests = plan.DigestAll(objs)
 	d.live.Store(live)
