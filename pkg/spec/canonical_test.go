@@ -62,7 +62,7 @@ func checkCanonicalData(t *testing.T, data []byte) {
 
 func canonicalSpecFiles(t testing.TB) []string {
 	var paths []string
-	for _, g := range []string{"testdata/valid/*.yaml", "testdata/golden/*.yaml", "testdata/invalid/*.yaml",
+	for _, g := range []string{"testdata/valid/*.yaml", "testdata/golden/*.yaml", "testdata/invalid/*.yaml", "testdata/stored/*.yaml",
 		"../../examples/*/*.yaml", "../../examples/*/*/*.yaml"} {
 		p, _ := filepath.Glob(g)
 		paths = append(paths, p...)
