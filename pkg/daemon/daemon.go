@@ -185,6 +185,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.swapRuntimes(d.Live()); err != nil {
 		return fmt.Errorf("load revision %d: %w", d.Live().Revision, err)
 	}
+	if len(d.Live().Objects) >= bigApply {
+		// Decoding and compiling a large state leaves as much garbage
+		// as a large apply.
+		d.releaseMemorySoon()
+	}
 	for _, rt := range d.runtimes {
 		if err := rt.Start(ctx); err != nil {
 			d.stopRuntimes()
