@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -21,18 +22,35 @@ import (
 // OS right away.
 const bigApply = 1000
 
+// releaseMemoryDelay is how long after a large change memory is returned.
+const releaseMemoryDelay = 2 * time.Second
+
 // releaseMemorySoon returns memory to the OS a little after a large
 // request: it leaves tens of MB of garbage (decoded objects, and after a
 // commit the previous revision's runtimes) that Go would otherwise hand
-// back over minutes. It waits so the forced collection does not slow the
-// answer to that request, and several requests share one collection.
+// back only down to twice the live heap, over minutes. It is called when
+// the change is done, and waits so the forced collection neither slows
+// the answer (its encoding is garbage too) nor runs while the change
+// still holds what it leaves; a later large change postpones it, so
+// several share one collection and none runs in the middle of one.
 func (d *Daemon) releaseMemorySoon() {
-	if d.memRelease.CompareAndSwap(false, true) {
-		time.AfterFunc(2*time.Second, func() {
-			d.memRelease.Store(false)
-			debug.FreeOSMemory()
-		})
+	d.memMu.Lock()
+	defer d.memMu.Unlock()
+	if d.memRelease == nil {
+		d.memRelease = time.AfterFunc(releaseMemoryDelay, releaseMemory)
+	} else {
+		d.memRelease.Reset(releaseMemoryDelay)
 	}
+}
+
+// releaseMemory collects twice and returns what is free to the OS. What
+// a sync.Pool holds survives one collection (it becomes the pool's
+// victim cache): after writing 10,000 objects, bbolt's pool of page
+// buffers alone holds ~20 MB, which one FreeOSMemory would keep mapped
+// until the runtime's next collection, and the OS would not see it back.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // change is one request to change the live state: desired objects (apply),
@@ -140,7 +158,9 @@ func (d *Daemon) commit(c change) (resp *api.ApplyResponse, err error) {
 	}
 	resp = &api.ApplyResponse{Changes: changes, Summary: sum, Revision: cur.Revision, DryRun: c.dryRun}
 	if c.garbage(cur, sum) >= bigApply {
-		d.releaseMemorySoon()
+		// When the change is done, applied, refused or previewed: a
+		// collection in the middle of it would find most of it live.
+		defer d.releaseMemorySoon()
 	}
 	if err := c.checkPinned(cur.Revision, sum); err != nil {
 		return nil, err

@@ -26,6 +26,7 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/keys"
 	"github.com/stoa-gateway/stoa/pkg/localapi"
 	"github.com/stoa-gateway/stoa/pkg/plan"
+	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/store"
 	"github.com/stoa-gateway/stoa/pkg/store/boltstore"
@@ -69,7 +70,8 @@ type Daemon struct {
 	specsHash string
 	gitops    atomic.Pointer[api.GitOpsStatus] // last sync, for status (gitops.go)
 
-	memRelease atomic.Bool // a FreeOSMemory is scheduled (apply.go)
+	memMu      sync.Mutex
+	memRelease *time.Timer // returns memory to the OS after large changes (apply.go)
 }
 
 type server interface {
@@ -104,6 +106,9 @@ func New(cfg *Config, log *slog.Logger, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	log.Debug("state loaded", "revision", rev, "objects", len(objs))
+	// Decoded just now and not yet shared with anything: equal schemas
+	// become one value, as for the objects of an apply request.
+	spec.ShareSchemas(objs)
 	live := state.New(rev, objs)
 	live.Digests = plan.DigestAll(objs)
 	d.live.Store(live)
@@ -179,6 +184,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Debug("compiling the stored revision", "revision", d.Live().Revision, "runtimes", len(d.runtimes))
 	if err := d.swapRuntimes(d.Live()); err != nil {
 		return fmt.Errorf("load revision %d: %w", d.Live().Revision, err)
+	}
+	if len(d.Live().Objects) >= bigApply {
+		// Decoding and compiling a large state leaves as much garbage
+		// as a large apply.
+		d.releaseMemorySoon()
 	}
 	for _, rt := range d.runtimes {
 		if err := rt.Start(ctx); err != nil {

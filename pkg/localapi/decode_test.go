@@ -10,10 +10,9 @@ import (
 	"github.com/stoa-gateway/stoa/pkg/api"
 )
 
-// TestDecodeApplyMatchesDecodeBody: an apply request decodes to the same
-// request, or the same error, as DecodeBody decodes it — objects decoded
-// on all processors or left to encoding/json, whatever surrounds them.
-func TestDecodeApplyMatchesDecodeBody(t *testing.T) {
+// decodeApplySeeds are apply requests, well-formed or not, around the
+// objects or in them.
+func decodeApplySeeds() []string {
 	tool := func(i int) string {
 		return fmt.Sprintf(`{"apiVersion":"stoa.io/v1alpha1","kind":"Tool","metadata":{"name":"t%d","namespace":"acme"},"spec":{"upstream":"http://x/%d"}}`, i, i)
 	}
@@ -22,7 +21,7 @@ func TestDecodeApplyMatchesDecodeBody(t *testing.T) {
 		many = append(many, tool(i))
 	}
 	list := "[" + strings.Join(many, ",") + "]"
-	for _, body := range []string{
+	return []string{
 		`{"objects":` + list + `,"dryRun":true,"prune":true,"scope":{"namespaces":["acme"]},"message":"m","withObjects":true,"force":true}`,
 		`{"dryRun":true,"objects":[]}`,
 		`{"dryRun":true}`,
@@ -38,23 +37,47 @@ func TestDecodeApplyMatchesDecodeBody(t *testing.T) {
 		`{"objects":[` + tool(1) + `]} trailing`,
 		`{"objects":[` + tool(1) + `]`,
 		`{"objects":[` + tool(1) + `,]}`,
+		`{"objects":[` + tool(1) + `],"OBJECTS":[]}`, `{"\u006fbjects":[` + tool(1) + `]}`, `{"objects":[` + tool(1) + `],"\u017fcope":{}}`,
+		`{"objects":[` + tool(1) + `]x}`, `{"objects":[` + tool(1) + `]]}`, `{"objects":[` + tool(1) + `] , }`, `{"objects":[` + tool(1) + `` + "\v" + `]}`,
+		` {"scope":{"objects":[]},"objects":[` + tool(1) + `,` + tool(2) + `]} `, `{"objects":[{}x]}`, `{"objects":[` + tool(1) + `` + "\n" + `}`,
+		`{}`, `{"objects" "x"}`, `{"objects":[` + tool(1) + `],}`,
 		``, `[]`, `null`,
-	} {
-		want, wantErr := decodeWith(body, func(r *httptest.ResponseRecorder, req *api.ApplyRequest) error {
-			return DecodeBody(httptest.NewRequest("POST", "/", strings.NewReader(body)), r, req)
-		})
-		got, gotErr := decodeWith(body, func(r *httptest.ResponseRecorder, req *api.ApplyRequest) error {
-			d, err := decodeApply(httptest.NewRequest("POST", "/", strings.NewReader(body)), r)
-			if d != nil {
-				*req = *d
-			}
-			return err
-		})
-		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-			t.Errorf("%.100s:\nerror %v\nwant  %v", body, gotErr, wantErr)
-		} else if wantErr == nil && !reflect.DeepEqual(got, want) { // on an error the request is dropped
-			t.Errorf("%.100s:\ndecoded %+v\nwant    %+v", body, got, want)
+	}
+}
+
+// TestDecodeApplyMatchesDecodeBody: an apply request decodes to the same
+// request, or the same error, as DecodeBody decodes it — objects decoded
+// on all processors or left to encoding/json, whatever surrounds them.
+func TestDecodeApplyMatchesDecodeBody(t *testing.T) {
+	for _, body := range decodeApplySeeds() {
+		checkDecodeApply(t, body)
+	}
+}
+
+// FuzzDecodeApply holds decodeApply to DecodeBody on any body.
+func FuzzDecodeApply(f *testing.F) {
+	for _, body := range decodeApplySeeds() {
+		f.Add(body)
+	}
+	f.Fuzz(checkDecodeApply)
+}
+
+func checkDecodeApply(t *testing.T, body string) {
+	t.Helper()
+	want, wantErr := decodeWith(body, func(r *httptest.ResponseRecorder, req *api.ApplyRequest) error {
+		return DecodeBody(httptest.NewRequest("POST", "/", strings.NewReader(body)), r, req)
+	})
+	got, gotErr := decodeWith(body, func(r *httptest.ResponseRecorder, req *api.ApplyRequest) error {
+		d, err := decodeApply(httptest.NewRequest("POST", "/", strings.NewReader(body)), r)
+		if d != nil {
+			*req = *d
 		}
+		return err
+	})
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Errorf("%.100s:\nerror %v\nwant  %v", body, gotErr, wantErr)
+	} else if wantErr == nil && !reflect.DeepEqual(got, want) { // on an error the request is dropped
+		t.Errorf("%.100s:\ndecoded %+v\nwant    %+v", body, got, want)
 	}
 }
 

@@ -107,14 +107,17 @@ func decodeApply(r *http.Request, w http.ResponseWriter) (*api.ApplyRequest, err
 		}
 		return nil, apiError(api.CodeBadRequest, "decode request: "+err.Error(), "")
 	}
-	var env struct {
-		api.ApplyRequest
-		Objects json.RawMessage `json:"objects"` // shadows ApplyRequest.Objects
-	}
-	if json.Unmarshal(body, &env) == nil {
-		if objs, ok := spec.DecodeObjects(env.Objects); ok {
-			env.ApplyRequest.Objects = objs
-			return &env.ApplyRequest, nil
+	// The objects apart from the rest, on all processors; when either
+	// part is not what DecodeObjects or CutMember read exactly as
+	// encoding/json does, or has an error, the whole body is decoded
+	// again below, which gives the result or the error as it always has.
+	if objsJSON, rest, ok := spec.CutMember(body, "objects"); ok {
+		var req api.ApplyRequest
+		if json.Unmarshal(rest, &req) == nil {
+			if objs, ok := spec.DecodeObjects(objsJSON); ok {
+				req.Objects = objs
+				return &req, nil
+			}
 		}
 	}
 	var req api.ApplyRequest

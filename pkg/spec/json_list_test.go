@@ -73,3 +73,53 @@ func FuzzDecodeObjects(f *testing.F) {
 	}
 	f.Fuzz(checkDecodeObjects)
 }
+
+// TestCutMember: the member is cut where it is, exactly once, or not at
+// all when encoding/json could read the object otherwise.
+func TestCutMember(t *testing.T) {
+	for _, c := range []struct{ in, value, rest string }{
+		{`{"objects":[1,2]}`, `[1,2]`, `{"objects":null}`},
+		{` { "a" : {"objects":1} , "objects" : [ {"]":"["} ] , "b":"}" } `, `[ {"]":"["} ]`, ` { "a" : {"objects":1} , "objects" : null , "b":"}" } `},
+		{`{"objects":5}`, `5`, `{"objects":null}`},
+	} {
+		v, r, ok := CutMember([]byte(c.in), "objects")
+		if !ok || string(v) != c.value || string(r) != c.rest {
+			t.Errorf("%s: %v %q %q", c.in, ok, v, r)
+		}
+	}
+	for _, in := range []string{`{}`, `[]`, `{"objects":1,"objects":2}`, `{"Objects":1}`, `{"objects":1,"OBJECTS":2}`,
+		`{"\u006fbjects":1}`, `{"objects":1,"\u017fcope":1}`, `{"objects":1,"ſcope":1}`, `{"objects" 1}`, `{"objects":1 "a":2}`, `{"objects":"x`} {
+		if _, _, ok := CutMember([]byte(in), "objects"); ok {
+			t.Errorf("%s: cut", in)
+		}
+	}
+}
+
+// FuzzCutMember: what is cut puts back together to the input, and an input
+// whose two parts are valid JSON is valid JSON.
+func FuzzCutMember(f *testing.F) {
+	for _, s := range []string{`{"objects":[1,2]}`, ` {"a":1, "objects" : [{"x":"]"}] ,"b":[]} `, `{"objects":[}`, `{"objects":1}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, rest, ok := CutMember(b, "objects")
+		if !ok {
+			return
+		}
+		i := strings.Index(string(rest), "null")
+		for i >= 0 && string(rest[:i])+string(v)+string(rest[i+4:]) != string(b) {
+			j := strings.Index(string(rest[i+1:]), "null")
+			if j < 0 {
+				i = -1
+				break
+			}
+			i += 1 + j
+		}
+		if i < 0 {
+			t.Fatalf("%q: cut %q, rest %q do not make it", b, v, rest)
+		}
+		if json.Valid(v) && json.Valid(rest) && !json.Valid(b) {
+			t.Fatalf("%q: invalid, but its parts %q and %q are valid", b, v, rest)
+		}
+	})
+}

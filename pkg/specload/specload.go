@@ -94,8 +94,8 @@ func (r *Result) EncodeRaw() (json.RawMessage, error) {
 	}
 	r.defaults = nil
 	raw := make([][]byte, len(r.Objects))
-	err := plan.ForEach(len(r.Objects), func(i int, _ *bytes.Buffer) error {
-		b, err := json.Marshal(r.Objects[i])
+	err := plan.ForEach(len(r.Objects), func(i int, buf *bytes.Buffer) error {
+		b, err := encodeObject(buf, r.Objects[i])
 		spec.Default(r.Objects[i])
 		raw[i] = b
 		return err
@@ -160,9 +160,9 @@ const defaultBatch = 256
 // encodeAndDefault encodes each object as written into raw (when not nil),
 // then defaults it; on all processors, as the objects are independent.
 func encodeAndDefault(objs []*spec.Object, raw [][]byte) error {
-	return plan.ForEach(len(objs), func(i int, _ *bytes.Buffer) error {
+	return plan.ForEach(len(objs), func(i int, buf *bytes.Buffer) error {
 		if raw != nil {
-			b, err := json.Marshal(objs[i])
+			b, err := encodeObject(buf, objs[i])
 			if err != nil {
 				return err
 			}
@@ -173,9 +173,23 @@ func encodeAndDefault(objs []*spec.Object, raw [][]byte) error {
 	})
 }
 
+// encodeObject encodes o for the apply request: its canonical encoding
+// (spec.AppendCanonical, which is what json.Marshal writes but for HTML
+// escaping, and ~2x faster), without the final newline, in a slice of
+// its own; buf is scratch space.
+func encodeObject(buf *bytes.Buffer, o *spec.Object) ([]byte, error) {
+	buf.Reset()
+	b, err := spec.AppendCanonical(buf.AvailableBuffer(), o)
+	if err != nil {
+		return nil, err
+	}
+	buf.Write(b) // keeps the capacity for the next object
+	return bytes.Clone(b[:len(b)-1]), nil
+}
+
 // joinArray returns the JSON array of the encoded elements, byte for byte
-// what json.Marshal writes for the slice they came from ("null" for a nil
-// one).
+// what they would be encoded as in the slice they came from ("null" for a
+// nil one).
 func joinArray(isNil bool, elems [][]byte) json.RawMessage {
 	if isNil {
 		return json.RawMessage("null")

@@ -1,6 +1,7 @@
 package specload
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -171,9 +172,10 @@ func TestPruneScope(t *testing.T) {
 }
 
 // TestLoadRawIsMarshalledAsWritten: the raw form, encoded object by
-// object on all processors, is byte for byte json.Marshal of the objects
-// as read (enough of them for several batches, with text json escapes),
-// and the objects come back defaulted all the same.
+// object on all processors, is byte for byte what encoding/json writes
+// for the objects as read without HTML escaping (the canonical encoding;
+// enough of them for several batches, with text json escapes), and the
+// objects come back defaulted all the same.
 func TestLoadRawIsMarshalledAsWritten(t *testing.T) {
 	dir := t.TempDir()
 	var b strings.Builder
@@ -187,12 +189,23 @@ func TestLoadRawIsMarshalledAsWritten(t *testing.T) {
 		t.Fatalf("%v %v", err, res.Diagnostics)
 	}
 	asRead, _ := spec.Load([]string{dir}, nil)
-	want, err := json.Marshal(asRead)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(asRead); err != nil {
 		t.Fatal(err)
 	}
-	if string(res.Raw) != string(want) {
-		t.Fatalf("raw form differs from json.Marshal:\n%.300s\nwant\n%.300s", res.Raw, want)
+	if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); string(res.Raw) != string(want) {
+		t.Fatalf("raw form differs from encoding/json:\n%.300s\nwant\n%.300s", res.Raw, want)
+	}
+	var back []*spec.Object
+	if err := json.Unmarshal(res.Raw, &back); err != nil || len(back) != len(asRead) {
+		t.Fatalf("raw form decodes to %d objects (%v)", len(back), err)
+	}
+	for i, o := range back {
+		if o.Kind != asRead[i].Kind || !reflect.DeepEqual(o.Metadata, asRead[i].Metadata) || !reflect.DeepEqual(o.Spec, asRead[i].Spec) {
+			t.Fatalf("raw form decodes to another %s", o.Ref())
+		}
 	}
 	for _, o := range res.Objects {
 		if ts, ok := o.Spec.(*spec.ToolSpec); ok && ts.Timeouts == nil {
