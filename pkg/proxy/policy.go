@@ -48,7 +48,16 @@ func attachPolicies(c *policyrt.Compiler, st *state.Revision, t *table) error {
 		return err
 	}
 	for _, r := range t.routes {
-		if ch := chains[spec.Ref{Kind: spec.KindTool, Namespace: r.Tenant, Name: r.Tool}]; ch != nil {
+		// A route copied from the previous table keeps its policy if
+		// the chain is the same.
+		var ch *policy.Chain
+		if len(chains) > 0 {
+			ch = chains[spec.Ref{Kind: spec.KindTool, Namespace: r.Tenant, Name: r.Tool}]
+		}
+		switch {
+		case ch == nil:
+			r.policy = nil
+		case r.policy == nil || r.policy.chain != ch:
 			r.policy = &routePolicy{chain: ch, target: &policy.Target{Tenant: r.Tenant, Tool: r.Tool}, reads: ch.Reads()}
 		}
 	}

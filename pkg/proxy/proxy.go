@@ -192,7 +192,7 @@ func (p *Proxy) Name() string { return "proxy" }
 
 // Prepare compiles a revision; the returned swap makes it live.
 func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
-	t, err := compile(st, p.pools, p.opts.Stats)
+	t, err := compile(st, p.pools, p.opts.Stats, p.table.Load())
 	if err != nil {
 		return nil, err
 	}

@@ -308,7 +308,7 @@ func (f *Follower) sync(ctx context.Context) error {
 			return fmt.Errorf("publish revision %d: %w", rev, err)
 		}
 	}
-	sig, err := bundle.Sign(b.Bytes(), f.Signer)
+	sig, err := bundle.SignBundle(b, f.Signer)
 	if err != nil {
 		return fmt.Errorf("publish revision %d: %w", rev, err)
 	}
