@@ -3,9 +3,9 @@ package proxy
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
