@@ -34,10 +34,14 @@ type table struct {
 
 	// What the routes were compiled from, so the next revision's compile
 	// reuses the routes whose inputs did not change (compile, reusable).
-	gwObj    *spec.Object
-	tenants  []string
-	toolSets map[spec.Ref][]tsInfo
-	plans    map[spec.Ref]map[string]planLimit
+	gwObj   *spec.Object
+	tenants []string
+	// newSeries: compile created statistics series; sameRoutes: the
+	// routes are those of the table compile was given, by tool (so the
+	// HTTP series to keep are the same).
+	newSeries, sameRoutes bool
+	toolSets              map[spec.Ref][]tsInfo
+	plans                 map[spec.Ref]map[string]planLimit
 }
 
 // tsInfo is what a ToolSet gives each of its tools.
@@ -183,6 +187,8 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry, p
 	plans := planLimitsByTool(st)
 	t.toolSets, t.plans = toolSets, plans
 
+	// Whether every route compiled anew is one prev has.
+	freshKeys := prev != nil
 	for _, o := range st.OfKind(spec.KindTool) {
 		ts := o.Spec.(*spec.ToolSpec)
 		ten := st.Tenant(o.Metadata.Namespace)
@@ -298,7 +304,12 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry, p
 			}
 		}
 		r.totalTimeout, r.headerTimeout = ts.Timeouts.Total.D(), ts.Timeouts.Header.D()
-		r.stats = reg.Get(telemetry.KindHTTP, r.Tenant, r.Tool)
+		var created bool
+		r.stats, created = reg.GetNew(telemetry.KindHTTP, r.Tenant, r.Tool)
+		t.newSeries = t.newSeries || created
+		if old := prev.byToolOrNil(r.Tenant, r.Tool); old == nil || old.federated {
+			freshKeys = false
+		}
 
 		if err := checkRouteOwner(st, gw, r); err != nil {
 			return nil, err
@@ -307,7 +318,16 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry, p
 			return nil, err
 		}
 	}
+	t.sameRoutes = freshKeys && len(t.routes) == len(prev.routes)
 	return t, nil
+}
+
+// byToolOrNil is byTool's route for the tool, nil for a nil table.
+func (t *table) byToolOrNil(tenant, tool string) *Route {
+	if t == nil {
+		return nil
+	}
+	return t.byTool[toolKey{tenant, tool}]
 }
 
 // add indexes a route; a federated one is only found by tool.

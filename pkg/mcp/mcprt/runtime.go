@@ -103,6 +103,10 @@ type Runtime struct {
 	backend   *backend
 	cursorKey []byte
 
+	// installed is the number of tools of the catalog installed last
+	// (install, under catMu).
+	installed int
+
 	ep      *mcp.Endpoint
 	optsSig string // options the endpoint's server was built with; used by Prepare/swap only (reloads are sequential)
 
@@ -363,14 +367,25 @@ func (r *Runtime) buildCatalog(st *state.Revision, ups upstreams, pols *policies
 // Prepare, so a dry run (stoa diff) leaves none behind; the catalog is not
 // yet published, so no call reads h.series before this.
 func (r *Runtime) install(cat *mcp.Catalog, handles []*handle) {
-	keep := make(map[[2]string]bool, len(handles))
+	created := false
 	for _, h := range handles {
 		if h.series == nil {
-			h.series = r.o.Stats.Get(telemetry.KindMCP, h.mcpTenant, h.mcpName)
+			var isNew bool
+			h.series, isNew = r.o.Stats.GetNew(telemetry.KindMCP, h.mcpTenant, h.mcpName)
+			created = created || isNew
 		}
-		keep[[2]string{h.mcpTenant, h.mcpName}] = true
 	}
-	r.o.Stats.Retain(telemetry.KindMCP, keep)
+	// The MCP series are the last installed catalog's tools (only install
+	// creates them). If none was created and there are as many tools, the
+	// names are the same: nothing to drop.
+	if created || cat.Len() != r.installed {
+		keep := make(map[[2]string]bool, len(handles))
+		for _, h := range handles {
+			keep[[2]string{h.mcpTenant, h.mcpName}] = true
+		}
+		r.o.Stats.Retain(telemetry.KindMCP, keep)
+	}
+	r.installed = cat.Len()
 	if r.backend.fedMetrics != nil {
 		r.backend.fedMetrics.retain(r.fed.Upstreams())
 	}
