@@ -113,6 +113,10 @@ func (b *Bundle) Revision() int64 { return b.rev }
 // Objects are the bundle's objects in dependency order (shared; read only).
 func (b *Bundle) Objects() []*spec.Object { return b.objs }
 
+// Line is object i's canonical JSON, its line in Bytes without the
+// separating comma (shared; read only).
+func (b *Bundle) Line(i int) []byte { return b.lines[i] }
+
 // Len is the number of objects.
 func (b *Bundle) Len() int { return len(b.objs) }
 

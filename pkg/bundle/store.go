@@ -336,7 +336,7 @@ func readDeltas(dir string, base *Bundle, to []Digest, v signature.Verifier) (*B
 			return nil, nil, &FormatError{Msg: fmt.Sprintf("%s leads from %s to %s, not from %s to %s", name, d.From.Digest, d.To.Digest, from, want)}
 		}
 		from = want
-		if cur, err = d.apply(cur, false); err != nil {
+		if cur, err = d.apply(cur, trustDigest); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		last = d
