@@ -195,13 +195,15 @@ func (p *Proxy) Name() string { return "proxy" }
 
 // Prepare compiles a revision; the returned swap makes it live.
 func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
-	t, err := compile(st, p.pools, p.opts.Stats, p.table.Load())
+	chains, perr := policyChains(&p.policies, st)
+	t, err := compile(st, p.pools, p.opts.Stats, p.table.Load(), chains)
 	if err != nil {
 		return nil, err
 	}
-	if err := attachPolicies(&p.policies, st, t); err != nil {
-		return nil, err
+	if perr != nil {
+		return nil, perr
 	}
+	attachPolicies(chains, t)
 	if t.newSeries {
 		// Until a swap drops them, should this table never be served.
 		p.strayHTTPSeries.Store(true)

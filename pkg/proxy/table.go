@@ -11,6 +11,7 @@ import (
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/policy"
 	"github.com/stoa-gateway/stoa/pkg/secret"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
@@ -141,7 +142,10 @@ type retryPolicy struct {
 // the same Gateway and tenants, no upstream credential to read again) is
 // copied from it rather than compiled again, so a one-tool change costs
 // one route's compilation plus the indexes.
-func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry, prev *table) (*table, error) {
+//
+// A reused route is shared with prev, unless a policy applies to it (in
+// chains, or it had one): attachPolicies then sets it on a copy.
+func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry, prev *table, chains map[spec.Ref]*policy.Chain) (*table, error) {
 	gw := st.Gateway()
 	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}, byTool: map[toolKey]*Route{}}
 	t.gw = compileGateway(gw)
@@ -193,8 +197,11 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry, p
 		ts := o.Spec.(*spec.ToolSpec)
 		ten := st.Tenant(o.Metadata.Namespace)
 		if old := prev.reusable(o, ten, toolSets, plans); old != nil {
-			r := new(Route)
-			*r = *old
+			r := old
+			if old.policy != nil || chains[o.Ref()] != nil {
+				r = new(Route)
+				*r = *old
+			}
 			if err := t.add(r); err != nil {
 				return nil, err
 			}
