@@ -190,8 +190,8 @@ func WriteFileAtomic(dir string, b *Bundle, sig []byte) error {
 
 // writeFile writes data to dir/name through a synced temp file.
 func writeFile(dir, name string, data []byte) error {
-	return writeFileFunc(dir, name, func(w io.Writer) error {
-		_, err := w.Write(data)
+	return writeFileWith(dir, name, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
 	})
 }
@@ -199,16 +199,23 @@ func writeFile(dir, name string, data []byte) error {
 // writeFileFunc writes what write writes to dir/name through a synced
 // temp file.
 func writeFileFunc(dir, name string, write func(io.Writer) error) error {
+	return writeFileWith(dir, name, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 256<<10)
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+}
+
+// writeFileWith writes dir/name with write, through a synced temp file.
+func writeFileWith(dir, name string, write func(*os.File) error) error {
 	f, err := os.CreateTemp(dir, ".tmp-"+name+"-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	tmp := f.Name()
-	bw := bufio.NewWriterSize(f, 256<<10)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
+	err = write(f)
 	if err == nil {
 		err = f.Sync()
 	}
