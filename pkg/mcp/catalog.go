@@ -281,8 +281,17 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 		problems:     map[spec.Ref][]string{},
 		compiled:     make(map[*spec.Object]*compiledObject, len(objs)),
 	}
-	sorted := slices.Clone(objs)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref().Less(sorted[j].Ref()) })
+	if cfg.prev != nil {
+		// About as many as before: no growing the maps.
+		c.tools = make(map[string]*Tool, len(cfg.prev.tools))
+		c.resources = make(map[string]*resource, len(cfg.prev.resources))
+	}
+	// A revision's objects come sorted: then they are taken as they are.
+	sorted := objs
+	if !refSorted(objs) {
+		sorted = slices.Clone(objs)
+		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref().Less(sorted[j].Ref()) })
+	}
 	sc := newSchemaCompiler()
 	var all []*Tool
 	var allRes []*resource
@@ -348,7 +357,9 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 	}
 	sort.Strings(c.issuers[""])
 	byName := func(a, b *Tool) int { return strings.Compare(a.Name, b.Name) }
-	slices.SortFunc(all, byName)
+	if !slices.IsSortedFunc(all, byName) {
+		slices.SortFunc(all, byName)
+	}
 	slices.SortFunc(allRes, func(a, b *resource) int { return strings.Compare(a.uri, b.uri) })
 	perTenant := map[string][]*Tool{}
 	for _, t := range all {
@@ -364,6 +375,17 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 	c.admin = newView(all, allRes)
 	c.platform = newView(nil, nil)
 	return c, nil
+}
+
+// refSorted reports whether objs are in non-decreasing Ref order (what a
+// stable sort would leave as it is).
+func refSorted(objs []*spec.Object) bool {
+	for i := 1; i < len(objs); i++ {
+		if objs[i].Ref().Less(objs[i-1].Ref()) {
+			return false
+		}
+	}
+	return true
 }
 
 // compiledObject is what one Tool object gives a catalog: its tools (one

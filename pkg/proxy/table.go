@@ -155,6 +155,14 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry, p
 	for _, o := range st.OfKind(spec.KindTenant) {
 		t.tenants = append(t.tenants, o.Metadata.Name)
 	}
+	if prev != nil {
+		// About as many routes as before: no growing the maps.
+		t.byTool = make(map[toolKey]*Route, len(prev.byTool))
+		for h, rs := range prev.hosts {
+			t.hosts[h] = &routeSet{byPrefix: make(map[string]*Route, len(rs.byPrefix))}
+		}
+		t.routes = make([]*Route, 0, len(prev.routes))
+	}
 	if prev != nil && (prev.gwObj != t.gwObj || !slices.Equal(prev.tenants, t.tenants)) {
 		// Route ownership depends on both: compile every route.
 		prev = nil
@@ -326,6 +334,11 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry, p
 		}
 	}
 	t.sameRoutes = freshKeys && len(t.routes) == len(prev.routes)
+	for h, rs := range t.hosts {
+		if len(rs.byPrefix) == 0 {
+			delete(t.hosts, h) // presized for a host no route has now
+		}
+	}
 	return t, nil
 }
 
