@@ -32,8 +32,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
@@ -94,8 +96,15 @@ type Bundle struct {
 	rev    int64
 	objs   []*spec.Object
 	lines  [][]byte // each object's canonical JSON, without newline
-	raw    []byte
 	digest Digest
+
+	// raw is the encoding of a parsed bundle; others' is joined from
+	// lines on first use (Bytes, joined): a bundle rebuilt from a delta
+	// is hashed line by line, and a data plane never needs its 10 MB
+	// joined.
+	raw        []byte
+	joinedOnce sync.Once
+	joined     []byte
 }
 
 // Revision is the configuration revision the bundle carries.
@@ -104,11 +113,21 @@ func (b *Bundle) Revision() int64 { return b.rev }
 // Objects are the bundle's objects in dependency order (shared; read only).
 func (b *Bundle) Objects() []*spec.Object { return b.objs }
 
+// Line is object i's canonical JSON, its line in Bytes without the
+// separating comma (shared; read only).
+func (b *Bundle) Line(i int) []byte { return b.lines[i] }
+
 // Len is the number of objects.
 func (b *Bundle) Len() int { return len(b.objs) }
 
 // Bytes is the canonical encoding, the exact bytes that are signed.
-func (b *Bundle) Bytes() []byte { return b.raw }
+func (b *Bundle) Bytes() []byte {
+	if b.raw != nil {
+		return b.raw
+	}
+	b.joinedOnce.Do(func() { b.joined = join(b.rev, b.lines) })
+	return b.joined
+}
 
 // Digest is the SHA-256 of Bytes.
 func (b *Bundle) Digest() Digest { return b.digest }
@@ -196,30 +215,95 @@ func roundTrips(buf *bytes.Buffer, line []byte) error {
 	return nil
 }
 
-// assemble joins canonical object lines into a bundle.
+// assemble makes a bundle of canonical object lines; its digest is taken
+// line by line, without joining them (Bytes does, when asked).
 func assemble(rev int64, objs []*spec.Object, lines [][]byte) *Bundle {
+	return &Bundle{rev: rev, objs: objs, lines: lines, digest: digestLines(rev, lines)}
+}
+
+// opening is the bundle's first line up to the first object.
+func opening(rev int64) []byte {
+	b := make([]byte, 0, len(header)+20+len(`,"objects":[`)+1)
+	b = append(b, header...)
+	b = strconv.AppendInt(b, rev, 10)
+	b = append(b, `,"objects":[`...)
+	return append(b, '\n')
+}
+
+const closing = "]}\n"
+
+// digestLines is the SHA-256 of join(rev, lines), without joining them.
+func digestLines(rev int64, lines [][]byte) Digest {
+	h := sha256.New()
+	h.Write(opening(rev))
+	for i, l := range lines {
+		h.Write(l)
+		if i < len(lines)-1 {
+			h.Write([]byte(",\n"))
+		} else {
+			h.Write([]byte("\n"))
+		}
+	}
+	h.Write([]byte(closing))
+	var d Digest
+	h.Sum(d[:0])
+	return d
+}
+
+// size is len(b.Bytes()), without joining.
+func (b *Bundle) size() int {
+	if b.raw != nil {
+		return len(b.raw)
+	}
+	n := len(opening(b.rev)) + len(closing)
+	for _, l := range b.lines {
+		n += len(l) + 1
+	}
+	return n + max(len(b.lines)-1, 0)
+}
+
+// writeTo writes b.Bytes() to w, without joining them if they are not.
+func (b *Bundle) writeTo(w io.Writer) error {
+	if b.raw != nil {
+		_, err := w.Write(b.raw)
+		return err
+	}
+	if _, err := w.Write(opening(b.rev)); err != nil {
+		return err
+	}
+	for i, l := range b.lines {
+		sep := ",\n"
+		if i == len(b.lines)-1 {
+			sep = "\n"
+		}
+		if _, err := w.Write(l); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, sep); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, closing)
+	return err
+}
+
+// join is the bundle's encoding: the opening, one object per line, a
+// comma after every object but the last, and the closing line.
+func join(rev int64, lines [][]byte) []byte {
 	n := len(header) + 20 + len(`,"objects":[`) + len("\n]}\n")
 	for _, l := range lines {
 		n += len(l) + 2
 	}
 	raw := make([]byte, 0, n)
-	raw = append(raw, header...)
-	raw = strconv.AppendInt(raw, rev, 10)
-	raw = append(raw, `,"objects":[`...)
-	raw = append(raw, '\n')
-	// Keep lines as sub-slices of raw: one allocation for the whole bundle.
-	out := make([][]byte, len(lines))
+	raw = append(raw, opening(rev)...)
 	for i, l := range lines {
-		start := len(raw)
 		raw = append(raw, l...)
-		out[i] = raw[start:len(raw):len(raw)]
 		if i < len(lines)-1 {
 			raw = append(raw, ',')
 		}
 		raw = append(raw, '\n')
 	}
-	raw = append(raw, "]}\n"...)
-	return &Bundle{rev: rev, objs: objs, lines: out, raw: raw, digest: sha256.Sum256(raw)}
+	return append(raw, closing...)
 }
 
 // Parse reads a bundle, accepting only its canonical encoding: the exact
@@ -233,7 +317,6 @@ func Parse(b []byte) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	const closing = "]}\n"
 	if string(body) == closing {
 		return &Bundle{rev: rev, raw: raw, digest: sha256.Sum256(raw)}, nil
 	}

@@ -66,13 +66,34 @@ func Diff(from, to *Bundle) Delta {
 // checks the rebuilt bytes against d.To.Digest. It does not verify the
 // signature: data planes call OpenDelta, which does.
 func (d *Delta) Apply(from *Bundle) (*Bundle, error) {
+	return d.apply(from, checkDigest)
+}
+
+// Rebuild is Apply for the sender of d, who has no digest to check yet:
+// d.To.Digest is ignored and the result's digest is the one computed.
+// It reports the same errors Apply does otherwise.
+func (d *Delta) Rebuild(from *Bundle) (*Bundle, error) {
+	return d.apply(from, computeDigest)
+}
+
+type applyMode int
+
+const (
+	checkDigest   applyMode = iota // hash the result, compare with d.To.Digest
+	computeDigest                  // hash the result, d.To.Digest ignored
+	trustDigest                    // take d.To.Digest and d.From as they are (readDeltas hashes the last)
+)
+
+// apply is Apply, Rebuild, or, trusting d's versions, a link of a chain
+// of deltas whose last result the caller hashes (readDeltas).
+func (d *Delta) apply(from *Bundle, mode applyMode) (*Bundle, error) {
 	if d.Kind != DeltaKind || d.APIVersion != spec.APIVersion {
 		return nil, &FormatError{Msg: fmt.Sprintf("not a stoa bundle delta: apiVersion %q kind %q, want %s %s", d.APIVersion, d.Kind, spec.APIVersion, DeltaKind)}
 	}
-	if d.To.Revision < 1 || d.To.Revision > MaxRevision || d.To.Digest.IsZero() {
+	if d.To.Revision < 1 || d.To.Revision > MaxRevision || (d.To.Digest.IsZero() && mode != computeDigest) {
 		return nil, &FormatError{Msg: "delta: to.revision and to.digest are required"}
 	}
-	if have := VersionOf(from); have != d.From {
+	if have := VersionOf(from); mode != trustDigest && have != d.From {
 		return nil, &BaseError{Want: d.From, Have: have}
 	}
 	deleted := make(map[spec.Ref]bool, len(d.Delete))
@@ -136,8 +157,11 @@ func (d *Delta) Apply(from *Bundle) (*Bundle, error) {
 	if seenDeleted != len(deleted) {
 		return nil, &FormatError{Msg: fmt.Sprintf("delta: deletes %d objects that revision %d does not have", len(deleted)-seenDeleted, from.rev)}
 	}
+	if mode == trustDigest {
+		return &Bundle{rev: d.To.Revision, objs: objs, lines: lines, digest: d.To.Digest}, nil
+	}
 	next := assemble(d.To.Revision, objs, lines)
-	if next.digest != d.To.Digest {
+	if mode == checkDigest && next.digest != d.To.Digest {
 		return nil, &DigestError{Want: d.To.Digest, Got: next.digest, Rebuilt: true}
 	}
 	return next, nil

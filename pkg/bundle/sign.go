@@ -25,6 +25,31 @@ func Sign(b []byte, s signature.Signer) ([]byte, error) {
 	return out, nil
 }
 
+// SignBundle is Sign(b.Bytes(), s) with the digest b already has: the
+// bundle is not hashed again, nor joined unless the signer reads it.
+func SignBundle(b *Bundle, s signature.Signer) ([]byte, error) {
+	der, err := s.SignMessage(&lazyReader{b: b}, options.WithDigest(b.digest[:]))
+	if err != nil {
+		return nil, fmt.Errorf("sign bundle: %w", err)
+	}
+	out := make([]byte, base64.StdEncoding.EncodedLen(len(der)))
+	base64.StdEncoding.Encode(out, der)
+	return out, nil
+}
+
+// lazyReader reads a bundle's bytes, joining them on the first Read.
+type lazyReader struct {
+	b *Bundle
+	r *bytes.Reader
+}
+
+func (l *lazyReader) Read(p []byte) (int, error) {
+	if l.r == nil {
+		l.r = bytes.NewReader(l.b.Bytes())
+	}
+	return l.r.Read(p)
+}
+
 // Verify checks sig, a cosign signature (base64, surrounding whitespace
 // ignored), over b. A failure is a *SignatureError.
 func Verify(b, sig []byte, v signature.Verifier) error {

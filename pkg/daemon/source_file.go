@@ -43,6 +43,7 @@ type fileSource struct {
 	path     string
 	sigPath  string
 	dir      string
+	store    *bundle.Store // the last good bundle, in dir
 	verifier signature.Verifier
 	poll     time.Duration
 	kick     chan struct{}
@@ -78,6 +79,7 @@ func newFileSource(d *Daemon, sc *SourceConfig) (*fileSource, error) {
 	}
 	f := &fileSource{
 		d: d, path: path, sigPath: sigPath, dir: filepath.Join(sc.dir(d.cfg.StateDir), "bundles"),
+		store:    bundle.NewStore(filepath.Join(sc.dir(d.cfg.StateDir), "bundles")),
 		verifier: v, poll: sc.BundlePoll, kick: make(chan struct{}, 1),
 		// The names a data plane's Syncer uses: one dashboard for both.
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoa_fleet_bundle_refusals_total",
@@ -146,7 +148,7 @@ func (f *fileSource) readOnly() *api.Error {
 // loadLastGood serves the bundle kept on disk (verified again) until the
 // file is read.
 func (f *fileSource) loadLastGood() {
-	b, sig, err := bundle.ReadLastGood(f.dir, f.verifier)
+	b, sig, err := f.store.Load(f.verifier)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -273,7 +275,7 @@ func (f *fileSource) apply(b *bundle.Bundle, sig []byte, origin string) {
 	f.serving = b
 	var keepErr error
 	if origin != api.OriginDisk {
-		keepErr = bundle.WriteFileAtomic(f.dir, b, sig)
+		keepErr = f.store.Write(b, sig)
 	}
 	f.mu.Lock()
 	f.st.Revision, f.st.Digest, f.st.Origin, f.st.LastLoad = b.Revision(), b.Digest().String(), origin, time.Now().UTC()

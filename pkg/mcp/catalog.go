@@ -143,6 +143,16 @@ type catalogConfig struct {
 	handles    func(*Tool) any
 	federation Federation
 	prev       *Catalog
+	keep       func(*Tool) bool
+}
+
+// WithKeep lets BuildCatalog share, rather than copy, the tools prev
+// (WithPrevious) compiled from an object given again, when keep says the
+// tool's Handle is still right for the new catalog: the same *Tool, Handle
+// included, then serves both catalogs, and WithHandles is not called for
+// it. An object's tools are shared all or none.
+func WithKeep(keep func(prev *Tool) bool) CatalogOption {
+	return func(c *catalogConfig) { c.keep = keep }
 }
 
 // WithPrevious lets BuildCatalog take the tools prev compiled from an
@@ -271,8 +281,17 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 		problems:     map[spec.Ref][]string{},
 		compiled:     make(map[*spec.Object]*compiledObject, len(objs)),
 	}
-	sorted := slices.Clone(objs)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref().Less(sorted[j].Ref()) })
+	if cfg.prev != nil {
+		// About as many as before: no growing the maps.
+		c.tools = make(map[string]*Tool, len(cfg.prev.tools))
+		c.resources = make(map[string]*resource, len(cfg.prev.resources))
+	}
+	// A revision's objects come sorted: then they are taken as they are.
+	sorted := objs
+	if !refSorted(objs) {
+		sorted = slices.Clone(objs)
+		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref().Less(sorted[j].Ref()) })
+	}
 	sc := newSchemaCompiler()
 	var all []*Tool
 	var allRes []*resource
@@ -305,7 +324,7 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 				}
 				continue
 			}
-			co, err := cfg.compile(o, s, sc)
+			co, kept, err := cfg.compile(o, s, sc)
 			if err != nil {
 				return nil, err
 			}
@@ -314,7 +333,7 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 				if prev, dup := c.tools[t.Name]; dup {
 					return nil, fmt.Errorf("build mcp catalog: %s: tool name %q is already used by %s; set a distinct mcpName", o.Ref(), t.Name, prev.Ref)
 				}
-				if cfg.handles != nil {
+				if cfg.handles != nil && !kept {
 					t.Handle = cfg.handles(t)
 				}
 				c.tools[t.Name] = t
@@ -338,7 +357,9 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 	}
 	sort.Strings(c.issuers[""])
 	byName := func(a, b *Tool) int { return strings.Compare(a.Name, b.Name) }
-	slices.SortFunc(all, byName)
+	if !slices.IsSortedFunc(all, byName) {
+		slices.SortFunc(all, byName)
+	}
 	slices.SortFunc(allRes, func(a, b *resource) int { return strings.Compare(a.uri, b.uri) })
 	perTenant := map[string][]*Tool{}
 	for _, t := range all {
@@ -356,6 +377,17 @@ func BuildCatalog(revision int64, objs []*spec.Object, opts ...CatalogOption) (*
 	return c, nil
 }
 
+// refSorted reports whether objs are in non-decreasing Ref order (what a
+// stable sort would leave as it is).
+func refSorted(objs []*spec.Object) bool {
+	for i := 1; i < len(objs); i++ {
+		if objs[i].Ref().Less(objs[i-1].Ref()) {
+			return false
+		}
+	}
+	return true
+}
+
 // compiledObject is what one Tool object gives a catalog: its tools (one
 // per operation) and its resources. Resources are immutable once encoded
 // (a document's text is generated once, on its first read), so catalogs
@@ -365,25 +397,29 @@ type compiledObject struct {
 	resources []*resource
 }
 
-// compile returns what Tool object o gives: copies of the tools and the
-// resources the previous catalog had from o itself, or compiled now.
-func (cfg *catalogConfig) compile(o *spec.Object, s *spec.ToolSpec, sc *schemaCompiler) (*compiledObject, error) {
+// compile returns what Tool object o gives: the tools and the resources
+// the previous catalog had from o itself (kept: shared as they are, see
+// WithKeep; else the tools copied), or compiled now.
+func (cfg *catalogConfig) compile(o *spec.Object, s *spec.ToolSpec, sc *schemaCompiler) (co *compiledObject, kept bool, err error) {
 	if cfg.prev != nil {
 		if prev, ok := cfg.prev.compiled[o]; ok {
+			if cfg.keep != nil && keepAll(prev.tools, cfg.keep) {
+				return prev, true, nil
+			}
 			co := &compiledObject{tools: make([]*Tool, len(prev.tools)), resources: prev.resources}
 			for i, p := range prev.tools {
 				t := *p
 				t.Handle = nil
 				co.tools[i] = &t
 			}
-			return co, nil
+			return co, false, nil
 		}
 	}
-	co := &compiledObject{tools: make([]*Tool, 0, len(s.Operations))}
+	co = &compiledObject{tools: make([]*Tool, 0, len(s.Operations))}
 	for i := range s.Operations {
 		t, err := compileTool(o, s, &s.Operations[i], sc)
 		if err != nil {
-			return nil, fmt.Errorf("build mcp catalog: %s: operation %q: %w", o.Ref(), s.Operations[i].Name, err)
+			return nil, false, fmt.Errorf("build mcp catalog: %s: operation %q: %w", o.Ref(), s.Operations[i].Name, err)
 		}
 		co.tools = append(co.tools, t)
 	}
@@ -392,7 +428,17 @@ func (cfg *catalogConfig) compile(o *spec.Object, s *spec.ToolSpec, sc *schemaCo
 		doc, _ = cfg.openAPI(o.Ref())
 	}
 	co.resources = toolResources(o, s, doc)
-	return co, nil
+	return co, false, nil
+}
+
+// keepAll asks keep about every tool, and says whether all may be kept.
+func keepAll(tools []*Tool, keep func(*Tool) bool) bool {
+	for _, t := range tools {
+		if !keep(t) {
+			return false
+		}
+	}
+	return true
 }
 
 func newView(tools []*Tool, res []*resource) *view {

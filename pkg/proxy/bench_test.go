@@ -42,7 +42,7 @@ func benchSnapshot(n int, upstream string) *state.Revision {
 func BenchmarkRouteLookup(b *testing.B) {
 	for _, n := range []int{100, 10000} {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
-			tb, err := compile(benchSnapshot(n, "http://127.0.0.1:1/base"), newPoolRegistry(nil, nil), telemetry.NewRegistry())
+			tb, err := compile(benchSnapshot(n, "http://127.0.0.1:1/base"), newPoolRegistry(nil, nil), telemetry.NewRegistry(), nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

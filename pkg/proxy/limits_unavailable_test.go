@@ -66,7 +66,7 @@ func TestLimitsUnavailable(t *testing.T) {
 // the same in every process (a fleet's data planes must agree on them).
 func TestLimitKeysStable(t *testing.T) {
 	st := snapshot(t, 1, tool("acme", "api", "http://127.0.0.1:1", "rateLimit: 5/s"))
-	tb, err := compile(st, newPoolRegistry(slog.Default(), nil), telemetry.NewRegistry())
+	tb, err := compile(st, newPoolRegistry(slog.Default(), nil), telemetry.NewRegistry(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,19 +40,30 @@ type routePolicy struct {
 	reads policy.Group
 }
 
-// attachPolicies compiles st's policies and gives every route of t its chain.
+// policyChains compiles st's policies: each Tool's chain, if any applies.
 // A policy that does not compile fails the reload (policyrt.Compiler).
-func attachPolicies(c *policyrt.Compiler, st *state.Revision, t *table) error {
-	chains, err := c.Chains(st.OfKind(spec.KindTenant), st.OfKind(spec.KindToolSet), st.OfKind(spec.KindTool))
-	if err != nil {
-		return err
-	}
+func policyChains(c *policyrt.Compiler, st *state.Revision) (map[spec.Ref]*policy.Chain, error) {
+	return c.Chains(st.OfKind(spec.KindTenant), st.OfKind(spec.KindToolSet), st.OfKind(spec.KindTool))
+}
+
+// attachPolicies gives every route of t its chain. Routes compile shared
+// with the live table have none and get none (compile copies a route
+// whose policy changes): they are not written to.
+func attachPolicies(chains map[spec.Ref]*policy.Chain, t *table) {
 	for _, r := range t.routes {
-		if ch := chains[spec.Ref{Kind: spec.KindTool, Namespace: r.Tenant, Name: r.Tool}]; ch != nil {
+		var ch *policy.Chain
+		if len(chains) > 0 {
+			ch = chains[spec.Ref{Kind: spec.KindTool, Namespace: r.Tenant, Name: r.Tool}]
+		}
+		switch {
+		case ch == nil:
+			if r.policy != nil {
+				r.policy = nil
+			}
+		case r.policy == nil || r.policy.chain != ch:
 			r.policy = &routePolicy{chain: ch, target: &policy.Target{Tenant: r.Tenant, Tool: r.Tool}, reads: ch.Reads()}
 		}
 	}
-	return nil
 }
 
 // policyCallers holds the policy.Caller of each principal seen, built once:

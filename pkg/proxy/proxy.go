@@ -112,16 +112,19 @@ type Failure struct {
 
 // Proxy is the data-plane runtime.
 type Proxy struct {
-	opts         Options
-	log          *slog.Logger
-	table        atomic.Pointer[table]
-	pools        *poolRegistry
-	ids          *requestIDs
-	srv          *fasthttp.Server
-	ln           net.Listener
-	conns        *connLimiter
-	mounts       map[string]fasthttp.RequestHandler
-	prefixMounts []prefixMount
+	opts  Options
+	log   *slog.Logger
+	table atomic.Pointer[table]
+	pools *poolRegistry
+	// strayHTTPSeries: a prepared table created statistics series that
+	// no swap has retained or dropped yet.
+	strayHTTPSeries atomic.Bool
+	ids             *requestIDs
+	srv             *fasthttp.Server
+	ln              net.Listener
+	conns           *connLimiter
+	mounts          map[string]fasthttp.RequestHandler
+	prefixMounts    []prefixMount
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -192,12 +195,18 @@ func (p *Proxy) Name() string { return "proxy" }
 
 // Prepare compiles a revision; the returned swap makes it live.
 func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
-	t, err := compile(st, p.pools, p.opts.Stats)
+	chains, perr := policyChains(&p.policies, st)
+	t, err := compile(st, p.pools, p.opts.Stats, p.table.Load(), chains)
 	if err != nil {
 		return nil, err
 	}
-	if err := attachPolicies(&p.policies, st, t); err != nil {
-		return nil, err
+	if perr != nil {
+		return nil, perr
+	}
+	attachPolicies(chains, t)
+	if t.newSeries {
+		// Until a swap drops them, should this table never be served.
+		p.strayHTTPSeries.Store(true)
 	}
 	return func() {
 		old := p.table.Swap(t)
@@ -210,11 +219,16 @@ func (p *Proxy) Prepare(st *state.Revision) (func(), error) {
 			p.conns.refresh()
 		}
 		p.pools.retain(t, 2*time.Minute)
-		keep := map[[2]string]bool{}
-		for _, r := range t.routes {
-			keep[[2]string{r.Tenant, r.Tool}] = true
+		// The HTTP series are the live table's routes, plus those of
+		// tables prepared and never served (strayHTTPSeries). With no
+		// stray one, the same routes by tool: nothing to drop.
+		if !t.sameRoutes || p.strayHTTPSeries.Swap(false) {
+			keep := make(map[[2]string]bool, len(t.routes))
+			for _, r := range t.routes {
+				keep[[2]string{r.Tenant, r.Tool}] = true
+			}
+			p.opts.Stats.Retain(telemetry.KindHTTP, keep)
 		}
-		p.opts.Stats.Retain(telemetry.KindHTTP, keep)
 	}, nil
 }
 

@@ -2,13 +2,16 @@ package proxy
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
 	"github.com/stoa-gateway/stoa/pkg/limits"
+	"github.com/stoa-gateway/stoa/pkg/policy"
 	"github.com/stoa-gateway/stoa/pkg/secret"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
@@ -29,6 +32,24 @@ type table struct {
 	// federated MCP servers' admission-only routes included.
 	byTool map[toolKey]*Route
 	gw     gatewayPolicy
+
+	// What the routes were compiled from, so the next revision's compile
+	// reuses the routes whose inputs did not change (compile, reusable).
+	gwObj   *spec.Object
+	tenants []string
+	// newSeries: compile created statistics series; sameRoutes: the
+	// routes are those of the table compile was given, by tool (so the
+	// HTTP series to keep are the same).
+	newSeries, sameRoutes bool
+	toolSets              map[spec.Ref][]tsInfo
+	plans                 map[spec.Ref]map[string]planLimit
+}
+
+// tsInfo is what a ToolSet gives each of its tools.
+type tsInfo struct {
+	key         limits.Key
+	limit       limits.Limit
+	authRequire bool
 }
 
 type toolKey struct{ tenant, tool string }
@@ -85,6 +106,11 @@ type Route struct {
 	stats *telemetry.Series
 	// policy decides requests when a CEL policy applies (nil: none).
 	policy *routePolicy
+
+	// src and srcTenant are the Tool object and the Tenant spec the route
+	// was compiled from (shared, read only).
+	src       *spec.Object
+	srcTenant *spec.TenantSpec
 }
 
 // planLimit is a consumer's plan limit, keyed by its subscription so a
@@ -111,10 +137,36 @@ type retryPolicy struct {
 
 // compile builds the table for a snapshot. pools supplies upstream pools
 // (reused across revisions so keep-alive connections survive reloads).
-func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (*table, error) {
+// prev, when set, is the live table: a route whose inputs are unchanged
+// (the same Tool object and Tenant spec, the same ToolSet and plan limits,
+// the same Gateway and tenants, no upstream credential to read again) is
+// copied from it rather than compiled again, so a one-tool change costs
+// one route's compilation plus the indexes.
+//
+// A reused route is shared with prev, unless a policy applies to it (in
+// chains, or it had one): attachPolicies then sets it on a copy.
+func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry, prev *table, chains map[spec.Ref]*policy.Chain) (*table, error) {
 	gw := st.Gateway()
 	t := &table{revision: st.Revision, hosts: map[string]*routeSet{}, byTool: map[toolKey]*Route{}}
 	t.gw = compileGateway(gw)
+	if gws := st.OfKind(spec.KindGateway); len(gws) > 0 {
+		t.gwObj = gws[0]
+	}
+	for _, o := range st.OfKind(spec.KindTenant) {
+		t.tenants = append(t.tenants, o.Metadata.Name)
+	}
+	if prev != nil {
+		// About as many routes as before: no growing the maps.
+		t.byTool = make(map[toolKey]*Route, len(prev.byTool))
+		for h, rs := range prev.hosts {
+			t.hosts[h] = &routeSet{byPrefix: make(map[string]*Route, len(rs.byPrefix))}
+		}
+		t.routes = make([]*Route, 0, len(prev.routes))
+	}
+	if prev != nil && (prev.gwObj != t.gwObj || !slices.Equal(prev.tenants, t.tenants)) {
+		// Route ownership depends on both: compile every route.
+		prev = nil
+	}
 
 	// Rate-limit keys are derived from names (limits.NameKey), so that
 	// they are the same across reloads (numbered in compile order, a
@@ -131,11 +183,6 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 		return k
 	}
 	// ToolSets and subscriptions, indexed by tool.
-	type tsInfo struct {
-		key         limits.Key
-		limit       limits.Limit
-		authRequire bool
-	}
 	toolSets := map[spec.Ref][]tsInfo{}
 	for _, o := range st.OfKind(spec.KindToolSet) {
 		ts := o.Spec.(*spec.ToolSetSpec)
@@ -150,11 +197,27 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 		}
 	}
 	plans := planLimitsByTool(st)
+	t.toolSets, t.plans = toolSets, plans
 
+	// Whether every route compiled anew is one prev has.
+	freshKeys := prev != nil
 	for _, o := range st.OfKind(spec.KindTool) {
 		ts := o.Spec.(*spec.ToolSpec)
 		ten := st.Tenant(o.Metadata.Namespace)
+		if old := prev.reusable(o, ten, toolSets, plans); old != nil {
+			r := old
+			if old.policy != nil || chains[o.Ref()] != nil {
+				r = new(Route)
+				*r = *old
+			}
+			if err := t.add(r); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		r := &Route{
+			src:       o,
+			srcTenant: ten,
 			Tenant:    o.Metadata.Namespace,
 			Tool:      o.Metadata.Name,
 			tenantKey: tenantKey(o.Metadata.Namespace),
@@ -214,7 +277,7 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 			// not registered.
 			r.federated = true
 			r.stats = &telemetry.Series{Kind: telemetry.KindHTTP, Tenant: r.Tenant, Name: r.Tool}
-			t.byTool[toolKey{r.Tenant, r.Tool}] = r
+			t.add(r)
 			continue
 		}
 		if ua := ts.UpstreamAuth; ua != nil {
@@ -256,24 +319,75 @@ func compile(st *state.Revision, pools *poolRegistry, reg *telemetry.Registry) (
 			}
 		}
 		r.totalTimeout, r.headerTimeout = ts.Timeouts.Total.D(), ts.Timeouts.Header.D()
-		r.stats = reg.Get(telemetry.KindHTTP, r.Tenant, r.Tool)
+		var created bool
+		r.stats, created = reg.GetNew(telemetry.KindHTTP, r.Tenant, r.Tool)
+		t.newSeries = t.newSeries || created
+		if old := prev.byToolOrNil(r.Tenant, r.Tool); old == nil || old.federated {
+			freshKeys = false
+		}
 
-		rs := t.hosts[r.Host]
-		if rs == nil {
-			rs = &routeSet{byPrefix: map[string]*Route{}}
-			t.hosts[r.Host] = rs
-		}
-		if prev, dup := rs.byPrefix[r.Prefix]; dup {
-			return nil, fmt.Errorf("tools %s/%s and %s/%s both route %s%s", prev.Tenant, prev.Tool, r.Tenant, r.Tool, r.Host, r.Prefix)
-		}
 		if err := checkRouteOwner(st, gw, r); err != nil {
 			return nil, err
 		}
-		rs.byPrefix[r.Prefix] = r
-		t.routes = append(t.routes, r)
-		t.byTool[toolKey{r.Tenant, r.Tool}] = r
+		if err := t.add(r); err != nil {
+			return nil, err
+		}
+	}
+	t.sameRoutes = freshKeys && len(t.routes) == len(prev.routes)
+	for h, rs := range t.hosts {
+		if len(rs.byPrefix) == 0 {
+			delete(t.hosts, h) // presized for a host no route has now
+		}
 	}
 	return t, nil
+}
+
+// byToolOrNil is byTool's route for the tool, nil for a nil table.
+func (t *table) byToolOrNil(tenant, tool string) *Route {
+	if t == nil {
+		return nil
+	}
+	return t.byTool[toolKey{tenant, tool}]
+}
+
+// add indexes a route; a federated one is only found by tool.
+func (t *table) add(r *Route) error {
+	if r.federated {
+		t.byTool[toolKey{r.Tenant, r.Tool}] = r
+		return nil
+	}
+	rs := t.hosts[r.Host]
+	if rs == nil {
+		rs = &routeSet{byPrefix: map[string]*Route{}}
+		t.hosts[r.Host] = rs
+	}
+	if prev, dup := rs.byPrefix[r.Prefix]; dup {
+		return fmt.Errorf("tools %s/%s and %s/%s both route %s%s", prev.Tenant, prev.Tool, r.Tenant, r.Tool, r.Host, r.Prefix)
+	}
+	rs.byPrefix[r.Prefix] = r
+	t.routes = append(t.routes, r)
+	t.byTool[toolKey{r.Tenant, r.Tool}] = r
+	return nil
+}
+
+// reusable returns prev's route for Tool object o if it was compiled from
+// the same inputs: o itself (objects are never modified once live), the
+// same Tenant spec, equal ToolSet and plan limits, and no upstream
+// credential (read again from its secret on every reload). The Gateway and
+// the tenants' names were compared by compile. nil: compile it.
+func (prev *table) reusable(o *spec.Object, ten *spec.TenantSpec, toolSets map[spec.Ref][]tsInfo, plans map[spec.Ref]map[string]planLimit) *Route {
+	if prev == nil {
+		return nil
+	}
+	r := prev.byTool[toolKey{o.Metadata.Namespace, o.Metadata.Name}]
+	if r == nil || r.src != o || r.srcTenant != ten || o.Spec.(*spec.ToolSpec).UpstreamAuth != nil {
+		return nil
+	}
+	ref := o.Ref()
+	if !slices.Equal(prev.toolSets[ref], toolSets[ref]) || !maps.Equal(prev.plans[ref], plans[ref]) {
+		return nil
+	}
+	return r
 }
 
 // checkRouteOwner refuses a route that would capture another tenant's

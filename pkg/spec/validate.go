@@ -62,6 +62,12 @@ func Validate(objs []*Object, opts ValidateOptions) Diagnostics {
 			v.live[o.Ref()] = o
 		}
 	}
+	v.liveList = make([]*Object, 0, len(v.live))
+	for _, o := range opts.Live {
+		if o != nil && v.live[o.Ref()] == o {
+			v.liveList = append(v.liveList, o)
+		}
+	}
 	for _, o := range objs {
 		if o != nil {
 			v.object(o)
@@ -138,6 +144,9 @@ type validator struct {
 	shadowed map[*Object]bool // objects of objs that another with the same ref replaces
 	byRef    map[Ref]*Object  // validated objects, first of each ref
 	live     map[Ref]*Object  // live objects not replaced by validated ones
+	// liveList is live in the order ValidateOptions.Live gave it, the
+	// last of each ref.
+	liveList []*Object
 	diags    []pending
 	names    map[Kind]map[string][]string // kind -> namespace -> names, built on demand
 

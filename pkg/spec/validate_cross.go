@@ -124,11 +124,16 @@ func (v *validator) crossObject(objs []*Object) {
 	}
 	// Live objects first, in a stable order, so that a conflict with them is
 	// reported on the validated object.
-	live := make([]*Object, 0, len(v.live))
-	for _, o := range v.live {
-		live = append(live, o)
+	// The daemon gives them sorted already (the live revision's order):
+	// then checking is enough.
+	live := v.liveList
+	if !sortedByRef(live) || len(live) != len(v.live) {
+		live = make([]*Object, 0, len(v.live))
+		for _, o := range v.live {
+			live = append(live, o)
+		}
+		sort.Slice(live, func(i, j int) bool { return live[i].Ref().Less(live[j].Ref()) })
 	}
-	sort.Slice(live, func(i, j int) bool { return live[i].Ref().Less(live[j].Ref()) })
 	for _, o := range live {
 		visit(o, false)
 	}
@@ -137,6 +142,16 @@ func (v *validator) crossObject(objs []*Object) {
 			visit(o, true)
 		}
 	}
+}
+
+// sortedByRef reports whether objs are in strictly increasing Ref order.
+func sortedByRef(objs []*Object) bool {
+	for i := 1; i < len(objs); i++ {
+		if !objs[i-1].Ref().Less(objs[i].Ref()) {
+			return false
+		}
+	}
+	return true
 }
 
 // normPrefix makes "/a/b/" and "/a/b" compare equal.

@@ -18,7 +18,13 @@ type Revision struct {
 	Digests plan.Digests
 	by      map[spec.Ref]*spec.Object
 	gateway *spec.GatewaySpec
+	// kinds is where each kind's objects lie in Objects, when they are
+	// contiguous (dependency order groups them): OfKind is then a
+	// subslice, not a scan and a copy, for every runtime on every reload.
+	kinds map[spec.Kind]span
 }
+
+type span struct{ lo, hi, n int }
 
 // New indexes objs (already sorted) as revision rev. Runtimes compile
 // from defaulted specs and hold no defaults of their own, so New defaults
@@ -27,9 +33,16 @@ type Revision struct {
 // this only checks, and it is safe while other revisions read them.
 func New(rev int64, objs []*spec.Object) *Revision {
 	s := &Revision{Revision: rev, Objects: objs, by: make(map[spec.Ref]*spec.Object, len(objs))}
-	for _, o := range objs {
+	s.kinds = map[spec.Kind]span{}
+	for i, o := range objs {
 		spec.Default(o)
 		s.by[o.Ref()] = o
+		sp, ok := s.kinds[o.Kind]
+		if !ok {
+			sp.lo = i
+		}
+		sp.hi, sp.n = i+1, sp.n+1
+		s.kinds[o.Kind] = sp
 		if o.Kind == spec.KindGateway {
 			s.gateway = o.Spec.(*spec.GatewaySpec)
 		}
@@ -49,7 +62,13 @@ func (s *Revision) Get(ref spec.Ref) *spec.Object { return s.by[ref] }
 func (s *Revision) Gateway() *spec.GatewaySpec { return s.gateway }
 
 // OfKind returns the objects of kind k in dependency order.
+// The slice is shared: callers must not modify it.
 func (s *Revision) OfKind(k spec.Kind) []*spec.Object {
+	if sp, ok := s.kinds[k]; ok && sp.hi-sp.lo == sp.n {
+		return s.Objects[sp.lo:sp.hi:sp.hi]
+	} else if !ok && s.kinds != nil {
+		return nil
+	}
 	var out []*spec.Object
 	for _, o := range s.Objects {
 		if o.Kind == k {

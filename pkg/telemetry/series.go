@@ -78,16 +78,25 @@ func NewRegistry() *Registry { return &Registry{series: map[seriesKey]*Series{}}
 // Get returns the series for (kind, tenant, name), creating it. Series
 // survive reloads, so counters are continuous across revisions.
 func (r *Registry) Get(kind, tenant, name string) *Series {
+	s, _ := r.GetNew(kind, tenant, name)
+	return s
+}
+
+// GetNew is Get, also saying whether the series was created: a reload
+// that created none and serves as many tools as before has nothing to
+// Retain.
+func (r *Registry) GetNew(kind, tenant, name string) (*Series, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := seriesKey{kind, tenant, name}
 	s := r.series[k]
-	if s == nil {
+	created := s == nil
+	if created {
 		s = &Series{Kind: kind, Tenant: tenant, Name: name}
 		r.series[k] = s
 	}
 	s.lastUsed.Store(time.Now().UnixNano())
-	return s
+	return s, created
 }
 
 // Retain drops series of the kind that are not in keep (tools removed from

@@ -3,12 +3,10 @@ package controlplane
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -84,80 +82,25 @@ func NextBundle(prev *bundle.Bundle, rev int64, upsert []*spec.Object, del []spe
 	}
 	sort.Slice(dels, func(a, b int) bool { return dels[a].Less(dels[b]) })
 
-	// Hash the new bytes as bundle's assemble lays them out: header line,
-	// object lines joined by ",\n", then "]}\n".
-	h := sha256.New()
-	var hdr []byte
-	hdr = append(hdr, `{"apiVersion":"`+spec.APIVersion+`","kind":"`+bundle.Kind+`","revision":`...)
-	hdr = strconv.AppendInt(hdr, rev, 10)
-	hdr = append(hdr, `,"objects":[`+"\n"...)
-	h.Write(hdr)
-	first := true
-	emit := func(line []byte) {
-		if !first {
-			h.Write([]byte(",\n"))
-		}
-		first = false
-		h.Write(line)
-	}
-	i, j := 0, 0
-	for i < len(objs) || j < len(ups) {
-		switch {
-		case j == len(ups) || (i < len(objs) && objs[i].Ref().Less(ups[j].obj.Ref())):
-			if !deleted[objs[i].Ref()] {
-				emit(lines[i])
-			}
-			i++
-		case i == len(objs) || ups[j].obj.Ref().Less(objs[i].Ref()):
-			emit(ups[j].line)
-			j++
-		default:
-			emit(ups[j].line)
-			i++
-			j++
-		}
-	}
-	if !first {
-		h.Write([]byte("\n"))
-	}
-	h.Write([]byte("]}\n"))
-	var digest bundle.Digest
-	h.Sum(digest[:0])
-
+	// Rebuild hashes the result line by line; the unchanged lines are
+	// prev's own.
 	d := bundle.Delta{APIVersion: spec.APIVersion, Kind: bundle.DeltaKind,
-		From: bundle.VersionOf(prev), To: bundle.Version{Revision: rev, Digest: digest}, Delete: dels}
+		From: bundle.VersionOf(prev), To: bundle.Version{Revision: rev}, Delete: dels}
 	for _, u := range ups {
 		d.Upsert = append(d.Upsert, u.obj)
 	}
-	next, err := d.Apply(prev)
+	next, err := d.Rebuild(prev)
 	if err != nil {
 		return nil, fmt.Errorf("next bundle: %w", err)
 	}
 	return next, nil
 }
 
-// objectLines splits a bundle's bytes into its object lines (without the
-// separating comma).
+// objectLines are a bundle's object lines (without the separating comma).
 func objectLines(b *bundle.Bundle) ([][]byte, error) {
-	n := b.Len()
-	raw := b.Bytes()
-	nl := bytes.IndexByte(raw, '\n')
-	if nl < 0 {
-		return nil, errors.New("next bundle: the previous bundle has no header line")
-	}
-	rest := raw[nl+1:]
-	lines := make([][]byte, 0, n)
-	for k := 0; k < n; k++ {
-		end := bytes.IndexByte(rest, '\n')
-		if end < 0 {
-			return nil, errors.New("next bundle: the previous bundle is truncated")
-		}
-		line := rest[:end]
-		if k < n-1 {
-			line = bytes.TrimSuffix(line, []byte(","))
-		}
-		lines = append(lines, line)
-		rest = rest[end+1:]
+	lines := make([][]byte, b.Len())
+	for i := range lines {
+		lines[i] = b.Line(i)
 	}
 	return lines, nil
 }
@@ -308,7 +251,7 @@ func (f *Follower) sync(ctx context.Context) error {
 			return fmt.Errorf("publish revision %d: %w", rev, err)
 		}
 	}
-	sig, err := bundle.Sign(b.Bytes(), f.Signer)
+	sig, err := bundle.SignBundle(b, f.Signer)
 	if err != nil {
 		return fmt.Errorf("publish revision %d: %w", rev, err)
 	}

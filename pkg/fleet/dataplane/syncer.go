@@ -110,9 +110,10 @@ type Syncer struct {
 	// control plane that cannot renew still serves watches meanwhile.
 	renewFailures int
 	renewAfter    time.Time
-	// pending is the last good bundle waiting to be written.
+	// pending is the last good bundle waiting to be written to store.
 	pending     *lastGood
 	persistKick chan struct{}
+	store       *bundle.Store
 }
 
 // New checks cfg and returns a Syncer; Run starts it.
@@ -162,6 +163,7 @@ func New(cfg Config) (*Syncer, error) {
 	}
 	s := &Syncer{cfg: cfg, keyID: keyID, metrics: newMetrics(), hbNow: make(chan struct{}, 1), persistKick: make(chan struct{}, 1), hbInterval: 10 * time.Second}
 	s.status = fleet.SyncStatus{ControlPlane: cfg.ControlPlane, Name: cfg.Name, State: fleet.StateStarting, Since: s.now()}
+	s.store = bundle.NewStore(s.bundleDir())
 	return s, nil
 }
 

@@ -209,8 +209,8 @@ func digestString(d bundle.Digest) string {
 }
 
 // accept hands a verified bundle to the daemon and, once it serves it,
-// keeps it as the last good bundle (written in the background: a 10 MB
-// write and two fsyncs need not delay the next revision).
+// keeps it as the last good bundle (written in the background, usually as
+// the delta from the one written before: bundle.Store).
 func (s *Syncer) accept(next *bundle.Bundle, sig []byte, kind string) error {
 	start := time.Now()
 	if err := s.cfg.Apply(next.Revision(), next.Objects()); err != nil {
@@ -248,7 +248,7 @@ func (s *Syncer) accept(next *bundle.Bundle, sig []byte, kind string) error {
 // loadLastGood serves the bundle kept on disk, verified again, while the
 // control plane is asked for newer ones.
 func (s *Syncer) loadLastGood() {
-	b, _, err := bundle.ReadLastGood(s.bundleDir(), s.cfg.Verifier)
+	b, _, err := s.store.Load(s.cfg.Verifier)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -329,7 +329,7 @@ func (s *Syncer) writeLastGood() {
 	if p == nil {
 		return
 	}
-	if err := bundle.WriteFileAtomic(s.bundleDir(), p.b, p.sig); err != nil {
+	if err := s.store.Write(p.b, p.sig); err != nil {
 		s.mu.Lock()
 		s.degraded = "last good bundle not written"
 		s.status.LastError = err.Error()

@@ -103,6 +103,10 @@ type Runtime struct {
 	backend   *backend
 	cursorKey []byte
 
+	// installed is the number of tools of the catalog installed last
+	// (install, under catMu).
+	installed int
+
 	ep      *mcp.Endpoint
 	optsSig string // options the endpoint's server was built with; used by Prepare/swap only (reloads are sequential)
 
@@ -312,11 +316,22 @@ func (r *Runtime) Prepare(st *state.Revision) (func(), error) {
 // buildCatalog compiles st with the federated tools ups exposes; handles
 // are the catalog's tool handles, whose statistics series install sets.
 func (r *Runtime) buildCatalog(st *state.Revision, ups upstreams, pols *policies) (*mcp.Catalog, []*handle, error) {
-	var handles []*handle
+	var handles, kept []*handle
 	cat, err := mcp.BuildCatalog(st.Revision, st.Objects,
 		// The tools of the objects the live revision shares with st are
 		// copied, not compiled again.
 		mcp.WithPrevious(r.ep.Server().Catalog()),
+		// A tool of an unchanged object keeps its handle (and so its
+		// statistics series) when its policy chain is the same: both
+		// nil, since chains are compiled anew for every revision.
+		mcp.WithKeep(func(t *mcp.Tool) bool {
+			h, ok := t.Handle.(*handle)
+			if ok && h.series != nil && h.fed == nil && t.UpstreamName == "" && h.chain == nil && pols.chain(t.Ref) == nil {
+				kept = append(kept, h)
+				return true
+			}
+			return false
+		}),
 		mcp.WithOpenAPI(func(ref spec.Ref) ([]byte, bool) { return openapi.StoredDocument(st.Get(ref)) }),
 		mcp.WithFederation(ups),
 		mcp.WithHandles(func(t *mcp.Tool) any {
@@ -342,7 +357,9 @@ func (r *Runtime) buildCatalog(st *state.Revision, ups upstreams, pols *policies
 			handles = append(handles, h)
 			return h
 		}))
-	return cat, handles, err
+	// Kept handles have their series already; install needs them to
+	// know which series to keep.
+	return cat, append(handles, kept...), err
 }
 
 // install gives a catalog's handles their statistics series and drops the
@@ -350,12 +367,25 @@ func (r *Runtime) buildCatalog(st *state.Revision, ups upstreams, pols *policies
 // Prepare, so a dry run (stoa diff) leaves none behind; the catalog is not
 // yet published, so no call reads h.series before this.
 func (r *Runtime) install(cat *mcp.Catalog, handles []*handle) {
-	keep := make(map[[2]string]bool, len(handles))
+	created := false
 	for _, h := range handles {
-		h.series = r.o.Stats.Get(telemetry.KindMCP, h.mcpTenant, h.mcpName)
-		keep[[2]string{h.mcpTenant, h.mcpName}] = true
+		if h.series == nil {
+			var isNew bool
+			h.series, isNew = r.o.Stats.GetNew(telemetry.KindMCP, h.mcpTenant, h.mcpName)
+			created = created || isNew
+		}
 	}
-	r.o.Stats.Retain(telemetry.KindMCP, keep)
+	// The MCP series are the last installed catalog's tools (only install
+	// creates them). If none was created and there are as many tools, the
+	// names are the same: nothing to drop.
+	if created || cat.Len() != r.installed {
+		keep := make(map[[2]string]bool, len(handles))
+		for _, h := range handles {
+			keep[[2]string{h.mcpTenant, h.mcpName}] = true
+		}
+		r.o.Stats.Retain(telemetry.KindMCP, keep)
+	}
+	r.installed = cat.Len()
 	if r.backend.fedMetrics != nil {
 		r.backend.fedMetrics.retain(r.fed.Upstreams())
 	}
