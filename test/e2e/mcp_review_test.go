@@ -35,7 +35,10 @@ func toolNames(t testing.TB, body []byte) []string {
 // cover, no more; a subscription that expires takes its tools off the list
 // without a reload; tools/call keeps refusing the rest.
 func TestMCPListsOnlyCallable(t *testing.T) {
-	expires := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339)
+	// Long enough for stoad's start, the apply and the first lists on a
+	// busy machine (3 s was not, at load average 17); the test then waits
+	// for the expiry.
+	expires := time.Now().Add(20 * time.Second).UTC().Format(time.RFC3339)
 	specs := `apiVersion: stoa.io/v1alpha1
 kind: Consumer
 metadata: {name: intern, namespace: acme}
