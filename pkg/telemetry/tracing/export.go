@@ -1,9 +1,13 @@
 package tracing
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,7 +16,7 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/proto"
 )
 
 // Ending a span encodes it as an OTLP Span message at once, while its
@@ -21,9 +25,9 @@ import (
 // recording to its pool: a span costs its encoding, one uncontended lock
 // and a copy. One batcher goroutine per configuration swaps the shards'
 // buffers out when one has its share of a batch, when the batch timeout
-// passes, or on a flush, and uploads them with the official exporter's
-// OTLP/HTTP client (otlptracehttp: its retries, headers, TLS and
-// compression). Queuing recordings and encoding them in the batcher
+// passes, or on a flush, writes the export request into a reused buffer and
+// sends it with the official exporter's OTLP/HTTP client (otlptracehttp:
+// its retries, headers, TLS and compression; body.go). Queuing recordings and encoding them in the batcher
 // instead cost about twice as much CPU: by then every recording of a
 // batch had left the cache.
 
@@ -135,6 +139,9 @@ type batcher struct {
 	timeout  time.Duration // batch timeout
 	export   time.Duration // export timeout
 	enc      encoder
+	gzip     bool
+	gz       *gzip.Writer // the batcher's, reused
+	bodies   bodyPool
 	flushc   chan chan struct{}
 	stopc    chan struct{}
 	done     chan struct{}
@@ -200,12 +207,49 @@ func (b *batcher) exportQueued() {
 	}
 }
 
+// upload sends parts (encoded spans) as one export request: the batcher
+// writes the body into a pooled buffer, the official client sends it
+// (exportTransport, body.go).
 func (b *batcher) upload(parts [][]byte, n int) {
-	rs := b.enc.batch(parts)
-	ctx, cancel := context.WithTimeout(context.Background(), b.export)
-	err := b.client.UploadTraces(ctx, []*tracepb.ResourceSpans{rs})
+	if b.enc.err != nil {
+		b.stats.record(n, b.enc.err, b.log, b.endpoint)
+		return
+	}
+	body := b.bodies.get()
+	body.buf = b.enc.appendRequest(body.buf[:0], parts)
+	if b.gzip {
+		body = b.compress(body)
+	}
+	u := &upload{b: body}
+	ctx, cancel := context.WithTimeout(withUpload(context.Background(), u), b.export)
+	err := b.client.UploadTraces(ctx, nil)
 	cancel()
+	u.end()
 	b.stats.record(n, err, b.log, b.endpoint)
+}
+
+// compress returns raw gzipped into another pooled body, and releases raw.
+func (b *batcher) compress(raw *exportBody) *exportBody {
+	z := b.bodies.get()
+	w := (*appendWriter)(&z.buf)
+	if b.gz == nil {
+		b.gz = gzip.NewWriter(w)
+	} else {
+		b.gz.Reset(w)
+	}
+	_, _ = b.gz.Write(raw.buf) // an appendWriter does not fail
+	_ = b.gz.Close()
+	b.gz.Reset(io.Discard)
+	raw.release()
+	return z
+}
+
+// appendWriter appends what is written to its slice.
+type appendWriter []byte
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	*w = append(*w, p...)
+	return len(p), nil
 }
 
 // flush exports what is queued now and waits for it, within ctx.
@@ -236,24 +280,28 @@ func (b *batcher) stop(ctx context.Context) {
 }
 
 // encoder writes spans as OTLP protobuf with protowire, straight from the
-// recordings. The export request is still the official types' message:
-// a tracepb.ResourceSpans whose resource and schema URL are ordinary
-// fields and whose scope_spans field (2) is carried as already-encoded
-// bytes in the message's unknown fields, which protobuf's marshaller
-// writes out verbatim. A collector decodes the same bytes it would get
-// from tracepb.ScopeSpans values; building those (a message, key-value and
-// value objects per attribute) and marshalling them cost several times
-// more (BenchmarkEncode).
+// recordings, and the export request around them: an
+// ExportTraceServiceRequest of one ResourceSpans, byte for byte what the
+// official client marshalled from a tracepb.ResourceSpans whose resource
+// and schema URL were ordinary fields and whose scope_spans field (2) was
+// carried as already-encoded bytes in its unknown fields
+// (TestRequestBytesMatchOfficial): the resource and schema URL first, as
+// the marshaller writes known fields in order, then the scope_spans field.
+// A collector decodes the same bytes it would get from tracepb.ScopeSpans
+// values; building those (a message, key-value and value objects per
+// attribute) and marshalling them cost several times more
+// (BenchmarkEncode).
 type encoder struct {
-	resource  *resourcepb.Resource
-	schemaURL string
-	scope     []byte // the encoded InstrumentationScope, field 1 of ScopeSpans
-	raw       []byte // field 2 of ResourceSpans: tag, length, ScopeSpans
+	head  []byte // ResourceSpans' resource and schema_url fields, marshalled once
+	err   error  // marshalling them failed: every export fails with it, as the client's would
+	scope []byte // the encoded InstrumentationScope, field 1 of ScopeSpans
 }
 
 // Field numbers of the OTLP trace protocol (opentelemetry/proto/trace/v1,
 // common/v1).
 const (
+	fRequestResourceSpans = 1 // ExportTraceServiceRequest (collector/trace/v1)
+
 	fScopeSpansScope = 1
 	fScopeSpansSpans = 2
 	fScopeName       = 1
@@ -308,29 +356,30 @@ func newEncoder(res *resourcepb.Resource, schemaURL string) encoder {
 	name = protowire.AppendTag(name, fScopeName, protowire.BytesType)
 	name = protowire.AppendString(name, instrumentationName)
 	scope = protowire.AppendBytes(scope, name)
-	return encoder{resource: res, schemaURL: schemaURL, scope: scope}
+	head, err := proto.Marshal(&tracepb.ResourceSpans{Resource: res, SchemaUrl: schemaURL})
+	if err != nil {
+		err = fmt.Errorf("failed to marshal request body in protobuf: %w", err)
+	}
+	return encoder{head: head, err: err, scope: scope}
 }
 
-// batch wraps encoded spans (parts: fields 2 of ScopeSpans) as one
-// ResourceSpans. The message aliases e's buffer: it is valid until the
-// next call.
-func (e *encoder) batch(parts [][]byte) *tracepb.ResourceSpans {
-	n := len(e.scope)
+// appendRequest appends the export request of encoded spans (parts:
+// fields 2 of ScopeSpans) to b.
+func (e *encoder) appendRequest(b []byte, parts [][]byte) []byte {
+	ss := len(e.scope) // ScopeSpans
 	for _, p := range parts {
-		n += len(p)
+		ss += len(p)
 	}
-	e.raw = protowire.AppendTag(e.raw[:0], fResourceScopes, protowire.BytesType)
-	e.raw = protowire.AppendVarint(e.raw, uint64(n))
-	e.raw = append(e.raw, e.scope...)
+	rs := len(e.head) + 1 + sizeLen(ss) + ss // ResourceSpans
+	b = slices.Grow(b, 1+sizeLen(rs)+rs)
+	b = appendLen(append(b, fRequestResourceSpans<<3|wBytes), rs)
+	b = append(b, e.head...)
+	b = appendLen(append(b, fResourceScopes<<3|wBytes), ss)
+	b = append(b, e.scope...)
 	for _, p := range parts {
-		e.raw = append(e.raw, p...)
+		b = append(b, p...)
 	}
-	rs := &tracepb.ResourceSpans{Resource: e.resource, SchemaUrl: e.schemaURL}
-	rs.ProtoReflect().SetUnknown(protoreflect.RawFields(e.raw))
-	if cap(e.raw) > queueShards*maxBufKeep { // a batch takes up to every shard
-		e.raw = nil // after this request: the message holds the big one
-	}
-	return rs
+	return b
 }
 
 // The encoding below writes tags as the bytes they are and lengths through appendLen,

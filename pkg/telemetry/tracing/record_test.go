@@ -100,8 +100,8 @@ func officialSpan(r *recording) *tracepb.Span {
 	return s
 }
 
-// decodeBatch encodes recs as the batcher does, marshals the export
-// request with the official types as otlptracehttp does, and decodes it.
+// decodeBatch encodes recs and the export request as the batcher does,
+// and decodes it with the official types.
 func decodeBatch(t *testing.T, recs ...*recording) *tracepb.ResourceSpans {
 	t.Helper()
 	res := &resourcepb.Resource{Attributes: []*commonpb.KeyValue{{Key: "service.name",
@@ -112,10 +112,7 @@ func decodeBatch(t *testing.T, recs ...*recording) *tracepb.ResourceSpans {
 		part = protowire.AppendTag(part, fScopeSpansSpans, protowire.BytesType)
 		part = protowire.AppendBytes(part, appendSpan(nil, r))
 	}
-	raw, err := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{enc.batch([][]byte{part})}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := enc.appendRequest(nil, [][]byte{part})
 	var got coltracepb.ExportTraceServiceRequest
 	if err := proto.Unmarshal(raw, &got); err != nil {
 		t.Fatal(err)
@@ -124,7 +121,7 @@ func decodeBatch(t *testing.T, recs ...*recording) *tracepb.ResourceSpans {
 		t.Fatalf("%d resource spans", len(got.ResourceSpans))
 	}
 	rs := got.ResourceSpans[0]
-	if len(rs.ProtoReflect().GetUnknown()) != 0 || !proto.Equal(rs.Resource, res) || rs.SchemaUrl != enc.schemaURL {
+	if len(rs.ProtoReflect().GetUnknown()) != 0 || !proto.Equal(rs.Resource, res) || rs.SchemaUrl != "https://opentelemetry.io/schemas/1.43.0" {
 		t.Fatalf("resource spans decoded as %v", rs)
 	}
 	if len(rs.ScopeSpans) != 1 || rs.ScopeSpans[0].Scope.GetName() != instrumentationName {

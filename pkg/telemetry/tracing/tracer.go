@@ -121,7 +121,7 @@ func newPipeline(r *resolved, exp otlptrace.Client, client *http.Client, st *exp
 	p.b = &batcher{
 		q: p.q, client: exp, stats: st, log: log, endpoint: r.endpoint,
 		timeout: r.batchTimeout, export: r.exportTimeout,
-		enc:    newEncoder(otlpResource(r), semconv.SchemaURL),
+		enc: newEncoder(otlpResource(r), semconv.SchemaURL), gzip: r.gzip, bodies: newBodyPool(),
 		flushc: make(chan chan struct{}), stopc: make(chan struct{}), done: make(chan struct{}),
 	}
 	return p
@@ -298,7 +298,7 @@ func newExporter(r *resolved) (otlptrace.Client, *http.Client, error) {
 		pool.AppendCertsFromPEM([]byte(r.caPEM))
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	client := &http.Client{Transport: tr, Timeout: r.exportTimeout}
+	client := &http.Client{Transport: exportTransport{base: tr}, Timeout: r.exportTimeout}
 	comp := otlptracehttp.NoCompression
 	if r.gzip {
 		comp = otlptracehttp.GzipCompression
