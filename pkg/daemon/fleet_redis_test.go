@@ -390,11 +390,22 @@ func TestFleetRedisLost(t *testing.T) {
 		t.Fatalf("failing open with 2 data planes, A admitted %d of 12 on a burst of 10, want its share: 5 (6 with a held token)", ok)
 	}
 
+	// B too must have seen the outage: a data plane that had not would
+	// find its stale connection broken on its first call after Redis
+	// is back, and rightly fail open for the moment it takes to
+	// reconnect (which made this test count B's local share too).
+	waitFor(t, "B to notice redis is gone", func() bool {
+		b.get("/elsewhere")
+		return b.component("limits").State == "degraded"
+	})
+
 	rd.start()
 	waitFor(t, "A and B to find redis again", func() bool {
 		return a.component("limits").State == "ok" && b.component("limits").State == "ok"
 	})
-	waitFor(t, "a limits.redis-up event", func() bool { return a.hasEvent("limits.redis-up", nil) })
+	waitFor(t, "limits.redis-up events on A and B", func() bool {
+		return a.hasEvent("limits.redis-up", nil) && b.hasEvent("limits.redis-up", nil)
+	})
 	// A fresh Redis (no persistence) holds full buckets: shared again,
 	// the fleet admits the whole burst of 10 once, not 10 per data plane.
 	shared := 0
