@@ -1,14 +1,13 @@
 package bundle
 
 import (
-	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/stoa-gateway/stoa/internal/benchspecs"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
 
@@ -50,46 +49,7 @@ func mustBuild(t testing.TB, rev int64, objs []*spec.Object) *Bundle {
 
 // toolsYAML generates n tools across m tenants, the shape
 // scripts/bench-apply.sh uses; salt changes every tool's description.
-func toolsYAML(n, m int, salt string) []byte {
-	var sb strings.Builder
-	for t := 0; t < m; t++ {
-		fmt.Fprintf(&sb, "---\napiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: tenant-%02d\nspec:\n  displayName: Tenant %d\n", t, t)
-		for i := t; i < n; i += m {
-			fmt.Fprintf(&sb, `---
-apiVersion: stoa.io/v1alpha1
-kind: Tool
-metadata:
-  name: tool-%05d
-  namespace: tenant-%02d
-spec:
-  protocol: rest
-  description: Generated tool %d%s.
-  upstream: http://127.0.0.1:18081/t%d
-  auth:
-    type: apiKey
-  rateLimit: 100/s
-  operations:
-    - name: get_item
-      method: GET
-      path: /items/{id}
-      description: Fetch one item.
-      input:
-        type: object
-        properties:
-          id: {type: string}
-        required: [id]
-    - name: create_item
-      method: POST
-      path: /items
-      input:
-        type: object
-        properties:
-          name: {type: string}
-`, i, t, i, salt, i)
-		}
-	}
-	return []byte(sb.String())
-}
+func toolsYAML(n, m int, salt string) []byte { return benchspecs.YAML(n, m, salt) }
 
 var (
 	bigOnce sync.Once

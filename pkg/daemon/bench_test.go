@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stoa-gateway/stoa/internal/benchspecs"
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/client"
 	"github.com/stoa-gateway/stoa/pkg/specload"
@@ -23,45 +24,8 @@ import (
 func benchSpecs(tb testing.TB, n, m int, variant string) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	for t := 0; t < m; t++ {
-		var b strings.Builder
-		fmt.Fprintf(&b, "apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: tenant-%02d\nspec:\n  displayName: Tenant %d\n", t, t)
-		for i := t; i < n; i += m {
-			fmt.Fprintf(&b, `---
-apiVersion: stoa.io/v1alpha1
-kind: Tool
-metadata:
-  name: tool-%05d
-  namespace: tenant-%02d
-spec:
-  protocol: rest
-  description: Generated tool %d%s.
-  upstream: http://127.0.0.1:18081/t%d
-  auth:
-    type: apiKey
-  rateLimit: 100/s
-  operations:
-    - name: get_item
-      method: GET
-      path: /items/{id}
-      description: Fetch one item.
-      input:
-        type: object
-        properties:
-          id: {type: string}
-        required: [id]
-    - name: create_item
-      method: POST
-      path: /items
-      input:
-        type: object
-        properties:
-          name: {type: string}
-`, i, t, i, variant, i)
-		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("tenant-%02d.yaml", t)), []byte(b.String()), 0o600); err != nil {
-			tb.Fatal(err)
-		}
+	if err := benchspecs.WriteDir(dir, n, m, variant); err != nil {
+		tb.Fatal(err)
 	}
 	return dir
 }

@@ -4,14 +4,11 @@ package specload
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stoa-gateway/stoa/internal/benchspecs"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 )
 
@@ -20,45 +17,8 @@ import (
 func genBenchApply(tb testing.TB, n, m int) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	for t := range m {
-		var b strings.Builder
-		fmt.Fprintf(&b, "apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: tenant-%02d\nspec:\n  displayName: Tenant %d\n", t, t)
-		for i := t; i < n; i += m {
-			fmt.Fprintf(&b, `---
-apiVersion: stoa.io/v1alpha1
-kind: Tool
-metadata:
-  name: tool-%05d
-  namespace: tenant-%02d
-spec:
-  protocol: rest
-  description: Generated tool %d.
-  upstream: http://127.0.0.1:18081/t%d
-  auth:
-    type: apiKey
-  rateLimit: 100/s
-  operations:
-    - name: get_item
-      method: GET
-      path: /items/{id}
-      description: Fetch one item.
-      input:
-        type: object
-        properties:
-          id: {type: string}
-        required: [id]
-    - name: create_item
-      method: POST
-      path: /items
-      input:
-        type: object
-        properties:
-          name: {type: string}
-`, i, t, i, i)
-		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("tenant-%02d.yaml", t)), []byte(b.String()), 0o644); err != nil {
-			tb.Fatal(err)
-		}
+	if err := benchspecs.WriteDir(dir, n, m, ""); err != nil {
+		tb.Fatal(err)
 	}
 	return dir
 }

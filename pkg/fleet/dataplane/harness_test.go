@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/stoa-gateway/stoa/internal/benchspecs"
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/bundle"
 	"github.com/stoa-gateway/stoa/pkg/fleet"
@@ -555,46 +555,7 @@ func smallConfig(t testing.TB, n int, salt string) []*spec.Object {
 
 // toolsYAML generates n tools across m tenants, the configuration
 // scripts/bench-apply.sh and pkg/bundle's benchmarks use.
-func toolsYAML(n, m int, salt string) string {
-	var sb strings.Builder
-	for t := 0; t < m; t++ {
-		fmt.Fprintf(&sb, "---\napiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: tenant-%02d\nspec:\n  displayName: Tenant %d\n", t, t)
-		for i := t; i < n; i += m {
-			fmt.Fprintf(&sb, `---
-apiVersion: stoa.io/v1alpha1
-kind: Tool
-metadata:
-  name: tool-%05d
-  namespace: tenant-%02d
-spec:
-  protocol: rest
-  description: Generated tool %d%s.
-  upstream: http://127.0.0.1:18081/t%d
-  auth:
-    type: apiKey
-  rateLimit: 100/s
-  operations:
-    - name: get_item
-      method: GET
-      path: /items/{id}
-      description: Fetch one item.
-      input:
-        type: object
-        properties:
-          id: {type: string}
-        required: [id]
-    - name: create_item
-      method: POST
-      path: /items
-      input:
-        type: object
-        properties:
-          name: {type: string}
-`, i, t, i, salt, i)
-		}
-	}
-	return sb.String()
-}
+func toolsYAML(n, m int, salt string) string { return string(benchspecs.YAML(n, m, salt)) }
 
 var (
 	bigOnce sync.Once
