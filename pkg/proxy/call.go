@@ -224,6 +224,16 @@ func (p *Proxy) callExchangeFasthttp(cr *CallRequest, resp *fasthttp.Response, r
 	deadline time.Time, o *exchangeOpts) (int, *upstream, failure, error) {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
+	buildCallRequest(req, cr, r, reqID)
+	if o.span != nil {
+		traceHeadersUpstream(&req.Header, o.span)
+	}
+	return p.exchange(req, resp, r, cr.Path, deadline, o)
+}
+
+// buildCallRequest fills req with cr's request to r's upstream, less
+// what Proxy.exchange sets (path, host, scheme) and trace headers.
+func buildCallRequest(req *fasthttp.Request, cr *CallRequest, r *Route, reqID []byte) {
 	req.Header.SetMethod(cr.Method)
 	for _, h := range cr.Header {
 		req.Header.SetBytesKV(h[0], h[1])
@@ -245,10 +255,6 @@ func (p *Proxy) callExchangeFasthttp(cr *CallRequest, resp *fasthttp.Response, r
 		req.Header.SetContentType(ct)
 	}
 	req.URI().SetQueryStringBytes(cr.Query)
-	if o.span != nil {
-		traceHeadersUpstream(&req.Header, o.span)
-	}
-	return p.exchange(req, resp, r, cr.Path, deadline, o)
 }
 
 // readCallBody puts at most limit+1 bytes of resp's body in out.Body. A

@@ -250,15 +250,7 @@ func (p *Proxy) callExchange(cr *CallRequest, ans *callAnswer, r *Route, consume
 // deadline.
 func (u *upstream) roundTripRaw(raw []byte, isHead bool, ans *callAnswer, now, deadline time.Time, header time.Duration, o *exchangeOpts) error {
 	ans.plain = false
-	if !deadline.After(now) {
-		ans.reset()
-		return fasthttp.ErrTimeout
-	}
-	readBy := now.Add(header)
-	if deadline.Before(readBy) {
-		readBy = deadline
-	}
-	c, err := u.pool.acquire(deadline.Sub(now))
+	c, readBy, err := u.acquireBy(now, deadline, header)
 	if err != nil {
 		ans.reset()
 		return err

@@ -20,27 +20,7 @@ import (
 func fasthttpCallRequest(t testing.TB, u *upstream, r *Route, cr *CallRequest, reqID []byte) []byte {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	req.Header.SetMethod(cr.Method)
-	for _, h := range cr.Header {
-		req.Header.SetBytesKV(h[0], h[1])
-	}
-	if r.upstreamValue != nil {
-		req.Header.SetBytesV(r.upstreamHeader, r.upstreamValue)
-	}
-	req.Header.Set(hdrTenant, r.Tenant)
-	if cr.Principal != nil && cr.Principal.Consumer != "" {
-		req.Header.Set(hdrConsumer, cr.Principal.Consumer)
-	}
-	req.Header.SetBytesV(hdrRequestID, reqID)
-	if len(cr.Body) > 0 {
-		req.SetBodyRaw(cr.Body)
-		ct := cr.ContentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		req.Header.SetContentType(ct)
-	}
-	req.URI().SetQueryStringBytes(cr.Query)
+	buildCallRequest(req, cr, r, reqID)
 	// As Proxy.exchange and roundTrip do.
 	uri := req.URI()
 	uri.SetPathBytes(appendUpstreamPath(nil, u.base, cr.Path))

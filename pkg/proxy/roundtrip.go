@@ -53,6 +53,21 @@ type exchangeOpts struct {
 	spanNoPath bool
 }
 
+// acquireBy takes a pooled connection of u for an exchange that must end
+// by deadline, and says when its answer's head must have arrived:
+// min(deadline, now+header). A deadline already past is a timeout.
+func (u *upstream) acquireBy(now, deadline time.Time, header time.Duration) (*upConn, time.Time, error) {
+	if !deadline.After(now) {
+		return nil, time.Time{}, fasthttp.ErrTimeout
+	}
+	readBy := now.Add(header)
+	if deadline.Before(readBy) {
+		readBy = deadline
+	}
+	c, err := u.pool.acquire(deadline.Sub(now))
+	return c, readBy, err
+}
+
 // roundTrip sends req on a pooled connection of u and reads the answer into
 // resp. It does what fasthttp's HostClient.Do does, plus what a gateway
 // needs: the response head is checked for framing a proxy must not pass
@@ -64,15 +79,7 @@ type exchangeOpts struct {
 // The head must arrive by min(deadline, now+header); a buffered body too.
 func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, header time.Duration, o *exchangeOpts) error {
 	now := time.Now()
-	if !deadline.After(now) {
-		resp.Reset()
-		return fasthttp.ErrTimeout
-	}
-	readBy := now.Add(header)
-	if deadline.Before(readBy) {
-		readBy = deadline
-	}
-	c, err := u.pool.acquire(deadline.Sub(now))
+	c, readBy, err := u.acquireBy(now, deadline, header)
 	if err != nil {
 		resp.Reset()
 		return err
