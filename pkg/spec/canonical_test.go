@@ -60,20 +60,10 @@ func checkCanonicalData(t *testing.T, data []byte) {
 	}
 }
 
-func canonicalSpecFiles(t testing.TB) []string {
-	var paths []string
-	for _, g := range []string{"testdata/valid/*.yaml", "testdata/golden/*.yaml", "testdata/invalid/*.yaml", "testdata/stored/*.yaml",
-		"../../examples/*/*.yaml", "../../examples/*/*/*.yaml"} {
-		p, _ := filepath.Glob(g)
-		paths = append(paths, p...)
-	}
-	return paths
-}
-
-// TestCanonical holds AppendCanonical to encoding/json on every spec in
-// testdata and the examples, and on the JSON seeds of the decoder.
-func TestCanonical(t *testing.T) {
-	paths := canonicalSpecFiles(t)
+// checkSpecFiles runs check on each file's bytes in a subtest, and fails
+// unless the files hold at least ten specs' worth and every main kind.
+func checkSpecFiles(t *testing.T, paths []string, check func(*testing.T, []byte)) {
+	t.Helper()
 	if len(paths) < 10 {
 		t.Fatalf("only %d spec files found", len(paths))
 	}
@@ -87,13 +77,29 @@ func TestCanonical(t *testing.T) {
 		for _, o := range objs {
 			kinds[o.Kind] = true
 		}
-		t.Run(filepath.Base(p), func(t *testing.T) { checkCanonicalData(t, b) })
+		t.Run(filepath.Base(p), func(t *testing.T) { check(t, b) })
 	}
 	for _, k := range []Kind{KindGateway, KindTenant, KindTool, KindPlan, KindSubscription, KindWebhook} {
 		if !kinds[k] {
 			t.Errorf("no %s in the specs checked", k)
 		}
 	}
+}
+
+func canonicalSpecFiles(t testing.TB) []string {
+	var paths []string
+	for _, g := range []string{"testdata/valid/*.yaml", "testdata/golden/*.yaml", "testdata/invalid/*.yaml", "testdata/stored/*.yaml",
+		"../../examples/*/*.yaml", "../../examples/*/*/*.yaml"} {
+		p, _ := filepath.Glob(g)
+		paths = append(paths, p...)
+	}
+	return paths
+}
+
+// TestCanonical holds AppendCanonical to encoding/json on every spec in
+// testdata and the examples, and on the JSON seeds of the decoder.
+func TestCanonical(t *testing.T) {
+	checkSpecFiles(t, canonicalSpecFiles(t), checkCanonicalData)
 	for _, s := range objectJSONSeeds {
 		var o Object
 		if json.Unmarshal([]byte(s), &o) == nil {
