@@ -37,6 +37,12 @@ func (d *Daemon) registerMetrics() {
 	)
 }
 
+// metricsHandler serves the registry in the exposition format the
+// scraper asks for.
+func (d *Daemon) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{})
+}
+
 // opsServer serves /healthz, /readyz and /metrics.
 type opsServer struct {
 	d   *Daemon
@@ -81,7 +87,7 @@ func newOpsServer(d *Daemon) (*opsServer, error) {
 		}
 		fmt.Fprintf(w, "ready: revision %d\n", d.Live().Revision)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", d.metricsHandler())
 	if d.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
