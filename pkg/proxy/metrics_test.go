@@ -66,7 +66,6 @@ func TestMetrics(t *testing.T) {
 			{map[string]string{"tenant": "acme", "tool": "api", "code": "4xx"}, 2},
 			{map[string]string{"tenant": "acme", "tool": "dead", "code": "5xx"}, 1},
 			{map[string]string{"tenant": "acme", "tool": "bad", "code": "5xx"}, 1},
-			{map[string]string{"tenant": "globex", "tool": "gone", "code": "2xx"}, 0},
 		},
 		"stoa_ratelimit_rejections_total": {
 			{map[string]string{"tenant": "acme", "tool": "api"}, 2},
@@ -88,12 +87,24 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
+	// A tool that saw no request has no series (a scrape costs the tools
+	// called, not the catalog), until its first request.
+	for name, ms := range m {
+		if s := sample(ms, map[string]string{"tool": "gone"}); s != nil {
+			t.Errorf("%s of the idle tool exported: %v", name, s)
+		}
+	}
 	h := sample(m["stoa_http_request_duration_seconds"], map[string]string{"tenant": "acme", "tool": "api"})
 	if h == nil || h.GetHistogram().GetSampleCount() != 5 || len(h.GetHistogram().GetBucket()) < 10 {
 		t.Fatalf("latency histogram %v", h)
 	}
 	if h.GetHistogram().GetSampleSum() <= 0 {
 		t.Fatal("latency histogram sum is 0")
+	}
+
+	e.get("/globex/gone/x")
+	if s := sample(gather(t, e)["stoa_http_requests_total"], map[string]string{"tool": "gone", "code": "2xx"}); s == nil || s.GetCounter().GetValue() != 1 {
+		t.Fatalf("series of the tool after its first request: %v", s)
 	}
 
 	// Series of removed tools disappear (bounded cardinality); others keep

@@ -64,6 +64,23 @@ func (h *Histogram) Observe(d time.Duration) {
 	h.sum.Add(us)
 }
 
+// cumulative fills cum with the cumulative counts at the exported bucket
+// bounds (promIdx) and, in cum[numLE], the total; it returns the sum in
+// microseconds. Like Snapshot, each bucket is read atomically.
+func (h *Histogram) cumulative(cum *[numLE + 1]uint64) (sumUS uint64) {
+	var c uint64
+	j := 0
+	for i := range h.counts {
+		c += h.counts[i].Load()
+		if j < numLE && i == promIdx[j] {
+			cum[j] = c
+			j++
+		}
+	}
+	cum[numLE] = c
+	return h.sum.Load()
+}
+
 // HistogramSnapshot is a point-in-time copy of a histogram.
 type HistogramSnapshot struct {
 	Counts [NumBuckets]uint64

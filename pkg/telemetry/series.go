@@ -1,12 +1,14 @@
 package telemetry
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Series kinds.
@@ -28,6 +30,8 @@ type Series struct {
 	// tools that are mostly idle would otherwise hold 10,000 histograms.
 	latency  atomic.Pointer[Histogram]
 	lastUsed atomic.Int64
+	labels   atomic.Pointer[promLabels]
+	reg      *Registry // nil for a series no registry exports
 }
 
 // Latency returns a snapshot of the series' latency histogram (empty
@@ -48,10 +52,20 @@ func (s *Series) Observe(status int, d time.Duration) {
 	s.Codes[c].Add(1)
 	h := s.latency.Load()
 	if h == nil {
-		s.latency.CompareAndSwap(nil, new(Histogram))
-		h = s.latency.Load()
+		h = s.firstUse()
 	}
 	h.Observe(d)
+}
+
+// firstUse allocates the latency histogram and has the registry export
+// the series from now on.
+//
+//go:noinline
+func (s *Series) firstUse() *Histogram {
+	if s.latency.CompareAndSwap(nil, new(Histogram)) && s.reg != nil {
+		s.reg.activate(s)
+	}
+	return s.latency.Load()
 }
 
 // Total is the number of observed requests.
@@ -70,6 +84,9 @@ type seriesKey struct{ kind, tenant, name string }
 type Registry struct {
 	mu     sync.Mutex
 	series map[seriesKey]*Series
+	// used are the series that saw traffic, those the collector exports:
+	// a scrape costs what the tools called cost, not the whole catalog.
+	used []*Series
 }
 
 // NewRegistry returns an empty registry.
@@ -92,7 +109,7 @@ func (r *Registry) GetNew(kind, tenant, name string) (*Series, bool) {
 	s := r.series[k]
 	created := s == nil
 	if created {
-		s = &Series{Kind: kind, Tenant: tenant, Name: name}
+		s = &Series{Kind: kind, Tenant: tenant, Name: name, reg: r}
 		r.series[k] = s
 	}
 	s.lastUsed.Store(time.Now().UnixNano())
@@ -108,6 +125,24 @@ func (r *Registry) Retain(kind string, keep map[[2]string]bool) {
 		if k.kind == kind && !keep[[2]string{k.tenant, k.name}] {
 			delete(r.series, k)
 		}
+	}
+	used := r.used[:0]
+	for _, s := range r.used {
+		if r.series[seriesKey{s.Kind, s.Tenant, s.Name}] == s {
+			used = append(used, s)
+		}
+	}
+	clear(r.used[len(used):])
+	r.used = used
+}
+
+// activate adds s to the exported series, unless Retain dropped it (a
+// request in flight on a replaced route table can be its first).
+func (r *Registry) activate(s *Series) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.series[seriesKey{s.Kind, s.Tenant, s.Name}] == s {
+		r.used = append(r.used, s)
 	}
 }
 
@@ -133,8 +168,8 @@ func (r *Registry) All() []*Series {
 }
 
 // Prometheus export. Bucket bounds are every power of two of microseconds
-// from 128µs to ~67s (exact bucket edges of the internal histogram).
-var promBounds = func() (idx []int, le []float64) {
+// from 128µs (exact bucket edges of the internal histogram).
+var promIdx, promLE = func() (idx []int, le []float64) {
 	for i := 0; i < NumBuckets-1; i++ {
 		ub := UpperBound(i)
 		if ub >= 128 && i%subBuckets == subBuckets-1 {
@@ -143,22 +178,58 @@ var promBounds = func() (idx []int, le []float64) {
 		}
 	}
 	return
-}
+}()
+
+// numLE is the number of exported finite bucket bounds (the text encoder
+// adds +Inf).
+const numLE = 23
 
 var classLabels = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// promLabels are a series' label pairs, sorted by name as the exposition
+// needs them: built on the first scrape that exports the series, shared
+// by every later one (metrics' label pairs are immutable by contract).
+type promLabels struct {
+	tool  []*dto.LabelPair    // tenant, tool
+	codes [6][]*dto.LabelPair // code, tenant, tool
+}
+
+func (s *Series) promLabels() *promLabels {
+	if l := s.labels.Load(); l != nil {
+		return l
+	}
+	tenant := &dto.LabelPair{Name: new("tenant"), Value: new(s.Tenant)}
+	tool := &dto.LabelPair{Name: new("tool"), Value: new(s.Name)}
+	l := &promLabels{tool: []*dto.LabelPair{tenant, tool}}
+	for i, c := range classLabels {
+		l.codes[i] = []*dto.LabelPair{{Name: new("code"), Value: new(c)}, tenant, tool}
+	}
+	s.labels.CompareAndSwap(nil, l)
+	return s.labels.Load()
+}
+
+// usedSeries returns the series that saw traffic, in no order (the
+// Prometheus registry sorts what it gathers). A catalog of 10,000 tools of
+// which a hundred are called exports a hundred tools' series, as Envoy,
+// nginx-vts and Kong export per-route statistics only for routes that saw
+// requests: a series appears with its tool's first request (its other
+// counters are recorded next to an Observe) and is dropped when Retain
+// drops its tool.
+func (r *Registry) usedSeries() []*Series {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.used)
+}
 
 type collector struct {
 	r                                   *Registry
 	reqs, dur, limited, upstream        *prometheus.Desc
 	mcpCalls, mcpDur, mcpErrs, mcpLimit *prometheus.Desc
-	idx                                 []int
-	le                                  []float64
 }
 
 // Collector exports the registry to Prometheus with bounded labels
-// (tenant, tool, status class).
+// (tenant, tool, status class), for the series that saw traffic.
 func (r *Registry) Collector() prometheus.Collector {
-	idx, le := promBounds()
 	return &collector{
 		r:        r,
 		reqs:     prometheus.NewDesc("stoa_http_requests_total", "Proxied HTTP requests by tenant, tool and status class.", []string{"tenant", "tool", "code"}, nil),
@@ -169,7 +240,6 @@ func (r *Registry) Collector() prometheus.Collector {
 		mcpDur:   prometheus.NewDesc("stoa_mcp_call_duration_seconds", "MCP tools/call latency.", []string{"tenant", "tool"}, nil),
 		mcpErrs:  prometheus.NewDesc("stoa_mcp_call_errors_total", "MCP tools/call results with isError.", []string{"tenant", "tool"}, nil),
 		mcpLimit: prometheus.NewDesc("stoa_mcp_ratelimit_rejections_total", "MCP calls rejected by rate limits or quotas.", []string{"tenant", "tool"}, nil),
-		idx:      idx, le: le,
 	}
 }
 
@@ -179,32 +249,83 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect writes each used series' metrics from its atomic counters, with
+// its cached label pairs, into one allocation per series.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.r.All() {
-		reqs, dur, limited := c.reqs, c.dur, c.limited
+	for _, s := range c.r.usedSeries() {
+		reqs, dur, limited, other := c.reqs, c.dur, c.limited, c.upstream
+		otherV := s.UpstreamErrors.Load()
 		if s.Kind == KindMCP {
-			reqs, dur, limited = c.mcpCalls, c.mcpDur, c.mcpLimit
-			ch <- prometheus.MustNewConstMetric(c.mcpErrs, prometheus.CounterValue, float64(s.Errors.Load()), s.Tenant, s.Name)
-		} else {
-			ch <- prometheus.MustNewConstMetric(c.upstream, prometheus.CounterValue, float64(s.UpstreamErrors.Load()), s.Tenant, s.Name)
+			reqs, dur, limited, other = c.mcpCalls, c.mcpDur, c.mcpLimit, c.mcpErrs
+			otherV = s.Errors.Load()
 		}
+		l := s.promLabels()
+		o := new(seriesOut)
+		n := 0
+		counter := func(d *prometheus.Desc, labels []*dto.LabelPair, v uint64) {
+			m := &o.m[n]
+			m.desc, m.labels = d, labels
+			o.val[n] = float64(v)
+			o.counter[n].Value = &o.val[n]
+			m.counter = &o.counter[n]
+			n++
+			ch <- m
+		}
+		counter(other, l.tool, otherV)
 		for i := range s.Codes {
 			if v := s.Codes[i].Load(); v > 0 || i == 2 {
-				ch <- prometheus.MustNewConstMetric(reqs, prometheus.CounterValue, float64(v), s.Tenant, s.Name, classLabels[i])
+				counter(reqs, l.codes[i], v)
 			}
 		}
-		ch <- prometheus.MustNewConstMetric(limited, prometheus.CounterValue, float64(s.Limited.Load()), s.Tenant, s.Name)
-		snap := s.Latency()
-		buckets := make(map[float64]uint64, len(c.le))
-		var cum uint64
-		j := 0
-		for i := 0; i < NumBuckets-1 && j < len(c.idx); i++ {
-			cum += snap.Counts[i]
-			if i == c.idx[j] {
-				buckets[c.le[j]] = cum
-				j++
-			}
+		counter(limited, l.tool, s.Limited.Load())
+
+		h := &o.hist
+		if lat := s.latency.Load(); lat != nil {
+			o.sum = lat.cumulative(&o.cum)
 		}
-		ch <- prometheus.MustNewConstHistogram(dur, snap.Count(), float64(snap.SumUS)/1e6, buckets, s.Tenant, s.Name)
+		o.count = o.cum[numLE]
+		o.sumS = float64(o.sum) / 1e6
+		h.SampleCount, h.SampleSum = &o.count, &o.sumS
+		for i := range numLE {
+			o.buckets[i].CumulativeCount = &o.cum[i]
+			o.buckets[i].UpperBound = &promLE[i]
+			o.bucketPtrs[i] = &o.buckets[i]
+		}
+		h.Bucket = o.bucketPtrs[:]
+		m := &o.m[n]
+		m.desc, m.labels, m.hist = dur, l.tool, h
+		ch <- m
 	}
+}
+
+// seriesOut is one scrape's metrics of one series: up to 8 counters (the
+// upstream or MCP errors, 6 status classes, rejections) and the latency
+// histogram.
+type seriesOut struct {
+	m          [9]constMetric
+	val        [8]float64
+	counter    [8]dto.Counter
+	hist       dto.Histogram
+	buckets    [numLE]dto.Bucket
+	bucketPtrs [numLE]*dto.Bucket
+	cum        [numLE + 1]uint64 // cumulative counts; [numLE] is the total
+	count, sum uint64
+	sumS       float64
+}
+
+// constMetric is a counter or histogram whose values and labels are
+// fixed at Collect.
+type constMetric struct {
+	desc    *prometheus.Desc
+	labels  []*dto.LabelPair
+	counter *dto.Counter
+	hist    *dto.Histogram
+}
+
+func (m *constMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m *constMetric) Write(out *dto.Metric) error {
+	out.Label = m.labels
+	out.Counter, out.Histogram = m.counter, m.hist
+	return nil
 }

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -105,4 +106,87 @@ func diffLines(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+func TestPromBounds(t *testing.T) {
+	if len(promIdx) != numLE || len(promLE) != numLE {
+		t.Fatalf("%d exported bounds, numLE is %d", len(promIdx), numLE)
+	}
+}
+
+// TestCollectorIdleAndRemoved: a series appears with its tool's first
+// request, not before, and disappears when Retain drops its tool.
+func TestCollectorIdleAndRemoved(t *testing.T) {
+	r := trafficState()
+	c := r.Collector()
+	idle := r.Get(KindHTTP, "acme", "idle")
+	r.Get(KindMCP, "acme", "acme__idle__get")
+	limitedOnly := r.Get(KindHTTP, "acme", "refused")
+	limitedOnly.Limited.Add(1)
+	out := scrape(t, c)
+	if strings.Contains(out, `"idle"`) || strings.Contains(out, `acme__idle__get`) || strings.Contains(out, `"refused"`) {
+		t.Fatalf("idle series exported:\n%s", out)
+	}
+	// The proxy counts a rejection, then observes the answer.
+	limitedOnly.Observe(429, time.Millisecond)
+	if out := scrape(t, c); !strings.Contains(out, `stoa_ratelimit_rejections_total{tenant="acme",tool="refused"} 1`) {
+		t.Fatalf("series of a rejected request not exported:\n%s", out)
+	}
+	idle.Observe(200, time.Millisecond)
+	out = scrape(t, c)
+	for _, want := range []string{
+		`stoa_http_requests_total{code="2xx",tenant="acme",tool="idle"} 1`,
+		`stoa_http_request_duration_seconds_count{tenant="acme",tool="idle"} 1`,
+		`stoa_http_request_duration_seconds_bucket{tenant="acme",tool="idle",le="+Inf"} 1`,
+		`stoa_upstream_errors_total{tenant="acme",tool="idle"} 0`,
+		`stoa_ratelimit_rejections_total{tenant="acme",tool="idle"} 0`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("after the first request, no %s", want)
+		}
+	}
+
+	r.Retain(KindHTTP, map[[2]string]bool{{"acme", "api"}: true})
+	out = scrape(t, c)
+	for _, gone := range []string{`tool="idle"`, `tool="dead"`, `tool="weather"`, `tool="refused"`} {
+		if strings.Contains(out, gone) {
+			t.Errorf("series of a removed tool (%s) still exported", gone)
+		}
+	}
+	if !strings.Contains(out, `stoa_http_requests_total{code="2xx",tenant="acme",tool="api"} 3`) ||
+		!strings.Contains(out, `stoa_mcp_calls_total{code="2xx",tenant="acme",tool="acme__api__get_item"} 1`) {
+		t.Errorf("kept series lost:\n%s", out)
+	}
+}
+
+// BenchmarkCollect: a scrape of the statistics of 10,000 tools and 20,000
+// MCP tools of which 100 tools saw traffic.
+func BenchmarkCollect(b *testing.B) {
+	r := NewRegistry()
+	for i := range 10000 {
+		tenant := fmt.Sprintf("tenant-%02d", i%20)
+		tool := fmt.Sprintf("tool-%05d", i)
+		s := r.Get(KindHTTP, tenant, tool)
+		r.Get(KindMCP, tenant, tenant+"__"+tool+"__get_item")
+		r.Get(KindMCP, tenant, tenant+"__"+tool+"__create_item")
+		if i%100 == 0 {
+			s.Observe(200, time.Duration(i)*time.Microsecond)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.Collector())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkObserve is the hot path's recording of one request.
+func BenchmarkObserve(b *testing.B) {
+	s := NewRegistry().Get(KindHTTP, "acme", "api")
+	for b.Loop() {
+		s.Observe(200, 3*time.Millisecond)
+	}
 }
