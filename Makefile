@@ -11,7 +11,7 @@ export CGO_ENABLED ?= 0
 # make install puts stoa and stoad in $(DESTDIR)$(PREFIX)/bin.
 PREFIX ?= /usr/local
 
-.PHONY: help build install demo test test-short check tidy-check deadcode vet fmt bench-apply bench-controlplane bench-fleet bench-proxy bench-xdp check-drift clean generate generate-schemas generate-docs generate-bpf release-check
+.PHONY: help build install demo test test-short check tidy-check deadcode vet fmt bench-apply bench-controlplane bench-fleet bench-metrics bench-proxy bench-xdp check-drift clean generate generate-schemas generate-docs generate-bpf release-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ bench-fleet: build ## fleet: a one-tool change to 3 data planes (p99), first syn
 
 clean: ## remove build output
 	rm -rf $(BIN)
+
+bench-metrics: build ## stoad's CPU per /metrics scrape with 10,000 tools, traffic on 100 (N, BUSY, SCRAPES)
+	@BIN=$(BIN) bash scripts/bench-metrics.sh
 
 bench-proxy: build ## compare stoad with nginx/haproxy on loopback (MODE=plain|auth)
 	@BIN=$(BIN) bash scripts/bench-proxy.sh

@@ -12,11 +12,12 @@ import (
 
 // BenchmarkScrape10kTools measures one scrape of /metrics on a stoad
 // serving the bench-apply set (10,000 Tools, 20,000 MCP tools) after
-// traffic to 100 of the Tools (requests without a key: 401s, counted like
-// any other answer). plain: the text format as curl asks for it; gzip:
-// as Prometheus asks for it (Accept-Encoding: gzip).
+// traffic to 100 of the Tools, then to all 10,000 (requests without a
+// key: 401s, counted like any other answer). plain: the text format as
+// curl asks for it; gzip: as Prometheus asks for it (Accept-Encoding:
+// gzip).
 func BenchmarkScrape10kTools(b *testing.B) {
-	const n, m, busy = 10000, 20, 100
+	const n, m = 10000, 20
 	wire := loadWire(b, benchSpecs(b, n, m, ""))
 	c, d, stop := benchDaemon(b)
 	defer stop()
@@ -24,38 +25,41 @@ func BenchmarkScrape10kTools(b *testing.B) {
 		b.Fatal(err)
 	}
 	base := "http://" + d.dp.proxy.Addr()
-	for i := range busy {
-		tool := i * (n / busy)
-		for range 3 {
-			resp, err := http.Get(fmt.Sprintf("%s/tenant-%02d/tool-%05d/items/1", base, tool%m, tool))
-			if err != nil {
-				b.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized {
-				b.Fatalf("tool %d: status %d", tool, resp.StatusCode)
-			}
+	call := func(tool int) {
+		resp, err := http.Get(fmt.Sprintf("%s/tenant-%02d/tool-%05d/items/1", base, tool%m, tool))
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			b.Fatalf("tool %d: status %d", tool, resp.StatusCode)
 		}
 	}
 	h := d.metricsHandler()
-	for _, enc := range []string{"plain", "gzip"} {
-		b.Run(enc, func(b *testing.B) {
-			req := httptest.NewRequest("GET", "/metrics", nil)
-			if enc == "gzip" {
-				req.Header.Set("Accept-Encoding", "gzip")
+	scrape := func(b *testing.B, enc string) {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if enc == "gzip" {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		var size int
+		b.ReportAllocs()
+		defer reportCPU(b, processCPUTime())
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d", w.Code)
 			}
-			var size int
-			b.ReportAllocs()
-			defer reportCPU(b, processCPUTime())
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				if w.Code != http.StatusOK {
-					b.Fatalf("status %d", w.Code)
-				}
-				size = w.Body.Len()
-			}
-			b.ReportMetric(float64(size), "bytes")
-		})
+			size = w.Body.Len()
+		}
+		b.ReportMetric(float64(size), "bytes")
+	}
+	for _, busy := range []int{100, n} {
+		for i := range busy {
+			call(i * (n / busy))
+		}
+		for _, enc := range []string{"plain", "gzip"} {
+			b.Run(fmt.Sprintf("busy=%d/%s", busy, enc), func(b *testing.B) { scrape(b, enc) })
+		}
 	}
 }
