@@ -168,7 +168,7 @@ func (r *Registry) All() []*Series {
 }
 
 // Prometheus export. Bucket bounds are every power of two of microseconds
-// from 128µs (exact bucket edges of the internal histogram).
+// from 128µs to 2^29µs, 537 s (exact bucket edges of the internal histogram).
 var promIdx, promLE = func() (idx []int, le []float64) {
 	for i := 0; i < NumBuckets-1; i++ {
 		ub := UpperBound(i)
