@@ -20,10 +20,13 @@ import (
 )
 
 // Ending a span encodes it as an OTLP Span message at once, while its
-// recording is still in the CPU's cache, appends the bytes to one of a few
-// shards of the queue (a mutex and a byte slice each) and returns the
-// recording to its pool: a span costs its encoding, one uncontended lock
-// and a copy. One batcher goroutine per configuration swaps the shards'
+// recording is still in the CPU's cache. A child whose parent is still
+// open hands the bytes to the parent's recording (recording.toParent);
+// a span without an open parent appends its bytes, and its descendants',
+// to one of a few shards of the queue (a mutex and a byte slice each).
+// Then the recording goes back to its pool: a span costs its encoding, one
+// uncontended lock and a copy, and a request's spans reach the queue's
+// (cold) buffer in one copy. One batcher goroutine per configuration swaps the shards'
 // buffers out when one has its share of a batch, when the batch timeout
 // passes, or on a flush, writes the export request into a reused buffer and
 // sends it with the official exporter's OTLP/HTTP client (otlptracehttp:

@@ -10,9 +10,10 @@ import (
 // A sampled span is recorded into a recording: a fixed-size, pooled
 // record of ids, times, name, status and typed attributes, with the bytes
 // it must copy (tracestate, values read from request buffers) in a small
-// arena of its own. Ending it hands the pointer to the pipeline's batcher,
-// which encodes it as OTLP protobuf and returns it to the pool. Nothing on
-// the request's path allocates once the pool is warm.
+// arena of its own. Ending it encodes it as OTLP protobuf, queues the bytes
+// (or hands them to its parent while the parent is open; export.go) and
+// returns it to the pool. Nothing on the request's path allocates once the
+// pool is warm.
 //
 // This replaces the SDK's span objects on every path (the proxy's, MCP's,
 // the control side's): the SDK spent about 2.5–3 µs of CPU per span on
