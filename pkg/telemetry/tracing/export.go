@@ -20,10 +20,13 @@ import (
 )
 
 // Ending a span encodes it as an OTLP Span message at once, while its
-// recording is still in the CPU's cache, appends the bytes to one of a few
-// shards of the queue (a mutex and a byte slice each) and returns the
-// recording to its pool: a span costs its encoding, one uncontended lock
-// and a copy. One batcher goroutine per configuration swaps the shards'
+// recording is still in the CPU's cache. A child whose parent is still
+// open hands the bytes to the parent's recording (recording.toParent);
+// a span without an open parent appends its bytes, and its descendants',
+// to one of a few shards of the queue (a mutex and a byte slice each).
+// Then the recording goes back to its pool: a span costs its encoding, one
+// uncontended lock and a copy, and a request's spans reach the queue's
+// (cold) buffer in one copy. One batcher goroutine per configuration swaps the shards'
 // buffers out when one has its share of a batch, when the batch timeout
 // passes, or on a flush, writes the export request into a reused buffer and
 // sends it with the official exporter's OTLP/HTTP client (otlptracehttp:
@@ -83,24 +86,63 @@ func newQueue(size int, dropped *atomic.Uint64) *queue {
 	return q
 }
 
-// push encodes and queues an ended span. When its shard is full (the
-// collector is slower than the spans come) the span is dropped and
-// counted, never the request. r is not used after.
+// maxKidsBytes bounds the encoded descendants a span holds (recording.kids):
+// past it, a child that ends is queued on its own.
+const maxKidsBytes = 16 << 10
+
+// encode encodes the ended span r into r.enc, while its recording is still in
+// the CPU's cache.
+func (r *recording) encode() { r.enc = appendSpan(r.enc[:0], r) }
+
+// toParent hands the ended, encoded span r (and the descendants it holds) to
+// its parent when the parent is still open: the parent queues them with its
+// own encoding when it ends. A request's spans then reach the queue in one
+// copy, under one lock of its shard, rather than one each: the queue's
+// buffer is cold (last touched a batch ago, by the batcher) and each copy
+// into it stalled on its cache misses at the lock's release; the parent's
+// buffer is in the cache. False, and r unchanged, when r has no parent, the
+// parent has ended or holds maxKidsBytes already.
+func (r *recording) toParent() bool {
+	up := r.up
+	if up == nil {
+		return false
+	}
+	n := 1 + sizeLen(len(r.enc)) + len(r.enc) + len(r.kids)
+	if !up.open(r.upGen) {
+		return false
+	}
+	if len(up.kids)+n > maxKidsBytes {
+		up.mu.Unlock()
+		return false
+	}
+	up.kids = appendLen(append(up.kids, fScopeSpansSpans<<3|wBytes), len(r.enc))
+	up.kids = append(up.kids, r.enc...)
+	up.kids = append(up.kids, r.kids...)
+	up.nkids += 1 + r.nkids
+	up.mu.Unlock()
+	return true
+}
+
+// push queues an ended, encoded span and the descendants it holds. When its
+// shard has no room for them (the collector is slower than the spans come)
+// they are dropped and counted, never the request. r is not used after.
 func (q *queue) push(r *recording) {
-	r.enc = appendSpan(r.enc[:0], r)
+	k := 1 + r.nkids
 	sh := &q.shards[shardOf(&r.traceID)]
 	sh.mu.Lock()
-	if q.stopped.Load() || sh.n >= q.cap {
+	if q.stopped.Load() || sh.n+k > q.cap {
 		sh.mu.Unlock()
-		q.dropped.Add(1)
+		q.dropped.Add(uint64(k))
 		return
 	}
-	sh.buf = protowire.AppendTag(sh.buf, fScopeSpansSpans, protowire.BytesType)
-	sh.buf = protowire.AppendBytes(sh.buf, r.enc)
-	sh.n++
+	sh.buf = appendLen(append(sh.buf, fScopeSpansSpans<<3|wBytes), len(r.enc))
+	sh.buf = append(sh.buf, r.enc...)
+	sh.buf = append(sh.buf, r.kids...)
+	was := sh.n
+	sh.n += k
 	n := sh.n
 	sh.mu.Unlock()
-	if n == q.kickAt {
+	if was < q.kickAt && n >= q.kickAt {
 		select {
 		case q.kick <- struct{}{}:
 		default:

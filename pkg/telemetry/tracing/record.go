@@ -10,9 +10,10 @@ import (
 // A sampled span is recorded into a recording: a fixed-size, pooled
 // record of ids, times, name, status and typed attributes, with the bytes
 // it must copy (tracestate, values read from request buffers) in a small
-// arena of its own. Ending it hands the pointer to the pipeline's batcher,
-// which encodes it as OTLP protobuf and returns it to the pool. Nothing on
-// the request's path allocates once the pool is warm.
+// arena of its own. Ending it encodes it as OTLP protobuf, queues the bytes
+// (or hands them to its parent while the parent is open; export.go) and
+// returns it to the pool. Nothing on the request's path allocates once the
+// pool is warm.
 //
 // This replaces the SDK's span objects on every path (the proxy's, MCP's,
 // the control side's): the SDK spent about 2.5–3 µs of CPU per span on
@@ -88,6 +89,18 @@ type recording struct {
 	attrs      [maxAttrs]attr
 	arena      []byte
 	enc        []byte // the span encoded at End (export.go)
+
+	// up is the parent's recording (a child started with StartChild) and
+	// upGen the parent span's generation: a child that ends while its
+	// parent is open hands its encoding to the parent (kids) instead of
+	// the queue, and the parent queues the lot with its own (export.go,
+	// queue.push).
+	up    *recording
+	upGen uint32
+	// kids are the ended descendants' spans, encoded as fields 2 of
+	// ScopeSpans (tag, length, Span), nkids of them.
+	kids  []byte
+	nkids int
 }
 
 var recordings = sync.Pool{New: func() any { return new(recording) }}
@@ -102,6 +115,7 @@ func newRecording(p *pipeline, kind Kind) *recording {
 	r.stateN, r.nlinks, r.nattrs, r.dropped = 0, 0, 0, 0
 	r.end = 0
 	r.arena = r.arena[:0]
+	r.kids, r.nkids = r.kids[:0], 0
 	return r
 }
 
@@ -110,13 +124,16 @@ func newRecording(p *pipeline, kind Kind) *recording {
 func (r *recording) release() {
 	clear(r.attrs[:r.nattrs])
 	r.nattrs = 0
-	r.p = nil
+	r.p, r.up = nil, nil
 	r.name, r.name2, r.statusMsg = "", "", ""
 	if cap(r.arena) > maxArenaKeep {
 		r.arena = nil
 	}
 	if cap(r.enc) > 4*maxArenaKeep {
 		r.enc = nil
+	}
+	if cap(r.kids) > maxKidsBytes {
+		r.kids = nil
 	}
 	recordings.Put(r)
 }

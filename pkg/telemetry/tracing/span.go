@@ -184,6 +184,7 @@ func (s *Span) startChild(name string, kind Kind, start int64) Span {
 		// The parent outlived its configuration's drain timeout.
 		return Span{sc: s.sc, state: s.state}
 	}
+	r.up, r.upGen = s.rec, s.gen
 	r.parentID = s.sc.SpanID
 	r.setState(s.state)
 	return c
@@ -218,7 +219,10 @@ func (s *Span) endLocked(t int64) {
 	// Queued before it stops counting as open: a retiring pipeline waits
 	// for the count, then flushes its queue, so the span is in that flush.
 	open := &s.p.q.shards[shardOf(&r.traceID)].open
-	s.p.q.push(r)
+	r.encode()
+	if !r.toParent() {
+		s.p.q.push(r)
+	}
 	r.release()
 	open.Add(-1)
 }
