@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -21,6 +22,18 @@ func AppendString[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain ASCII bytes at a time (no quote, backslash, control
+		// or non-ASCII byte among them), to the first byte that is not.
+		if i+8 <= len(s) {
+			w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if m := special(w) | w&msb; m == 0 {
+				i += 8
+				continue
+			} else {
+				i += bits.TrailingZeros64(m) >> 3
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safe[c] {

@@ -78,8 +78,16 @@ func FuzzDecodeRequest(f *testing.F) {
 				t.Fatalf("DecodeValue = %#v, encoding/json says %#v", v, want)
 			}
 		}
-		if !json.Valid(AppendString(nil, body)) {
+		enc := AppendString(nil, body)
+		if !json.Valid(enc) {
 			t.Fatalf("AppendString produced invalid JSON")
+		}
+		if ref := appendStringBytewise(nil, body); !bytes.Equal(enc, ref) {
+			t.Fatalf("AppendString = %s, byte by byte %s", enc, ref)
+		}
+		var back string
+		if utf8.Valid(body) && (json.Unmarshal(enc, &back) != nil || back != string(body)) {
+			t.Fatalf("AppendString round trip: %q", back)
 		}
 	})
 }
@@ -102,4 +110,48 @@ func tooDeep(b []byte) bool {
 		}
 	}
 	return maxDepth > MaxDepth
+}
+
+// appendStringBytewise is AppendString one byte at a time (as it was
+// before it took eight plain bytes at a time): the reference its output
+// must equal byte for byte.
+func appendStringBytewise(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		size := runeLen(s, i)
+		if size == 0 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }

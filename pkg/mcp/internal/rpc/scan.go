@@ -10,6 +10,7 @@ package rpc
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -29,7 +30,9 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 
 // SkipSpace returns the index of the first non-whitespace byte at or after i.
 func SkipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
+	// Every JSON whitespace byte is at most ' ': one comparison for the
+	// usual case, a token right there.
+	for i < len(b) && b[i] <= ' ' && isSpace(b[i]) {
 		i++
 	}
 	return i
@@ -120,18 +123,28 @@ func skipNumber(b []byte, i int) (int, error) {
 func skipString(b []byte, i int) (int, bool, error) {
 	i++
 	escaped := false
-	for i < len(b) {
-		// Eight bytes at a time while none of them is a quote, a
-		// backslash or a control character: every message is scanned
-		// more than once (envelope, params, arguments), mostly strings.
-		for i+8 <= len(b) && !hasSpecial(binary.LittleEndian.Uint64(b[i:])) {
+	for {
+		// Eight bytes at a time to the first quote, backslash or control
+		// character: every message is scanned more than once (envelope,
+		// params, arguments), mostly strings, and most of them short, so
+		// the word that holds the closing quote is not then walked again
+		// byte by byte.
+		for i+8 <= len(b) {
+			m := special(binary.LittleEndian.Uint64(b[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto found
+			}
 			i += 8
 		}
-		if i >= len(b) {
-			break
+		for i < len(b) && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20 {
+			i++
 		}
-		c := b[i]
-		switch {
+		if i >= len(b) {
+			return i, escaped, ErrSyntax
+		}
+	found:
+		switch c := b[i]; {
 		case c == '"':
 			return i + 1, escaped, nil
 		case c == '\\':
@@ -155,13 +168,10 @@ func skipString(b []byte, i int) (int, bool, error) {
 			default:
 				return i, escaped, ErrSyntax
 			}
-		case c < 0x20:
+		default: // c < 0x20
 			return i, escaped, ErrSyntax
-		default:
-			i++
 		}
 	}
-	return i, escaped, ErrSyntax
 }
 
 const (
@@ -169,13 +179,18 @@ const (
 	msb = 0x8080808080808080
 )
 
-// hasSpecial reports whether one of the eight bytes of w may be '"', '\\'
-// or below 0x20 (it never misses one; a borrow may flag a byte after one).
-func hasSpecial(w uint64) bool {
+// special returns the high bit of each of the eight bytes of w that may be
+// '"', '\\' or below 0x20. The lowest one set is always such a byte (a
+// borrow only flags bytes above a match), and none is missed.
+func special(w uint64) uint64 {
 	q := w ^ (lsb * '"')
 	s := w ^ (lsb * '\\')
-	return ((q-lsb)&^q|(s-lsb)&^s|(w-lsb*0x20)&^w)&msb != 0
+	return ((q-lsb)&^q | (s-lsb)&^s | (w-lsb*0x20)&^w) & msb
 }
+
+// hasSpecial reports whether one of the eight bytes of w may be '"', '\\'
+// or below 0x20 (it never misses one; a borrow may flag a byte after one).
+func hasSpecial(w uint64) bool { return special(w) != 0 }
 
 func skipObject(b []byte, i, depth int) (int, error) {
 	if depth > MaxDepth {
