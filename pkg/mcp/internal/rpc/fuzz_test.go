@@ -21,6 +21,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1,"method":"ping","method":"x"}`,
 		`{"jsonrpc":"2.0","id":1,"m\u0065thod":"p\u00e9ng\ud83d\ude00"}`,
 		`{"jsonrpc":"2.0","id":-0,"method":"a","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
+		`{"a":[{"b\"c":"x\\\"y"},1.5e3,true,null,-0],"d":{"e\u00e9":"\u00e9","f":[[],{}]} ,"g" : 12 }`,
 		`{`, `nul`, `1e`, `"\u12"`, "{\"a\":\"\x00\"}",
 	} {
 		f.Add([]byte(s))
@@ -77,6 +78,9 @@ func FuzzDecodeRequest(f *testing.F) {
 			if d.Decode(&want) == nil && !reflect.DeepEqual(v, want) {
 				t.Fatalf("DecodeValue = %#v, encoding/json says %#v", v, want)
 			}
+		}
+		if Valid(body) {
+			sameMembers(t, body, 0)
 		}
 		enc := AppendString(nil, body)
 		if !json.Valid(enc) {
@@ -154,4 +158,38 @@ func appendStringBytewise(dst, s []byte) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// sameMembers requires the trusted iterator to split the valid JSON object
+// b (and the objects and arrays' objects within it, a few levels deep) into
+// the members the validating one does.
+func sameMembers(t *testing.T, b []byte, level int) {
+	i := SkipSpace(b, 0)
+	if i >= len(b) || level > 4 {
+		return
+	}
+	if b[i] == '[' {
+		for _, e := range ArrayElements(b, nil) {
+			sameMembers(t, e, level+1)
+		}
+		return
+	}
+	if b[i] != '{' {
+		return
+	}
+	v, tr := NewIterator(b), NewTrustedIterator(b)
+	for {
+		k1, v1, ok1 := v.Next()
+		k2, v2, ok2 := tr.Next()
+		if ok1 != ok2 || !bytes.Equal(k1, k2) || !bytes.Equal(v1, v2) || v.KeyEscaped != tr.KeyEscaped {
+			t.Fatalf("%q: validating %v %q=%q, trusted %v %q=%q", b, ok1, k1, v1, ok2, k2, v2)
+		}
+		if !ok1 {
+			break
+		}
+		sameMembers(t, v1, level+1)
+	}
+	if v.Err() != nil || tr.Err() != nil || v.End() != tr.End() {
+		t.Fatalf("%q: validating ends at %d (%v), trusted at %d (%v)", b, v.End(), v.Err(), tr.End(), tr.Err())
+	}
 }

@@ -278,6 +278,7 @@ type Iterator struct {
 	depth   int
 	started bool
 	done    bool
+	trusted bool // b is valid JSON already: skip, do not validate
 	err     error
 	// KeyEscaped reports whether the key Next last returned held escapes
 	// (and is therefore a new, unescaped slice).
@@ -288,6 +289,17 @@ type Iterator struct {
 // whitespace). Errors surface from Next and Err.
 func NewIterator(b []byte) Iterator {
 	return Iterator{b: b}
+}
+
+// NewTrustedIterator is NewIterator for an object a validating scan
+// already accepted (a member value of a message DecodeRequest decoded, or
+// a value Valid accepted): keys and values are delimited without being
+// validated again, so each member costs a fraction of a validating step.
+// On such input it returns exactly what NewIterator's would
+// (FuzzDecodeRequest); on any other input it stops, without an error, at
+// some point that is not specified.
+func NewTrustedIterator(b []byte) Iterator {
+	return Iterator{b: b, trusted: true}
 }
 
 // Next advances to the next member. It returns false at the end of the object
@@ -328,8 +340,14 @@ func (it *Iterator) Next() (key, value []byte, ok bool) {
 	if i >= len(b) || b[i] != '"' {
 		return it.fail(i, ErrSyntax)
 	}
-	kend, esc, err := skipString(b, i)
-	if err != nil {
+	var (
+		kend int
+		esc  bool
+		err  error
+	)
+	if it.trusted {
+		kend, esc = endString(b, i)
+	} else if kend, esc, err = skipString(b, i); err != nil {
 		return it.fail(kend, err)
 	}
 	it.KeyEscaped = esc
@@ -343,12 +361,80 @@ func (it *Iterator) Next() (key, value []byte, ok bool) {
 		return it.fail(i, ErrSyntax)
 	}
 	vstart := SkipSpace(b, i+1)
-	vend, err := skipValue(b, vstart, it.depth+1)
-	if err != nil {
+	var vend int
+	if it.trusted {
+		if vstart >= len(b) {
+			return it.fail(vstart, ErrSyntax)
+		}
+		vend = endValue(b, vstart)
+	} else if vend, err = skipValue(b, vstart, it.depth+1); err != nil {
 		return it.fail(vend, err)
 	}
 	it.i = vend
 	return key, b[vstart:vend], true
+}
+
+// endString returns the index past the string starting at b[i] == '"' of
+// valid JSON, and whether it holds escapes: the first quote not escaped,
+// eight bytes at a time (such a string holds no control byte).
+func endString(b []byte, i int) (int, bool) {
+	i++
+	escaped := false
+	for i < len(b) {
+		if i+8 <= len(b) {
+			m := special(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		}
+		switch b[i] {
+		case '"':
+			return i + 1, escaped
+		case '\\':
+			escaped = true
+			i += 2 // \uXXXX: the hex digits are plain bytes
+		default:
+			i++
+		}
+	}
+	return len(b), escaped
+}
+
+// endValue returns the index past the value starting at b[i] of valid
+// JSON: a string's closing quote, a container's matching bracket, a
+// number's or literal's last byte.
+func endValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		end, _ := endString(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i, _ = endString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	for i < len(b) {
+		if c := b[i]; c == ',' || c == '}' || c == ']' || c <= ' ' {
+			return i
+		}
+		i++
+	}
+	return i
 }
 
 func (it *Iterator) fail(i int, err error) ([]byte, []byte, bool) {
