@@ -148,6 +148,8 @@ type reqState struct {
 	hh      HTTPHeaders
 	hostRaw []byte
 	hostStr string
+	// rh are the request's header fields the handler reads.
+	rh reqHeaders
 }
 
 // NewServer returns a Server answering with an empty catalog until
@@ -215,7 +217,9 @@ func (s *Server) serveMCP(ctx *fasthttp.RequestCtx) {
 		s.writeHTTPError(ctx, nil, herr)
 		return
 	}
-	if origin := ctx.Request.Header.Peek("Origin"); len(origin) > 0 {
+	var rh reqHeaders
+	rh.read(&ctx.Request.Header)
+	if origin := rh.origin; len(origin) > 0 {
 		if !s.originAllowed(origin) && !(trustedHost && sameOrigin(origin, ctx.Request.Header.Host())) {
 			s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusForbidden, code: rpc.CodeInvalidRequest,
 				message: "Forbidden: origin " + string(origin) + " is not allowed"})
@@ -228,9 +232,9 @@ func (s *Server) serveMCP(ctx *fasthttp.RequestCtx) {
 	}
 	switch string(ctx.Method()) {
 	case fasthttp.MethodPost:
-		s.servePost(ctx)
+		s.servePost(ctx, &rh)
 	case fasthttp.MethodGet:
-		s.serveGet(ctx)
+		s.serveGet(ctx, &rh)
 	case fasthttp.MethodOptions:
 		h := &ctx.Response.Header
 		h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
@@ -259,8 +263,8 @@ func (s *Server) originAllowed(origin []byte) bool {
 
 // authenticate runs the backend's authentication and answers failures. ok is
 // false when a response was written.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (Caller, bool) {
-	cr, err := credentials(ctx)
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, rh *reqHeaders) (Caller, bool) {
+	cr, err := credentials(ctx, rh)
 	var caller Caller
 	if err == nil {
 		caller, err = s.backend.Authenticate(ctx, cr)
