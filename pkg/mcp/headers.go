@@ -94,7 +94,7 @@ func (st *reqState) callInfo(ctx *fasthttp.RequestCtx, args []byte, up *Upstream
 // valid as long as the request.
 type reqHeaders struct {
 	origin, authorization, apiKey, tenant []byte
-	version, method, name                []byte // Mcp-Protocol-Version, Mcp-Method, Mcp-Name
+	version, method, name                 []byte // Mcp-Protocol-Version, Mcp-Method, Mcp-Name
 	// authorizations and apiKeys count the fields of those names (the unix
 	// socket refuses repeated credentials).
 	authorizations, apiKeys int

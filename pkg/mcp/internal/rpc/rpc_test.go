@@ -240,3 +240,26 @@ func TestSpecialFirst(t *testing.T) {
 		check(w)
 	}
 }
+
+// BenchmarkAppendStringJSON: an upstream's JSON answer quoted as the
+// text of a tools/call result (every key's quotes escaped).
+func BenchmarkAppendStringJSON(b *testing.B) {
+	body := []byte(`{"id":"inv-1","amount":42,"currency":"EUR","status":"paid","customer":"cus_1234567890"}`)
+	dst := make([]byte, 0, 512)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		dst = AppendString(dst[:0], body)
+	}
+}
+
+func TestAppendStringAllocs(t *testing.T) {
+	dst := make([]byte, 0, 256)
+	s := `{"id":"inv-1","note":"caf\u00e9"}`
+	if n := testing.AllocsPerRun(100, func() { dst = AppendString(dst[:0], s) }); n != 0 {
+		t.Errorf("string: %v allocations", n)
+	}
+	b := []byte(s)
+	if n := testing.AllocsPerRun(100, func() { dst = AppendString(dst[:0], b) }); n != 0 {
+		t.Errorf("[]byte: %v allocations", n)
+	}
+}
