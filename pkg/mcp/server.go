@@ -199,6 +199,12 @@ func (s *Server) Close() { s.streams.closeAll() }
 // protected-resource metadata at /.well-known/oauth-protected-resource and
 // /.well-known/oauth-protected-resource{Path}. Other paths get 404.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	if string(ctx.Request.Header.RequestURI()) == s.opts.Path {
+		// The request target is the endpoint's path as it is (no query,
+		// nothing a normalization would change): no URI to parse.
+		s.serveMCP(ctx)
+		return
+	}
 	path := ctx.Path()
 	switch {
 	case string(path) == s.opts.Path:

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -50,7 +51,7 @@ func selectedTenant(ctx *fasthttp.RequestCtx, rh *reqHeaders) string {
 	if v := rh.tenant; len(v) > 0 {
 		return strings.TrimSpace(string(v))
 	}
-	if len(ctx.URI().QueryString()) == 0 {
+	if bytes.IndexByte(ctx.Request.Header.RequestURI(), '?') < 0 || len(ctx.URI().QueryString()) == 0 {
 		return ""
 	}
 	return string(ctx.QueryArgs().Peek(queryTenant))

@@ -3,6 +3,9 @@ package mcp
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -53,4 +56,53 @@ func FuzzReqHeaders(f *testing.F) {
 			t.Fatalf("%d X-Api-Key fields counted, PeekAll has %d", rh.apiKeys, n)
 		}
 	})
+}
+
+// authzBackend refuses every call it is asked about and says, per tool,
+// whether it would be asked (AuthorizerFor).
+type authzBackend struct {
+	stubBackend
+	policed map[string]bool
+	asked   []string
+}
+
+func (b *authzBackend) Authorize(_ context.Context, _ Caller, t *Tool, call *CallInfo) error {
+	b.asked = append(b.asked, t.Name)
+	if call.Host != "gw.example" || call.Upstream == nil {
+		return errors.New("bad CallInfo")
+	}
+	return errors.New("refused by policy p")
+}
+
+func (b *authzBackend) Authorizes(t *Tool) bool { return b.policed[t.Name] }
+
+// TestAuthorizerFor: a tool the Authorizer says it never refuses is called
+// without asking it; one it may refuse is asked, with the call's CallInfo,
+// and its refusal is the isError result.
+func TestAuthorizerFor(t *testing.T) {
+	const policed, free = "acme__billing__get_invoice_00000", "acme__billing__get_invoice_00001"
+	be := &authzBackend{policed: map[string]bool{policed: true}}
+	srv := NewServer(Options{}, be)
+	cat, err := BuildCatalog(1, benchObjects(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetCatalog(cat)
+	call := func(name string) string {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/mcp")
+		ctx.Request.Header.SetHost("GW.example")
+		ctx.Request.Header.SetContentType("application/json")
+		ctx.Request.SetBodyString(strings.Replace(benchCall, policed, name, 1))
+		srv.Handler(&ctx)
+		return string(ctx.Response.Body())
+	}
+	if out := call(free); strings.Contains(out, "isError") || len(be.asked) != 0 {
+		t.Errorf("unpoliced tool: asked %v, answer %s", be.asked, out)
+	}
+	if out := call(policed); !strings.Contains(out, `"isError":true`) || !strings.Contains(out, "refused by policy p") ||
+		len(be.asked) != 1 || be.asked[0] != policed {
+		t.Errorf("policed tool: asked %v, answer %s", be.asked, out)
+	}
 }
