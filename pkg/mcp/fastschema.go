@@ -351,7 +351,7 @@ func (fs *fastSchema) check(args []byte) fastVerdict {
 		}
 		return fastValid
 	}
-	it := rpc.NewIterator(args)
+	it := rpc.NewTrustedIterator(args)
 	var seen uint64
 	verdict := fastValid
 	for {

@@ -85,3 +85,64 @@ func (st *reqState) callInfo(ctx *fasthttp.RequestCtx, args []byte, up *Upstream
 	st.ci = CallInfo{Arguments: args, Upstream: up, Host: st.hostStr, Headers: &st.hh}
 	return &st.ci
 }
+
+// reqHeaders are the request header fields the endpoint reads, found in one
+// pass over the header block when a request arrives (read): fasthttp's Peek
+// copies and normalizes the name it is given and then scans the block, per
+// call, and a tools/call read five to seven names. Values are those Peek
+// returns (the first field of the name, nil when there is none) and are
+// valid as long as the request.
+type reqHeaders struct {
+	origin, authorization, apiKey, tenant []byte
+	version, method, name                 []byte // Mcp-Protocol-Version, Mcp-Method, Mcp-Name
+	// authorizations and apiKeys count the fields of those names (the unix
+	// socket refuses repeated credentials).
+	authorizations, apiKeys int
+}
+
+// read fills r from h. The names compared are the canonical forms the
+// parser stores (it normalizes names as Peek normalizes the one it looks
+// for), so the first match is the field Peek would return.
+func (r *reqHeaders) read(h *fasthttp.RequestHeader) {
+	*r = reqHeaders{}
+	var seen uint8
+	first := func(bit uint8, dst *[]byte, v []byte) {
+		if seen&bit == 0 {
+			seen |= bit
+			*dst = v
+		}
+	}
+	for k, v := range h.All() {
+		switch len(k) {
+		case len("Origin"):
+			if string(k) == "Origin" {
+				first(1, &r.origin, v)
+			}
+		case len("Authorization"): // and X-Stoa-Tenant
+			switch string(k) {
+			case "Authorization":
+				first(2, &r.authorization, v)
+				r.authorizations++
+			case HeaderTenant:
+				first(4, &r.tenant, v)
+			}
+		case len("X-Api-Key"):
+			if string(k) == "X-Api-Key" {
+				first(8, &r.apiKey, v)
+				r.apiKeys++
+			}
+		case len("Mcp-Protocol-Version"):
+			if string(k) == "Mcp-Protocol-Version" {
+				first(16, &r.version, v)
+			}
+		case len("Mcp-Method"):
+			if string(k) == "Mcp-Method" {
+				first(32, &r.method, v)
+			}
+		case len("Mcp-Name"):
+			if string(k) == "Mcp-Name" {
+				first(64, &r.name, v)
+			}
+		}
+	}
+}

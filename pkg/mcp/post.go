@@ -19,8 +19,8 @@ const maxBatch = 100
 
 // servePost handles a JSON-RPC message, or a batch of them, POSTed to the
 // endpoint.
-func (s *Server) servePost(ctx *fasthttp.RequestCtx) {
-	caller, ok := s.authenticate(ctx)
+func (s *Server) servePost(ctx *fasthttp.RequestCtx, rh *reqHeaders) {
+	caller, ok := s.authenticate(ctx, rh)
 	if !ok {
 		return
 	}
@@ -36,6 +36,7 @@ func (s *Server) servePost(ctx *fasthttp.RequestCtx) {
 	}
 	st := s.states.Get().(*reqState)
 	defer s.putState(st)
+	st.rh = *rh
 	if i := rpc.SkipSpace(body, 0); i < len(body) && body[i] == '[' && rpc.Valid(body) {
 		s.serveBatch(ctx, caller, st, body)
 		return
@@ -63,7 +64,7 @@ func errTooLarge() *rpcError {
 // sessions, the revision is the one MCP-Protocol-Version names, absent
 // meaning 2025-03-26 (whose clients do not send the header).
 func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, caller Caller, st *reqState, body []byte) {
-	if v := ctx.Request.Header.Peek("Mcp-Protocol-Version"); len(v) > 0 && string(v) != versionBatch {
+	if v := st.rh.version; len(v) > 0 && string(v) != versionBatch {
 		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
 			message: "Invalid Request: JSON-RPC batches exist only in protocol version " + versionBatch +
 				" (removed in 2025-06-18); send one message per request"})
@@ -129,7 +130,7 @@ func (s *Server) handleMessage(ctx *fasthttp.RequestCtx, caller Caller, st *reqS
 	case rpc.KindResponse:
 		// Legacy clients may answer server requests; this server sends none,
 		// so accept and drop. Modern clients MUST NOT send responses.
-		if isModernVersion(ctx.Request.Header.Peek("Mcp-Protocol-Version")) {
+		if isModernVersion(st.rh.version) {
 			return fail(nil, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidRequest,
 				message: "Invalid Request: clients must not send JSON-RPC responses"})
 		}
@@ -243,7 +244,7 @@ func (s *Server) putState(st *reqState) {
 	if cap(st.out) > maxKeep {
 		st.out = make([]byte, 0, 4096)
 	}
-	st.ci, st.hh = CallInfo{}, HTTPHeaders{} // nothing of the request kept alive
+	st.ci, st.hh, st.rh = CallInfo{}, HTTPHeaders{}, reqHeaders{} // nothing of the request kept alive
 	if cap(st.up.Body) > maxKeep || cap(st.up.Query) > maxKeep || cap(st.up.Path) > maxKeep {
 		st.up = UpstreamRequest{}
 	}
@@ -277,7 +278,7 @@ func missingMeta(method []byte) *rpcError {
 // must be served (-32022), and the required _meta fields present (-32602).
 func (s *Server) requestEra(ctx *fasthttp.RequestCtx, st *reqState) (era, *rpcError) {
 	p := &st.par
-	hv := ctx.Request.Header.Peek("Mcp-Protocol-Version")
+	hv := st.rh.version
 	if p.HasMetaVersion && !isLegacyVersion(p.MetaVersion) {
 		if len(hv) == 0 {
 			return eraModern, headerMismatch("missing MCP-Protocol-Version header")
@@ -293,7 +294,7 @@ func (s *Server) requestEra(ctx *fasthttp.RequestCtx, st *reqState) (era, *rpcEr
 			return eraModern, &rpcError{status: fasthttp.StatusBadRequest, code: rpc.CodeInvalidParams,
 				message: `Invalid params: missing _meta["` + rpc.MetaClientCapabilities + `"]`}
 		}
-		hm := ctx.Request.Header.Peek("Mcp-Method")
+		hm := st.rh.method
 		if len(hm) == 0 {
 			return eraModern, headerMismatch("missing Mcp-Method header")
 		}
@@ -310,7 +311,7 @@ func (s *Server) requestEra(ctx *fasthttp.RequestCtx, st *reqState) (era, *rpcEr
 		default:
 			return eraModern, nil
 		}
-		hn, ok := decodeHeaderValue(ctx.Request.Header.Peek("Mcp-Name"))
+		hn, ok := decodeHeaderValue(st.rh.name)
 		if !ok {
 			return eraModern, headerMismatch("Mcp-Name header has invalid Base64 encoding")
 		}

@@ -148,6 +148,8 @@ type reqState struct {
 	hh      HTTPHeaders
 	hostRaw []byte
 	hostStr string
+	// rh are the request's header fields the handler reads.
+	rh reqHeaders
 }
 
 // NewServer returns a Server answering with an empty catalog until
@@ -197,6 +199,12 @@ func (s *Server) Close() { s.streams.closeAll() }
 // protected-resource metadata at /.well-known/oauth-protected-resource and
 // /.well-known/oauth-protected-resource{Path}. Other paths get 404.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	if string(ctx.Request.Header.RequestURI()) == s.opts.Path {
+		// The request target is the endpoint's path as it is (no query,
+		// nothing a normalization would change): no URI to parse.
+		s.serveMCP(ctx)
+		return
+	}
 	path := ctx.Path()
 	switch {
 	case string(path) == s.opts.Path:
@@ -215,7 +223,9 @@ func (s *Server) serveMCP(ctx *fasthttp.RequestCtx) {
 		s.writeHTTPError(ctx, nil, herr)
 		return
 	}
-	if origin := ctx.Request.Header.Peek("Origin"); len(origin) > 0 {
+	var rh reqHeaders
+	rh.read(&ctx.Request.Header)
+	if origin := rh.origin; len(origin) > 0 {
 		if !s.originAllowed(origin) && !(trustedHost && sameOrigin(origin, ctx.Request.Header.Host())) {
 			s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusForbidden, code: rpc.CodeInvalidRequest,
 				message: "Forbidden: origin " + string(origin) + " is not allowed"})
@@ -228,9 +238,9 @@ func (s *Server) serveMCP(ctx *fasthttp.RequestCtx) {
 	}
 	switch string(ctx.Method()) {
 	case fasthttp.MethodPost:
-		s.servePost(ctx)
+		s.servePost(ctx, &rh)
 	case fasthttp.MethodGet:
-		s.serveGet(ctx)
+		s.serveGet(ctx, &rh)
 	case fasthttp.MethodOptions:
 		h := &ctx.Response.Header
 		h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
@@ -259,8 +269,8 @@ func (s *Server) originAllowed(origin []byte) bool {
 
 // authenticate runs the backend's authentication and answers failures. ok is
 // false when a response was written.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (Caller, bool) {
-	cr, err := credentials(ctx)
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, rh *reqHeaders) (Caller, bool) {
+	cr, err := credentials(ctx, rh)
 	var caller Caller
 	if err == nil {
 		caller, err = s.backend.Authenticate(ctx, cr)

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -32,11 +33,10 @@ const socketBodyCap = 16 << 20
 // credentials reads what the request presents. On the unix socket the
 // server refuses repeated credential headers itself (the proxy does so for
 // its listener before routing).
-func credentials(ctx *fasthttp.RequestCtx) (Credentials, error) {
-	h := &ctx.Request.Header
-	c := Credentials{Authorization: h.Peek("Authorization"), APIKey: h.Peek("X-Api-Key"), Tenant: selectedTenant(ctx), Time: ctx.Time()}
+func credentials(ctx *fasthttp.RequestCtx, rh *reqHeaders) (Credentials, error) {
+	c := Credentials{Authorization: rh.authorization, APIKey: rh.apiKey, Tenant: selectedTenant(ctx, rh), Time: ctx.Time()}
 	if pc, ok := ctx.Conn().(*peerConn); ok {
-		if len(h.PeekAll("Authorization")) > 1 || len(h.PeekAll("X-Api-Key")) > 1 {
+		if rh.authorizations > 1 || rh.apiKeys > 1 {
 			return c, &AuthError{Status: fasthttp.StatusBadRequest, Code: "invalid_request", TokenPresent: true,
 				Description: "repeated credential header"}
 		}
@@ -47,11 +47,11 @@ func credentials(ctx *fasthttp.RequestCtx) (Credentials, error) {
 }
 
 // selectedTenant reads the tenant selection (header, else query).
-func selectedTenant(ctx *fasthttp.RequestCtx) string {
-	if v := ctx.Request.Header.Peek(HeaderTenant); len(v) > 0 {
+func selectedTenant(ctx *fasthttp.RequestCtx, rh *reqHeaders) string {
+	if v := rh.tenant; len(v) > 0 {
 		return strings.TrimSpace(string(v))
 	}
-	if len(ctx.URI().QueryString()) == 0 {
+	if bytes.IndexByte(ctx.Request.Header.RequestURI(), '?') < 0 || len(ctx.URI().QueryString()) == 0 {
 		return ""
 	}
 	return string(ctx.QueryArgs().Peek(queryTenant))

@@ -140,7 +140,7 @@ func TestTCPCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		if c, ok := s.authenticate(ctx); ok {
+		if c, ok := s.authenticate(ctx, readHeaders(ctx)); ok {
 			remote = c.Remote
 		}
 	}}

@@ -146,14 +146,14 @@ func sseFrame(msg []byte) []byte {
 }
 
 // serveGet opens a legacy notification stream.
-func (s *Server) serveGet(ctx *fasthttp.RequestCtx) {
-	if isModernVersion(ctx.Request.Header.Peek("Mcp-Protocol-Version")) {
+func (s *Server) serveGet(ctx *fasthttp.RequestCtx, rh *reqHeaders) {
+	if isModernVersion(rh.version) {
 		ctx.Response.Header.Set("Allow", "POST, OPTIONS")
 		s.writeHTTPError(ctx, nil, &rpcError{status: fasthttp.StatusMethodNotAllowed, code: rpc.CodeInvalidRequest,
 			message: "Method not allowed: protocol version 2026-07-28 has no GET stream; POST subscriptions/listen"})
 		return
 	}
-	caller, ok := s.authenticate(ctx)
+	caller, ok := s.authenticate(ctx, rh)
 	if !ok {
 		return
 	}

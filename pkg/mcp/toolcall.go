@@ -55,7 +55,7 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 		}
 	}
 	if t.UpstreamName != "" {
-		if az, ok := s.backend.(Authorizer); ok {
+		if az, ok := s.authorizer(t); ok {
 			if err := az.Authorize(ctx, caller, t, st.callInfo(ctx, args, nil)); err != nil {
 				return s.refused(b, st, err, e), nil
 			}
@@ -65,7 +65,7 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 	if err := t.plan.Map(args, &st.up); err != nil {
 		return b, &rpcError{code: rpc.CodeInvalidParams, message: "Invalid params: " + err.Error()}
 	}
-	if az, ok := s.backend.(Authorizer); ok {
+	if az, ok := s.authorizer(t); ok {
 		if err := az.Authorize(ctx, caller, t, st.callInfo(ctx, args, &st.up)); err != nil {
 			return s.refused(b, st, err, e), nil
 		}
@@ -84,6 +84,17 @@ func (s *Server) callTool(ctx *fasthttp.RequestCtx, b []byte, cat *Catalog, call
 		resp.Release()
 	}
 	return s.endResult(b, e, true), nil
+}
+
+// authorizer returns the backend's Authorizer when it may refuse calls of t.
+func (s *Server) authorizer(t *Tool) (Authorizer, bool) {
+	az, ok := s.backend.(Authorizer)
+	if ok {
+		if f, has := az.(AuthorizerFor); has && !f.Authorizes(t) {
+			return nil, false
+		}
+	}
+	return az, ok
 }
 
 // refused answers a call the Authorizer refused: an isError result with

@@ -130,6 +130,14 @@ type Authorizer interface {
 	Authorize(ctx context.Context, caller Caller, tool *Tool, call *CallInfo) error
 }
 
+// AuthorizerFor is implemented by an Authorizer that can tell ahead of a
+// call whether Authorize could refuse one of tool (false: it would return
+// nil whatever the call); the server then skips Authorize, and building
+// its CallInfo, for tools without a policy.
+type AuthorizerFor interface {
+	Authorizes(tool *Tool) bool
+}
+
 // CallInfo is what an Authorizer sees of one tools/call. Its slices are
 // valid only during Authorize.
 type CallInfo struct {

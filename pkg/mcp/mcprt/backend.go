@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -35,7 +36,29 @@ type index struct {
 	// policies is set when some Tool has a policy chain: tools/list views
 	// then depend on the caller's whole identity (claims included).
 	policies bool
+
+	// grants caches, per authenticated principal (the pointer
+	// Authenticate returned: a key's entry, a cached token's principal),
+	// the Grants built for it under this index, so that a call does not
+	// build its key and allocate its Grants again (cachedGrants). It lives
+	// and dies with the index: a reload or apply installs a new index,
+	// and so drops every entry at the point the grants of a revision
+	// change today.
+	grants  sync.Map // *auth.Principal → *grantsEntry
+	ngrants atomic.Int64
 }
+
+// grantsEntry is one cached Grants and the instant (Unix ns, admission
+// clock) from which its key no longer holds: the consumer's next
+// subscription expiry, math.MaxInt64 when none.
+type grantsEntry struct {
+	g     *grants
+	until int64
+}
+
+// maxCachedGrants bounds one index's cache (distinct principals: keys
+// and tokens); beyond it, grants are built per call as without a cache.
+const maxCachedGrants = 4096
 
 func newIndex(st *state.Revision) *index {
 	idx := &index{subjects: map[[2]string]string{}, expiries: map[[2]string][]int64{}}
@@ -116,13 +139,34 @@ func (g *grants) Allows(t *mcp.Tool) bool {
 	return a == nil || a.Covers(h.tenant, h.tool, g.p)
 }
 
-// grantsFor returns the Grants of a non-admin principal. The key holds
-// everything Allows depends on: tenant, consumer (or token subject and
-// client id when none), credential kind, issuer, audiences, scopes, and the
-// consumer's next subscription expiry (the set changes then).
-func (b *backend) grantsFor(p *auth.Principal, idx *index) *grants {
-	// Built on the stack and made a string once: this runs for every
-	// request of a non-admin caller.
+// cachedGrants returns the Grants of a non-admin principal p (as
+// Authenticate made it; orig is the principal the authenticator returned,
+// p itself or a copy naming its consumer) for caller c, from idx's cache
+// when its key still holds at the admission clock's now: the same object,
+// hence the same key, that grantsFor would build again. timed says the key
+// depends on now (a consumer under admission); now is read only then.
+func (b *backend) cachedGrants(orig, p *auth.Principal, c mcp.Caller, idx *index, timed bool, now int64) *grants {
+	v, ok := idx.grants.Load(orig)
+	if ok {
+		if e := v.(*grantsEntry); !timed || now < e.until {
+			return e.g
+		}
+	}
+	g, until := b.grantsFor(p, idx, timed, now)
+	g.caller = c
+	// An expired entry is replaced; a new one is added while there is room.
+	if ok || idx.ngrants.Add(1) <= maxCachedGrants {
+		idx.grants.Store(orig, &grantsEntry{g: g, until: until})
+	}
+	return g
+}
+
+// grantsFor builds the Grants of a non-admin principal and says until when
+// (Unix ns, exclusive) its key holds. The key holds everything Allows
+// depends on: tenant, consumer (or token subject and client id when none),
+// credential kind, issuer, audiences, scopes, and, when timed, the
+// consumer's next subscription expiry after now (the set changes then).
+func (b *backend) grantsFor(p *auth.Principal, idx *index, timed bool, now int64) (*grants, int64) {
 	var kb [128]byte
 	k := append(kb[:0], p.Tenant...)
 	k = append(k, 0)
@@ -139,17 +183,18 @@ func (b *backend) grantsFor(p *auth.Principal, idx *index) *grants {
 		slices.Sort(scopes)
 		k = append(append(append(append(k, 0), strings.Join(aud, " ")...), 0), strings.Join(scopes, " ")...)
 	}
-	if p.Consumer != "" && b.o.Admission != nil {
-		now := b.o.Admission.Now().UnixNano()
+	until := int64(math.MaxInt64)
+	if timed && p.Consumer != "" {
 		exp := idx.expiries[[2]string{p.Tenant, p.Consumer}]
 		if i, _ := slices.BinarySearch(exp, now+1); i < len(exp) {
 			k = strconv.AppendInt(append(k, 0), exp[i], 10)
+			until = exp[i]
 		}
 	}
 	if idx.policies {
 		k = append(append(k, 0, 'p'), identityKey(p)...)
 	}
-	return &grants{b: b, p: p, key: string(k)}
+	return &grants{b: b, p: p, key: string(k)}, until
 }
 
 // Authenticate maps the request's credential to a Caller. On the unix
@@ -171,11 +216,12 @@ func (b *backend) Authenticate(ctx context.Context, cr mcp.Credentials) (mcp.Cal
 	if err != nil {
 		return mcp.Caller{}, authError(err)
 	}
+	orig := pr
+	idx := b.index.Load()
 	c := mcp.Caller{Tenant: pr.Tenant, Admin: pr.Admin, Consumer: pr.Consumer, Subject: pr.KeyID, Via: "apikey"}
 	if pr.Method == auth.MethodJWT {
 		c.Via, c.Subject = "jwt", pr.Subject
 		if c.Consumer == "" {
-			idx := b.index.Load()
 			cons := idx.subjects[[2]string{pr.Tenant, pr.Subject}]
 			if cons == "" && pr.ClientID != "" {
 				cons = idx.subjects[[2]string{pr.Tenant, pr.ClientID}]
@@ -200,9 +246,12 @@ func (b *backend) Authenticate(ctx context.Context, cr mcp.Credentials) (mcp.Cal
 	}
 	c.Principal = pr
 	if !pr.Admin {
-		g := b.grantsFor(pr, b.index.Load())
-		g.caller = c
-		c.Grants = g
+		var now int64
+		timed := pr.Consumer != "" && b.o.Admission != nil
+		if timed {
+			now = b.o.Admission.Now().UnixNano()
+		}
+		c.Grants = b.cachedGrants(orig, pr, c, idx, timed, now)
 	}
 	return c, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stoa-gateway/stoa/pkg/auth"
+	"github.com/stoa-gateway/stoa/pkg/mcp"
 	"github.com/stoa-gateway/stoa/pkg/mcp/federation"
 	"github.com/stoa-gateway/stoa/pkg/proxy"
 	"github.com/stoa-gateway/stoa/pkg/spec"
@@ -193,5 +194,84 @@ func TestFederationPrepareSwapDiscard(t *testing.T) {
 	}
 	if s, _, _ := federationStatus(nil); s != "off" {
 		t.Errorf("no servers: %s", s)
+	}
+}
+
+// TestCachedGrants: the Grants a call gets from the per-index cache are
+// the ones grantsFor builds at the same instant (same key), the cache
+// hands the same object back while that key holds, a new key at the
+// consumer's next subscription expiry, and nothing across a new index
+// (a reload or apply, where subscriptions are revoked).
+func TestCachedGrants(t *testing.T) {
+	const t1, t2 = int64(1_000), int64(5_000)
+	b := &backend{o: &Options{}}
+	newIdx := func(exp ...int64) *index {
+		return &index{subjects: map[[2]string]string{}, expiries: map[[2]string][]int64{{"acme", "bot"}: exp}}
+	}
+	idx := newIdx(t1, t2)
+	p := &auth.Principal{Tenant: "acme", Consumer: "bot", KeyID: "k1", Method: auth.MethodAPIKey}
+	c := mcp.Caller{Tenant: "acme", Consumer: "bot", Subject: "k1", Via: "apikey", Principal: p}
+	fresh := func(idx *index, now int64) string {
+		g, _ := b.grantsFor(p, idx, true, now)
+		return g.key
+	}
+	g0 := b.cachedGrants(p, p, c, idx, true, 10)
+	if g0.key != fresh(idx, 10) || g0.caller.Principal != c.Principal {
+		t.Fatalf("cached key %q, built %q", g0.key, fresh(idx, 10))
+	}
+	if g := b.cachedGrants(p, p, c, idx, true, t1-1); g != g0 {
+		t.Error("a second call before the next expiry built new grants")
+	}
+	// At the expiry the subscription set changes: a new key, the one
+	// built without the cache.
+	g1 := b.cachedGrants(p, p, c, idx, true, t1)
+	if g1 == g0 || g1.key == g0.key || g1.key != fresh(idx, t1) {
+		t.Errorf("at the expiry: key %q (was %q), built %q", g1.key, g0.key, fresh(idx, t1))
+	}
+	if g := b.cachedGrants(p, p, c, idx, true, t2-1); g != g1 {
+		t.Error("the replaced entry is not used")
+	}
+	if g := b.cachedGrants(p, p, c, idx, true, t2+1); g.key != fresh(idx, t2+1) || g == g1 {
+		t.Errorf("after the last expiry: %q, built %q", g.key, fresh(idx, t2+1))
+	}
+	// A new revision (the subscription expiring at t1 deleted): a new
+	// index, so new grants, whose key no longer names t1.
+	idx2 := newIdx(t2)
+	g2 := b.cachedGrants(p, p, c, idx2, true, 10)
+	if g2 == g0 || g2.key != fresh(idx2, 10) || g2.key == g0.key {
+		t.Errorf("after a reload: %q, built %q, before %q", g2.key, fresh(idx2, 10), g0.key)
+	}
+	// Not timed (no admission): one entry for good.
+	if g, h := b.cachedGrants(p, p, c, idx2, false, 0), b.cachedGrants(p, p, c, idx2, false, 0); g != h {
+		t.Error("untimed grants not cached")
+	}
+	// A JWT principal that Authenticate copied to name its consumer: cached
+	// under the authenticator's principal, keyed like the copy.
+	orig := &auth.Principal{Tenant: "acme", Subject: "sub-1", Method: auth.MethodJWT, Issuer: "https://idp", Scopes: []string{"b", "a"}}
+	cp := *orig
+	cp.Consumer = "bot"
+	gj := b.cachedGrants(orig, &cp, c, idx2, true, 10)
+	want, _ := b.grantsFor(&cp, idx2, true, 10)
+	if gj.key != want.key || gj.p != &cp {
+		t.Errorf("JWT: %q, built %q", gj.key, want.key)
+	}
+	cp2 := cp
+	if g := b.cachedGrants(orig, &cp2, c, idx2, true, 11); g != gj {
+		t.Error("JWT grants not cached under the authenticator's principal")
+	}
+	// Bounded: past maxCachedGrants principals, grants are still right,
+	// just not kept.
+	idx3 := newIdx()
+	for i := range maxCachedGrants + 10 {
+		q := &auth.Principal{Tenant: "acme", Consumer: fmt.Sprintf("c%d", i), Method: auth.MethodAPIKey}
+		g := b.cachedGrants(q, q, c, idx3, true, 0)
+		if w, _ := b.grantsFor(q, idx3, true, 0); g.key != w.key {
+			t.Fatalf("principal %d: %q, built %q", i, g.key, w.key)
+		}
+	}
+	n := 0
+	idx3.grants.Range(func(any, any) bool { n++; return true })
+	if n != maxCachedGrants {
+		t.Errorf("%d entries cached, want the bound %d", n, maxCachedGrants)
 	}
 }

@@ -98,7 +98,17 @@ func identityKey(p *auth.Principal) string {
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
-var _ mcp.Authorizer = (*backend)(nil)
+var (
+	_ mcp.Authorizer    = (*backend)(nil)
+	_ mcp.AuthorizerFor = (*backend)(nil)
+)
+
+// Authorizes implements mcp.AuthorizerFor: only a tool with a policy chain
+// can be refused by Authorize.
+func (b *backend) Authorizes(t *mcp.Tool) bool {
+	h, _ := t.Handle.(*handle)
+	return h != nil && h.chain != nil
+}
 
 // Authorize implements mcp.Authorizer: the tool's policy chain decides
 // the call. A denial is an isError result naming the rule (never its

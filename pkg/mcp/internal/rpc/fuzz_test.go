@@ -21,6 +21,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1,"method":"ping","method":"x"}`,
 		`{"jsonrpc":"2.0","id":1,"m\u0065thod":"p\u00e9ng\ud83d\ude00"}`,
 		`{"jsonrpc":"2.0","id":-0,"method":"a","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
+		`{"a":[{"b\"c":"x\\\"y"},1.5e3,true,null,-0],"d":{"e\u00e9":"\u00e9","f":[[],{}]} ,"g" : 12 }`,
 		`{`, `nul`, `1e`, `"\u12"`, "{\"a\":\"\x00\"}",
 	} {
 		f.Add([]byte(s))
@@ -78,8 +79,19 @@ func FuzzDecodeRequest(f *testing.F) {
 				t.Fatalf("DecodeValue = %#v, encoding/json says %#v", v, want)
 			}
 		}
-		if !json.Valid(AppendString(nil, body)) {
+		if Valid(body) {
+			sameMembers(t, body, 0)
+		}
+		enc := AppendString(nil, body)
+		if !json.Valid(enc) {
 			t.Fatalf("AppendString produced invalid JSON")
+		}
+		if ref := appendStringBytewise(nil, body); !bytes.Equal(enc, ref) {
+			t.Fatalf("AppendString = %s, byte by byte %s", enc, ref)
+		}
+		var back string
+		if utf8.Valid(body) && (json.Unmarshal(enc, &back) != nil || back != string(body)) {
+			t.Fatalf("AppendString round trip: %q", back)
 		}
 	})
 }
@@ -102,4 +114,82 @@ func tooDeep(b []byte) bool {
 		}
 	}
 	return maxDepth > MaxDepth
+}
+
+// appendStringBytewise is AppendString one byte at a time (as it was
+// before it took eight plain bytes at a time): the reference its output
+// must equal byte for byte.
+func appendStringBytewise(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		size := runeLen(s, i)
+		if size == 0 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// sameMembers requires the trusted iterator to split the valid JSON object
+// b (and the objects and arrays' objects within it, a few levels deep) into
+// the members the validating one does.
+func sameMembers(t *testing.T, b []byte, level int) {
+	i := SkipSpace(b, 0)
+	if i >= len(b) || level > 4 {
+		return
+	}
+	if b[i] == '[' {
+		for _, e := range ArrayElements(b, nil) {
+			sameMembers(t, e, level+1)
+		}
+		return
+	}
+	if b[i] != '{' {
+		return
+	}
+	v, tr := NewIterator(b), NewTrustedIterator(b)
+	for {
+		k1, v1, ok1 := v.Next()
+		k2, v2, ok2 := tr.Next()
+		if ok1 != ok2 || !bytes.Equal(k1, k2) || !bytes.Equal(v1, v2) || v.KeyEscaped != tr.KeyEscaped {
+			t.Fatalf("%q: validating %v %q=%q, trusted %v %q=%q", b, ok1, k1, v1, ok2, k2, v2)
+		}
+		if !ok1 {
+			break
+		}
+		sameMembers(t, v1, level+1)
+	}
+	if v.Err() != nil || tr.Err() != nil || v.End() != tr.End() {
+		t.Fatalf("%q: validating ends at %d (%v), trusted at %d (%v)", b, v.End(), v.Err(), tr.End(), tr.Err())
+	}
 }

@@ -47,8 +47,10 @@ func (p *Params) Reset() {
 }
 
 // DecodeParams reads the members the server needs from the params object
-// raw (which may be nil). A member of the wrong type is an invalid-params
-// error; duplicates of the members read here are refused.
+// raw (which may be nil), the Params of a Request DecodeRequest accepted
+// (so valid JSON: it is not validated again). A member of the wrong type is
+// an invalid-params error; duplicates of the members read here are
+// refused.
 func DecodeParams(raw []byte, p *Params) *Error {
 	p.Reset()
 	if raw == nil {
@@ -62,7 +64,7 @@ func DecodeParams(raw []byte, p *Params) *Error {
 		seen |= bit
 		return false
 	}
-	it := NewIterator(raw)
+	it := NewTrustedIterator(raw)
 	for {
 		key, val, ok := it.Next()
 		if !ok {
@@ -138,7 +140,7 @@ func DecodeParams(raw []byte, p *Params) *Error {
 }
 
 func (p *Params) decodeMeta(raw []byte) *Error {
-	it := NewIterator(raw)
+	it := NewTrustedIterator(raw)
 	for {
 		key, val, ok := it.Next()
 		if !ok {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -143,7 +145,9 @@ func TestMembers(t *testing.T) {
 }
 
 func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "plain", "quote\" back\\ nl\n tab\t ctl\x01", "é😀", "bad\xffutf8\xed\xa0\x80", "\u2028"} {
+	for _, s := range []string{"", "plain", "quote\" back\\ nl\n tab\t ctl\x01", "é😀", "bad\xffutf8\xed\xa0\x80", "\u2028",
+		"a longer plain ASCII string of more than eight bytes", "0123456\"89abcdef\\0123456\x1f", "abcdefgh\xc3\xa9ijklmnop\xff",
+		"12345678\n12345678\t123456789\x7f\x80abcdefghi\u00e9\u2028xyz"} {
 		out := AppendString(nil, s)
 		if !json.Valid(out) {
 			t.Fatalf("AppendString(%q) = %s: invalid JSON", s, out)
@@ -193,5 +197,69 @@ func TestHasSpecial(t *testing.T) {
 				t.Fatalf("byte %#x at %d: hasSpecial %v, want %v", c, pos, got, want)
 			}
 		}
+	}
+}
+
+// TestSpecialFirst checks that the lowest byte special flags is the first
+// special byte of the word (skipString jumps to it), for every pair of
+// byte values in every pair of positions and random words.
+func TestSpecialFirst(t *testing.T) {
+	isSpecial := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	check := func(w [8]byte) {
+		first := 8
+		for i, c := range w {
+			if isSpecial(c) {
+				first = i
+				break
+			}
+		}
+		m := special(binary.LittleEndian.Uint64(w[:]))
+		got := 8
+		if m != 0 {
+			got = bits.TrailingZeros64(m) >> 3
+		}
+		if got != first {
+			t.Fatalf("%q: first special byte at %d, special says %d", w[:], first, got)
+		}
+	}
+	for p1 := 0; p1 < 8; p1++ {
+		for p2 := p1 + 1; p2 < 8; p2++ {
+			for c1 := 0; c1 < 256; c1++ {
+				for _, c2 := range []int{0, 0x1f, 0x20, '"', '\\', 0x21, 0x5b, 0x5d, 0x80, 0xa0, 0xff} {
+					w := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
+					w[p1], w[p2] = byte(c1), byte(c2)
+					check(w)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200_000 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], r.Uint64())
+		check(w)
+	}
+}
+
+// BenchmarkAppendStringJSON: an upstream's JSON answer quoted as the
+// text of a tools/call result (every key's quotes escaped).
+func BenchmarkAppendStringJSON(b *testing.B) {
+	body := []byte(`{"id":"inv-1","amount":42,"currency":"EUR","status":"paid","customer":"cus_1234567890"}`)
+	dst := make([]byte, 0, 512)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		dst = AppendString(dst[:0], body)
+	}
+}
+
+func TestAppendStringAllocs(t *testing.T) {
+	dst := make([]byte, 0, 256)
+	s := `{"id":"inv-1","note":"caf\u00e9"}`
+	if n := testing.AllocsPerRun(100, func() { dst = AppendString(dst[:0], s) }); n != 0 {
+		t.Errorf("string: %v allocations", n)
+	}
+	b := []byte(s)
+	if n := testing.AllocsPerRun(100, func() { dst = AppendString(dst[:0], b) }); n != 0 {
+		t.Errorf("[]byte: %v allocations", n)
 	}
 }
