@@ -4,36 +4,21 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"flag"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/stoa-gateway/stoa/internal/golden"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestBuildGolden pins the canonical encoding: a change here changes every
 // bundle digest, so data planes of two releases would disagree on them.
 func TestBuildGolden(t *testing.T) {
 	b := mustBuild(t, 42, testObjects(t))
-	const golden = "testdata/specs.bundle.json"
-	if *update {
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Fatalf("bundle differs from %s (run go test -run TestBuildGolden -update if the change is intended):\n%s", golden, b.Bytes())
-	}
-	if b.Digest() != Digest(sha256.Sum256(want)) {
+	golden.Check(t, "testdata/specs.bundle.json", b.Bytes())
+	if b.Digest() != Digest(sha256.Sum256(b.Bytes())) {
 		t.Fatal("digest is not the SHA-256 of the bytes")
 	}
 	s := string(b.Bytes())

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stoa-gateway/stoa/internal/golden"
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/cli/clitest"
 	"github.com/stoa-gateway/stoa/pkg/client"
@@ -28,8 +28,6 @@ import (
 // fails when a command of the tree has none, or lacks one of the three
 // kinds every command needs. The wire path (the real client over a unix
 // socket) is tested in contract_test.go.
-
-var update = flag.Bool("update", false, "rewrite the golden files of TestCommands")
 
 func TestMain(m *testing.M) {
 	// Tables print local times; the golden files are written in UTC.
@@ -395,51 +393,7 @@ func normalize(s string) string {
 func checkGolden(t *testing.T, path, got string) {
 	t.Helper()
 	file := filepath.Join("testdata", "commands", strings.ReplaceAll(path, " ", "_")+".golden")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (create it with: go test ./pkg/cli -run TestCommands -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from what the commands print (if the change is intended: go test ./pkg/cli -run TestCommands -update):\n%s",
-			file, lineDiff(string(want), got))
-	}
-}
-
-// lineDiff shows the first lines where want and got differ.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < max(len(w), len(g)); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			lo, hi := max(0, i-3), min(max(len(w), len(g)), i+4)
-			var b strings.Builder
-			for j := lo; j < hi; j++ {
-				if j < len(w) {
-					fmt.Fprintf(&b, "-%s\n", w[j])
-				}
-				if j < len(g) {
-					fmt.Fprintf(&b, "+%s\n", g[j])
-				}
-			}
-			return fmt.Sprintf("first difference at line %d:\n%s", i+1, b.String())
-		}
-	}
-	return "(identical lines; a trailing newline differs)"
+	golden.Check(t, file, []byte(got))
 }
 
 // groupCases are the cases of a command that only groups others: help

@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,9 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/stoa-gateway/stoa/internal/golden"
 )
-
-var updateMetrics = flag.Bool("update-metrics", false, "rewrite testdata/metrics-families.golden")
 
 // metricsState starts a stoad serving acme's tools api, gone and idle,
 // with traffic on api (2 requests) and gone (1).
@@ -55,7 +52,7 @@ func scrapeText(t *testing.T, d *Daemon) string {
 // traffic keeps its name, type, help and label names.
 // testdata/metrics-families.golden was written by stoad before the
 // per-tool series were exported only for tools with traffic (go test
-// -run TestMetricsFamilies -update-metrics rewrites it).
+// -run TestMetricsFamilies -update rewrites it).
 func TestMetricsFamilies(t *testing.T) {
 	ld, _ := metricsState(t)
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -83,19 +80,7 @@ func TestMetricsFamilies(t *testing.T) {
 	}
 	slices.Sort(lines)
 	got := strings.Join(lines, "\n") + "\n"
-	const golden = "testdata/metrics-families.golden"
-	if *updateMetrics {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("metric families differ from %s:\ngot:\n%s\nwant:\n%s", golden, got, want)
-	}
+	golden.Check(t, "testdata/metrics-families.golden", []byte(got))
 }
 
 // TestMetricsToolLifecycle: a tool's series appear with its first request

@@ -3,35 +3,11 @@ package mcp
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stoa-gateway/stoa/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-// golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file; run go test -update and review the diff\ngot:\n%s", name, got)
-	}
-}
 
 // TestGoldenWire pins the exact wire form of a tools/list page in both eras
 // and of a generated documentation resource.
@@ -46,11 +22,11 @@ func TestGoldenWire(t *testing.T) {
 		return out.Bytes()
 	}
 	legacy := h.post(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, auth, "MCP-Protocol-Version: 2025-11-25")
-	golden(t, "tools_list_legacy.json", indent(stripCursor(t, legacy.body)))
+	golden.Check(t, filepath.Join("testdata", "tools_list_legacy.json"), indent(stripCursor(t, legacy.body)))
 	modern := h.post(modernBody(1, "tools/list", ""), modernHeaders(tokAcme, "tools/list", "")...)
-	golden(t, "tools_list_modern.json", indent(stripCursor(t, modern.body)))
+	golden.Check(t, filepath.Join("testdata", "tools_list_modern.json"), indent(stripCursor(t, modern.body)))
 	doc := h.srv.Catalog().resources["stoa://tools/acme/billing"]
-	golden(t, "billing_doc.md", doc.body())
+	golden.Check(t, filepath.Join("testdata", "billing_doc.md"), doc.body())
 }
 
 // stripCursor replaces nextCursor, whose MAC key is random per server.

@@ -3,17 +3,14 @@ package openapi_test
 import (
 	"bytes"
 	"context"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/stoa-gateway/stoa/internal/golden"
 	"github.com/stoa-gateway/stoa/pkg/mcp"
 	"github.com/stoa-gateway/stoa/pkg/openapi"
 	"github.com/stoa-gateway/stoa/pkg/specload"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestImportGolden imports each document under testdata/ and compares the
 // printed Tool (and its warnings) with testdata/golden/. The Tool must
@@ -51,19 +48,7 @@ func TestImportGolden(t *testing.T) {
 				got.WriteString("# warning: " + w + "\n")
 			}
 			got.Write(y)
-			golden := filepath.Join("testdata", "golden", c.golden)
-			if *update {
-				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("import differs from %s (run go test -update):\n%s", golden, got.String())
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", c.golden), got.Bytes())
 			checkApplies(t, got.Bytes(), c.tenant)
 		})
 	}

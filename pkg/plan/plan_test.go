@@ -2,16 +2,13 @@ package plan
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stoa-gateway/stoa/internal/golden"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func tenant(name string) *spec.Object {
 	o := &spec.Object{APIVersion: spec.APIVersion, Kind: spec.KindTenant, Metadata: spec.Metadata{Name: name}, Spec: &spec.TenantSpec{DisplayName: name}}
@@ -128,22 +125,7 @@ func TestRenderTextGolden(t *testing.T) {
 	if err := RenderText(&buf, changes, RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "render.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if buf.String() != string(want) {
-		t.Fatalf("render differs from %s (run with -update if intended):\n%s", golden, buf.String())
-	}
+	golden.Check(t, filepath.Join("testdata", "render.golden"), buf.Bytes())
 	if strings.Contains(buf.String(), "\x1b[") {
 		t.Fatal("colour without RenderOptions.Color")
 	}

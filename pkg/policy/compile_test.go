@@ -1,33 +1,13 @@
 package policy
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stoa-gateway/stoa/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // compileErrorCases are policies that must not compile, each with the
 // diagnostics it gives in testdata/compile_errors.golden.
@@ -82,7 +62,7 @@ func TestCompileErrorsGolden(t *testing.T) {
 			}
 		}
 	}
-	golden(t, "compile_errors.golden", b.String())
+	golden.Check(t, filepath.Join("testdata", "compile_errors.golden"), []byte(b.String()))
 }
 
 // Exact positions of type errors inside expressions, including past

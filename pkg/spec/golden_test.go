@@ -2,14 +2,13 @@ package spec
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+	"github.com/stoa-gateway/stoa/internal/golden"
+)
 
 // runPipeline loads paths, defaults and validates the objects the way the
 // CLI does and returns every diagnostic, sorted.
@@ -59,18 +58,9 @@ func TestGolden(t *testing.T) {
 			_, diags := runPipeline([]string{in}, goldenOptions(name))
 			var buf bytes.Buffer
 			diags.Format(&buf, false)
-			if *update {
-				if err := os.WriteFile(want, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			golden.Check(t, want, buf.Bytes())
+			if golden.Updating() {
 				return
-			}
-			b, err := os.ReadFile(want)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if got := buf.String(); got != string(b) {
-				t.Errorf("diagnostics differ from %s (run with -update to accept):\n--- got\n%s\n--- want\n%s", want, got, b)
 			}
 			base := strings.TrimSuffix(name, ".yaml")
 			if lenient := strings.HasPrefix(base, "offline-") || strings.HasSuffix(base, "-warnings"); lenient && diags.HasErrors() {

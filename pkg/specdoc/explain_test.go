@@ -1,14 +1,12 @@
 package specdoc
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/stoa-gateway/stoa/internal/golden"
+)
 
 func TestResolve(t *testing.T) {
 	m := Default()
@@ -71,18 +69,7 @@ func TestExplainGolden(t *testing.T) {
 		if tt.recursive {
 			name += "_recursive"
 		}
-		path := filepath.Join("testdata", name+".golden")
-		if *update {
-			os.MkdirAll("testdata", 0o755)
-			os.WriteFile(path, []byte(b.String()), 0o644)
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (refresh with: go test ./pkg/specdoc -update)", err)
-		}
-		if b.String() != string(want) {
-			t.Errorf("%s differs (refresh with -update):\n%s", path, b.String())
-		}
+		golden.Check(t, filepath.Join("testdata", name+".golden"), []byte(b.String()))
 	}
 }
 

@@ -2,18 +2,15 @@ package telemetry
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	"github.com/stoa-gateway/stoa/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/scrape.golden")
 
 // scrape gathers c through a pedantic registry (which checks every
 // metric against its description) and returns the text exposition.
@@ -69,43 +66,7 @@ func trafficState() *Registry {
 // collector before it skipped idle series (go test -update rewrites it).
 func TestCollectorExposition(t *testing.T) {
 	got := scrape(t, trafficState().Collector())
-	const golden = "testdata/scrape.golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("exposition differs from %s:\n%s", golden, diffLines(string(want), got))
-	}
-}
-
-// diffLines lists the lines only in want (-) or only in got (+).
-func diffLines(want, got string) string {
-	in := func(s string) map[string]bool {
-		m := map[string]bool{}
-		for _, l := range strings.Split(s, "\n") {
-			m[l] = true
-		}
-		return m
-	}
-	w, g := in(want), in(got)
-	var b strings.Builder
-	for _, l := range strings.Split(want, "\n") {
-		if !g[l] {
-			b.WriteString("- " + l + "\n")
-		}
-	}
-	for _, l := range strings.Split(got, "\n") {
-		if !w[l] {
-			b.WriteString("+ " + l + "\n")
-		}
-	}
-	return b.String()
+	golden.Check(t, "testdata/scrape.golden", []byte(got))
 }
 
 func TestPromBounds(t *testing.T) {

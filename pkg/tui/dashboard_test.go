@@ -1,9 +1,7 @@
 package tui
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,12 +11,11 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/stoa-gateway/stoa/internal/golden"
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/tui/common"
 	"github.com/stoa-gateway/stoa/pkg/tui/styles"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func traffic(rps, p50, p99, s5 float64, total uint64) api.Traffic {
 	return api.Traffic{Requests: total, RPS: rps, P50Ms: p50, P99Ms: p99,
@@ -152,27 +149,14 @@ func TestDashboardGolden(t *testing.T) {
 	}
 	send(m, common.EventMsg{Event: api.Event{Seq: 1, Time: time.Date(2026, 11, 28, 11, 58, 2, 0, time.UTC), Type: "config.applied", Message: "revision 3 applied (2 created, 1 updated)"}},
 		common.EventMsg{Event: api.Event{Seq: 2, Time: time.Date(2026, 11, 28, 11, 59, 40, 0, time.UTC), Type: "upstream.ejected", Message: "upstream http://10.0.0.2/inv ejected: 5 consecutive failures"}})
-	golden(t, "dashboard-80x24.golden", screen(t, m))
+	checkGolden(t, "dashboard-80x24.golden", screen(t, m))
 	send(m, key("enter"))
-	golden(t, "detail-80x24.golden", screen(t, m))
+	checkGolden(t, "detail-80x24.golden", screen(t, m))
 }
 
-func golden(t *testing.T, name, got string) {
+func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run: go test ./pkg/tui -run Golden -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (refresh with -update):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), []byte(got))
 }
 
 func TestDashboardResizes(t *testing.T) {

@@ -54,7 +54,7 @@ func TestDashboardControlPlaneShowsFleet(t *testing.T) {
 			t.Errorf("edge-fra-2's row lacks %q: %q", cell, row)
 		}
 	}
-	golden(t, "fleet-80x24.golden", out)
+	checkGolden(t, "fleet-80x24.golden", out)
 
 	// A failed poll says so and keeps the last list; the next one clears it.
 	send(m, common.FleetMsg{Err: errors.New("forbidden: fleet.read needed")})
