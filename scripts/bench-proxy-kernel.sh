@@ -19,7 +19,10 @@
 #   and wrk parse the same header bytes as behind stoad)
 # Besides the proxy's: the upstream's CPU and context switches and wrk's CPU
 # per request (up_cpu_us_req, up_ctxsw_req, wrk_cpu_us_req; with PERF=1 also
-# the upstream's epoll waits and futex calls, up_epoll_req, up_futex_req).
+# the upstream's epoll waits and futex calls, up_epoll_req, up_futex_req);
+# TCP segments sent and delayed ACKs per request in the whole network
+# namespace (segs_req, delacks_req: 4 data segments per proxied request,
+# anything above is ACKs; run it under ip netns exec for clean counts).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench=$root/../shared/bench
@@ -109,8 +112,12 @@ sleep 1
 for n in "${names[@]}"; do c=$(curl -s -H "${HDR[$n]}" ${URL[$n]} | wc -c); echo "check $n: $c bytes" >&2; done
 tree() { local p=$1; echo $p; for c in $(pgrep -P $p); do tree $c; done; }
 ctx() { local s=0; for p in "$@"; do for f in /proc/$p/task/*/status; do s=$((s + $(awk '/ctxt_switches/{s+=$2} END{print s+0}' $f 2>/dev/null || echo 0))); done; done; echo $s; }
+# TCP segments sent and delayed ACKs, from this network namespace's
+# counters (run the script in a namespace of its own, e.g.
+# ip netns exec, to keep other jobs' loopback traffic out of them).
+tcpc() { awk '$1=="Tcp:" && !h {for(i=1;i<=NF;i++) c[$i]=i; h=1; next} $1=="Tcp:" {o=$c["OutSegs"]} END{printf "%d ", o}' /proc/net/snmp; awk '$1=="TcpExt:" && !h {for(i=1;i<=NF;i++) c[$i]=i; h=1; next} $1=="TcpExt:" {print $c["DelayedACKs"]}' /proc/net/netstat; }
 ticks() { local t=0; for p in "$@"; do read -r -a f <<<"$(sed 's/.*) //' /proc/$p/stat)"; t=$((t+f[11]+f[12])); done; echo $t; }
-printf 'round\ttarget\trps\tcpu_us_req\tctxsw_req\tup_ctxsw_req\twrk_cpu_us_req\tup_cpu_us_req\tsyscalls_req\treads_req\teagain_req\twrites_req\tepoll_req\tfutex_req\tnanosleep_req\tup_epoll_req\tup_futex_req\n'
+printf 'round\ttarget\trps\tcpu_us_req\tctxsw_req\tup_ctxsw_req\twrk_cpu_us_req\tup_cpu_us_req\tsyscalls_req\treads_req\teagain_req\twrites_req\tepoll_req\tfutex_req\tnanosleep_req\tup_epoll_req\tup_futex_req\tsegs_req\tdelacks_req\n'
 for ((r=1;r<=ROUNDS;r++)); do
   for n in "${names[@]}"; do
     wrk -t2 -c$CONNS -d2s -H "${HDR[$n]}" ${URL[$n]} >/dev/null 2>&1
@@ -122,9 +129,11 @@ for ((r=1;r<=ROUNDS;r++)); do
       perf stat -x, -o $T/perfup.$n.$r -e syscalls:sys_enter_epoll_pwait -e syscalls:sys_enter_futex -p $UPID -- sleep $((DUR+1)) 2>/dev/null &
       pu=$!; sleep 0.5
     fi
+    read -r sg0 da0 <<<"$(tcpc)"
     t0=$(date +%s.%N); times > $T/t0
     wrk -t2 -c$CONNS -d${DUR}s -H "${HDR[$n]}" ${URL[$n]} > $T/wrk.$n.$r 2>&1
     times > $T/t1
+    read -r sg1 da1 <<<"$(tcpc)"
     c1=$(ctx "${ps[@]}"); u1=$(ctx $UPID); k1=$(ticks "${ps[@]}"); uk1=$(ticks $UPID)
     [[ $PERF == 1 ]] && wait $pp $pu
     reqs=$(awk '/requests in/{print $1}' $T/wrk.$n.$r); rps=$(awk '/^Requests\/sec/{print $2}' $T/wrk.$n.$r)
@@ -134,6 +143,6 @@ for ((r=1;r<=ROUNDS;r++)); do
       sc=$(awk -F, -v q=$reqs '{gsub(/ /,"",$1); v[$3]=$1} END{printf "%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f", v["raw_syscalls:sys_enter"]/q, (v["syscalls:sys_enter_read"]+v["syscalls:sys_enter_recvfrom"]+v["syscalls:sys_enter_readv"])/q, v["raw_syscalls:sys_exit"]/q, (v["syscalls:sys_enter_write"]+v["syscalls:sys_enter_writev"]+v["syscalls:sys_enter_sendto"])/q, (v["syscalls:sys_enter_epoll_pwait"]+v["syscalls:sys_enter_epoll_wait"])/q, v["syscalls:sys_enter_futex"]/q, (v["syscalls:sys_enter_nanosleep"]+v["syscalls:sys_enter_sched_yield"])/q}' $T/perf.$n.$r)
       sc+=$'\t'$(awk -F, -v q=$reqs '{gsub(/ /,"",$1); v[$3]=$1} END{printf "%.3f\t%.3f", v["syscalls:sys_enter_epoll_pwait"]/q, v["syscalls:sys_enter_futex"]/q}' $T/perfup.$n.$r)
     else sc="-"; fi
-    awk -v OFS='\t' -v r=$r -v n=$n -v rps=$rps -v q=$reqs -v dk=$((k1-k0)) -v dc=$((c1-c0)) -v du=$((u1-u0)) -v dw=$(awk -v a=$w -v b=$w0 'BEGIN{print a-b}') -v duk=$((uk1-uk0)) -v sc="$sc" 'BEGIN{print r,n,rps,sprintf("%.1f",dk*1e4/q),sprintf("%.3f",dc/q),sprintf("%.3f",du/q),sprintf("%.1f",dw/q),sprintf("%.1f",duk*1e4/q),sc}'
+    awk -v OFS='\t' -v r=$r -v n=$n -v rps=$rps -v q=$reqs -v dk=$((k1-k0)) -v dc=$((c1-c0)) -v du=$((u1-u0)) -v dw=$(awk -v a=$w -v b=$w0 'BEGIN{print a-b}') -v duk=$((uk1-uk0)) -v sc="$sc" -v dsg=$((sg1-sg0)) -v dda=$((da1-da0)) 'BEGIN{print r,n,rps,sprintf("%.1f",dk*1e4/q),sprintf("%.3f",dc/q),sprintf("%.3f",du/q),sprintf("%.1f",dw/q),sprintf("%.1f",duk*1e4/q),sc,sprintf("%.3f",dsg/q),sprintf("%.4f",dda/q)}'
   done
 done
