@@ -2,6 +2,7 @@ package stats
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"regexp"
@@ -136,21 +137,27 @@ func streamScript(t *testing.T, sample func(src *scriptSource, reg *telemetry.Re
 var pidRE = regexp.MustCompile(`"pid":[0-9]+,`)
 
 // TestStreamGolden checks the stream's bytes against the golden written
-// by the sampler before it cached anything (base c979455): the content
-// and shape of a sample do not depend on how it is built.
+// by the sampler before the stream cached anything (base c979455), for
+// both the streamer the Hub runs and Sampler: the content and shape of a
+// sample do not depend on how it is built.
 func TestStreamGolden(t *testing.T) {
-	var got bytes.Buffer
-	var h *Hub
+	var got, ref bytes.Buffer
 	var sm *Sampler
+	var st *streamer
 	streamScript(t, func(src *scriptSource, reg *telemetry.Registry, o Options, now time.Time) {
-		if h == nil {
-			h, sm = NewHub(o), NewSampler(o)
+		if sm == nil {
+			sm, st = NewSampler(o), newStreamer(o)
 		}
-		got.Write(pidRE.ReplaceAll(h.encode(sm.Sample(now)), []byte(`"pid":0,`)))
+		line, err := st.sample(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Write(pidRE.ReplaceAll(line, []byte(`"pid":0,`)))
+		ref.Write(pidRE.ReplaceAll(encodeSample(t, sm.Sample(now)), []byte(`"pid":0,`)))
 	})
 	const golden = "testdata/stream.golden"
 	if *update {
-		if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(golden, ref.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -158,7 +165,29 @@ func TestStreamGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got.Bytes(), want) {
-		t.Fatalf("stream differs from %s:\n got: %s\nwant: %s", golden, got.Bytes(), want)
+	for _, c := range []struct {
+		name string
+		got  []byte
+	}{{"streamer", got.Bytes()}, {"Sampler", ref.Bytes()}} {
+		if !bytes.Equal(c.got, want) {
+			gl, wl := bytes.Split(c.got, []byte("\n")), bytes.Split(want, []byte("\n"))
+			for i := range min(len(gl), len(wl)) {
+				if !bytes.Equal(gl[i], wl[i]) {
+					t.Fatalf("%s: sample %d differs from %s:\n got: %s\nwant: %s", c.name, i, golden, gl[i], wl[i])
+				}
+			}
+			t.Fatalf("%s: %d samples, %s has %d", c.name, len(gl), golden, len(wl))
+		}
 	}
+}
+
+// encodeSample encodes a sample as the stream did before it cached.
+func encodeSample(t testing.TB, s api.StatsSample) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
