@@ -37,6 +37,7 @@ type streamer struct {
 	mcp     []seriesEntry       // MCP series by tenant and name
 	series  []*telemetry.Series // of tools then mcp (nil: a tool without one)
 	cur     []counters          // their counters in this sample
+	spans   []span              // their encodings
 
 	encBuf bytes.Buffer
 	enc    *json.Encoder
@@ -60,12 +61,10 @@ type seriesEntry struct {
 	limited, upErrs, errs uint64
 	lat                   *telemetry.HistogramSnapshot // latency at the previous sample; nil: empty
 	seen                  bool                         // has a baseline (else counts from zero)
-	// The entry's encoding: at off in the previous sample (have), or, while
-	// a sample is built, in fresh when it changed. quiet: it was built
-	// with no rates and no quantiles, so it holds while the counters and
-	// the health stand still.
-	off, n             int
-	have, fresh, quiet bool
+	// quiet: the entry's encoding (its span) was built with no rates and
+	// no quantiles, so it holds while the counters and the health stand
+	// still.
+	quiet bool
 }
 
 type toolEntry struct {
@@ -203,6 +202,7 @@ func (sm *streamer) rebuild(st *state.Revision, regGen uint64) {
 		sm.series = append(sm.series, mcp[i].s)
 	}
 	sm.cur = make([]counters, len(sm.series))
+	sm.spans = make([]span, len(sm.series))
 	sm.rev, sm.regGen, sm.built = st, regGen, true
 }
 
@@ -314,7 +314,7 @@ func (e *toolEntry) upstreams(health map[string]bool) bool {
 }
 
 // encodeTool encodes the tool's entry as the stream does.
-func (sm *streamer) encodeTool(e *toolEntry, t api.Traffic) {
+func (sm *streamer) encodeTool(k int, e *toolEntry, t api.Traffic) {
 	ups := sm.ups[:0]
 	if e.ts.Upstream != "" {
 		ups = append(ups, api.UpstreamHealth{URL: e.ts.Upstream, Weight: 1})
@@ -342,7 +342,7 @@ func (sm *streamer) encodeTool(e *toolEntry, t api.Traffic) {
 		health = "down"
 	}
 	sm.ups = ups
-	sm.encodeEntry(&e.seriesEntry, api.ToolStats{Tenant: e.seriesEntry.tenant, Name: e.seriesEntry.name, Traffic: t, Health: health, Upstreams: ups})
+	sm.encodeEntry(k, api.ToolStats{Tenant: e.seriesEntry.tenant, Name: e.seriesEntry.name, Traffic: t, Health: health, Upstreams: ups})
 }
 
 // sample builds one encoded sample (an NDJSON line) at now and makes it
@@ -379,6 +379,7 @@ func (sm *streamer) sample(now time.Time) ([]byte, error) {
 	// Tools in revision order: the sums run in the order Sampler's do.
 	var lat telemetry.HistogramSnapshot
 	var total acc
+	nt := len(sm.tools) // the MCP entries' spans follow the tools'
 	for i := range sm.tenants {
 		sm.tenants[i].acc = acc{}
 	}
@@ -389,16 +390,16 @@ func (sm *streamer) sample(now time.Time) ([]byte, error) {
 		a := &sm.tenants[e.tenantIx].acc
 		a.add(t, &lat, filled)
 		total.add(t, &lat, filled)
-		if moved || healthMoved || !e.quiet || !e.have {
-			sm.encodeTool(e, roundTraffic(t, &lat, filled))
+		if moved || healthMoved || !e.quiet || !sm.spans[i].have {
+			sm.encodeTool(i, e, roundTraffic(t, &lat, filled))
 			e.quiet = !moved || dt == 0
 		}
 	}
 	for i := range sm.mcp {
 		e := &sm.mcp[i]
-		t, filled, moved := e.read(&sm.cur[len(sm.tools)+i], dt, &lat)
-		if moved || !e.quiet || !e.have {
-			sm.encodeEntry(e, api.MCPToolStats{Tenant: e.tenant, Name: e.name, Tool: e.tool, Operation: e.op,
+		t, filled, moved := e.read(&sm.cur[nt+i], dt, &lat)
+		if moved || !e.quiet || !sm.spans[nt+i].have {
+			sm.encodeEntry(nt+i, api.MCPToolStats{Tenant: e.tenant, Name: e.name, Tool: e.tool, Operation: e.op,
 				Traffic: roundTraffic(t, &lat, filled)})
 			e.quiet = !moved || dt == 0
 		}
@@ -442,11 +443,8 @@ func (sm *streamer) sample(now time.Time) ([]byte, error) {
 	}
 	sc = append(sc, "}\n"...)
 	size := len(sc) + 2*len(sm.tenants)
-	for i := range sm.tools {
-		size += sm.tools[i].n + 1
-	}
-	for i := range sm.mcp {
-		size += sm.mcp[i].n + 1
+	for i := range sm.spans {
+		size += int(sm.spans[i].n) + 1
 	}
 
 	out := append(make([]byte, 0, size), sc[:heads[0]]...)
@@ -454,14 +452,14 @@ func (sm *streamer) sample(now time.Time) ([]byte, error) {
 		out = append(out, sc[heads[i]:heads[i+1]]...)
 		w := runWriter{out: out, prev: sm.prevOut}
 		for j, ix := range sm.tenants[i].tools {
-			sm.put(&w, &sm.tools[ix].seriesEntry, j == 0)
+			sm.put(&w, int(ix), j == 0)
 		}
 		out = append(w.done(), "]}"...)
 	}
 	out = append(out, sc[heads[len(heads)-1]:tailAt]...)
 	w := runWriter{out: out, prev: sm.prevOut}
 	for i := range sm.mcp {
-		sm.put(&w, &sm.mcp[i], i == 0)
+		sm.put(&w, nt+i, i == 0)
 	}
 	out = append(w.done(), sc[tailAt:]...)
 	sm.scratch, sm.heads = sc, heads
@@ -473,11 +471,20 @@ func (sm *streamer) sample(now time.Time) ([]byte, error) {
 	return out, nil
 }
 
-// encodeEntry encodes an entry that changed into fresh.
-func (sm *streamer) encodeEntry(e *seriesEntry, v any) {
-	e.off = len(sm.fresh)
+// span is where entry k's encoding lies: in the previous sample (have),
+// or, while a sample is built, in fresh when it changed. Apart from the
+// entries, so the pass that writes a sample reads 12 bytes an entry.
+type span struct {
+	off, n      int32
+	have, fresh bool
+}
+
+// encodeEntry encodes entry k, which changed, into fresh.
+func (sm *streamer) encodeEntry(k int, v any) {
+	e := &sm.spans[k]
+	off := len(sm.fresh)
 	sm.fresh = sm.value(sm.fresh, v)
-	e.n, e.fresh = len(sm.fresh)-e.off, true
+	e.off, e.n, e.fresh = int32(off), int32(len(sm.fresh)-off), true
 }
 
 // runWriter appends entries to a sample, copying unchanged ones from the
@@ -502,12 +509,14 @@ func (w *runWriter) done() []byte {
 
 // put writes e (after a comma unless first) and records where it lies in
 // the sample being built.
-func (sm *streamer) put(w *runWriter, e *seriesEntry, first bool) {
-	if !e.fresh && w.open && !first && e.off == w.hi+1 && w.prev[w.hi] == ',' {
+func (sm *streamer) put(w *runWriter, k int, first bool) {
+	e := &sm.spans[k]
+	off, n := int(e.off), int(e.n)
+	if !e.fresh && w.open && !first && off == w.hi+1 && w.prev[w.hi] == ',' {
 		// The previous neighbour's too: the run grows.
 		at := len(w.out) + w.hi - w.lo + 1
-		w.hi = e.off + e.n
-		e.off = at
+		w.hi = off + n
+		e.off = int32(at)
 		return
 	}
 	w.flush()
@@ -516,9 +525,9 @@ func (sm *streamer) put(w *runWriter, e *seriesEntry, first bool) {
 	}
 	at := len(w.out)
 	if e.fresh {
-		w.out = append(w.out, sm.fresh[e.off:e.off+e.n]...)
+		w.out = append(w.out, sm.fresh[off:off+n]...)
 	} else {
-		w.lo, w.hi, w.open = e.off, e.off+e.n, true
+		w.lo, w.hi, w.open = off, off+n, true
 	}
-	e.off, e.fresh, e.have = at, false, true
+	e.off, e.fresh, e.have = int32(at), false, true
 }
