@@ -51,8 +51,8 @@ type streamer struct {
 	heads          []int  // where each tenant's header ends in scratch
 }
 
-// seriesEntry is one series' baseline (its counters at the previous
-// sample) and its encoded entry in the previous sample.
+// seriesEntry is one series' baseline: its counters and latency at the
+// previous sample.
 type seriesEntry struct {
 	s                     *telemetry.Series // nil: a tool without a series
 	tenant, name          string
@@ -466,6 +466,8 @@ func (sm *streamer) sample(now time.Time) ([]byte, error) {
 	sm.prevAt = now
 	sm.prevOut, sm.fresh = out, sm.fresh[:0]
 	if sm.encErr != nil {
+		// Some entry is missing from out: build everything anew next time.
+		sm.built, sm.prevOut = false, nil
 		return nil, sm.encErr
 	}
 	return out, nil
