@@ -87,7 +87,13 @@ type Registry struct {
 	// used are the series that saw traffic, those the collector exports:
 	// a scrape costs what the tools called cost, not the whole catalog.
 	used []*Series
+	// gen moves whenever a series is created or dropped: a reader that
+	// keeps All's answer (the stats stream) refreshes it only then.
+	gen atomic.Uint64
 }
+
+// Gen changes whenever a series is created or dropped.
+func (r *Registry) Gen() uint64 { return r.gen.Load() }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{series: map[seriesKey]*Series{}} }
@@ -111,6 +117,7 @@ func (r *Registry) GetNew(kind, tenant, name string) (*Series, bool) {
 	if created {
 		s = &Series{Kind: kind, Tenant: tenant, Name: name, reg: r}
 		r.series[k] = s
+		r.gen.Add(1)
 	}
 	s.lastUsed.Store(time.Now().UnixNano())
 	return s, created
@@ -124,6 +131,7 @@ func (r *Registry) Retain(kind string, keep map[[2]string]bool) {
 	for k := range r.series {
 		if k.kind == kind && !keep[[2]string{k.tenant, k.name}] {
 			delete(r.series, k)
+			r.gen.Add(1)
 		}
 	}
 	used := r.used[:0]

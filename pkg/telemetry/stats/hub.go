@@ -5,8 +5,6 @@
 package stats
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -102,7 +100,7 @@ func (h *Hub) Subscribe() (<-chan []byte, func()) {
 
 // loop samples until nobody listens or the daemon shuts down.
 func (h *Hub) loop() {
-	sampler := Sampler{o: h.o} // touched only by this goroutine
+	sm := newStreamer(h.o) // touched only by this goroutine
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
 	seenReady := h.o.Source.Ready()
@@ -111,7 +109,10 @@ func (h *Hub) loop() {
 		if ready {
 			seenReady = true
 		}
-		line := h.encode(sampler.Sample(now))
+		line, err := sm.sample(now)
+		if err != nil {
+			h.o.Log.Warn("encode stats sample", "err", err)
+		}
 		h.mu.Lock()
 		if h.hub.Len() == 0 || (seenReady && !ready) {
 			// Idle, or shutting down: end every stream so the LocalAPI's
@@ -125,14 +126,4 @@ func (h *Hub) loop() {
 		h.hub.Publish(line)
 		h.mu.Unlock()
 	}
-}
-
-func (h *Hub) encode(s api.StatsSample) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		h.o.Log.Warn("encode stats sample", "err", err)
-	}
-	return buf.Bytes()
 }

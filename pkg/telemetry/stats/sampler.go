@@ -20,10 +20,11 @@ type seriesSnap struct {
 	gen                   uint64 // the sample that last saw the series
 }
 
-// Sampler turns successive registry snapshots into rates. It keeps one
-// snapshot per series and overwrites it in place, so a steady state
-// allocates little beyond the sample itself. It is not safe for
-// concurrent use.
+// Sampler turns successive registry snapshots into rates, building every
+// entry of every sample afresh. The Hub streams through streamer, which
+// keeps what did not change and writes the same bytes as encoding
+// Sampler's samples (TestStreamGolden, TestStreamMatchesSampler): Sampler
+// is the reference it is held to. It is not safe for concurrent use.
 type Sampler struct {
 	o       Options
 	prevAt  time.Time

@@ -253,14 +253,15 @@ func BenchmarkStatsSample(b *testing.B) {
 	src := newFakeSource()
 	src.rev = state.New(1, objs)
 	o := Options{Source: src, Registry: reg, Log: slog.New(slog.DiscardHandler)}
-	h, sm := NewHub(o), NewSampler(o)
+	sm := newStreamer(o)
 	now := time.Now()
-	sm.Sample(now)
+	sm.sample(now)
 	b.ReportAllocs()
 	var size int
 	for b.Loop() {
 		now = now.Add(time.Second)
-		size = len(h.encode(sm.Sample(now)))
+		line, _ := sm.sample(now)
+		size = len(line)
 	}
 	b.ReportMetric(float64(size), "bytes/sample")
 }
