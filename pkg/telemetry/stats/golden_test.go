@@ -3,20 +3,17 @@ package stats
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/stoa-gateway/stoa/internal/golden"
 	"github.com/stoa-gateway/stoa/pkg/api"
 	"github.com/stoa-gateway/stoa/pkg/plan"
 	"github.com/stoa-gateway/stoa/pkg/spec"
 	"github.com/stoa-gateway/stoa/pkg/state"
 	"github.com/stoa-gateway/stoa/pkg/telemetry"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/stream.golden")
 
 // scriptSource is a daemon whose revision a test replaces, started at a
 // fixed instant (the golden holds uptimes).
@@ -155,30 +152,9 @@ func TestStreamGolden(t *testing.T) {
 		got.Write(pidRE.ReplaceAll(line, []byte(`"pid":0,`)))
 		ref.Write(pidRE.ReplaceAll(encodeSample(t, sm.Sample(now)), []byte(`"pid":0,`)))
 	})
-	const golden = "testdata/stream.golden"
-	if *update {
-		if err := os.WriteFile(golden, ref.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		name string
-		got  []byte
-	}{{"streamer", got.Bytes()}, {"Sampler", ref.Bytes()}} {
-		if !bytes.Equal(c.got, want) {
-			gl, wl := bytes.Split(c.got, []byte("\n")), bytes.Split(want, []byte("\n"))
-			for i := range min(len(gl), len(wl)) {
-				if !bytes.Equal(gl[i], wl[i]) {
-					t.Fatalf("%s: sample %d differs from %s:\n got: %s\nwant: %s", c.name, i, golden, gl[i], wl[i])
-				}
-			}
-			t.Fatalf("%s: %d samples, %s has %d", c.name, len(gl), golden, len(wl))
-		}
-	}
+	// The reference is checked last, so that -update writes its bytes.
+	golden.Check(t, "testdata/stream.golden", got.Bytes())
+	golden.Check(t, "testdata/stream.golden", ref.Bytes())
 }
 
 // encodeSample encodes a sample as the stream did before it cached.
