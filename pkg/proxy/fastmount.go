@@ -66,7 +66,7 @@ func (fc *fastConn) serveMount(t *table, mh fasthttp.RequestHandler) fastAction 
 	// FuzzFastHead) and the lookups done already: a request id, then the
 	// mount's handler. A mount traces its own calls.
 	var id [20]byte
-	ctx.Response.Header.SetBytesV(hdrRequestID, fc.requestID(&id))
+	ctx.Response.Header.SetCanonical(requestIDKey, fc.requestID(&id))
 	mh(ctx)
 	ctx.ResetUserValues() // as the server does after each request
 	if ctx.Hijacked() {
@@ -79,6 +79,10 @@ func (fc *fastConn) serveMount(t *table, mh fasthttp.RequestHandler) fastAction 
 	}
 	return fc.writeContext(ctx, t, false, fc.h.close || fc.p.stopping.Load())
 }
+
+// requestIDKey is X-Request-Id as fasthttp normalizes it, for SetCanonical
+// (SetBytesV copies and normalizes the name on every call).
+var requestIDKey = []byte(hdrRequestID)
 
 // readRequest reads the request in b into req with fasthttp's parser, as
 // the server reads it: no multipart form parsed ahead
