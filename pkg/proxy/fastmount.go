@@ -13,8 +13,9 @@ import (
 // server for good, so every MCP call paid for that server's loop as well
 // as for the request (docs/performance.md, MCP). The fast path now keeps
 // the connection for the requests a mount answers in one response: the
-// request, already read whole, is parsed by fasthttp's own parser into
-// the connection's fasthttp context, the proxy's fasthttp handler (serve:
+// request, already read whole, is put into the connection's fasthttp
+// context from the fast parser's fields (fillRequest; fasthttp's own
+// parser for a head it leaves to it), the proxy's fasthttp handler (serve:
 // the same checks, request id, tracing and mount dispatch) answers it,
 // and the answer is written as fasthttp's server writes it
 // (writeContext). Whatever the endpoint does, it does on the same kind of

@@ -20,6 +20,7 @@ var fillSeeds = append(append([]string(nil), mountRequests...),
 	"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: agent/1.0\r\nConnection: keep-alive\r\nX-Api-Key: stoa_sk_x\r\nContent-Type: application/json\r\nContent-Length: $LEN\r\n\r\n"+mcpCall,
 	"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nContent-Length: $LEN\r\n\r\n"+mcpCall,
 	"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\nConnection: CLOSE\r\nKeep-Alive: close\r\nContent-Type: application/json\r\nContent-Length: $LEN\r\n\r\n"+mcpCall,
+	"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nKeep-Alive: close\r\nContent-Type: application/json\r\nContent-Length: $LEN\r\n\r\n"+mcpCall,
 	"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=1; b=2\r\nContent-Type: application/json\r\nContent-Length: $LEN\r\n\r\n"+mcpCall,
 	"POST /mcp?tenant=acme&x=%41 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\ntracestate: a=b\r\nOrigin: https://app.example\r\nOrigin: https://other.example\r\nX-Custom:  two  words \t\r\nX-Empty:\r\nContent-Type: application/json\r\nContent-Length: $LEN\r\n\r\n"+mcpCall,
 	"POST /mcp HTTP/1.1\r\nContent-Length: $LEN\r\nContent-Type: application/json; charset=utf-8\r\nHost: h\r\nX-Stoa-Tenant: acme\r\nX-Request-Id: r1\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\nMcp-Method: tools/call\r\nMcp-Name: acme__stock__get_stock\r\nMcp-Param-Sku: abc\r\n\r\n"+mcpCall,
@@ -67,6 +68,12 @@ func FuzzMountFill(f *testing.F) {
 			}
 			if err != nil {
 				t.Fatalf("the fast parser takes a head fasthttp refuses (%v): %q", err, b)
+			}
+			// serveMount closes the connection after the answer when the
+			// fast head says so, as fasthttp's server does when its
+			// parse does.
+			if fc.h.close != read.Header.ConnectionClose() {
+				t.Fatalf("fast head: close %v, fasthttp %v: %q", fc.h.close, read.Header.ConnectionClose(), b)
 			}
 			if d := compareRequests(&filled, &read); d != "" {
 				t.Fatalf("fill and parse disagree on %s\nrequest %q", d, b)
