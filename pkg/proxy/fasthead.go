@@ -272,7 +272,8 @@ func (h *fastHead) fieldLines(b []byte, bs int) int {
 			// the rest (Trailer names, Upgrade), and a Connection header
 			// naming other fields removes them.
 			switch {
-			case len(name) != len("Connection"):
+			case !equalFoldLower(name, "connection"):
+				// Keep-Alive has Connection's length, and is not it.
 				return -1
 			case equalFoldLower(v, "close"):
 				h.close = true
