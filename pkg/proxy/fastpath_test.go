@@ -610,6 +610,11 @@ var seqFirst = []string{
 	"POST /open/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\nab",
 	"GET /fwd/x HTTP/1.1\r\nHost: gw\r\nX-Api-Key: $KEY\r\n\r\n",
 	"GET /nowhere HTTP/1.1\r\nHost: gw\r\n\r\n",
+	// Hop-by-hop fields other than Connection keep the connection open,
+	// however they are spelled or whatever their value says.
+	"GET /open/x HTTP/1.1\r\nHost: gw\r\nKeep-Alive: close\r\n\r\n",
+	"GET /open/x HTTP/1.1\r\nHost: gw\r\nkeep-alive: timeout=5\r\nTE: close\r\n\r\n",
+	"GET /open/x HTTP/1.1\r\nHost: gw\r\nProxy-Connection: close\r\n\r\n",
 }
 
 // exchangeSeq sends first on a new connection and reads its answer, then
