@@ -56,23 +56,7 @@ func streamScript(t *testing.T, sample func(src *scriptSource, reg *telemetry.Re
 	plan.SortObjects(rev1)
 	src := &scriptSource{rev: state.New(1, rev1)}
 	reg := telemetry.NewRegistry()
-	mcpSeries := func(rev *state.Revision) {
-		keepH, keepM := map[[2]string]bool{}, map[[2]string]bool{}
-		for _, o := range rev.OfKind(spec.KindTool) {
-			ts := o.Spec.(*spec.ToolSpec)
-			ns, name := o.Metadata.Namespace, o.Metadata.Name
-			reg.Get(telemetry.KindHTTP, ns, name)
-			keepH[[2]string{ns, name}] = true
-			for i := range ts.Operations {
-				n := spec.MCPToolName(ns, name, &ts.Operations[i])
-				reg.Get(telemetry.KindMCP, ns, n)
-				keepM[[2]string{ns, n}] = true
-			}
-		}
-		reg.Retain(telemetry.KindHTTP, keepH)
-		reg.Retain(telemetry.KindMCP, keepM)
-	}
-	mcpSeries(src.rev)
+	registerSeries(reg, src.rev)
 	health := map[string]bool{"http://10.0.0.1:80": true, "http://10.0.0.2:80": true}
 	xdp := XDPReading{Mode: "generic", Attached: true, Passed: 10, TopSources: []api.XDPSource{{Addr: "192.0.2.1", Dropped: 3}}}
 	o := Options{Source: src, Registry: reg,
@@ -120,7 +104,7 @@ func streamScript(t *testing.T, sample func(src *scriptSource, reg *telemetry.Re
 	}
 	plan.SortObjects(rev2)
 	src.rev = state.New(2, rev2)
-	mcpSeries(src.rev)
+	registerSeries(reg, src.rev)
 	health["http://10.0.0.1:80"] = true
 	http("beta", "new-tool").Observe(200, time.Millisecond)
 	mcp("acme", "acme__billing-api__list_all").Observe(200, 2*time.Millisecond)
@@ -166,4 +150,24 @@ func encodeSample(t testing.TB, s api.StatsSample) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// registerSeries gives every tool of rev its HTTP series and every
+// operation its MCP series, and drops the series of tools rev no longer
+// has, as the proxy's and MCP runtime's reloads do.
+func registerSeries(reg *telemetry.Registry, rev *state.Revision) {
+	keepH, keepM := map[[2]string]bool{}, map[[2]string]bool{}
+	for _, o := range rev.OfKind(spec.KindTool) {
+		ts := o.Spec.(*spec.ToolSpec)
+		ns, name := o.Metadata.Namespace, o.Metadata.Name
+		reg.Get(telemetry.KindHTTP, ns, name)
+		keepH[[2]string{ns, name}] = true
+		for i := range ts.Operations {
+			n := spec.MCPToolName(ns, name, &ts.Operations[i])
+			reg.Get(telemetry.KindMCP, ns, n)
+			keepM[[2]string{ns, n}] = true
+		}
+	}
+	reg.Retain(telemetry.KindHTTP, keepH)
+	reg.Retain(telemetry.KindMCP, keepM)
 }

@@ -39,23 +39,7 @@ func TestStreamMatchesSampler(t *testing.T) {
 	}
 	src := &scriptSource{rev: state.New(1, build(1, 300, "put"))}
 	reg := telemetry.NewRegistry()
-	register := func() {
-		keepH, keepM := map[[2]string]bool{}, map[[2]string]bool{}
-		for _, o := range src.rev.OfKind(spec.KindTool) {
-			ts := o.Spec.(*spec.ToolSpec)
-			ns, name := o.Metadata.Namespace, o.Metadata.Name
-			reg.Get(telemetry.KindHTTP, ns, name)
-			keepH[[2]string{ns, name}] = true
-			for i := range ts.Operations {
-				n := spec.MCPToolName(ns, name, &ts.Operations[i])
-				reg.Get(telemetry.KindMCP, ns, n)
-				keepM[[2]string{ns, n}] = true
-			}
-		}
-		reg.Retain(telemetry.KindHTTP, keepH)
-		reg.Retain(telemetry.KindMCP, keepM)
-	}
-	register()
+	registerSeries(reg, src.rev)
 	health := map[string]bool{}
 	o := Options{Source: src, Registry: reg,
 		Health: func() map[string]bool { return health },
@@ -66,13 +50,13 @@ func TestStreamMatchesSampler(t *testing.T) {
 		switch step {
 		case 15: // more tools, a renamed operation
 			src.rev = state.New(2, build(2, 340, "update"))
-			register()
+			registerSeries(reg, src.rev)
 		case 25: // fewer
 			src.rev = state.New(3, build(3, 200, "update"))
-			register()
+			registerSeries(reg, src.rev)
 		case 30: // a series dropped and made again under the same revision
 			reg.Retain(telemetry.KindHTTP, map[[2]string]bool{})
-			register()
+			registerSeries(reg, src.rev)
 		}
 		all := reg.All()
 		for range rng.IntN(40) {

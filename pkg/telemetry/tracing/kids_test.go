@@ -2,9 +2,6 @@ package tracing
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -112,16 +109,7 @@ func TestChildrenPastParentLimit(t *testing.T) {
 // children it holds, and counts each; every span is exported or counted
 // as dropped.
 func TestChildrenDroppedWithParent(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/x-protobuf")
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(unblock)
+	srv, unblock := hangingCollector(t)
 	tr := newTracer(t, Config{Enabled: true, Endpoint: srv.URL, SampleRatio: 1, QueueSize: 8, BatchTimeout: time.Hour})
 	const requests = 50
 	for range requests {

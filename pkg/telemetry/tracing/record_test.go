@@ -324,16 +324,7 @@ func TestStaleSpanCopyConcurrent(t *testing.T) {
 // blocks; what the queue cannot hold is dropped and counted, and every
 // span is either exported or counted as dropped.
 func TestQueueFullDropsSpans(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/x-protobuf")
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(unblock)
+	srv, unblock := hangingCollector(t)
 	c := Config{Enabled: true, Endpoint: srv.URL, SampleRatio: 1, QueueSize: 8, BatchTimeout: time.Hour}
 	tr := newTracer(t, c)
 	const total = 200
@@ -459,4 +450,20 @@ func TestSpanTimesOneScale(t *testing.T) {
 	if d := got - read.UnixNano(); d < int64(59*time.Minute) {
 		t.Errorf("nanos(time.Now()) followed the wall clock (%v from it), not the anchor", time.Duration(d))
 	}
+}
+
+// hangingCollector is an OTLP/HTTP receiver that holds every export
+// request until unblock is called (at the latest when the test ends).
+func hangingCollector(t *testing.T) (srv *httptest.Server, unblock func()) {
+	release := make(chan struct{})
+	var once sync.Once
+	unblock = func() { once.Do(func() { close(release) }) }
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(unblock)
+	return srv, unblock
 }
