@@ -62,7 +62,7 @@ func trafficState() *Registry {
 
 // TestCollectorExposition: the names, help, types, labels, bucket
 // bounds and values of the exported series are those documented in
-// docs/observability.md; testdata/scrape.golden was written by the
+// docs/proxy.md (Metrics); testdata/scrape.golden was written by the
 // collector before it skipped idle series (go test -update rewrites it).
 func TestCollectorExposition(t *testing.T) {
 	got := scrape(t, trafficState().Collector())
