@@ -13,45 +13,7 @@ cleanup() { [[ -n $stoad_pid ]] && kill "$stoad_pid" 2>/dev/null; wait 2>/dev/nu
 trap cleanup EXIT
 
 mkdir -p "$tmp/specs"
-python3 - "$tmp/specs" "$N" "$M" <<'PY'
-import sys
-out, n, m = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for t in range(m):
-    with open(f"{out}/tenant-{t:02d}.yaml", "w") as f:
-        f.write(f"apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: tenant-{t:02d}\nspec:\n  displayName: Tenant {t}\n")
-        for i in range(t, n, m):
-            f.write(f"""---
-apiVersion: stoa.io/v1alpha1
-kind: Tool
-metadata:
-  name: tool-{i:05d}
-  namespace: tenant-{t:02d}
-spec:
-  protocol: rest
-  description: Generated tool {i}.
-  upstream: http://127.0.0.1:18081/t{i}
-  auth:
-    type: apiKey
-  rateLimit: 100/s
-  operations:
-    - name: get_item
-      method: GET
-      path: /items/{{id}}
-      description: Fetch one item.
-      input:
-        type: object
-        properties:
-          id: {{type: string}}
-        required: [id]
-    - name: create_item
-      method: POST
-      path: /items
-      input:
-        type: object
-        properties:
-          name: {{type: string}}
-""")
-PY
+(cd "$(dirname "$0")/.." && go run ./internal/benchspecs/cmd/benchspecs -n "$N" -m "$M" "$tmp/specs")
 size=$(du -sh "$tmp/specs" | cut -f1)
 "$BIN/stoad" --state-dir "$tmp/state" --socket "$STOA_SOCKET" --mcp-socket "$tmp/m.sock" \
 	--listen 127.0.0.1:0 --ops-listen "" --log-level warn &

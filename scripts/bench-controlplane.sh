@@ -25,46 +25,8 @@ cleanup() {
 trap cleanup EXIT
 
 # The same specs as make bench-apply.
-python3 - "$tmp/specs" "$N" "$M" <<'PY'
-import os, sys
-out, n, m = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-os.makedirs(out)
-for t in range(m):
-    with open(f"{out}/tenant-{t:02d}.yaml", "w") as f:
-        f.write(f"apiVersion: stoa.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: tenant-{t:02d}\nspec:\n  displayName: Tenant {t}\n")
-        for i in range(t, n, m):
-            f.write(f"""---
-apiVersion: stoa.io/v1alpha1
-kind: Tool
-metadata:
-  name: tool-{i:05d}
-  namespace: tenant-{t:02d}
-spec:
-  protocol: rest
-  description: Generated tool {i}.
-  upstream: http://127.0.0.1:18081/t{i}
-  auth:
-    type: apiKey
-  rateLimit: 100/s
-  operations:
-    - name: get_item
-      method: GET
-      path: /items/{{id}}
-      description: Fetch one item.
-      input:
-        type: object
-        properties:
-          id: {{type: string}}
-        required: [id]
-    - name: create_item
-      method: POST
-      path: /items
-      input:
-        type: object
-        properties:
-          name: {{type: string}}
-""")
-PY
+mkdir -p "$tmp/specs"
+(cd "$(dirname "$0")/.." && go run ./internal/benchspecs/cmd/benchspecs -n "$N" -m "$M" "$tmp/specs")
 
 api=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 createdb -h "$PGHOST" "$db"

@@ -1,5 +1,6 @@
 // Command benchspecs writes the bench-apply spec set into a directory, one
-// file per tenant, for scripts (scripts/bench-metrics.sh):
+// file per tenant, for the bench scripts (bench-apply, bench-controlplane,
+// bench-metrics):
 //
 //	go run ./internal/benchspecs/cmd/benchspecs -n 10000 -m 20 DIR
 package main
