@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stoa-gateway/stoa/internal/benchspecs"
 )
 
 func TestInvalidUTF8(t *testing.T) {
@@ -124,49 +126,16 @@ func TestFileCaps(t *testing.T) {
 	}
 }
 
-// TestTenThousandToolsFit: the file that scripts/bench-apply.sh generates,
-// as one file, stays under the caps.
+// TestTenThousandToolsFit: the spec set of scripts/bench-apply.sh
+// (internal/benchspecs), 10,000 Tools of one tenant in one file, stays
+// under the caps.
 func TestTenThousandToolsFit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 6 MB file")
 	}
-	var b strings.Builder
-	b.WriteString(tenantDoc)
-	for i := range 10000 {
-		fmt.Fprintf(&b, `---
-apiVersion: stoa.io/v1alpha1
-kind: Tool
-metadata:
-  name: tool-%05d
-  namespace: acme
-spec:
-  protocol: rest
-  description: Generated tool %d.
-  upstream: http://127.0.0.1:18081/t%d
-  auth:
-    type: apiKey
-  rateLimit: 100/s
-  operations:
-    - name: get_item
-      method: GET
-      path: /items/{id}
-      description: Fetch one item.
-      input:
-        type: object
-        properties:
-          id: {type: string}
-        required: [id]
-    - name: create_item
-      method: POST
-      path: /items
-      input:
-        type: object
-        properties:
-          name: {type: string}
-`, i, i, i)
-	}
-	t.Logf("%s", sizeText(int64(b.Len())))
-	objs, diags := runPipelineText(b.String(), ValidateOptions{})
+	y := string(benchspecs.YAML(10000, 1, ""))
+	t.Logf("%s", sizeText(int64(len(y))))
+	objs, diags := runPipelineText(y, ValidateOptions{})
 	if len(diags) > 0 || len(objs) != 10001 {
 		t.Fatalf("%d objects, %d diagnostics: %v", len(objs), len(diags), diags[:min(3, len(diags))])
 	}
