@@ -137,25 +137,13 @@ func parseCallHead(b []byte) (h callHead, ok bool) {
 	h.cl = -1
 	pos := nl + 1
 	for {
-		i := bytes.IndexByte(b[pos:], '\n')
-		if i <= 0 || b[pos+i-1] != '\r' {
-			return h, false // bare LF, or the head is still arriving
+		name, v, next, end, ok := respFieldLine(b, pos)
+		if !ok {
+			return h, false
 		}
-		line := b[pos : pos+i-1]
-		pos += i + 1
-		if len(line) == 0 {
+		pos = next
+		if end {
 			break
-		}
-		j := 0
-		for j < len(line) && tokenChar[line[j]] {
-			j++
-		}
-		if j == 0 || j == len(line) || line[j] != ':' {
-			return h, false
-		}
-		name, v := line[:j], line[j+1:]
-		if !validValue(v) {
-			return h, false
 		}
 		switch respField(name) {
 		case rfConnection:

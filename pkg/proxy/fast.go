@@ -642,25 +642,14 @@ func (fc *fastConn) parsePlainHead(head []byte, isHead, limited bool, now time.T
 	cl := int64(-1)
 	pos := nl + 1
 	for {
-		i := bytes.IndexByte(head[pos:], '\n')
-		if i <= 0 || head[pos+i-1] != '\r' {
-			return nil, 0 // bare LF, or the head is still arriving
+		at := pos
+		name, v, next, end, ok := respFieldLine(head, pos)
+		if !ok {
+			return nil, 0
 		}
-		line := head[pos : pos+i-1]
-		pos += i + 1
-		if len(line) == 0 {
+		pos = next
+		if end {
 			break
-		}
-		j := 0
-		for j < len(line) && tokenChar[line[j]] {
-			j++
-		}
-		if j == 0 || j == len(line) || line[j] != ':' {
-			return nil, 0
-		}
-		name, v := line[:j], line[j+1:]
-		if !validValue(v) {
-			return nil, 0
 		}
 		keep := true
 		switch f := respField(name); f {
@@ -702,7 +691,7 @@ func (fc *fastConn) parsePlainHead(head []byte, isHead, limited bool, now time.T
 			return nil, 0
 		}
 		if keep {
-			b = append(b, head[pos-i-1:pos]...)
+			b = append(b, head[at:pos]...)
 		}
 	}
 	if !noBody && cl < 0 {
@@ -716,6 +705,32 @@ func (fc *fastConn) parsePlainHead(head []byte, isHead, limited bool, now time.T
 	l.isHead, l.limited = isHead, limited
 	l.code, l.cl, l.close, l.noBody = code, cl, res.close, noBody
 	return b, cl
+}
+
+// respFieldLine reads the line of a response head that starts at pos:
+// a field's name and its value (untrimmed), and where the next line
+// starts. end reports the empty line that closes the head. ok is false
+// for a bare LF, a head still arriving, a name that is not a token and a
+// value with bytes no field may hold: the caller leaves the fast path.
+func respFieldLine(head []byte, pos int) (name, v []byte, next int, end, ok bool) {
+	i := bytes.IndexByte(head[pos:], '\n')
+	if i <= 0 || head[pos+i-1] != '\r' {
+		return nil, nil, 0, false, false
+	}
+	line := head[pos : pos+i-1]
+	next = pos + i + 1
+	if len(line) == 0 {
+		return nil, nil, next, true, true
+	}
+	j := 0
+	for j < len(line) && tokenChar[line[j]] {
+		j++
+	}
+	if j == 0 || j == len(line) || line[j] != ':' {
+		return nil, nil, 0, false, false
+	}
+	name, v = line[:j], line[j+1:]
+	return name, v, next, false, validValue(v)
 }
 
 // Response fields plainHead treats specially.
